@@ -1,0 +1,92 @@
+//! Which sockets `berth ls` shows. Each criterion is one field; a socket is
+//! shown when it passes all of them.
+
+use super::scope::{covers_ipv4, covers_ipv6, is_loopback};
+use crate::inventory::{Protocol, Snapshot, Socket};
+
+#[derive(Clone, Debug, Default)]
+pub struct LsFilter {
+    /// Every state; otherwise only listening TCP and bound, unconnected UDP.
+    pub all_states: bool,
+    /// Protocols to show; both when neither is set.
+    pub tcp: bool,
+    pub udp: bool,
+    /// Families to show, by the traffic a socket takes: a dual-stack `::`
+    /// listener counts as IPv4 and IPv6. Both when neither is set.
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Local or remote port.
+    pub port: Option<u16>,
+    pub pid: Option<u32>,
+    /// Substring of the process name or of its program's file name, any case.
+    pub process: Option<String>,
+    /// Only sockets not bound to loopback.
+    pub exposed: bool,
+}
+
+impl LsFilter {
+    pub fn wants_protocol(&self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Tcp => self.tcp || !self.udp,
+            Protocol::Udp => self.udp || !self.tcp,
+        }
+    }
+
+    pub fn matches(&self, socket: &Socket, snapshot: &Snapshot) -> bool {
+        if !self.wants_protocol(socket.protocol) {
+            return false;
+        }
+        if !self.all_states && !socket.state.is_listening() {
+            return false;
+        }
+        if self.ipv4 != self.ipv6 {
+            let family_ok = if self.ipv4 { covers_ipv4(socket) } else { covers_ipv6(socket) };
+            if !family_ok {
+                return false;
+            }
+        }
+        if let Some(port) = self.port {
+            if socket.local.port() != port && socket.remote.is_none_or(|r| r.port() != port) {
+                return false;
+            }
+        }
+        if let Some(pid) = self.pid {
+            if !socket.owners.iter().any(|o| o.pid == pid) {
+                return false;
+            }
+        }
+        if let Some(wanted) = &self.process {
+            let wanted = wanted.to_lowercase();
+            let named = socket.owners.iter().any(|owner| {
+                snapshot.processes.get(&owner.pid).is_some_and(|p| {
+                    p.name.to_lowercase().contains(&wanted)
+                        || p.cmdline.first().is_some_and(|argv0| {
+                            argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(&wanted)
+                        })
+                })
+            });
+            if !named {
+                return false;
+            }
+        }
+        if self.exposed && is_loopback(socket.local.ip()) {
+            return false;
+        }
+        true
+    }
+}
+
+/// The order listings use: by protocol, port, address, then peer.
+pub fn sort_for_listing(sockets: &mut [&Socket]) {
+    sockets.sort_by(|a, b| {
+        (a.netns, a.protocol, a.local.port(), a.family, a.local.ip(), a.remote, a.state).cmp(&(
+            b.netns,
+            b.protocol,
+            b.local.port(),
+            b.family,
+            b.local.ip(),
+            b.remote,
+            b.state,
+        ))
+    });
+}

@@ -1,0 +1,13 @@
+//! Analysis: plain functions over a [`Snapshot`](crate::inventory::Snapshot)
+//! that derive what the kernel does not say outright (bind scope, port
+//! class, service names, who holds a port) and select what a command asked
+//! for. Nothing here reads the kernel; nothing here prints.
+
+pub mod filter;
+pub mod port_facts;
+pub mod report;
+pub mod scope;
+pub mod services;
+pub mod target;
+pub mod unseen;
+pub mod who;

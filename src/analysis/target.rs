@@ -1,0 +1,182 @@
+//! Parsing what users type for a port: `62893`, `:62893`, `127.0.0.1:62893`,
+//! `[::1]:62893`, `localhost:62893`, `tcp/62893`, `udp/53`, and deciding
+//! which sockets such a target names. Every command that takes a port uses
+//! this one parser.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::scope::{covers_ipv4, covers_ipv6, unmapped};
+use crate::inventory::{Protocol, Socket};
+
+/// A port as the user named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortTarget {
+    /// Only this protocol, if the user said `tcp/` or `udp/`.
+    pub protocol: Option<Protocol>,
+    /// Only sockets that take traffic for one of these addresses; None: any address.
+    pub addresses: Option<Vec<IpAddr>>,
+    pub port: u16,
+    /// What the user typed, for messages.
+    pub text: String,
+}
+
+/// Why a target did not parse; the message says what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetError(pub String);
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+const FORMS: &str = "use PORT, :PORT, ADDRESS:PORT, [IPV6]:PORT, localhost:PORT, tcp/PORT or udp/PORT";
+
+/// Parses a port number from 1 to 65535, with a message that says what is wrong.
+pub fn parse_port(text: &str) -> Result<u16, TargetError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(TargetError("no port given: ports are numbers from 1 to 65535".into()));
+    }
+    if !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TargetError(format!("'{text}' is not a port number: ports are numbers from 1 to 65535")));
+    }
+    match trimmed.parse::<u32>() {
+        Ok(0) => Err(TargetError(
+            "port 0 is not a real port (it asks the kernel for any free one): name a port from 1 to 65535".into(),
+        )),
+        Ok(n) if n <= 65535 => Ok(n as u16),
+        _ => Err(TargetError(format!("port {trimmed} is out of range: ports are 1 to 65535"))),
+    }
+}
+
+impl PortTarget {
+    pub fn parse(text: &str) -> Result<Self, TargetError> {
+        let original = text.trim();
+        let lower = original.to_ascii_lowercase();
+        // to_ascii_lowercase keeps byte offsets, so the prefix length holds for both.
+        let (protocol, rest) = if lower.starts_with("tcp/") {
+            (Some(Protocol::Tcp), &original[4..])
+        } else if lower.starts_with("udp/") {
+            (Some(Protocol::Udp), &original[4..])
+        } else if lower.contains('/') {
+            return Err(TargetError(format!("'{original}': the protocol must be tcp or udp; {FORMS}")));
+        } else {
+            (None, original)
+        };
+
+        let (host, port_text) = if let Some(bracketed) = rest.strip_prefix('[') {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| TargetError(format!("'{original}': missing ']' after the IPv6 address; {FORMS}")))?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| TargetError(format!("'{original}': expected ':PORT' after ']'; {FORMS}")))?;
+            (Some(host), port)
+        } else if rest.matches(':').count() > 1 {
+            return Err(TargetError(format!("'{original}': write IPv6 addresses in brackets, as [::1]:PORT")));
+        } else if let Some((host, port)) = rest.split_once(':') {
+            (if host.is_empty() { None } else { Some(host) }, port)
+        } else {
+            (None, rest)
+        };
+
+        let port = parse_port(port_text).map_err(|e| TargetError(format!("'{original}': {e}")))?;
+        let addresses = match host {
+            None | Some("*") => None,
+            Some(host) => Some(resolve_host(host).ok_or_else(|| {
+                TargetError(format!("'{original}': '{host}' is not an IP address or localhost; {FORMS}"))
+            })?),
+        };
+        Ok(PortTarget { protocol, addresses, port, text: original.to_string() })
+    }
+
+    /// True when `socket`'s local end is what this target names: same port,
+    /// same protocol if given, and an address that takes traffic for one of
+    /// the target's addresses (a wildcard bind takes traffic for all).
+    pub fn matches_local(&self, socket: &Socket) -> bool {
+        socket.local.port() == self.port
+            && self.protocol.is_none_or(|p| p == socket.protocol)
+            && self.addresses.as_ref().is_none_or(|list| list.iter().any(|&wanted| takes_traffic_for(socket, wanted)))
+    }
+}
+
+/// IP literals and `localhost` (both loopback families, as resolvers give it).
+fn resolve_host(host: &str) -> Option<Vec<IpAddr>> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+    }
+    host.parse::<IpAddr>().ok().map(|ip| vec![ip])
+}
+
+/// Would `socket` receive traffic sent to `wanted` on its port?
+pub fn takes_traffic_for(socket: &Socket, wanted: IpAddr) -> bool {
+    let local = unmapped(socket.local.ip());
+    let wanted = unmapped(wanted);
+    if local == wanted {
+        return true;
+    }
+    if !local.is_unspecified() {
+        return false;
+    }
+    match wanted {
+        IpAddr::V4(_) => covers_ipv4(socket),
+        IpAddr::V6(_) => covers_ipv6(socket),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn accepted_forms() {
+        let t = PortTarget::parse("62893").unwrap();
+        assert_eq!((t.protocol, t.addresses.clone(), t.port), (None, None, 62893));
+        assert_eq!(PortTarget::parse(":62893").unwrap().port, 62893);
+        assert_eq!(PortTarget::parse("127.0.0.1:62893").unwrap().addresses, Some(vec![ip("127.0.0.1")]));
+        assert_eq!(PortTarget::parse("[::1]:62893").unwrap().addresses, Some(vec![ip("::1")]));
+        assert_eq!(PortTarget::parse("localhost:62893").unwrap().addresses, Some(vec![ip("127.0.0.1"), ip("::1")]));
+        let t = PortTarget::parse("tcp/62893").unwrap();
+        assert_eq!((t.protocol, t.port), (Some(Protocol::Tcp), 62893));
+        let t = PortTarget::parse("UDP/53").unwrap();
+        assert_eq!((t.protocol, t.port), (Some(Protocol::Udp), 53));
+        let t = PortTarget::parse("tcp/[::1]:8080").unwrap();
+        assert_eq!((t.protocol, t.addresses.clone(), t.port), (Some(Protocol::Tcp), Some(vec![ip("::1")]), 8080));
+        assert_eq!(PortTarget::parse("*:80").unwrap().addresses, None);
+    }
+
+    #[test]
+    fn rejected_forms_say_why() {
+        for bad in [
+            "",
+            "0",
+            "65536",
+            "99999999999",
+            "-1",
+            "abc",
+            "12ab",
+            "sctp/80",
+            "::1:80",
+            "[::1]80",
+            "[::1:80",
+            "foo.example:80",
+            "127.0.0.1:",
+            "1.2.3:80",
+            "tcp/",
+            ":",
+        ] {
+            let err = PortTarget::parse(bad).expect_err(bad);
+            assert!(!err.0.is_empty());
+        }
+        assert!(PortTarget::parse("65536").unwrap_err().0.contains("out of range"));
+        assert!(PortTarget::parse("::1:80").unwrap_err().0.contains("brackets"));
+    }
+}

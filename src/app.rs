@@ -1,0 +1,62 @@
+//! The thin layer between the command line and the commands: parse, call,
+//! print errors as one line, map them to exit codes.
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands;
+use crate::exit_codes::ExitCode;
+
+/// Runs berth with the process's arguments and returns the exit status.
+pub fn run() -> i32 {
+    restore_default_sigpipe();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    let result = match &cli.command {
+        Command::Ls(args) => commands::ls::run(args, &cli.global),
+        Command::Who(args) => commands::who::run(args, &cli.global),
+        Command::Completions { shell } => commands::completions::completions(*shell),
+        Command::Man => commands::completions::man(),
+    };
+    match result {
+        Ok(code) => code.code(),
+        Err(error) => {
+            eprintln!("berth: {error}");
+            error.exit_code().code()
+        }
+    }
+}
+
+/// Help and version go to stdout with status 0; real usage errors become
+/// one line on stderr (clap's first line, plus where to look) and status 2.
+fn usage_error(error: clap::Error) -> i32 {
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::Usage.code()
+            } else {
+                ExitCode::Success.code()
+            }
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("berth: {first} (see 'berth --help')");
+            ExitCode::Usage.code()
+        }
+    }
+}
+
+/// Rust ignores SIGPIPE, which turns `berth ls | head` into an error about a
+/// broken pipe; like other Unix tools, berth should just stop quietly.
+fn restore_default_sigpipe() {
+    // SAFETY: resetting a signal disposition at startup, before any threads.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -1,0 +1,24 @@
+//! Every exit code berth gives, in one place.
+
+/// What the process exit status means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// It worked, and found what was asked for.
+    Success = 0,
+    /// Nothing found: `who` on a free port; `audit` findings at or above the threshold.
+    NothingFound = 1,
+    /// Bad usage or input: unknown flags, malformed ports or addresses.
+    Usage = 2,
+    /// The action could not be completed (a port that could not be freed).
+    ActionFailed = 3,
+    /// berth could not read what it needs from the system.
+    SystemError = 4,
+    /// Interrupted by Ctrl-C (128 + SIGINT).
+    Interrupted = 130,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

@@ -1,0 +1,433 @@
+//! The inventory: the one place that reads sockets and their owners from the
+//! kernel, and turns them into one [`Snapshot`].
+//!
+//! Everything else in berth (ls, who, and later kill, audit, watch, metrics)
+//! reads a `Snapshot`; nothing else lists sockets. The inventory is plain
+//! synchronous code with no CLI and no rendering in it.
+//!
+//! Two sources give the same sockets:
+//! - netlink sock_diag dumps ([`netlink`]), what `ss` uses: the fast path,
+//!   and the only one that knows `IPV6_V6ONLY`, the listen backlog limit and
+//!   TCP byte counters;
+//! - the text tables in /proc/net ([`procnet`]), used when netlink is
+//!   refused (some sandboxes, seccomp profiles) or when asked for.
+//!
+//! Owners come from one pass over /proc/PID/fd ([`processes`]).
+
+mod cgroup;
+pub mod interfaces;
+mod netlink;
+mod netns;
+pub mod processes;
+mod procnet;
+mod sysctl;
+mod users;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+pub use interfaces::Interface;
+pub use processes::{Container, Process};
+
+/// Transport protocol of a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// Address family of a socket (not of the peer: an IPv6 socket may carry
+/// IPv4-mapped addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    #[serde(rename = "ipv4")]
+    V4,
+    #[serde(rename = "ipv6")]
+    V6,
+}
+
+/// Socket state as the kernel numbers it (include/net/tcp_states.h). UDP
+/// sockets are `Unconnected` (kernel TCP_CLOSE) unless connect()ed, when the
+/// kernel reports them `Established`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SocketState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+    /// A bound, unconnected UDP socket (`UNCONN` in ss).
+    Unconnected,
+    Unknown(u8),
+}
+
+impl SocketState {
+    /// Maps the kernel's state number; `protocol` decides what 7 (TCP_CLOSE) means.
+    pub fn from_kernel(protocol: Protocol, state: u8) -> Self {
+        use SocketState::*;
+        match state {
+            1 => Established,
+            2 => SynSent,
+            3 => SynRecv,
+            4 => FinWait1,
+            5 => FinWait2,
+            6 => TimeWait,
+            7 if protocol == Protocol::Udp => Unconnected,
+            7 => Close,
+            8 => CloseWait,
+            9 => LastAck,
+            10 => Listen,
+            11 => Closing,
+            12 => NewSynRecv,
+            other => Unknown(other),
+        }
+    }
+
+    /// The name `ss` prints, which is also the JSON value.
+    pub fn name(self) -> &'static str {
+        use SocketState::*;
+        match self {
+            Established => "ESTABLISHED",
+            SynSent => "SYN_SENT",
+            SynRecv | NewSynRecv => "SYN_RECV",
+            FinWait1 => "FIN_WAIT1",
+            FinWait2 => "FIN_WAIT2",
+            TimeWait => "TIME_WAIT",
+            Close => "CLOSE",
+            CloseWait => "CLOSE_WAIT",
+            LastAck => "LAST_ACK",
+            Listen => "LISTEN",
+            Closing => "CLOSING",
+            Unconnected => "UNCONN",
+            Unknown(_) => "UNKNOWN",
+        }
+    }
+
+    /// Listening TCP sockets and bound, unconnected UDP sockets: the ones
+    /// that wait for others to come to them.
+    pub fn is_listening(self) -> bool {
+        matches!(self, SocketState::Listen | SocketState::Unconnected)
+    }
+}
+
+impl Serialize for SocketState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// TCP byte counters from the kernel's `tcp_info` (netlink only; absent on
+/// kernels older than the field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TcpCounters {
+    /// tcpi_bytes_sent (Linux 4.19+): bytes handed to the network, retransmits included.
+    pub bytes_sent: Option<u64>,
+    /// tcpi_bytes_acked (Linux 4.1+): bytes the peer acknowledged.
+    pub bytes_acked: Option<u64>,
+    /// tcpi_bytes_received (Linux 4.1+): bytes received in order.
+    pub bytes_received: Option<u64>,
+    /// Smoothed round-trip time in microseconds.
+    pub rtt_us: Option<u32>,
+}
+
+/// One process's hold on a socket: the process and the descriptor numbers
+/// it holds the socket under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    pub fds: Vec<u32>,
+}
+
+/// One socket as the kernel reports it.
+#[derive(Clone, Debug)]
+pub struct Socket {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub local: SocketAddr,
+    /// None for sockets with no peer (listeners, unconnected UDP).
+    pub remote: Option<SocketAddr>,
+    pub state: SocketState,
+    /// Bytes waiting to be read; for a listener, connections waiting in the
+    /// accept queue.
+    pub recv_queue: u32,
+    /// Bytes not yet acknowledged by the peer (TCP) or queued (UDP). Zero for a listener.
+    pub send_queue: u32,
+    /// For a listener, the accept-queue limit (listen()'s backlog). Netlink only.
+    pub listen_backlog: Option<u32>,
+    /// The socket's inode in sockfs; 0 for sockets no file refers to
+    /// (TIME_WAIT, SYN_RECV requests, orphans).
+    pub inode: u64,
+    /// The uid that created the socket.
+    pub uid: u32,
+    /// IPV6_V6ONLY for IPv6 sockets. Netlink reports it per socket; from
+    /// /proc it is the system default (net.ipv6.bindv6only), which is right
+    /// unless the program set the option itself.
+    pub v6only: Option<bool>,
+    pub tcp_counters: Option<TcpCounters>,
+    /// Inode of the network namespace the socket lives in.
+    pub netns: u64,
+    /// Every process holding the socket, sorted by pid.
+    pub owners: Vec<Owner>,
+}
+
+/// Where the sockets came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Netlink,
+    Proc,
+}
+
+/// Which source to read: automatic (netlink, falling back to /proc) or one
+/// forced, for tests and for the rare kernel whose netlink answers are wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SourceChoice {
+    #[default]
+    Auto,
+    Netlink,
+    Proc,
+}
+
+/// A network namespace seen in this snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct Namespace {
+    pub inode: u64,
+    /// Name under /run/netns (as `ip netns` names it), if any.
+    pub name: Option<String>,
+    /// True for the namespace berth itself runs in.
+    pub own: bool,
+    /// A container whose processes live in this namespace.
+    pub container: Option<Container>,
+    #[serde(skip)]
+    pub interfaces: Vec<Interface>,
+}
+
+/// The kernel's port allocation settings, read once per snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct PortRanges {
+    /// net.ipv4.ip_local_port_range: where the kernel picks ephemeral ports.
+    pub ephemeral: (u16, u16),
+    /// net.ipv4.ip_local_reserved_ports: ports the kernel never picks.
+    pub reserved: Vec<(u16, u16)>,
+    /// net.ipv6.bindv6only: the IPV6_V6ONLY default for new sockets.
+    pub bindv6only: bool,
+}
+
+/// What the snapshot could not see, so that callers can say so instead of
+/// dropping it silently.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Visibility {
+    pub running_as_root: bool,
+    /// Processes whose descriptors could not be read (other users' when not root).
+    pub unreadable_processes: usize,
+    /// Why netlink was not used, when the /proc fallback was taken automatically.
+    pub netlink_fallback_reason: Option<String>,
+    /// Namespaces that were found but could not be entered, with the reason.
+    pub namespaces_skipped: Vec<String>,
+}
+
+/// What to collect. Filtering that the kernel can do cheaply happens here;
+/// everything else is for analysis.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub tcp: bool,
+    pub udp: bool,
+    /// Only listening TCP sockets (UDP sockets are always all dumped: an
+    /// unconnected one is the UDP equivalent of a listener).
+    pub tcp_listening_only: bool,
+    pub source: SourceChoice,
+    /// Also read every other network namespace on the machine (needs root).
+    pub all_netns: bool,
+    /// Also read the parent chain of every owner (for `who`).
+    pub ancestors: bool,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            tcp: true,
+            udp: true,
+            tcp_listening_only: false,
+            source: SourceChoice::Auto,
+            all_netns: false,
+            ancestors: false,
+        }
+    }
+}
+
+/// Everything berth knows about the machine's sockets at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub source: Source,
+    pub sockets: Vec<Socket>,
+    /// Owners of the sockets (and, if asked, their ancestors), by pid.
+    pub processes: HashMap<u32, Process>,
+    /// The namespaces read; the first is berth's own.
+    pub namespaces: Vec<Namespace>,
+    pub port_ranges: PortRanges,
+    pub visibility: Visibility,
+    /// Names of the users owning the sockets (socket uid -> name).
+    pub users: HashMap<u32, String>,
+    /// berth's effective uid.
+    pub our_uid: u32,
+}
+
+/// Errors of the inventory. Each says what failed and what to do.
+#[derive(Debug)]
+pub enum InventoryError {
+    /// Neither netlink nor /proc/net could be read.
+    Unreadable(String),
+    /// The forced source failed.
+    SourceFailed(String),
+}
+
+impl std::fmt::Display for InventoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InventoryError::Unreadable(msg) => write!(f, "cannot read the socket tables: {msg}; is /proc mounted?"),
+            InventoryError::SourceFailed(msg) => write!(f, "{msg}"),
+        }
+    }
+}
+
+impl std::error::Error for InventoryError {}
+
+/// The sockets of one namespace, before owners are attached.
+pub(crate) struct RawSockets {
+    pub sockets: Vec<Socket>,
+    pub source: Source,
+    pub fallback_reason: Option<String>,
+}
+
+/// Reads the sockets of the namespace the calling thread is in, by the
+/// chosen source, falling back from netlink to /proc when allowed.
+pub(crate) fn read_sockets(query: &Query, netns: u64, bindv6only: bool) -> Result<RawSockets, InventoryError> {
+    match query.source {
+        SourceChoice::Netlink => netlink::dump(query, netns)
+            .map(|sockets| RawSockets { sockets, source: Source::Netlink, fallback_reason: None })
+            .map_err(|e| InventoryError::SourceFailed(format!("netlink sock_diag failed: {e}; try --source proc"))),
+        SourceChoice::Proc => procnet::read(query, netns, bindv6only)
+            .map(|sockets| RawSockets { sockets, source: Source::Proc, fallback_reason: None })
+            .map_err(|e| InventoryError::SourceFailed(format!("reading /proc/net failed: {e}; is /proc mounted?"))),
+        SourceChoice::Auto => match netlink::dump(query, netns) {
+            Ok(sockets) => Ok(RawSockets { sockets, source: Source::Netlink, fallback_reason: None }),
+            Err(netlink_error) => procnet::read(query, netns, bindv6only)
+                .map(|sockets| RawSockets {
+                    sockets,
+                    source: Source::Proc,
+                    fallback_reason: Some(netlink_error.to_string()),
+                })
+                .map_err(|proc_error| {
+                    InventoryError::Unreadable(format!("netlink: {netlink_error}; /proc/net: {proc_error}"))
+                }),
+        },
+    }
+}
+
+/// Takes one snapshot: sockets of this namespace (and of every other one
+/// with `all_netns`), then one pass over /proc to find their owners.
+pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
+    let port_ranges = sysctl::port_ranges();
+    let our_uid = unsafe { libc::geteuid() };
+    let mut visibility = Visibility { running_as_root: our_uid == 0, ..Visibility::default() };
+
+    let own_ns = netns::own_namespace();
+    let own = read_sockets(query, own_ns, port_ranges.bindv6only)?;
+    visibility.netlink_fallback_reason = own.fallback_reason;
+    let source = own.source;
+    let mut sockets = own.sockets;
+    let mut namespaces =
+        vec![Namespace { inode: own_ns, name: None, own: true, container: None, interfaces: interfaces::list() }];
+
+    // With --all-netns, the scan of /proc also tells which process lives in
+    // which namespace, so the namespaces can be found and tagged.
+    let scan = processes::scan_socket_fds(query.all_netns);
+
+    if query.all_netns {
+        let others = netns::read_other_namespaces(query, own_ns, &scan.netns_of_pid, port_ranges.bindv6only);
+        for found in others.namespaces {
+            namespaces.push(found);
+        }
+        sockets.extend(others.sockets);
+        visibility.namespaces_skipped = others.skipped;
+    }
+    visibility.unreadable_processes = scan.unreadable_pids;
+
+    // Attach owners: inode -> every (pid, fd) holding it.
+    let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+    let mut holders: HashMap<u64, Vec<Owner>> = HashMap::with_capacity(wanted.len());
+    for &(inode, pid, fd) in &scan.socket_fds {
+        if !wanted.contains(&inode) {
+            continue;
+        }
+        let owners = holders.entry(inode).or_default();
+        match owners.iter_mut().find(|o| o.pid == pid) {
+            Some(owner) => owner.fds.push(fd),
+            None => owners.push(Owner { pid, fds: vec![fd] }),
+        }
+    }
+    let mut owner_pids: HashSet<u32> = HashSet::new();
+    for socket in &mut sockets {
+        if let Some(mut owners) = holders.get(&socket.inode).cloned() {
+            owners.sort_by_key(|o| o.pid);
+            for owner in &mut owners {
+                owner.fds.sort_unstable();
+                owner_pids.insert(owner.pid);
+            }
+            socket.owners = owners;
+        }
+    }
+
+    let mut processes = processes::read_processes(&owner_pids);
+    if query.ancestors {
+        processes::add_ancestors(&mut processes);
+    }
+
+    // Tag each foreign namespace with a container that lives in it.
+    if query.all_netns {
+        let mut container_of_ns: HashMap<u64, Container> = HashMap::new();
+        for (pid, ns) in &scan.netns_of_pid {
+            if container_of_ns.contains_key(ns) {
+                continue;
+            }
+            if let Some(container) = cgroup::container_of_pid(*pid) {
+                container_of_ns.insert(*ns, container);
+            }
+        }
+        for ns in namespaces.iter_mut().filter(|n| !n.own) {
+            ns.container = container_of_ns.remove(&ns.inode);
+        }
+    }
+
+    let mut names = users::UserNames::default();
+    let socket_uids: HashSet<u32> = sockets.iter().map(|s| s.uid).collect();
+    let users = socket_uids.into_iter().filter_map(|uid| names.name_of(uid).map(|n| (uid, n))).collect();
+
+    Ok(Snapshot { source, sockets, processes, namespaces, port_ranges, visibility, users, our_uid })
+}
+
+impl Snapshot {
+    /// The namespace with this inode, if it was read.
+    pub fn namespace(&self, inode: u64) -> Option<&Namespace> {
+        self.namespaces.iter().find(|n| n.inode == inode)
+    }
+}

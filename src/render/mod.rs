@@ -1,0 +1,77 @@
+//! Rendering: tables for people, JSON for programs. Render prints what
+//! analysis returns and knows nothing of the kernel.
+
+pub mod json;
+pub mod ls;
+pub mod style;
+pub mod table;
+pub mod who;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+/// `127.0.0.1:80`, `[::1]:80`: how addresses with ports are written everywhere.
+pub fn address_with_port(address: &str, port: u16) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{address}:{port}"),
+    }
+}
+
+/// "5m ago", "3h ago", "2d ago": how long since a Unix time.
+pub fn age(unix_seconds: u64) -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(unix_seconds);
+    let seconds = now.saturating_sub(unix_seconds);
+    match seconds {
+        0..=59 => format!("{seconds}s ago"),
+        60..=3599 => format!("{}m ago", seconds / 60),
+        3600..=86_399 => format!("{}h ago", seconds / 3600),
+        _ => format!("{}d ago", seconds / 86_400),
+    }
+}
+
+/// "loopback", "all (v4+v6)", "all (v6)", "eth0": a bind scope in a word or two.
+pub fn scope_label(scope: &str, interface: Option<&str>, covers_ipv4: bool, covers_ipv6: bool) -> String {
+    match scope {
+        "loopback" => "loopback".into(),
+        "all" => match (covers_ipv4, covers_ipv6) {
+            (true, true) => "all (v4+v6)".into(),
+            (false, true) => "all (v6)".into(),
+            _ => "all".into(),
+        },
+        _ => interface.unwrap_or("address").to_string(),
+    }
+}
+
+/// Text from other processes (command lines, names) made safe to print:
+/// control characters — newlines, and escape sequences that could drive the
+/// terminal — are shown escaped instead of acting.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            safe.extend(c.escape_default());
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("python3 -c x"), "python3 -c x");
+        assert_eq!(printable("a\nb"), "a\\nb");
+        assert_eq!(printable("evil\u{1b}[2J"), "evil\\u{1b}[2J");
+        assert_eq!(address_with_port("::1", 80), "[::1]:80");
+        assert_eq!(address_with_port("127.0.0.1", 80), "127.0.0.1:80");
+    }
+}

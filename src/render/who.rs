@@ -1,0 +1,122 @@
+//! The `berth who` report for people.
+
+use std::io::{self, Write};
+
+use super::style::{Paint, Style};
+use super::{address_with_port, age, scope_label};
+use crate::analysis::who::WhoReport;
+
+pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> io::Result<()> {
+    if !report.held {
+        let mut line = format!("{} is free: nothing holds it", style.paint(Paint::Bold, &port_words(report)));
+        if report.time_wait > 0 {
+            line.push_str(&format!(
+                ".\nOnly {} TIME_WAIT {} of closed connections remain; they belong to no process and \
+                 expire within a minute. A server that sets SO_REUSEADDR (most do) can bind now.",
+                report.time_wait,
+                if report.time_wait == 1 { "remnant" } else { "remnants" },
+            ));
+        }
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+
+    let count = report.holders.len();
+    let summary = match count {
+        0 => format!("{} is in use, but its holder cannot be seen", port_words(report)),
+        1 => format!("{} is held by 1 process", port_words(report)),
+        n => format!("{} is held by {n} processes", port_words(report)),
+    };
+    writeln!(out, "{}", style.paint(Paint::Bold, &summary))?;
+
+    for holder in &report.holders {
+        let p = &holder.process;
+        writeln!(out)?;
+        let mut title = format!(
+            "{} {}",
+            style.paint(Paint::Bold, &super::printable(&p.display_name())),
+            style.paint(Paint::Dim, &format!("[{}]", p.pid))
+        );
+        if let Some(user) = p.user {
+            title.push_str(&format!("  user {user}"));
+        } else if let Some(uid) = p.uid {
+            title.push_str(&format!("  uid {uid}"));
+        }
+        if let Some(start) = p.start_time_unix {
+            title.push_str(&format!("  started {} ({})", crate::analysis::report::rfc3339(start), age(start)));
+        }
+        writeln!(out, "  {title}")?;
+        if !p.cmdline.is_empty() {
+            field(out, style, "command", &p.cmdline.join(" "))?;
+        }
+        if !holder.ancestors.is_empty() {
+            let chain: Vec<String> = holder.ancestors.iter().map(|a| format!("{}[{}]", a.name, a.pid)).collect();
+            field(out, style, "parents", &chain.join(" ← "))?;
+        }
+        if let Some(container) = p.container {
+            field(out, style, "container", &format!("{} {}", container.runtime, container.id))?;
+        }
+        if let Some(unit) = p.systemd_unit {
+            field(out, style, "unit", unit)?;
+        }
+        for binding in &holder.bindings {
+            let verb = if binding.state.name() == "LISTEN" { "listens" } else { "bound" };
+            let scope =
+                scope_label(binding.scope, binding.interface.as_deref(), binding.covers_ipv4, binding.covers_ipv6);
+            let text = format!(
+                "{} {} ({scope})",
+                binding.protocol.name(),
+                address_with_port(&binding.local.address, binding.local.port)
+            );
+            field(out, style, verb, &text)?;
+        }
+        let c = &holder.connections;
+        if c.established + c.other > 0 {
+            let mut text = format!("{} established", c.established);
+            if c.other > 0 {
+                text.push_str(&format!(", {} closing or opening", c.other));
+            }
+            let peers: Vec<String> = c
+                .peers
+                .iter()
+                .map(|peer| {
+                    let mut s = format!("{} ×{}", peer.address, peer.connections);
+                    if !peer.processes.is_empty() {
+                        s.push_str(&format!(" ({})", peer.processes.join(", ")));
+                    }
+                    s
+                })
+                .collect();
+            if !peers.is_empty() {
+                text.push_str(&format!(" from {}", peers.join(", ")));
+            }
+            field(out, style, "clients", &text)?;
+        }
+        if holder.outgoing > 0 {
+            field(
+                out,
+                style,
+                "outgoing",
+                &format!("{} connection(s) use this port as their local port", holder.outgoing),
+            )?;
+        }
+    }
+    if report.time_wait > 0 {
+        writeln!(out)?;
+        writeln!(out, "  also {} TIME_WAIT remnant(s) of closed connections (no process)", report.time_wait)?;
+    }
+    Ok(())
+}
+
+fn field(out: &mut impl Write, style: &Style, name: &str, value: &str) -> io::Result<()> {
+    writeln!(out, "    {} {}", style.paint(Paint::Dim, &format!("{name:<9}")), super::printable(value))
+}
+
+/// "port 62893", or "port 62893 (tcp/127.0.0.1:62893)" when the user said more.
+fn port_words(report: &WhoReport) -> String {
+    if report.target.trim_start_matches(':') == report.port.to_string() {
+        format!("port {}", report.port)
+    } else {
+        format!("port {} ({})", report.port, report.target)
+    }
+}
