@@ -43,10 +43,13 @@ fn usage_error(error: clap::Error) -> i32 {
             }
         }
         _ => {
+            // clap's message is a paragraph, then tips and usage after a
+            // blank line: keep the paragraph, joined into one line.
             let rendered = error.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("berth: {first} (see 'berth --help')");
+            let paragraph: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let message = paragraph.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("berth: {message} (see 'berth --help')");
             ExitCode::Usage.code()
         }
     }

@@ -47,8 +47,8 @@ pub struct OwnerReport<'a> {
     pub cmdline: &'a [String],
     pub uid: Option<u32>,
     pub user: Option<&'a str>,
-    /// RFC 3339, UTC.
-    pub start_time: Option<String>,
+    /// RFC 3339, UTC (formatted only when serialized).
+    pub start_time: Option<Rfc3339>,
     pub start_time_unix: Option<u64>,
     pub container: Option<&'a Container>,
     pub systemd_unit: Option<&'a str>,
@@ -65,7 +65,7 @@ impl<'a> OwnerReport<'a> {
             cmdline: process.map(|p| p.cmdline.as_slice()).unwrap_or(&[]),
             uid: process.map(|p| p.uid),
             user: process.and_then(|p| p.user.as_deref()),
-            start_time: process.and_then(|p| p.start_time).map(rfc3339),
+            start_time: process.and_then(|p| p.start_time).map(Rfc3339),
             start_time_unix: process.and_then(|p| p.start_time),
             container: process.and_then(|p| p.container.as_ref()),
             systemd_unit: process.and_then(|p| p.systemd_unit.as_deref()),
@@ -76,6 +76,17 @@ impl<'a> OwnerReport<'a> {
     /// The name to show: comm, or the pid when the process vanished.
     pub fn display_name(&self) -> String {
         self.name.map(str::to_string).unwrap_or_else(|| format!("pid {}", self.pid))
+    }
+}
+
+/// A Unix time that serializes as an RFC 3339 string. Formatting waits for
+/// serialization so that table output, which does not show it, never pays.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339(pub u64);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.0)))
     }
 }
 
@@ -106,7 +117,7 @@ pub struct SocketReport<'a> {
     pub interface: Option<String>,
     #[serde(flatten)]
     pub port_facts: PortFacts,
-    pub tcp_counters: Option<TcpCounters>,
+    pub tcp_counters: Option<&'a TcpCounters>,
     pub netns: NetnsReport<'a>,
     pub owner_status: OwnerStatus,
     pub owners: Vec<OwnerReport<'a>>,
@@ -140,7 +151,7 @@ impl<'a> SocketReport<'a> {
             scope: scope_word,
             interface,
             port_facts: PortFacts::of(socket.local.port(), socket.protocol, &snapshot.port_ranges),
-            tcp_counters: socket.tcp_counters,
+            tcp_counters: socket.tcp_counters.as_deref(),
             netns: NetnsReport {
                 inode: socket.netns,
                 name: namespace.and_then(|n| n.name.as_deref()),

@@ -35,6 +35,8 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         source: global.source.into(),
         all_netns: args.all_netns,
         ancestors: false,
+        tcp_counters: args.json,
+        port: args.port,
     };
     let snapshot = inventory::collect(&query)?;
     let mut shown: Vec<&Socket> = snapshot.sockets.iter().filter(|s| filter.matches(s, &snapshot)).collect();
@@ -44,14 +46,9 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     if args.json {
         render::json::write_array(&mut out, shown.iter().map(|s| SocketReport::new(s, &snapshot)))?;
     } else {
-        let reports: Vec<SocketReport> = shown.iter().map(|s| SocketReport::new(s, &snapshot)).collect();
         let style = Style::detect(global.color.into());
         let layout = LsLayout { connections: args.all, namespaces: args.all_netns };
-        if reports.is_empty() {
-            writeln!(out, "no sockets match")?;
-        } else {
-            render::ls::write_table(&mut out, &reports, &layout, &style)?;
-        }
+        render::ls::write_table(&mut out, shown.iter().map(|s| SocketReport::new(s, &snapshot)), &layout, &style)?;
     }
     out.flush()?;
     super::print_visibility_notes(&snapshot, &UnseenCounts::of(shown.iter().copied(), &snapshot));

@@ -18,6 +18,8 @@ pub fn run(args: &WhoArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         source: global.source.into(),
         all_netns: args.all_netns,
         ancestors: true,
+        tcp_counters: args.json,
+        port: Some(target.port),
     };
     let snapshot = inventory::collect(&query)?;
     let report = who::who(&target, &snapshot);

@@ -32,7 +32,9 @@ pub(crate) fn dump(query: &Query, netns: u64) -> io::Result<Vec<Socket>> {
     // A larger receive buffer lets the kernel run ahead of us on big dumps.
     let _ = socket.set_rx_buf_sz(1 << 20);
 
-    let mut sockets = Vec::new();
+    let hint =
+        if query.tcp_listening_only || query.port.is_some() { 256 } else { super::procnet::socket_count_hint(query) };
+    let mut sockets = Vec::with_capacity(hint);
     let mut buffer = vec![0u8; RECV_BUFFER];
     let mut requests: Vec<(u8, u8, u32)> = Vec::with_capacity(4);
     if query.tcp {
@@ -45,17 +47,65 @@ pub(crate) fn dump(query: &Query, netns: u64) -> io::Result<Vec<Socket>> {
         requests.push((AF_INET6, IPPROTO_UDP, u32::MAX));
     }
     for (family, protocol, states) in requests {
-        send_request(&socket, family, protocol, states)?;
+        let tcp_info = query.tcp_counters && protocol == IPPROTO_TCP;
+        send_request(&socket, family, protocol, states, tcp_info, query.port)?;
         receive_dump(&socket, &mut buffer, protocol, netns, &mut sockets)?;
     }
     Ok(sockets)
 }
 
-fn send_request(socket: &NetlinkSocket, family: u8, protocol: u8, states: u32) -> io::Result<()> {
+/// nlattr type of a filter program in an inet_diag request (INET_DIAG_REQ_BYTECODE).
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// Filter opcodes (include/uapi/linux/inet_diag.h).
+const INET_DIAG_BC_JMP: u8 = 1;
+const INET_DIAG_BC_S_EQ: u8 = 11;
+const INET_DIAG_BC_D_EQ: u8 = 12;
+
+/// A filter program "local port == P or remote port == P" for the kernel's
+/// inet_diag bytecode interpreter (net/ipv4/inet_diag.c), as ss builds for
+/// `sport = :P or dport = :P`.
+///
+/// Ops are 4 bytes, `{code, yes, no}`; a port comparison is followed by an
+/// op whose `no` field holds the port. After each op the interpreter skips
+/// `yes` bytes if its condition held and `no` bytes if not (a JMP always
+/// takes `no`). A socket is reported when the program ends exactly on its
+/// last byte and dropped when a jump overshoots by 4. The kernel's audit
+/// insists that every `no` target lies on the chain of `yes` jumps, hence
+/// the JMP in the middle rather than a direct jump to the end.
+///
+/// ```text
+///  0: S_EQ  yes 8 -> 8    no 12 -> 12
+///  4:       port
+///  8: JMP   yes 4 (audit) no 12 -> 20 = end: report
+/// 12: D_EQ  yes 8 -> 20 = end: report   no 12 -> 24: drop
+/// 16:       port
+/// ```
+fn port_filter(port: u16) -> Vec<u8> {
+    fn op(code: u8, yes: u8, no: u16) -> [u8; 4] {
+        let no = no.to_ne_bytes();
+        [code, yes, no[0], no[1]]
+    }
+    let mut program = Vec::with_capacity(20);
+    program.extend(op(INET_DIAG_BC_S_EQ, 8, 12));
+    program.extend(op(0, 0, port));
+    program.extend(op(INET_DIAG_BC_JMP, 4, 12));
+    program.extend(op(INET_DIAG_BC_D_EQ, 8, 12));
+    program.extend(op(0, 0, port));
+    program
+}
+
+fn send_request(
+    socket: &NetlinkSocket,
+    family: u8,
+    protocol: u8,
+    states: u32,
+    tcp_info: bool,
+    port: Option<u16>,
+) -> io::Result<()> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let socket_id = if family == AF_INET { SocketId::new_v4() } else { SocketId::new_v6() };
-    let extensions = if protocol == IPPROTO_TCP { ExtensionFlags::INFO } else { ExtensionFlags::empty() };
+    let extensions = if tcp_info { ExtensionFlags::INFO } else { ExtensionFlags::empty() };
     let mut packet = NetlinkMessage::new(
         header,
         SockDiagMessage::InetRequest(InetRequest {
@@ -70,6 +120,17 @@ fn send_request(socket: &NetlinkSocket, family: u8, protocol: u8, states: u32) -
     packet.finalize();
     let mut bytes = vec![0u8; packet.buffer_len()];
     packet.serialize(&mut bytes);
+    if let Some(port) = port {
+        // The crate has no type for the filter attribute: append the nlattr
+        // (length, type, program) after the request and fix nlmsg_len.
+        let program = port_filter(port);
+        let attr_len = (4 + program.len()) as u16;
+        bytes.extend(attr_len.to_ne_bytes());
+        bytes.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        bytes.extend(program);
+        let total = bytes.len() as u32;
+        bytes[0..4].copy_from_slice(&total.to_ne_bytes());
+    }
     socket.send(&bytes, 0)?;
     Ok(())
 }
@@ -130,7 +191,7 @@ fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -> Socket {
     for nla in &response.nlas {
         match nla {
             Nla::SkV6Only(flag) => v6only = Some(*flag),
-            Nla::TcpInfo(bytes) => tcp_counters = Some(parse_tcp_info(bytes)),
+            Nla::TcpInfo(bytes) => tcp_counters = Some(Box::new(parse_tcp_info(bytes))),
             _ => {}
         }
     }
@@ -160,7 +221,7 @@ fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -> Socket {
         v6only,
         tcp_counters,
         netns,
-        owners: Vec::new(),
+        owners: Default::default(),
     }
 }
 

@@ -14,7 +14,12 @@ pub struct LsLayout {
     pub namespaces: bool,
 }
 
-pub fn write_table(out: &mut impl Write, reports: &[SocketReport], layout: &LsLayout, style: &Style) -> io::Result<()> {
+/// Writes the table in two passes over `reports` (measure, then write), so
+/// a large listing never holds its rows in memory.
+pub fn write_table<'a, I>(out: &mut impl Write, reports: I, layout: &LsLayout, style: &Style) -> io::Result<()>
+where
+    I: Iterator<Item = SocketReport<'a>> + Clone,
+{
     let mut headers: Vec<(&'static str, bool)> = vec![("PROTO", false)];
     if layout.connections {
         headers.push(("STATE", false));
@@ -31,67 +36,74 @@ pub fn write_table(out: &mut impl Write, reports: &[SocketReport], layout: &LsLa
     }
     headers.extend([("PID", true), ("USER", false), ("COMMAND", false)]);
     let mut table = Table::new(headers);
-
-    for report in reports {
-        let mut row = Vec::with_capacity(14);
-        let proto = match report.family {
-            Family::V4 => report.protocol.name().to_string(),
-            Family::V6 => format!("{}6", report.protocol.name()),
-        };
-        row.push(Cell::new(proto));
-        if layout.connections {
-            row.push(Cell::new(report.state.name()));
-            row.push(Cell::new(report.recv_queue.to_string()));
-            row.push(Cell::new(report.send_queue.to_string()));
-        }
-        let address = if report.scope == "all" { "*".to_string() } else { report.local.address.clone() };
-        row.push(Cell::new(address));
-        row.push(Cell::painted(report.local.port.to_string(), Paint::Bold));
-        if layout.connections {
-            let peer = report
-                .remote
-                .as_ref()
-                .map(|r| super::address_with_port(&r.address, r.port))
-                .unwrap_or_else(|| "-".into());
-            row.push(Cell::new(peer));
-        }
-        row.push(Cell::new(report.port_facts.service.unwrap_or("-")));
-        row.push(scope_cell(report));
-        if layout.namespaces {
-            let ns = report
-                .netns
-                .name
-                .map(str::to_string)
-                .or_else(|| report.netns.container.map(|c| format!("{}:{}", c.runtime, &c.id[..c.id.len().min(12)])))
-                .unwrap_or_else(|| if report.netns.own { "-".into() } else { format!("net:[{}]", report.netns.inode) });
-            row.push(Cell::new(ns));
-        }
-        match report.owners.first() {
-            Some(owner) => {
-                let pid = if report.owners.len() > 1 {
-                    format!("{} +{}", owner.pid, report.owners.len() - 1)
-                } else {
-                    owner.pid.to_string()
-                };
-                row.push(Cell::new(pid));
-                row.push(Cell::new(owner.user.unwrap_or("?")));
-                let command = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-                row.push(Cell::new(command));
-            }
-            None => {
-                row.push(Cell::painted("-", Paint::Dim));
-                row.push(Cell::new(report.user.unwrap_or("-")));
-                let why = match report.owner_status {
-                    crate::analysis::unseen::OwnerStatus::Hidden => "(another user's process; run as root)",
-                    crate::analysis::unseen::OwnerStatus::None => "(no process: kernel-held)",
-                    _ => "(owner not found)",
-                };
-                row.push(Cell::painted(why, Paint::Dim));
-            }
-        }
-        table.push(row);
+    for report in reports.clone() {
+        table.measure(&row_cells(&report, layout));
     }
-    table.write(out, style)
+    if table.rows() == 0 {
+        return writeln!(out, "no sockets match");
+    }
+    table.write_header(out, style)?;
+    for report in reports {
+        table.write_row(out, &row_cells(&report, layout), style)?;
+    }
+    Ok(())
+}
+
+fn row_cells(report: &SocketReport, layout: &LsLayout) -> Vec<Cell> {
+    let mut row = Vec::with_capacity(14);
+    let proto = match report.family {
+        Family::V4 => report.protocol.name().to_string(),
+        Family::V6 => format!("{}6", report.protocol.name()),
+    };
+    row.push(Cell::new(proto));
+    if layout.connections {
+        row.push(Cell::new(report.state.name()));
+        row.push(Cell::new(report.recv_queue.to_string()));
+        row.push(Cell::new(report.send_queue.to_string()));
+    }
+    let address = if report.scope == "all" { "*".to_string() } else { report.local.address.clone() };
+    row.push(Cell::new(address));
+    row.push(Cell::painted(report.local.port.to_string(), Paint::Bold));
+    if layout.connections {
+        let peer =
+            report.remote.as_ref().map(|r| super::address_with_port(&r.address, r.port)).unwrap_or_else(|| "-".into());
+        row.push(Cell::new(peer));
+    }
+    row.push(Cell::new(report.port_facts.service.unwrap_or("-")));
+    row.push(scope_cell(report));
+    if layout.namespaces {
+        let ns = report
+            .netns
+            .name
+            .map(str::to_string)
+            .or_else(|| report.netns.container.map(|c| format!("{}:{}", c.runtime, &c.id[..c.id.len().min(12)])))
+            .unwrap_or_else(|| if report.netns.own { "-".into() } else { format!("net:[{}]", report.netns.inode) });
+        row.push(Cell::new(ns));
+    }
+    match report.owners.first() {
+        Some(owner) => {
+            let pid = if report.owners.len() > 1 {
+                format!("{} +{}", owner.pid, report.owners.len() - 1)
+            } else {
+                owner.pid.to_string()
+            };
+            row.push(Cell::new(pid));
+            row.push(Cell::new(owner.user.unwrap_or("?")));
+            let command = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
+            row.push(Cell::new(command));
+        }
+        None => {
+            row.push(Cell::painted("-", Paint::Dim));
+            row.push(Cell::new(report.user.unwrap_or("-")));
+            let why = match report.owner_status {
+                crate::analysis::unseen::OwnerStatus::Hidden => "(another user's process; run as root)",
+                crate::analysis::unseen::OwnerStatus::None => "(no process: kernel-held)",
+                _ => "(owner not found)",
+            };
+            row.push(Cell::painted(why, Paint::Dim));
+        }
+    }
+    row
 }
 
 fn scope_cell(report: &SocketReport) -> Cell {

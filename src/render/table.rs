@@ -1,6 +1,11 @@
 //! Aligned text tables. The last column is truncated to the terminal's width
 //! on a terminal and never in a pipe.
+//!
+//! Column widths are only known once every row has been seen, and a listing
+//! may have 100,000 rows; rather than keep them all, callers make two passes
+//! over their rows: `measure` each, then `write_header` and `write_row` each.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::style::{Paint, Style};
@@ -19,8 +24,8 @@ impl Cell {
     pub fn painted(text: impl Into<String>, paint: Paint) -> Self {
         let text = text.into();
         let text = match super::printable(&text) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(safe) => safe,
+            Cow::Borrowed(_) => text,
+            Cow::Owned(safe) => safe,
         };
         Cell { text, paint }
     }
@@ -28,74 +33,88 @@ impl Cell {
 
 pub struct Table {
     headers: Vec<&'static str>,
-    rows: Vec<Vec<Cell>>,
+    widths: Vec<usize>,
     /// Columns aligned to the right (numbers).
     right: Vec<bool>,
+    rows: usize,
 }
 
 impl Table {
     pub fn new(headers: Vec<(&'static str, bool)>) -> Self {
         let right = headers.iter().map(|(_, r)| *r).collect();
-        Table { headers: headers.into_iter().map(|(h, _)| h).collect(), rows: Vec::new(), right }
+        let widths = headers.iter().map(|(h, _)| h.len()).collect();
+        Table { headers: headers.into_iter().map(|(h, _)| h).collect(), widths, right, rows: 0 }
     }
 
-    pub fn push(&mut self, row: Vec<Cell>) {
+    /// First pass: widen the columns to fit this row.
+    pub fn measure(&mut self, row: &[Cell]) {
         debug_assert_eq!(row.len(), self.headers.len());
-        self.rows.push(row);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    pub fn write(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.text.chars().count());
-            }
+        for (i, cell) in row.iter().enumerate() {
+            self.widths[i] = self.widths[i].max(cell.text.chars().count());
         }
-        let header: Vec<Cell> = self.headers.iter().map(|h| Cell::painted(*h, Paint::Bold)).collect();
-        self.write_row(out, &header, &widths, style)?;
-        for row in &self.rows {
-            self.write_row(out, row, &widths, style)?;
-        }
-        Ok(())
+        self.rows += 1;
     }
 
-    fn write_row(&self, out: &mut impl Write, row: &[Cell], widths: &[usize], style: &Style) -> io::Result<()> {
-        let mut line = String::with_capacity(128);
+    /// Rows measured so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn write_header(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
+        let header: Vec<Cell> = self.headers.iter().map(|h| Cell { text: h.to_string(), paint: Paint::Bold }).collect();
+        self.write_row(out, &header, style)
+    }
+
+    /// Second pass: write a row, padded to the measured widths.
+    pub fn write_row(&self, out: &mut impl Write, row: &[Cell], style: &Style) -> io::Result<()> {
+        let mut line = String::with_capacity(160);
         let mut used = 0usize;
         let last = row.len() - 1;
         for (i, cell) in row.iter().enumerate() {
-            let width = widths[i];
-            let mut text = cell.text.clone();
+            let width = self.widths[i];
+            let mut text = Cow::Borrowed(cell.text.as_str());
             if i == last {
                 if let Some(total) = style.width {
                     let room = total.saturating_sub(used).max(8);
                     if text.chars().count() > room {
-                        text = text.chars().take(room.saturating_sub(1)).collect::<String>() + "…";
+                        text = (text.chars().take(room.saturating_sub(1)).collect::<String>() + "…").into();
                     }
                 }
             }
             let pad = width.saturating_sub(text.chars().count());
-            let painted = style.paint(cell.paint, &text);
-            if i == last {
-                if self.right[i] {
-                    line.push_str(&" ".repeat(pad));
-                }
-                line.push_str(&painted);
-            } else if self.right[i] {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(&painted);
-                line.push_str("  ");
-            } else {
-                line.push_str(&painted);
-                line.push_str(&" ".repeat(pad + 2));
+            let right = self.right[i];
+            if right {
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+            line.push_str(&style.paint(cell.paint, &text));
+            if i != last {
+                line.extend(std::iter::repeat_n(' ', if right { 2 } else { pad + 2 }));
             }
             used += width + 2;
         }
         line.push('\n');
         out.write_all(line.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_and_escapes() {
+        let rows = vec![
+            vec![Cell::new("a"), Cell::new("10"), Cell::new("x\ny")],
+            vec![Cell::new("long-name"), Cell::new("2"), Cell::painted("z", Paint::Dim)],
+        ];
+        let mut table = Table::new(vec![("NAME", false), ("N", true), ("CMD", false)]);
+        rows.iter().for_each(|r| table.measure(r));
+        let mut out = Vec::new();
+        table.write_header(&mut out, &Style::plain()).unwrap();
+        for row in &rows {
+            table.write_row(&mut out, row, &Style::plain()).unwrap();
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "NAME        N  CMD\na          10  x\\ny\nlong-name   2  z\n");
     }
 }
