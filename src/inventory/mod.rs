@@ -367,16 +367,21 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     let mut visibility = Visibility { running_as_root: our_uid == 0, ..Visibility::default() };
 
     let own_ns = netns::own_namespace();
-    let own = read_sockets(query, own_ns, port_ranges.bindv6only)?;
+    // The socket dump and the pass over /proc/*/fd do not depend on each
+    // other and are both mostly kernel time: run them at once. (With
+    // --all-netns the pass also notes which process lives in which
+    // namespace, so the namespaces can be found and tagged.)
+    let (own, scan) = std::thread::scope(|scope| {
+        let scanner = scope.spawn(|| processes::scan_socket_fds(query.all_netns));
+        let own = read_sockets(query, own_ns, port_ranges.bindv6only);
+        (own, scanner.join().expect("fd scan thread panicked"))
+    });
+    let own = own?;
     visibility.netlink_fallback_reason = own.fallback_reason;
     let source = own.source;
     let mut sockets = own.sockets;
     let mut namespaces =
         vec![Namespace { inode: own_ns, name: None, own: true, container: None, interfaces: interfaces::list() }];
-
-    // With --all-netns, the scan of /proc also tells which process lives in
-    // which namespace, so the namespaces can be found and tagged.
-    let scan = processes::scan_socket_fds(query.all_netns);
 
     if query.all_netns {
         let others = netns::read_other_namespaces(query, own_ns, &scan.netns_of_pid, port_ranges.bindv6only);

@@ -1,11 +1,13 @@
 //! The `berth ls` table.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::style::{Paint, Style};
 use super::table::{Cell, Table};
 use crate::analysis::report::SocketReport;
-use crate::inventory::Family;
+use crate::analysis::unseen::OwnerStatus;
+use crate::inventory::{Family, Protocol};
 
 pub struct LsLayout {
     /// Show state, queues and peer (for `-a`).
@@ -43,17 +45,45 @@ where
         return writeln!(out, "no sockets match");
     }
     table.write_header(out, style)?;
+    // A process's command line is joined and escaped once, not once per socket.
+    let mut commands: HashMap<u32, String> = HashMap::new();
     for report in reports {
-        table.write_row(out, &row_cells(&report, layout), style)?;
+        let mut row = row_cells(&report, layout);
+        row.push(command_cell(&report, &mut commands));
+        table.write_row(out, &row, style)?;
     }
     Ok(())
 }
 
-fn row_cells(report: &SocketReport, layout: &LsLayout) -> Vec<Cell> {
+/// The last column: the first owner's command line, or why there is none.
+fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String>) -> Cell<'c> {
+    match report.owners.first() {
+        Some(owner) => {
+            let command = commands.entry(owner.pid).or_insert_with(|| {
+                let text = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
+                super::printable(&text).into_owned()
+            });
+            Cell::new(command.as_str())
+        }
+        None => {
+            let why = match report.owner_status {
+                OwnerStatus::Hidden => "(another user's process; run as root)",
+                OwnerStatus::None => "(no process)",
+                _ => "(owner not found)",
+            };
+            Cell::painted(why, Paint::Dim)
+        }
+    }
+}
+
+/// Every column but the last.
+fn row_cells<'a>(report: &'a SocketReport, layout: &LsLayout) -> Vec<Cell<'a>> {
     let mut row = Vec::with_capacity(14);
-    let proto = match report.family {
-        Family::V4 => report.protocol.name().to_string(),
-        Family::V6 => format!("{}6", report.protocol.name()),
+    let proto = match (report.family, report.protocol) {
+        (Family::V4, Protocol::Tcp) => "tcp",
+        (Family::V4, Protocol::Udp) => "udp",
+        (Family::V6, Protocol::Tcp) => "tcp6",
+        (Family::V6, Protocol::Udp) => "udp6",
     };
     row.push(Cell::new(proto));
     if layout.connections {
@@ -61,7 +91,7 @@ fn row_cells(report: &SocketReport, layout: &LsLayout) -> Vec<Cell> {
         row.push(Cell::new(report.recv_queue.to_string()));
         row.push(Cell::new(report.send_queue.to_string()));
     }
-    let address = if report.scope == "all" { "*".to_string() } else { report.local.address.clone() };
+    let address = if report.scope == "all" { "*" } else { report.local.address.as_str() };
     row.push(Cell::new(address));
     row.push(Cell::painted(report.local.port.to_string(), Paint::Bold));
     if layout.connections {
@@ -89,24 +119,18 @@ fn row_cells(report: &SocketReport, layout: &LsLayout) -> Vec<Cell> {
             };
             row.push(Cell::new(pid));
             row.push(Cell::new(owner.user.unwrap_or("?")));
-            let command = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-            row.push(Cell::new(command));
         }
         None => {
             row.push(Cell::painted("-", Paint::Dim));
-            row.push(Cell::new(report.user.unwrap_or("-")));
-            let why = match report.owner_status {
-                crate::analysis::unseen::OwnerStatus::Hidden => "(another user's process; run as root)",
-                crate::analysis::unseen::OwnerStatus::None => "(no process: kernel-held)",
-                _ => "(owner not found)",
-            };
-            row.push(Cell::painted(why, Paint::Dim));
+            // TIME_WAIT remnants and the like report uid 0: no user holds them.
+            let user = if report.owner_status == OwnerStatus::None { "-" } else { report.user.unwrap_or("-") };
+            row.push(Cell::new(user));
         }
     }
     row
 }
 
-fn scope_cell(report: &SocketReport) -> Cell {
+fn scope_cell(report: &SocketReport) -> Cell<'static> {
     let text = super::scope_label(report.scope, report.interface.as_deref(), report.covers_ipv4, report.covers_ipv6);
     let paint = match report.scope {
         "loopback" => Paint::Green,

@@ -10,22 +10,25 @@ use std::io::{self, Write};
 
 use super::style::{Paint, Style};
 
-pub struct Cell {
-    pub text: String,
+/// One cell: borrowed text where it can be, so that rows cost few allocations.
+pub struct Cell<'a> {
+    pub text: Cow<'a, str>,
     pub paint: Paint,
 }
 
-impl Cell {
+impl<'a> Cell<'a> {
     /// A cell; control characters in `text` are escaped (see `printable`).
-    pub fn new(text: impl Into<String>) -> Self {
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Self {
         Cell::painted(text, Paint::Plain)
     }
 
-    pub fn painted(text: impl Into<String>, paint: Paint) -> Self {
-        let text = text.into();
-        let text = match super::printable(&text) {
-            Cow::Borrowed(_) => text,
-            Cow::Owned(safe) => safe,
+    pub fn painted(text: impl Into<Cow<'a, str>>, paint: Paint) -> Self {
+        let text = match text.into() {
+            Cow::Borrowed(b) => super::printable(b),
+            Cow::Owned(o) => match super::printable(&o) {
+                Cow::Borrowed(_) => Cow::Owned(o),
+                Cow::Owned(safe) => Cow::Owned(safe),
+            },
         };
         Cell { text, paint }
     }
@@ -46,9 +49,10 @@ impl Table {
         Table { headers: headers.into_iter().map(|(h, _)| h).collect(), widths, right, rows: 0 }
     }
 
-    /// First pass: widen the columns to fit this row.
+    /// First pass: widen the columns to fit this row. The last column is
+    /// never padded, so a row may leave it out.
     pub fn measure(&mut self, row: &[Cell]) {
-        debug_assert_eq!(row.len(), self.headers.len());
+        debug_assert!(row.len() + 1 >= self.headers.len());
         for (i, cell) in row.iter().enumerate() {
             self.widths[i] = self.widths[i].max(cell.text.chars().count());
         }
@@ -61,7 +65,8 @@ impl Table {
     }
 
     pub fn write_header(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
-        let header: Vec<Cell> = self.headers.iter().map(|h| Cell { text: h.to_string(), paint: Paint::Bold }).collect();
+        let header: Vec<Cell> =
+            self.headers.iter().map(|h| Cell { text: Cow::Borrowed(*h), paint: Paint::Bold }).collect();
         self.write_row(out, &header, style)
     }
 
@@ -72,7 +77,7 @@ impl Table {
         let last = row.len() - 1;
         for (i, cell) in row.iter().enumerate() {
             let width = self.widths[i];
-            let mut text = Cow::Borrowed(cell.text.as_str());
+            let mut text = Cow::Borrowed(cell.text.as_ref());
             if i == last {
                 if let Some(total) = style.width {
                     let room = total.saturating_sub(used).max(8);
