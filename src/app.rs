@@ -7,6 +7,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::exit_codes::ExitCode;
+use crate::render::printable;
 
 /// Runs berth with the process's arguments and returns the exit status.
 pub fn run() -> i32 {
@@ -24,7 +25,9 @@ pub fn run() -> i32 {
     match result {
         Ok(code) => code.code(),
         Err(error) => {
-            eprintln!("berth: {error}");
+            // Messages may quote the user's input: escape control characters
+            // so an error stays one line and cannot drive the terminal.
+            eprintln!("berth: {}", printable(&error.to_string()));
             error.exit_code().code()
         }
     }
@@ -49,7 +52,7 @@ fn usage_error(error: clap::Error) -> i32 {
             let paragraph: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
             let message = paragraph.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            eprintln!("berth: {message} (see 'berth --help')");
+            eprintln!("berth: {} (see 'berth --help')", printable(message));
             ExitCode::Usage.code()
         }
     }

@@ -3,6 +3,7 @@
 //! `berth ls --json` (documented in docs/json.md); change it only by adding
 //! fields.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -53,7 +54,7 @@ pub struct OwnerReport<'a> {
     pub container: Option<&'a Container>,
     pub systemd_unit: Option<&'a str>,
     /// The descriptor numbers the process holds the socket under.
-    pub fds: &'a [u32],
+    pub fds: Cow<'a, [u32]>,
 }
 
 impl<'a> OwnerReport<'a> {
@@ -69,7 +70,7 @@ impl<'a> OwnerReport<'a> {
             start_time_unix: process.and_then(|p| p.start_time),
             container: process.and_then(|p| p.container.as_ref()),
             systemd_unit: process.and_then(|p| p.systemd_unit.as_deref()),
-            fds,
+            fds: Cow::Borrowed(fds),
         }
     }
 

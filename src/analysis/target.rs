@@ -84,7 +84,15 @@ impl PortTarget {
             (None, rest)
         };
 
-        let port = parse_port(port_text).map_err(|e| TargetError(format!("'{original}': {e}")))?;
+        // parse_port's message quotes what it was given; name the whole
+        // input only when it was more than the port.
+        let port = parse_port(port_text).map_err(|e| {
+            if port_text == original {
+                e
+            } else {
+                TargetError(format!("'{original}': {e}"))
+            }
+        })?;
         let addresses = match host {
             None | Some("*") => None,
             Some(host) => Some(resolve_host(host).ok_or_else(|| {

@@ -54,7 +54,8 @@ impl UnseenCounts {
     }
 
     /// Sentences for people, one per kind of unseen socket.
-    pub fn notes(&self) -> Vec<String> {
+    /// `unreadable_processes` is how many processes' descriptors could not be read.
+    pub fn notes(&self, unreadable_processes: usize) -> Vec<String> {
         let mut notes = Vec::new();
         let plural = |n: usize| if n == 1 { "socket belongs" } else { "sockets belong" };
         if self.hidden > 0 {
@@ -65,11 +66,17 @@ impl UnseenCounts {
             ));
         }
         if self.unknown > 0 {
-            notes.push(format!(
+            let mut note = format!(
                 "{} {} to no process berth could find (kernel sockets, or processes that just exited)",
                 self.unknown,
                 plural(self.unknown)
-            ));
+            );
+            if unreadable_processes > 0 {
+                note.push_str(&format!(
+                    "; berth could not read the descriptors of {unreadable_processes} protected process(es): run as root to see them"
+                ));
+            }
+            notes.push(note);
         }
         notes
     }

@@ -113,9 +113,14 @@ pub fn who<'a>(target: &PortTarget, snapshot: &'a Snapshot) -> WhoReport<'a> {
         .into_iter()
         .map(|(pid, sockets)| {
             let process = snapshot.processes.get(&pid);
-            let fds: &[u32] = sockets.first().map(|(_, fds)| *fds).unwrap_or(&[]);
+            // Every descriptor the process holds on this port, across its sockets.
+            let mut fds: Vec<u32> = sockets.iter().flat_map(|(_, fds)| fds.iter().copied()).collect();
+            fds.sort_unstable();
+            fds.dedup();
+            let mut owner = OwnerReport::new(pid, &[], process);
+            owner.fds = fds.into();
             let mut holder = Holder {
-                process: OwnerReport::new(pid, fds, process),
+                process: owner,
                 ancestors: ancestors(pid, snapshot),
                 bindings: Vec::new(),
                 connections: Connections::default(),

@@ -19,7 +19,7 @@ pub(crate) fn stdout() -> BufWriter<io::StdoutLock<'static>> {
 /// stays clean for pipes and JSON.
 pub(crate) fn print_visibility_notes(snapshot: &Snapshot, unseen: &UnseenCounts) {
     let mut stderr = io::stderr().lock();
-    for note in unseen.notes() {
+    for note in unseen.notes(snapshot.visibility.unreadable_processes) {
         let _ = writeln!(stderr, "berth: note: {note}");
     }
     if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {

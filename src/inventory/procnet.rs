@@ -107,7 +107,10 @@ fn parse_line(line: &str, protocol: Protocol, family: Family, netns: u64, bindv6
         listen_backlog: None,
         inode,
         uid,
-        v6only: (family == Family::V6).then_some(bindv6only),
+        // As netlink: no IPV6_V6ONLY for TIME_WAIT and request sockets,
+        // which are not full sockets.
+        v6only: (family == Family::V6 && !matches!(state, SocketState::TimeWait | SocketState::NewSynRecv))
+            .then_some(bindv6only),
         tcp_counters: None,
         netns,
         owners: Default::default(),

@@ -64,7 +64,7 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
             let scope =
                 scope_label(binding.scope, binding.interface.as_deref(), binding.covers_ipv4, binding.covers_ipv6);
             let text = format!(
-                "{} {} ({scope})",
+                "{} {}  {scope}",
                 binding.protocol.name(),
                 address_with_port(&binding.local.address, binding.local.port)
             );
