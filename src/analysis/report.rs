@@ -4,10 +4,11 @@
 //! fields.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use super::port_facts::PortFacts;
 use super::scope::{covers_ipv4, covers_ipv6, scope_of, BindScope};
@@ -17,16 +18,23 @@ use crate::inventory::{Container, Family, Process, Protocol, Snapshot, Socket, S
 /// Bumped only for incompatible changes (fields are only ever added).
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize)]
 pub struct Endpoint {
-    /// As written by the kernel's family: IPv4-mapped IPv6 stays `::ffff:a.b.c.d`.
-    pub address: String,
+    /// Serialized as text, as the kernel's family writes it: IPv4-mapped
+    /// IPv6 stays `::ffff:a.b.c.d`.
+    pub address: IpAddr,
     pub port: u16,
 }
 
 impl From<SocketAddr> for Endpoint {
     fn from(addr: SocketAddr) -> Self {
-        Endpoint { address: addr.ip().to_string(), port: addr.port() }
+        Endpoint { address: addr.ip(), port: addr.port() }
+    }
+}
+
+impl Endpoint {
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
     }
 }
 
@@ -121,7 +129,8 @@ pub struct SocketReport<'a> {
     pub tcp_counters: Option<&'a TcpCounters>,
     pub netns: NetnsReport<'a>,
     pub owner_status: OwnerStatus,
-    pub owners: Vec<OwnerReport<'a>>,
+    /// Inline: almost every socket has one owner.
+    pub owners: SmallVec<[OwnerReport<'a>; 1]>,
 }
 
 impl<'a> SocketReport<'a> {

@@ -26,6 +26,7 @@ mod users;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use smallvec::SmallVec;
 
@@ -296,13 +297,13 @@ pub struct Snapshot {
     pub source: Source,
     pub sockets: Vec<Socket>,
     /// Owners of the sockets (and, if asked, their ancestors), by pid.
-    pub processes: HashMap<u32, Process>,
+    pub processes: FxHashMap<u32, Process>,
     /// The namespaces read; the first is berth's own.
     pub namespaces: Vec<Namespace>,
     pub port_ranges: PortRanges,
     pub visibility: Visibility,
     /// Names of the users owning the sockets (socket uid -> name).
-    pub users: HashMap<u32, String>,
+    pub users: FxHashMap<u32, String>,
     /// berth's effective uid.
     pub our_uid: u32,
 }
@@ -394,8 +395,10 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     visibility.unreadable_processes = scan.unreadable_pids;
 
     // Attach owners: inode -> every (pid, fd) holding it.
-    let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
-    let mut holders: HashMap<u64, Owners> = HashMap::with_capacity(wanted.len());
+    // FxHash: these maps hold one entry per socket (100,000 on a busy
+    // machine) under integer keys, where SipHash's DoS resistance buys nothing.
+    let wanted: FxHashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+    let mut holders: FxHashMap<u64, Owners> = FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
     for &(inode, pid, fd) in &scan.socket_fds {
         if !wanted.contains(&inode) {
             continue;

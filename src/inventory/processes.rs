@@ -8,12 +8,13 @@
 //! Everything else about a process is read only for the few that own a
 //! socket we report.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::sync::OnceLock;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::{cgroup, users};
@@ -175,13 +176,13 @@ pub(crate) fn namespace_inode(link: &str) -> Option<u64> {
 }
 
 /// Reads the facts of each pid; processes that vanished meanwhile are left out.
-pub(crate) fn read_processes(pids: &HashSet<u32>) -> HashMap<u32, Process> {
+pub(crate) fn read_processes(pids: &HashSet<u32>) -> FxHashMap<u32, Process> {
     let mut names = users::UserNames::default();
     pids.iter().filter_map(|&pid| read_process(pid, &mut names)).map(|p| (p.pid, p)).collect()
 }
 
 /// Adds every ancestor of the processes already present, up to pid 1.
-pub(crate) fn add_ancestors(processes: &mut HashMap<u32, Process>) {
+pub(crate) fn add_ancestors(processes: &mut FxHashMap<u32, Process>) {
     let mut names = users::UserNames::default();
     let mut pending: Vec<u32> = processes.values().map(|p| p.ppid).collect();
     // Bounded: a parent chain cannot be longer than the number of processes.

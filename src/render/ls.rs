@@ -63,7 +63,7 @@ fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String
                 let text = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
                 super::printable(&text).into_owned()
             });
-            Cell::new(command.as_str())
+            Cell::trusted(command.as_str(), Paint::Plain) // escaped when cached
         }
         None => {
             let why = match report.owner_status {
@@ -71,7 +71,7 @@ fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String
                 OwnerStatus::None => "(no process)",
                 _ => "(owner not found)",
             };
-            Cell::painted(why, Paint::Dim)
+            Cell::trusted(why, Paint::Dim)
         }
     }
 }
@@ -85,21 +85,22 @@ fn row_cells<'a>(report: &'a SocketReport, layout: &LsLayout) -> Vec<Cell<'a>> {
         (Family::V6, Protocol::Tcp) => "tcp6",
         (Family::V6, Protocol::Udp) => "udp6",
     };
-    row.push(Cell::new(proto));
+    row.push(Cell::trusted(proto, Paint::Plain));
     if layout.connections {
-        row.push(Cell::new(report.state.name()));
-        row.push(Cell::new(report.recv_queue.to_string()));
-        row.push(Cell::new(report.send_queue.to_string()));
+        row.push(Cell::trusted(report.state.name(), Paint::Plain));
+        row.push(Cell::trusted(report.recv_queue.to_string(), Paint::Plain));
+        row.push(Cell::trusted(report.send_queue.to_string(), Paint::Plain));
     }
-    let address = if report.scope == "all" { "*" } else { report.local.address.as_str() };
-    row.push(Cell::new(address));
-    row.push(Cell::painted(report.local.port.to_string(), Paint::Bold));
+    let address: std::borrow::Cow<str> =
+        if report.scope == "all" { "*".into() } else { report.local.address.to_string().into() };
+    row.push(Cell::trusted(address, Paint::Plain));
+    row.push(Cell::trusted(report.local.port.to_string(), Paint::Bold));
     if layout.connections {
         let peer =
-            report.remote.as_ref().map(|r| super::address_with_port(&r.address, r.port)).unwrap_or_else(|| "-".into());
-        row.push(Cell::new(peer));
+            report.remote.as_ref().map(|r| super::address_with_port(r.address, r.port)).unwrap_or_else(|| "-".into());
+        row.push(Cell::trusted(peer, Paint::Plain));
     }
-    row.push(Cell::new(report.port_facts.service.unwrap_or("-")));
+    row.push(Cell::trusted(report.port_facts.service.unwrap_or("-"), Paint::Plain));
     row.push(scope_cell(report));
     if layout.namespaces {
         let ns = report
@@ -117,11 +118,11 @@ fn row_cells<'a>(report: &'a SocketReport, layout: &LsLayout) -> Vec<Cell<'a>> {
             } else {
                 owner.pid.to_string()
             };
-            row.push(Cell::new(pid));
+            row.push(Cell::trusted(pid, Paint::Plain));
             row.push(Cell::new(owner.user.unwrap_or("?")));
         }
         None => {
-            row.push(Cell::painted("-", Paint::Dim));
+            row.push(Cell::trusted("-", Paint::Dim));
             // TIME_WAIT remnants and the like report uid 0: no user holds them.
             let user = if report.owner_status == OwnerStatus::None { "-" } else { report.user.unwrap_or("-") };
             row.push(Cell::new(user));
@@ -137,5 +138,5 @@ fn scope_cell(report: &SocketReport) -> Cell<'static> {
         "all" => Paint::Yellow,
         _ => Paint::Cyan,
     };
-    Cell::painted(text, paint)
+    Cell::trusted(text, paint)
 }

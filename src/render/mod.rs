@@ -11,11 +11,8 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// `127.0.0.1:80`, `[::1]:80`: how addresses with ports are written everywhere.
-pub fn address_with_port(address: &str, port: u16) -> String {
-    match address.parse::<std::net::IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, port).to_string(),
-        Err(_) => format!("{address}:{port}"),
-    }
+pub fn address_with_port(address: std::net::IpAddr, port: u16) -> String {
+    SocketAddr::new(address, port).to_string()
 }
 
 /// "5m ago", "3h ago", "2d ago": how long since a Unix time.
@@ -71,7 +68,7 @@ mod tests {
         assert_eq!(printable("python3 -c x"), "python3 -c x");
         assert_eq!(printable("a\nb"), "a\\nb");
         assert_eq!(printable("evil\u{1b}[2J"), "evil\\u{1b}[2J");
-        assert_eq!(address_with_port("::1", 80), "[::1]:80");
-        assert_eq!(address_with_port("127.0.0.1", 80), "127.0.0.1:80");
+        assert_eq!(address_with_port("::1".parse().unwrap(), 80), "[::1]:80");
+        assert_eq!(address_with_port("127.0.0.1".parse().unwrap(), 80), "127.0.0.1:80");
     }
 }

@@ -66,7 +66,7 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
             let text = format!(
                 "{} {}  {scope}",
                 binding.protocol.name(),
-                address_with_port(&binding.local.address, binding.local.port)
+                address_with_port(binding.local.address, binding.local.port)
             );
             field(out, style, verb, &text)?;
         }
