@@ -21,6 +21,10 @@ pub fn run() -> i32 {
         Command::Who(args) => commands::who::run(args, &cli.global),
         Command::Completions { shell } => commands::completions::completions(*shell),
         Command::Man => commands::completions::man(),
+        Command::Kill(args) => commands::kill::run(args, &cli.global),
+        Command::Free(args) => commands::free::run(args, &cli.global),
+        Command::Run(args) => commands::run::run(args, &cli.global),
+        Command::Doctor(args) => commands::doctor::run(args, &cli.global),
     };
     match result {
         Ok(code) => code.code(),

@@ -56,6 +56,23 @@ pub enum Command {
     #[command(after_help = WHO_EXAMPLES)]
     Who(WhoArgs),
 
+    /// Stop the processes holding a port: SIGTERM, wait, then SIGKILL only with --force.
+    #[command(after_help = KILL_EXAMPLES)]
+    Kill(KillArgs),
+
+    /// Print a free port (or several), safe from the kernel's ephemeral range.
+    #[command(after_help = FREE_EXAMPLES)]
+    Free(FreeArgs),
+
+    /// Run a program on a free port: PORT in its environment, and the bound
+    /// socket by systemd socket activation with --socket.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+
+    /// Check the loopback setup, or explain why a port will not bind or connect.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
@@ -93,6 +110,147 @@ Examples:
 
 Exit codes: 0 the port is held, 1 it is free (TIME_WAIT remnants alone do
 not hold a port), 2 the port was malformed.";
+
+const KILL_EXAMPLES: &str = "\
+Examples:
+  berth kill 3000                 stop whatever holds port 3000 (asks first on a terminal)
+  berth kill 3000 8080 -y         two ports, no question (for scripts)
+  berth kill 5432 --dry-run       show what would be stopped, stop nothing
+  berth kill 8080 --force         SIGKILL what is still there after the timeout
+  berth kill udp/5353 --signal HUP
+
+Exit codes: 0 freed, 1 nothing held the port, 2 bad input, 3 the port could
+not be freed (a refusal, a process that would not stop, or no permission).";
+
+const FREE_EXAMPLES: &str = "\
+Examples:
+  berth free                      one free TCP port on 127.0.0.1 and ::1
+  berth free -n 3 --udp           three ports free for UDP
+  berth free --both --range 20000-20100
+  PORT=$(berth free) && my-server --port \"$PORT\"
+
+By default ports come from IANA's dynamic range (49152-65535) minus the
+kernel's ephemeral range and reserved ports, so they will not collide with
+outgoing connections later. Free means bindable right now, checked by binding.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  berth run --port auto -- python3 -m http.server \\$PORT
+  berth run -- npm run dev                     PORT is set for the program
+  berth run --socket -- ./server               socket activation, no race
+  berth run --env HTTP_PORT -- ./app
+
+Without --socket, berth checks the port by binding it and keeps it bound
+until the program starts (the socket closes as exec runs); a program that
+binds PORT itself races only with other programs binding in that instant.
+With --socket, the program gets the listening socket itself as fd 3
+(LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES), as under systemd: no race.
+berth becomes the program (exec), so signals and the exit status are its own.";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  berth doctor                    loopback, localhost, ephemeral ports, limits, firewall
+  berth doctor 3000               why port 3000 will not bind or connect
+  berth doctor 3000 --json
+
+Exit codes: 0 every check ok, 1 a check warned or failed, 2 bad input.";
+
+#[derive(Args, Debug, Clone)]
+pub struct KillArgs {
+    /// The ports, as for `who`: 3000, :3000, 127.0.0.1:3000, [::1]:3000, tcp/3000, udp/53.
+    #[arg(value_name = "PORT", required = true)]
+    pub targets: Vec<String>,
+
+    /// Do not ask; stop them.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Show what would be stopped, and stop nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Send SIGKILL to what is still running when the timeout ends.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Seconds to wait for the port to be released after the signal.
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub timeout: f64,
+
+    /// The signal to send first: TERM (default), INT, HUP, QUIT, KILL, USR1, USR2, or a number.
+    #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM")]
+    pub signal: String,
+
+    /// The plan and the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FreeArgs {
+    /// How many distinct ports to print.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 1)]
+    pub count: usize,
+
+    /// Free for UDP (instead of TCP).
+    #[arg(short = 'u', long, conflicts_with = "both")]
+    pub udp: bool,
+
+    /// Free for TCP and UDP alike.
+    #[arg(long)]
+    pub both: bool,
+
+    /// Search LOW-HIGH instead of the default range.
+    #[arg(short = 'r', long, value_name = "LOW-HIGH")]
+    pub range: Option<String>,
+
+    /// Address(es) the port must be free on (default 127.0.0.1 and ::1).
+    #[arg(short = 'b', long, value_name = "ADDRESS")]
+    pub bind: Vec<String>,
+
+    /// The ports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The port: auto (a free one, as `berth free` picks) or a number.
+    #[arg(short = 'p', long, value_name = "auto|PORT", default_value = "auto")]
+    pub port: String,
+
+    /// Environment variable that carries the port.
+    #[arg(short = 'e', long = "env", value_name = "NAME", default_value = "PORT")]
+    pub env_name: String,
+
+    /// Address to bind (the program is told it in HOST as well).
+    #[arg(short = 'b', long, value_name = "ADDRESS", default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Pass the bound, listening socket as fd 3 by systemd socket
+    /// activation (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES): no race.
+    #[arg(long)]
+    pub socket: bool,
+
+    /// Name given in LISTEN_FDNAMES.
+    #[arg(long, value_name = "NAME", default_value = "berth")]
+    pub fd_name: String,
+
+    /// The program and its arguments (after --).
+    #[arg(value_name = "CMD", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    /// A port to diagnose, as for `who` (without it: the machine's loopback setup).
+    #[arg(value_name = "PORT")]
+    pub target: Option<String>,
+
+    /// Every check as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct LsArgs {

@@ -5,6 +5,7 @@
 //! and selects, [`render`] prints. [`cli`], [`app`] and [`commands`] are the
 //! thin layer that wires them to the command line.
 
+pub mod actions;
 pub mod analysis;
 pub mod app;
 pub mod cli;

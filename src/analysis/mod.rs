@@ -4,6 +4,8 @@
 //! for. Nothing here reads the kernel; nothing here prints.
 
 pub mod filter;
+pub mod free;
+pub mod kill;
 pub mod port_facts;
 pub mod report;
 pub mod scope;

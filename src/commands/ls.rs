@@ -36,6 +36,7 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         all_netns: args.all_netns,
         ancestors: false,
         tcp_counters: args.json,
+        owners: true,
         port: args.port,
     };
     let snapshot = inventory::collect(&query)?;

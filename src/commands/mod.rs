@@ -2,7 +2,11 @@
 //! analyse, render. Each returns the exit code or an error value.
 
 pub mod completions;
+pub mod doctor;
+pub mod free;
+pub mod kill;
 pub mod ls;
+pub mod run;
 pub mod who;
 
 use std::io::{self, BufWriter, Write};

@@ -19,6 +19,7 @@ pub fn run(args: &WhoArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         all_netns: args.all_netns,
         ancestors: true,
         tcp_counters: args.json,
+        owners: true,
         port: Some(target.port),
     };
     let snapshot = inventory::collect(&query)?;

@@ -270,6 +270,9 @@ pub struct Query {
     /// Ask the kernel for tcp_info (byte counters, RTT). It costs a little
     /// per socket, so only reports that show the counters ask.
     pub tcp_counters: bool,
+    /// Find the processes holding each socket (the pass over /proc). Off
+    /// for quick checks such as "is the port free yet" while `kill` waits.
+    pub owners: bool,
     /// Only sockets whose local or remote port is this one. The kernel
     /// applies it (netlink bytecode), so `who` on a busy machine copies a
     /// handful of sockets instead of all of them.
@@ -286,6 +289,7 @@ impl Default for Query {
             all_netns: false,
             ancestors: false,
             tcp_counters: true,
+            owners: true,
             port: None,
         }
     }
@@ -373,7 +377,13 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     // --all-netns the pass also notes which process lives in which
     // namespace, so the namespaces can be found and tagged.)
     let (own, scan) = std::thread::scope(|scope| {
-        let scanner = scope.spawn(|| processes::scan_socket_fds(query.all_netns));
+        let scanner = scope.spawn(|| {
+            if query.owners || query.all_netns {
+                processes::scan_socket_fds(query.all_netns)
+            } else {
+                processes::FdScan::default()
+            }
+        });
         let own = read_sockets(query, own_ns, port_ranges.bindv6only);
         (own, scanner.join().expect("fd scan thread panicked"))
     });

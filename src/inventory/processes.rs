@@ -47,6 +47,7 @@ pub struct Container {
 }
 
 /// The result of the pass over /proc.
+#[derive(Default)]
 pub(crate) struct FdScan {
     /// (socket inode, pid, fd) for every socket descriptor on the machine.
     pub socket_fds: Vec<(u64, u32, u32)>,
@@ -173,6 +174,34 @@ pub(crate) fn netns_of(pid: u32) -> Option<u64> {
 /// `net:[4026531840]` -> 4026531840.
 pub(crate) fn namespace_inode(link: &str) -> Option<u64> {
     link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// berth's own pid and every ancestor's, up to pid 1: the processes `kill`
+/// must never stop (stopping the shell that runs berth ends the session).
+pub fn self_and_ancestors() -> Vec<u32> {
+    let mut names = users::UserNames::default();
+    let mut chain = vec![std::process::id()];
+    let mut current = std::process::id();
+    // Bounded: no chain is longer than the pid space allows.
+    for _ in 0..4096 {
+        match read_process(current, &mut names) {
+            Some(p) if p.ppid != 0 && !chain.contains(&p.ppid) => {
+                chain.push(p.ppid);
+                current = p.ppid;
+            }
+            _ => break,
+        }
+    }
+    chain
+}
+
+/// The start time of a process, in Unix seconds, or None if it is gone.
+/// `kill` compares it with the snapshot's so that a pid reused by a new
+/// process in the meantime is never signalled.
+pub fn start_time_of(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let parsed = parse_stat(&stat)?;
+    boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks_per_second())
 }
 
 /// Reads the facts of each pid; processes that vanished meanwhile are left out.

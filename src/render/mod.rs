@@ -2,6 +2,7 @@
 //! analysis returns and knows nothing of the kernel.
 
 pub mod json;
+pub mod kill;
 pub mod ls;
 pub mod style;
 pub mod table;

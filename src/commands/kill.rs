@@ -1,0 +1,221 @@
+//! `berth kill PORT...`: plan, ask, signal gracefully, escalate only when
+//! told to, and verify that the port is free.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::actions::signal::{HandleError, ProcessHandle, Signal};
+use crate::analysis::kill::{plan, KillPlan, Requester};
+use crate::analysis::target::PortTarget;
+use crate::cli::{GlobalArgs, KillArgs};
+use crate::error::Error;
+use crate::exit_codes::ExitCode;
+use crate::inventory::{self, processes, Protocol, Query, SocketState};
+use crate::render::{self, style::Style};
+
+/// How often the port is checked while waiting for it to be released.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long to wait for processes to die after SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// What happened to one process.
+#[derive(Clone, Debug, Serialize)]
+pub struct Signalled {
+    pub pid: u32,
+    pub signal: String,
+    /// It had exited by the end.
+    pub exited: bool,
+    /// SIGKILL was sent after the timeout (--force).
+    pub forced: bool,
+    /// It was already gone (or its pid reused) when berth came to signal it.
+    pub already_gone: bool,
+}
+
+/// The state of one port at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct PortOutcome {
+    pub target: String,
+    pub port: u16,
+    pub free: bool,
+    /// Processes holding it after all (restarted by a supervisor, ignored the signal, ...).
+    pub held_by: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KillReport {
+    pub dry_run: bool,
+    pub plan: KillPlan,
+    pub signalled: Vec<Signalled>,
+    pub outcome: Vec<PortOutcome>,
+}
+
+pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
+    let targets: Vec<PortTarget> = args.targets.iter().map(|t| PortTarget::parse(t)).collect::<Result<_, _>>()?;
+    let signal = Signal::parse(&args.signal).map_err(Error::Usage)?;
+    if !(args.timeout.is_finite() && (0.0..=3600.0).contains(&args.timeout)) {
+        return Err(Error::Usage(format!("--timeout {} is out of range: give seconds from 0 to 3600", args.timeout)));
+    }
+    let style = Style::detect(global.color.into());
+
+    let snapshot = inventory::collect(&query_for(&targets, global, true))?;
+    let requester = Requester {
+        // SAFETY: geteuid cannot fail.
+        uid: unsafe { libc::geteuid() },
+        protected_pids: processes::self_and_ancestors(),
+    };
+    let plan = plan(&targets, &snapshot, &requester);
+    let mut report = KillReport { dry_run: args.dry_run, plan, signalled: Vec::new(), outcome: Vec::new() };
+
+    let mut err = io::stderr().lock();
+    if !args.json {
+        render::kill::write_plan(&mut err, &report.plan, args.dry_run, &style)?;
+    }
+    if !report.plan.ports.iter().any(|p| p.held) {
+        return finish(&report, args.json, ExitCode::NothingFound);
+    }
+    if report.plan.is_empty() || args.dry_run {
+        report.outcome = outcomes(&targets, global)?;
+        let code = if report.plan.is_empty() { ExitCode::ActionFailed } else { ExitCode::Success };
+        return finish(&report, args.json, code);
+    }
+    if !args.yes && io::stdin().is_terminal() && !confirm(&mut err, report.plan.victims.len())? {
+        writeln!(err, "berth: nothing was stopped")?;
+        return finish(&report, args.json, ExitCode::ActionFailed);
+    }
+
+    // Take hold of every victim before signalling any, checking each is
+    // still the process the snapshot saw.
+    let mut handles = Vec::new();
+    for victim in report.plan.victims.values() {
+        match ProcessHandle::open(victim.pid, victim.start_time) {
+            Ok(handle) => handles.push(handle),
+            Err(HandleError::Gone) => report.signalled.push(Signalled {
+                pid: victim.pid,
+                signal: signal.name(),
+                exited: true,
+                forced: false,
+                already_gone: true,
+            }),
+            Err(HandleError::Other(e)) => {
+                return Err(Error::System(format!("cannot take hold of pid {}: {e}", victim.pid)));
+            }
+        }
+    }
+    for handle in &handles {
+        let delivered = handle.send(signal).map_err(|e| signal_error(handle.pid, e))?;
+        report.signalled.push(Signalled {
+            pid: handle.pid,
+            signal: signal.name(),
+            exited: !delivered,
+            forced: false,
+            already_gone: !delivered,
+        });
+    }
+    if !args.json {
+        render::kill::write_signalled(&mut err, &report, &style)?;
+    }
+
+    // Wait for the ports to be released (or every victim to exit).
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
+    loop {
+        if handles.iter().all(|h| h.has_exited()) || ports_free(&targets, global)? {
+            break;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+
+    let still_running: Vec<&ProcessHandle> = handles.iter().filter(|h| !h.has_exited()).collect();
+    if !still_running.is_empty() && !ports_free(&targets, global)? && args.force {
+        for handle in &still_running {
+            handle.send(Signal::KILL).map_err(|e| signal_error(handle.pid, e))?;
+            if let Some(entry) = report.signalled.iter_mut().find(|s| s.pid == handle.pid) {
+                entry.forced = true;
+            }
+        }
+        for handle in &still_running {
+            handle.wait_exit(KILL_GRACE);
+        }
+    }
+    for entry in &mut report.signalled {
+        if let Some(handle) = handles.iter().find(|h| h.pid == entry.pid) {
+            entry.exited = handle.has_exited();
+        }
+    }
+
+    report.outcome = outcomes(&targets, global)?;
+    if !args.json {
+        render::kill::write_outcome(&mut err, &report, args.force, &style)?;
+    }
+    let all_free = report.outcome.iter().all(|o| o.free);
+    finish(&report, args.json, if all_free { ExitCode::Success } else { ExitCode::ActionFailed })
+}
+
+fn finish(report: &KillReport, json: bool, code: ExitCode) -> Result<ExitCode, Error> {
+    if json {
+        let mut out = super::stdout();
+        render::json::write_value(&mut out, report)?;
+        out.flush()?;
+    }
+    Ok(code)
+}
+
+fn signal_error(pid: u32, error: io::Error) -> Error {
+    if error.raw_os_error() == Some(libc::EPERM) {
+        Error::System(format!("not allowed to signal pid {pid}: it belongs to another user; run as root"))
+    } else {
+        Error::System(format!("cannot signal pid {pid}: {error}"))
+    }
+}
+
+/// Asks on the terminal; anything but y/yes is no.
+fn confirm(err: &mut impl Write, count: usize) -> Result<bool, Error> {
+    write!(err, "Stop {count} {}? [y/N] ", if count == 1 { "process" } else { "processes" })?;
+    err.flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+fn query_for(targets: &[PortTarget], global: &GlobalArgs, owners: bool) -> Query {
+    Query {
+        tcp: targets.iter().any(|t| t.protocol.is_none_or(|p| p == Protocol::Tcp)),
+        udp: targets.iter().any(|t| t.protocol.is_none_or(|p| p == Protocol::Udp)),
+        tcp_listening_only: false,
+        source: global.source.into(),
+        all_netns: false,
+        ancestors: owners,
+        tcp_counters: false,
+        owners,
+        // One port: let the kernel filter. Several: one dump for all.
+        port: if targets.len() == 1 { Some(targets[0].port) } else { None },
+    }
+}
+
+/// True when no live socket (TIME_WAIT aside) holds any of the targets.
+fn ports_free(targets: &[PortTarget], global: &GlobalArgs) -> Result<bool, Error> {
+    let snapshot = inventory::collect(&query_for(targets, global, false))?;
+    Ok(!snapshot.sockets.iter().any(|s| s.state != SocketState::TimeWait && targets.iter().any(|t| t.matches_local(s))))
+}
+
+fn outcomes(targets: &[PortTarget], global: &GlobalArgs) -> Result<Vec<PortOutcome>, Error> {
+    let snapshot = inventory::collect(&query_for(targets, global, true))?;
+    Ok(targets
+        .iter()
+        .map(|target| {
+            let live: Vec<_> = snapshot
+                .sockets
+                .iter()
+                .filter(|s| s.state != SocketState::TimeWait && target.matches_local(s))
+                .collect();
+            let mut held_by: Vec<u32> = live.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect();
+            held_by.sort_unstable();
+            held_by.dedup();
+            PortOutcome { target: target.text.clone(), port: target.port, free: live.is_empty(), held_by }
+        })
+        .collect())
+}

@@ -1,0 +1,138 @@
+//! `berth run --port auto -- CMD`: start a program on a free port.
+//!
+//! berth picks the port, binds and listens on it, then *becomes* the
+//! program (execve), so the program's signals and exit status are simply
+//! its own. Two ways to hand the port over:
+//! - default: `PORT` in the environment. berth's socket is close-on-exec,
+//!   so it holds the port until the very execve; the program then binds it
+//!   itself. The window left is the program's start-up time, during which
+//!   another program binding that same port would win. Nothing else can
+//!   close it for a program that binds by itself.
+//! - `--socket`: the listening socket itself as fd 3, announced by systemd's
+//!   socket-activation variables (LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES),
+//!   for programs that accept it (sd_listen_fds, Python socket.fromfd, the
+//!   Rust listenfd crate, Go's activation package...). No window at all.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::actions::bind::listen;
+use crate::analysis::free::candidates;
+use crate::analysis::target::parse_port;
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::error::Error;
+use crate::exit_codes::ExitCode;
+use crate::inventory::{self, Protocol, Query};
+
+/// fd number of the first passed socket under systemd's protocol (SD_LISTEN_FDS_START).
+const LISTEN_FDS_START: i32 = 3;
+
+pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
+    let address: IpAddr = args.bind.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
+        Error::Usage(format!("--bind '{}' is not an IP address: give one such as 127.0.0.1 or ::1", args.bind))
+    })?;
+    if !valid_env_name(&args.env_name) {
+        return Err(Error::Usage(format!(
+            "--env '{}' is not a valid variable name: use letters, digits and _, not starting with a digit",
+            args.env_name
+        )));
+    }
+    let program =
+        args.command.first().ok_or_else(|| Error::Usage("no program given: berth run -- CMD ARGS...".into()))?;
+
+    let listener = if args.port.eq_ignore_ascii_case("auto") {
+        bind_free_port(address, global)?
+    } else {
+        let port = parse_port(&args.port).map_err(|e| Error::Usage(format!("--port: {e}")))?;
+        listen(address, port).map_err(|e| bind_error(address, port, e))?
+    };
+    let port = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound port: {e}")))?.port();
+
+    let mut command = Command::new(program);
+    command.args(&args.command[1..]).env(&args.env_name, port.to_string());
+    if args.socket {
+        let fd = listener.as_raw_fd();
+        command
+            .env("LISTEN_FDS", "1")
+            // After execve the program has berth's pid.
+            .env("LISTEN_PID", std::process::id().to_string())
+            .env("LISTEN_FDNAMES", &args.fd_name);
+        // SAFETY: runs just before execve in this same process (exec does not
+        // fork), using only dup2 and fcntl, which are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                if fd == LISTEN_FDS_START {
+                    // Already in place: only drop close-on-exec.
+                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, LISTEN_FDS_START) < 0 {
+                    // dup2 leaves the new descriptor without close-on-exec.
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    } else {
+        // A stale activation environment from berth's own parent must not
+        // make the program look for a socket that is not there.
+        command.env_remove("LISTEN_FDS").env_remove("LISTEN_PID").env_remove("LISTEN_FDNAMES");
+    }
+    eprintln!(
+        "berth: running {} with {}={port}{}",
+        crate::render::printable(program),
+        args.env_name,
+        if args.socket { format!(" and the socket on {address}:{port} as fd 3") } else { String::new() }
+    );
+
+    // exec only returns on failure; the listener (close-on-exec) goes with us.
+    let error = command.exec();
+    let (code, why) = match error.kind() {
+        io::ErrorKind::NotFound => (127, "no such program (is it on PATH?)".to_string()),
+        io::ErrorKind::PermissionDenied => (126, "permission denied (is it executable?)".to_string()),
+        _ => (126, error.to_string()),
+    };
+    eprintln!("berth: cannot run '{}': {why}", crate::render::printable(program));
+    std::process::exit(code);
+}
+
+/// Picks a free port the way `berth free` does and listens on it.
+fn bind_free_port(address: IpAddr, global: &GlobalArgs) -> Result<std::net::TcpListener, Error> {
+    let query =
+        Query { udp: false, source: global.source.into(), tcp_counters: false, owners: false, ..Query::default() };
+    let snapshot = inventory::collect(&query)?;
+    let pool = candidates(None, &snapshot.port_ranges);
+    let (ports, _) = super::free::find_free(&pool, 8, &[Protocol::Tcp], &[address], &snapshot);
+    for port in ports {
+        // Between the check and this bind another program may have taken
+        // it; then the next candidate.
+        if let Ok(listener) = listen(address, port) {
+            return Ok(listener);
+        }
+    }
+    Err(Error::System(format!(
+        "no free port found on {address} in the dynamic range outside the ephemeral range; try --port NUMBER"
+    )))
+}
+
+fn bind_error(address: IpAddr, port: u16, error: io::Error) -> Error {
+    match error.raw_os_error() {
+        Some(libc::EADDRINUSE) => {
+            Error::Usage(format!("port {port} on {address} is in use: see who holds it with 'berth who {port}', or use --port auto"))
+        }
+        Some(libc::EACCES) => Error::Usage(format!(
+            "port {port} is privileged (below net.ipv4.ip_unprivileged_port_start): run as root or pick a port above 1023"
+        )),
+        Some(libc::EADDRNOTAVAIL) => Error::Usage(format!("{address} is not an address of this machine")),
+        _ => Error::System(format!("cannot listen on {address}:{port}: {error}")),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

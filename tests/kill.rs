@@ -1,0 +1,296 @@
+//! `berth kill`: real children holding real ports, stopped (or not) for real.
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Forks a child that holds `listener` (the test's copy is closed on
+/// return) and, with `ignore_term`, ignores SIGTERM.
+fn holder(listener: std::net::TcpListener, ignore_term: bool) -> ChildGuard {
+    let fd = listener.as_raw_fd();
+    // SAFETY: the child only calls signal(2) and then pauses.
+    let child = unsafe {
+        fork_child(&[fd], move || {
+            if ignore_term {
+                libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            }
+        })
+    };
+    drop(listener);
+    child
+}
+
+/// True when the child has exited (reaps it); waits up to `timeout`.
+fn exited(child: &ChildGuard, timeout: Duration) -> bool {
+    poll_until(timeout, || {
+        let mut status = 0;
+        // SAFETY: our own child; WNOHANG never blocks.
+        let rc = unsafe { libc::waitpid(child.pid, &mut status, libc::WNOHANG) };
+        (rc == child.pid).then_some(())
+    })
+    .is_some()
+}
+
+fn port_is_free(port: u16) -> bool {
+    let (code, _, _) = run_berth(&["who", &port.to_string()], &[]);
+    code == 1
+}
+
+#[test]
+fn stops_a_holder_that_exits_on_sigterm() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let child = holder(listener, false);
+    let (code, stdout, stderr) = run_berth(&["kill", &port.to_string(), "-y"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "the human report goes to stderr: {stdout}");
+    assert!(stderr.contains("sent SIGTERM"), "{stderr}");
+    assert!(stderr.contains(&format!("port {port} is free now")), "{stderr}");
+    assert!(exited(&child, Duration::from_secs(2)), "the holder exited");
+    assert!(port_is_free(port));
+}
+
+#[test]
+fn a_holder_that_ignores_sigterm_needs_force() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let child = holder(listener, true);
+    let p = port.to_string();
+
+    let (code, _, stderr) = run_berth(&["kill", &p, "-y", "--timeout", "0.3"], &[]);
+    assert_eq!(code, 3, "still held, so not freed: {stderr}");
+    assert!(stderr.contains("--force"), "says how to force it: {stderr}");
+    assert!(!exited(&child, Duration::from_millis(100)), "SIGTERM was ignored, the child lives");
+    assert!(!port_is_free(port));
+
+    let (code, stdout, stderr) = run_berth(&["kill", &p, "-y", "--timeout", "0.3", "--force", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("kill --json");
+    let signalled = &report["signalled"][0];
+    assert_eq!(signalled["pid"], child.pid());
+    assert_eq!(signalled["forced"], true);
+    assert_eq!(report["outcome"][0]["free"], true);
+    assert!(exited(&child, Duration::from_secs(2)));
+    assert!(port_is_free(port));
+}
+
+#[test]
+fn a_forked_group_sharing_a_listener_is_stopped_whole() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let fd = listener.as_raw_fd();
+    // SAFETY: the children only pause.
+    let first = unsafe { fork_child(&[fd], || {}) };
+    let second = unsafe { fork_child(&[fd], || {}) };
+    drop(listener);
+    let (code, stdout, stderr) = run_berth(&["kill", &port.to_string(), "-y", "--json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let stopped: Vec<u64> =
+        report["plan"]["ports"][0]["stop"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(stopped.contains(&first.pid()) && stopped.contains(&second.pid()), "both holders: {stopped:?}");
+    assert!(exited(&first, Duration::from_secs(2)) && exited(&second, Duration::from_secs(2)));
+    assert!(port_is_free(port));
+}
+
+#[test]
+fn dry_run_stops_nothing() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let child = holder(listener, false);
+    let (code, _, stderr) = run_berth(&["kill", &port.to_string(), "--dry-run"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("would stop"), "{stderr}");
+    assert!(stderr.contains(&child.pid().to_string()), "names the pid: {stderr}");
+    assert!(!exited(&child, Duration::from_millis(200)), "nothing was stopped");
+    assert!(!port_is_free(port));
+}
+
+#[test]
+fn several_ports_at_once() {
+    let _serial = serial();
+    let (a, port_a) = listener_v4();
+    let (b, port_b) = listener_v4();
+    let child_a = holder(a, false);
+    let child_b = holder(b, false);
+    let (code, _, stderr) = run_berth(&["kill", &port_a.to_string(), &format!("tcp/127.0.0.1:{port_b}"), "-y"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(exited(&child_a, Duration::from_secs(2)) && exited(&child_b, Duration::from_secs(2)));
+}
+
+#[test]
+fn a_free_port_exits_1_and_bad_input_exits_2() {
+    let _serial = serial();
+    let port = released_port();
+    let (code, stdout, stderr) = run_berth(&["kill", &port.to_string(), "-y"], &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("nothing to stop"), "{stderr}");
+    for bad in [
+        &["kill", "0"][..],
+        &["kill", "70000"],
+        &["kill", "abc"],
+        &["kill"],
+        &["kill", "80", "--signal", "NOPE"],
+        &["kill", "80", "--timeout", "-1"],
+    ] {
+        let (code, stdout, stderr) = run_berth(bad, &[]);
+        assert_eq!(code, 2, "{bad:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert_eq!(stderr.lines().count(), 1, "{bad:?}: one line: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn refuses_to_stop_itself_or_its_parent() {
+    let _serial = serial();
+    // The test process holds the port and is berth's parent.
+    let (listener, port) = listener_v4();
+    let (code, _, stderr) = run_berth(&["kill", &port.to_string(), "-y"], &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("will not stop") && stderr.contains("shell running it"), "{stderr}");
+    drop(listener);
+}
+
+#[test]
+fn refuses_pid_1() {
+    let _serial = serial();
+    if !is_root() {
+        eprintln!("skipped: refuses_pid_1 needs root (a new pid namespace, where the holder is pid 1)");
+        return;
+    }
+    // In a new pid namespace, `berth run --socket` execs into sh, which is
+    // pid 1 there and holds the port; sh then runs `berth kill $PORT`.
+    let berth = env!("CARGO_BIN_EXE_berth");
+    // `3>&-`: berth kill itself must not inherit the socket.
+    let script = format!("{berth} kill \"$PORT\" -y --json 3>&-; echo \"exit=$?\"");
+    let output = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", berth, "run", "--socket", "--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("exit=3"), "refused, not freed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"reason\": \"init\""), "refused as pid 1:\n{stdout}");
+}
+
+#[test]
+fn refuses_other_users_processes_when_not_root() {
+    let _serial = serial();
+    if !is_root() {
+        eprintln!("skipped: refuses_other_users_processes_when_not_root needs root (runs berth as nobody)");
+        return;
+    }
+    // Root's child holds the port; berth runs as nobody and cannot see or stop it.
+    let (listener, port) = listener_v4();
+    let child = holder(listener, false);
+    let out = run_berth_with(&["kill", &port.to_string(), "-y"], &[], Some((65534, 65534)));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("run as root"), "{}", out.stderr);
+    assert!(!exited(&child, Duration::from_millis(200)));
+}
+
+/// A copy of /bin/sh named `name` in a fresh directory, so that the process
+/// it runs has that name.
+fn renamed_shell(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("berth-kill-test-{}-{name}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    fs::copy("/bin/sh", &path).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn docker_proxy_is_reported_not_killed() {
+    let _serial = serial();
+    let (dir, proxy) = renamed_shell("docker-proxy");
+    let port = free_port();
+    // A process named docker-proxy, with docker-proxy's flags, holding the port.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["run", "--socket", "--port", &port.to_string(), "--"])
+        .arg(&proxy)
+        // `3>&-`: only the proxy holds the socket, not its sleep.
+        .args(["-c", "sleep 20 3>&-; :", "-container-ip", "fd00::2", "-container-port", "80"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth run");
+    let held = poll_until(Duration::from_secs(3), || (!port_is_free(port)).then_some(()));
+    assert!(held.is_some(), "the fake proxy holds the port");
+    let (code, stdout, stderr) = run_berth(&["kill", &port.to_string(), "-y", "--json"], &[]);
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(dir);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(alive, "the proxy was not killed");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let refused = &report["plan"]["ports"][0]["refused"][0];
+    assert_eq!(refused["reason"], "docker-proxy");
+    assert!(refused["command"].as_str().unwrap().contains("docker stop"), "{refused}");
+    assert_eq!(refused["container_address"], "fd00::2:80");
+}
+
+/// The mount point of the cgroup v2 hierarchy, if there is one.
+fn cgroup2_root() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    mounts.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(fields[1]))
+    })
+}
+
+#[test]
+fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
+    let _serial = serial();
+    if !is_root() {
+        eprintln!(
+            "skipped: a_process_in_a_container_cgroup_is_reported_with_the_container needs root (creates a cgroup)"
+        );
+        return;
+    }
+    let Some(root) = cgroup2_root() else {
+        eprintln!(
+            "skipped: a_process_in_a_container_cgroup_is_reported_with_the_container: no cgroup v2 hierarchy here"
+        );
+        return;
+    };
+    let id = "4b1d".repeat(16);
+    let parent = root.join(format!("berth-test-{}", std::process::id()));
+    let group = parent.join(format!("docker-{id}.scope"));
+    if fs::create_dir_all(&group).is_err() {
+        eprintln!("skipped: a_process_in_a_container_cgroup_is_reported_with_the_container: cgroup v2 is not writable");
+        return;
+    }
+    let (listener, port) = listener_v4();
+    let mut child = holder(listener, false);
+    let moved = fs::write(group.join("cgroup.procs"), child.pid().to_string());
+    let result = moved.as_ref().map(|_| run_berth(&["kill", &port.to_string(), "-y", "--json"], &[]));
+    let alive = !exited(&child, Duration::from_millis(100));
+    child.kill();
+    let _ = fs::remove_dir(&group);
+    let _ = fs::remove_dir(&parent);
+    let (code, stdout, stderr) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skipped: a_process_in_a_container_cgroup_is_reported_with_the_container: cannot move a process into a cgroup ({e})");
+            return;
+        }
+    };
+    assert_eq!(code, 3, "{stderr}");
+    assert!(alive, "the container's process was not killed");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let refused = &report["plan"]["ports"][0]["refused"][0];
+    assert_eq!(refused["reason"], "container", "{report}");
+    assert_eq!(refused["container"]["runtime"], "docker");
+    assert_eq!(refused["container"]["id"], id.as_str());
+    assert_eq!(refused["command"], format!("docker stop {}", &id[..12]));
+}
