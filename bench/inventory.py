@@ -22,6 +22,7 @@ cannot read).
 """
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -55,6 +56,7 @@ MEMORY_TARGETS = {("large", "ls -a -t", "ss -tanp"): 2.0}
 
 
 TIME_OUTPUT = tempfile.NamedTemporaryFile(prefix="berth-bench-", suffix=".time", delete=False).name
+atexit.register(lambda: os.path.exists(TIME_OUTPUT) and os.unlink(TIME_OUTPUT))
 
 
 def run_once(argv):
