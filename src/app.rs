@@ -25,6 +25,12 @@ pub fn run() -> i32 {
         Command::Free(args) => commands::free::run(args, &cli.global),
         Command::Run(args) => commands::run::run(args, &cli.global),
         Command::Doctor(args) => commands::doctor::run(args, &cli.global),
+        Command::Serve(args) => commands::serve::run(args, &cli.global),
+        Command::Echo(args) => commands::echo::run(args, &cli.global),
+        Command::Listen(args) => commands::listen::run(args, &cli.global),
+        Command::Connect(args) => commands::connect::run(args, &cli.global),
+        Command::Probe(args) => commands::probe::run(args, &cli.global),
+        Command::Scan(args) => commands::scan::run(args, &cli.global),
     };
     match result {
         Ok(code) => code.code(),

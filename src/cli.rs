@@ -73,6 +73,30 @@ pub enum Command {
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
 
+    /// Serve a directory over HTTP on 127.0.0.1:62893 (listings, ranges, ETags, compression).
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+
+    /// TCP and UDP echo server on 127.0.0.1:49342.
+    #[command(after_help = ECHO_EXAMPLES)]
+    Echo(EchoArgs),
+
+    /// Listen on a port and connect stdin/stdout to the first client, like nc -l.
+    #[command(after_help = LISTEN_EXAMPLES)]
+    Listen(ListenArgs),
+
+    /// Connect stdin/stdout to HOST:PORT, like nc or telnet.
+    #[command(after_help = CONNECT_EXAMPLES)]
+    Connect(ConnectArgs),
+
+    /// Is it reachable? Every address, open/refused/timeout, latency, banner, TLS and HTTP facts.
+    #[command(after_help = PROBE_EXAMPLES)]
+    Probe(ProbeArgs),
+
+    /// Fast TCP connect scan of loopback (or a host you name), with owners.
+    #[command(after_help = SCAN_EXAMPLES)]
+    Scan(ScanArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
@@ -154,6 +178,223 @@ Examples:
   berth doctor 3000 --json
 
 Exit codes: 0 every check ok, 1 a check warned or failed, 2 bad input.";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  berth serve                         this directory on http://127.0.0.1:62893/
+  berth serve ./dist --spa --port 0   a single-page app on any free port
+  berth serve --cors http://localhost:3000
+  berth serve --token                 require a token (printed once)
+  berth serve --expose --allow-host myhost.lan
+
+Safe by default: loopback only, Host headers must name loopback or an
+--allow-host name (DNS rebinding), no CORS headers, nothing outside DIR.";
+
+const ECHO_EXAMPLES: &str = "\
+Examples:
+  berth echo                          TCP and UDP echo on 127.0.0.1:49342
+  berth echo 7000 --log text          and print what passes through
+  berth echo --tcp --port 0           TCP only, any free port";
+
+const LISTEN_EXAMPLES: &str = "\
+Examples:
+  berth listen 9000 > received.bin    receive a file
+  berth listen -u 9000                UDP
+Exit codes: 0 done, 1 timed out waiting, 2 bad input.";
+
+const CONNECT_EXAMPLES: &str = "\
+Examples:
+  berth connect 9000 < file.bin       send a file to 127.0.0.1:9000
+  printf 'PING\\r\\n' | berth connect localhost:6379
+  berth connect -u 127.0.0.1:5353
+Exit codes: 0 done, 1 refused (nothing listens), 2 bad input, 5 timed out.";
+
+const PROBE_EXAMPLES: &str = "\
+Examples:
+  berth probe 8080                    every address of localhost, port 8080
+  berth probe https://localhost:8443/ TLS certificate and HTTP status
+  berth probe '[::1]:5432' --json
+Exit codes: 0 reachable, 1 not reachable, 2 bad input.";
+
+const SCAN_EXAMPLES: &str = "\
+Examples:
+  berth scan                          all 65,535 TCP ports of 127.0.0.1
+  berth scan ::1 --ports 1-1024
+  berth scan --udp --ports 5000-6000
+  berth scan --json | jq '.[].port'
+Exit codes: 0 open ports found, 1 none, 2 bad input.";
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The directory to serve.
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: std::path::PathBuf,
+
+    /// The port (0 for any free one).
+    #[arg(short = 'p', long, default_value_t = 62893)]
+    pub port: u16,
+
+    /// The address to listen on (loopback unless --expose).
+    #[arg(short = 'b', long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::IpAddr>,
+
+    /// Allow listening beyond loopback (prints every address it is reachable at).
+    #[arg(long)]
+    pub expose: bool,
+
+    /// Also answer requests whose Host header names NAME (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+
+    /// Send CORS headers allowing ORIGIN (repeatable); none are sent without it.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
+
+    /// Answer unknown paths with /index.html (single-page apps).
+    #[arg(long)]
+    pub spa: bool,
+
+    /// Serve hidden files (names starting with a dot).
+    #[arg(long)]
+    pub hidden: bool,
+
+    /// Follow symbolic links that lead outside DIR.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
+    /// Require HTTP basic authentication (USER:PASSWORD).
+    #[arg(long, value_name = "USER:PASSWORD", conflicts_with = "token")]
+    pub auth: Option<String>,
+
+    /// Require a random token (printed once) as a bearer token or ?token=.
+    #[arg(long)]
+    pub token: bool,
+
+    /// Most connections served at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Do not log a line per request.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EchoArgs {
+    /// The port (0 for any free one).
+    #[arg(value_name = "PORT", default_value_t = 49342)]
+    pub port: u16,
+
+    /// The address to listen on (loopback unless --expose).
+    #[arg(short = 'b', long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::IpAddr>,
+
+    /// Allow listening beyond loopback.
+    #[arg(long)]
+    pub expose: bool,
+
+    /// TCP only.
+    #[arg(short = 't', long, conflicts_with = "udp")]
+    pub tcp: bool,
+
+    /// UDP only.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Print the traffic: text or hex.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log: Option<LogFormat>,
+
+    /// Most TCP clients served at once.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_clients: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Hex,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ListenArgs {
+    /// The port (0 for any free one; the port is printed on stderr).
+    #[arg(value_name = "PORT")]
+    pub port: u16,
+
+    /// UDP instead of TCP.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// The address to listen on (loopback unless --expose).
+    #[arg(short = 'b', long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::IpAddr>,
+
+    /// Allow listening beyond loopback.
+    #[arg(long)]
+    pub expose: bool,
+
+    /// Give up after SECONDS without a client (or, with UDP, without a datagram).
+    #[arg(short = 'w', long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// Where to: PORT (on localhost), HOST:PORT, [IPV6]:PORT.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// UDP instead of TCP.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Seconds to wait for the connection (and, with UDP, for replies once stdin ends).
+    #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub timeout: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// PORT, HOST:PORT or a URL (http://, https://).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Seconds to wait for each address.
+    #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub timeout: f64,
+
+    /// The results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// The host to scan (default 127.0.0.1).
+    #[arg(value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Ports to scan: 1-65535, 80,443,8000-8100.
+    #[arg(short = 'p', long, value_name = "PORTS", default_value = "1-65535")]
+    pub ports: String,
+
+    /// Scan UDP instead of TCP (open means something answered).
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Seconds to wait for each connection attempt.
+    #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub timeout: f64,
+
+    /// Attempts in flight at once (default: as many as the fd limit allows).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// The open ports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Args, Debug, Clone)]
 pub struct KillArgs {

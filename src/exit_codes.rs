@@ -13,6 +13,9 @@ pub enum ExitCode {
     ActionFailed = 3,
     /// berth could not read what it needs from the system.
     SystemError = 4,
+    /// A network operation timed out (`connect`, `listen --timeout`), as
+    /// opposed to being refused (1).
+    TimedOut = 5,
     /// Interrupted by Ctrl-C (128 + SIGINT).
     Interrupted = 130,
 }

@@ -14,3 +14,4 @@ pub mod error;
 pub mod exit_codes;
 pub mod inventory;
 pub mod render;
+pub mod servers;

@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
 
-use crate::inventory::Protocol;
+use crate::analysis::free::{in_use, shuffled_start};
+use crate::inventory::{Protocol, Snapshot};
 
 /// Whether `port` can be bound on `address` for `protocol` right now.
 ///
@@ -38,4 +39,65 @@ fn new_socket(address: IpAddr, protocol: Protocol) -> io::Result<Socket> {
         socket.set_only_v6(true)?;
     }
     Ok(socket)
+}
+
+/// The first `count` ports of `pool` (tried from a random place) that no
+/// socket uses and that bind on every address for every protocol. The
+/// second value is true when IPv6 addresses were skipped as unavailable.
+pub fn find_free(
+    pool: &[u16],
+    count: usize,
+    protocols: &[Protocol],
+    addresses: &[IpAddr],
+    snapshot: &Snapshot,
+) -> (Vec<u16>, bool) {
+    let mut found = Vec::with_capacity(count);
+    let mut ipv6_missing = false;
+    for port in shuffled_start(pool.to_vec(), random_seed()) {
+        if found.len() == count {
+            break;
+        }
+        if protocols.iter().any(|&p| in_use(port, p, snapshot)) {
+            continue;
+        }
+        let mut ok = true;
+        'check: for &protocol in protocols {
+            for &address in addresses {
+                match bindable(address, port, protocol) {
+                    Ok(()) => {}
+                    // No ::1 (IPv6 disabled): the port cannot collide there.
+                    Err(e)
+                        if address.is_ipv6()
+                            && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT)) =>
+                    {
+                        ipv6_missing = true;
+                    }
+                    Err(_) => {
+                        ok = false;
+                        break 'check;
+                    }
+                }
+            }
+        }
+        if ok {
+            found.push(port);
+        }
+    }
+    (found, ipv6_missing)
+}
+
+/// Randomness for the starting point, from the kernel.
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom fills at most `bytes.len()` bytes of a valid buffer.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if got == bytes.len() as isize {
+        u64::from_ne_bytes(bytes)
+    } else {
+        u64::from(std::process::id())
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+    }
 }

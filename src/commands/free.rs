@@ -5,12 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
-use crate::actions::bind::bindable;
-use crate::analysis::free::{candidates, in_use, parse_range, shuffled_start};
+use crate::actions::bind::find_free;
+use crate::analysis::free::{candidates, parse_range};
 use crate::cli::{FreeArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, Protocol, Query, Snapshot};
+use crate::inventory::{self, Protocol, Query};
 
 /// At most this many ports at once: more is a mistake, not a need.
 const MAX_COUNT: usize = 1000;
@@ -83,51 +83,6 @@ pub fn run(args: &FreeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Success)
 }
 
-/// The first `count` ports of `pool` (tried from a random place) that no
-/// socket uses and that bind on every address for every protocol. The
-/// second value is true when IPv6 addresses were skipped as unavailable.
-pub(crate) fn find_free(
-    pool: &[u16],
-    count: usize,
-    protocols: &[Protocol],
-    addresses: &[IpAddr],
-    snapshot: &Snapshot,
-) -> (Vec<u16>, bool) {
-    let mut found = Vec::with_capacity(count);
-    let mut ipv6_missing = false;
-    for port in shuffled_start(pool.to_vec(), random_seed()) {
-        if found.len() == count {
-            break;
-        }
-        if protocols.iter().any(|&p| in_use(port, p, snapshot)) {
-            continue;
-        }
-        let mut ok = true;
-        'check: for &protocol in protocols {
-            for &address in addresses {
-                match bindable(address, port, protocol) {
-                    Ok(()) => {}
-                    // No ::1 (IPv6 disabled): the port cannot collide there.
-                    Err(e)
-                        if address.is_ipv6()
-                            && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT)) =>
-                    {
-                        ipv6_missing = true;
-                    }
-                    Err(_) => {
-                        ok = false;
-                        break 'check;
-                    }
-                }
-            }
-        }
-        if ok {
-            found.push(port);
-        }
-    }
-    (found, ipv6_missing)
-}
-
 /// `--bind` values; loopback in both families by default.
 pub(crate) fn parse_addresses(given: &[String]) -> Result<Vec<IpAddr>, Error> {
     if given.is_empty() {
@@ -146,20 +101,4 @@ pub(crate) fn parse_addresses(given: &[String]) -> Result<Vec<IpAddr>, Error> {
         addresses.push(ip);
     }
     Ok(addresses)
-}
-
-/// Randomness for the starting point, from the kernel.
-fn random_seed() -> u64 {
-    let mut bytes = [0u8; 8];
-    // SAFETY: getrandom fills at most `bytes.len()` bytes of a valid buffer.
-    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if got == bytes.len() as isize {
-        u64::from_ne_bytes(bytes)
-    } else {
-        u64::from(std::process::id())
-            ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0)
-    }
 }

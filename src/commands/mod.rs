@@ -2,11 +2,17 @@
 //! analyse, render. Each returns the exit code or an error value.
 
 pub mod completions;
+pub mod connect;
 pub mod doctor;
+pub mod echo;
 pub mod free;
 pub mod kill;
+pub mod listen;
 pub mod ls;
+pub mod probe;
 pub mod run;
+pub mod scan;
+pub mod serve;
 pub mod who;
 
 use std::io::{self, BufWriter, Write};

@@ -105,7 +105,7 @@ fn bind_free_port(address: IpAddr, global: &GlobalArgs) -> Result<std::net::TcpL
         Query { udp: false, source: global.source.into(), tcp_counters: false, owners: false, ..Query::default() };
     let snapshot = inventory::collect(&query)?;
     let pool = candidates(None, &snapshot.port_ranges);
-    let (ports, _) = super::free::find_free(&pool, 8, &[Protocol::Tcp], &[address], &snapshot);
+    let (ports, _) = crate::actions::bind::find_free(&pool, 8, &[Protocol::Tcp], &[address], &snapshot);
     for port in ports {
         // Between the check and this bind another program may have taken
         // it; then the next candidate.
