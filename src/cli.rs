@@ -200,7 +200,7 @@ const LISTEN_EXAMPLES: &str = "\
 Examples:
   berth listen 9000 > received.bin    receive a file
   berth listen -u 9000                UDP
-Exit codes: 0 done, 1 timed out waiting, 2 bad input.";
+Exit codes: 0 done, 2 bad input, 5 timed out waiting for a client.";
 
 const CONNECT_EXAMPLES: &str = "\
 Examples:

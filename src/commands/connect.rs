@@ -1,9 +1,112 @@
-//! `berth connect` (being written).
+//! `berth connect TARGET`: connect stdin and stdout to a TCP or UDP peer,
+//! like nc. Refused and timed out give different exit codes (1 and 5).
 
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
+
+use crate::analysis::target::parse_port;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
+use crate::servers::bridge::{self, UdpEnd};
 
-pub fn run(_args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
-    Err(Error::System("connect is being written".into()))
+pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
+    let timeout = parse_timeout(Some(args.timeout))?.unwrap_or(Duration::from_secs(5));
+    let addresses = resolve(&args.target)?;
+    if args.udp {
+        return connect_udp(&addresses, timeout);
+    }
+    let mut refused = Vec::new();
+    let mut timed_out = Vec::new();
+    for address in &addresses {
+        match TcpStream::connect_timeout(address, timeout) {
+            Ok(stream) => {
+                eprintln!("berth: connected to {address}");
+                let _ = stream.set_nodelay(true);
+                bridge::tcp(stream).map_err(|e| Error::System(format!("connection to {address} failed: {e}")))?;
+                let _ = io::Write::flush(&mut io::stdout());
+                std::process::exit(ExitCode::Success.code());
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*address),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
+                timed_out.push(*address)
+            }
+            Err(e) => return Err(Error::System(format!("cannot connect to {address}: {e}"))),
+        }
+    }
+    let list = |v: &[SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+    if !timed_out.is_empty() {
+        eprintln!(
+            "berth: {} did not answer within {:.1} s (packets dropped, or a full accept queue){}",
+            list(&timed_out),
+            timeout.as_secs_f64(),
+            if refused.is_empty() { String::new() } else { format!("; {} refused", list(&refused)) }
+        );
+        return Ok(ExitCode::TimedOut);
+    }
+    eprintln!("berth: connection refused by {}: nothing listens there (berth who {} shows what does)", list(&refused), addresses[0].port());
+    Ok(ExitCode::NothingFound)
+}
+
+fn connect_udp(addresses: &[SocketAddr], linger: Duration) -> Result<ExitCode, Error> {
+    let address = addresses[0];
+    let local: SocketAddr =
+        if address.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = UdpSocket::bind(local).map_err(|e| Error::System(format!("cannot open a UDP socket: {e}")))?;
+    socket.connect(address).map_err(|e| Error::System(format!("cannot address {address}: {e}")))?;
+    eprintln!("berth: sending datagrams to {address}");
+    match bridge::udp(socket, linger).map_err(|e| Error::System(e.to_string()))? {
+        UdpEnd::Quiet => {
+            let _ = io::Write::flush(&mut io::stdout());
+            std::process::exit(ExitCode::Success.code())
+        }
+        UdpEnd::Refused => {
+            eprintln!("berth: {address} refused (ICMP port unreachable): nothing listens there");
+            std::process::exit(ExitCode::NothingFound.code())
+        }
+    }
+}
+
+/// Seconds from the command line, checked: positive and at most an hour.
+pub(crate) fn parse_timeout(seconds: Option<f64>) -> Result<Option<Duration>, Error> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(Error::Usage(format!("timeout {s} is out of range: give seconds above 0, at most 3600"))),
+    }
+}
+
+/// PORT (localhost), HOST:PORT, [IPV6]:PORT; names resolve through the
+/// system resolver, and every address is tried in its order.
+fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
+    let text = target.trim();
+    let forms = "use PORT, HOST:PORT or [IPV6]:PORT";
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| Error::Usage(format!("'{target}': missing ']'; {forms}")))?;
+        let port = after.strip_prefix(':').ok_or_else(|| Error::Usage(format!("'{target}': expected :PORT after ']'; {forms}")))?;
+        (host, port)
+    } else if text.matches(':').count() > 1 {
+        return Err(Error::Usage(format!("'{target}': write IPv6 addresses in brackets, as [::1]:PORT")));
+    } else if let Some((host, port)) = text.split_once(':') {
+        (if host.is_empty() { "localhost" } else { host }, port)
+    } else {
+        ("localhost", text)
+    };
+    let port = parse_port(port).map_err(|e| Error::Usage(format!("'{target}': {e}")))?;
+    if host.eq_ignore_ascii_case("localhost") {
+        // Both loopback families, as resolvers order them by default.
+        return Ok(vec![(IpAddr::V6(Ipv6Addr::LOCALHOST), port).into(), (IpAddr::V4(Ipv4Addr::LOCALHOST), port).into()]);
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let found: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Usage(format!("cannot resolve '{host}': {e}")))?
+        .collect();
+    if found.is_empty() {
+        return Err(Error::Usage(format!("'{host}' has no addresses")));
+    }
+    Ok(found)
 }

@@ -1,9 +1,95 @@
-//! `berth listen` (being written).
+//! `berth listen PORT`: wait for one client (or the first datagram), then
+//! connect it to stdin and stdout, like `nc -l`.
 
-use crate::cli::{ListenArgs, GlobalArgs};
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, ListenArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
+use crate::servers::bridge::{self, UdpEnd};
+use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
 
-pub fn run(_args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
-    Err(Error::System("listen is being written".into()))
+pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
+    let timeout = super::connect::parse_timeout(args.timeout)?;
+    let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
+    if args.udp {
+        return listen_udp(&spec, timeout);
+    }
+    let listener = tcp_listener(&spec)?;
+    let local = listener.local_addr().map_err(|e| Error::System(e.to_string()))?;
+    eprintln!("berth: listening on tcp {local}");
+    let stream = match timeout {
+        None => listener.accept().map(|(s, _)| s).map_err(|e| Error::System(format!("accept failed: {e}")))?,
+        Some(limit) => match accept_within(&listener, limit)? {
+            Some(stream) => stream,
+            None => {
+                eprintln!("berth: no client within {:.1} s", limit.as_secs_f64());
+                return Ok(ExitCode::TimedOut);
+            }
+        },
+    };
+    // One client only: stop listening so the port is not held for nothing.
+    drop(listener);
+    if let Ok(peer) = stream.peer_addr() {
+        eprintln!("berth: connection from {peer}");
+    }
+    let _ = stream.set_nodelay(true);
+    bridge::tcp(stream).map_err(|e| Error::System(format!("connection failed: {e}")))?;
+    finish(ExitCode::Success)
+}
+
+/// Waits for a client for at most `limit`, polling the listener.
+fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> Result<Option<std::net::TcpStream>, Error> {
+    listener.set_nonblocking(true).map_err(|e| Error::System(e.to_string()))?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).map_err(|e| Error::System(e.to_string()))?;
+                return Ok(Some(stream));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(Error::System(format!("accept failed: {e}"))),
+        }
+    }
+}
+
+fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>) -> Result<ExitCode, Error> {
+    let socket = udp_socket(spec)?;
+    let local = socket.local_addr().map_err(|e| Error::System(e.to_string()))?;
+    eprintln!("berth: listening on udp {local}");
+    socket.set_read_timeout(timeout).map_err(|e| Error::System(e.to_string()))?;
+    let mut buffer = vec![0u8; 65_536];
+    let (n, peer) = match socket.recv_from(&mut buffer) {
+        Ok(received) => received,
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            eprintln!("berth: no datagram within {:.1} s", timeout.unwrap_or_default().as_secs_f64());
+            return Ok(ExitCode::TimedOut);
+        }
+        Err(e) => return Err(Error::System(format!("receive failed: {e}"))),
+    };
+    eprintln!("berth: datagrams from {peer}");
+    {
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&buffer[..n]).and_then(|_| stdout.flush()).map_err(Error::from)?;
+    }
+    // From now on, talk to that peer only.
+    socket.connect(peer).map_err(|e| Error::System(e.to_string()))?;
+    let linger = timeout.unwrap_or(Duration::from_secs(1));
+    match bridge::udp(socket, linger).map_err(|e| Error::System(e.to_string()))? {
+        UdpEnd::Quiet | UdpEnd::Refused => finish(ExitCode::Success),
+    }
+}
+
+/// Ends the process now: the stdin thread may still be blocked reading a
+/// terminal, and waiting for it would hang after the peer is done.
+fn finish(code: ExitCode) -> ! {
+    let _ = io::stdout().flush();
+    std::process::exit(code.code())
 }

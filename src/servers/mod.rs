@@ -4,4 +4,6 @@
 //! `--expose`, a warning that names every address when exposed, and an
 //! error that says who holds a taken port and which port is free instead.
 
+pub mod bridge;
+pub mod echo;
 pub mod listener;
