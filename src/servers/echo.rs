@@ -57,14 +57,8 @@ fn is_transient(error: &io::Error) -> bool {
 
 /// Sends back everything one client sends; returns the byte count.
 fn echo_stream(mut stream: TcpStream, peer: SocketAddr, log: Option<LogFormat>) -> io::Result<u64> {
-    let _ = stream.set_nodelay(true);
-    if log.is_none() {
-        // Without a log the bytes need not visit user space at all.
-        if let Some(result) = splice_echo(&stream) {
-            let _ = stream.shutdown(std::net::Shutdown::Write);
-            return result;
-        }
-    }
+    // No TCP_NODELAY: each read is written back whole, so Nagle never
+    // holds a reply back, and bulk transfers go in full segments.
     let mut buffer = vec![0u8; BUFFER];
     let mut total = 0u64;
     loop {
@@ -83,60 +77,6 @@ fn echo_stream(mut stream: TcpStream, peer: SocketAddr, log: Option<LogFormat>) 
     // The client closed its side: close ours once everything is sent back.
     let _ = stream.shutdown(std::net::Shutdown::Write);
     Ok(total)
-}
-
-/// Pipe capacity asked for the splice path (the kernel may grant less).
-const PIPE_SIZE: libc::c_int = 1 << 20;
-
-/// Echo through a kernel pipe with splice(2): socket -> pipe -> socket, no
-/// copy into user space; the pipe bounds what a client can make the kernel
-/// hold for it. None when a pipe cannot be had (then the copy loop runs).
-fn splice_echo(stream: &TcpStream) -> Option<io::Result<u64>> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills two descriptors, which OwnedFd then owns.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return None;
-    }
-    let (pipe_read, pipe_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // A larger pipe means fewer round trips; failure (a capped
-    // pipe-max-size) only leaves the default 64 KiB.
-    unsafe { libc::fcntl(pipe_write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
-    let socket = stream.as_raw_fd();
-    let mut total = 0u64;
-    Some(loop {
-        // SAFETY: splice between descriptors we hold; null offsets for pipes and sockets.
-        let received = unsafe {
-            libc::splice(socket, std::ptr::null_mut(), pipe_write.as_raw_fd(), std::ptr::null_mut(), PIPE_SIZE as usize, libc::SPLICE_F_MOVE)
-        };
-        if received < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break Err(error);
-        }
-        if received == 0 {
-            break Ok(total);
-        }
-        let mut pending = received as usize;
-        while pending > 0 {
-            // SAFETY: as above.
-            let sent = unsafe {
-                libc::splice(pipe_read.as_raw_fd(), std::ptr::null_mut(), socket, std::ptr::null_mut(), pending, libc::SPLICE_F_MOVE)
-            };
-            if sent < 0 {
-                let error = io::Error::last_os_error();
-                if error.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Some(Err(error));
-            }
-            pending -= sent as usize;
-        }
-        total += received as u64;
-    })
 }
 
 /// Answers every datagram with itself, until the process ends.
