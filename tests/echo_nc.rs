@@ -272,9 +272,7 @@ fn refused_and_timed_out_differ() {
     let port = socket.local_addr().unwrap().as_socket().unwrap().port();
     let mut fillers = Vec::new();
     for _ in 0..4 {
-        if let Ok(stream) =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-        {
+        if let Ok(stream) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)) {
             fillers.push(stream);
         }
     }

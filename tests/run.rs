@@ -48,8 +48,14 @@ fn socket_activation_hands_over_the_listening_socket() {
         .expect("berth run");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the program prints its port");
-    let fields: Vec<u16> = line.split_whitespace().map(|f| f.parse().unwrap()).collect();
-    assert_eq!(fields.len(), 2, "{line}");
+    let fields: Vec<u16> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    if fields.len() != 2 {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let _ = child.wait();
+        panic!("expected two ports, got {line:?}; stderr:\n{stderr}");
+    }
     assert_eq!(fields[0], fields[1], "PORT names the socket it was given");
     let mut stream = TcpStream::connect(("127.0.0.1", fields[0])).expect("the passed socket is listening");
     let mut reply = String::new();

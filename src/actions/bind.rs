@@ -14,20 +14,24 @@ use crate::inventory::{Protocol, Snapshot};
 /// is for a program that does not set the option. The test socket is
 /// closed at once (a TCP socket that never listened leaves no TIME_WAIT).
 pub fn bindable(address: IpAddr, port: u16, protocol: Protocol) -> io::Result<()> {
-    let socket = new_socket(address, protocol)?;
+    // Test the IPv6 side alone; the IPv4 side is tested on its own address.
+    let socket = new_socket(address, protocol, true)?;
     socket.bind(&SockAddr::from(SocketAddr::new(address, port)))
 }
 
 /// A listening TCP socket on `address:port` (SO_REUSEADDR set, as servers do).
 pub fn listen(address: IpAddr, port: u16) -> io::Result<TcpListener> {
-    let socket = new_socket(address, Protocol::Tcp)?;
+    let socket = new_socket(address, Protocol::Tcp, false)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(SocketAddr::new(address, port)))?;
     socket.listen(1024)?;
     Ok(socket.into())
 }
 
-fn new_socket(address: IpAddr, protocol: Protocol) -> io::Result<Socket> {
+/// A close-on-exec socket of the right family for `address`. For IPv6,
+/// `v6only` sets IPV6_V6ONLY explicitly rather than leaving it to the
+/// net.ipv6.bindv6only default.
+pub fn new_socket(address: IpAddr, protocol: Protocol, v6only: bool) -> io::Result<Socket> {
     let domain = if address.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let (kind, proto) = match protocol {
         Protocol::Tcp => (Type::STREAM, SockProtocol::TCP),
@@ -35,8 +39,7 @@ fn new_socket(address: IpAddr, protocol: Protocol) -> io::Result<Socket> {
     };
     let socket = Socket::new(domain, kind, Some(proto))?;
     if address.is_ipv6() {
-        // Test the IPv6 side alone; the IPv4 side is tested on its own address.
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(v6only)?;
     }
     Ok(socket)
 }

@@ -45,7 +45,11 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
         );
         return Ok(ExitCode::TimedOut);
     }
-    eprintln!("berth: connection refused by {}: nothing listens there (berth who {} shows what does)", list(&refused), addresses[0].port());
+    eprintln!(
+        "berth: connection refused by {}: nothing listens there (berth who {} shows what does)",
+        list(&refused),
+        addresses[0].port()
+    );
     Ok(ExitCode::NothingFound)
 }
 
@@ -83,8 +87,11 @@ fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
     let text = target.trim();
     let forms = "use PORT, HOST:PORT or [IPV6]:PORT";
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(|| Error::Usage(format!("'{target}': missing ']'; {forms}")))?;
-        let port = after.strip_prefix(':').ok_or_else(|| Error::Usage(format!("'{target}': expected :PORT after ']'; {forms}")))?;
+        let (host, after) =
+            rest.split_once(']').ok_or_else(|| Error::Usage(format!("'{target}': missing ']'; {forms}")))?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| Error::Usage(format!("'{target}': expected :PORT after ']'; {forms}")))?;
         (host, port)
     } else if text.matches(':').count() > 1 {
         return Err(Error::Usage(format!("'{target}': write IPv6 addresses in brackets, as [::1]:PORT")));
@@ -96,15 +103,16 @@ fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
     let port = parse_port(port).map_err(|e| Error::Usage(format!("'{target}': {e}")))?;
     if host.eq_ignore_ascii_case("localhost") {
         // Both loopback families, as resolvers order them by default.
-        return Ok(vec![(IpAddr::V6(Ipv6Addr::LOCALHOST), port).into(), (IpAddr::V4(Ipv4Addr::LOCALHOST), port).into()]);
+        return Ok(vec![
+            (IpAddr::V6(Ipv6Addr::LOCALHOST), port).into(),
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), port).into(),
+        ]);
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let found: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::Usage(format!("cannot resolve '{host}': {e}")))?
-        .collect();
+    let found: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| Error::Usage(format!("cannot resolve '{host}': {e}")))?.collect();
     if found.is_empty() {
         return Err(Error::Usage(format!("'{host}' has no addresses")));
     }

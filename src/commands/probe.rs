@@ -1,6 +1,6 @@
 //! `berth probe` (being written).
 
-use crate::cli::{ProbeArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, ProbeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 

@@ -1,6 +1,6 @@
 //! `berth scan` (being written).
 
-use crate::cli::{ScanArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 

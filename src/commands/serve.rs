@@ -1,6 +1,6 @@
 //! `berth serve` (being written).
 
-use crate::cli::{ServeArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 

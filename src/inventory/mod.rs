@@ -15,12 +15,14 @@
 //! Owners come from one pass over /proc/PID/fd ([`processes`]).
 
 mod cgroup;
+pub mod firewall;
 pub mod interfaces;
 mod netlink;
 mod netns;
 pub mod processes;
 mod procnet;
 mod sysctl;
+pub mod system;
 mod users;
 
 use std::collections::{HashMap, HashSet};

@@ -102,10 +102,7 @@ pub fn udp(socket: UdpSocket, linger: Duration) -> io::Result<UdpEnd> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        let stdin_done = matches!(
-            done_rx.try_recv(),
-            Ok(()) | Err(std::sync::mpsc::TryRecvError::Disconnected)
-        );
+        let stdin_done = matches!(done_rx.try_recv(), Ok(()) | Err(std::sync::mpsc::TryRecvError::Disconnected));
         if stdin_done {
             let since = *quiet_since.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= linger {

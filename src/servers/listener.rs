@@ -3,7 +3,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
-use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
+use socket2::{SockAddr, Socket};
 
 use crate::analysis::free::candidates;
 use crate::analysis::scope::is_loopback;
@@ -64,7 +64,9 @@ pub fn tcp_listener(spec: &ListenSpec) -> Result<TcpListener, Error> {
     spec.check_exposure()?;
     let socket = new_socket(spec.address(), Protocol::Tcp).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
     socket.set_reuse_address(true).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
-    socket.bind(&SockAddr::from(SocketAddr::new(spec.address(), spec.port))).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
+    socket
+        .bind(&SockAddr::from(SocketAddr::new(spec.address(), spec.port)))
+        .map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
     socket.listen(4096).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
     Ok(socket.into())
 }
@@ -73,22 +75,16 @@ pub fn tcp_listener(spec: &ListenSpec) -> Result<TcpListener, Error> {
 pub fn udp_socket(spec: &ListenSpec) -> Result<UdpSocket, Error> {
     spec.check_exposure()?;
     let socket = new_socket(spec.address(), Protocol::Udp).map_err(|e| bind_error(spec, Protocol::Udp, e))?;
-    socket.bind(&SockAddr::from(SocketAddr::new(spec.address(), spec.port))).map_err(|e| bind_error(spec, Protocol::Udp, e))?;
+    socket
+        .bind(&SockAddr::from(SocketAddr::new(spec.address(), spec.port)))
+        .map_err(|e| bind_error(spec, Protocol::Udp, e))?;
     Ok(socket.into())
 }
 
+/// `--bind ::` means both families, whatever net.ipv6.bindv6only says;
+/// a specific IPv6 address is IPv6 only anyway.
 fn new_socket(address: IpAddr, protocol: Protocol) -> io::Result<Socket> {
-    let domain = if address.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
-    let (kind, proto) = match protocol {
-        Protocol::Tcp => (Type::STREAM, SockProtocol::TCP),
-        Protocol::Udp => (Type::DGRAM, SockProtocol::UDP),
-    };
-    let socket = Socket::new(domain, kind, Some(proto))?;
-    if address.is_ipv6() && address.is_unspecified() {
-        // `--bind ::` means both families, whatever net.ipv6.bindv6only says.
-        socket.set_only_v6(false)?;
-    }
-    Ok(socket)
+    crate::actions::bind::new_socket(address, protocol, !address.is_unspecified())
 }
 
 /// Turns a bind failure into advice: who holds the port, and a free one.

@@ -59,24 +59,36 @@ pub fn run_berth(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 pub fn run_berth_with(args: &[&str], env: &[(&str, &str)], as_user: Option<(u32, u32)>) -> Output {
     use std::os::unix::process::CommandExt;
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-    command
-        .args(args)
-        .env_remove("BERTH_SOURCE")
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = clean_command(env!("CARGO_BIN_EXE_berth"));
+    command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
     if let Some((uid, gid)) = as_user {
         command.uid(uid).gid(gid).current_dir("/");
     }
-    let mut child = command.spawn().expect("cannot start berth");
+    run_to_end(command, &format!("berth {args:?}"))
+}
+
+/// A command for `program` without BERTH_SOURCE and NO_COLOR from the
+/// outer environment (callers add their own after), stdin closed, output piped.
+fn clean_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_remove("BERTH_SOURCE")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs a prepared command with both pipes read on threads, so a full pipe
+/// never stalls it, and BERTH_TIMEOUT as the limit (then it is killed by pid).
+fn run_to_end(mut command: Command, what: &str) -> Output {
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let mut stdout_pipe = child.stdout.take().expect("stdout piped");
     let mut stderr_pipe = child.stderr.take().expect("stderr piped");
-    // Read both pipes on threads so a full pipe never stalls berth.
     let stdout_reader = std::thread::spawn(move || {
         let mut text = Vec::new();
         let _ = stdout_pipe.read_to_end(&mut text);
@@ -89,19 +101,19 @@ pub fn run_berth_with(args: &[&str], env: &[(&str, &str)], as_user: Option<(u32,
     });
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for berth") {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
             break status;
         }
         if started.elapsed() > BERTH_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("berth {args:?} did not finish within {BERTH_TIMEOUT:?}");
+            panic!("{what} did not finish within {BERTH_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let stdout = String::from_utf8(stdout_reader.join().expect("stdout reader")).expect("stdout is UTF-8");
     let stderr = String::from_utf8(stderr_reader.join().expect("stderr reader")).expect("stderr is UTF-8");
-    let code = status.code().unwrap_or_else(|| panic!("berth {args:?} was killed by a signal: {status:?}\n{stderr}"));
+    let code = status.code().unwrap_or_else(|| panic!("{what} was killed by a signal: {status:?}\n{stderr}"));
     Output { code, stdout, stderr }
 }
 
@@ -703,4 +715,17 @@ pub fn keys_of(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().expect("a JSON object").keys().cloned().collect();
     keys.sort();
     keys
+}
+
+// ---------------------------------------------------------------- wrapped runs
+
+/// Runs `wrapper` (for example `ip netns exec NAME`, or `unshare -m sh -c
+/// ...`) followed by the berth binary and `args`, with the clean
+/// environment and time limit of [`run_berth_with`]. The wrapper is killed
+/// by its pid if it overruns.
+pub fn run_berth_wrapped(wrapper: &[&str], args: &[&str]) -> Output {
+    let (program, wrapper_args) = wrapper.split_first().expect("a wrapper program");
+    let mut command = clean_command(program);
+    command.args(wrapper_args).arg(env!("CARGO_BIN_EXE_berth")).args(args);
+    run_to_end(command, &format!("{wrapper:?} berth {args:?}"))
 }

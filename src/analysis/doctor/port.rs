@@ -1,0 +1,487 @@
+//! Why binding a port fails, or connecting to it fails or behaves oddly:
+//! who holds it, TIME_WAIT remnants, `localhost` resolving to the family
+//! nobody listens on, different processes behind 127.0.0.1 and ::1, a
+//! bind to one interface's address, privileged ports, the ephemeral range.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::ephemeral::{in_range, is_reserved};
+use super::localhost::order_words;
+use super::{plural, Check, Facts, Status};
+use crate::analysis::scope::{scope_of, BindScope};
+use crate::analysis::target::{takes_traffic_for, PortTarget};
+use crate::analysis::who::{Binding, Holder, WhoReport};
+use crate::inventory::system::SystemFacts;
+use crate::inventory::{PortRanges, Protocol, Snapshot, Socket};
+
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+/// Listening TCP and bound UDP sockets on the port, of the target's protocol.
+fn listeners<'a>(target: &PortTarget, snapshot: &'a Snapshot) -> Vec<&'a Socket> {
+    snapshot
+        .sockets
+        .iter()
+        .filter(|s| {
+            s.local.port() == target.port && s.state.is_listening() && target.protocol.is_none_or(|p| p == s.protocol)
+        })
+        .collect()
+}
+
+/// The protocols among `sockets`, TCP first.
+fn protocols(sockets: &[&Socket]) -> Vec<Protocol> {
+    [Protocol::Tcp, Protocol::Udp].into_iter().filter(|p| sockets.iter().any(|s| s.protocol == *p)).collect()
+}
+
+fn family_words(covers_ipv4: bool, covers_ipv6: bool) -> &'static str {
+    match (covers_ipv4, covers_ipv6) {
+        (true, true) => "IPv4 and IPv6",
+        (true, false) => "IPv4 only",
+        (false, true) => "IPv6 only",
+        (false, false) => "no family",
+    }
+}
+
+fn binding_words(binding: &Binding) -> String {
+    format!(
+        "{} {} ({})",
+        binding.protocol.name(),
+        binding.local.socket_addr(),
+        family_words(binding.covers_ipv4, binding.covers_ipv6)
+    )
+}
+
+fn holder_words(holder: &Holder) -> String {
+    let p = &holder.process;
+    let mut who = format!("{}[{}]", p.name.unwrap_or("?"), p.pid);
+    if let Some(user) = p.user {
+        who.push_str(&format!(" (user {user})"));
+    }
+    if !holder.bindings.is_empty() {
+        let bindings: Vec<String> = holder.bindings.iter().map(binding_words).collect();
+        format!("{who}: {}", bindings.join(", "))
+    } else {
+        format!("{who}: local port of {}", plural(holder.outgoing, "outgoing connection", "outgoing connections"))
+    }
+}
+
+/// "name[pid]" of a socket's owners, or why there are none.
+fn owners_words(sockets: &[&Socket], snapshot: &Snapshot) -> String {
+    let pids: BTreeSet<u32> = sockets.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect();
+    if pids.is_empty() {
+        return "a process berth cannot see".into();
+    }
+    pids.iter()
+        .map(|pid| format!("{}[{pid}]", snapshot.processes.get(pid).map(|p| p.name.as_str()).unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Who holds the port: a second server binding it fails with EADDRINUSE.
+pub fn held(who: &WhoReport) -> Check {
+    const ID: &str = "port.held";
+    let port = who.port;
+    if !who.held {
+        let mut summary = format!("nothing holds port {port}: a server can bind it");
+        if who.time_wait > 0 {
+            summary.push_str(" (only TIME_WAIT remnants remain, see port.time_wait)");
+        }
+        return Check::new(ID, Status::Ok, summary);
+    }
+    let mut parts: Vec<String> = who.holders.iter().take(3).map(holder_words).collect();
+    if who.holders.len() > 3 {
+        parts.push(format!("and {} more", who.holders.len() - 3));
+    }
+    let unseen = &who.unseen;
+    if unseen.hidden > 0 {
+        parts
+            .push(format!("{} of another user (run as root to see whose)", plural(unseen.hidden, "socket", "sockets")));
+    }
+    if parts.is_empty() && unseen.no_process + unseen.unknown > 0 {
+        parts.push("sockets with no process (kernel-held, or the holder just exited)".into());
+    }
+    Check::new(ID, Status::Info, format!("port {port} is held by {}", parts.join("; ")))
+        .detail(format!(
+            "another server binding port {port} on the same address fails with 'Address already in use' \
+             (EADDRINUSE) unless both set SO_REUSEPORT"
+        ))
+        .fix(format!("details: berth who {port}; stop it: berth kill {port}; or pick another port: berth free"))
+}
+
+/// TIME_WAIT remnants alone: bind() without SO_REUSEADDR fails on them
+/// for up to a minute, with SO_REUSEADDR it succeeds.
+pub fn time_wait(who: &WhoReport) -> Check {
+    const ID: &str = "port.time_wait";
+    let port = who.port;
+    let count = who.time_wait;
+    if count == 0 {
+        return Check::new(ID, Status::Ok, format!("no TIME_WAIT remnants on port {port}"));
+    }
+    let remnants = plural(count, "TIME_WAIT remnant", "TIME_WAIT remnants");
+    let detail = "TIME_WAIT sockets are what is left of closed connections on the side that closed first; they \
+                  belong to no process and expire after 60 seconds. bind() fails on them with 'Address already in \
+                  use' unless the server sets SO_REUSEADDR before binding, which most servers do";
+    if who.held {
+        return Check::new(ID, Status::Info, format!("also {remnants} of closed connections on port {port}"))
+            .detail(detail);
+    }
+    Check::new(
+        ID,
+        Status::Warn,
+        format!("port {port} has only {remnants}: a server without SO_REUSEADDR cannot bind it for up to 60 s"),
+    )
+    .detail(detail)
+    .fix("set SO_REUSEADDR on the listening socket before bind() (e.g. Python: allow_reuse_address = True), or wait a minute")
+}
+
+/// The listeners' addresses for messages: "127.0.0.1", "::1, 127.0.0.1".
+fn addresses_words(sockets: &[&Socket]) -> String {
+    let mut addresses: Vec<String> = sockets.iter().map(|s| s.local.ip().to_string()).collect();
+    addresses.dedup();
+    addresses.join(", ")
+}
+
+/// `localhost` resolving first (or only) to the family nobody listens on:
+/// clients get "connection refused" on that address, and only those that
+/// try the next one get through.
+pub fn localhost_order(target: &PortTarget, facts: &Facts) -> Check {
+    const ID: &str = "port.localhost_order";
+    let port = target.port;
+    let all = listeners(target, facts.snapshot);
+    if all.is_empty() {
+        return Check::new(ID, Status::Skipped, format!("nothing listens on port {port}"));
+    }
+    let order: Vec<IpAddr> = match &facts.system.localhost {
+        Ok(addresses) => addresses.iter().copied().filter(IpAddr::is_loopback).collect(),
+        Err(_) => Vec::new(),
+    };
+    if order.is_empty() {
+        return Check::new(
+            ID,
+            Status::Warn,
+            "localhost does not resolve to a loopback address (see localhost.resolve)",
+        );
+    }
+    let order_text = order_words(&order);
+    let mut worst: Option<Check> = None;
+    for protocol in protocols(&all) {
+        let sockets: Vec<&Socket> = all.iter().copied().filter(|s| s.protocol == protocol).collect();
+        let served: Vec<bool> = order.iter().map(|&a| sockets.iter().any(|s| takes_traffic_for(s, a))).collect();
+        let on = addresses_words(&sockets);
+        let name = protocol.name();
+        let check = if served[0] {
+            let mut check = Check::new(
+                ID,
+                Status::Ok,
+                format!(
+                    "localhost resolves to {order_text}; {name} port {port} listens on {on}, which takes {} first",
+                    order[0]
+                ),
+            );
+            if served.iter().any(|s| !s) {
+                check = check.detail("the other address would be refused, but clients try the first one first");
+            }
+            check
+        } else {
+            let reachable: Vec<String> =
+                order.iter().zip(&served).filter(|(_, s)| **s).map(|(a, _)| a.to_string()).collect();
+            let missing: Vec<String> =
+                order.iter().zip(&served).filter(|(_, s)| !**s).map(|(a, _)| a.to_string()).collect();
+            // Where clients can connect instead: the first served address, or the listener's own.
+            let instead =
+                order.iter().zip(&served).find(|(_, s)| **s).map(|(a, _)| *a).unwrap_or_else(|| sockets[0].local.ip());
+            let fix = format!(
+                "listen on both families: bind [::] with IPV6_V6ONLY off (dual-stack), or bind {} as well; or have \
+                 clients connect to {} instead of localhost",
+                missing.join(" and "),
+                crate::render::address_with_port(instead, port)
+            );
+            if reachable.is_empty() {
+                Check::new(
+                    ID,
+                    Status::Fail,
+                    format!(
+                        "localhost resolves to {order_text}, but {name} port {port} listens on {on} only: \
+                         connecting to localhost:{port} is refused"
+                    ),
+                )
+                .fix(fix)
+            } else {
+                Check::new(
+                    ID,
+                    Status::Warn,
+                    format!(
+                        "localhost resolves to {} first, but {name} port {port} listens on {on} only: clients that \
+                         try {} get 'connection refused'",
+                        order[0], order[0]
+                    ),
+                )
+                .detail(format!(
+                    "clients that move on to the next address ({}) connect after a refused attempt; clients that \
+                     use only the first address fail",
+                    reachable.join(", ")
+                ))
+                .fix(fix)
+            }
+        };
+        if worst.as_ref().is_none_or(|w| check.status > w.status) {
+            worst = Some(check);
+        }
+    }
+    worst.unwrap_or_else(|| Check::new(ID, Status::Skipped, format!("nothing listens on port {port}")))
+}
+
+/// Different processes behind 127.0.0.1:P and [::1]:P: which one a client
+/// reaches depends on the address family it tries first.
+pub fn split_loopback(target: &PortTarget, snapshot: &Snapshot) -> Check {
+    const ID: &str = "port.split_loopback";
+    let port = target.port;
+    let all = listeners(target, snapshot);
+    if all.is_empty() {
+        return Check::new(ID, Status::Skipped, format!("nothing listens on port {port}"));
+    }
+    let mut outcome: Option<Check> = None;
+    for protocol in protocols(&all) {
+        let v4: Vec<&Socket> =
+            all.iter().copied().filter(|s| s.protocol == protocol && takes_traffic_for(s, V4)).collect();
+        let v6: Vec<&Socket> =
+            all.iter().copied().filter(|s| s.protocol == protocol && takes_traffic_for(s, V6)).collect();
+        let name = protocol.name();
+        let check = if v4.is_empty() || v6.is_empty() {
+            let only = if v4.is_empty() { "::1" } else { "127.0.0.1" };
+            Check::new(
+                ID,
+                Status::Skipped,
+                format!("only {only} of the two loopback addresses takes {name} port {port}"),
+            )
+        } else {
+            let inodes = |list: &[&Socket]| list.iter().map(|s| s.inode).collect::<BTreeSet<u64>>();
+            let pids =
+                |list: &[&Socket]| list.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect::<BTreeSet<u32>>();
+            let unowned = v4.iter().chain(&v6).any(|s| s.owners.is_empty());
+            if inodes(&v4) == inodes(&v6) {
+                Check::new(ID, Status::Ok, format!("one socket takes {name} port {port} on both 127.0.0.1 and ::1"))
+            } else if unowned {
+                Check::new(
+                    ID,
+                    Status::Info,
+                    format!("different sockets take {name} port {port} on 127.0.0.1 and ::1; their owners are not all visible"),
+                )
+                .fix("sudo berth doctor PORT shows every owner")
+            } else if pids(&v4) == pids(&v6) {
+                Check::new(
+                    ID,
+                    Status::Ok,
+                    format!(
+                        "the same process ({}) takes {name} port {port} on 127.0.0.1 and ::1",
+                        owners_words(&v4, snapshot)
+                    ),
+                )
+            } else {
+                Check::new(
+                    ID,
+                    Status::Warn,
+                    format!(
+                        "different processes behind {name} port {port}: 127.0.0.1 → {}, ::1 → {}",
+                        owners_words(&v4, snapshot),
+                        owners_words(&v6, snapshot)
+                    ),
+                )
+                .detail(
+                    "a client of localhost reaches one or the other depending on which address it tries first, \
+                     so the same URL can give different answers",
+                )
+                .fix(format!("stop the one you do not want (berth who {port}), or move it to another port"))
+            }
+        };
+        if outcome.as_ref().is_none_or(|o| check.status > o.status) {
+            outcome = Some(check);
+        }
+    }
+    outcome.unwrap_or_else(|| Check::new(ID, Status::Skipped, format!("nothing listens on port {port}")))
+}
+
+/// Listeners bound to one interface's address only: connections to
+/// localhost, 127.0.0.1 and ::1 are refused.
+pub fn interface_only(target: &PortTarget, snapshot: &Snapshot) -> Check {
+    const ID: &str = "port.interface_only";
+    let port = target.port;
+    let all = listeners(target, snapshot);
+    if all.is_empty() {
+        return Check::new(ID, Status::Skipped, format!("nothing listens on port {port}"));
+    }
+    let loopback: Vec<&Socket> =
+        all.iter().copied().filter(|s| takes_traffic_for(s, V4) || takes_traffic_for(s, V6)).collect();
+    if !loopback.is_empty() {
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("port {port} takes loopback connections (bound to {})", addresses_words(&loopback)),
+        );
+    }
+    let places: Vec<String> = all
+        .iter()
+        .map(|s| {
+            let interfaces = snapshot.namespace(s.netns).map(|n| n.interfaces.as_slice()).unwrap_or(&[]);
+            let place = match scope_of(s.local.ip(), interfaces) {
+                BindScope::Address { interface: Some(name) } => name,
+                BindScope::Loopback => "loopback".into(),
+                _ => "no interface".into(),
+            };
+            format!("{} ({place})", s.local.ip())
+        })
+        .collect();
+    let mut places_dedup = places.clone();
+    places_dedup.dedup();
+    Check::new(
+        ID,
+        Status::Warn,
+        format!(
+            "port {port} listens only on {}: connections to localhost, 127.0.0.1 and ::1 are refused",
+            places_dedup.join(", ")
+        ),
+    )
+    .detail("a socket bound to one address takes only traffic for that address")
+    .fix(format!(
+        "bind 127.0.0.1 (this machine only) or 0.0.0.0 / [::] (every interface); or connect to {}",
+        crate::render::address_with_port(all[0].local.ip(), port)
+    ))
+}
+
+/// Ports below net.ipv4.ip_unprivileged_port_start need root or
+/// CAP_NET_BIND_SERVICE: others get EACCES from bind().
+pub fn privileged(port: u16, system: &SystemFacts) -> Check {
+    const ID: &str = "port.privileged";
+    let Some(start) = system.unprivileged_port_start else {
+        return Check::new(ID, Status::Skipped, "cannot read net.ipv4.ip_unprivileged_port_start");
+    };
+    if port >= start {
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("port {port} needs no privilege (unprivileged ports start at {start})"),
+        );
+    }
+    let fix = format!(
+        "grant the server CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep /path/to/server, or \
+         AmbientCapabilities= in its systemd unit), use a port from {start} up, or lower \
+         net.ipv4.ip_unprivileged_port_start (sysctl -w net.ipv4.ip_unprivileged_port_start={port})"
+    );
+    let words = format!("port {port} is privileged (below net.ipv4.ip_unprivileged_port_start={start})");
+    if system.euid == 0 {
+        return Check::new(ID, Status::Info, format!("{words}: root can bind it, other users get 'Permission denied'"))
+            .fix(format!("for a server that does not run as root: {fix}"));
+    }
+    if system.can_bind_privileged {
+        return Check::new(
+            ID,
+            Status::Info,
+            format!("{words}: this shell has CAP_NET_BIND_SERVICE, so it can bind it"),
+        );
+    }
+    Check::new(
+        ID,
+        Status::Warn,
+        format!("{words}: as uid {} you cannot bind it (EACCES, 'Permission denied')", system.euid),
+    )
+    .fix(fix)
+}
+
+/// A server port inside the ephemeral range can be taken by an outgoing
+/// connection while the server is down.
+pub fn ephemeral(port: u16, ranges: &PortRanges) -> Check {
+    const ID: &str = "port.ephemeral";
+    let (low, high) = ranges.ephemeral;
+    if !in_range(port, ranges) {
+        return Check::new(ID, Status::Ok, format!("port {port} is outside the ephemeral range {low}-{high}"));
+    }
+    if is_reserved(port, ranges) {
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("port {port} is inside the ephemeral range {low}-{high} but reserved: the kernel never picks it"),
+        );
+    }
+    Check::new(
+        ID,
+        Status::Info,
+        format!(
+            "port {port} is inside the ephemeral range {low}-{high}: the kernel may give it to an outgoing connection"
+        ),
+    )
+    .detail("if that happens while the server is stopped, the server then fails to start with 'Address already in use'")
+    .fix(format!(
+        "for a fixed server port, reserve it: sysctl -w net.ipv4.ip_local_reserved_ports={port} (persist in \
+         /etc/sysctl.d), or pick one outside the range: berth free"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::{snapshot, socket, system};
+    use super::*;
+    use crate::inventory::firewall::Firewall;
+    use crate::inventory::{Owner, SocketState};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn localhost_order_against_the_listeners() {
+        let mut s = system();
+        let snap = snapshot(vec![socket("127.0.0.1:3000", None, SocketState::Listen)]);
+        let fw = Firewall::default();
+        let t = PortTarget::parse("3000").unwrap();
+        s.localhost = Ok(vec![ip("::1"), ip("127.0.0.1")]);
+        let c = localhost_order(&t, &Facts { snapshot: &snap, system: &s, firewall: &fw });
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(c.fix.unwrap().contains("bind ::1 as well; or have clients connect to 127.0.0.1:3000"));
+        s.localhost = Ok(vec![ip("::1")]);
+        assert_eq!(localhost_order(&t, &Facts { snapshot: &snap, system: &s, firewall: &fw }).status, Status::Fail);
+        s.localhost = Ok(vec![ip("127.0.0.1"), ip("::1")]);
+        assert_eq!(localhost_order(&t, &Facts { snapshot: &snap, system: &s, firewall: &fw }).status, Status::Ok);
+        let none = PortTarget::parse("3001").unwrap();
+        assert_eq!(
+            localhost_order(&none, &Facts { snapshot: &snap, system: &s, firewall: &fw }).status,
+            Status::Skipped
+        );
+    }
+
+    #[test]
+    fn split_interface_privileged_ephemeral() {
+        let mut v4 = socket("127.0.0.1:3000", None, SocketState::Listen);
+        v4.inode = 1;
+        v4.owners.push(Owner { pid: 10, fds: smallvec::smallvec![3] });
+        let mut v6 = socket("[::1]:3000", None, SocketState::Listen);
+        v6.inode = 2;
+        v6.owners.push(Owner { pid: 20, fds: smallvec::smallvec![3] });
+        let t = PortTarget::parse("3000").unwrap();
+        let snap = snapshot(vec![v4.clone(), v6.clone()]);
+        assert_eq!(split_loopback(&t, &snap).status, Status::Warn);
+        v6.owners[0].pid = 10;
+        assert_eq!(split_loopback(&t, &snapshot(vec![v4, v6])).status, Status::Ok);
+
+        let eth = snapshot(vec![socket("192.0.2.7:3000", None, SocketState::Listen)]);
+        let c = interface_only(&t, &eth);
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.fix.unwrap().ends_with("connect to 192.0.2.7:3000"));
+        assert_eq!(
+            interface_only(&t, &snapshot(vec![socket("0.0.0.0:3000", None, SocketState::Listen)])).status,
+            Status::Ok
+        );
+
+        let mut s = system();
+        assert_eq!(privileged(80, &s).status, Status::Warn);
+        assert_eq!(privileged(3000, &s).status, Status::Ok);
+        s.euid = 0;
+        assert_eq!(privileged(80, &s).status, Status::Info);
+
+        let mut ranges = eth.port_ranges.clone();
+        assert_eq!(ephemeral(40000, &ranges).status, Status::Info);
+        ranges.reserved = vec![(40000, 40000)];
+        assert_eq!(ephemeral(40000, &ranges).status, Status::Ok);
+        assert_eq!(ephemeral(3000, &ranges).status, Status::Ok);
+    }
+}

@@ -1,0 +1,335 @@
+//! Read-only facts about the machine's network settings, for `berth doctor`:
+//! interface flags and addresses, how `localhost` resolves, the sysctls
+//! under /proc/sys that change what loopback and ports do, and descriptor
+//! limits. Sockets are not read here (that is the Snapshot's job); this
+//! module only reads settings, once, and never changes any.
+
+use std::ffi::CStr;
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::path::Path;
+
+/// One network interface: its flags and every address with its prefix length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceState {
+    pub name: String,
+    /// IFF_UP: the administrator brought it up.
+    pub up: bool,
+    /// IFF_LOOPBACK.
+    pub loopback: bool,
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// A line of /etc/hosts that names `localhost`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostsEntry {
+    /// 1-based line number, for messages.
+    pub line: usize,
+    /// The address as written (it may not parse).
+    pub address: String,
+    pub names: Vec<String>,
+}
+
+/// A file that may be missing or unreadable, which doctor reports differently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileFact<T> {
+    Read(T),
+    Missing,
+    Unreadable(String),
+}
+
+/// IPv6 switches: net.ipv6.conf.{all,default,lo}.disable_ipv6.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Settings {
+    /// False when the kernel has no IPv6 at all (no /proc/sys/net/ipv6).
+    pub available: bool,
+    pub disabled_all: Option<bool>,
+    pub disabled_default: Option<bool>,
+    pub disabled_lo: Option<bool>,
+}
+
+/// net.ipv4.conf.NAME.{route_localnet,rp_filter,accept_local} of one
+/// entry under /proc/sys/net/ipv4/conf (`all`, `default`, or an interface).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceConf {
+    pub name: String,
+    pub route_localnet: Option<u32>,
+    pub rp_filter: Option<u32>,
+    pub accept_local: Option<u32>,
+}
+
+/// Open-file limits: berth's own RLIMIT_NOFILE (inherited from the shell
+/// that started it, so the same as what that shell's other programs get)
+/// and the system-wide ceilings. `u64::MAX` means unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileLimits {
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+    /// fs.file-max: open files the whole system may have.
+    pub file_max: Option<u64>,
+    /// fs.file-nr's first field: open files now, system-wide.
+    pub file_open: Option<u64>,
+    /// fs.nr_open: the highest RLIMIT_NOFILE anyone may set.
+    pub nr_open: Option<u64>,
+}
+
+/// Everything `doctor` reads about the system besides sockets and firewall rules.
+#[derive(Clone, Debug)]
+pub struct SystemFacts {
+    pub euid: u32,
+    /// CAP_NET_BIND_SERVICE in berth's effective set (inherited like the uid).
+    pub can_bind_privileged: bool,
+    pub interfaces: Vec<InterfaceState>,
+    /// What getaddrinfo("localhost") returns, in its order (duplicates removed).
+    pub localhost: Result<Vec<IpAddr>, String>,
+    /// /etc/hosts lines naming localhost.
+    pub hosts: FileFact<Vec<HostsEntry>>,
+    /// The `hosts:` line of /etc/nsswitch.conf (None: the file has none).
+    pub nsswitch_hosts: FileFact<Option<String>>,
+    pub ipv6: Ipv6Settings,
+    /// `all`, `default`, then every interface, by name.
+    pub ipv4_conf: Vec<InterfaceConf>,
+    /// net.ipv4.ip_unprivileged_port_start.
+    pub unprivileged_port_start: Option<u16>,
+    pub limits: FileLimits,
+}
+
+/// Reads every fact. Cheap: a few small files, one getifaddrs, one
+/// getaddrinfo (which may ask DNS if nsswitch says so).
+pub fn collect() -> SystemFacts {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    SystemFacts {
+        euid,
+        can_bind_privileged: euid == 0 || has_net_bind_service(),
+        interfaces: interface_states(),
+        localhost: resolve_localhost(),
+        hosts: read_file("/etc/hosts", localhost_entries),
+        nsswitch_hosts: read_file("/etc/nsswitch.conf", nsswitch_hosts_line),
+        ipv6: ipv6_settings(),
+        ipv4_conf: ipv4_conf(),
+        unprivileged_port_start: read_number("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .and_then(|n| u16::try_from(n).ok()),
+        limits: file_limits(),
+    }
+}
+
+fn read_file<T>(path: &str, parse: impl FnOnce(&str) -> T) -> FileFact<T> {
+    match fs::read_to_string(path) {
+        Ok(text) => FileFact::Read(parse(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileFact::Missing,
+        Err(e) => FileFact::Unreadable(format!("{path}: {e}")),
+    }
+}
+
+/// A sysctl or other /proc file holding one number.
+fn read_number(path: impl AsRef<Path>) -> Option<u64> {
+    fs::read_to_string(path).ok()?.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// Every interface with its flags and addresses, from getifaddrs(3). An
+/// interface with no address still appears (through its AF_PACKET entry),
+/// so a loopback without 127.0.0.1 is seen as such, not as missing.
+pub fn interface_states() -> Vec<InterfaceState> {
+    let mut found: Vec<InterfaceState> = Vec::new();
+    // SAFETY: getifaddrs allocates a list that freeifaddrs releases; every
+    // pointer is checked for null and each address's family before the cast.
+    unsafe {
+        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut head) != 0 {
+            return found;
+        }
+        let mut cursor = head;
+        while !cursor.is_null() {
+            let entry = &*cursor;
+            cursor = entry.ifa_next;
+            if entry.ifa_name.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr(entry.ifa_name).to_string_lossy().into_owned();
+            let index = match found.iter().position(|i| i.name == name) {
+                Some(index) => index,
+                None => {
+                    let flags = entry.ifa_flags;
+                    found.push(InterfaceState {
+                        name,
+                        up: flags & libc::IFF_UP as libc::c_uint != 0,
+                        loopback: flags & libc::IFF_LOOPBACK as libc::c_uint != 0,
+                        addresses: Vec::new(),
+                    });
+                    found.len() - 1
+                }
+            };
+            if entry.ifa_addr.is_null() {
+                continue;
+            }
+            let address = match i32::from((*entry.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let sin = &*(entry.ifa_addr as *const libc::sockaddr_in);
+                    IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+                }
+                libc::AF_INET6 => {
+                    let sin6 = &*(entry.ifa_addr as *const libc::sockaddr_in6);
+                    IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
+                }
+                _ => continue,
+            };
+            let prefix = if entry.ifa_netmask.is_null() {
+                if address.is_ipv4() {
+                    32
+                } else {
+                    128
+                }
+            } else {
+                match i32::from((*entry.ifa_netmask).sa_family) {
+                    libc::AF_INET6 => {
+                        let mask = &*(entry.ifa_netmask as *const libc::sockaddr_in6);
+                        mask.sin6_addr.s6_addr.iter().map(|b| b.count_ones()).sum::<u32>() as u8
+                    }
+                    _ => {
+                        let mask = &*(entry.ifa_netmask as *const libc::sockaddr_in);
+                        mask.sin_addr.s_addr.count_ones() as u8
+                    }
+                }
+            };
+            found[index].addresses.push((address, prefix));
+        }
+        libc::freeifaddrs(head);
+    }
+    found
+}
+
+/// getaddrinfo("localhost") through the C library, as clients call it, so
+/// /etc/hosts, nsswitch.conf and gai.conf (RFC 6724 ordering) all count.
+fn resolve_localhost() -> Result<Vec<IpAddr>, String> {
+    let addresses = ("localhost", 0).to_socket_addrs().map_err(|e| e.to_string())?;
+    let mut ordered: Vec<IpAddr> = Vec::new();
+    for address in addresses {
+        if !ordered.contains(&address.ip()) {
+            ordered.push(address.ip());
+        }
+    }
+    Ok(ordered)
+}
+
+/// The /etc/hosts entries one of whose names is `localhost` (any case) or
+/// `localhost.<domain>`.
+pub fn localhost_entries(text: &str) -> Vec<HostsEntry> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let content = line.split('#').next().unwrap_or("");
+            let mut fields = content.split_ascii_whitespace();
+            let address = fields.next()?;
+            let names: Vec<String> = fields.map(str::to_string).collect();
+            let names_localhost = names.iter().any(|n| {
+                let lower = n.to_ascii_lowercase();
+                lower == "localhost" || lower.starts_with("localhost.")
+            });
+            names_localhost.then(|| HostsEntry { line: index + 1, address: address.to_string(), names })
+        })
+        .collect()
+}
+
+/// The sources after `hosts:` in nsswitch.conf, e.g. `files dns`.
+pub fn nsswitch_hosts_line(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let content = line.split('#').next().unwrap_or("").trim();
+        let rest = content.strip_prefix("hosts")?.trim_start().strip_prefix(':')?;
+        Some(rest.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
+    })
+}
+
+fn ipv6_settings() -> Ipv6Settings {
+    let flag = |name: &str| read_number(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6")).map(|n| n != 0);
+    Ipv6Settings {
+        available: Path::new("/proc/sys/net/ipv6").exists(),
+        disabled_all: flag("all"),
+        disabled_default: flag("default"),
+        disabled_lo: flag("lo"),
+    }
+}
+
+/// Every entry of /proc/sys/net/ipv4/conf: `all` and `default` first.
+fn ipv4_conf() -> Vec<InterfaceConf> {
+    let base = Path::new("/proc/sys/net/ipv4/conf");
+    let mut names: Vec<String> = fs::read_dir(base)
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort_by_key(|name| (name != "all", name != "default", name.clone()));
+    names
+        .into_iter()
+        .map(|name| {
+            let value = |key: &str| read_number(base.join(&name).join(key)).and_then(|n| u32::try_from(n).ok());
+            InterfaceConf {
+                route_localnet: value("route_localnet"),
+                rp_filter: value("rp_filter"),
+                accept_local: value("accept_local"),
+                name,
+            }
+        })
+        .collect()
+}
+
+fn file_limits() -> FileLimits {
+    // SAFETY: getrlimit fills the struct we pass.
+    let (soft, hard) = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            let value = |v: libc::rlim_t| if v == libc::RLIM_INFINITY { u64::MAX } else { v };
+            (Some(value(limit.rlim_cur)), Some(value(limit.rlim_max)))
+        } else {
+            (None, None)
+        }
+    };
+    FileLimits {
+        soft,
+        hard,
+        file_max: read_number("/proc/sys/fs/file-max"),
+        file_open: read_number("/proc/sys/fs/file-nr"),
+        nr_open: read_number("/proc/sys/fs/nr_open"),
+    }
+}
+
+/// CAP_NET_BIND_SERVICE (bit 10) in CapEff of /proc/self/status.
+fn has_net_bind_service() -> bool {
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_BIND_SERVICE) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_entries_naming_localhost() {
+        let text = "127.0.0.1\tlocalhost # loopback\n::1 localhost ip6-localhost\n# 10.0.0.1 localhost\n\
+                    127.0.1.1 myhost\n10.1.2.3 LOCALHOST.localdomain\n";
+        let entries = localhost_entries(text);
+        assert_eq!(entries.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(), ["127.0.0.1", "::1", "10.1.2.3"]);
+        assert_eq!(entries[1].line, 2);
+        assert_eq!(entries[1].names, ["localhost", "ip6-localhost"]);
+    }
+
+    #[test]
+    fn nsswitch_hosts() {
+        let text = "passwd: files\n# hosts: dns\nhosts:   files mdns4_minimal [NOTFOUND=return] dns  # c\n";
+        assert_eq!(nsswitch_hosts_line(text).as_deref(), Some("files mdns4_minimal [NOTFOUND=return] dns"));
+        assert_eq!(nsswitch_hosts_line("passwd: files\n"), None);
+        assert_eq!(nsswitch_hosts_line("hostsx: dns\n"), None);
+    }
+
+    #[test]
+    fn loopback_is_listed_with_its_flags() {
+        let interfaces = interface_states();
+        if let Some(lo) = interfaces.iter().find(|i| i.name == "lo") {
+            assert!(lo.loopback);
+        }
+    }
+}
