@@ -157,8 +157,15 @@ fn listen_receives_a_file_and_answers_after_half_close() {
     let _serial = serial();
     let (mut server, line, _stderr) = start(&["listen", "0"], "listening on tcp");
     let port = port_in(&line, "tcp");
-    // berth listen's stdin is the answer it sends back.
+    // berth listen's stdin is the answer it sends back; what it prints is
+    // read on a thread, so a full stdout pipe never stalls it.
     let mut stdin = server.child.stdin.take().unwrap();
+    let mut stdout = server.child.stdout.take().unwrap();
+    let printed = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        stdout.read_to_end(&mut received).unwrap();
+        received
+    });
     let data = random_bytes(4 << 20, 42);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -170,8 +177,7 @@ fn listen_receives_a_file_and_answers_after_half_close() {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
     assert_eq!(answer, b"thanks", "berth shut its side after its stdin ended");
-    let mut received = Vec::new();
-    server.child.stdout.take().unwrap().read_to_end(&mut received).unwrap();
+    let received = printed.join().unwrap();
     assert!(received == data, "{} bytes printed of {}", received.len(), data.len());
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
