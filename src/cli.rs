@@ -177,7 +177,7 @@ Examples:
   berth doctor 3000               why port 3000 will not bind or connect
   berth doctor 3000 --json
 
-Exit codes: 0 every check ok, 1 a check warned or failed, 2 bad input.";
+Exit codes: 0 no check warned or failed, 1 one did, 2 bad input.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
