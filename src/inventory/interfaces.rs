@@ -14,9 +14,33 @@ pub struct Interface {
 
 /// Every (interface, address) pair, from getifaddrs(3).
 pub fn list() -> Vec<Interface> {
-    let mut found = Vec::new();
-    // SAFETY: getifaddrs allocates a list that freeifaddrs releases; each
-    // ifa_addr is checked for null and its family before the cast.
+    interface_states()
+        .into_iter()
+        .flat_map(|state| {
+            let name = state.name;
+            state.addresses.into_iter().map(move |(address, _)| Interface { name: name.clone(), address })
+        })
+        .collect()
+}
+
+/// One network interface: its flags and every address with its prefix length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceState {
+    pub name: String,
+    /// IFF_UP: the administrator brought it up.
+    pub up: bool,
+    /// IFF_LOOPBACK.
+    pub loopback: bool,
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// Every interface with its flags and addresses, from getifaddrs(3). An
+/// interface with no address still appears (through its AF_PACKET entry),
+/// so a loopback without 127.0.0.1 is seen as such, not as missing.
+pub fn interface_states() -> Vec<InterfaceState> {
+    let mut found: Vec<InterfaceState> = Vec::new();
+    // SAFETY: getifaddrs allocates a list that freeifaddrs releases; every
+    // pointer is checked for null and each address's family before the cast.
     unsafe {
         let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
         if libc::getifaddrs(&mut head) != 0 {
@@ -26,7 +50,24 @@ pub fn list() -> Vec<Interface> {
         while !cursor.is_null() {
             let entry = &*cursor;
             cursor = entry.ifa_next;
-            if entry.ifa_addr.is_null() || entry.ifa_name.is_null() {
+            if entry.ifa_name.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr(entry.ifa_name).to_string_lossy().into_owned();
+            let index = match found.iter().position(|i| i.name == name) {
+                Some(index) => index,
+                None => {
+                    let flags = entry.ifa_flags;
+                    found.push(InterfaceState {
+                        name,
+                        up: flags & libc::IFF_UP as libc::c_uint != 0,
+                        loopback: flags & libc::IFF_LOOPBACK as libc::c_uint != 0,
+                        addresses: Vec::new(),
+                    });
+                    found.len() - 1
+                }
+            };
+            if entry.ifa_addr.is_null() {
                 continue;
             }
             let address = match i32::from((*entry.ifa_addr).sa_family) {
@@ -40,8 +81,25 @@ pub fn list() -> Vec<Interface> {
                 }
                 _ => continue,
             };
-            let name = CStr::from_ptr(entry.ifa_name).to_string_lossy().into_owned();
-            found.push(Interface { name, address });
+            let prefix = if entry.ifa_netmask.is_null() {
+                if address.is_ipv4() {
+                    32
+                } else {
+                    128
+                }
+            } else {
+                match i32::from((*entry.ifa_netmask).sa_family) {
+                    libc::AF_INET6 => {
+                        let mask = &*(entry.ifa_netmask as *const libc::sockaddr_in6);
+                        mask.sin6_addr.s6_addr.iter().map(|b| b.count_ones()).sum::<u32>() as u8
+                    }
+                    _ => {
+                        let mask = &*(entry.ifa_netmask as *const libc::sockaddr_in);
+                        mask.sin_addr.s_addr.count_ones() as u8
+                    }
+                }
+            };
+            found[index].addresses.push((address, prefix));
         }
         libc::freeifaddrs(head);
     }
