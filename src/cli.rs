@@ -11,10 +11,15 @@ Examples:
   berth ls                     what listens on this machine, and who owns it
   berth ls -a -t --port 5432   every TCP socket to or from port 5432
   berth who 62893              who holds port 62893 (exit 1 if nobody)
+  berth kill 3000              free port 3000: SIGTERM its holder, check it is free
+  berth free                   a free port, outside the ephemeral range
+  berth doctor 8080            why port 8080 will not bind or connect
+  berth serve ./site           static files on http://127.0.0.1:62893/
   berth ls --exposed --json    listeners reachable beyond loopback, for scripts
 
 Exit codes: 0 found / done, 1 nothing found, 2 bad usage or input,
-3 action failed, 4 the system would not tell berth what it needs.";
+3 action failed, 4 the system would not tell berth what it needs,
+5 timed out. Each command's --help says what its codes mean.";
 
 #[derive(Parser, Debug)]
 #[command(
