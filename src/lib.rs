@@ -13,5 +13,6 @@ pub mod commands;
 pub mod error;
 pub mod exit_codes;
 pub mod inventory;
+pub mod net;
 pub mod render;
 pub mod servers;

@@ -5,6 +5,8 @@ pub mod doctor;
 pub mod json;
 pub mod kill;
 pub mod ls;
+pub mod probe;
+pub mod scan;
 pub mod style;
 pub mod table;
 pub mod who;

@@ -1,0 +1,291 @@
+//! The HTTP facts `probe` reports: status, Server header, and the chain of
+//! redirects.
+//!
+//! One request per connection (`Connection: close`), HTTP/1.1, reading
+//! only the status line and headers (at most 16 KiB). Redirects (301, 302,
+//! 303, 307, 308 with a Location) are followed up to five times, and only
+//! to the same host — possibly another port or scheme of it, reached at the
+//! same address that is being probed — so a probe of localhost never wanders
+//! off to the internet. A redirect elsewhere is reported, not followed.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::resolve::{host_header, Scheme};
+use super::tls;
+
+/// Redirects followed at most.
+pub const MAX_REDIRECTS: usize = 5;
+/// The most bytes of a response head berth reads.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// One request and its answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hop {
+    pub url: String,
+    pub status: u16,
+    pub reason: String,
+    pub server: Option<String>,
+    /// The Location header of a redirect.
+    pub location: Option<String>,
+}
+
+/// The HTTP conversation with one address.
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpReport {
+    /// HEAD when berth guessed HTTP from the port, GET for a URL.
+    pub method: &'static str,
+    /// The status of the last answer.
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    /// The Server header of the last answer.
+    pub server: Option<String>,
+    /// Every request made, the first one first.
+    pub hops: Vec<Hop>,
+    /// Why a redirect was not followed (another host, too many, a loop).
+    pub stopped: Option<String>,
+    /// Why the last request got no answer.
+    pub error: Option<String>,
+}
+
+/// Where a request goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub scheme: Scheme,
+    /// As named in the URL (no brackets around IPv6).
+    pub host: String,
+    pub port: u16,
+    /// Path and query.
+    pub path: String,
+}
+
+impl Location {
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme.name(), host_header(&self.host, self.scheme, self.port), self.path)
+    }
+}
+
+/// A readable, writable connection: plain TCP or TLS.
+pub trait Transport: Read + Write {}
+impl<T: Read + Write> Transport for T {}
+
+/// Sends the first request over `first` (already connected to `start`),
+/// then follows same-host redirects with new connections to `address`.
+pub fn converse(
+    first: &mut dyn Transport,
+    start: Location,
+    address: IpAddr,
+    method: &'static str,
+    timeout: Duration,
+) -> HttpReport {
+    let mut report =
+        HttpReport { method, status: None, reason: None, server: None, hops: Vec::new(), stopped: None, error: None };
+    let mut current = start.clone();
+    let mut owned: Option<Box<dyn Transport>> = None;
+    // Bounded: one first request and at most MAX_REDIRECTS more.
+    for round in 0..=MAX_REDIRECTS {
+        let transport: &mut dyn Transport = match owned.as_deref_mut() {
+            Some(transport) => transport,
+            None => &mut *first,
+        };
+        let head = match request(transport, &current, method, timeout) {
+            Ok(head) => head,
+            Err(e) => {
+                report.error = Some(e);
+                break;
+            }
+        };
+        let hop = Hop {
+            url: current.url(),
+            status: head.status,
+            reason: head.reason.clone(),
+            server: head.header("server").map(str::to_string),
+            location: head.header("location").map(str::to_string),
+        };
+        report.status = Some(hop.status);
+        report.reason = Some(hop.reason.clone());
+        report.server = hop.server.clone();
+        let redirect = matches!(hop.status, 301 | 302 | 303 | 307 | 308);
+        let location = hop.location.clone();
+        report.hops.push(hop);
+        let Some(location) = location.filter(|_| redirect) else { break };
+        let Some(next) = resolve_location(&current, &location) else {
+            report.stopped = Some(format!("cannot follow the redirect to '{location}'"));
+            break;
+        };
+        if !next.host.eq_ignore_ascii_case(&start.host) {
+            report.stopped = Some(format!("redirect to another host ({}) not followed", next.host));
+            break;
+        }
+        if report.hops.iter().any(|h| h.url == next.url()) {
+            report.stopped = Some(format!("redirect loop: {} again", next.url()));
+            break;
+        }
+        if round == MAX_REDIRECTS {
+            report.stopped = Some(format!("more than {MAX_REDIRECTS} redirects; stopped"));
+            break;
+        }
+        match open(&next, address, timeout) {
+            Ok(transport) => owned = Some(transport),
+            Err(e) => {
+                report.error = Some(format!("{}: {e}", next.url()));
+                break;
+            }
+        }
+        current = next;
+    }
+    report
+}
+
+/// A new connection to `location`'s port at `address`, with TLS for https.
+fn open(location: &Location, address: IpAddr, timeout: Duration) -> Result<Box<dyn Transport>, String> {
+    let tcp =
+        TcpStream::connect_timeout(&SocketAddr::new(address, location.port), timeout).map_err(|e| e.to_string())?;
+    match location.scheme {
+        Scheme::Http => Ok(Box::new(tcp)),
+        Scheme::Https => match tls::handshake(tcp, &location.host, address, timeout, true) {
+            (_, Some(session)) => Ok(Box::new(session)),
+            (report, None) => Err(report.error.unwrap_or_else(|| "TLS handshake failed".into())),
+        },
+    }
+}
+
+/// The status line and headers of an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The first header named `name`, any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request and reads the head of the answer within `timeout`.
+fn request(transport: &mut dyn Transport, to: &Location, method: &str, timeout: Duration) -> Result<Head, String> {
+    let text = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: berth/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        to.path,
+        host_header(&to.host, to.scheme, to.port),
+        env!("CARGO_PKG_VERSION"),
+    );
+    transport
+        .write_all(text.as_bytes())
+        .and_then(|()| transport.flush())
+        .map_err(|e| format!("sending the request: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    // Bounded by MAX_HEAD bytes and the deadline (each read has a timeout).
+    loop {
+        if let Some(end) = find(&buffer, b"\r\n\r\n") {
+            return parse_head(&buffer[..end]);
+        }
+        if buffer.len() >= MAX_HEAD {
+            return Err(format!("no end of the response headers within {MAX_HEAD} bytes"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("no HTTP answer within {:.1} s", timeout.as_secs_f64()));
+        }
+        match transport.read(&mut chunk) {
+            Ok(0) if buffer.is_empty() => return Err("the server closed the connection without an HTTP answer".into()),
+            Ok(0) => return parse_head(&buffer),
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(format!("no HTTP answer within {:.1} s", timeout.as_secs_f64()))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading the answer: {e}")),
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Parses "HTTP/1.1 200 OK" and the header lines after it.
+pub fn parse_head(bytes: &[u8]) -> Result<Head, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
+    let (true, Some(status)) = (version.starts_with("HTTP/"), status) else {
+        let shown: String = status_line.chars().take(60).collect();
+        return Err(format!("not an HTTP answer: {shown:?}"));
+    };
+    let reason = parts.next().unwrap_or_default().trim().to_string();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect();
+    Ok(Head { status, reason, headers })
+}
+
+/// Where a Location header points, relative to the request it answered:
+/// absolute URLs, scheme-relative (`//host/path`), absolute paths and
+/// relative paths. None for schemes other than http and https.
+pub fn resolve_location(base: &Location, location: &str) -> Option<Location> {
+    let location = location.trim();
+    let absolute = location.split_once("://").is_some_and(|(scheme, _)| !scheme.contains('/'));
+    if absolute {
+        let target = super::resolve::ProbeTarget::parse(location).ok()?;
+        return Some(Location {
+            scheme: target.scheme?,
+            host: target.host,
+            port: target.port,
+            path: target.path.unwrap_or_else(|| "/".into()),
+        });
+    }
+    if let Some(rest) = location.strip_prefix("//") {
+        return resolve_location(base, &format!("{}://{rest}", base.scheme.name()));
+    }
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        // Relative to the directory of the current path (query dropped).
+        let current = base.path.split('?').next().unwrap_or("/");
+        let directory = &current[..current.rfind('/').map_or(0, |i| i + 1)];
+        format!("{}{location}", if directory.is_empty() { "/" } else { directory })
+    };
+    Some(Location { scheme: base.scheme, host: base.host.clone(), port: base.port, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Location {
+        Location { scheme: Scheme::Http, host: "localhost".into(), port: 8080, path: "/a/b?x=1".into() }
+    }
+
+    #[test]
+    fn locations() {
+        let at = |s: &str| resolve_location(&base(), s).map(|l| l.url());
+        assert_eq!(at("/c").as_deref(), Some("http://localhost:8080/c"));
+        assert_eq!(at("c").as_deref(), Some("http://localhost:8080/a/c"));
+        assert_eq!(at("https://localhost/z").as_deref(), Some("https://localhost/z"));
+        assert_eq!(at("//other.test:81/q").as_deref(), Some("http://other.test:81/q"));
+        assert_eq!(at("http://[::1]:9/").as_deref(), Some("http://[::1]:9/"));
+        assert_eq!(at("ftp://localhost/"), None);
+    }
+
+    #[test]
+    fn heads() {
+        let head = parse_head(b"HTTP/1.1 301 Moved Permanently\r\nServer: x/1\r\nlocation: /next").unwrap();
+        assert_eq!((head.status, head.reason.as_str()), (301, "Moved Permanently"));
+        assert_eq!(head.header("Location"), Some("/next"));
+        assert_eq!(head.header("SERVER"), Some("x/1"));
+        assert!(parse_head(b"SSH-2.0-OpenSSH_9.6").is_err());
+        assert_eq!(parse_head(b"HTTP/1.0 204").unwrap().reason, "");
+    }
+}

@@ -1,0 +1,107 @@
+//! When the scanned host is this machine, the inventory can say who holds
+//! each open port. This module decides whether an address is this machine,
+//! picks the holders out of one [`Snapshot`] (it never reads the kernel
+//! itself), and makes the entries `scan` reports.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::scan::{Found, PortState};
+use crate::analysis::report::OwnerReport;
+use crate::analysis::scope::{is_loopback, unmapped};
+use crate::analysis::services::service_name;
+use crate::analysis::target::takes_traffic_for;
+use crate::inventory::{interfaces, Protocol, Snapshot};
+
+/// True for loopback, the unspecified address (which connects to this
+/// machine), and any address of this machine's interfaces.
+pub fn is_this_machine(address: IpAddr) -> bool {
+    let address = unmapped(address);
+    is_loopback(address)
+        || address.is_unspecified()
+        || interfaces::list().iter().any(|interface| unmapped(interface.address) == address)
+}
+
+/// The processes holding the listening (TCP) or bound (UDP) socket that
+/// takes `protocol` traffic for `address:port` in berth's own network
+/// namespace, by pid, each once. Empty when the holder cannot be seen (a
+/// process of another user, without root).
+pub fn holders(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> Vec<OwnerReport<'_>> {
+    let own_netns = snapshot.namespaces.iter().find(|n| n.own).map(|n| n.inode);
+    // Connecting to 0.0.0.0 or :: reaches loopback.
+    let address = match address {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    let mut found: Vec<OwnerReport<'_>> = Vec::new();
+    let sockets = snapshot.sockets.iter().filter(|s| {
+        s.protocol == protocol
+            && s.local.port() == port
+            && s.state.is_listening()
+            && own_netns.is_none_or(|ns| s.netns == ns)
+            && takes_traffic_for(s, address)
+    });
+    for socket in sockets {
+        for owner in &socket.owners {
+            if !found.iter().any(|o| o.pid == owner.pid) {
+                found.push(OwnerReport::new(owner.pid, &owner.fds, snapshot.processes.get(&owner.pid)));
+            }
+        }
+    }
+    found.sort_by_key(|o| o.pid);
+    found
+}
+
+/// One reported port: the scan's finding, and who holds it when local.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry<'a> {
+    pub address: IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub state: PortState,
+    /// From the start of the attempt to its outcome, milliseconds.
+    pub latency_ms: f64,
+    /// IANA's name for the port and protocol.
+    pub service: Option<&'static str>,
+    /// The processes holding it: None when the host is not this machine
+    /// (or the inventory could not be read), empty when they cannot be seen.
+    pub owners: Option<Vec<OwnerReport<'a>>>,
+}
+
+/// The entries for `found`, with owners from `snapshot` when there is one.
+pub fn entries<'a>(
+    found: &[Found],
+    address: IpAddr,
+    protocol: Protocol,
+    snapshot: Option<&'a Snapshot>,
+) -> Vec<Entry<'a>> {
+    found
+        .iter()
+        .map(|f| Entry {
+            address,
+            port: f.port,
+            protocol,
+            state: f.state,
+            latency_ms: f.latency.as_secs_f64() * 1000.0,
+            service: service_name(f.port, protocol),
+            owners: snapshot.map(|s| holders(s, address, protocol, f.port)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_local() {
+        assert!(is_this_machine("127.0.0.1".parse().unwrap()));
+        assert!(is_this_machine("127.3.2.1".parse().unwrap()));
+        assert!(is_this_machine("::1".parse().unwrap()));
+        assert!(is_this_machine("::ffff:127.0.0.1".parse().unwrap()));
+        // TEST-NET-3 is never assigned to a real interface.
+        assert!(!is_this_machine("203.0.113.77".parse().unwrap()));
+    }
+}

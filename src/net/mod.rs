@@ -1,0 +1,25 @@
+//! Talking to ports over the network: `probe` (is it reachable, and what
+//! answers) and `scan` (which ports of a host are open).
+//!
+//! This is the one place besides the servers that opens sockets to other
+//! ends. It never reads the kernel's socket tables (that is the inventory's
+//! job) and never prints (that is render's): it returns reports as values.
+//!
+//! - [`resolve`]: what the user typed (PORT, HOST:PORT, a URL) and the
+//!   addresses it names;
+//! - [`ports`]: port lists such as `1-1024,8080`;
+//! - [`probe`]: one target, every address: connect, banner, then TLS and
+//!   HTTP by simple rules ([`tls`], [`http`]);
+//! - [`scan`]: the non-blocking connect scan (TCP, and UDP on request) over
+//!   [`epoll`], within the descriptor budget of [`limits`];
+//! - [`local`]: whether a host is this machine, and who holds its open ports.
+
+pub mod epoll;
+pub mod http;
+pub mod limits;
+pub mod local;
+pub mod ports;
+pub mod probe;
+pub mod resolve;
+pub mod scan;
+pub mod tls;

@@ -1,0 +1,398 @@
+//! `probe`: is a port reachable, at every address its host stands for, and
+//! what answers there.
+//!
+//! Each address gets a TCP connect (open / refused / timed out, and how
+//! long it took). What happens on an open connection follows four rules,
+//! chosen so that berth sends nothing a server did not ask for unless the
+//! user or the port says which protocol it speaks:
+//!
+//! 1. `https://` URL: a TLS handshake, then an HTTP GET over it.
+//! 2. `http://` URL: an HTTP GET.
+//! 3. Otherwise, a known TLS port (443, 8443, 993, 995, 465, 636): a TLS
+//!    handshake (these servers wait for the client's hello, so no banner
+//!    is awaited); on 443 and 8443 then an HTTP HEAD over it.
+//! 4. Otherwise: wait up to 300 ms for a banner (SSH, SMTP, FTP and Redis
+//!    errors speak first); if none came and the port is a known HTTP port
+//!    (80, 3000, 5000, 8000, 8008, 8080, 8888), an HTTP HEAD. On any other
+//!    port nothing at all is sent.
+//!
+//! Redirects are followed only to the same host ([`super::http`]).
+//!
+//! The classic trap gets named: `localhost` is both 127.0.0.1 and ::1, and a
+//! server listening on one family only is refused on the other, so clients
+//! that try the other first fail while `curl 127.0.0.1` works.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::http::{self, HttpReport, Location, Transport};
+use super::resolve::{ProbeTarget, Scheme};
+use super::tls::{self, TlsReport};
+
+/// Ports where servers expect TLS from the first byte.
+pub const TLS_PORTS: [u16; 6] = [443, 8443, 993, 995, 465, 636];
+/// TLS ports that carry HTTP.
+pub const HTTPS_PORTS: [u16; 2] = [443, 8443];
+/// Ports where a silent server is taken to speak HTTP.
+pub const HTTP_PORTS: [u16; 7] = [80, 3000, 5000, 8000, 8008, 8080, 8888];
+
+/// How long to wait for a server that speaks first.
+pub const BANNER_WAIT: Duration = Duration::from_millis(300);
+/// Once some banner bytes came, how long to wait for more.
+const BANNER_IDLE: Duration = Duration::from_millis(50);
+/// The most banner bytes kept.
+pub const BANNER_LIMIT: usize = 512;
+
+/// What berth will do after connecting, by the rules above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// TLS, then HTTP over it when `http` is set.
+    Tls { http: Option<&'static str> },
+    /// HTTP with this method.
+    Http { method: &'static str },
+    /// Wait for a banner; HTTP HEAD if none came and the port is an HTTP port.
+    Banner { http_if_silent: bool },
+}
+
+impl Plan {
+    pub fn for_target(target: &ProbeTarget) -> Plan {
+        match target.scheme {
+            Some(Scheme::Https) => Plan::Tls { http: Some("GET") },
+            Some(Scheme::Http) => Plan::Http { method: "GET" },
+            None if TLS_PORTS.contains(&target.port) => {
+                Plan::Tls { http: HTTPS_PORTS.contains(&target.port).then_some("HEAD") }
+            }
+            None => Plan::Banner { http_if_silent: HTTP_PORTS.contains(&target.port) },
+        }
+    }
+
+    /// "tls", "tls+http", "http", "banner", "banner+http" (HTTP only if no banner came).
+    pub fn name(self) -> &'static str {
+        match self {
+            Plan::Tls { http: None } => "tls",
+            Plan::Tls { http: Some(_) } => "tls+http",
+            Plan::Http { .. } => "http",
+            Plan::Banner { http_if_silent: false } => "banner",
+            Plan::Banner { http_if_silent: true } => "banner+http",
+        }
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// How a connect ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    Open,
+    Refused,
+    TimedOut,
+    /// No route, address not available, and other failures (see `error`).
+    Unreachable,
+}
+
+impl Reach {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reach::Open => "open",
+            Reach::Refused => "refused",
+            Reach::TimedOut => "timed out",
+            Reach::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// What a server said first, unprompted.
+#[derive(Clone, Debug, Serialize)]
+pub struct Banner {
+    /// The bytes, escaped: printable ASCII as is, everything else as
+    /// `\r`, `\n`, `\t`, `\xNN`; quotes and backslashes escaped.
+    pub text: String,
+    pub bytes: usize,
+    /// More than [`BANNER_LIMIT`] bytes came; only the first are kept.
+    pub truncated: bool,
+}
+
+/// Everything learned at one address.
+#[derive(Clone, Debug, Serialize)]
+pub struct AddressReport {
+    pub address: IpAddr,
+    pub port: u16,
+    pub state: Reach,
+    /// The OS's words when the connect failed.
+    pub error: Option<String>,
+    /// Time to connect (or to be refused), milliseconds.
+    pub connect_ms: Option<f64>,
+    pub banner: Option<Banner>,
+    /// The server closed the connection before saying anything or being asked.
+    pub closed_by_server: bool,
+    pub tls: Option<TlsReport>,
+    pub http: Option<HttpReport>,
+}
+
+/// A warning about how the addresses differ.
+#[derive(Clone, Debug, Serialize)]
+pub struct Warning {
+    /// `family_mismatch`: open on one address family, refused on the other.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// The whole probe.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    pub target: String,
+    pub host: String,
+    pub port: u16,
+    pub scheme: Option<Scheme>,
+    pub path: Option<String>,
+    pub plan: Plan,
+    /// Open on at least one address (exit status 0).
+    pub reachable: bool,
+    pub addresses: Vec<AddressReport>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Probes every address of `target` at once, each within `timeout`.
+pub fn probe(target: &ProbeTarget, addresses: &[IpAddr], timeout: Duration) -> ProbeReport {
+    let plan = Plan::for_target(target);
+    let reports: Vec<AddressReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = addresses
+            .iter()
+            .map(|&address| scope.spawn(move || probe_address(target, address, plan, timeout)))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("probe thread panicked")).collect()
+    });
+    let warnings = family_mismatch(&reports).into_iter().collect();
+    ProbeReport {
+        target: target.text.clone(),
+        host: target.host.clone(),
+        port: target.port,
+        scheme: target.scheme,
+        path: target.path.clone(),
+        plan,
+        reachable: reports.iter().any(|r| r.state == Reach::Open),
+        addresses: reports,
+        warnings,
+    }
+}
+
+fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Duration) -> AddressReport {
+    let mut report = AddressReport {
+        address,
+        port: target.port,
+        state: Reach::Open,
+        error: None,
+        connect_ms: None,
+        banner: None,
+        closed_by_server: false,
+        tls: None,
+        http: None,
+    };
+    let started = Instant::now();
+    let stream = TcpStream::connect_timeout(&SocketAddr::new(address, target.port), timeout);
+    report.connect_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => {
+            report.state = match e.kind() {
+                io::ErrorKind::ConnectionRefused => Reach::Refused,
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Reach::TimedOut,
+                _ => Reach::Unreachable,
+            };
+            if report.state == Reach::TimedOut {
+                report.connect_ms = None;
+            }
+            report.error = Some(os_words(&e));
+            return report;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let http_start = |scheme: Scheme| Location {
+        scheme,
+        host: target.host.clone(),
+        port: target.port,
+        path: target.path.clone().unwrap_or_else(|| "/".into()),
+    };
+
+    match plan {
+        Plan::Tls { http } => {
+            let (tls_report, session) = tls::handshake(stream, &target.host, address, timeout, http.is_some());
+            report.tls = Some(tls_report);
+            if let (Some(method), Some(mut session)) = (http, session) {
+                report.http = Some(http::converse(&mut session, http_start(Scheme::Https), address, method, timeout));
+            }
+        }
+        Plan::Http { method } => {
+            let mut stream = stream;
+            report.http = Some(converse_plain(&mut stream, http_start(Scheme::Http), address, method, timeout));
+        }
+        Plan::Banner { http_if_silent } => {
+            let mut stream = stream;
+            let (banner, closed) = read_banner(&mut stream);
+            report.closed_by_server = closed;
+            let silent = banner.is_none();
+            report.banner = banner;
+            if silent && !closed && http_if_silent {
+                report.http = Some(converse_plain(&mut stream, http_start(Scheme::Http), address, "HEAD", timeout));
+            }
+        }
+    }
+    report
+}
+
+fn converse_plain(
+    stream: &mut TcpStream,
+    start: Location,
+    address: IpAddr,
+    method: &'static str,
+    timeout: Duration,
+) -> HttpReport {
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    http::converse(stream as &mut dyn Transport, start, address, method, timeout)
+}
+
+/// Waits up to [`BANNER_WAIT`] for the server to speak, and a little longer
+/// for the rest of what it sends at once. Returns the banner (None if the
+/// server said nothing) and whether it closed the connection.
+fn read_banner(stream: &mut TcpStream) -> (Option<Banner>, bool) {
+    let deadline = Instant::now() + BANNER_WAIT;
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; BANNER_LIMIT + 1];
+    let mut closed = false;
+    // Bounded by the deadline, the byte limit, and the idle wait.
+    loop {
+        let now = Instant::now();
+        let mut wait = deadline.saturating_duration_since(now);
+        if !bytes.is_empty() {
+            wait = wait.min(BANNER_IDLE).max(Duration::from_millis(1));
+        }
+        if wait.is_zero() || bytes.len() > BANNER_LIMIT {
+            break;
+        }
+        let _ = stream.set_read_timeout(Some(wait));
+        match stream.read(&mut chunk[..BANNER_LIMIT + 1 - bytes.len().min(BANNER_LIMIT)]) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                if !bytes.is_empty() {
+                    break;
+                }
+            }
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    if bytes.is_empty() {
+        return (None, closed);
+    }
+    let truncated = bytes.len() > BANNER_LIMIT;
+    bytes.truncate(BANNER_LIMIT);
+    (Some(Banner { text: bytes.escape_ascii().to_string(), bytes: bytes.len(), truncated }), closed)
+}
+
+/// The warning for a port open on one address family and refused on the
+/// other, naming the consequence and the fix.
+pub fn family_mismatch(reports: &[AddressReport]) -> Option<Warning> {
+    let first = |v4: bool, state: Reach| reports.iter().find(|r| r.address.is_ipv4() == v4 && r.state == state);
+    let open_v4 = first(true, Reach::Open);
+    let open_v6 = first(false, Reach::Open);
+    let (open, refused, v4_open) = match (open_v4, open_v6) {
+        (Some(open), None) => (open, first(false, Reach::Refused)?, true),
+        (None, Some(open)) => (open, first(true, Reach::Refused)?, false),
+        _ => return None,
+    };
+    let open_at = crate::render::address_with_port(open.address, open.port);
+    let refused_at = crate::render::address_with_port(refused.address, refused.port);
+    let loopback = open.address.is_loopback() && refused.address.is_loopback();
+    let message = match (v4_open, loopback) {
+        (true, true) => format!(
+            "{open_at} is open but {refused_at} refuses: clients that try ::1 first (localhost) get \
+             'connection refused'; bind [::] or both"
+        ),
+        (false, true) => format!(
+            "{open_at} is open but {refused_at} refuses: clients that use 127.0.0.1 or try it first (localhost) \
+             get 'connection refused'; bind [::] with IPV6_V6ONLY off, or both"
+        ),
+        (true, false) => format!(
+            "{open_at} is open but {refused_at} refuses: clients that try IPv6 first get 'connection refused'; \
+             listen on IPv6 too"
+        ),
+        (false, false) => format!(
+            "{open_at} is open but {refused_at} refuses: clients that try IPv4 first get 'connection refused'; \
+             listen on IPv4 too"
+        ),
+    };
+    Some(Warning { kind: "family_mismatch", message })
+}
+
+/// An OS error in words, without Rust's "(os error N)".
+fn os_words(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> ProbeTarget {
+        ProbeTarget::parse(text).unwrap()
+    }
+
+    #[test]
+    fn plans_follow_the_rules() {
+        assert_eq!(Plan::for_target(&target("https://h:9000/")), Plan::Tls { http: Some("GET") });
+        assert_eq!(Plan::for_target(&target("http://h:9000/")), Plan::Http { method: "GET" });
+        assert_eq!(Plan::for_target(&target("h:443")), Plan::Tls { http: Some("HEAD") });
+        assert_eq!(Plan::for_target(&target("993")), Plan::Tls { http: None });
+        assert_eq!(Plan::for_target(&target("8080")), Plan::Banner { http_if_silent: true });
+        assert_eq!(Plan::for_target(&target("22")), Plan::Banner { http_if_silent: false });
+    }
+
+    fn at(address: &str, state: Reach) -> AddressReport {
+        AddressReport {
+            address: address.parse().unwrap(),
+            port: 8080,
+            state,
+            error: None,
+            connect_ms: None,
+            banner: None,
+            closed_by_server: false,
+            tls: None,
+            http: None,
+        }
+    }
+
+    #[test]
+    fn the_trap_is_named_exactly_when_one_family_refuses() {
+        let warning = family_mismatch(&[at("127.0.0.1", Reach::Open), at("::1", Reach::Refused)]).unwrap();
+        assert_eq!(
+            warning.message,
+            "127.0.0.1:8080 is open but [::1]:8080 refuses: clients that try ::1 first (localhost) get \
+             'connection refused'; bind [::] or both"
+        );
+        assert!(family_mismatch(&[at("127.0.0.1", Reach::Refused), at("::1", Reach::Open)]).is_some());
+        assert!(family_mismatch(&[at("127.0.0.1", Reach::Open), at("::1", Reach::Open)]).is_none());
+        assert!(family_mismatch(&[at("127.0.0.1", Reach::Refused), at("::1", Reach::Refused)]).is_none());
+        assert!(family_mismatch(&[at("127.0.0.1", Reach::Open), at("::1", Reach::TimedOut)]).is_none());
+        assert!(family_mismatch(&[at("127.0.0.1", Reach::Open)]).is_none());
+    }
+}

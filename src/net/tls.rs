@@ -1,0 +1,279 @@
+//! The TLS facts `probe` reports: protocol version, cipher suite, and the
+//! server's certificate (subject, issuer, validity, names).
+//!
+//! A probe must see the certificate of a server that is misconfigured —
+//! self-signed, expired, for another name — because that is what people
+//! probe for. So the handshake accepts any certificate, and separately
+//! records whether it would have been accepted: the chain is checked
+//! against the system's root certificates (loaded once, only when a TLS
+//! probe happens) for the name probed. The handshake's own signatures are
+//! still checked with the certificate's key, as in any TLS client.
+
+use std::io;
+use std::net::{IpAddr, TcpStream};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme};
+use serde::Serialize;
+
+/// A TLS session over a TCP stream, readable and writable like the stream.
+pub type TlsStream = rustls::StreamOwned<ClientConnection, TcpStream>;
+
+/// What the handshake showed. `error` is set when it failed; the other
+/// fields then hold what was learned before the failure (often nothing).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TlsReport {
+    /// "TLSv1.3" or "TLSv1.2".
+    pub version: Option<String>,
+    /// As IANA names it, e.g. "TLS13_AES_256_GCM_SHA384".
+    pub cipher_suite: Option<String>,
+    /// The application protocol the server chose (ALPN), if any.
+    pub alpn: Option<String>,
+    /// The server's own (end-entity) certificate.
+    pub certificate: Option<Certificate>,
+    /// Certificates the server sent, its own included.
+    pub chain_length: usize,
+    /// Whether the chain verifies against the system roots for the name
+    /// probed; None when no system roots could be loaded.
+    pub verified: Option<bool>,
+    /// Why it does not verify.
+    pub verify_error: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The facts of one X.509 certificate.
+#[derive(Clone, Debug, Serialize)]
+pub struct Certificate {
+    /// The distinguished name, as "CN=localhost, O=Example".
+    pub subject: String,
+    pub issuer: String,
+    /// Hex bytes separated by colons, as openssl prints them.
+    pub serial: String,
+    /// RFC 3339, UTC.
+    pub not_before: String,
+    pub not_after: String,
+    pub not_after_unix: i64,
+    /// Whole days from now until expiry; negative once expired.
+    pub expires_in_days: i64,
+    pub expired: bool,
+    /// Subject and issuer are the same name: the certificate signed itself.
+    pub self_signed: bool,
+    /// DNS names and IP addresses the certificate is valid for.
+    pub subject_alt_names: Vec<String>,
+}
+
+/// Runs a TLS handshake over `tcp`, naming `host` (SNI and verification),
+/// within `timeout`. With `offer_http`, ALPN offers http/1.1 (only when
+/// HTTP will follow: strict servers of other protocols may refuse it).
+/// Returns the report and, when the handshake succeeded, the session.
+pub fn handshake(
+    mut tcp: TcpStream,
+    host: &str,
+    address: IpAddr,
+    timeout: Duration,
+    offer_http: bool,
+) -> (TlsReport, Option<TlsStream>) {
+    let mut report = TlsReport::default();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let recorder =
+        Arc::new(Recorder { roots: system_roots(&provider), provider: provider.clone(), verdict: Mutex::new(None) });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map(|builder| builder.dangerous().with_custom_certificate_verifier(recorder.clone()).with_no_client_auth());
+    let mut config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            report.error = Some(format!("cannot set up TLS: {e}"));
+            return (report, None);
+        }
+    };
+    if offer_http {
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
+    let name = ServerName::try_from(host.to_string()).unwrap_or_else(|_| ServerName::IpAddress(address.into()));
+    let mut connection = match ClientConnection::new(Arc::new(config), name) {
+        Ok(connection) => connection,
+        Err(e) => {
+            report.error = Some(format!("cannot start TLS: {e}"));
+            return (report, None);
+        }
+    };
+
+    let deadline = Instant::now() + timeout;
+    let mut result = Ok(());
+    // Bounded: each round trip either progresses or hits the deadline.
+    while connection.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            result = Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+            break;
+        }
+        let _ = tcp.set_read_timeout(Some(left));
+        let _ = tcp.set_write_timeout(Some(left));
+        match connection.complete_io(&mut tcp) {
+            Ok((0, 0)) if connection.is_handshaking() && !connection.wants_write() => {
+                result = Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+
+    if let Some(chain) = connection.peer_certificates() {
+        report.chain_length = chain.len();
+        report.certificate = chain.first().and_then(|der| parse_certificate(der));
+    }
+    if let Some(verdict) = recorder.verdict.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        report.verified = Some(verdict.is_ok());
+        report.verify_error = verdict.err();
+    }
+    if let Err(e) = result {
+        report.error = Some(handshake_error(&e, timeout));
+        return (report, None);
+    }
+    report.version = connection.protocol_version().map(version_name);
+    report.cipher_suite = connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()));
+    report.alpn = connection.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
+    (report, Some(rustls::StreamOwned::new(connection, tcp)))
+}
+
+/// A handshake failure in words people recognise.
+fn handshake_error(error: &io::Error, timeout: Duration) -> String {
+    match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            format!("no TLS answer within {:.1} s (the server may not speak TLS here)", timeout.as_secs_f64())
+        }
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
+            "the server closed the connection during the TLS handshake".into()
+        }
+        io::ErrorKind::InvalidData if error.to_string().contains("corrupt message") => {
+            format!("the server does not speak TLS here ({error})")
+        }
+        _ => format!("TLS handshake failed: {error}"),
+    }
+}
+
+fn version_name(version: ProtocolVersion) -> String {
+    match version {
+        ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The system's root certificates as a verifier, loaded once per process;
+/// None when the system has none berth can read.
+fn system_roots(provider: &Arc<CryptoProvider>) -> Option<Arc<WebPkiServerVerifier>> {
+    static ROOTS: OnceLock<Option<Arc<RootCertStore>>> = OnceLock::new();
+    let roots = ROOTS.get_or_init(|| {
+        let mut store = RootCertStore::empty();
+        store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        (!store.is_empty()).then(|| Arc::new(store))
+    });
+    WebPkiServerVerifier::builder_with_provider(roots.clone()?, provider.clone()).build().ok()
+}
+
+/// Accepts any certificate, and records whether the system roots would have.
+#[derive(Debug)]
+struct Recorder {
+    roots: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+    verdict: Mutex<Option<Result<(), String>>>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(roots) = &self.roots {
+            let verdict = roots
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            *self.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Reads the facts of a DER certificate; None if it does not parse.
+pub fn parse_certificate(der: &[u8]) -> Option<Certificate> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let validity = cert.validity();
+    let not_after_unix = validity.not_after.timestamp();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::DNSName(dns) => names.push(dns.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(bytes) => {
+                    if let Ok(v4) = <[u8; 4]>::try_from(*bytes) {
+                        names.push(IpAddr::from(v4).to_string());
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(*bytes) {
+                        names.push(IpAddr::from(v6).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(Certificate {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: cert.raw_serial_as_string(),
+        not_before: rfc3339(validity.not_before.timestamp()),
+        not_after: rfc3339(not_after_unix),
+        not_after_unix,
+        expires_in_days: (not_after_unix - now).div_euclid(86_400),
+        expired: not_after_unix < now,
+        self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
+        subject_alt_names: names,
+    })
+}
+
+/// RFC 3339 for Unix times humantime can write (1970 to 9999), the number otherwise.
+fn rfc3339(unix: i64) -> String {
+    match u64::try_from(unix) {
+        Ok(secs) if secs < 253_402_300_800 => {
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+        }
+        _ => format!("@{unix}"),
+    }
+}

@@ -1,0 +1,491 @@
+//! `berth probe` against real servers the tests start: loopback listeners
+//! on one family or both (the 127.0.0.1 / ::1 trap), a banner-first server,
+//! an HTTP server with redirects, a TLS server with a certificate made
+//! here, a refused port, a timeout in a network namespace, and bad input.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// `berth probe ARGS --json`: exit code and report; asserts no panic and a clean stderr.
+fn probe_json(args: &[&str]) -> (i32, Value) {
+    let mut full = vec!["probe"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    let (code, stdout, stderr) = run_berth(&full, &[]);
+    assert!(code == 0 || code == 1, "berth {full:?} exited {code}\nstderr: {stderr}\nstdout: {stdout}");
+    assert!(!stderr.contains("panicked"), "berth {full:?} panicked: {stderr}");
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("berth {full:?}: not JSON ({e}):\n{stdout}"));
+    (code, value)
+}
+
+/// The address entry for `address` in a probe report.
+fn at<'a>(report: &'a Value, address: &str) -> &'a Value {
+    report["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|a| a["address"] == address)
+        .unwrap_or_else(|| panic!("no entry for {address} in {report:#}"))
+}
+
+const TRAP: &str = "clients that try ::1 first (localhost) get 'connection refused'; bind [::] or both";
+
+/// A server thread that accepts connections on `listener` until stopped
+/// (at most `max` of them), handing each to `serve`. Stopped and joined on drop.
+struct Server {
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(listener: TcpListener, max: usize, serve: impl Fn(TcpStream) + Send + 'static) -> Server {
+        listener.set_nonblocking(true).expect("nonblocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (stop2, accepted2) = (stop.clone(), accepted.clone());
+        let handle = std::thread::spawn(move || {
+            let started = Instant::now();
+            // Bounded: `max` connections, 30 s, or until stopped.
+            while !stop2.load(Ordering::Relaxed) && accepted2.load(Ordering::Relaxed) < max {
+                if started.elapsed() > Duration::from_secs(30) {
+                    break;
+                }
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        accepted2.fetch_add(1, Ordering::Relaxed);
+                        stream.set_nonblocking(false).expect("blocking stream");
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                        serve(stream);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Server { stop, accepted, handle: Some(handle) }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A ::1 listener (IPV6_V6ONLY) whose port nothing uses on 127.0.0.1.
+fn v6_listener_free_on_v4() -> (TcpListener, u16) {
+    quiet(|| listener_v6(Ipv6Addr::LOCALHOST, true), |port| port_unused("tcp", port, ProbeAt::V4(Ipv4Addr::LOCALHOST)))
+}
+
+#[test]
+fn open_on_ipv4_only_names_the_trap() {
+    let _serial = serial();
+    let (listener, port) = quiet_listener_v4();
+    let _server = Server::start(listener, 8, |_| {});
+
+    let (code, report) = probe_json(&[&port.to_string()]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["reachable"], true);
+    assert_eq!(report["host"], "localhost");
+    assert_eq!(report["addresses"].as_array().map(Vec::len), Some(2), "localhost is both families: {report:#}");
+    assert_eq!(at(&report, "127.0.0.1")["state"], "open");
+    assert!(at(&report, "127.0.0.1")["connect_ms"].as_f64().is_some());
+    assert_eq!(at(&report, "::1")["state"], "refused");
+    let warnings = report["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{report:#}");
+    assert_eq!(warnings[0]["kind"], "family_mismatch");
+    assert_eq!(
+        warnings[0]["message"].as_str().unwrap(),
+        format!("127.0.0.1:{port} is open but [::1]:{port} refuses: {TRAP}")
+    );
+
+    // The same words in the table for people, and localhost:PORT means the same.
+    let (code, stdout, stderr) = run_berth(&["probe", &format!("localhost:{port}")], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("127.0.0.1:{port} is open but [::1]:{port} refuses: {TRAP}")), "{stdout}");
+    assert!(stdout.contains("refused"), "{stdout}");
+}
+
+#[test]
+fn open_on_ipv6_only_names_the_trap_the_other_way() {
+    let _serial = serial();
+    let (listener, port) = v6_listener_free_on_v4();
+    let _server = Server::start(listener, 8, |_| {});
+
+    let (code, report) = probe_json(&[&format!("localhost:{port}")]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(at(&report, "::1")["state"], "open");
+    assert_eq!(at(&report, "127.0.0.1")["state"], "refused");
+    let warnings = report["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{report:#}");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(message.starts_with(&format!("[::1]:{port} is open but 127.0.0.1:{port} refuses")), "{message}");
+
+    // Naming one address probes only that one: no comparison, no warning.
+    let (code, report) = probe_json(&[&format!("[::1]:{port}")]);
+    assert_eq!(code, 0);
+    assert_eq!(report["addresses"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn open_on_both_families_gives_no_warning() {
+    let _serial = serial();
+    // 127.0.0.1:P first, then [::1]:P; bounded retries when ::1 has P taken.
+    let mut pair = None;
+    for _ in 0..50 {
+        let (v4, port) = listener_v4();
+        if let Ok(v6) = TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+            pair = Some((v4, v6, port));
+            break;
+        }
+    }
+    let (v4, v6, port) = pair.expect("a port free on both 127.0.0.1 and ::1 (50 tries)");
+    let _a = Server::start(v4, 8, |_| {});
+    let _b = Server::start(v6, 8, |_| {});
+
+    let (code, report) = probe_json(&[&port.to_string()]);
+    assert_eq!(code, 0);
+    assert_eq!(at(&report, "127.0.0.1")["state"], "open");
+    assert_eq!(at(&report, "::1")["state"], "open");
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report:#}");
+    let (_, stdout, _) = run_berth(&["probe", &port.to_string()], &[]);
+    assert!(!stdout.contains("warning"), "{stdout}");
+    assert!(stdout.contains("reachable at 2 of 2 addresses"), "{stdout}");
+}
+
+#[test]
+fn a_refused_port_exits_1() {
+    let _serial = serial();
+    let port = free_port();
+    let (code, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["reachable"], false);
+    assert_eq!(at(&report, "127.0.0.1")["state"], "refused");
+    assert_eq!(report["warnings"], serde_json::json!([]));
+    // Refused on both families of localhost: not the trap either.
+    let (code, report) = probe_json(&[&port.to_string()]);
+    assert_eq!(code, 1);
+    assert_eq!(report["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn a_server_that_speaks_first_shows_its_banner() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let _server = Server::start(listener, 4, |mut stream| {
+        let _ = stream.write_all(b"220 hello\r\n");
+        // Keep the connection open a moment, as real servers do.
+        let mut buf = [0u8; 64];
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let _ = stream.read(&mut buf);
+    });
+    let (code, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0);
+    let entry = at(&report, "127.0.0.1");
+    assert_eq!(entry["banner"]["text"], "220 hello\\r\\n", "{entry:#}");
+    assert_eq!(entry["banner"]["bytes"], 11);
+    assert_eq!(entry["banner"]["truncated"], false);
+    assert_eq!(entry["http"], Value::Null, "no HTTP on a port that is not an HTTP port");
+    assert_eq!(entry["tls"], Value::Null);
+
+    let (_, stdout, _) = run_berth(&["probe", &format!("127.0.0.1:{port}")], &[]);
+    assert!(stdout.contains(r#""220 hello\r\n""#), "the banner is shown escaped: {stdout}");
+}
+
+#[test]
+fn a_silent_server_on_an_ordinary_port_is_sent_nothing() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let received = Arc::new(AtomicUsize::new(0));
+    let seen = received.clone();
+    let server = Server::start(listener, 4, move |mut stream| {
+        let mut buf = [0u8; 256];
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(1500)));
+        // Until the probe closes (EOF) or the timeout: count what it sent.
+        for _ in 0..100 {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen.fetch_add(n, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let (code, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0);
+    let entry = at(&report, "127.0.0.1");
+    assert_eq!(entry["banner"], Value::Null);
+    assert_eq!(entry["http"], Value::Null);
+    drop(server); // joins the server thread, so `received` is final
+    assert_eq!(received.load(Ordering::Relaxed), 0, "berth sent bytes to a port whose protocol it does not know");
+}
+
+/// A tiny HTTP server: answers each request by path.
+fn http_server(listener: TcpListener, port: u16) -> Server {
+    Server::start(listener, 32, move |mut stream| {
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        for _ in 0..64 {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+            if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&request);
+        let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let (status, location) = match path.as_str() {
+            "/" => ("301 Moved Permanently", Some("/a".to_string())),
+            "/a" => ("302 Found", Some(format!("http://127.0.0.1:{port}/b"))),
+            "/b" => ("200 OK", None),
+            "/away" => ("302 Found", Some("http://elsewhere.invalid/".to_string())),
+            "/loop" => ("307 Temporary Redirect", Some("/loop".to_string())),
+            _ => ("404 Not Found", None),
+        };
+        let mut answer = format!("HTTP/1.1 {status}\r\nServer: berth-test-http/1.0\r\nContent-Length: 0\r\n");
+        if let Some(location) = location {
+            answer.push_str(&format!("Location: {location}\r\n"));
+        }
+        answer.push_str("Connection: close\r\n\r\n");
+        let _ = stream.write_all(answer.as_bytes());
+    })
+}
+
+#[test]
+fn http_status_server_and_a_same_host_redirect_chain() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let _server = http_server(listener, port);
+
+    let (code, report) = probe_json(&[&format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["scheme"], "http");
+    let http = &at(&report, "127.0.0.1")["http"];
+    assert_eq!(http["method"], "GET");
+    assert_eq!(http["status"], 200, "{http:#}");
+    assert_eq!(http["server"], "berth-test-http/1.0");
+    let hops: Vec<(String, u64)> = http["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["url"].as_str().unwrap().to_string(), h["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        hops,
+        vec![
+            (format!("http://127.0.0.1:{port}/"), 301),
+            (format!("http://127.0.0.1:{port}/a"), 302),
+            (format!("http://127.0.0.1:{port}/b"), 200),
+        ]
+    );
+    assert_eq!(http["stopped"], Value::Null);
+
+    let (_, stdout, _) = run_berth(&["probe", &format!("http://127.0.0.1:{port}/")], &[]);
+    assert!(stdout.contains("301 Moved Permanently"), "{stdout}");
+    assert!(stdout.contains("200 OK, server berth-test-http/1.0"), "{stdout}");
+}
+
+#[test]
+fn redirects_elsewhere_and_loops_are_not_followed() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let server = http_server(listener, port);
+
+    let (code, report) = probe_json(&[&format!("http://127.0.0.1:{port}/away")]);
+    assert_eq!(code, 0);
+    let http = &at(&report, "127.0.0.1")["http"];
+    assert_eq!(http["hops"].as_array().map(Vec::len), Some(1), "{http:#}");
+    assert_eq!(http["status"], 302);
+    assert!(http["stopped"].as_str().unwrap().contains("another host (elsewhere.invalid)"), "{http:#}");
+
+    let before = server.accepted();
+    let (_, report) = probe_json(&[&format!("http://127.0.0.1:{port}/loop")]);
+    let http = &at(&report, "127.0.0.1")["http"];
+    assert!(http["stopped"].as_str().unwrap().contains("loop"), "{http:#}");
+    assert!(server.accepted() - before <= 6, "at most 1 + 5 requests");
+}
+
+/// A CA and a leaf certificate for localhost and 127.0.0.1 that it signed.
+fn test_certificates(
+) -> (rustls::pki_types::CertificateDer<'static>, Vec<u8>, rustls::pki_types::CertificateDer<'static>) {
+    use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let mut ca_name = DistinguishedName::new();
+    ca_name.push(DnType::CommonName, "berth test CA");
+    ca_params.distinguished_name = ca_name;
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, "berth probe test");
+    name.push(DnType::OrganizationName, "berth");
+    params.distinguished_name = name;
+    params.not_before = date_time_ymd(2024, 1, 1);
+    params.not_after = date_time_ymd(2031, 5, 17);
+    let leaf = params.signed_by(&leaf_key, &issuer).expect("leaf certificate");
+    (leaf.der().clone(), leaf_key.serialize_der(), ca_cert.der().clone())
+}
+
+#[test]
+fn tls_version_certificate_and_http_over_tls() {
+    let _serial = serial();
+    let (leaf, key, ca) = test_certificates();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf, ca],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key)),
+        )
+        .expect("server config");
+    let config = Arc::new(config);
+    let (listener, port) = listener_v4();
+    let _server = Server::start(listener, 8, move |stream| {
+        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        for _ in 0..64 {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+            if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nServer: berth-test-tls\r\nConnection: close\r\n\r\n");
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    });
+
+    let (code, report) = probe_json(&[&format!("https://127.0.0.1:{port}/health")]);
+    assert_eq!(code, 0, "{report:#}");
+    let entry = at(&report, "127.0.0.1");
+    let tls = &entry["tls"];
+    assert_eq!(tls["error"], Value::Null, "{tls:#}");
+    assert_eq!(tls["version"], "TLSv1.3");
+    assert!(tls["cipher_suite"].as_str().unwrap().starts_with("TLS13_"), "{tls:#}");
+    let cert = &tls["certificate"];
+    assert_eq!(cert["subject"], "CN=berth probe test, O=berth", "{cert:#}");
+    assert_eq!(cert["issuer"], "CN=berth test CA");
+    assert_eq!(cert["self_signed"], false);
+    assert_eq!(cert["not_after"], "2031-05-17T00:00:00Z");
+    assert_eq!(cert["not_before"], "2024-01-01T00:00:00Z");
+    assert_eq!(cert["expired"], false);
+    assert!(cert["expires_in_days"].as_i64().unwrap() > 0);
+    assert_eq!(cert["subject_alt_names"], serde_json::json!(["localhost", "127.0.0.1"]));
+    assert_eq!(tls["chain_length"], 2);
+    // A CA made a moment ago is in no system's roots.
+    assert_ne!(tls["verified"], true, "{tls:#}");
+    assert_eq!(entry["http"]["status"], 204, "{entry:#}");
+    assert_eq!(entry["http"]["server"], "berth-test-tls");
+    assert_eq!(entry["http"]["hops"][0]["url"], format!("https://127.0.0.1:{port}/health"));
+
+    let (_, stdout, _) = run_berth(&["probe", &format!("https://127.0.0.1:{port}/health")], &[]);
+    for expected in ["TLSv1.3", "CN=berth probe test, O=berth", "CN=berth test CA", "2031-05-17T00:00:00Z", "204"] {
+        assert!(stdout.contains(expected), "'{expected}' missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn tls_asked_of_a_plain_server_says_so() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let _server = http_server(listener, port);
+    let (code, report) = probe_json(&[&format!("https://127.0.0.1:{port}/")]);
+    assert_eq!(code, 0, "the port is open even if TLS fails");
+    let tls = &at(&report, "127.0.0.1")["tls"];
+    assert!(tls["error"].as_str().is_some_and(|e| !e.is_empty()), "{tls:#}");
+    assert_eq!(tls["version"], Value::Null);
+}
+
+#[test]
+fn a_dropped_connect_times_out() {
+    let _serial = serial();
+    if !is_root() {
+        eprintln!(
+            "skipped: a_dropped_connect_times_out needs root (it makes a network namespace whose firewall drops SYNs)"
+        );
+        return;
+    }
+    let netns = NetnsGuard::create("probe-drop");
+    let port = released_port();
+    let rule = format!("add rule inet berth input tcp dport {port} drop");
+    for command in ["add table inet berth", "add chain inet berth input { type filter hook input priority 0 ; }", &rule]
+    {
+        let args: Vec<&str> = ["netns", "exec", &netns.name, "nft"].into_iter().chain(command.split(' ')).collect();
+        let (ok, err) = ip(&args);
+        assert!(ok, "nft {command}: {err}");
+    }
+    let started = Instant::now();
+    let out = run_berth_wrapped(
+        &["ip", "netns", "exec", &netns.name],
+        &["probe", &format!("127.0.0.1:{port}"), "-w", "0.5", "--json"],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let entry = at(&report, "127.0.0.1");
+    assert_eq!(entry["state"], "timed_out", "{report:#}");
+    assert_eq!(entry["connect_ms"], Value::Null);
+
+    let out =
+        run_berth_wrapped(&["ip", "netns", "exec", &netns.name], &["probe", &format!("127.0.0.1:{port}"), "-w", "0.3"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("timed out"), "{}", out.stdout);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let _serial = serial();
+    for bad in
+        ["0", "70000", "abc", "host:", "[::1]80", "::1:80", "ftp://localhost:21/", "http://", "no-such-host.invalid:80"]
+    {
+        let (code, stdout, stderr) = run_berth(&["probe", bad], &[]);
+        assert_eq!(code, 2, "probe {bad:?}: {stdout}{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "probe {bad:?}: one line on stderr, got {stderr:?}");
+        assert!(stderr.starts_with("berth: "), "{stderr}");
+        assert!(stdout.is_empty());
+    }
+    let (code, _, stderr) = run_berth(&["probe", "gopher://localhost:70"], &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown scheme"), "{stderr}");
+    let (code, _, stderr) = run_berth(&["probe", "8080", "-w", "0"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn json_fields_match_the_documentation() {
+    let _serial = serial();
+    let (listener, port) = listener_v4();
+    let _server = Server::start(listener, 4, |_| {});
+    let (_, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(keys_of(&report), documented_fields("## `berth probe TARGET --json`"));
+    assert_eq!(keys_of(at(&report, "127.0.0.1")), documented_fields("An **address**"));
+}
