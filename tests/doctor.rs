@@ -9,7 +9,7 @@
 mod common;
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -319,17 +319,7 @@ fn port_held_on_ipv4_loopback_only() {
 #[test]
 fn time_wait_remnants_only() {
     let _serial = serial();
-    let (listener, port) = quiet_listener_v4();
-    let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let (accepted, _) = listener.accept().expect("accept");
-    // The server closes first: its end (local port = the port) goes to TIME_WAIT.
-    drop(accepted);
-    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut buf = [0u8; 1];
-    let _ = std::io::Read::read(&mut &client, &mut buf);
-    let _ = client.shutdown(Shutdown::Both);
-    drop(client);
-    drop(listener);
+    let port = time_wait_port();
 
     let p = port.to_string();
     let report = poll_until(Duration::from_secs(3), || {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -228,18 +228,7 @@ fn outgoing_connection_from_a_port() {
 #[test]
 fn time_wait_alone_does_not_hold_a_port() {
     let _serial = serial();
-    let (listener, port) = quiet_listener_v4();
-    let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let (accepted, _) = listener.accept().expect("accept");
-    // The server closes first (active close): its end goes to TIME_WAIT on port P.
-    drop(accepted);
-    // Let the client see the FIN, then close it too.
-    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut buf = [0u8; 1];
-    let _ = std::io::Read::read(&mut &client, &mut buf);
-    let _ = client.shutdown(Shutdown::Both);
-    drop(client);
-    drop(listener);
+    let port = time_wait_port();
 
     let port_text = port.to_string();
     let found = poll_until(Duration::from_secs(2), || {

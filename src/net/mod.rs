@@ -23,3 +23,12 @@ pub mod probe;
 pub mod resolve;
 pub mod scan;
 pub mod tls;
+
+/// An OS error as people read it, without Rust's "(os error N)" suffix.
+pub(crate) fn error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}

@@ -210,7 +210,7 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
             if report.state == Reach::TimedOut {
                 report.connect_ms = None;
             }
-            report.error = Some(os_words(&e));
+            report.error = Some(super::error_text(&e));
             return report;
         }
     };
@@ -338,15 +338,6 @@ pub fn family_mismatch(reports: &[AddressReport]) -> Option<Warning> {
         ),
     };
     Some(Warning { kind: "family_mismatch", message })
-}
-
-/// An OS error in words, without Rust's "(os error N)".
-fn os_words(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ use serde::Serialize;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::epoll::Epoll;
+use super::error_text;
 use crate::error::Error;
 use crate::inventory::Protocol;
 
@@ -599,15 +600,6 @@ pub fn is_self_connection(socket: &Socket) -> bool {
 /// Errors that mean "not now": wait for attempts in flight, then retry.
 fn out_of_resources(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN))
-}
-
-/// An OS error as people read it, without Rust's "(os error N)" suffix.
-fn error_text(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

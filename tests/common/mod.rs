@@ -729,3 +729,24 @@ pub fn run_berth_wrapped(wrapper: &[&str], args: &[&str]) -> Output {
     command.args(wrapper_args).arg(env!("CARGO_BIN_EXE_berth")).args(args);
     run_to_end(command, &format!("{wrapper:?} berth {args:?}"))
 }
+
+// ---------------------------------------------------------------- TIME_WAIT
+
+/// A port whose only socket is a TIME_WAIT remnant: a connection to a
+/// quiet listener is closed by the server first (the active close leaves
+/// TIME_WAIT on the server's end, whose local port is the listener's),
+/// then by the client, and the listener is dropped. Returns the port.
+pub fn time_wait_port() -> u16 {
+    let (listener, port) = quiet_listener_v4();
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (accepted, _) = listener.accept().expect("accept");
+    drop(accepted);
+    // Let the client see the FIN, then close it too.
+    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 1];
+    let _ = std::io::Read::read(&mut &client, &mut buf);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    drop(client);
+    drop(listener);
+    port
+}
