@@ -1,9 +1,232 @@
-//! `berth serve` (being written).
+//! `berth serve [DIR]`: a directory over HTTP, safe by default (loopback,
+//! Host checks, no CORS, nothing outside DIR). The server lives in
+//! `servers::http`; this module checks the input, binds through the shared
+//! listener setup, prints where it serves, and runs it.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
+use crate::render::printable;
+use crate::servers::http::guard::{Auth, Guard};
+use crate::servers::http::path::Root;
+use crate::servers::http::{server, Limits, Options, Site};
+use crate::servers::listener::{tcp_listener, ListenSpec};
 
-pub fn run(_args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
-    Err(Error::System("serve is being written".into()))
+/// Environment variables that tune the timeouts (milliseconds) and the
+/// number of worker threads; meant for tests and benchmarks, so not flags.
+const HEADER_TIMEOUT_ENV: &str = "BERTH_SERVE_HEADER_TIMEOUT_MS";
+const IDLE_TIMEOUT_ENV: &str = "BERTH_SERVE_IDLE_TIMEOUT_MS";
+const SEND_TIMEOUT_ENV: &str = "BERTH_SERVE_SEND_TIMEOUT_MS";
+const WORKERS_ENV: &str = "BERTH_SERVE_WORKERS";
+
+pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
+    // Everything the user typed is checked before the port is bound.
+    let root = open_root(&args.dir, args.follow_symlinks)?;
+    let basic = args.auth.as_deref().map(Auth::basic).transpose().map_err(Error::Usage)?;
+    let cors = args.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
+    let allowed_hosts = args.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
+    if args.max_connections == 0 {
+        return Err(Error::Usage("--max-connections must be at least 1".into()));
+    }
+    let defaults = Limits::default();
+    let mut limits = Limits {
+        max_connections: args.max_connections,
+        header_timeout: env_millis(HEADER_TIMEOUT_ENV)?.unwrap_or(defaults.header_timeout),
+        idle_timeout: env_millis(IDLE_TIMEOUT_ENV)?.unwrap_or(defaults.idle_timeout),
+        send_timeout: env_millis(SEND_TIMEOUT_ENV)?.unwrap_or(defaults.send_timeout),
+    };
+    let workers = match env_number(WORKERS_ENV)? {
+        Some(n) => n.clamp(1, 64) as usize,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    limits.max_connections = fit_to_open_files(limits.max_connections);
+    ignore_sigpipe();
+
+    let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
+    let listener = tcp_listener(&spec)?;
+    let bound = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
+    let auth = match (basic, args.token) {
+        (Some(basic), _) => Some(basic),
+        (None, true) => {
+            Some(Auth::random_token(bound.port()).map_err(|e| Error::System(format!("cannot make a token: {e}")))?)
+        }
+        (None, false) => None,
+    };
+    let url = local_url(bound);
+    eprintln!("berth: serving {} on {url}", printable(&root.path.display().to_string()));
+    if let Some(Auth::Token { token, .. }) = &auth {
+        eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
+    }
+    let site = Site {
+        root,
+        guard: Guard { allowed_hosts, allow_local_address: args.expose, cors, auth },
+        spa: args.spa,
+        hidden: args.hidden,
+        redact_token: args.token,
+    };
+    let options = Options { limits, quiet: args.quiet, expose: args.expose, workers };
+    server::run(site, options, listener)?;
+    Ok(ExitCode::Success)
+}
+
+/// DIR must exist, be a directory, and be readable.
+fn open_root(dir: &Path, follow_symlinks: bool) -> Result<Root, Error> {
+    let text = dir.display().to_string();
+    let shown = printable(&text);
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(Error::Usage(format!("{shown}: no such directory")));
+        }
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return Err(Error::Usage(format!("{shown}: permission denied")));
+        }
+        Err(e) => return Err(Error::Usage(format!("{shown}: {e}"))),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::Usage(format!(
+                "{shown} is a file, not a directory: serve the directory that holds it (berth serve DIR)"
+            )));
+        }
+        Ok(_) => {}
+    }
+    Root::open(dir, follow_symlinks).map_err(|e| match e.kind() {
+        ErrorKind::PermissionDenied => {
+            Error::Usage(format!("{shown}: permission denied (berth needs to read and enter it)"))
+        }
+        _ => Error::Usage(format!("{shown}: cannot open it: {e}")),
+    })
+}
+
+/// `--cors` takes exact origins: scheme://host[:port], as browsers send them.
+fn check_origin(origin: &str) -> Result<String, Error> {
+    if origin == "*" || origin == "null" {
+        return Err(Error::Usage(format!(
+            "--cors {origin} would let any web site read these files; name the exact origin, e.g. --cors http://localhost:3000"
+        )));
+    }
+    let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains('/') && !host.contains(char::is_whitespace) => {
+            Ok(origin.to_string())
+        }
+        _ => Err(Error::Usage(format!(
+            "--cors takes an origin like http://localhost:3000 (scheme, host and port, no path), not '{}'",
+            printable(origin)
+        ))),
+    }
+}
+
+/// `--allow-host NAME`: a host name (a port, if given, is dropped).
+fn check_host_name(name: &str) -> Result<String, Error> {
+    let bare = match name.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => name,
+    };
+    let bare = bare.trim_end_matches('.');
+    let valid = !bare.is_empty()
+        && bare.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'));
+    if !valid {
+        return Err(Error::Usage(format!(
+            "--allow-host takes a host name such as myhost.lan, not '{}'",
+            printable(name)
+        )));
+    }
+    Ok(bare.to_ascii_lowercase())
+}
+
+fn env_millis(name: &str) -> Result<Option<Duration>, Error> {
+    Ok(env_number(name)?.map(|ms| Duration::from_millis(ms.max(1))))
+}
+
+fn env_number(name: &str) -> Result<Option<u64>, Error> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Error::Usage(format!("{name} must be a whole number, not '{}'", printable(&text)))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The URL to print: the bound address, or loopback when bound to all.
+fn local_url(bound: SocketAddr) -> String {
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    match ip {
+        IpAddr::V4(v4) => format!("http://{v4}:{}/", bound.port()),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{}/", bound.port()),
+    }
+}
+
+/// Each connection is a descriptor: raise the soft limit to the hard one,
+/// and serve fewer connections at once if even that is too low.
+fn fit_to_open_files(wanted: usize) -> usize {
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return wanted;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        // Room for the listener, files being sent, stdio and the runtime.
+        let room = (limit.rlim_cur as usize).saturating_sub(64).max(1);
+        if wanted > room {
+            eprintln!(
+                "berth: note: at most {room} connections at once (open-file limit {}; see 'ulimit -n')",
+                limit.rlim_cur
+            );
+            return room;
+        }
+        wanted
+    }
+}
+
+/// A client that goes away mid-response must not kill the server: writes
+/// to its socket fail with EPIPE instead of raising SIGPIPE.
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal disposition; serve runs no code that relies on SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(check_origin("http://localhost:3000").unwrap(), "http://localhost:3000");
+        assert!(check_origin("*").is_err());
+        assert!(check_origin("localhost:3000").is_err());
+        assert!(check_origin("http://localhost:3000/").is_err());
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(check_host_name("MyHost.lan:8080").unwrap(), "myhost.lan");
+        assert_eq!(check_host_name("myhost.lan.").unwrap(), "myhost.lan");
+        assert!(check_host_name("a b").is_err());
+        assert!(check_host_name("").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(local_url("127.0.0.1:80".parse().unwrap()), "http://127.0.0.1:80/");
+        assert_eq!(local_url("[::1]:80".parse().unwrap()), "http://[::1]:80/");
+        assert_eq!(local_url("0.0.0.0:80".parse().unwrap()), "http://127.0.0.1:80/");
+    }
 }

@@ -6,4 +6,5 @@
 
 pub mod bridge;
 pub mod echo;
+pub mod http;
 pub mod listener;

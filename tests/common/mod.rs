@@ -750,3 +750,125 @@ pub fn time_wait_port() -> u16 {
     drop(listener);
     port
 }
+
+// ---------------------------------------------------------------- berth serve
+
+/// A directory under the system temp dir, removed (with everything in it) on drop.
+pub struct ScratchDir {
+    pub path: std::path::PathBuf,
+}
+
+impl ScratchDir {
+    pub fn new(tag: &str) -> ScratchDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("berth-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        ScratchDir { path }
+    }
+
+    /// Writes `content` to `relative` (parents created), returns the full path.
+    pub fn write(&self, relative: &str, content: impl AsRef<[u8]>) -> std::path::PathBuf {
+        let path = self.path.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+        }
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A running `berth serve` child, started with `--port 0`; its URL is read
+/// from the "serving ... on http://..." line on stderr. Its stderr keeps
+/// being collected; the child is killed by its pid and reaped on drop.
+pub struct ServeChild {
+    child: std::process::Child,
+    pub url: String,
+    pub port: u16,
+    stderr: std::sync::Arc<Mutex<String>>,
+}
+
+impl ServeChild {
+    /// `berth serve ARGS --port 0` with extra environment `env`.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServeChild {
+        use std::io::BufRead;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
+            .arg("serve")
+            .args(args)
+            .args(["--port", "0"])
+            .env_remove("BERTH_SOURCE")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("cannot start berth serve");
+        let stderr = std::sync::Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr piped");
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(pipe);
+            let mut line = String::new();
+            // Ends when berth exits and the pipe closes.
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                collected.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
+                line.clear();
+            }
+        });
+        let mut server = ServeChild { child, url: String::new(), port: 0, stderr };
+        let started = Instant::now();
+        for _ in 0..1000 {
+            let text = server.stderr();
+            if let Some(line) = text.lines().find(|l| l.starts_with("berth: serving ")) {
+                let url = line.rsplit(' ').next().expect("a URL").to_string();
+                let port = url.trim_end_matches('/').rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+                server.url = url;
+                server.port = port;
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("berth serve {args:?} exited ({status}) before serving:\n{text}");
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "berth serve {args:?} printed no URL:\n{text}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("berth serve {args:?} printed no URL:\n{}", server.stderr());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything berth wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits (at most `timeout`) until stderr contains `needle`.
+    pub fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        poll_until(timeout, || self.stderr().contains(needle).then_some(())).is_some()
+    }
+
+    /// The child still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        // Child::kill signals the pid of this (unreaped) child; wait reaps it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,234 @@
+//! Directory listings: an HTML page for browsers, JSON for scripts
+//! (`Accept: application/json`). Hidden names are left out unless
+//! `--hidden`; every name is escaped for HTML and percent-encoded in links.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::path::encode_segment;
+use super::response::escape_html;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Dir,
+    File,
+    /// A FIFO, socket or device, or a link that leads nowhere.
+    Other,
+}
+
+/// One name in a directory.
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    /// Bytes (0 for directories).
+    pub size: u64,
+    /// RFC 3339, UTC.
+    #[serde(serialize_with = "rfc3339")]
+    pub modified: Option<SystemTime>,
+    /// The name is a symbolic link (kind and size are its target's).
+    pub symlink: bool,
+}
+
+fn rfc3339<S: serde::Serializer>(time: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(t) => serializer.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// The entries of an open directory, directories first, then by name.
+/// Names that are not UTF-8 are left out (berth could not serve them).
+pub fn read(dir: &File, hidden: bool) -> io::Result<Vec<Entry>> {
+    // The descriptor was opened safely beneath the root; reading it through
+    // /proc/self/fd keeps to that very directory.
+    let mut entries = Vec::new();
+    for item in std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
+        let item = item?;
+        let Ok(name) = item.file_name().into_string() else { continue };
+        if name.starts_with('.') && !hidden {
+            continue;
+        }
+        let Ok(own) = item.metadata() else { continue };
+        let symlink = own.file_type().is_symlink();
+        let target = if symlink { std::fs::metadata(item.path()).ok() } else { Some(own) };
+        let (kind, size, modified) = match &target {
+            Some(m) if m.is_dir() => (EntryKind::Dir, 0, m.modified().ok()),
+            Some(m) if m.is_file() => (EntryKind::File, m.len(), m.modified().ok()),
+            Some(m) => (EntryKind::Other, 0, m.modified().ok()),
+            None => (EntryKind::Other, 0, None),
+        };
+        entries.push(Entry { name, kind, size, modified, symlink });
+    }
+    entries.sort_by(|a, b| {
+        (b.kind == EntryKind::Dir)
+            .cmp(&(a.kind == EntryKind::Dir))
+            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(entries)
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    /// The URL path of the directory, ending with '/'.
+    path: &'a str,
+    entries: &'a [Entry],
+}
+
+/// `{"path": "/sub/", "entries": [...]}`; `relative` is the decoded path.
+pub fn json(relative: &str, entries: &[Entry]) -> String {
+    let path = url_path(relative);
+    let mut text = serde_json::to_string_pretty(&Listing { path: &path, entries }).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn url_path(relative: &str) -> String {
+    if relative.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{relative}/")
+    }
+}
+
+/// The HTML page. Links are relative to the directory, so the page works
+/// behind a prefix too; the breadcrumb links each parent.
+pub fn html(relative: &str, entries: &[Entry]) -> String {
+    let mut page = String::with_capacity(2048 + entries.len() * 160);
+    let mut title = String::new();
+    escape_html(&url_path(relative), &mut title);
+    page.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    page.push_str("<title>Index of ");
+    page.push_str(&title);
+    page.push_str("</title>\n<style>\n");
+    page.push_str(STYLE);
+    page.push_str("</style>\n</head>\n<body>\n<h1>Index of <nav id=\"crumbs\"><a href=\"/\">/</a>");
+    let mut href = String::from("/");
+    for segment in relative.split('/').filter(|s| !s.is_empty()) {
+        encode_segment(segment, &mut href);
+        href.push('/');
+        page.push_str("<a href=\"");
+        page.push_str(&href);
+        page.push_str("\">");
+        escape_html(segment, &mut page);
+        page.push_str("</a>/");
+    }
+    page.push_str("</nav></h1>\n<table id=\"listing\">\n<thead><tr><th>Name</th><th class=\"size\">Size</th><th>Modified</th></tr></thead>\n<tbody>\n");
+    if !relative.is_empty() {
+        page.push_str("<tr class=\"dir\" data-name=\"..\"><td><a href=\"../\">../</a></td><td class=\"size\"></td><td></td></tr>\n");
+    }
+    for entry in entries {
+        let class = match entry.kind {
+            EntryKind::Dir => "dir",
+            EntryKind::File => "file",
+            EntryKind::Other => "other",
+        };
+        page.push_str("<tr class=\"");
+        page.push_str(class);
+        page.push_str("\" data-name=\"");
+        escape_html(&entry.name, &mut page);
+        page.push_str("\"><td><a href=\"");
+        encode_segment(&entry.name, &mut page);
+        if entry.kind == EntryKind::Dir {
+            page.push('/');
+        }
+        page.push_str("\">");
+        escape_html(&entry.name, &mut page);
+        if entry.kind == EntryKind::Dir {
+            page.push('/');
+        }
+        page.push_str("</a>");
+        if entry.symlink {
+            page.push_str(" <span class=\"link\">symlink</span>");
+        }
+        page.push_str("</td><td class=\"size\">");
+        if entry.kind == EntryKind::File {
+            page.push_str(&human_size(entry.size));
+        }
+        page.push_str("</td><td>");
+        if let Some(modified) = entry.modified {
+            let stamp = humantime::format_rfc3339_seconds(modified).to_string();
+            page.push_str(stamp.replace('T', " ").trim_end_matches('Z'));
+        }
+        page.push_str("</td></tr>\n");
+    }
+    page.push_str("</tbody>\n</table>\n<footer>");
+    page.push_str(&entries.len().to_string());
+    page.push_str(if entries.len() == 1 { " entry" } else { " entries" });
+    page.push_str(" &middot; berth serve &middot; times in UTC</footer>\n</body>\n</html>\n");
+    page
+}
+
+const STYLE: &str = "\
+:root { color-scheme: light dark; font-family: system-ui, sans-serif; }
+body { margin: 2rem auto; max-width: 60rem; padding: 0 1rem; }
+h1 { font-size: 1.25rem; font-weight: 600; }
+nav { display: inline; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 0.3rem 0.75rem; border-bottom: 1px solid #8883; }
+td.size, th.size { text-align: right; font-variant-numeric: tabular-nums; }
+tr.dir a { font-weight: 600; }
+a { text-decoration: none; }
+a:hover { text-decoration: underline; }
+.link { font-size: 0.75rem; opacity: 0.6; }
+footer { margin-top: 1rem; font-size: 0.8rem; opacity: 0.6; }
+";
+
+/// 1536 → "1.5 KiB".
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, kind: EntryKind) -> Entry {
+        Entry { name: name.into(), kind, size: 1536, modified: None, symlink: false }
+    }
+
+    #[test]
+    fn page_escapes_and_encodes() {
+        let entries = [entry("sub dir", EntryKind::Dir), entry("<b>&\".txt", EntryKind::File)];
+        let page = html("a b", &entries);
+        assert!(page.contains("<a href=\"sub%20dir/\">sub dir/</a>"), "{page}");
+        assert!(page.contains("<a href=\"%3Cb%3E%26%22.txt\">&lt;b&gt;&amp;&quot;.txt</a>"), "{page}");
+        assert!(page.contains("<a href=\"/a%20b/\">a b</a>/"), "{page}");
+        assert!(page.contains("1.5 KiB"));
+        assert!(!page.contains("<b>"));
+    }
+
+    #[test]
+    fn json_listing() {
+        let entries = [entry("x", EntryKind::File)];
+        let value: serde_json::Value = serde_json::from_str(&json("", &entries)).unwrap();
+        assert_eq!(value["path"], "/");
+        assert_eq!(value["entries"][0]["name"], "x");
+        assert_eq!(value["entries"][0]["type"], "file");
+        assert_eq!(value["entries"][0]["size"], 1536);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(10), "10 B");
+        assert_eq!(human_size(1024 * 1024 * 3 / 2), "1.5 MiB");
+    }
+}

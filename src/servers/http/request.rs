@@ -1,0 +1,284 @@
+//! Parsing one HTTP/1.x request head, with limits.
+//!
+//! The head is parsed in place (httparse, no copies): [`Request`] borrows
+//! the connection's read buffer and keeps only the headers berth acts on.
+//! Limits are what keep a hostile client cheap: a head larger than
+//! [`MAX_HEAD`] or with more than [`MAX_HEADERS`] fields is answered 431
+//! and the connection closed; anything malformed is 400 and closed.
+
+/// Largest request head accepted (request line and headers).
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// Most header fields accepted in one request.
+pub const MAX_HEADERS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Options,
+    Other,
+}
+
+/// Content codings the client accepts (Accept-Encoding), as far as berth
+/// can produce them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Encodings {
+    pub gzip: bool,
+    pub br: bool,
+}
+
+/// The parts of a request head berth acts on. Header values are raw bytes
+/// from the buffer; absent headers are None.
+#[derive(Debug, Default)]
+pub struct Request<'b> {
+    pub method: Option<Method>,
+    pub method_text: &'b str,
+    /// The request target as sent (origin-form `/path?query` for anything
+    /// berth serves).
+    pub target: &'b str,
+    /// HTTP/1.0 or HTTP/1.1: the minor version.
+    pub minor_version: u8,
+    pub host: Option<&'b [u8]>,
+    /// More than one Host header: a request smuggling attempt or a broken client.
+    pub duplicate_host: bool,
+    pub accept: Option<&'b [u8]>,
+    pub accept_encoding: Encodings,
+    pub range: Option<&'b [u8]>,
+    pub if_none_match: Option<&'b [u8]>,
+    pub if_modified_since: Option<&'b [u8]>,
+    pub if_range: Option<&'b [u8]>,
+    pub authorization: Option<&'b [u8]>,
+    pub cookie: Option<&'b [u8]>,
+    pub origin: Option<&'b [u8]>,
+    pub access_control_request_method: Option<&'b [u8]>,
+    pub access_control_request_headers: Option<&'b [u8]>,
+    /// The client wants the connection kept open after this response.
+    pub keep_alive: bool,
+    /// The request carries a body (Content-Length > 0 or any
+    /// Transfer-Encoding). berth never reads bodies: it answers and closes,
+    /// so a body can never be mistaken for the next request.
+    pub has_body: bool,
+    /// Bytes of the head, to consume from the buffer.
+    pub head_len: usize,
+}
+
+impl Request<'_> {
+    pub fn method(&self) -> Method {
+        self.method.unwrap_or(Method::Other)
+    }
+}
+
+/// Why a head was refused; each maps to a status and closes the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// 400: not HTTP/1.x, or malformed.
+    Malformed,
+    /// 431: too large or too many fields.
+    TooLarge,
+}
+
+/// The outcome of trying to parse the bytes received so far.
+// Matched as soon as it is returned, once per request: boxing the request
+// would cost an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Parsed<'b> {
+    Complete(Request<'b>),
+    /// The head is not complete yet: read more.
+    Partial,
+    Error(HeadError),
+}
+
+/// Parses the request head at the start of `buf`.
+pub fn parse(buf: &[u8]) -> Parsed<'_> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut raw = httparse::Request::new(&mut headers);
+    let head_len = match raw.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() >= MAX_HEAD { Parsed::Error(HeadError::TooLarge) } else { Parsed::Partial };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Error(HeadError::TooLarge),
+        Err(_) => return Parsed::Error(HeadError::Malformed),
+    };
+    if head_len > MAX_HEAD {
+        return Parsed::Error(HeadError::TooLarge);
+    }
+    let method_text = raw.method.unwrap_or("");
+    let minor_version = raw.version.unwrap_or(1);
+    let mut request = Request {
+        method: Some(match method_text {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }),
+        method_text,
+        target: raw.path.unwrap_or(""),
+        minor_version,
+        keep_alive: minor_version >= 1,
+        head_len,
+        ..Request::default()
+    };
+    for header in raw.headers.iter() {
+        let name = header.name.as_bytes();
+        let value = trim(header.value);
+        // Dispatch on length first: most names are then ruled out by one compare.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if request.host.is_some() {
+                    request.duplicate_host = true;
+                }
+                request.host = Some(value);
+            }
+            5 if name.eq_ignore_ascii_case(b"range") => request.range = Some(value),
+            6 if name.eq_ignore_ascii_case(b"accept") => request.accept = Some(value),
+            6 if name.eq_ignore_ascii_case(b"cookie") => request.cookie = Some(value),
+            6 if name.eq_ignore_ascii_case(b"origin") => request.origin = Some(value),
+            8 if name.eq_ignore_ascii_case(b"if-range") => request.if_range = Some(value),
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        request.keep_alive = false;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") && minor_version == 0 {
+                        request.keep_alive = true;
+                    }
+                }
+            }
+            13 if name.eq_ignore_ascii_case(b"authorization") => request.authorization = Some(value),
+            13 if name.eq_ignore_ascii_case(b"if-none-match") => request.if_none_match = Some(value),
+            14 if name.eq_ignore_ascii_case(b"content-length") && value.iter().any(|&b| b != b'0') => {
+                request.has_body = true
+            }
+            15 if name.eq_ignore_ascii_case(b"accept-encoding") => {
+                request.accept_encoding = parse_accept_encoding(value)
+            }
+            17 if name.eq_ignore_ascii_case(b"if-modified-since") => request.if_modified_since = Some(value),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => request.has_body = true,
+            29 if name.eq_ignore_ascii_case(b"access-control-request-method") => {
+                request.access_control_request_method = Some(value)
+            }
+            30 if name.eq_ignore_ascii_case(b"access-control-request-headers") => {
+                request.access_control_request_headers = Some(value)
+            }
+            _ => {}
+        }
+    }
+    Parsed::Complete(request)
+}
+
+/// Accept-Encoding: which of gzip and br the client takes (q > 0).
+fn parse_accept_encoding(value: &[u8]) -> Encodings {
+    let mut accepted = Encodings::default();
+    for item in value.split(|&b| b == b',') {
+        let mut parts = item.split(|&b| b == b';');
+        let coding = trim(parts.next().unwrap_or_default());
+        let refused = parts.any(|p| {
+            let p = trim(p);
+            p.len() >= 2 && p[..2].eq_ignore_ascii_case(b"q=") && trim(&p[2..]).iter().all(|&b| b == b'0' || b == b'.')
+        });
+        if refused {
+            continue;
+        }
+        if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+            accepted.gzip = true;
+        } else if coding.eq_ignore_ascii_case(b"br") {
+            accepted.br = true;
+        } else if coding == b"*" {
+            accepted.gzip = true;
+            accepted.br = true;
+        }
+    }
+    accepted
+}
+
+/// Does the Accept header ask for JSON rather than a page? Browsers send
+/// text/html first; scripts that want JSON say application/json.
+pub fn wants_json(accept: Option<&[u8]>) -> bool {
+    let Some(accept) = accept else { return false };
+    let mentions = |what: &[u8]| accept.windows(what.len()).any(|w| w.eq_ignore_ascii_case(what));
+    mentions(b"application/json") && !mentions(b"text/html")
+}
+
+pub(crate) fn trim(mut bytes: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = bytes {
+        if first.is_ascii_whitespace() {
+            bytes = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = bytes {
+        if last.is_ascii_whitespace() {
+            bytes = rest;
+        } else {
+            break;
+        }
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(text: &str) -> Request<'_> {
+        match parse(text.as_bytes()) {
+            Parsed::Complete(request) => request,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_browser_request() {
+        let r = complete(
+            "GET /a?b HTTP/1.1\r\nHost: localhost:8080\r\nAccept-Encoding: gzip, deflate, br\r\nRange: bytes=0-9\r\n\r\n",
+        );
+        assert_eq!(r.method(), Method::Get);
+        assert_eq!(r.target, "/a?b");
+        assert_eq!(r.host, Some(&b"localhost:8080"[..]));
+        assert_eq!(r.accept_encoding, Encodings { gzip: true, br: true });
+        assert_eq!(r.range, Some(&b"bytes=0-9"[..]));
+        assert!(r.keep_alive);
+        assert!(!r.has_body);
+    }
+
+    #[test]
+    fn connection_and_bodies() {
+        assert!(!complete("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!complete("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(complete("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(complete("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").has_body);
+        assert!(!complete("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").has_body);
+        assert!(complete("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").has_body);
+        assert!(complete("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").duplicate_host);
+    }
+
+    #[test]
+    fn limits() {
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n"), Parsed::Partial));
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        assert!(matches!(parse(big.as_bytes()), Parsed::Error(HeadError::TooLarge)));
+        let many: String = (0..100).map(|i| format!("X-{i}: 1\r\n")).collect();
+        let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(parse(text.as_bytes()), Parsed::Error(HeadError::TooLarge)));
+        assert!(matches!(parse(b"GET / HTTP/2.0\r\n\r\n"), Parsed::Error(HeadError::Malformed)));
+        assert!(matches!(parse(b"GET /\0 HTTP/1.1\r\n\r\n"), Parsed::Error(HeadError::Malformed)));
+    }
+
+    #[test]
+    fn accept_encoding_q_values() {
+        assert_eq!(parse_accept_encoding(b"gzip;q=0, br"), Encodings { gzip: false, br: true });
+        assert_eq!(parse_accept_encoding(b"identity"), Encodings::default());
+        assert_eq!(parse_accept_encoding(b"*"), Encodings { gzip: true, br: true });
+        assert_eq!(parse_accept_encoding(b"gzip;q=0.5"), Encodings { gzip: true, br: false });
+    }
+
+    #[test]
+    fn json_or_page() {
+        assert!(wants_json(Some(b"application/json")));
+        assert!(!wants_json(Some(b"text/html,application/xhtml+xml,*/*;q=0.8")));
+        assert!(!wants_json(None));
+    }
+}

@@ -1,0 +1,383 @@
+//! From a parsed request to a response, in the order that keeps it safe:
+//! Host (DNS rebinding) and request form first, then the method, then
+//! authentication, then the path, and only then the file system.
+
+use std::io;
+use std::net::IpAddr;
+
+use bytes::Bytes;
+
+use super::files::{self, Coding, FileInfo, Kind, Source};
+use super::guard::{Auth, AuthCheck, HostCheck};
+use super::listing;
+use super::path::{self, OpenError, PathError};
+use super::request::{wants_json, Method, Request};
+use super::response::{Body, Head, Reply};
+use super::{watch, Site};
+
+/// The connection's reusable buffers and facts, lent to one request.
+pub struct Exchange<'a> {
+    /// The response head is written here.
+    pub head: &'a mut Vec<u8>,
+    /// The decoded request path.
+    pub path: &'a mut String,
+    /// Header lines every response to this request carries (CORS,
+    /// Set-Cookie, Connection).
+    pub extra: &'a mut Vec<u8>,
+    /// The address the client connected to (for `--expose` Host checks).
+    pub local: Option<IpAddr>,
+}
+
+/// Answers one request. The head goes to `exchange.head`; the body is returned.
+pub fn handle(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
+    exchange.extra.clear();
+    let close = !request.keep_alive || request.has_body;
+    if close {
+        exchange.extra.extend_from_slice(b"Connection: close\r\n");
+    } else if request.minor_version == 0 {
+        exchange.extra.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    if site.guard.has_cors() {
+        exchange.extra.extend_from_slice(b"Vary: Origin\r\n");
+        if let Some(origin) = site.guard.cors_origin(request) {
+            push_line(exchange.extra, "Access-Control-Allow-Origin", origin.as_bytes());
+            exchange.extra.extend_from_slice(
+                b"Access-Control-Expose-Headers: Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges\r\n",
+            );
+            if site.guard.auth.is_some() {
+                exchange.extra.extend_from_slice(b"Access-Control-Allow-Credentials: true\r\n");
+            }
+        }
+    }
+    let mut reply = route(site, request, exchange);
+    reply.close |= close;
+    reply
+}
+
+fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
+    match site.guard.check_host(request, exchange.local) {
+        HostCheck::Allowed => {}
+        HostCheck::Missing => {
+            return error(
+                exchange,
+                request,
+                400,
+                "berth: an HTTP/1.1 request needs exactly one Host header\n",
+                "no Host",
+            )
+        }
+        HostCheck::Foreign => {
+            return error(
+                exchange,
+                request,
+                421,
+                "berth: this server answers only requests for localhost, 127.0.0.1, [::1] and *.localhost, \
+                 so that other web sites cannot reach it through DNS rebinding. \
+                 To use another name, start it with --allow-host NAME.\n",
+                "Host not allowed",
+            );
+        }
+    }
+    if !request.target.starts_with('/') {
+        return error(
+            exchange,
+            request,
+            400,
+            "berth: the request target must be a path (/...), not an absolute URL or '*'\n",
+            "not a path",
+        );
+    }
+    let (raw_path, query) = match request.target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (request.target, None),
+    };
+    match request.method() {
+        Method::Get | Method::Head => {}
+        Method::Options => return options(site, request, exchange),
+        Method::Other => {
+            exchange.extra.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
+            return error(exchange, request, 405, "berth: only GET and HEAD are served\n", "method not allowed");
+        }
+    }
+    match site.guard.check_auth(request, query) {
+        AuthCheck::Allowed => {}
+        AuthCheck::AllowedSetCookie => {
+            if let Some(Auth::Token { token, cookie }) = &site.guard.auth {
+                let value = format!("{cookie}={token}; Path=/; HttpOnly; SameSite=Strict");
+                push_line(exchange.extra, "Set-Cookie", value.as_bytes());
+                // Keep the token out of Referer headers sent to other sites.
+                exchange.extra.extend_from_slice(b"Referrer-Policy: no-referrer\r\n");
+            }
+        }
+        AuthCheck::Denied => {
+            let (challenge, message): (&[u8], &str) = match site.guard.auth {
+                Some(Auth::Basic { .. }) => {
+                    (b"Basic realm=\"berth\", charset=\"UTF-8\"", "berth: this server needs a user name and password\n")
+                }
+                _ => (
+                    b"Bearer realm=\"berth\"",
+                    "berth: this server needs its token: open the URL with ?token=TOKEN that berth printed, \
+                     or send Authorization: Bearer TOKEN\n",
+                ),
+            };
+            push_line(exchange.extra, "WWW-Authenticate", challenge);
+            return error(exchange, request, 401, message, "no valid credentials");
+        }
+    }
+    let trailing_slash = match path::decode(raw_path, site.hidden, exchange.path) {
+        Ok(slash) => slash,
+        Err(PathError::Bad(why)) => {
+            let message = format!("berth: refused: {why}\n");
+            return error_owned(exchange, request, 400, message, why);
+        }
+        Err(PathError::Hidden) => return not_found(exchange, request, "hidden file; --hidden serves it"),
+    };
+    let relative = std::mem::take(exchange.path);
+    let reply = serve_path(site, request, exchange, &relative, trailing_slash, query);
+    *exchange.path = relative;
+    reply
+}
+
+/// A decoded path: a file, a directory (index.html or a listing), or
+/// nothing (404, or index.html with `--spa`).
+fn serve_path(
+    site: &Site,
+    request: &Request<'_>,
+    exchange: &mut Exchange<'_>,
+    relative: &str,
+    trailing_slash: bool,
+    query: Option<&str>,
+) -> Reply {
+    // The fast path: a small file in the cache, unchanged since last checked.
+    let generation = watch::generation();
+    if let Some(entry) = files::lookup_unchanged(relative, generation) {
+        if entry.in_memory() {
+            return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra);
+        }
+    }
+    match files::stat_at(site.root.raw_fd(), relative) {
+        Ok(info) if info.kind == Kind::File => serve_file(site, request, exchange, relative, info, generation),
+        Ok(info) if info.kind == Kind::Dir => {
+            // Opened (safely) before anything is said about it, even a redirect.
+            let dir = match site.root.open_beneath(relative) {
+                Ok(dir) => dir,
+                Err(e) => return open_error(exchange, request, e),
+            };
+            if !trailing_slash && !relative.is_empty() {
+                return redirect_to_dir(exchange, request, relative, query);
+            }
+            let index = if relative.is_empty() { "index.html".to_string() } else { format!("{relative}/index.html") };
+            if let Ok(info) = files::stat_at(site.root.raw_fd(), &index) {
+                if info.kind == Kind::File {
+                    return serve_file(site, request, exchange, &index, info, generation);
+                }
+            }
+            serve_listing(site, request, exchange, relative, &dir)
+        }
+        Ok(_) => error(exchange, request, 403, "berth: not a regular file or directory\n", "not a regular file"),
+        Err(e) if is_not_found(&e) => {
+            if site.spa {
+                if let Ok(info) = files::stat_at(site.root.raw_fd(), "index.html") {
+                    if info.kind == Kind::File {
+                        return serve_file(site, request, exchange, "index.html", info, generation);
+                    }
+                }
+            }
+            not_found(exchange, request, "no such file")
+        }
+        Err(e) => open_error(exchange, request, OpenError::from(e)),
+    }
+}
+
+fn is_not_found(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ENAMETOOLONG))
+}
+
+/// A regular file: from the cache when the stat (`info`, taken under watch
+/// `generation`) still matches, otherwise opened safely (and cached).
+fn serve_file(
+    site: &Site,
+    request: &Request<'_>,
+    exchange: &mut Exchange<'_>,
+    relative: &str,
+    info: FileInfo,
+    generation: Option<u64>,
+) -> Reply {
+    if let Some(entry) = files::lookup(relative, &info, generation) {
+        if entry.in_memory() {
+            return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra);
+        }
+        // Large: the cache holds only the head parts; the content comes
+        // from a fresh, safe open of the same file.
+        match site.root.open_beneath(relative) {
+            Ok(file) if files::stat_file(&file).ok() == Some(info) => {
+                return files::respond(exchange.head, request, &entry, Source::Disk(file), exchange.extra);
+            }
+            Ok(_) => {}
+            Err(e) => return open_error(exchange, request, e),
+        }
+    }
+    let file = match site.root.open_beneath(relative) {
+        Ok(file) => file,
+        Err(e) => return open_error(exchange, request, e),
+    };
+    let info = match files::stat_file(&file) {
+        Ok(info) if info.kind == Kind::File => info,
+        Ok(_) => return error(exchange, request, 403, "berth: not a regular file\n", "not a regular file"),
+        Err(e) => return open_error(exchange, request, OpenError::Other(e)),
+    };
+    match files::load(&site.root.path, relative, &file, info) {
+        Ok(entry) => {
+            let source = if entry.in_memory() { Source::Memory } else { Source::Disk(file) };
+            files::respond(exchange.head, request, &entry, source, exchange.extra)
+        }
+        Err(e) => open_error(exchange, request, OpenError::Other(e)),
+    }
+}
+
+fn serve_listing(
+    site: &Site,
+    request: &Request<'_>,
+    exchange: &mut Exchange<'_>,
+    relative: &str,
+    dir: &std::fs::File,
+) -> Reply {
+    let entries = match listing::read(dir, site.hidden) {
+        Ok(entries) => entries,
+        Err(e) => return open_error(exchange, request, OpenError::from(e)),
+    };
+    let (text, content_type): (String, &[u8]) = if wants_json(request.accept) {
+        (listing::json(relative, &entries), b"application/json")
+    } else {
+        (listing::html(relative, &entries), b"text/html; charset=utf-8")
+    };
+    let accepts = request.accept_encoding;
+    let coding = if accepts.br {
+        Coding::Br
+    } else if accepts.gzip {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    };
+    let encoded = if text.len() >= 256 { files::compress(text.as_bytes(), coding) } else { None };
+    let mut head = Head::start(exchange.head, 200);
+    let body = match &encoded {
+        Some(encoded) => {
+            head.header("Content-Encoding", if coding == Coding::Br { b"br" } else { b"gzip" });
+            encoded.clone()
+        }
+        None => Bytes::from(text),
+    };
+    head.number("Content-Length", body.len() as u64)
+        .header("Content-Type", content_type)
+        .header("Cache-Control", b"no-cache")
+        .header("Vary", b"Accept, Accept-Encoding")
+        .header("X-Content-Type-Options", b"nosniff")
+        .header("Content-Security-Policy", b"default-src 'none'; style-src 'unsafe-inline'")
+        .raw(exchange.extra)
+        .finish();
+    let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(body) };
+    Reply { status: 200, body, close: false, note: None }
+}
+
+/// `/dir` → 301 to `/dir/`, so that relative links in the page resolve.
+fn redirect_to_dir(exchange: &mut Exchange<'_>, request: &Request<'_>, relative: &str, query: Option<&str>) -> Reply {
+    let mut location = String::with_capacity(relative.len() + 8);
+    for segment in relative.split('/') {
+        location.push('/');
+        path::encode_segment(segment, &mut location);
+    }
+    location.push('/');
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    push_line(exchange.extra, "Location", location.as_bytes());
+    error(exchange, request, 301, "berth: a directory: its URL ends with /\n", "")
+}
+
+/// OPTIONS: a CORS preflight from an allowed origin gets the methods and
+/// headers it asks about; anything else only learns the allowed methods.
+fn options(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
+    let preflight = site.guard.cors_origin(request).is_some() && request.access_control_request_method.is_some();
+    if preflight {
+        exchange.extra.extend_from_slice(b"Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n");
+        if let Some(asked) = request.access_control_request_headers {
+            // Only header-name characters: nothing else is echoed.
+            if asked.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b',' | b' ')) {
+                push_line(exchange.extra, "Access-Control-Allow-Headers", asked);
+            }
+        }
+        exchange.extra.extend_from_slice(b"Access-Control-Max-Age: 600\r\n");
+    } else {
+        exchange.extra.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
+    }
+    let mut head = Head::start(exchange.head, 204);
+    head.raw(exchange.extra).finish();
+    Reply { status: 204, body: Body::Empty, close: false, note: None }
+}
+
+fn open_error(exchange: &mut Exchange<'_>, request: &Request<'_>, failure: OpenError) -> Reply {
+    match failure {
+        OpenError::NotFound => not_found(exchange, request, "no such file"),
+        OpenError::Outside => error(
+            exchange,
+            request,
+            403,
+            "berth: refused: this path leads outside the served directory (--follow-symlinks allows that)\n",
+            "symlink leads outside DIR",
+        ),
+        OpenError::Denied => error(exchange, request, 403, "berth: permission denied\n", "permission denied"),
+        OpenError::Other(_) => error(exchange, request, 500, "berth: could not read this file\n", "read error"),
+    }
+}
+
+fn not_found(exchange: &mut Exchange<'_>, request: &Request<'_>, note: &'static str) -> Reply {
+    error(exchange, request, 404, "berth: not found\n", note)
+}
+
+/// A short plain-text answer (errors, redirects).
+fn error(
+    exchange: &mut Exchange<'_>,
+    request: &Request<'_>,
+    status: u16,
+    message: &'static str,
+    note: &'static str,
+) -> Reply {
+    text_reply(exchange, request, status, Bytes::from_static(message.as_bytes()), note)
+}
+
+fn error_owned(
+    exchange: &mut Exchange<'_>,
+    request: &Request<'_>,
+    status: u16,
+    message: String,
+    note: &'static str,
+) -> Reply {
+    text_reply(exchange, request, status, Bytes::from(message), note)
+}
+
+fn text_reply(
+    exchange: &mut Exchange<'_>,
+    request: &Request<'_>,
+    status: u16,
+    body: Bytes,
+    note: &'static str,
+) -> Reply {
+    let mut head = Head::start(exchange.head, status);
+    head.number("Content-Length", body.len() as u64)
+        .header("Content-Type", b"text/plain; charset=utf-8")
+        .header("Cache-Control", b"no-store")
+        .header("X-Content-Type-Options", b"nosniff")
+        .raw(exchange.extra)
+        .finish();
+    let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(body) };
+    Reply { status, body, close: false, note: (!note.is_empty()).then_some(note) }
+}
+
+fn push_line(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(b": ");
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}

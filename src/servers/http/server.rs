@@ -1,0 +1,572 @@
+//! The accept loop, the connection loop, timeouts and the connection cap.
+//!
+//! One single-threaded tokio runtime per core, all accepting from the same
+//! listening socket: no work stealing and no locks on the request path,
+//! and each worker's file cache stays on its own core.
+//!
+//! Whichever worker wakes first tends to accept a whole burst of new
+//! connections, so each accepted connection goes to the worker serving the
+//! fewest (through that worker's inbox), which keeps the cores evenly loaded.
+//!
+//! Timeouts and the cap are kept by the registry of open connections:
+//!
+//! - a head must arrive within the header timeout from its first byte (or
+//!   from the accept): a client trickling bytes is cut off (408);
+//! - an idle keep-alive connection is closed after the idle timeout;
+//! - a response that makes no progress for the send timeout is abandoned;
+//! - at `--max-connections`, the connection that has waited longest for a
+//!   request is closed to make room for a new one; only when every
+//!   connection is busy writing does a newcomer get 503.
+
+use std::io::{self, IoSlice, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::registry::{Registry, SlotGuard, State};
+use super::request::{self, HeadError, Parsed, MAX_HEAD};
+use super::response::Body;
+use super::route::{self, Exchange};
+use super::Site;
+use crate::error::Error;
+
+/// How long clients may take, and how many may be connected at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// From the first byte of a request (or the accept) to its complete head.
+    pub header_timeout: Duration,
+    /// Between requests on a kept-alive connection.
+    pub idle_timeout: Duration,
+    /// Without progress while writing a response.
+    pub send_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How the server runs, apart from what it serves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub limits: Limits,
+    /// No log line per request.
+    pub quiet: bool,
+    /// Listening beyond loopback: Host checks need the local address.
+    pub expose: bool,
+    /// Worker threads (one per core by default).
+    pub workers: usize,
+}
+
+struct Shared {
+    site: Site,
+    options: Options,
+    registry: Arc<Registry>,
+    workers: Vec<Worker>,
+}
+
+/// What other workers know of one worker: how busy it is, and where to
+/// hand it a connection.
+struct Worker {
+    connections: AtomicUsize,
+    inbox: mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+}
+
+/// A new connection in transit to the worker that will serve it.
+type Inbox = mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>;
+
+/// Serves `site` on `listener` until the process is stopped.
+pub fn run(site: Site, options: Options, listener: std::net::TcpListener) -> Result<(), Error> {
+    listener.set_nonblocking(true).map_err(|e| Error::System(format!("cannot set up the listening socket: {e}")))?;
+    let registry = Arc::new(Registry::new(options.limits));
+    let (workers, mut inboxes): (Vec<Worker>, Vec<Inbox>) = (0..options.workers.max(1))
+        .map(|_| {
+            let (inbox, receiver) = mpsc::unbounded_channel();
+            (Worker { connections: AtomicUsize::new(0), inbox }, receiver)
+        })
+        .unzip();
+    let shared = Arc::new(Shared { site, registry: registry.clone(), options, workers });
+    std::thread::Builder::new()
+        .name("berth-sweeper".into())
+        .spawn(move || registry.sweep_forever())
+        .map_err(|e| Error::System(format!("cannot start a thread: {e}")))?;
+    let first_inbox = inboxes.remove(0);
+    for (index, inbox) in inboxes.into_iter().enumerate().map(|(i, inbox)| (i + 1, inbox)) {
+        let listener =
+            listener.try_clone().map_err(|e| Error::System(format!("cannot share the listening socket: {e}")))?;
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("berth-worker-{index}"))
+            .spawn(move || {
+                // The other workers go on serving; say why this one stopped.
+                if let Err(error) = worker(shared, index, listener, inbox) {
+                    eprintln!("berth: warning: a worker thread stopped: {error}");
+                }
+            })
+            .map_err(|e| Error::System(format!("cannot start a thread: {e}")))?;
+    }
+    worker(shared, 0, listener, first_inbox)
+}
+
+/// One worker: a single-threaded runtime accepting connections and serving
+/// its share of them.
+///
+/// Every worker waits on the one listening socket, and whichever wakes first
+/// tends to accept a whole burst of connections; so each accepted
+/// connection goes to the worker with the fewest (handed over through its
+/// inbox when that is another one), which keeps the cores evenly loaded.
+fn worker(shared: Arc<Shared>, index: usize, listener: std::net::TcpListener, mut inbox: Inbox) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| Error::System(format!("cannot start the server's event loop: {e}")))?;
+    runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener)
+            .map_err(|e| Error::System(format!("cannot watch the listening socket: {e}")))?;
+        {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                while let Some((stream, peer)) = inbox.recv().await {
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => admit(&shared, index, stream, peer),
+                        Err(_) => {
+                            shared.workers[index].connections.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => hand_out(&shared, index, stream, peer),
+                Err(e) => accept_failed(&e),
+            }
+        }
+    })
+}
+
+/// Serves a new connection here, or hands it to a less busy worker. It is
+/// counted as that worker's at once, so that a burst is spread evenly.
+fn hand_out(shared: &Arc<Shared>, index: usize, stream: TcpStream, peer: SocketAddr) {
+    let load = |i: usize| shared.workers[i].connections.load(Ordering::Relaxed);
+    let least = (0..shared.workers.len()).min_by_key(|&i| (load(i), i != index)).unwrap_or(index);
+    shared.workers[least].connections.fetch_add(1, Ordering::Relaxed);
+    if least == index {
+        return admit(shared, index, stream, peer);
+    }
+    let Ok(stream) = stream.into_std() else {
+        shared.workers[least].connections.fetch_sub(1, Ordering::Relaxed);
+        return;
+    };
+    if let Err(mpsc::error::SendError((stream, peer))) = shared.workers[least].inbox.send((stream, peer)) {
+        // That worker is gone: serve it here after all.
+        shared.workers[least].connections.fetch_sub(1, Ordering::Relaxed);
+        shared.workers[index].connections.fetch_add(1, Ordering::Relaxed);
+        match TcpStream::from_std(stream) {
+            Ok(stream) => admit(shared, index, stream, peer),
+            Err(_) => {
+                shared.workers[index].connections.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Registers a connection (within the cap) and serves it on this worker,
+/// which has already counted it.
+fn admit(shared: &Arc<Shared>, index: usize, stream: TcpStream, peer: SocketAddr) {
+    let counted = Counted { shared: shared.clone(), index };
+    let Some(slot) = Registry::admit(&shared.registry, stream.as_raw_fd()) else {
+        // Every connection is busy writing: say so, and close.
+        let _ = stream.try_write(&canned(503, "berth: too many connections; retry in a moment\n"));
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let local = if shared.options.expose { stream.local_addr().ok().map(|a| a.ip()) } else { None };
+    let connection = Connection { slot, stream };
+    tokio::spawn(async move {
+        connection.serve(&counted.shared, peer, local).await;
+        drop(counted);
+    });
+}
+
+/// Counts a connection as its worker's while it lives.
+struct Counted {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.shared.workers[self.index].connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Too many open files and the like: the connection waits in the kernel's
+/// backlog; pause briefly rather than spin on the error.
+fn accept_failed(error: &io::Error) {
+    match error.raw_os_error() {
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| eprintln!("berth: warning: cannot accept connections: {error} (raise 'ulimit -n'?)"));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        _ => {}
+    }
+}
+
+/// A complete response that closes the connection, for the rare answers
+/// given outside the router (503 at the cap, 408, 400 and 431 for heads).
+fn canned(status: u16, message: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{message}",
+        super::response::reason(status),
+        message.len()
+    )
+    .into_bytes()
+}
+
+/// One client connection. Field order matters: the slot leaves the
+/// registry before the socket closes, so the sweeper can never shut down
+/// a descriptor number that has been reused by a newer connection.
+struct Connection {
+    slot: SlotGuard,
+    stream: TcpStream,
+}
+
+/// Reusable buffers of one connection.
+struct Buffers {
+    /// Received bytes; a head must fit.
+    input: Box<[u8]>,
+    start: usize,
+    end: usize,
+    head: Vec<u8>,
+    path: String,
+    extra: Vec<u8>,
+    log: String,
+}
+
+impl Connection {
+    async fn serve(self, shared: &Shared, peer: SocketAddr, local: Option<IpAddr>) {
+        let mut buffers = Buffers {
+            input: vec![0u8; MAX_HEAD].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            head: Vec::with_capacity(512),
+            path: String::new(),
+            extra: Vec::new(),
+            log: String::new(),
+        };
+        let _ = self.serve_requests(shared, peer, local, &mut buffers).await;
+    }
+
+    async fn serve_requests(
+        &self,
+        shared: &Shared,
+        peer: SocketAddr,
+        local: Option<IpAddr>,
+        b: &mut Buffers,
+    ) -> io::Result<()> {
+        let limits = shared.options.limits;
+        let registry = &shared.registry;
+        let mut first = true;
+        loop {
+            if b.end > b.start {
+                let parsed = request::parse(&b.input[b.start..b.end]);
+                match parsed {
+                    Parsed::Complete(request) => {
+                        if !self.slot.enter(State::Reading, State::Writing, registry.deadline(limits.send_timeout)) {
+                            return Ok(());
+                        }
+                        let started = (!shared.options.quiet).then(Instant::now);
+                        let mut exchange =
+                            Exchange { head: &mut b.head, path: &mut b.path, extra: &mut b.extra, local };
+                        let reply = route::handle(&shared.site, &request, &mut exchange);
+                        if started.is_some() {
+                            start_log_line(
+                                &mut b.log,
+                                peer,
+                                request.method_text,
+                                request.target,
+                                shared.site.redact_token,
+                            );
+                        }
+                        b.start += request.head_len;
+                        if b.start == b.end {
+                            b.start = 0;
+                            b.end = 0;
+                        }
+                        let close = reply.close;
+                        let (status, note, length) = (reply.status, reply.note, reply.body.len());
+                        let sent = self.send(registry, limits, &b.head, reply.body).await;
+                        if let Some(started) = started {
+                            finish_log_line(&mut b.log, status, length, started.elapsed(), note);
+                            let _ = io::stderr().write_all(b.log.as_bytes());
+                        }
+                        sent?;
+                        if close {
+                            return self.close_gracefully(registry, &mut b.input).await;
+                        }
+                        let (next, timeout) = if b.end > b.start {
+                            (State::Reading, limits.header_timeout)
+                        } else {
+                            (State::Idle, limits.idle_timeout)
+                        };
+                        if !self.slot.enter(State::Writing, next, registry.deadline(timeout)) {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    Parsed::Partial => {
+                        if b.start > 0 {
+                            b.input.copy_within(b.start..b.end, 0);
+                            b.end -= b.start;
+                            b.start = 0;
+                        }
+                    }
+                    Parsed::Error(error) => {
+                        let (status, text) = match error {
+                            HeadError::Malformed => (400, canned(400, "berth: malformed HTTP/1.x request\n")),
+                            HeadError::TooLarge => {
+                                (431, canned(431, "berth: the request head is larger than 16 KiB\n"))
+                            }
+                        };
+                        if !shared.options.quiet {
+                            start_log_line(&mut b.log, peer, "-", "-", false);
+                            finish_log_line(
+                                &mut b.log,
+                                status,
+                                0,
+                                Duration::ZERO,
+                                Some("malformed or oversized request head"),
+                            );
+                            let _ = io::stderr().write_all(b.log.as_bytes());
+                        }
+                        if self.slot.enter(State::Reading, State::Writing, registry.deadline(limits.send_timeout)) {
+                            self.send(registry, limits, &text, Body::Empty).await?;
+                        }
+                        return self.close_gracefully(registry, &mut b.input).await;
+                    }
+                }
+            }
+            let was_idle = b.end == b.start;
+            let n = self.read(&mut b.input[b.end..]).await?;
+            if n == 0 {
+                if !was_idle && self.slot.state() == State::Closing {
+                    // The header timeout ran out on a partial head.
+                    let _ = self.stream.try_write(&canned(408, "berth: the request head took too long\n"));
+                    if !shared.options.quiet {
+                        start_log_line(&mut b.log, peer, "-", "-", false);
+                        finish_log_line(&mut b.log, 408, 0, Duration::ZERO, Some("request head too slow"));
+                        let _ = io::stderr().write_all(b.log.as_bytes());
+                    }
+                }
+                return Ok(());
+            }
+            if was_idle {
+                // The head must be complete within the header timeout of its
+                // first byte; on a new connection, of the accept (a client
+                // cannot win time by waiting before it starts to trickle).
+                let deadline = if first { self.slot.deadline() } else { registry.deadline(limits.header_timeout) };
+                if !self.slot.enter(State::Idle, State::Reading, deadline) {
+                    return Ok(());
+                }
+                first = false;
+            }
+            b.end += n;
+        }
+    }
+
+    /// Reads what has arrived (0 at the end of the stream), waiting if nothing has.
+    async fn read(&self, into: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.stream.try_read(into) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stream.readable().await?,
+                result => return result,
+            }
+        }
+    }
+
+    /// Writes the head in `head` and then the body.
+    async fn send(&self, registry: &Registry, limits: Limits, head: &[u8], body: Body) -> io::Result<()> {
+        match body {
+            Body::Empty => self.write_all(registry, limits, head, &[]).await,
+            Body::Bytes(bytes) => self.write_all(registry, limits, head, &bytes).await,
+            Body::File { file, offset, len } => {
+                self.write_head_more(registry, limits, head).await?;
+                self.send_file(registry, limits, &file, offset, len).await
+            }
+        }
+    }
+
+    /// Head and body in one writev when the socket takes them (the usual case).
+    async fn write_all(&self, registry: &Registry, limits: Limits, mut head: &[u8], mut body: &[u8]) -> io::Result<()> {
+        while !head.is_empty() || !body.is_empty() {
+            let result = if head.is_empty() {
+                self.stream.try_write(body)
+            } else {
+                self.stream.try_write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            };
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut n) => {
+                    let from_head = n.min(head.len());
+                    head = &head[from_head..];
+                    n -= from_head;
+                    body = &body[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.slot.extend(registry.deadline(limits.send_timeout));
+                    self.stream.writable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The head of a sendfile response, with MSG_MORE so that it leaves in
+    /// the same packet as the start of the file.
+    async fn write_head_more(&self, registry: &Registry, limits: Limits, mut head: &[u8]) -> io::Result<()> {
+        let fd = self.stream.as_raw_fd();
+        while !head.is_empty() {
+            let result = self.stream.try_io(Interest::WRITABLE, || {
+                // SAFETY: send reads `head`, which outlives the call.
+                let n =
+                    unsafe { libc::send(fd, head.as_ptr().cast(), head.len(), libc::MSG_MORE | libc::MSG_NOSIGNAL) };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match result {
+                Ok(n) => head = &head[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.slot.extend(registry.deadline(limits.send_timeout));
+                    self.stream.writable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// sendfile(2): from the page cache to the socket, no copy through berth.
+    async fn send_file(
+        &self,
+        registry: &Registry,
+        limits: Limits,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        let socket = self.stream.as_raw_fd();
+        let mut position = offset as libc::off_t;
+        let end = offset + len;
+        while (position as u64) < end {
+            let count = ((end - position as u64).min(1 << 30)) as usize;
+            let result = self.stream.try_io(Interest::WRITABLE, || {
+                // SAFETY: both descriptors are open; sendfile advances `position`.
+                let n = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut position, count) };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match result {
+                // The file shrank under us: the promised length cannot be sent.
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.slot.extend(registry.deadline(limits.send_timeout));
+                    self.stream.writable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a response that ends the connection: stop sending, then read
+    /// and drop what the client still sends for a moment, so that closing
+    /// with unread data (which makes the kernel send a reset) cannot destroy
+    /// the response before the client has read it. Bounded in time by the
+    /// registry deadline and in bytes.
+    async fn close_gracefully(&self, registry: &Registry, scratch: &mut [u8]) -> io::Result<()> {
+        // SAFETY: shutdown on our own open socket.
+        unsafe { libc::shutdown(self.stream.as_raw_fd(), libc::SHUT_WR) };
+        if !self.slot.enter(State::Writing, State::Reading, registry.deadline(Duration::from_secs(2))) {
+            return Ok(());
+        }
+        let mut drained = 0;
+        while drained < 1 << 20 {
+            match self.read(scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- the log
+
+fn start_log_line(line: &mut String, peer: SocketAddr, method: &str, target: &str, redact_token: bool) {
+    use std::fmt::Write as _;
+    line.clear();
+    let _ = write!(line, "{} {peer} {method} ", clock_time());
+    let target = if target.len() > 300 { &target[..floor_char_boundary(target, 300)] } else { target };
+    match target.split_once("token=") {
+        Some((before, after)) if redact_token => {
+            line.push_str(before);
+            line.push_str("token=***");
+            if let Some(rest) = after.find('&') {
+                line.push_str(&after[rest..]);
+            }
+        }
+        _ => line.push_str(target),
+    }
+}
+
+fn finish_log_line(line: &mut String, status: u16, bytes: u64, took: Duration, note: Option<&str>) {
+    use std::fmt::Write as _;
+    let _ = write!(line, " {status} {bytes} {:.1}ms", took.as_secs_f64() * 1000.0);
+    if let Some(note) = note {
+        let _ = write!(line, " ({note})");
+    }
+    line.push('\n');
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// Local time of day, HH:MM:SS.
+fn clock_time() -> String {
+    // SAFETY: time and localtime_r fill values we own.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return "--:--:--".into();
+        }
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}

@@ -1,0 +1,180 @@
+//! `berth serve` seen by a real browser: headless Chromium loads a page
+//! (its script must run, which needs the right Content-Type under nosniff),
+//! a directory listing, and a token-protected page (the cookie set by
+//! ?token= must carry the page's own requests). The DOM Chromium dumps is
+//! checked. Without /usr/bin/chromium the tests say so and pass.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// How long one Chromium run may take.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn chromium_missing() -> bool {
+    if std::path::Path::new(CHROMIUM).exists() {
+        return false;
+    }
+    println!("skipped: this test needs chromium ({CHROMIUM}; apt-get install chromium)");
+    true
+}
+
+/// `chromium --headless --dump-dom URL` with a fresh profile: the DOM after load.
+fn dump_dom(url: &str) -> String {
+    let profile = ScratchDir::new("chromium-profile");
+    let mut command = Command::new(CHROMIUM);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path.display()))
+        .args(["--dump-dom", url])
+        .env("HOME", &profile.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Its own process group, so that a hung browser and its helpers
+        // can be stopped together (by that group's id).
+        .process_group(0);
+    let mut child = command.spawn().expect("cannot start chromium");
+    let mut stdout = child.stdout.take().expect("stdout piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for chromium") {
+            break status;
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            // SAFETY: kill(-pgid) signals the group this test created for the child.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("chromium did not finish within {BROWSER_TIMEOUT:?} for {url}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Helpers left in the group (if any) go too.
+    // SAFETY: as above; the group is ours and may already be empty.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+    let dom = reader.join().expect("stdout reader");
+    assert!(status.success(), "chromium exited with {status} for {url}\n{dom}");
+    dom
+}
+
+fn site() -> ScratchDir {
+    let dir = ScratchDir::new("browser");
+    dir.write(
+        "index.html",
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>berth test page</title>\
+         <link rel=\"stylesheet\" href=\"style.css\"></head>\
+         <body><h1 id=\"title\">Hello from berth</h1><script src=\"app.js\"></script></body></html>\n",
+    );
+    dir.write("style.css", "h1 { color: rgb(1, 2, 3); }\n");
+    dir.write(
+        "app.js",
+        "const p = document.createElement('p');\n\
+         p.id = 'js';\n\
+         p.textContent = 'script ran: ' + (6 * 7) + ', title colour ' + getComputedStyle(document.getElementById('title')).color;\n\
+         document.body.appendChild(p);\n",
+    );
+    dir.write("files/report.txt", "a report\n");
+    dir.write("files/with space.txt", "spaced\n");
+    dir.write("files/sub/inner.txt", "inner\n");
+    dir.write("files/.secret", "hidden\n");
+    dir
+}
+
+fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
+    let mut all = vec![dir.path.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    ServeChild::start(&all, &[])
+}
+
+#[test]
+fn a_page_with_its_script_and_style() {
+    let _serial = serial();
+    if chromium_missing() {
+        return;
+    }
+    let dir = site();
+    let server = serve(&dir, &[]);
+    let dom = dump_dom(&server.url);
+    assert!(dom.contains("<h1 id=\"title\">Hello from berth</h1>"), "{dom}");
+    assert!(
+        dom.contains("<p id=\"js\">script ran: 42, title colour rgb(1, 2, 3)</p>"),
+        "the script ran and the stylesheet applied:\n{dom}"
+    );
+    let log = server.stderr();
+    for path in ["GET / 200", "GET /app.js 200", "GET /style.css 200"] {
+        assert!(log.contains(path), "{path} in the log:\n{log}");
+    }
+}
+
+#[test]
+fn a_directory_listing() {
+    let _serial = serial();
+    if chromium_missing() {
+        return;
+    }
+    let dir = site();
+    let server = serve(&dir, &["--quiet"]);
+    let dom = dump_dom(&format!("{}files/", server.url));
+    assert!(dom.contains("<title>Index of /files/</title>"), "{dom}");
+    assert!(dom.contains("<table id=\"listing\">"), "{dom}");
+    assert!(dom.contains("<a href=\"sub/\">sub/</a>"), "{dom}");
+    assert!(dom.contains("<a href=\"report.txt\">report.txt</a>"), "{dom}");
+    assert!(dom.contains("<a href=\"with%20space.txt\">with space.txt</a>"), "{dom}");
+    assert!(dom.contains("<a href=\"../\">../</a>"), "{dom}");
+    assert!(!dom.contains(".secret"), "hidden files are not listed:\n{dom}");
+    // Directories come first.
+    let sub = dom.find("sub/</a>").expect("sub");
+    let report = dom.find("report.txt</a>").expect("report");
+    assert!(sub < report, "{dom}");
+}
+
+#[test]
+fn a_token_link_lets_the_browser_in() {
+    let _serial = serial();
+    if chromium_missing() {
+        return;
+    }
+    let dir = site();
+    let server = serve(&dir, &["--token"]);
+    let log = server.stderr();
+    let link = log
+        .lines()
+        .find_map(|l| l.split_whitespace().find(|w| w.contains("?token=")))
+        .unwrap_or_else(|| panic!("no token link:\n{log}"))
+        .to_string();
+    // Without the token: refused.
+    let refused = dump_dom(&server.url);
+    assert!(refused.contains("needs its token"), "{refused}");
+    assert!(!refused.contains("Hello from berth"), "{refused}");
+    // With it: the page, and its script (fetched with the cookie).
+    let dom = dump_dom(&link);
+    assert!(dom.contains("<p id=\"js\">script ran: 42"), "{dom}");
+    let log = server.stderr();
+    assert!(log.contains("GET /app.js 200"), "{log}");
+    assert!(
+        !log.lines().skip(2).any(|l| l.contains(link.rsplit('=').next().unwrap_or("?"))),
+        "token in the log:\n{log}"
+    );
+}
