@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use crate::cli::LogFormat;
 
-/// Per-client buffer: the only memory a client can make berth hold.
-const BUFFER: usize = 256 * 1024;
+/// Per-client buffer: the only memory a client can make berth hold. 1 MiB
+/// measured best here (256 KiB and 4 MiB were a few percent slower).
+const BUFFER: usize = 1024 * 1024;
 
 /// Echoes every TCP client of `listener` until the process ends.
 pub fn serve_tcp(listener: TcpListener, max_clients: usize, log: Option<LogFormat>) -> io::Result<()> {
