@@ -125,6 +125,29 @@ pub struct Rule {
     pub text: String,
 }
 
+impl Rule {
+    /// A rule of `table` in `family` with no conditions yet and no verdict
+    /// (each parser fills in what it reads).
+    fn empty(tool: &'static str, family: &str, table: &str, chain: &str, hook: Option<String>, text: String) -> Rule {
+        Rule {
+            tool,
+            family: family.to_string(),
+            table: table.to_string(),
+            chain: chain.to_string(),
+            hook,
+            in_interface: None,
+            out_interface: None,
+            protocol: None,
+            dport: None,
+            daddr: None,
+            saddr: None,
+            unknown: Vec::new(),
+            verdict: Verdict::Other(String::new()),
+            text,
+        }
+    }
+}
+
 /// What happened when one tool was asked for its rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ToolOutcome {
@@ -311,22 +334,7 @@ pub fn parse_nft_json(text: &str) -> Result<(Vec<Chain>, Vec<Rule>), String> {
             .and_then(|c| c.hook.clone());
         let named_set =
             |name: &str| sets.iter().find(|(f, t, n, _)| *f == family && *t == table && n == name).map(|s| s.3.clone());
-        let mut parsed = Rule {
-            tool: "nft",
-            family: family.clone(),
-            table: table.clone(),
-            chain: chain.clone(),
-            hook,
-            in_interface: None,
-            out_interface: None,
-            protocol: None,
-            dport: None,
-            daddr: None,
-            saddr: None,
-            unknown: Vec::new(),
-            verdict: Verdict::Other(String::new()),
-            text: String::new(),
-        };
+        let mut parsed = Rule::empty("nft", &family, &table, &chain, hook, String::new());
         let mut verdict = None;
         for expr in rule["expr"].as_array().map(Vec::as_slice).unwrap_or_default() {
             if let Some(found) = nft_verdict(expr) {
@@ -687,22 +695,7 @@ fn words(line: &str) -> Vec<String> {
 /// One `-A CHAIN ... -j TARGET` line.
 fn parse_iptables_rule(line: &str, tool: &'static str, family: &str, table: &str) -> Option<Rule> {
     let words = words(line);
-    let mut rule = Rule {
-        tool,
-        family: family.to_string(),
-        table: table.to_string(),
-        chain: String::new(),
-        hook: None,
-        in_interface: None,
-        out_interface: None,
-        protocol: None,
-        dport: None,
-        daddr: None,
-        saddr: None,
-        unknown: Vec::new(),
-        verdict: Verdict::Other(String::new()),
-        text: format!("{family} {table}: {line}"),
-    };
+    let mut rule = Rule::empty(tool, family, table, "", None, format!("{family} {table}: {line}"));
     let mut verdict = None;
     let mut negated = false;
     let mut index = 0;
