@@ -96,6 +96,14 @@ def push(port, volume):
     return elapsed
 
 
+def cpu_seconds(pid):
+    """utime + stime of the process and its reaped children (socat forks one per client)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -134,17 +142,26 @@ def main():
         for name in servers:
             push(ports[name], 16 << 20)  # warm-up
         times = {name: [] for name in servers}
+        cpu = {name: [] for name in servers}
         for i in range(args.runs):
             order = list(servers)
             if i % 2:
                 order.reverse()
             for name in order:
+                before = cpu_seconds(servers[name].pid)
                 times[name].append(push(ports[name], volume))
+                # socat's per-client child is reaped shortly after the close.
+                time.sleep(0.2)
+                cpu[name].append(cpu_seconds(servers[name].pid) - before)
         rate = {name: volume / statistics.median(t) / 1e9 for name, t in times.items()}
         print(f"TCP echo, {args.mib} MiB per run, {args.runs} runs, one client (GB/s, median):")
         for name in servers:
             print(f"  {name:<7} {rate[name]:6.2f} GB/s   (min-max {volume / max(times[name]) / 1e9:.2f}-"
                   f"{volume / min(times[name]) / 1e9:.2f})")
+        gib = volume / (1 << 30)
+        print("server CPU seconds per GiB echoed (median; lower is leaner, independent of the client's speed):")
+        for name in servers:
+            print(f"  {name:<7} {statistics.median(cpu[name]) / gib:6.3f} s/GiB")
         print(f"  berth/socat  {rate['berth'] / rate['socat']:.2f}x  (target >= 2.5)")
         print(f"  berth/python {rate['berth'] / rate['python']:.2f}x  (target >= 1.0)")
         print(f"  berth peak memory {peak_kib(servers['berth'].pid)} KiB")
