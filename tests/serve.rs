@@ -751,7 +751,7 @@ fn foreign_host_headers() {
         "127.0.0.1.evil.example",
         "localhost.evil.example",
         "0.0.0.0",
-        "10.1.2.3",
+        "203.0.113.3",
     ] {
         let response = host(foreign);
         assert_eq!(response.status, 421, "{foreign}");

@@ -199,7 +199,7 @@ fn refusal_for(pid: u32, snapshot: &Snapshot, requester: &Requester, port: u16) 
     None
 }
 
-/// The value after `flag` in a command line (`-container-ip 172.17.0.2`).
+/// The value after `flag` in a command line (`-container-ip ADDRESS`).
 fn argument_after<'a>(cmdline: &'a [String], flag: &str) -> Option<&'a str> {
     cmdline.iter().position(|a| a == flag).and_then(|i| cmdline.get(i + 1)).map(String::as_str)
 }

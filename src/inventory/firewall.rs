@@ -781,7 +781,7 @@ fn protocol_name(text: &str) -> String {
     }
 }
 
-/// `127.0.0.0/8`, `10.0.0.1/255.255.255.0`, `::1/128`, `10.0.0.1`.
+/// `127.0.0.0/8`, `203.0.113.1/255.255.255.0`, `::1/128`, `203.0.113.1`.
 fn iptables_prefix(text: &str) -> Option<Prefix> {
     let (address, len) = text.split_once('/').unwrap_or((text, ""));
     let address: IpAddr = address.parse().ok()?;
@@ -905,10 +905,10 @@ COMMIT
 
     #[test]
     fn prefixes_and_ports() {
-        let p = iptables_prefix("10.0.0.0/255.0.0.0").unwrap();
-        assert_eq!(p.len, 8);
-        assert!(p.contains("10.9.8.7".parse().unwrap()));
-        assert!(!p.contains("11.0.0.1".parse().unwrap()));
+        let p = iptables_prefix("198.18.0.0/255.254.0.0").unwrap();
+        assert_eq!(p.len, 15);
+        assert!(p.contains("198.19.8.7".parse().unwrap()));
+        assert!(!p.contains("198.20.0.1".parse().unwrap()));
         assert!(iptables_prefix("::1/128").unwrap().contains("::1".parse().unwrap()));
         assert_eq!(iptables_port_range(":1024"), Some((0, 1024)));
         assert_eq!(iptables_port_range("1024:"), Some((1024, 65535)));

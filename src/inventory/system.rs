@@ -227,10 +227,10 @@ mod tests {
 
     #[test]
     fn hosts_entries_naming_localhost() {
-        let text = "127.0.0.1\tlocalhost # loopback\n::1 localhost ip6-localhost\n# 10.0.0.1 localhost\n\
-                    127.0.1.1 myhost\n10.1.2.3 LOCALHOST.localdomain\n";
+        let text = "127.0.0.1\tlocalhost # loopback\n::1 localhost ip6-localhost\n# 203.0.113.1 localhost\n\
+                    127.0.1.1 myhost\n203.0.113.3 LOCALHOST.localdomain\n";
         let entries = localhost_entries(text);
-        assert_eq!(entries.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(), ["127.0.0.1", "::1", "10.1.2.3"]);
+        assert_eq!(entries.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(), ["127.0.0.1", "::1", "203.0.113.3"]);
         assert_eq!(entries[1].line, 2);
         assert_eq!(entries[1].names, ["localhost", "ip6-localhost"]);
     }

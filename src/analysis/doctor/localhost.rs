@@ -148,7 +148,7 @@ mod tests {
         let c = resolve(&s);
         assert_eq!(c.status, Status::Ok);
         assert!(c.summary.contains("::1, then 127.0.0.1 (IPv6 first)"), "{}", c.summary);
-        s.localhost = Ok(vec![ip("10.0.0.5")]);
+        s.localhost = Ok(vec![ip("203.0.113.5")]);
         assert_eq!(resolve(&s).status, Status::Fail);
         s.localhost = Err("no".into());
         assert_eq!(resolve(&s).status, Status::Fail);
@@ -165,7 +165,7 @@ mod tests {
         let entry = |address: &str| HostsEntry { line: 1, address: address.into(), names: vec!["localhost".into()] };
         s.hosts = FileFact::Read(vec![entry("127.0.0.1"), entry("::1")]);
         assert_eq!(hosts(&s).status, Status::Ok);
-        s.hosts = FileFact::Read(vec![entry("192.168.1.9")]);
+        s.hosts = FileFact::Read(vec![entry("198.51.100.9")]);
         assert_eq!(hosts(&s).status, Status::Fail);
         s.hosts = FileFact::Read(vec![]);
         assert_eq!(hosts(&s).status, Status::Warn);

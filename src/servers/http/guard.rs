@@ -288,7 +288,7 @@ mod tests {
             assert!(is_loopback_name(name), "{name}");
         }
         for name in
-            ["evil.example", "localhost.evil.example", "0.0.0.0", "[::]", "10.0.0.1", "notlocalhost", ".localhost"]
+            ["evil.example", "localhost.evil.example", "0.0.0.0", "[::]", "203.0.113.1", "notlocalhost", ".localhost"]
         {
             assert!(!is_loopback_name(name), "{name}");
         }
@@ -311,9 +311,9 @@ mod tests {
     #[test]
     fn exposed_address_literal() {
         let guard = Guard { allow_local_address: true, ..Guard::default() };
-        let request = request_with_host(Some("192.168.1.5:62893"), 1);
-        assert_eq!(guard.check_host(&request, Some("192.168.1.5".parse().unwrap())), HostCheck::Allowed);
-        assert_eq!(guard.check_host(&request, Some("192.168.1.6".parse().unwrap())), HostCheck::Foreign);
+        let request = request_with_host(Some("198.51.100.5:62893"), 1);
+        assert_eq!(guard.check_host(&request, Some("198.51.100.5".parse().unwrap())), HostCheck::Allowed);
+        assert_eq!(guard.check_host(&request, Some("198.51.100.6".parse().unwrap())), HostCheck::Foreign);
     }
 
     #[test]
