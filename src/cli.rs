@@ -469,9 +469,13 @@ pub struct RunArgs {
     #[arg(short = 'e', long = "env", value_name = "NAME", default_value = "PORT")]
     pub env_name: String,
 
-    /// Address to bind (the program is told it in HOST as well).
+    /// Address to bind (loopback unless --expose).
     #[arg(short = 'b', long, value_name = "ADDRESS", default_value = "127.0.0.1")]
     pub bind: String,
+
+    /// Allow binding beyond loopback (warns and names every address).
+    #[arg(long)]
+    pub expose: bool,
 
     /// Pass the bound, listening socket as fd 3 by systemd socket
     /// activation (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES): no race.

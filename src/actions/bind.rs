@@ -1,7 +1,7 @@
 //! Binding ports, to test them and to hand them out (`free`, `run`).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
 
@@ -17,15 +17,6 @@ pub fn bindable(address: IpAddr, port: u16, protocol: Protocol) -> io::Result<()
     // Test the IPv6 side alone; the IPv4 side is tested on its own address.
     let socket = new_socket(address, protocol, true)?;
     socket.bind(&SockAddr::from(SocketAddr::new(address, port)))
-}
-
-/// A listening TCP socket on `address:port` (SO_REUSEADDR set, as servers do).
-pub fn listen(address: IpAddr, port: u16) -> io::Result<TcpListener> {
-    let socket = new_socket(address, Protocol::Tcp, false)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&SockAddr::from(SocketAddr::new(address, port)))?;
-    socket.listen(1024)?;
-    Ok(socket.into())
 }
 
 /// A close-on-exec socket of the right family for `address`. For IPv6,

@@ -2,13 +2,13 @@
 //! like nc. Refused and timed out give different exit codes (1 and 5).
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use crate::analysis::target::parse_port;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
+use crate::net::{self, resolve::ProbeTarget};
 use crate::servers::bridge::{self, UdpEnd};
 
 pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
@@ -81,40 +81,13 @@ pub(crate) fn parse_timeout(seconds: Option<f64>) -> Result<Option<Duration>, Er
     }
 }
 
-/// PORT (localhost), HOST:PORT, [IPV6]:PORT; names resolve through the
-/// system resolver, and every address is tried in its order.
+/// PORT (localhost), HOST:PORT, [IPV6]:PORT, parsed and resolved as
+/// `probe` does (localhost is 127.0.0.1 and ::1, both); every address is
+/// tried in that order.
 fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
-    let text = target.trim();
-    let forms = "use PORT, HOST:PORT or [IPV6]:PORT";
-    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) =
-            rest.split_once(']').ok_or_else(|| Error::Usage(format!("'{target}': missing ']'; {forms}")))?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| Error::Usage(format!("'{target}': expected :PORT after ']'; {forms}")))?;
-        (host, port)
-    } else if text.matches(':').count() > 1 {
-        return Err(Error::Usage(format!("'{target}': write IPv6 addresses in brackets, as [::1]:PORT")));
-    } else if let Some((host, port)) = text.split_once(':') {
-        (if host.is_empty() { "localhost" } else { host }, port)
-    } else {
-        ("localhost", text)
-    };
-    let port = parse_port(port).map_err(|e| Error::Usage(format!("'{target}': {e}")))?;
-    if host.eq_ignore_ascii_case("localhost") {
-        // Both loopback families, as resolvers order them by default.
-        return Ok(vec![
-            (IpAddr::V6(Ipv6Addr::LOCALHOST), port).into(),
-            (IpAddr::V4(Ipv4Addr::LOCALHOST), port).into(),
-        ]);
+    let parsed = ProbeTarget::parse(target)?;
+    if parsed.scheme.is_some() {
+        return Err(Error::Usage(format!("'{target}': connect takes PORT, HOST:PORT or [IPV6]:PORT, not a URL")));
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let found: Vec<SocketAddr> =
-        (host, port).to_socket_addrs().map_err(|e| Error::Usage(format!("cannot resolve '{host}': {e}")))?.collect();
-    if found.is_empty() {
-        return Err(Error::Usage(format!("'{host}' has no addresses")));
-    }
-    Ok(found)
+    Ok(net::resolve::resolve(&parsed.host)?.into_iter().map(|ip| SocketAddr::new(ip, parsed.port)).collect())
 }

@@ -19,13 +19,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use crate::actions::bind::listen;
 use crate::analysis::free::candidates;
 use crate::analysis::target::parse_port;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::inventory::{self, Protocol, Query};
+use crate::servers::listener::{tcp_listener, ListenSpec};
 
 /// fd number of the first passed socket under systemd's protocol (SD_LISTEN_FDS_START).
 const LISTEN_FDS_START: i32 = 3;
@@ -44,10 +44,12 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         args.command.first().ok_or_else(|| Error::Usage("no program given: berth run -- CMD ARGS...".into()))?;
 
     let listener = if args.port.eq_ignore_ascii_case("auto") {
-        bind_free_port(address, global)?
+        bind_free_port(address, args.expose, global)?
     } else {
         let port = parse_port(&args.port).map_err(|e| Error::Usage(format!("--port: {e}")))?;
-        listen(address, port).map_err(|e| bind_error(address, port, e))?
+        // The one listener setup: loopback unless --expose, and a taken
+        // port answered with its holder and a free alternative.
+        tcp_listener(&ListenSpec { bind: Some(address), port, expose: args.expose })?
     };
     let port = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound port: {e}")))?.port();
 
@@ -100,7 +102,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 }
 
 /// Picks a free port the way `berth free` does and listens on it.
-fn bind_free_port(address: IpAddr, global: &GlobalArgs) -> Result<std::net::TcpListener, Error> {
+fn bind_free_port(address: IpAddr, expose: bool, global: &GlobalArgs) -> Result<std::net::TcpListener, Error> {
     let query =
         Query { udp: false, source: global.source.into(), tcp_counters: false, owners: false, ..Query::default() };
     let snapshot = inventory::collect(&query)?;
@@ -109,26 +111,13 @@ fn bind_free_port(address: IpAddr, global: &GlobalArgs) -> Result<std::net::TcpL
     for port in ports {
         // Between the check and this bind another program may have taken
         // it; then the next candidate.
-        if let Ok(listener) = listen(address, port) {
+        if let Ok(listener) = tcp_listener(&ListenSpec { bind: Some(address), port, expose }) {
             return Ok(listener);
         }
     }
     Err(Error::System(format!(
         "no free port found on {address} in the dynamic range outside the ephemeral range; try --port NUMBER"
     )))
-}
-
-fn bind_error(address: IpAddr, port: u16, error: io::Error) -> Error {
-    match error.raw_os_error() {
-        Some(libc::EADDRINUSE) => {
-            Error::Usage(format!("port {port} on {address} is in use: see who holds it with 'berth who {port}', or use --port auto"))
-        }
-        Some(libc::EACCES) => Error::Usage(format!(
-            "port {port} is privileged (below net.ipv4.ip_unprivileged_port_start): run as root or pick a port above 1023"
-        )),
-        Some(libc::EADDRNOTAVAIL) => Error::Usage(format!("{address} is not an address of this machine")),
-        _ => Error::System(format!("cannot listen on {address}:{port}: {error}")),
-    }
 }
 
 fn valid_env_name(name: &str) -> bool {

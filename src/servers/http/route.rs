@@ -128,7 +128,7 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Rep
         Ok(slash) => slash,
         Err(PathError::Bad(why)) => {
             let message = format!("berth: refused: {why}\n");
-            return error_owned(exchange, request, 400, message, why);
+            return error(exchange, request, 400, message, why);
         }
         Err(PathError::Hidden) => return not_found(exchange, request, "hidden file; --hidden serves it"),
     };
@@ -337,24 +337,16 @@ fn not_found(exchange: &mut Exchange<'_>, request: &Request<'_>, note: &'static 
 }
 
 /// A short plain-text answer (errors, redirects).
+/// A short plain-text reply; `message` is a static text or one built for
+/// this request (both become the body without copying a static one).
 fn error(
     exchange: &mut Exchange<'_>,
     request: &Request<'_>,
     status: u16,
-    message: &'static str,
+    message: impl Into<Bytes>,
     note: &'static str,
 ) -> Reply {
-    text_reply(exchange, request, status, Bytes::from_static(message.as_bytes()), note)
-}
-
-fn error_owned(
-    exchange: &mut Exchange<'_>,
-    request: &Request<'_>,
-    status: u16,
-    message: String,
-    note: &'static str,
-) -> Reply {
-    text_reply(exchange, request, status, Bytes::from(message), note)
+    text_reply(exchange, request, status, message.into(), note)
 }
 
 fn text_reply(
