@@ -152,3 +152,15 @@ fn a_taken_port_and_bad_input() {
     }
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn binding_beyond_loopback_needs_expose() {
+    let _serial = serial();
+    let output = berth().args(["run", "--bind", "0.0.0.0", "--", "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--expose"), "{stderr}");
+    let output = berth().args(["run", "--bind", "0.0.0.0", "--expose", "--", "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning: --expose"));
+}

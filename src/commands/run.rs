@@ -108,16 +108,22 @@ fn bind_free_port(address: IpAddr, expose: bool, global: &GlobalArgs) -> Result<
     let snapshot = inventory::collect(&query)?;
     let pool = candidates(None, &snapshot.port_ranges);
     let (ports, _) = crate::actions::bind::find_free(&pool, 8, &[Protocol::Tcp], &[address], &snapshot);
+    let mut last_error = None;
     for port in ports {
         // Between the check and this bind another program may have taken
-        // it; then the next candidate.
-        if let Ok(listener) = tcp_listener(&ListenSpec { bind: Some(address), port, expose }) {
-            return Ok(listener);
+        // it; then the next candidate. An error that is not about the port
+        // (exposure without --expose) comes back for every candidate and is
+        // what the user sees.
+        match tcp_listener(&ListenSpec { bind: Some(address), port, expose }) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
         }
     }
-    Err(Error::System(format!(
-        "no free port found on {address} in the dynamic range outside the ephemeral range; try --port NUMBER"
-    )))
+    Err(last_error.unwrap_or_else(|| {
+        Error::System(format!(
+            "no free port found on {address} in the dynamic range outside the ephemeral range; try --port NUMBER"
+        ))
+    }))
 }
 
 fn valid_env_name(name: &str) -> bool {
