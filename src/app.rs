@@ -25,6 +25,7 @@ pub fn run() -> i32 {
         Command::Free(args) => commands::free::run(args, &cli.global),
         Command::Run(args) => commands::run::run(args, &cli.global),
         Command::Doctor(args) => commands::doctor::run(args, &cli.global),
+        Command::Audit(args) => commands::audit::run(args, &cli.global),
         Command::Serve(args) => commands::serve::run(args, &cli.global),
         Command::Echo(args) => commands::echo::run(args, &cli.global),
         Command::Listen(args) => commands::listen::run(args, &cli.global),

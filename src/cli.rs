@@ -102,6 +102,11 @@ pub enum Command {
     #[command(after_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
 
+    /// Security audit of this machine's listeners: exposure, reachability,
+    /// DNS rebinding and CORS, services without auth, TLS, odd owners.
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
@@ -116,6 +121,21 @@ pub enum Command {
     #[command(after_help = "Example:\n  berth man | gzip > /usr/local/share/man/man1/berth.1.gz")]
     Man,
 }
+
+const AUDIT_EXAMPLES: &str = "\
+Examples:
+  berth audit                          findings, worst first, each with a fix
+  sudo berth audit                     also firewall rules and every process
+  berth audit --fail-on medium         exit 1 if anything medium or worse is found (CI)
+  berth audit --json | jq '.[] | select(.severity == \"critical\")'
+  berth audit --sarif > berth.sarif    for code-scanning dashboards
+  berth audit --write-policy > berth-policy.toml
+  berth audit --policy berth-policy.toml   flag listeners the policy does not expect
+
+Probes are harmless reads (GET, OPTIONS, Redis PING/INFO, memcached stats, a
+PostgreSQL startup message); nothing is written or changed. Exit codes: 0
+nothing at or above --fail-on (default high), 1 findings at or above it, 2
+bad usage or a malformed policy file.";
 
 const LS_EXAMPLES: &str = "\
 Examples:
@@ -489,6 +509,49 @@ pub struct RunArgs {
     /// The program and its arguments (after --).
     #[arg(value_name = "CMD", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Findings as JSON: an array, one object per finding.
+    #[arg(long, conflicts_with = "sarif")]
+    pub json: bool,
+
+    /// Findings as SARIF 2.1.0, for CI code-scanning tools.
+    #[arg(long)]
+    pub sarif: bool,
+
+    /// Exit 1 when a finding at or above this severity is found: info, low,
+    /// medium, high, critical, or none (always exit 0).
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+
+    /// Show only findings at or above this severity.
+    #[arg(long, value_name = "SEVERITY", default_value = "info")]
+    pub min_severity: String,
+
+    /// A TOML file of expected listeners: their findings of exposure are
+    /// silenced, and listeners it does not expect are findings.
+    #[arg(long, value_name = "FILE", env = "BERTH_POLICY")]
+    pub policy: Option<std::path::PathBuf>,
+
+    /// Write the current listeners as a starting policy (to FILE, or stdout
+    /// with -) instead of auditing.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub write_policy: Option<String>,
+
+    /// Seconds all probes of one service may take together.
+    #[arg(long, value_name = "SECONDS", default_value = "2")]
+    pub timeout: f64,
+
+    /// Seconds all probing may take; services not reached are reported as skipped.
+    #[arg(long, value_name = "SECONDS", default_value = "20")]
+    pub budget: f64,
+
+    /// Do not connect to any service: judge bind addresses, firewall and
+    /// owners only.
+    #[arg(long)]
+    pub no_probe: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,6 +1,7 @@
 //! One module per subcommand: parse what the CLI gave, take a snapshot,
 //! analyse, render. Each returns the exit code or an error value.
 
+pub mod audit;
 pub mod completions;
 pub mod connect;
 pub mod doctor;
@@ -15,7 +16,11 @@ pub mod scan;
 pub mod serve;
 pub mod who;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::unseen::UnseenCounts;
 use crate::inventory::Snapshot;
@@ -38,4 +43,43 @@ pub(crate) fn print_visibility_notes(snapshot: &Snapshot, unseen: &UnseenCounts)
     for skipped in &snapshot.visibility.namespaces_skipped {
         let _ = writeln!(stderr, "berth: note: network namespace {skipped}");
     }
+}
+
+/// Runs `work`, which counts what it finished in the counter it is given,
+/// with a progress bar of `total` steps on stderr when stderr is a terminal
+/// (never in pipes). `template` is indicatif's, e.g.
+/// "scanning [{bar:30}] {pos}/{len} ports, {eta} left".
+pub(crate) fn with_progress<T>(total: usize, template: &str, work: impl FnOnce(&AtomicUsize) -> T) -> T {
+    let done = AtomicUsize::new(0);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if total > 0 && io::stderr().is_terminal() {
+            scope.spawn(|| show_progress(total, template, &done, &finished));
+        }
+        let _stop_progress = SetOnDrop(&finished);
+        work(&done)
+    })
+}
+
+/// Sets the flag when dropped, so the progress thread stops however the work ends.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// A progress bar on stderr, updated from the counter until the work ends.
+fn show_progress(total: usize, template: &str, done: &AtomicUsize, finished: &AtomicBool) {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    // Bounded by the work: `finished` is set when it returns, however it ends.
+    while !finished.load(Ordering::Acquire) {
+        bar.set_position(done.load(Ordering::Relaxed) as u64);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bar.finish_and_clear();
 }

@@ -1,11 +1,7 @@
 //! `berth scan [HOST]`: parse, resolve once, scan, find the holders of the
 //! open ports when the host is this machine, render.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
 
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::Error;
@@ -34,14 +30,8 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         threads: 0,
     };
 
-    let done = AtomicUsize::new(0);
-    let finished = AtomicBool::new(false);
-    let outcome = std::thread::scope(|scope| {
-        if std::io::stderr().is_terminal() {
-            scope.spawn(|| show_progress(ports.len(), &done, &finished));
-        }
-        let _stop_progress = SetOnDrop(&finished);
-        scan::scan(&ports, &options, &done)
+    let outcome = super::with_progress(ports.len(), "scanning [{bar:30}] {pos}/{len} ports, {eta} left", |done| {
+        scan::scan(&ports, &options, done)
     })?;
 
     // Who holds the open ports, when they are ports of this machine: one
@@ -88,29 +78,4 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         }
     }
     Ok(if entries.is_empty() { ExitCode::NothingFound } else { ExitCode::Success })
-}
-
-/// Sets the flag when dropped, so the progress thread stops however the scan ends.
-struct SetOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for SetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
-/// A progress bar on stderr, updated from the scan's counter until it ends.
-fn show_progress(total: usize, done: &AtomicUsize, finished: &AtomicBool) {
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("scanning [{bar:30}] {pos}/{len} ports, {eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    // Bounded by the scan: it sets `finished` when it returns, however it ends.
-    while !finished.load(Ordering::Acquire) {
-        bar.set_position(done.load(Ordering::Relaxed) as u64);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bar.finish_and_clear();
 }

@@ -260,6 +260,217 @@ pub fn resolve_location(base: &Location, location: &str) -> Option<Location> {
     Some(Location { scheme: base.scheme, host: base.host.clone(), port: base.port, path })
 }
 
+// ------------------------------------------------------------------ fetch
+
+/// One request the audit sends: the method, the path, the Host header and
+/// any other headers (Origin, Upgrade, ...). `Connection: close` is added.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub host: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// A response: the head and at most the body limit of the body (chunked
+/// bodies are decoded). A 101 Switching Protocols has no body here: the
+/// connection is dropped as soon as the head is read.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub head: Head,
+    pub body: Vec<u8>,
+    /// More body came than the limit; only the first bytes are kept.
+    pub truncated: bool,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+
+    pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// Where `fetch` connects: an address, and the TLS server name when the
+/// service speaks HTTPS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub address: SocketAddr,
+    pub tls_name: Option<String>,
+}
+
+/// A plain or TLS connection whose socket timeouts can be moved.
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<tls::TlsStream>),
+}
+
+impl Connection {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Connection::Plain(tcp) => tcp,
+            Connection::Tls(session) => &session.sock,
+        }
+    }
+
+    fn transport(&mut self) -> &mut dyn Transport {
+        match self {
+            Connection::Plain(tcp) => tcp,
+            Connection::Tls(session) => session.as_mut(),
+        }
+    }
+}
+
+/// Time left before `deadline`, or a timed-out error.
+fn left(deadline: Instant) -> Result<Duration, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(1) {
+        Err("no answer before the deadline".into())
+    } else {
+        Ok(left)
+    }
+}
+
+/// Sends one request on a new connection and reads the answer, all before
+/// `deadline`. Every read waits at most until the deadline, so a server that
+/// accepts and never answers costs the caller no more than its budget.
+pub fn fetch(endpoint: &Endpoint, request: &Request, deadline: Instant, body_limit: usize) -> Result<Response, String> {
+    let tcp = TcpStream::connect_timeout(&endpoint.address, left(deadline)?).map_err(|e| super::error_text(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let mut connection = match &endpoint.tls_name {
+        None => Connection::Plain(tcp),
+        Some(name) => match tls::handshake(tcp, name, endpoint.address.ip(), left(deadline)?, true) {
+            (_, Some(session)) => Connection::Tls(Box::new(session)),
+            (report, None) => return Err(report.error.unwrap_or_else(|| "TLS handshake failed".into())),
+        },
+    };
+    let mut text = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", request.method, request.path, request.host);
+    for (name, value) in request.headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("user-agent")) {
+        text.push_str(&format!("User-Agent: berth/{}\r\n", env!("CARGO_PKG_VERSION")));
+    }
+    if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
+        text.push_str("Connection: close\r\n");
+    }
+    text.push_str("\r\n");
+    let _ = connection.socket().set_write_timeout(Some(left(deadline)?));
+    connection
+        .transport()
+        .write_all(text.as_bytes())
+        .and_then(|()| connection.transport().flush())
+        .map_err(|e| format!("sending the request: {}", super::error_text(&e)))?;
+
+    let mut reader = BodyReader { connection, buffer: Vec::with_capacity(4096), deadline, eof: false };
+    let end = reader.fill_until(|buffer| find(buffer, b"\r\n\r\n"), MAX_HEAD)?;
+    let Some(end) = end else {
+        return Err(if reader.buffer.is_empty() {
+            "the server closed the connection without an HTTP answer".into()
+        } else if reader.buffer.len() >= MAX_HEAD {
+            format!("no end of the response headers within {MAX_HEAD} bytes")
+        } else {
+            parse_head(&reader.buffer).err().unwrap_or_else(|| "the answer ended inside its headers".into())
+        });
+    };
+    let head = parse_head(&reader.buffer[..end])?;
+    reader.buffer.drain(..end + 4);
+    let no_body = request.method.eq_ignore_ascii_case("HEAD")
+        || head.status == 101
+        || head.status == 204
+        || head.status == 304
+        || (100..200).contains(&head.status);
+    if no_body {
+        return Ok(Response { head, body: Vec::new(), truncated: false });
+    }
+    let chunked = head.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = head.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    let (body, truncated) = if chunked {
+        reader.chunked(body_limit)?
+    } else {
+        let want = length.unwrap_or(usize::MAX).min(body_limit.saturating_add(1));
+        reader.fill_until(|buffer| (buffer.len() >= want).then_some(want), want)?;
+        let mut body = std::mem::take(&mut reader.buffer);
+        let truncated = body.len() > body_limit;
+        body.truncate(length.unwrap_or(usize::MAX).min(body_limit));
+        (body, truncated)
+    };
+    Ok(Response { head, body, truncated })
+}
+
+/// Reads from a connection into a buffer until a condition holds, the
+/// buffer is full, the server closes, or the deadline passes.
+struct BodyReader {
+    connection: Connection,
+    buffer: Vec<u8>,
+    deadline: Instant,
+    eof: bool,
+}
+
+impl BodyReader {
+    /// Reads until `done` returns a value (returned), `limit` bytes are
+    /// buffered or the server closed (None). Err when the deadline passes.
+    fn fill_until(&mut self, done: impl Fn(&[u8]) -> Option<usize>, limit: usize) -> Result<Option<usize>, String> {
+        let mut chunk = [0u8; 8192];
+        // Bounded by `limit` bytes, the server's close and the deadline.
+        loop {
+            if let Some(found) = done(&self.buffer) {
+                return Ok(Some(found));
+            }
+            if self.eof || self.buffer.len() >= limit {
+                return Ok(None);
+            }
+            let wait = left(self.deadline)?;
+            let _ = self.connection.socket().set_read_timeout(Some(wait));
+            match self.connection.transport().read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Err("no complete answer before the deadline".into())
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A TLS peer that closes without close_notify, or a reset
+                // after the answer: keep what came.
+                Err(_) if !self.buffer.is_empty() => self.eof = true,
+                Err(e) => return Err(format!("reading the answer: {}", super::error_text(&e))),
+            }
+        }
+    }
+
+    /// Decodes a chunked body, keeping at most `limit` bytes.
+    fn chunked(&mut self, limit: usize) -> Result<(Vec<u8>, bool), String> {
+        let mut body = Vec::new();
+        // Bounded: each round consumes one chunk; the reads are bounded as above.
+        for _ in 0..100_000 {
+            let Some(line_end) = self.fill_until(|b| find(b, b"\r\n"), MAX_HEAD)? else { break };
+            let size_text = String::from_utf8_lossy(&self.buffer[..line_end]).to_string();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+            self.buffer.drain(..line_end + 2);
+            if size == 0 {
+                return Ok((body, false));
+            }
+            let room = limit.saturating_sub(body.len());
+            let want = size.min(room);
+            self.fill_until(|b| (b.len() >= want).then_some(want), want)?;
+            let have = want.min(self.buffer.len());
+            body.extend(self.buffer.drain(..have));
+            if size > room {
+                return Ok((body, true));
+            }
+            self.fill_until(|b| (b.len() >= size - want + 2).then_some(0), size - want + 2)?;
+            let skip = (size - want + 2).min(self.buffer.len());
+            self.buffer.drain(..skip);
+            if self.eof && self.buffer.is_empty() {
+                break;
+            }
+        }
+        Ok((body, false))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

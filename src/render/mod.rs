@@ -1,6 +1,7 @@
 //! Rendering: tables for people, JSON for programs. Render prints what
 //! analysis returns and knows nothing of the kernel.
 
+pub mod audit;
 pub mod doctor;
 pub mod json;
 pub mod kill;

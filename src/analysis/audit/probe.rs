@@ -1,0 +1,355 @@
+//! Live probing of TCP listeners: find out what each one speaks (HTTP,
+//! HTTPS, a banner, a known binary protocol), then hand it to the probing
+//! checks ([`super::browser`], [`super::noauth`], [`super::tls`],
+//! [`super::owners`]).
+//!
+//! Safety rules every probe follows: requests are reads (GET, HEAD, OPTIONS,
+//! a WebSocket handshake that is closed at once, read-only protocol
+//! commands); nothing writes, deletes or changes anything. Services the
+//! catalog knows to speak a binary protocol never get an HTTP request.
+//!
+//! Timing: services are probed in parallel on worker threads. Each service
+//! has its own deadline (`service_timeout`), and the whole probing stops
+//! at the total budget; services not reached by then are reported as
+//! skipped. The first contact with a service is limited to
+//! [`FIRST_CONTACT`] so that a service that accepts and never answers costs
+//! about that much, whatever the service timeout.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::catalog::{self, Known, Wire};
+use super::{Facts, Finding, Listener, Skipped};
+use crate::inventory::Protocol;
+use crate::net::http::{self, Endpoint, Request, Response};
+use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
+use crate::net::tls::{self, TlsReport};
+
+/// How long berth waits for a server that speaks first.
+pub const BANNER_WAIT: Duration = Duration::from_millis(250);
+/// The most time the first HTTP request to an unknown service may take.
+pub const FIRST_CONTACT: Duration = Duration::from_millis(800);
+/// The most body bytes kept from one response.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Worker threads at most.
+const MAX_THREADS: usize = 64;
+
+/// How long probing may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Per service: all of its probes together.
+    pub service_timeout: Duration,
+    /// All probing together.
+    pub budget: Duration,
+}
+
+/// What a service turned out to speak.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Speaks {
+    /// HTTP, over TLS when the endpoint has a TLS name.
+    Http,
+    /// TLS carrying something other than HTTP (or HTTP that did not answer).
+    Tls,
+    /// It spoke first; the escaped banner.
+    Banner(String),
+    /// A binary protocol the catalog names; not sent HTTP.
+    Wire(Wire),
+    /// It answered the HTTP request with something that is not HTTP.
+    Other(String),
+    /// Connected, but nothing came back before the deadline.
+    Silent,
+    /// The connection failed (refused, reset, unreachable).
+    Unreachable(String),
+}
+
+/// One TCP listener as the probing checks see it.
+pub struct Service<'a> {
+    /// The listener's index in [`Facts::listeners`].
+    pub index: usize,
+    pub listener: &'a Listener,
+    pub known: Option<&'static Known>,
+    /// Where berth connects; `tls_name` is set for HTTPS.
+    pub endpoint: Endpoint,
+    /// The Host header that names the service on loopback ("127.0.0.1:8080").
+    pub host: String,
+    pub speaks: Speaks,
+    /// The handshake's facts, when the service speaks TLS.
+    pub tls: Option<TlsReport>,
+    /// The answer to `GET /` with the loopback Host header (HTTP services).
+    pub baseline: Option<Response>,
+    /// When this service's probing must end.
+    pub deadline: Instant,
+}
+
+impl Service<'_> {
+    /// True when the service speaks HTTP (plain or over TLS).
+    pub fn is_http(&self) -> bool {
+        self.speaks == Speaks::Http
+    }
+
+    /// Sends a request to the service, within its deadline.
+    pub fn fetch(&self, method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
+        http::fetch(&self.endpoint, &Request { method, path, host, headers }, self.deadline, BODY_LIMIT)
+    }
+
+    /// `GET path` with the loopback Host header.
+    pub fn get(&self, path: &str) -> Result<Response, String> {
+        self.fetch("GET", path, &self.host, &[])
+    }
+
+    /// A new TCP connection to the service, its timeouts set to the deadline.
+    pub fn connect(&self) -> Result<TcpStream, String> {
+        let left = left(self.deadline).ok_or("no time left for this service")?;
+        let stream =
+            TcpStream::connect_timeout(&self.endpoint.address, left).map_err(|e| crate::net::error_text(&e))?;
+        let _ = stream.set_read_timeout(Some(left));
+        let _ = stream.set_write_timeout(Some(left));
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    /// "http://127.0.0.1:8080" or "https://...".
+    pub fn url(&self) -> String {
+        let scheme = if self.endpoint.tls_name.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
+}
+
+fn left(deadline: Instant) -> Option<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (left >= Duration::from_millis(1)).then_some(left)
+}
+
+/// `host:port` for a Host header, IPv6 in brackets.
+fn host_header(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+    }
+}
+
+/// Probes every TCP listener and runs the probing checks. `done` counts the
+/// services finished (for a progress bar).
+pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>, Vec<Skipped>) {
+    let indices: Vec<usize> =
+        facts.listeners.iter().enumerate().filter(|(_, l)| l.protocol == Protocol::Tcp).map(|(i, _)| i).collect();
+    let budget_end = Instant::now() + options.budget;
+    let next = AtomicUsize::new(0);
+    let findings = Mutex::new(Vec::new());
+    let unreached = Mutex::new(Vec::new());
+    let threads = indices.len().clamp(1, MAX_THREADS);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                // Bounded: each round takes the next listener; there are finitely many.
+                loop {
+                    let slot = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&index) = indices.get(slot) else { break };
+                    let now = Instant::now();
+                    if now >= budget_end {
+                        unreached.lock().unwrap_or_else(|p| p.into_inner()).push(index);
+                        done.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let deadline = (now + options.service_timeout).min(budget_end);
+                    let service = identify(index, &facts.listeners[index], deadline);
+                    let mut found = check_service(&service, facts);
+                    findings.lock().unwrap_or_else(|p| p.into_inner()).append(&mut found);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let mut skipped = Vec::new();
+    let mut unreached = unreached.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !unreached.is_empty() {
+        unreached.sort_unstable();
+        let ports: Vec<String> = unreached.iter().map(|&i| facts.listeners[i].port.to_string()).collect();
+        skipped.push(Skipped {
+            check: "probe".into(),
+            reason: format!(
+                "the probing budget of {:.1} s ran out before {} listener(s) were probed: port(s) {}",
+                options.budget.as_secs_f64(),
+                unreached.len(),
+                ports.join(", ")
+            ),
+            remedy: Some("give more time with --budget".into()),
+        });
+    }
+    (findings.into_inner().unwrap_or_else(|p| p.into_inner()), skipped)
+}
+
+/// Every probing check, on one identified service.
+fn check_service(service: &Service, facts: &Facts) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(super::noauth::check(service, facts));
+    findings.extend(super::browser::check(service, facts));
+    findings.extend(super::tls::check(service, facts));
+    findings.extend(super::owners::check(service, facts));
+    findings
+}
+
+/// Finds out what a listener speaks, within its deadline.
+pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> Service<'a> {
+    let ip = listener.probe_address();
+    let address = SocketAddr::new(ip, listener.port);
+    let known = catalog::identify(listener);
+    let mut service = Service {
+        index,
+        listener,
+        known,
+        endpoint: Endpoint { address, tls_name: None },
+        host: host_header(ip, listener.port),
+        speaks: Speaks::Silent,
+        tls: None,
+        baseline: None,
+        deadline,
+    };
+    let wire = known.map(|k| k.wire);
+    if let Some(wire @ (Wire::Redis | Wire::Memcached | Wire::Postgres | Wire::Mysql | Wire::Mongo | Wire::Opaque)) =
+        wire
+    {
+        service.speaks = Speaks::Wire(wire);
+        return service;
+    }
+    let first_contact = (Instant::now() + FIRST_CONTACT).min(deadline);
+
+    // TLS ports: the server waits for our hello.
+    if TLS_PORTS.contains(&listener.port) {
+        if try_tls(&mut service, first_contact) {
+            return service;
+        }
+        if let Speaks::Unreachable(_) = service.speaks {
+            return service;
+        }
+    }
+
+    // Servers that speak first are not sent anything: their banner says what they are.
+    let expect_http = wire == Some(Wire::Http) || HTTP_PORTS.contains(&listener.port);
+    if !expect_http {
+        match banner(address, first_contact) {
+            Ok(Some(text)) => {
+                service.speaks = Speaks::Banner(text);
+                return service;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                service.speaks = Speaks::Unreachable(e);
+                return service;
+            }
+        }
+    }
+
+    let request = Request { method: "GET", path: "/", host: &service.host, headers: &[] };
+    match http::fetch(&service.endpoint, &request, first_contact.max(Instant::now() + BANNER_WAIT), BODY_LIMIT) {
+        // nginx and others answer plain HTTP on a TLS port with a 400.
+        Ok(response) if response.head.status == 400 && !TLS_PORTS.contains(&listener.port) => {
+            let mut tls_service = Service { baseline: None, ..clone_shell(&service) };
+            if try_tls(&mut tls_service, deadline) {
+                return tls_service;
+            }
+            service.speaks = Speaks::Http;
+            service.baseline = Some(response);
+        }
+        Ok(response) => {
+            service.speaks = Speaks::Http;
+            service.baseline = Some(response);
+        }
+        Err(e) if e.contains("before the deadline") || e.contains("no answer") => service.speaks = Speaks::Silent,
+        Err(e) => {
+            // A TLS server answers plain text with an alert or by closing.
+            let mut tls_service = clone_shell(&service);
+            if !TLS_PORTS.contains(&listener.port) && try_tls(&mut tls_service, first_contact.max(Instant::now())) {
+                return tls_service;
+            }
+            service.speaks = if e.contains("refused") || e.contains("reset") || e.contains("unreachable") {
+                Speaks::Unreachable(e)
+            } else {
+                Speaks::Other(e)
+            };
+        }
+    }
+    service
+}
+
+/// A copy of a service's identity fields, before anything was learned.
+fn clone_shell<'a>(service: &Service<'a>) -> Service<'a> {
+    Service {
+        index: service.index,
+        listener: service.listener,
+        known: service.known,
+        endpoint: service.endpoint.clone(),
+        host: service.host.clone(),
+        speaks: Speaks::Silent,
+        tls: None,
+        baseline: None,
+        deadline: service.deadline,
+    }
+}
+
+/// A TLS handshake; on success the service is TLS, and HTTP over it is
+/// tried (the baseline request). Returns whether TLS worked.
+fn try_tls(service: &mut Service, until: Instant) -> bool {
+    let Some(wait) = left(until) else { return false };
+    let tcp = match TcpStream::connect_timeout(&service.endpoint.address, wait) {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            service.speaks = Speaks::Unreachable(crate::net::error_text(&e));
+            return false;
+        }
+    };
+    let wait = left(until).unwrap_or(Duration::from_millis(1));
+    let (report, session) = tls::handshake(tcp, "localhost", service.endpoint.address.ip(), wait, true);
+    if session.is_none() {
+        return false;
+    }
+    let alpn_http = report.alpn.as_deref().is_none_or(|p| p.starts_with("http"));
+    service.tls = Some(report);
+    service.endpoint.tls_name = Some("localhost".into());
+    service.speaks = Speaks::Tls;
+    let expect_http = alpn_http
+        && (HTTPS_PORTS.contains(&service.listener.port)
+            || !TLS_PORTS.contains(&service.listener.port)
+            || service.known.is_some_and(|k| k.wire == Wire::Http));
+    if expect_http {
+        if let Ok(response) = service.get("/") {
+            service.speaks = Speaks::Http;
+            service.baseline = Some(response);
+        }
+    }
+    true
+}
+
+/// Waits for a server that speaks first. Ok(None): connected, silent.
+fn banner(address: SocketAddr, until: Instant) -> Result<Option<String>, String> {
+    let wait = left(until).ok_or("no time left")?;
+    let mut stream = TcpStream::connect_timeout(&address, wait).map_err(|e| crate::net::error_text(&e))?;
+    let wait = BANNER_WAIT.min(left(until).unwrap_or(Duration::from_millis(1)));
+    let _ = stream.set_read_timeout(Some(wait));
+    let mut buffer = [0u8; 512];
+    match stream.read(&mut buffer) {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(escape(&buffer[..n]))),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) => Err(crate::net::error_text(&e)),
+    }
+}
+
+/// Printable ASCII as is, the rest as escapes.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for &b in bytes {
+        match b {
+            b'\r' => text.push_str("\\r"),
+            b'\n' => text.push_str("\\n"),
+            b'\t' => text.push_str("\\t"),
+            b'\\' => text.push_str("\\\\"),
+            0x20..=0x7e => text.push(b as char),
+            other => text.push_str(&format!("\\x{other:02x}")),
+        }
+    }
+    text
+}

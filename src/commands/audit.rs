@@ -1,0 +1,119 @@
+//! `berth audit`: read the facts (one Snapshot of listeners, the firewall
+//! rules, the system's settings), run the checks, apply the policy, render,
+//! and pick the exit code from `--fail-on`.
+
+use std::io::Write;
+
+use crate::analysis::audit::{self, listeners, policy, probe, reachability, Facts, Severity};
+use crate::cli::{AuditArgs, GlobalArgs};
+use crate::error::Error;
+use crate::exit_codes::ExitCode;
+use crate::inventory::{self, firewall, interfaces, system, Protocol, Query};
+use crate::render::{self, style::Style};
+
+pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
+    // Everything the user typed is checked before anything is read (exit 2).
+    let fail_on = parse_threshold(&args.fail_on, "--fail-on")?;
+    let min_severity = parse_threshold(&args.min_severity, "--min-severity")?.unwrap_or(Severity::Critical);
+    let service_timeout = super::probe::seconds(args.timeout, "--timeout")?;
+    let budget = super::probe::seconds(args.budget, "--budget")?;
+    let policy = match &args.policy {
+        Some(path) if args.write_policy.is_none() => Some(policy::load(path).map_err(Error::Usage)?),
+        _ => None,
+    };
+
+    let facts = gather(global)?;
+
+    if let Some(destination) = &args.write_policy {
+        let text = policy::write(&facts);
+        if destination == "-" {
+            let mut out = super::stdout();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        } else {
+            std::fs::write(destination, text)
+                .map_err(|e| Error::System(format!("cannot write the policy to {destination}: {e}")))?;
+            eprintln!("berth: wrote a policy of {} listeners to {destination}", facts.listeners.len());
+        }
+        return Ok(ExitCode::Success);
+    }
+
+    let probing = (!args.no_probe).then_some(probe::Options { service_timeout, budget });
+    let tcp_listeners = facts.listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count();
+    let steps = if probing.is_some() { tcp_listeners } else { 0 };
+    let mut outcome = super::with_progress(steps, "auditing [{bar:30}] {pos}/{len} services", |done| {
+        audit::run(&facts, probing, done)
+    });
+    if let Some(policy) = &policy {
+        policy::apply(policy, &facts, &mut outcome);
+        outcome.sort();
+    }
+
+    let threshold_hit = fail_on.is_some_and(|level| outcome.findings.iter().any(|f| f.severity >= level));
+    outcome.findings.retain(|f| f.severity >= min_severity);
+
+    let mut out = super::stdout();
+    if args.sarif {
+        render::audit::write_sarif(&mut out, &outcome)?;
+    } else if args.json {
+        render::json::write_array(&mut out, &outcome.findings)?;
+    } else {
+        let style = Style::detect(global.color.into());
+        render::audit::write_report(&mut out, &outcome, facts.listeners.len(), &style)?;
+    }
+    out.flush()?;
+    if args.json || args.sarif {
+        for skipped in &outcome.skipped {
+            eprintln!("berth: note: {}", render::audit::skipped_line(skipped));
+        }
+    }
+    Ok(if threshold_hit { ExitCode::NothingFound } else { ExitCode::Success })
+}
+
+/// A severity, or None for "none" (never fail).
+fn parse_threshold(text: &str, flag: &str) -> Result<Option<Severity>, Error> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    text.parse::<Severity>().map(Some).map_err(|e| Error::Usage(format!("{flag}: {e}, or none")))
+}
+
+/// One snapshot of the listeners and owners, the firewall rules (read on
+/// another thread meanwhile: nft and iptables-save are separate programs),
+/// the system's settings and the interfaces.
+fn gather(global: &GlobalArgs) -> Result<Facts, Error> {
+    let query = Query {
+        tcp: true,
+        udp: true,
+        tcp_listening_only: true,
+        source: global.source.into(),
+        all_netns: false,
+        ancestors: false,
+        tcp_counters: false,
+        owners: true,
+        port: None,
+    };
+    let (snapshot, firewall) = std::thread::scope(|scope| {
+        let firewall = scope.spawn(firewall::read);
+        let snapshot = inventory::collect(&query);
+        (snapshot, firewall.join().unwrap_or_default())
+    });
+    let snapshot = snapshot?;
+    if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {
+        eprintln!("berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
+    }
+    let system = system::collect();
+    let interfaces = interfaces::list();
+    let listeners = listeners::collect(&snapshot, &interfaces);
+    let reach = reachability::assess(&listeners, &firewall, &system, &interfaces);
+    Ok(Facts {
+        listeners,
+        reach,
+        firewall,
+        system,
+        interfaces,
+        root: snapshot.visibility.running_as_root,
+        unseen_processes: snapshot.visibility.unreadable_processes,
+        ephemeral: snapshot.port_ranges.ephemeral,
+    })
+}
