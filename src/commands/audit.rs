@@ -17,9 +17,15 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let min_severity = parse_threshold(&args.min_severity, "--min-severity")?.unwrap_or(Severity::Critical);
     let service_timeout = super::probe::seconds(args.timeout, "--timeout")?;
     let budget = super::probe::seconds(args.budget, "--budget")?;
-    let policy = match &args.policy {
-        Some(path) if args.write_policy.is_none() => Some(policy::load(path).map_err(Error::Usage)?),
-        _ => None,
+    // A policy that cannot be read or parsed is an input error (exit 2), but
+    // the audit still runs and prints every finding, unsilenced: a typo in
+    // the policy must not hide what the machine exposes.
+    let (policy, policy_error) = match &args.policy {
+        Some(path) if args.write_policy.is_none() => match policy::load(path) {
+            Ok(policy) => (Some(policy), None),
+            Err(e) => (None, Some(e)),
+        },
+        _ => (None, None),
     };
 
     let facts = gather(global)?;
@@ -66,6 +72,9 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         for skipped in &outcome.skipped {
             eprintln!("berth: note: {}", render::audit::skipped_line(skipped));
         }
+    }
+    if let Some(error) = policy_error {
+        return Err(Error::Usage(format!("{error} (the findings above are unfiltered; fix the policy and run again)")));
     }
     Ok(if threshold_hit { ExitCode::NothingFound } else { ExitCode::Success })
 }

@@ -34,6 +34,9 @@ pub const BANNER_WAIT: Duration = Duration::from_millis(250);
 pub const FIRST_CONTACT: Duration = Duration::from_millis(800);
 /// The most body bytes kept from one response.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// A service is not started with less time than this left in the budget:
+/// it could not be probed, only fail, and would pass for probed.
+const MIN_SERVICE_TIME: Duration = Duration::from_millis(50);
 /// Worker threads at most.
 const MAX_THREADS: usize = 64;
 
@@ -149,7 +152,7 @@ pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>
                     let slot = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&index) = indices.get(slot) else { break };
                     let now = Instant::now();
-                    if now >= budget_end {
+                    if budget_end.saturating_duration_since(now) < MIN_SERVICE_TIME {
                         unreached.lock().unwrap_or_else(|p| p.into_inner()).push(index);
                         done.fetch_add(1, Ordering::Relaxed);
                         continue;
