@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod doctor;
 pub mod filter;
+pub mod firewall_walk;
 pub mod free;
 pub mod kill;
 pub mod port_facts;

@@ -1,7 +1,9 @@
 //! Firewall rules, read (never changed) from nftables (`nft -j list
 //! ruleset`) and iptables (`iptables-save`, `ip6tables-save`), reduced to
-//! what `doctor` asks of them: which interfaces, protocols, destination
-//! ports and addresses a rule matches, and what it does with a match.
+//! what `doctor` and `audit` ask of them: which interfaces, protocols,
+//! destination ports and addresses (and conntrack states) a rule matches,
+//! and what it does with a match, including where a DNAT or redirect rule
+//! sends the packet (so `audit` can tell what it publishes).
 //!
 //! Conditions berth does not model (conntrack state, marks, rate limits,
 //! iptables extensions) are kept as text in [`Rule::unknown`], so that a rule
@@ -33,7 +35,39 @@ pub enum Verdict {
     Jump(String),
     Goto(String),
     Return,
+    /// DNAT or redirect: the packet's destination is rewritten (and its
+    /// fate decided later, by the filter chains of its new destination).
+    Nat(Nat),
     Other(String),
+}
+
+/// Where a DNAT or redirect rule sends a packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nat {
+    /// `redirect` (iptables REDIRECT): to the primary address of the
+    /// interface the packet came in on (prerouting), or to loopback (output).
+    pub redirect: bool,
+    /// The new destination address (DNAT); None keeps it (or, for a
+    /// redirect, the interface's own address).
+    pub address: Option<IpAddr>,
+    /// The new destination ports (inclusive); None keeps the packet's port.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl Nat {
+    /// `127.0.0.1:8080`, `[::1]:80`, `:8080`, `192.0.2.1:90-91`.
+    pub fn target(&self) -> String {
+        let port = match self.ports {
+            Some((a, b)) if a == b => format!(":{a}"),
+            Some((a, b)) => format!(":{a}-{b}"),
+            None => String::new(),
+        };
+        match self.address {
+            Some(IpAddr::V6(v6)) if !port.is_empty() => format!("[{v6}]{port}"),
+            Some(ip) => format!("{ip}{port}"),
+            None => port,
+        }
+    }
 }
 
 impl Verdict {
@@ -49,6 +83,9 @@ impl Verdict {
             Verdict::Jump(target) => format!("jump {target}"),
             Verdict::Goto(target) => format!("goto {target}"),
             Verdict::Return => "return".into(),
+            Verdict::Nat(nat) if nat.redirect && nat.ports.is_none() => "redirect".into(),
+            Verdict::Nat(nat) if nat.redirect => format!("redirect to {}", nat.target()),
+            Verdict::Nat(nat) => format!("dnat to {}", nat.target()),
             Verdict::Other(other) => other.clone(),
         }
     }
@@ -97,6 +134,8 @@ pub struct Chain {
     pub name: String,
     pub hook: Option<String>,
     pub policy: Option<Verdict>,
+    /// The nft chain type (filter, nat, route); for iptables, None.
+    pub kind: Option<String>,
 }
 
 /// One rule, reduced to the conditions doctor understands.
@@ -117,6 +156,9 @@ pub struct Rule {
     pub dport: Option<Cond<(u16, u16)>>,
     pub daddr: Option<Cond<Prefix>>,
     pub saddr: Option<Cond<Prefix>>,
+    /// Conntrack states (new, established, related, invalid, untracked),
+    /// lower case: `ct state` / `-m conntrack --ctstate` / `-m state --state`.
+    pub ct_state: Option<Cond<String>>,
     /// Conditions not modelled, as text: the rule may or may not match.
     pub unknown: Vec<String>,
     pub verdict: Verdict,
@@ -141,6 +183,7 @@ impl Rule {
             dport: None,
             daddr: None,
             saddr: None,
+            ct_state: None,
             unknown: Vec::new(),
             verdict: Verdict::Other(String::new()),
             text,
@@ -316,6 +359,7 @@ pub fn parse_nft_json(text: &str) -> Result<(Vec<Chain>, Vec<Rule>), String> {
                 name: text_of(&chain["name"]),
                 hook: chain["hook"].as_str().map(str::to_string),
                 policy: chain["policy"].as_str().map(nft_policy),
+                kind: chain["type"].as_str().map(str::to_string),
             });
         } else if let Some(set) = item.get("set") {
             let elements = set["elem"].as_array().cloned().unwrap_or_default();
@@ -388,6 +432,11 @@ fn nft_verdict(expr: &Value) -> Option<Verdict> {
         "jump" => Verdict::Jump(text_of(&value["target"])),
         "goto" => Verdict::Goto(text_of(&value["target"])),
         "queue" | "continue" => Verdict::Other(key.clone()),
+        "dnat" | "redirect" => Verdict::Nat(Nat {
+            redirect: key == "redirect",
+            address: value["addr"].as_str().and_then(|a| a.parse().ok()),
+            ports: port_range(&value["port"]),
+        }),
         "xt" if value["type"] == "target" => iptables_target(&text_of(&value["name"])),
         _ => return None,
     })
@@ -432,6 +481,11 @@ fn nft_match(m: &Value, rule: &mut Rule, named_set: &dyn Fn(&str) -> Option<Vec<
         }
     };
     let elements = set_elements(&right);
+    if left["ct"]["key"] == "state" {
+        let values = elements.iter().map(|v| text_of(v).to_ascii_lowercase()).collect();
+        rule.ct_state = Some(Cond { negated, values });
+        return;
+    }
     if let Some(key) = left["meta"]["key"].as_str() {
         let names = || Cond { negated, values: elements.iter().map(text_of).collect() };
         match key {
@@ -490,7 +544,10 @@ fn is_port_field(left: &Value) -> bool {
 fn set_elements(right: &Value) -> Vec<Value> {
     match right.get("set") {
         Some(Value::Array(items)) => items.clone(),
-        _ => vec![right.clone()],
+        _ => match right {
+            Value::Array(items) => items.clone(),
+            _ => vec![right.clone()],
+        },
     }
 }
 
@@ -571,6 +628,9 @@ fn describe_nft(rule: &Rule) -> String {
             }
         }
     }
+    if let Some(c) = &rule.ct_state {
+        parts.push(format!("ct state {}{}", neg(c.negated), c.values.join(",")));
+    }
     parts.extend(rule.unknown.iter().cloned());
     parts.push(rule.verdict.word());
     format!("{} {} {}: {}", rule.family, rule.table, rule.chain, parts.join(" "))
@@ -643,6 +703,7 @@ pub fn parse_iptables_save(text: &str, tool: &'static str, family: &str) -> Save
                 hook: builtin_hook(&name),
                 name,
                 policy,
+                kind: None,
             });
         } else if line.starts_with("-A ") {
             if let Some(rule) = parse_iptables_rule(line, tool, family, &table) {
@@ -731,15 +792,23 @@ fn parse_iptables_rule(line: &str, tool: &'static str, family: &str, table: &str
                     _ => rule.unknown.push(format!("{word} {value}")),
                 }
             }
+            "--ctstate" | "--state" => {
+                let values = value.split(',').map(str::to_ascii_lowercase).collect();
+                rule.ct_state = Some(Cond { negated, values });
+            }
             "-m" | "--match" => {
-                if !matches!(value.as_str(), "tcp" | "udp" | "multiport" | "comment") {
+                if !matches!(value.as_str(), "tcp" | "udp" | "multiport" | "comment" | "conntrack" | "state") {
                     rule.unknown.push(format!("-m {value}"));
                 }
             }
             "--comment" => {}
             "-j" | "--jump" => {
-                verdict = Some(iptables_target(&value));
                 // What follows are the target's options, not conditions.
+                let options = words.get(index + 1..).unwrap_or_default();
+                verdict = Some(match value.as_str() {
+                    "DNAT" | "REDIRECT" => Verdict::Nat(iptables_nat(&value, options)),
+                    _ => iptables_target(&value),
+                });
                 break;
             }
             "-g" | "--goto" => {
@@ -770,6 +839,33 @@ fn parse_iptables_rule(line: &str, tool: &'static str, family: &str, table: &str
     rule.verdict = verdict?;
     rule.hook = builtin_hook(&rule.chain);
     Some(rule)
+}
+
+/// `-j DNAT --to-destination 127.0.0.1:80` (also `[::1]:80`, `ADDR`,
+/// `ADDR:80-81`, `:80`), `-j REDIRECT --to-ports 8080[-8090]`.
+fn iptables_nat(target: &str, options: &[String]) -> Nat {
+    let mut nat = Nat { redirect: target == "REDIRECT", address: None, ports: None };
+    let value_of = |flag: &str| options.iter().position(|w| w == flag).and_then(|i| options.get(i + 1));
+    if let Some(ports) = value_of("--to-ports") {
+        nat.ports = iptables_port_range(&ports.replace('-', ":"));
+    }
+    if let Some(destination) = value_of("--to-destination") {
+        // `[v6]:port`, `v4:port`, a bare address, or `:port`.
+        let (address, port) = if let Some(rest) = destination.strip_prefix('[') {
+            let (address, after) = rest.split_once(']').unwrap_or((rest, ""));
+            (address, after.strip_prefix(':').unwrap_or(""))
+        } else if destination.matches(':').count() > 1 {
+            (destination.as_str(), "")
+        } else {
+            destination.split_once(':').unwrap_or((destination.as_str(), ""))
+        };
+        // A range of addresses keeps its first one.
+        nat.address = address.split('-').next().and_then(|a| a.parse().ok());
+        if !port.is_empty() {
+            nat.ports = iptables_port_range(&port.replace('-', ":"));
+        }
+    }
+    nat
 }
 
 /// iptables-save writes protocols by name, or by number for unnamed ones.
@@ -852,7 +948,8 @@ COMMIT
         assert_eq!(r[1].verdict, Verdict::Reject);
         assert!(r[2].in_interface.as_ref().unwrap().negated);
         assert_eq!(r[2].daddr.as_ref().unwrap().values[0].len, 8);
-        assert_eq!(r[3].unknown, ["-m conntrack", "--ctstate INVALID"]);
+        assert!(r[3].unknown.is_empty(), "{:?}", r[3].unknown);
+        assert_eq!(r[3].ct_state, Some(Cond { negated: false, values: vec!["invalid".into()] }));
         assert_eq!(r[4].verdict, Verdict::Accept);
         assert!(r[4].unknown.is_empty());
         assert_eq!(r[5].verdict, Verdict::Jump("mine".into()));
@@ -894,13 +991,71 @@ COMMIT
         assert_eq!(r.text, "inet t input: iifname \"lo\" tcp dport { 5555, 6000-6010 } drop");
         let r = &rules[1];
         assert!(r.out_interface.as_ref().unwrap().negated);
-        assert_eq!(r.unknown, ["ct state in \"new\""]);
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        assert_eq!(r.ct_state, Some(Cond { negated: false, values: vec!["new".into()] }));
         assert!(r.daddr.as_ref().unwrap().values[0].contains("127.0.0.1".parse().unwrap()));
         assert_eq!(r.verdict, Verdict::Reject);
         let r = &rules[2];
         assert_eq!(r.protocol, None, "th dport names no protocol");
         assert_eq!(r.dport, Some(Cond { negated: false, values: vec![(7000, 7000), (8000, 8010)] }));
         assert_eq!(r.verdict, Verdict::Reject);
+    }
+
+    #[test]
+    fn dnat_and_redirect_rules() {
+        let saved = parse_iptables_save(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n\
+             -A PREROUTING -p tcp -m tcp --dport 9000 -j DNAT --to-destination 127.0.0.1:90\n\
+             -A PREROUTING -p tcp -m tcp --dport 9001 -j REDIRECT --to-ports 91-92\n\
+             -A PREROUTING ! -i docker0 -p tcp -m tcp --dport 9002 -j DNAT --to-destination 203.0.113.5\n\
+             -A PREROUTING -p tcp --dport 9003 -j DNAT --to-destination [2001:db8::5]:80\nCOMMIT\n",
+            "iptables-save",
+            "ip",
+        );
+        let nats: Vec<Nat> = saved
+            .rules
+            .iter()
+            .map(|r| match &r.verdict {
+                Verdict::Nat(nat) => nat.clone(),
+                other => panic!("not a nat verdict: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            nats[0],
+            Nat { redirect: false, address: Some("127.0.0.1".parse().unwrap()), ports: Some((90, 90)) }
+        );
+        assert_eq!(nats[1], Nat { redirect: true, address: None, ports: Some((91, 92)) });
+        assert_eq!(nats[2].address, Some("203.0.113.5".parse().unwrap()));
+        assert_eq!(nats[2].ports, None);
+        assert_eq!(nats[3].target(), "[2001:db8::5]:80");
+        assert_eq!(saved.rules[0].dport, Some(Cond { negated: false, values: vec![(9000, 9000)] }));
+        assert_eq!(saved.rules[0].hook.as_deref(), Some("prerouting"));
+
+        let json = r#"{"nftables": [
+          {"chain": {"family": "inet", "table": "f", "name": "pre", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+          {"rule": {"family": "inet", "table": "f", "chain": "pre", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8004}},
+            {"dnat": {"family": "ip", "addr": "127.0.0.1", "port": 82}}]}},
+          {"rule": {"family": "inet", "table": "f", "chain": "pre", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8005}},
+            {"redirect": null}]}},
+          {"rule": {"family": "inet", "table": "f", "chain": "pre", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 8003}},
+            {"dnat": {"addr": "192.0.2.1", "port": {"range": [90, 91]}}}]}},
+          {"rule": {"family": "inet", "table": "f", "chain": "pre", "expr": [
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}},
+            {"accept": null}]}}
+        ]}"#;
+        let (chains, rules) = parse_nft_json(json).unwrap();
+        assert_eq!(chains[0].kind.as_deref(), Some("nat"));
+        assert_eq!(rules.len(), 4, "dnat and redirect are verdicts: the rules are kept");
+        assert_eq!(rules[0].text, "inet f pre: tcp dport 8004 dnat to 127.0.0.1:82");
+        assert_eq!(rules[1].verdict, Verdict::Nat(Nat { redirect: true, address: None, ports: None }));
+        assert_eq!(rules[2].text, "inet f pre: udp dport 8003 dnat to 192.0.2.1:90-91");
+        assert_eq!(
+            rules[3].ct_state,
+            Some(Cond { negated: false, values: vec!["established".into(), "related".into()] })
+        );
     }
 
     #[test]
