@@ -1,0 +1,93 @@
+//! A small buffered reader over one TCP connection for the line- and
+//! length-framed protocols the probes speak (RESP, memcached text,
+//! PostgreSQL messages). Every read is bounded in size and ends at the
+//! service's deadline.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// The most bytes one line or message may have.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// One connection, reads buffered.
+pub struct Conn {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    deadline: Instant,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, deadline: Instant) -> Conn {
+        Conn { stream, buffer: Vec::new(), deadline }
+    }
+
+    /// Writes all of `bytes` before the deadline.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let left = self.left()?;
+        let _ = self.stream.set_write_timeout(Some(left));
+        self.stream.write_all(bytes).map_err(|e| describe(&e))
+    }
+
+    /// One line without its `\r\n` (or `\n`).
+    pub fn line(&mut self) -> Result<Vec<u8>, String> {
+        // Bounded: each round reads more or fails; the buffer is capped.
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
+            }
+            if self.buffer.len() > MAX_FRAME {
+                return Err(format!("a line longer than {MAX_FRAME} bytes"));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Exactly `count` bytes.
+    pub fn exact(&mut self, count: usize) -> Result<Vec<u8>, String> {
+        if count > MAX_FRAME {
+            return Err(format!("a frame of {count} bytes (more than {MAX_FRAME})"));
+        }
+        // Bounded: each round reads more or fails.
+        while self.buffer.len() < count {
+            self.fill()?;
+        }
+        Ok(self.buffer.drain(..count).collect())
+    }
+
+    /// Reads what the peer sends next into the buffer.
+    fn fill(&mut self) -> Result<(), String> {
+        let left = self.left()?;
+        let _ = self.stream.set_read_timeout(Some(left));
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Err("the server closed the connection".into()),
+            Ok(n) => {
+                self.buffer.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err("no answer before the deadline".into())
+            }
+            Err(e) => Err(describe(&e)),
+        }
+    }
+
+    fn left(&self) -> Result<Duration, String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            Err("no time left for this service".into())
+        } else {
+            Ok(left)
+        }
+    }
+}
+
+fn describe(error: &io::Error) -> String {
+    crate::net::error_text(error)
+}

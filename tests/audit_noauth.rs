@@ -1,0 +1,469 @@
+//! `berth audit`: the no-authentication checks (noauth.*), against REAL
+//! servers the tests start on loopback ports picked at run time: redis-server,
+//! memcached, PostgreSQL and prometheus-node-exporter from Debian's packages,
+//! each once without and once with authentication. Docker Engine,
+//! Elasticsearch, Jupyter and Ollama cannot run here: a python3 stand-in
+//! (tests/fixtures/audit_noauth/standin.py) answers exactly as their
+//! documented APIs do, open and with authentication.
+//!
+//! Root: when the tests run as root, memcached runs as `nobody` and
+//! PostgreSQL as `postgres` (neither runs as root); nothing else needs root.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, is_root, parse_array, poll_until, run_berth, serial, ScratchDir};
+use serde_json::Value;
+
+/// How long a server may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit_noauth").join(name)
+}
+
+/// A server the test started: stopped by its pid on drop (`stop` first,
+/// then SIGKILL after a bounded wait), and reaped.
+struct Server {
+    child: Child,
+    what: String,
+    stop: libc::c_int,
+}
+
+impl Server {
+    fn spawn(mut command: Command, what: &str, stop: libc::c_int) -> Server {
+        command.stdin(Stdio::null());
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Server { child, what: what.to_string(), stop }
+    }
+
+    /// Waits until 127.0.0.1:port accepts connections; panics if the server
+    /// exits first or does not listen within START_TIMEOUT.
+    fn wait_listening(&mut self, port: u16, log: Option<&Path>) {
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut exited = None;
+        let up = poll_until(START_TIMEOUT, || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                exited = Some(status);
+                return Some(false);
+            }
+            TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok().map(|_| true)
+        });
+        if up != Some(true) {
+            let log = log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+            panic!("{} did not listen on 127.0.0.1:{port} (exit: {exited:?})\n{log}", self.what);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: the pid is our own unreaped child, so it cannot have been reused.
+            unsafe { libc::kill(pid, self.stop) };
+            let started = Instant::now();
+            // Bounded: 5 s of 20 ms polls.
+            while started.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `berth audit --json --fail-on none`: every finding.
+fn audit() -> Vec<Value> {
+    let args = ["audit", "--json", "--fail-on", "none"];
+    let (code, stdout, stderr) = run_berth(&args, &[]);
+    assert_eq!(code, 0, "berth audit exited {code}\nstderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "berth audit panicked: {stderr}");
+    parse_array(&stdout, &args)
+}
+
+/// The noauth.* findings on a port: (id, severity), and the findings for messages.
+fn noauth_on(findings: &[Value], port: u16) -> Vec<(String, String)> {
+    findings
+        .iter()
+        .filter(|f| f["port"].as_u64() == Some(u64::from(port)))
+        .filter(|f| f["id"].as_str().is_some_and(|id| id.starts_with("noauth.")))
+        .map(|f| (f["id"].as_str().unwrap_or("").to_string(), f["severity"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// The one finding with this id on this port; panics with the listing otherwise.
+fn expect_finding<'a>(findings: &'a [Value], port: u16, id: &str) -> &'a Value {
+    let found: Vec<&Value> =
+        findings.iter().filter(|f| f["port"].as_u64() == Some(u64::from(port)) && f["id"] == id).collect();
+    assert_eq!(found.len(), 1, "expected one {id} on port {port}, got {}:\n{}", found.len(), dump(findings));
+    found[0]
+}
+
+fn dump(findings: &[Value]) -> String {
+    findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+fn evidence(finding: &Value) -> Vec<String> {
+    finding["evidence"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn assert_evidence(finding: &Value, needle: &str) {
+    let lines = evidence(finding);
+    assert!(lines.iter().any(|l| l.contains(needle)), "no evidence line with '{needle}' in {lines:?}");
+}
+
+// ---------------------------------------------------------------- redis
+
+fn redis(port: u16, scratch: &ScratchDir, extra: &[&str]) -> Server {
+    let mut command = Command::new("redis-server");
+    let port_text = port.to_string();
+    let dir = scratch.path.to_string_lossy().into_owned();
+    command
+        .args(["--port", &port_text, "--save", "", "--appendonly", "no", "--dir", &dir, "--daemonize", "no"])
+        .args(["--logfile", "", "--unixsocket", ""])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut server = Server::spawn(command, "redis-server", libc::SIGTERM);
+    server.wait_listening(port, None);
+    server
+}
+
+#[test]
+fn redis_without_password_on_loopback_is_medium() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("redis-open");
+    let port = free_port();
+    let _redis = redis(port, &scratch, &["--bind", "127.0.0.1"]);
+    let findings = audit();
+    let finding = expect_finding(&findings, port, "noauth.redis");
+    assert_eq!(finding["severity"], "medium", "{finding}");
+    assert_evidence(finding, "PING answered +PONG");
+    assert_evidence(finding, "redis_version:");
+}
+
+#[test]
+fn redis_with_password_is_not_raised() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("redis-pass");
+    let port = free_port();
+    let _redis = redis(port, &scratch, &["--bind", "127.0.0.1", "--requirepass", "berth-test-secret"]);
+    // The password is really required.
+    assert!(exchange(port, b"PING\r\n").starts_with("-NOAUTH"), "redis with requirepass answered PING");
+    let findings = audit();
+    assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
+}
+
+#[test]
+fn redis_on_all_interfaces_without_protected_mode_is_critical() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("redis-wide");
+    let port = free_port();
+    let _redis = redis(port, &scratch, &["--bind", "0.0.0.0", "--protected-mode", "no"]);
+    let findings = audit();
+    let finding = expect_finding(&findings, port, "noauth.redis");
+    assert_eq!(finding["severity"], "critical", "{finding}");
+    assert_evidence(finding, "protected-mode: no");
+}
+
+#[test]
+fn redis_on_all_interfaces_with_protected_mode_is_lowered() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("redis-protected");
+    let port = free_port();
+    let _redis = redis(port, &scratch, &["--bind", "0.0.0.0", "--protected-mode", "yes"]);
+    let findings = audit();
+    let finding = expect_finding(&findings, port, "noauth.redis");
+    // Protected mode answers -DENIED to every client not on loopback.
+    assert_eq!(finding["severity"], "medium", "{finding}");
+    assert_evidence(finding, "protected-mode: yes");
+}
+
+// ---------------------------------------------------------------- memcached
+
+fn memcached(port: u16, extra: &[&str]) -> Server {
+    let mut command = Command::new("memcached");
+    let port_text = port.to_string();
+    command.args(["-l", "127.0.0.1", "-p", &port_text, "-U", "0"]).args(extra);
+    if is_root() {
+        // memcached refuses to run as root without -u.
+        command.args(["-u", "nobody"]);
+    }
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut server = Server::spawn(command, "memcached", libc::SIGTERM);
+    server.wait_listening(port, None);
+    server
+}
+
+#[test]
+fn memcached_without_auth_is_raised() {
+    let _serial = serial();
+    let port = free_port();
+    let _memcached = memcached(port, &[]);
+    let findings = audit();
+    let finding = expect_finding(&findings, port, "noauth.memcached");
+    assert_eq!(finding["severity"], "medium", "{finding}");
+    assert_evidence(finding, "STAT pid");
+    assert_evidence(finding, "STAT version 1.");
+}
+
+#[test]
+fn memcached_with_auth_file_is_not_raised() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("memcached-auth");
+    // memcached -Y: "user:password" lines; readable by the user memcached runs as.
+    let authfile = scratch.write("authfile", "berth:test-secret\n");
+    let port = free_port();
+    let _memcached = memcached(port, &["-Y", &authfile.to_string_lossy()]);
+    // The auth file is really in force.
+    let answer = exchange(port, b"stats\r\n");
+    assert!(answer.starts_with("CLIENT_ERROR"), "memcached -Y answered stats: {answer}");
+    let findings = audit();
+    assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
+}
+
+// ---------------------------------------------------------------- postgresql
+
+/// The newest PostgreSQL bin directory Debian installed.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    let bin = PathBuf::from(format!("/usr/lib/postgresql/{}/bin", versions.last()?));
+    bin.join("initdb").exists().then_some(bin)
+}
+
+/// uid and gid of a user name.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwnam_r fills `passwd` with pointers into `buffer`, used before it is dropped.
+    unsafe {
+        let mut passwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwnam_r(name.as_ptr(), &mut passwd, buffer.as_mut_ptr(), buffer.len(), &mut result);
+        (rc == 0 && !result.is_null()).then_some((passwd.pw_uid, passwd.pw_gid))
+    }
+}
+
+fn chown(path: &Path, (uid, gid): (u32, u32)) {
+    let text = std::ffi::CString::new(path.to_string_lossy().as_bytes()).expect("a path without NUL");
+    // SAFETY: chown on a NUL-terminated path we own.
+    let rc = unsafe { libc::chown(text.as_ptr(), uid, gid) };
+    assert_eq!(rc, 0, "chown {}: {}", path.display(), std::io::Error::last_os_error());
+}
+
+/// A PostgreSQL cluster in a scratch dir, started on 127.0.0.1:port. When
+/// root, it runs as the `postgres` user (PostgreSQL refuses root). None
+/// (after a message) when it cannot run here.
+fn postgres(tag: &str, initdb_auth: &[&str]) -> Option<(Server, u16, ScratchDir)> {
+    let Some(bin) = postgres_bin() else {
+        eprintln!("skipped: no PostgreSQL under /usr/lib/postgresql (install postgresql)");
+        return None;
+    };
+    let owner = if is_root() {
+        match user_ids("postgres") {
+            Some(ids) => Some(ids),
+            None => {
+                eprintln!("skipped: running as root and there is no 'postgres' user to run PostgreSQL as");
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let scratch = ScratchDir::new(tag);
+    let password_file = scratch.write("password", "berth-test-secret\n");
+    if let Some(ids) = owner {
+        chown(&scratch.path, ids);
+        chown(&password_file, ids);
+    }
+    let data = scratch.path.join("data");
+    let as_owner = |command: &mut Command| {
+        if let Some((uid, gid)) = owner {
+            command.uid(uid).gid(gid).current_dir("/").env("HOME", "/tmp");
+        }
+    };
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "--no-sync", "--locale=C", "-E", "UTF8"])
+        .args(initdb_auth)
+        .arg(format!("--pwfile={}", password_file.display()))
+        .stdin(Stdio::null());
+    as_owner(&mut initdb);
+    let out = initdb.output().expect("run initdb");
+    assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let port = free_port();
+    let log_path = scratch.path.join("postgres.log");
+    let log = std::fs::File::create(&log_path).expect("create the postgres log");
+    let mut command = Command::new(bin.join("postgres"));
+    command
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string()])
+        .arg("-k")
+        .arg(&scratch.path)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "logging_collector=off", "-c", "fsync=off"])
+        .stdout(Stdio::null())
+        .stderr(log);
+    as_owner(&mut command);
+    // SIGINT: fast shutdown (backends end, the socket file is removed).
+    let mut server = Server::spawn(command, "postgres", libc::SIGINT);
+    server.wait_listening(port, Some(&log_path));
+    Some((server, port, scratch))
+}
+
+#[test]
+fn postgres_trust_is_raised() {
+    let _serial = serial();
+    let Some((_postgres, port, _scratch)) = postgres("pg-trust", &["-A", "trust"]) else { return };
+    let findings = audit();
+    let finding = expect_finding(&findings, port, "noauth.postgres-trust");
+    assert_eq!(finding["severity"], "medium", "{finding}");
+    assert_evidence(finding, "AuthenticationOk");
+    assert_evidence(finding, "server_version");
+}
+
+#[test]
+fn postgres_with_scram_is_not_raised() {
+    let _serial = serial();
+    let auth = ["--auth-local=trust", "--auth-host=scram-sha-256"];
+    let Some((_postgres, port, _scratch)) = postgres("pg-scram", &auth) else { return };
+    let findings = audit();
+    assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
+}
+
+// ---------------------------------------------------------------- node exporter
+
+fn node_exporter(port: u16, extra: &[String]) -> Server {
+    let mut command = Command::new("prometheus-node-exporter");
+    command
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--collector.disable-defaults", "--collector.loadavg"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut server = Server::spawn(command, "prometheus-node-exporter", libc::SIGTERM);
+    server.wait_listening(port, None);
+    server
+}
+
+#[test]
+fn node_exporter_metrics_are_raised() {
+    let _serial = serial();
+    let port = free_port();
+    let _exporter = node_exporter(port, &[]);
+    let findings = audit();
+    let finding = expect_finding(&findings, port, "noauth.metrics");
+    assert_eq!(finding["severity"], "low", "{finding}");
+    assert_evidence(finding, "# HELP ");
+}
+
+#[test]
+fn node_exporter_with_basic_auth_is_not_raised() {
+    let _serial = serial();
+    let port = free_port();
+    let config = format!("--web.config.file={}", fixture("node-exporter-web.yml").display());
+    let _exporter = node_exporter(port, &[config]);
+    // The config is really in force: /metrics without credentials is refused.
+    let answer = raw_get(port, "/metrics");
+    assert!(answer.starts_with("HTTP/1.1 401"), "node exporter with basic auth answered: {answer}");
+    let findings = audit();
+    assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
+}
+
+/// The start of the answer to `GET path` on 127.0.0.1:port.
+fn raw_get(port: u16, path: &str) -> String {
+    exchange(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+/// Sends `request` to 127.0.0.1:port and returns the first answer read
+/// (one read, at most 4 KiB, within 5 s).
+fn exchange(port: u16, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream.write_all(request).expect("send");
+    let mut buffer = [0u8; 4096];
+    let n = stream.read(&mut buffer).unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+// ---------------------------------------------------------------- stand-ins
+
+/// A stand-in for `product` (see standin.py), in mode "open" or "auth".
+fn standin(product: &str, mode: &str) -> (Server, u16) {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new("python3");
+    command.arg(fixture("standin.py")).args([product, mode]).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut server = Server::spawn(command, &format!("standin {product} {mode}"), libc::SIGTERM);
+    let stdout = server.child.stdout.take().expect("stdout piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let line = receiver.recv_timeout(START_TIMEOUT).unwrap_or_default();
+    let port: u16 = line
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("standin {product} {mode} printed no port: '{line}'"));
+    server.wait_listening(port, None);
+    (server, port)
+}
+
+/// (product, the id it raises, the severity on loopback)
+const STANDINS: [(&str, &str, &str); 4] = [
+    ("docker", "noauth.docker-api", "high"),
+    ("elasticsearch", "noauth.elasticsearch", "medium"),
+    ("jupyter", "noauth.jupyter", "high"),
+    ("ollama", "noauth.ollama", "medium"),
+];
+
+#[test]
+fn standin_apis_without_auth_are_raised() {
+    let _serial = serial();
+    let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "open")).collect();
+    let findings = audit();
+    for ((product, id, severity), (_, port)) in STANDINS.iter().zip(&servers) {
+        let found = noauth_on(&findings, *port);
+        assert_eq!(found, vec![(id.to_string(), severity.to_string())], "{product} on {port}:\n{}", dump(&findings));
+    }
+    let docker = expect_finding(&findings, servers[0].1, "noauth.docker-api");
+    assert_evidence(docker, "ApiVersion 1.43");
+    let elastic = expect_finding(&findings, servers[1].1, "noauth.elasticsearch");
+    assert_evidence(elastic, "version.number \"8.11.1\"");
+    let jupyter = expect_finding(&findings, servers[2].1, "noauth.jupyter");
+    assert_evidence(jupyter, "1 running kernel(s)");
+    let ollama = expect_finding(&findings, servers[3].1, "noauth.ollama");
+    assert_evidence(ollama, "llama3:latest");
+}
+
+#[test]
+fn standin_apis_with_auth_are_not_raised() {
+    let _serial = serial();
+    let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "auth")).collect();
+    let findings = audit();
+    for ((product, _, _), (_, port)) in STANDINS.iter().zip(&servers) {
+        assert_eq!(noauth_on(&findings, *port), vec![], "{product} on {port}:\n{}", dump(&findings));
+    }
+}
