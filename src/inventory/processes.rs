@@ -204,6 +204,77 @@ pub fn start_time_of(pid: u32) -> Option<u64> {
     boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks_per_second())
 }
 
+/// The executable a process runs, compared with the file now at its path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executable {
+    /// The path the process was started from, without the kernel's
+    /// " (deleted)" mark.
+    pub path: String,
+    /// The file it runs was unlinked from that path (the kernel marks the
+    /// link " (deleted)"; replacing a file by renaming another over it
+    /// does this too).
+    pub deleted: bool,
+    /// The file the process runs.
+    pub running: FileIdentity,
+    /// The file now at `path`, seen from the process's own root (so that a
+    /// container's process is compared with the container's files); None
+    /// when nothing is there or it cannot be seen.
+    pub on_disk: Option<FileIdentity>,
+}
+
+/// Which file a path names, as stat(2) tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+    /// Modification time, Unix seconds.
+    pub modified: i64,
+}
+
+impl FileIdentity {
+    fn of(meta: &fs::Metadata) -> FileIdentity {
+        FileIdentity { device: meta.dev(), inode: meta.ino(), size: meta.size(), modified: meta.mtime() }
+    }
+
+    /// Another file than `other`. Layered file systems (overlayfs) may
+    /// show the running file on another device than the path: then only a
+    /// different size or modification time counts.
+    pub fn differs_from(&self, other: &FileIdentity) -> bool {
+        if self.device == other.device {
+            self.inode != other.inode
+        } else {
+            (self.size, self.modified) != (other.size, other.modified)
+        }
+    }
+}
+
+impl Executable {
+    /// The path now holds another file than the one the process runs.
+    pub fn replaced(&self) -> bool {
+        self.on_disk.is_some_and(|file| file.differs_from(&self.running))
+    }
+}
+
+/// Reads /proc/PID/exe: the path it names and the identity of the running
+/// file, and stats that path inside the process's root (/proc/PID/root) to
+/// see whether it still holds the same file. Err when the process cannot
+/// be read (another user's without root, a kernel thread, gone).
+pub fn executable_of(pid: u32) -> Result<Executable, std::io::Error> {
+    let exe = format!("/proc/{pid}/exe");
+    let link = fs::read_link(&exe)?.to_string_lossy().into_owned();
+    let running = FileIdentity::of(&fs::metadata(&exe)?);
+    let on_disk = |path: &str| fs::metadata(format!("/proc/{pid}/root{path}")).ok().map(|m| FileIdentity::of(&m));
+    match link.strip_suffix(" (deleted)") {
+        // A file really named "... (deleted)" that is still there is not deleted.
+        Some(_) if on_disk(&link).is_some_and(|file| !file.differs_from(&running)) => {
+            Ok(Executable { on_disk: on_disk(&link), path: link, deleted: false, running })
+        }
+        Some(path) => Ok(Executable { on_disk: on_disk(path), path: path.to_string(), deleted: true, running }),
+        None => Ok(Executable { on_disk: on_disk(&link), path: link, deleted: false, running }),
+    }
+}
+
 /// Reads the facts of each pid; processes that vanished meanwhile are left out.
 pub(crate) fn read_processes(pids: &HashSet<u32>) -> FxHashMap<u32, Process> {
     let mut names = users::UserNames::default();
@@ -316,6 +387,25 @@ mod tests {
         assert_eq!(parsed.name, "my (odd) name");
         assert_eq!(parsed.ppid, 7);
         assert_eq!(parsed.start_ticks, 123456);
+    }
+
+    #[test]
+    fn own_executable_is_on_disk() {
+        let exe = executable_of(std::process::id()).unwrap();
+        assert!(!exe.deleted, "{exe:?}");
+        assert!(!exe.replaced(), "{exe:?}");
+        assert_eq!(exe.on_disk, Some(exe.running));
+        assert!(executable_of(u32::MAX).is_err());
+    }
+
+    #[test]
+    fn identities_compare_by_inode_or_by_content_across_devices() {
+        let file = FileIdentity { device: 1, inode: 10, size: 100, modified: 5 };
+        assert!(!file.differs_from(&file));
+        assert!(file.differs_from(&FileIdentity { inode: 11, ..file }));
+        // overlayfs may show another device for the same file.
+        assert!(!file.differs_from(&FileIdentity { device: 2, inode: 99, ..file }));
+        assert!(file.differs_from(&FileIdentity { device: 2, size: 101, ..file }));
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub struct TlsReport {
     /// Why it does not verify.
     pub verify_error: Option<String>,
     pub error: Option<String>,
+    /// The certificates the server sent (its own first), as DER, for
+    /// checks that verify the chain against other roots (see [`chains_to`]).
+    /// Not part of the JSON report.
+    #[serde(skip)]
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// The facts of one X.509 certificate.
@@ -130,6 +135,7 @@ pub fn handshake(
 
     if let Some(chain) = connection.peer_certificates() {
         report.chain_length = chain.len();
+        report.chain = chain.to_vec();
         report.certificate = chain.first().and_then(|der| parse_certificate(der));
     }
     if let Some(verdict) = recorder.verdict.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -173,13 +179,53 @@ fn version_name(version: ProtocolVersion) -> String {
 /// The system's root certificates as a verifier, loaded once per process;
 /// None when the system has none berth can read.
 fn system_roots(provider: &Arc<CryptoProvider>) -> Option<Arc<WebPkiServerVerifier>> {
+    WebPkiServerVerifier::builder_with_provider(system_root_store()?, provider.clone()).build().ok()
+}
+
+/// The system's root certificates, loaded once per process; None when
+/// the system has none berth can read.
+fn system_root_store() -> Option<Arc<RootCertStore>> {
     static ROOTS: OnceLock<Option<Arc<RootCertStore>>> = OnceLock::new();
-    let roots = ROOTS.get_or_init(|| {
-        let mut store = RootCertStore::empty();
-        store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        (!store.is_empty()).then(|| Arc::new(store))
-    });
-    WebPkiServerVerifier::builder_with_provider(roots.clone()?, provider.clone()).build().ok()
+    ROOTS
+        .get_or_init(|| {
+            let mut store = RootCertStore::empty();
+            store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            (!store.is_empty()).then(|| Arc::new(store))
+        })
+        .clone()
+}
+
+/// Whether `chain` (the server's own certificate first, then the
+/// intermediates it sent) is signed by one of `roots`, as a TLS client
+/// would check it at the Unix time `at`, but without checking the name
+/// (the audit asks "who issued this", not "is it for this name").
+/// Err says why not.
+pub fn chains_to(chain: &[CertificateDer<'_>], roots: &RootCertStore, at: i64) -> Result<(), String> {
+    let (end_entity, intermediates) = chain.split_first().ok_or("the server sent no certificate")?;
+    let parsed = rustls::server::ParsedCertificate::try_from(end_entity).map_err(|e| e.to_string())?;
+    let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(at).unwrap_or(0)));
+    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    rustls::client::verify_server_cert_signed_by_trust_anchor(&parsed, roots, intermediates, at, algorithms.all)
+        .map_err(|e| e.to_string())
+}
+
+/// [`chains_to`] the system's root certificates; None when the system has
+/// no roots berth can read.
+pub fn chains_to_system_roots(chain: &[CertificateDer<'_>], at: i64) -> Option<Result<(), String>> {
+    Some(chains_to(chain, &*system_root_store()?, at))
+}
+
+/// The certificates of a PEM file (CERTIFICATE blocks; other blocks are
+/// skipped). Err when the file cannot be read or holds none.
+pub fn read_pem_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certificates: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&bytes).map_while(Result::ok).collect();
+    if certificates.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certificates)
 }
 
 /// Accepts any certificate, and records whether the system roots would have.

@@ -1,8 +1,546 @@
-//! (Being written.)
+//! Plaintext where TLS is expected, and TLS that a client should not trust.
+//!
+//! - `tls.plaintext`: a service on a port where clients expect TLS (443,
+//!   993, 6443, ...) answers in plaintext, so clients that fall back or are
+//!   configured by port send their secrets unencrypted; or an HTTP service
+//!   reachable beyond loopback asks for a password (401 with Basic or
+//!   Digest) over plaintext, so the password crosses the network readable.
+//! - `tls.expired`: the certificate is past its end date, or not valid yet.
+//!   Clients either fail or, worse, are told to click through.
+//! - `tls.untrusted`: the certificate is self-signed or issued by a CA that
+//!   is neither one of the system's roots nor the user's own local CA
+//!   (mkcert's, or berth's). Certificates from a local CA the user made are
+//!   what development setups should use, so they are not reported.
+//!
+//! Trust is judged on the chain the server sent, at a moment inside the
+//! certificate's validity (so an expired certificate from a trusted CA is
+//! reported as expired, not as untrusted) and without the name: the
+//! question here is who issued it, not whether it matches "localhost".
 
-use super::probe::Service;
-use super::{Facts, Finding};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-pub fn check(_service: &Service, _facts: &Facts) -> Vec<Finding> {
-    Vec::new()
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
+
+use super::probe::{Service, Speaks};
+use super::{Facts, Finding, Severity};
+use crate::net::probe::TLS_PORTS;
+use crate::net::tls::{self, Certificate, TlsReport};
+
+/// Ports where TLS is expected besides [`TLS_PORTS`]: Docker's TLS API,
+/// the Kubernetes API server, a common HTTPS alternative, WinRM over HTTPS.
+pub const MORE_TLS_PORTS: [u16; 4] = [2376, 6443, 9443, 5986];
+
+/// True when clients expect TLS on this port.
+pub fn tls_expected(port: u16) -> bool {
+    TLS_PORTS.contains(&port) || MORE_TLS_PORTS.contains(&port)
+}
+
+/// What clients usually expect on a TLS port, for the evidence.
+fn port_use(port: u16) -> &'static str {
+    match port {
+        443 | 8443 | 9443 => "HTTPS",
+        993 => "IMAP over TLS",
+        995 => "POP3 over TLS",
+        465 => "SMTP submission over TLS",
+        636 => "LDAP over TLS",
+        2376 => "the Docker Engine API over TLS",
+        6443 => "the Kubernetes API over TLS",
+        5986 => "WinRM over HTTPS",
+        _ => "TLS",
+    }
+}
+
+/// The TLS checks on one probed service.
+pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(plaintext(service));
+    if let Some(report) = &service.tls {
+        if let Some(certificate) = &report.certificate {
+            findings.extend(expired(service, certificate));
+            findings.extend(untrusted(service, report, certificate, local_roots()));
+        }
+    }
+    findings
+}
+
+/// `tls.plaintext`: plaintext on a TLS port, or a password asked for over
+/// plaintext beyond loopback. At most one finding per service.
+fn plaintext(service: &Service) -> Option<Finding> {
+    if service.tls.is_some() || service.endpoint.tls_name.is_some() {
+        return None;
+    }
+    let listener = service.listener;
+    let port = listener.port;
+    let mut evidence = Vec::new();
+    let mut on_tls_port = false;
+    if tls_expected(port) {
+        match &service.speaks {
+            Speaks::Http => {
+                let status = service
+                    .baseline
+                    .as_ref()
+                    .map(|r| format!(" (GET / answered {} {})", r.head.status, r.head.reason))
+                    .unwrap_or_default();
+                evidence.push(format!(
+                    "port {port} is where clients expect {}, but it answered plain HTTP{status}",
+                    port_use(port)
+                ));
+                on_tls_port = true;
+            }
+            Speaks::Banner(banner) => {
+                evidence.push(format!(
+                    "port {port} is where clients expect {}, but it sent a plaintext greeting: \"{}\"",
+                    port_use(port),
+                    shorten(banner, 120)
+                ));
+                on_tls_port = true;
+            }
+            _ => {}
+        }
+    }
+    let challenge = password_challenge(service).filter(|_| !listener.loopback_only());
+    if let Some(challenge) = &challenge {
+        evidence.push(format!("GET / answered 401 with WWW-Authenticate: {challenge}, over plain HTTP"));
+        evidence.push(format!(
+            "bound to {}: the password crosses the network unencrypted{}",
+            listener.places(),
+            if challenge.to_ascii_lowercase().starts_with("basic") {
+                " (Basic sends it base64-encoded, readable by anyone on the path)"
+            } else {
+                " (Digest exchanges can be replayed or guessed offline)"
+            }
+        ));
+    }
+    if evidence.is_empty() {
+        return None;
+    }
+    let (title, fix) = if on_tls_port {
+        (
+            format!("{} speaks plaintext on port {port}, where TLS is expected", listener.owner_name()),
+            format!("enable TLS on port {port} (a certificate and key in the service's config), or move the plaintext service to another port"),
+        )
+    } else {
+        (
+            format!("{} asks for a password over plain HTTP beyond loopback", listener.owner_name()),
+            "serve it over HTTPS (or behind a TLS reverse proxy), or bind it to 127.0.0.1".to_string(),
+        )
+    };
+    let mut finding = Finding::new("tls.plaintext", Severity::Medium, title).on(listener).fix(fix);
+    finding.evidence = evidence;
+    Some(finding)
+}
+
+/// The WWW-Authenticate challenge (Basic or Digest) of a plain HTTP 401
+/// answer to `GET /`, if that is what the service answered.
+fn password_challenge(service: &Service) -> Option<String> {
+    if !service.is_http() {
+        return None;
+    }
+    let baseline = service.baseline.as_ref()?;
+    if baseline.head.status != 401 {
+        return None;
+    }
+    baseline
+        .head
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+        .map(|(_, value)| value.trim())
+        .find(|value| {
+            let scheme = value.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            scheme == "basic" || scheme == "digest"
+        })
+        .map(|value| shorten(value, 120))
+}
+
+/// `tls.expired`: past its end date, or not valid yet.
+fn expired(service: &Service, certificate: &Certificate) -> Option<Finding> {
+    let now = now_unix();
+    let not_before = unix_of(&certificate.not_before);
+    let not_yet = not_before.is_some_and(|start| start > now);
+    if !certificate.expired && !not_yet {
+        return None;
+    }
+    let listener = service.listener;
+    let severity = if listener.loopback_only() { Severity::Medium } else { Severity::High };
+    let (title, fact) = if certificate.expired {
+        (
+            format!("the TLS certificate of port {} expired on {}", listener.port, certificate.not_after),
+            format!(
+                "certificate {} expired on {} ({} days ago)",
+                certificate.subject, certificate.not_after, -certificate.expires_in_days
+            ),
+        )
+    } else {
+        (
+            format!("the TLS certificate of port {} is not valid until {}", listener.port, certificate.not_before),
+            format!(
+                "certificate {} is valid from {} to {}; it is not valid yet (is the clock right?)",
+                certificate.subject, certificate.not_before, certificate.not_after
+            ),
+        )
+    };
+    Some(
+        Finding::new("tls.expired", severity, title)
+            .on(listener)
+            .evidence(fact)
+            .evidence(format!("issued by {}", certificate.issuer))
+            .fix("issue a new certificate (e.g. mkcert localhost 127.0.0.1 ::1) and point the service's TLS config at it"),
+    )
+}
+
+/// Who vouches for a certificate.
+#[derive(Debug, PartialEq, Eq)]
+enum Trust {
+    /// It chains to one of the system's root certificates.
+    System,
+    /// It was issued by (or is) the local CA in this file.
+    Local(String),
+    /// Neither; the facts that show it.
+    Untrusted(Vec<String>),
+}
+
+/// `tls.untrusted`: self-signed, or issued by a CA that is neither a system
+/// root nor the user's local CA.
+fn untrusted(service: &Service, report: &TlsReport, certificate: &Certificate, local: &LocalRoots) -> Option<Finding> {
+    let Trust::Untrusted(evidence) = judge(report, certificate, local) else { return None };
+    let listener = service.listener;
+    let severity = if listener.loopback_only() { Severity::Low } else { Severity::Medium };
+    let what = if certificate.self_signed { "self-signed" } else { "untrusted" };
+    let mut finding = Finding::new(
+        "tls.untrusted",
+        severity,
+        format!("port {} presents a {what} TLS certificate ({})", listener.port, certificate.subject),
+    )
+    .on(listener)
+    .fix("issue the certificate from a local CA clients trust (mkcert -install, then mkcert localhost 127.0.0.1 ::1)");
+    finding.evidence = evidence;
+    Some(finding)
+}
+
+/// Whether the system roots or a local CA vouch for the server's chain.
+fn judge(report: &TlsReport, certificate: &Certificate, local: &LocalRoots) -> Trust {
+    let at = validity_moment(certificate);
+    let system = if report.chain.is_empty() {
+        report.verified.map(|ok| if ok { Ok(()) } else { Err(report.verify_error.clone().unwrap_or_default()) })
+    } else {
+        tls::chains_to_system_roots(&report.chain, at)
+    };
+    if let Some(Ok(())) = system {
+        return Trust::System;
+    }
+    if let Some(file) = local.issuer_of(&report.chain, at) {
+        return Trust::Local(file);
+    }
+    let mut evidence = Vec::new();
+    if certificate.self_signed {
+        evidence.push(format!("the certificate is self-signed: issuer and subject are both {}", certificate.subject));
+    } else {
+        evidence.push(format!("the certificate {} was issued by {}", certificate.subject, certificate.issuer));
+    }
+    match system {
+        // A self-signed certificate is vouched for by nobody; the line above says it.
+        Some(Err(_)) if certificate.self_signed => {}
+        Some(Err(error)) => {
+            evidence.push(format!("no system root certificate vouches for it: {}", verify_error_text(&error)))
+        }
+        Some(Ok(())) => {}
+        None => evidence.push("the system's root certificates could not be read".into()),
+    }
+    if local.files.is_empty() {
+        evidence.push(format!("no local CA found (looked for {})", list(&local.looked)));
+    } else {
+        evidence.push(format!("not issued by the local CA in {}", list(&local.files)));
+    }
+    Trust::Untrusted(evidence)
+}
+
+/// rustls's verification errors in words ("UnknownIssuer" is the usual one).
+fn verify_error_text(error: &str) -> String {
+    if error.contains("UnknownIssuer") {
+        "its issuer is not one of the system's root certificates".into()
+    } else if error.contains("CaUsedAsEndEntity") {
+        "it is a CA certificate used as a server's certificate".into()
+    } else if error.contains("BadSignature") {
+        "a signature in its chain does not verify".into()
+    } else {
+        error.to_string()
+    }
+}
+
+/// A moment inside the certificate's validity: now, or the nearest end of
+/// its validity when now is outside it (expiry is `tls.expired`'s business).
+fn validity_moment(certificate: &Certificate) -> i64 {
+    let now = now_unix();
+    let start = unix_of(&certificate.not_before).unwrap_or(i64::MIN);
+    let end = certificate.not_after_unix;
+    if now > end {
+        end.saturating_sub(1).max(start)
+    } else if now < start {
+        start.saturating_add(1).min(end)
+    } else {
+        now
+    }
+}
+
+/// The user's local certificate authorities: mkcert's and berth's.
+struct LocalRoots {
+    store: RootCertStore,
+    /// The CA certificates themselves (a server may present one as its own).
+    certificates: Vec<(CertificateDer<'static>, String)>,
+    /// Files that held a CA certificate.
+    files: Vec<String>,
+    /// Every place looked at.
+    looked: Vec<String>,
+}
+
+impl LocalRoots {
+    /// Reads the CA certificates at `paths` (missing files are skipped).
+    fn load(paths: &[PathBuf]) -> LocalRoots {
+        let mut roots = LocalRoots {
+            store: RootCertStore::empty(),
+            certificates: Vec::new(),
+            files: Vec::new(),
+            looked: Vec::new(),
+        };
+        for path in paths {
+            let name = path.display().to_string();
+            if roots.looked.contains(&name) {
+                continue;
+            }
+            roots.looked.push(name.clone());
+            let Ok(certificates) = tls::read_pem_certificates(path) else { continue };
+            let (added, _) = roots.store.add_parsable_certificates(certificates.iter().cloned());
+            if added > 0 {
+                roots.files.push(name.clone());
+                roots.certificates.extend(certificates.into_iter().map(|c| (c, name.clone())));
+            }
+        }
+        roots
+    }
+
+    /// The file of the local CA that issued `chain` (or whose certificate
+    /// it is), checked at `at`.
+    fn issuer_of(&self, chain: &[CertificateDer<'_>], at: i64) -> Option<String> {
+        let end_entity = chain.first()?;
+        if let Some((_, file)) = self.certificates.iter().find(|(der, _)| der.as_ref() == end_entity.as_ref()) {
+            return Some(file.clone());
+        }
+        if self.store.is_empty() || tls::chains_to(chain, &self.store, at).is_err() {
+            return None;
+        }
+        // Name the file whose CA did it.
+        self.files
+            .iter()
+            .find(|file| {
+                let mut one = RootCertStore::empty();
+                one.add_parsable_certificates(
+                    self.certificates.iter().filter(|(_, f)| f == *file).map(|(der, _)| der.clone()),
+                );
+                tls::chains_to(chain, &one, at).is_ok()
+            })
+            .cloned()
+    }
+}
+
+/// The local roots of this process, read once.
+fn local_roots() -> &'static LocalRoots {
+    static ROOTS: OnceLock<LocalRoots> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let mut homes: Vec<PathBuf> = env("HOME").into_iter().collect();
+        // berth run with sudo: the user's own CA is in the invoking user's home.
+        if let Some(home) = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()).and_then(|u| home_of(&u)) {
+            homes.push(home);
+        }
+        LocalRoots::load(&local_ca_paths(env("CAROOT"), env("XDG_DATA_HOME"), &homes))
+    })
+}
+
+/// Where local CA certificates live: mkcert's `$CAROOT/rootCA.pem` (by
+/// default `$XDG_DATA_HOME/mkcert` or `~/.local/share/mkcert`) and berth's
+/// own `berth/ca/ca.pem` under the same data directories.
+fn local_ca_paths(caroot: Option<PathBuf>, xdg_data: Option<PathBuf>, homes: &[PathBuf]) -> Vec<PathBuf> {
+    let mut data_dirs: Vec<PathBuf> = xdg_data.into_iter().collect();
+    data_dirs.extend(homes.iter().map(|home| home.join(".local/share")));
+    let mut paths = Vec::new();
+    match caroot {
+        Some(caroot) => paths.push(caroot.join("rootCA.pem")),
+        None => paths.extend(data_dirs.iter().map(|dir| dir.join("mkcert/rootCA.pem"))),
+    }
+    paths.extend(data_dirs.iter().map(|dir| dir.join("berth/ca/ca.pem")));
+    paths
+}
+
+/// The home directory of a user, from the password database.
+fn home_of(user: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(user).ok()?;
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: getpwnam_r fills `passwd` with pointers into `buffer`, which
+    // outlives their use below; a null result means no entry.
+    unsafe {
+        let mut passwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwnam_r(name.as_ptr(), &mut passwd, buffer.as_mut_ptr(), buffer.len(), &mut result);
+        if rc != 0 || result.is_null() || passwd.pw_dir.is_null() {
+            return None;
+        }
+        let dir = std::ffi::CStr::from_ptr(passwd.pw_dir);
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
+    }
+}
+
+/// "a, b and c" of paths.
+fn list(paths: &[String]) -> String {
+    super::list_words(paths)
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Unix seconds of an RFC 3339 time as [`tls::Certificate`] writes it
+/// ("2024-01-01T00:00:00Z", or "@SECONDS" outside humantime's range).
+fn unix_of(text: &str) -> Option<i64> {
+    if let Some(number) = text.strip_prefix('@') {
+        return number.parse().ok();
+    }
+    let time = humantime::parse_rfc3339(text).ok()?;
+    time.duration_since(UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// At most `limit` characters, with an ellipsis when cut.
+fn shorten(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        text.to_string()
+    } else {
+        format!("{}...", text.chars().take(limit).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::audit::Listener;
+    use crate::analysis::scope::BindScope;
+    use crate::inventory::Protocol;
+    use crate::net::http::{Endpoint, Head, Response};
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+
+    /// Whether a path is one of the places [`local_ca_paths`] names.
+    fn names(paths: &[PathBuf], wanted: &str) -> bool {
+        paths.iter().any(|p| p == std::path::Path::new(wanted))
+    }
+
+    fn listener(port: u16, address: [u8; 4], scope: BindScope) -> Listener {
+        Listener {
+            protocol: Protocol::Tcp,
+            port,
+            addresses: vec![IpAddr::from(address)],
+            scope,
+            takes_ipv4: true,
+            takes_ipv6: false,
+            owners: Vec::new(),
+            socket_uid: 1000,
+        }
+    }
+
+    fn service<'a>(listener: &'a Listener, speaks: Speaks, answer: Option<(u16, &[(&str, &str)])>) -> Service<'a> {
+        let address = std::net::SocketAddr::new(listener.probe_address(), listener.port);
+        Service {
+            index: 0,
+            listener,
+            known: None,
+            endpoint: Endpoint { address, tls_name: None },
+            host: address.to_string(),
+            speaks,
+            tls: None,
+            baseline: answer.map(|(status, headers)| Response {
+                head: Head {
+                    status,
+                    reason: "Whatever".into(),
+                    headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                },
+                body: Vec::new(),
+                truncated: false,
+            }),
+            deadline: Instant::now() + Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn plaintext_on_tls_ports() {
+        let on_443 = listener(443, [127, 0, 0, 1], BindScope::Loopback);
+        let found = plaintext(&service(&on_443, Speaks::Http, Some((200, &[])))).expect("plain HTTP on 443");
+        assert_eq!((found.id, found.severity, found.port), ("tls.plaintext", Severity::Medium, Some(443)));
+        let found = plaintext(&service(&on_443, Speaks::Banner("* OK IMAP4rev1 ready".into()), None));
+        assert!(found.is_some(), "a plaintext banner on a TLS port");
+        let on_6443 = listener(6443, [127, 0, 0, 1], BindScope::Loopback);
+        assert!(plaintext(&service(&on_6443, Speaks::Http, Some((200, &[])))).is_some());
+        // TLS on a TLS port, or plain HTTP on a plain port: nothing.
+        let mut over_tls = service(&on_443, Speaks::Http, Some((200, &[])));
+        over_tls.endpoint.tls_name = Some("localhost".into());
+        assert!(plaintext(&over_tls).is_none());
+        let on_8080 = listener(8080, [127, 0, 0, 1], BindScope::Loopback);
+        assert!(plaintext(&service(&on_8080, Speaks::Http, Some((200, &[])))).is_none());
+        assert!(plaintext(&service(&on_443, Speaks::Silent, None)).is_none());
+    }
+
+    #[test]
+    fn passwords_over_plaintext_beyond_loopback() {
+        let basic: &[(&str, &str)] = &[("WWW-Authenticate", "Basic realm=\"admin\"")];
+        let wide = listener(8080, [0, 0, 0, 0], BindScope::All);
+        let found = plaintext(&service(&wide, Speaks::Http, Some((401, basic)))).expect("401 Basic on 0.0.0.0");
+        assert_eq!((found.severity, found.port), (Severity::Medium, Some(8080)));
+        assert!(found.evidence.iter().any(|e| e.contains("Basic realm")), "{:?}", found.evidence);
+        let digest: &[(&str, &str)] = &[("www-authenticate", "Bearer"), ("WWW-Authenticate", "Digest realm=x")];
+        assert!(plaintext(&service(&wide, Speaks::Http, Some((401, digest)))).is_some());
+        let bearer: &[(&str, &str)] = &[("WWW-Authenticate", "Bearer realm=x")];
+        assert!(plaintext(&service(&wide, Speaks::Http, Some((401, bearer)))).is_none());
+        assert!(plaintext(&service(&wide, Speaks::Http, Some((200, basic)))).is_none());
+        let narrow = listener(8080, [127, 0, 0, 1], BindScope::Loopback);
+        assert!(plaintext(&service(&narrow, Speaks::Http, Some((401, basic)))).is_none());
+    }
+
+    #[test]
+    fn tls_ports() {
+        for port in [443, 8443, 993, 995, 465, 636, 2376, 6443, 9443, 5986] {
+            assert!(tls_expected(port), "{port}");
+        }
+        for port in [80, 8080, 22, 2375, 6379, 3000] {
+            assert!(!tls_expected(port), "{port}");
+        }
+    }
+
+    #[test]
+    fn local_ca_places() {
+        let homes = [PathBuf::from("/home/ann"), PathBuf::from("/root")];
+        let paths = local_ca_paths(None, None, &homes);
+        assert!(names(&paths, "/home/ann/.local/share/mkcert/rootCA.pem"));
+        assert!(names(&paths, "/root/.local/share/mkcert/rootCA.pem"));
+        assert!(names(&paths, "/home/ann/.local/share/berth/ca/ca.pem"));
+        let paths = local_ca_paths(Some("/ca".into()), Some("/data".into()), &homes[..1]);
+        assert!(names(&paths, "/ca/rootCA.pem"));
+        assert!(!names(&paths, "/home/ann/.local/share/mkcert/rootCA.pem"), "CAROOT replaces mkcert's default");
+        assert!(names(&paths, "/data/berth/ca/ca.pem"));
+        assert!(names(&paths, "/home/ann/.local/share/berth/ca/ca.pem"));
+    }
+
+    #[test]
+    fn times_parse() {
+        assert_eq!(unix_of("2024-01-01T00:00:00Z"), Some(1_704_067_200));
+        assert_eq!(unix_of("@-5"), Some(-5));
+        assert_eq!(unix_of("yesterday"), None);
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("abcdef", 3), "abc...");
+    }
 }
