@@ -266,8 +266,10 @@ mod tests {
     }
 
     #[test]
-    fn owner_name_wins_over_port() {
+    fn owner_name_first_then_command_words_then_port() {
         assert_eq!(identify(&listener(7000, "redis-server", "redis-server *:7000")).map(|k| k.name), Some("Redis"));
+        assert_eq!(identify(&listener(6379, "nginx", "nginx: worker process")).map(|k| k.name), Some("nginx"));
+        // An owner the catalog does not know: the port decides.
         assert_eq!(identify(&listener(6379, "python3", "python3 app.py")).map(|k| k.name), Some("Redis"));
         assert_eq!(
             identify(&listener(4000, "java", "java -cp x org.elasticsearch.bootstrap.Elasticsearch")).map(|k| k.name),

@@ -306,9 +306,13 @@ fn try_tls(service: &mut Service, until: Instant) -> bool {
     };
     let wait = left(until).unwrap_or(Duration::from_millis(1));
     let (report, session) = tls::handshake(tcp, "localhost", service.endpoint.address.ip(), wait, true);
+    // The handshake's connection is closed before HTTP is tried on a new
+    // one: a single-threaded TLS server (openssl s_server) would otherwise
+    // still be busy with it and never answer.
     if session.is_none() {
         return false;
     }
+    drop(session);
     let alpn_http = report.alpn.as_deref().is_none_or(|p| p.starts_with("http"));
     service.tls = Some(report);
     service.endpoint.tls_name = Some("localhost".into());
