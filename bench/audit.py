@@ -166,7 +166,7 @@ def main():
 
         ls = subprocess.run(prefix + [berth, "ls", "-t", "--json"], stdout=subprocess.PIPE, check=True)
         listeners = [s for s in json.loads(ls.stdout) if s["state"] == "LISTEN"]
-        ports = sorted({s["port"] for s in listeners})
+        ports = sorted({s["local"]["port"] for s in listeners})
         print(f"load: {len(ports)} TCP listening ports ({args.farm} sockfarm, services: "
               f"{', '.join(services.started)})" + (f"; left out: {', '.join(services.missing)}" if services.missing else ""))
         print(f"where: {'network namespace ' + NETNS if use_netns else 'the machine loopback'}")

@@ -467,3 +467,33 @@ fn standin_apis_with_auth_are_not_raised() {
         assert_eq!(noauth_on(&findings, *port), vec![], "{product} on {port}:\n{}", dump(&findings));
     }
 }
+
+// ------------------------------------------------- unseen owners, odd ports
+
+/// Redis and memcached on ports the catalog does not know, audited by a
+/// user who cannot see their owners: identified by how they answer the
+/// first HTTP request (Redis: `-ERR ...`; memcached: `END` / `ERROR`), then
+/// probed as what they are.
+#[test]
+fn key_value_servers_with_unseen_owners_on_odd_ports_are_recognised() {
+    let _serial = serial();
+    if !is_root() {
+        println!("skipped: needs root to run berth as a user who cannot see the servers' owners");
+        return;
+    }
+    let scratch = ScratchDir::new("redis-unseen");
+    let redis_port = free_port();
+    let memcached_port = free_port();
+    let _redis = redis(redis_port, &scratch, &["--bind", "127.0.0.1"]);
+    let _memcached = memcached(memcached_port, &[]);
+    // A uid with no processes of its own: every owner is unseen.
+    let args = ["audit", "--json", "--fail-on", "none"];
+    let out = common::run_berth_with(&args, &[], Some((54321, 54321)));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let findings = parse_array(&out.stdout, &args);
+    let redis_finding = expect_finding(&findings, redis_port, "noauth.redis");
+    assert!(redis_finding["process"].is_null(), "the owner is unseen: {redis_finding}");
+    assert_evidence(redis_finding, "PING answered +PONG");
+    let memcached_finding = expect_finding(&findings, memcached_port, "noauth.memcached");
+    assert_evidence(memcached_finding, "STAT pid");
+}

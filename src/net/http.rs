@@ -323,27 +323,75 @@ impl Connection {
     }
 }
 
+/// Why `fetch` got no HTTP answer. Callers tell a silent server from a
+/// closed one from one speaking another protocol (the audit identifies
+/// Redis and memcached by their answer to an HTTP request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    /// The connection could not be made (refused, unreachable).
+    Connect(String),
+    /// The TLS handshake failed.
+    Tls(String),
+    /// No complete answer before the deadline.
+    TimedOut,
+    /// The server closed the connection without answering.
+    Closed,
+    /// The server answered with something that is not HTTP (its first bytes).
+    NotHttp(Vec<u8>),
+    /// Anything else: a failed write or read, headers too long, bad chunking.
+    Other(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
+            FetchError::Tls(e) => f.write_str(e),
+            FetchError::TimedOut => f.write_str("no answer before the deadline"),
+            FetchError::Closed => f.write_str("the server closed the connection without an HTTP answer"),
+            FetchError::NotHttp(bytes) => {
+                let shown: String = String::from_utf8_lossy(bytes).chars().take(60).collect();
+                write!(f, "not an HTTP answer: {shown:?}")
+            }
+            FetchError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Time left before `deadline`, or a timed-out error.
-fn left(deadline: Instant) -> Result<Duration, String> {
+fn left(deadline: Instant) -> Result<Duration, FetchError> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left < Duration::from_millis(1) {
-        Err("no answer before the deadline".into())
+        Err(FetchError::TimedOut)
     } else {
         Ok(left)
     }
 }
 
+/// What the head reader returns when the answer is not HTTP.
+const NOT_HTTP: usize = usize::MAX;
+
 /// Sends one request on a new connection and reads the answer, all before
 /// `deadline`. Every read waits at most until the deadline, so a server that
 /// accepts and never answers costs the caller no more than its budget.
-pub fn fetch(endpoint: &Endpoint, request: &Request, deadline: Instant, body_limit: usize) -> Result<Response, String> {
-    let tcp = TcpStream::connect_timeout(&endpoint.address, left(deadline)?).map_err(|e| super::error_text(&e))?;
+pub fn fetch(
+    endpoint: &Endpoint,
+    request: &Request,
+    deadline: Instant,
+    body_limit: usize,
+) -> Result<Response, FetchError> {
+    let tcp = TcpStream::connect_timeout(&endpoint.address, left(deadline)?).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FetchError::TimedOut,
+        _ => FetchError::Connect(super::error_text(&e)),
+    })?;
     let _ = tcp.set_nodelay(true);
     let mut connection = match &endpoint.tls_name {
         None => Connection::Plain(tcp),
         Some(name) => match tls::handshake(tcp, name, endpoint.address.ip(), left(deadline)?, true) {
             (_, Some(session)) => Connection::Tls(Box::new(session)),
-            (report, None) => return Err(report.error.unwrap_or_else(|| "TLS handshake failed".into())),
+            (report, None) => {
+                return Err(FetchError::Tls(report.error.unwrap_or_else(|| "TLS handshake failed".into())))
+            }
         },
     };
     let mut text = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", request.method, request.path, request.host);
@@ -362,20 +410,40 @@ pub fn fetch(endpoint: &Endpoint, request: &Request, deadline: Instant, body_lim
         .transport()
         .write_all(text.as_bytes())
         .and_then(|()| connection.transport().flush())
-        .map_err(|e| format!("sending the request: {}", super::error_text(&e)))?;
+        .map_err(|e| FetchError::Other(format!("sending the request: {}", super::error_text(&e))))?;
 
     let mut reader = BodyReader { connection, buffer: Vec::with_capacity(4096), deadline, eof: false };
-    let end = reader.fill_until(|buffer| find(buffer, b"\r\n\r\n"), MAX_HEAD)?;
-    let Some(end) = end else {
+    // Stops as soon as the answer cannot be HTTP: a server of another
+    // protocol may answer and keep the connection open.
+    let end = reader.fill_until(
+        |buffer| match buffer.len() >= 5 && !buffer.starts_with(b"HTTP/") {
+            true => Some(NOT_HTTP),
+            false => find(buffer, b"\r\n\r\n"),
+        },
+        MAX_HEAD,
+    );
+    let end = match end {
+        Err(FetchError::TimedOut) if !reader.buffer.is_empty() && !reader.buffer.starts_with(b"HTTP/") => {
+            Some(NOT_HTTP)
+        }
+        other => other?,
+    };
+    let Some(end) = end.filter(|&end| end != NOT_HTTP) else {
+        if end == Some(NOT_HTTP) {
+            return Err(FetchError::NotHttp(reader.buffer.iter().copied().take(64).collect()));
+        }
         return Err(if reader.buffer.is_empty() {
-            "the server closed the connection without an HTTP answer".into()
+            FetchError::Closed
+        } else if !reader.buffer.starts_with(b"HTTP/") {
+            FetchError::NotHttp(reader.buffer.iter().copied().take(64).collect())
         } else if reader.buffer.len() >= MAX_HEAD {
-            format!("no end of the response headers within {MAX_HEAD} bytes")
+            FetchError::Other(format!("no end of the response headers within {MAX_HEAD} bytes"))
         } else {
-            parse_head(&reader.buffer).err().unwrap_or_else(|| "the answer ended inside its headers".into())
+            FetchError::Other("the answer ended inside its headers".into())
         });
     };
-    let head = parse_head(&reader.buffer[..end])?;
+    let head = parse_head(&reader.buffer[..end])
+        .map_err(|_| FetchError::NotHttp(reader.buffer.iter().copied().take(64).collect()))?;
     reader.buffer.drain(..end + 4);
     let no_body = request.method.eq_ignore_ascii_case("HEAD")
         || head.status == 101
@@ -412,7 +480,7 @@ struct BodyReader {
 impl BodyReader {
     /// Reads until `done` returns a value (returned), `limit` bytes are
     /// buffered or the server closed (None). Err when the deadline passes.
-    fn fill_until(&mut self, done: impl Fn(&[u8]) -> Option<usize>, limit: usize) -> Result<Option<usize>, String> {
+    fn fill_until(&mut self, done: impl Fn(&[u8]) -> Option<usize>, limit: usize) -> Result<Option<usize>, FetchError> {
         let mut chunk = [0u8; 8192];
         // Bounded by `limit` bytes, the server's close and the deadline.
         loop {
@@ -428,26 +496,26 @@ impl BodyReader {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    return Err("no complete answer before the deadline".into())
+                    return Err(FetchError::TimedOut)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A TLS peer that closes without close_notify, or a reset
                 // after the answer: keep what came.
                 Err(_) if !self.buffer.is_empty() => self.eof = true,
-                Err(e) => return Err(format!("reading the answer: {}", super::error_text(&e))),
+                Err(e) => return Err(FetchError::Other(format!("reading the answer: {}", super::error_text(&e)))),
             }
         }
     }
 
     /// Decodes a chunked body, keeping at most `limit` bytes.
-    fn chunked(&mut self, limit: usize) -> Result<(Vec<u8>, bool), String> {
+    fn chunked(&mut self, limit: usize) -> Result<(Vec<u8>, bool), FetchError> {
         let mut body = Vec::new();
         // Bounded: each round consumes one chunk; the reads are bounded as above.
         for _ in 0..100_000 {
             let Some(line_end) = self.fill_until(|b| find(b, b"\r\n"), MAX_HEAD)? else { break };
             let size_text = String::from_utf8_lossy(&self.buffer[..line_end]).to_string();
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+                .map_err(|_| FetchError::Other(format!("bad chunk size {size_text:?}")))?;
             self.buffer.drain(..line_end + 2);
             if size == 0 {
                 return Ok((body, false));

@@ -79,6 +79,7 @@ fn send(service: &Service, method: &str, path: &str, host: &str, headers: &[(&st
     }
     let until = (now + (left / 2).max(MIN_REQUEST_WAIT)).min(service.deadline);
     http::fetch(&service.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
+        .map_err(|e| e.to_string())
 }
 
 /// "200 OK (1234 bytes)".

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::catalog::{self, Known, Wire};
 use super::{Facts, Finding, Listener, Skipped};
 use crate::inventory::Protocol;
-use crate::net::http::{self, Endpoint, Request, Response};
+use crate::net::http::{self, Endpoint, FetchError, Request, Response};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
 use crate::net::tls::{self, TlsReport};
 
@@ -94,12 +94,18 @@ impl Service<'_> {
     }
 
     /// Sends a request to the service, within its deadline.
-    pub fn fetch(&self, method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
+    pub fn fetch(
+        &self,
+        method: &str,
+        path: &str,
+        host: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, FetchError> {
         http::fetch(&self.endpoint, &Request { method, path, host, headers }, self.deadline, BODY_LIMIT)
     }
 
     /// `GET path` with the loopback Host header.
-    pub fn get(&self, path: &str) -> Result<Response, String> {
+    pub fn get(&self, path: &str) -> Result<Response, FetchError> {
         self.fetch("GET", path, &self.host, &[])
     }
 
@@ -261,21 +267,68 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
             service.speaks = Speaks::Http;
             service.baseline = Some(response);
         }
-        Err(e) if e.contains("before the deadline") || e.contains("no answer") => service.speaks = Speaks::Silent,
+        Err(FetchError::TimedOut) => service.speaks = Speaks::Silent,
+        Err(FetchError::Connect(e)) => service.speaks = Speaks::Unreachable(e),
+        // Key-value servers read the request as commands and answer in
+        // their own protocol: then they are probed as what they are.
+        Err(FetchError::NotHttp(bytes)) if answer_wire(&bytes).is_some() => {
+            service.speaks = Speaks::Wire(answer_wire(&bytes).unwrap_or(Wire::Opaque));
+        }
         Err(e) => {
             // A TLS server answers plain text with an alert or by closing.
             let mut tls_service = clone_shell(&service);
             if !TLS_PORTS.contains(&listener.port) && try_tls(&mut tls_service, first_contact.max(Instant::now())) {
                 return tls_service;
             }
-            service.speaks = if e.contains("refused") || e.contains("reset") || e.contains("unreachable") {
-                Speaks::Unreachable(e)
-            } else {
-                Speaks::Other(e)
+            // Redis and memcached read the request as commands, take it
+            // for a cross-protocol attack or an error, and close without a
+            // word: ask them in their own protocols.
+            let asked = if e == FetchError::Closed { ask_key_value_server(address, first_contact) } else { None };
+            service.speaks = match asked {
+                Some(wire) => Speaks::Wire(wire),
+                None => Speaks::Other(e.to_string()),
             };
         }
     }
     service
+}
+
+/// Asks a server that closed on an HTTP request whether it is Redis (a
+/// RESP `PING`: `+PONG`, or an error such as `-NOAUTH`) or memcached
+/// (`version`: `VERSION 1.6.18`). Both are read-only commands; each gets
+/// its own connection, within `until` (at least a short wait).
+fn ask_key_value_server(address: SocketAddr, until: Instant) -> Option<Wire> {
+    let ask = |question: &[u8]| -> Vec<u8> {
+        let wait = left(until).unwrap_or(Duration::ZERO).max(Duration::from_millis(100));
+        let Ok(mut stream) = TcpStream::connect_timeout(&address, wait) else { return Vec::new() };
+        let _ = stream.set_read_timeout(Some(wait));
+        let _ = stream.set_write_timeout(Some(wait));
+        if std::io::Write::write_all(&mut stream, question).is_err() {
+            return Vec::new();
+        }
+        let mut buffer = [0u8; 64];
+        let n = stream.read(&mut buffer).unwrap_or(0);
+        buffer[..n].to_vec()
+    };
+    let answer = ask(b"*1\r\n$4\r\nPING\r\n");
+    if answer.starts_with(b"+PONG") || answer_wire(&answer) == Some(Wire::Redis) {
+        return Some(Wire::Redis);
+    }
+    ask(b"version\r\n").starts_with(b"VERSION ").then_some(Wire::Memcached)
+}
+
+/// The protocol a non-HTTP answer to `GET / HTTP/1.1` gives away: Redis
+/// answers an error (`-ERR ...`, `-NOAUTH ...`, `-DENIED ...`); memcached
+/// runs `get` on the keys "/" and "HTTP/1.1" and answers `END`, or
+/// `ERROR` to the header lines.
+fn answer_wire(bytes: &[u8]) -> Option<Wire> {
+    if bytes.starts_with(b"-ERR") || bytes.starts_with(b"-NOAUTH") || bytes.starts_with(b"-DENIED") {
+        Some(Wire::Redis)
+    } else if bytes.starts_with(b"END\r\n") || bytes.starts_with(b"ERROR\r\n") {
+        Some(Wire::Memcached)
+    } else {
+        None
+    }
 }
 
 /// A copy of a service's identity fields, before anything was learned.
@@ -359,4 +412,23 @@ pub fn escape(bytes: &[u8]) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_that_give_a_key_value_server_away() {
+        assert_eq!(answer_wire(b"-ERR wrong number of arguments for 'get' command\r\n"), Some(Wire::Redis));
+        assert_eq!(answer_wire(b"-NOAUTH Authentication required.\r\n"), Some(Wire::Redis));
+        assert_eq!(answer_wire(b"END\r\nERROR\r\n"), Some(Wire::Memcached));
+        assert_eq!(answer_wire(b"SSH-2.0-OpenSSH_9.2\r\n"), None);
+        assert_eq!(answer_wire(b"GET / HTTP/1.1\r\n"), None);
+    }
+
+    #[test]
+    fn banners_are_escaped() {
+        assert_eq!(escape(b"220 ok\r\n\x00\\"), "220 ok\\r\\n\\x00\\\\");
+    }
 }
