@@ -80,6 +80,7 @@ fn written_policy_silences_what_it_expects_and_flags_the_rest() {
     let (_new, new_port) = listener_v4();
     let (findings, _) = audit_json(&["--policy", &path]);
     assert!(!ids_on(&findings, expected_port).contains(&"policy.unexpected".to_string()));
+    assert!(!ids_on(&findings, expected_port).contains(&"policy.missing".to_string()), "it is there");
     assert!(ids_on(&findings, new_port).contains(&"policy.unexpected".to_string()), "{findings:?}");
 
     // Once the expected listener is gone, it is missing.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, is_root, parse_array, poll_until, run_berth, serial, ScratchDir};
+use common::{free_port, is_root, parse_array, poll_until, run_berth, serial, Link, ScratchDir, A_ADDR};
 use serde_json::Value;
 
 /// How long a server may take to start listening.
@@ -166,29 +166,67 @@ fn redis_with_password_is_not_raised() {
     assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
 }
 
+/// Redis bound to 0.0.0.0 inside namespace A of a [`Link`] (no firewall,
+/// one other host on the link), the audit run inside A, and what host B
+/// gets for a `PING` at A's address: the severity must match what B sees.
+fn redis_seen_from_another_host(tag: &str, protected_mode: &str) -> (Value, String) {
+    let link = Link::new(tag);
+    let scratch = ScratchDir::new(tag);
+    let port = free_port();
+    let port_text = port.to_string();
+    let dir = scratch.path.to_string_lossy().into_owned();
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &link.a.name, "redis-server", "--port", &port_text, "--bind", "0.0.0.0"])
+        .args(["--protected-mode", protected_mode, "--save", "", "--appendonly", "no", "--dir", &dir])
+        .args(["--daemonize", "no", "--logfile", "", "--unixsocket", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _redis = Server::spawn(command, "redis-server in a namespace", libc::SIGTERM);
+    // PING from B (bounded: one connect and one read of 1.5 s each).
+    let ping = "import socket,sys\ns=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)\ns.sendall(b'*1\\r\\n$4\\r\\nPING\\r\\n')\nprint(s.recv(200).decode(errors='replace').strip())";
+    let from_b = poll_until(START_TIMEOUT, || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &link.b.name, "python3", "-c", ping, A_ADDR, &port_text])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    })
+    .expect("redis in A answers B");
+    let out =
+        common::run_berth_wrapped(&["ip", "netns", "exec", &link.a.name], &["audit", "--json", "--fail-on", "none"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let findings = parse_array(&out.stdout, &["audit in A"]);
+    (expect_finding(&findings, port, "noauth.redis").clone(), from_b)
+}
+
 #[test]
 fn redis_on_all_interfaces_without_protected_mode_is_critical() {
     let _serial = serial();
-    let scratch = ScratchDir::new("redis-wide");
-    let port = free_port();
-    let _redis = redis(port, &scratch, &["--bind", "0.0.0.0", "--protected-mode", "no"]);
-    let findings = audit();
-    let finding = expect_finding(&findings, port, "noauth.redis");
+    if !is_root() {
+        println!("skipped: needs root to create the network namespaces that prove reachability");
+        return;
+    }
+    let (finding, from_b) = redis_seen_from_another_host("rcrit", "no");
+    // Another host gets in without a password: critical.
+    assert!(from_b.starts_with("+PONG"), "B got {from_b:?}");
     assert_eq!(finding["severity"], "critical", "{finding}");
-    assert_evidence(finding, "protected-mode: no");
+    assert_evidence(&finding, "protected-mode: no");
 }
 
 #[test]
 fn redis_on_all_interfaces_with_protected_mode_is_lowered() {
     let _serial = serial();
-    let scratch = ScratchDir::new("redis-protected");
-    let port = free_port();
-    let _redis = redis(port, &scratch, &["--bind", "0.0.0.0", "--protected-mode", "yes"]);
-    let findings = audit();
-    let finding = expect_finding(&findings, port, "noauth.redis");
+    if !is_root() {
+        println!("skipped: needs root to create the network namespaces that prove reachability");
+        return;
+    }
+    let (finding, from_b) = redis_seen_from_another_host("rprot", "yes");
     // Protected mode answers -DENIED to every client not on loopback.
+    assert!(from_b.starts_with("-DENIED"), "B got {from_b:?}");
     assert_eq!(finding["severity"], "medium", "{finding}");
-    assert_evidence(finding, "protected-mode: yes");
+    assert_evidence(&finding, "protected-mode: yes");
 }
 
 // ---------------------------------------------------------------- memcached

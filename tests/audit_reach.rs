@@ -14,84 +14,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const A_ADDR: &str = "198.51.100.1";
-
-/// Two namespaces joined by a veth pair: A (198.51.100.1 on ra0) and B
-/// (198.51.100.2 on rb0).
-struct Link {
-    a: NetnsGuard,
-    b: NetnsGuard,
-}
-
-impl Link {
-    fn new(tag: &str) -> Link {
-        let a = NetnsGuard::create(&format!("{tag}a"));
-        let b = NetnsGuard::create(&format!("{tag}b"));
-        for args in [
-            vec![
-                "-n",
-                a.name.as_str(),
-                "link",
-                "add",
-                "ra0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "rb0",
-                "netns",
-                b.name.as_str(),
-            ],
-            vec!["-n", a.name.as_str(), "addr", "add", "198.51.100.1/24", "dev", "ra0"],
-            vec!["-n", b.name.as_str(), "addr", "add", "198.51.100.2/24", "dev", "rb0"],
-            vec!["-n", a.name.as_str(), "link", "set", "ra0", "up"],
-            vec!["-n", b.name.as_str(), "link", "set", "rb0", "up"],
-        ] {
-            let (ok, err) = ip(&args);
-            assert!(ok, "ip {args:?}: {err}");
-        }
-        Link { a, b }
-    }
-
-    /// Runs a program inside A; panics with its stderr on failure.
-    fn in_a(&self, args: &[&str]) {
-        run_in(&self.a, args);
-    }
-
-    /// `berth audit --json --fail-on none --no-probe` inside A.
-    fn audit(&self) -> Vec<Value> {
-        let out = run_berth_wrapped(
-            &["ip", "netns", "exec", &self.a.name],
-            &["audit", "--json", "--fail-on", "none", "--no-probe"],
-        );
-        assert_eq!(out.code, 0, "berth audit exited {}: {}", out.code, out.stderr);
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-        parse_array(&out.stdout, &["audit"])
-    }
-
-    /// Can B open a TCP connection to A's address at `port`?
-    fn b_connects(&self, port: u16) -> bool {
-        let script =
-            "import socket,sys\ns=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)\ns.close()";
-        let status = Command::new("ip")
-            .args(["netns", "exec", &self.b.name, "python3", "-c", script, A_ADDR, &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run python3 in B");
-        status.success()
-    }
-}
-
-fn run_in(netns: &NetnsGuard, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &netns.name])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ip netns exec");
-    assert!(out.status.success(), "{args:?} in {} failed: {}", netns.name, String::from_utf8_lossy(&out.stderr));
+/// `berth audit --json --fail-on none --no-probe` inside A.
+fn audit(link: &Link) -> Vec<Value> {
+    let out = run_berth_wrapped(
+        &["ip", "netns", "exec", &link.a.name],
+        &["audit", "--json", "--fail-on", "none", "--no-probe"],
+    );
+    assert_eq!(out.code, 0, "berth audit exited {}: {}", out.code, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    parse_array(&out.stdout, &["audit"])
 }
 
 /// A child process killed by its pid and reaped on drop.
@@ -176,7 +107,7 @@ fn exposed_and_loopback_listeners_match_what_another_host_sees() {
     let link = Link::new("x");
     let (_server, ports) = listen(&link.a, &["0.0.0.0", "127.0.0.1", A_ADDR]);
     let (wide, local, lan) = (ports[0], ports[1], ports[2]);
-    let findings = link.audit();
+    let findings = audit(&link);
 
     let f = expect(&findings, "exposure.listener", wide);
     assert_eq!(severity(f), "low", "{f}");
@@ -219,7 +150,7 @@ fn an_nft_drop_rule_makes_the_exposure_info() {
     ]);
     link.in_a(&[&nft, "add", "rule", "inet", "berth_test", "input", "ct", "state", "established,related", "accept"]);
     link.in_a(&[&nft, "add", "rule", "inet", "berth_test", "input", "tcp", "dport", &dropped.to_string(), "drop"]);
-    let findings = link.audit();
+    let findings = audit(&link);
 
     let f = expect(&findings, "exposure.listener", dropped);
     assert_eq!(severity(f), "info", "blocked by the rule: {f}");
@@ -279,7 +210,7 @@ fn dnat_to_an_interface_address_and_to_loopback() {
     ]);
 
     // route_localnet=0: the DNAT to 127.0.0.1 is dropped as martian.
-    let findings = link.audit();
+    let findings = audit(&link);
     let f = expect(&findings, "reach.dnat", wide);
     assert_eq!(severity(f), "medium", "{f}");
     assert!(link.b_connects(to_wide), "DNAT {to_wide} -> {dnat_wide} works");
@@ -290,7 +221,7 @@ fn dnat_to_an_interface_address_and_to_loopback() {
 
     // route_localnet=1 on ra0: the loopback-only service is published.
     link.in_a(&["sysctl", "-qw", "net.ipv4.conf.ra0.route_localnet=1"]);
-    let findings = link.audit();
+    let findings = audit(&link);
     let f = expect(&findings, "reach.dnat", local);
     assert_eq!(severity(f), "high", "a loopback-only service published: {f}");
     assert!(
@@ -319,13 +250,13 @@ fn dnat_to_an_interface_address_and_to_loopback() {
         );
         return;
     }
-    let findings = link.audit();
+    let findings = audit(&link);
     let f = expect(&findings, "reach.dnat", local);
     assert_eq!(severity(f), "high", "{f}");
     assert!(f["evidence"].to_string().contains("--to-destination"), "names the iptables rule: {f}");
     assert!(link.b_connects(via_iptables), "DNAT {via_iptables} -> {dnat_local} with route_localnet=1");
     link.in_a(&["sysctl", "-qw", "net.ipv4.conf.ra0.route_localnet=0"]);
-    let f = expect(&link.audit(), "reach.dnat", local).clone();
+    let f = expect(&audit(&link), "reach.dnat", local).clone();
     assert_eq!(severity(&f), "low", "{f}");
     assert!(!link.b_connects(via_iptables));
 }
@@ -339,11 +270,11 @@ fn route_localnet_lists_the_loopback_listeners() {
     let link = Link::new("r");
     let (_server, ports) = listen(&link.a, &["127.0.0.1", "0.0.0.0"]);
     let (local, wide) = (ports[0], ports[1]);
-    let findings = link.audit();
+    let findings = audit(&link);
     assert!(!findings.iter().any(|f| f["id"] == "reach.route-localnet"), "{}", dump(&findings));
 
     link.in_a(&["sysctl", "-qw", "net.ipv4.conf.ra0.route_localnet=1"]);
-    let findings = link.audit();
+    let findings = audit(&link);
     let f =
         findings.iter().find(|f| f["id"] == "reach.route-localnet").unwrap_or_else(|| panic!("{}", dump(&findings)));
     assert_eq!(severity(f), "high", "{f}");
@@ -395,14 +326,14 @@ fn docker_proxy_publishes_past_input_rules() {
     let (_server, ports) = listen(&link.a, &["0.0.0.0"]);
     let plain = ports[0];
     let held = poll_until(Duration::from_secs(5), || {
-        let findings = link.audit();
+        let findings = audit(&link);
         find(&findings, "reach.docker-proxy", published).cloned()
     });
     let f = held.unwrap_or_else(|| panic!("no reach.docker-proxy for {published}"));
     assert_eq!(severity(&f), "high", "Redis's port in the container is sensitive: {f}");
     assert!(f["fix"].as_str().unwrap_or("").contains(&format!("127.0.0.1:{published}:6379")), "{f}");
     assert!(link.b_connects(published), "published on all interfaces: B connects");
-    let findings = link.audit();
+    let findings = audit(&link);
     assert!(find(&findings, "reach.docker-proxy", plain).is_none(), "a plain listener is no docker-proxy");
 }
 
@@ -502,7 +433,7 @@ fn ssh_forwards_on_all_interfaces_and_on_loopback() {
     let _local = forward(&link, &sshd, &format!("127.0.0.1:{local}:127.0.0.1:{target}"));
     let started = Instant::now();
     let findings = poll_until(Duration::from_secs(10), || {
-        let findings = link.audit();
+        let findings = audit(&link);
         (find(&findings, "reach.ssh-forward", wide).is_some() && find(&findings, "reach.ssh-forward", local).is_some())
             .then_some(findings)
     })
@@ -565,7 +496,7 @@ fn memcached_udp_on_all_interfaces_is_sensitive() {
     let _wide = start("0.0.0.0", wide);
     let _local = start("127.0.0.1", local);
     let findings = poll_until(Duration::from_secs(5), || {
-        let findings = link.audit();
+        let findings = audit(&link);
         find(&findings, "exposure.sensitive", wide).is_some().then_some(findings)
     })
     .unwrap_or_else(|| panic!("memcached on udp/{wide} was not reported"));

@@ -562,6 +562,76 @@ impl Drop for NetnsGuard {
     }
 }
 
+/// The address of namespace A on the link of a [`Link`].
+pub const A_ADDR: &str = "198.51.100.1";
+
+/// Two namespaces joined by a veth pair: A (198.51.100.1 on ra0) and B
+/// (198.51.100.2 on rb0).
+pub struct Link {
+    pub a: NetnsGuard,
+    pub b: NetnsGuard,
+}
+
+impl Link {
+    pub fn new(tag: &str) -> Link {
+        let a = NetnsGuard::create(&format!("{tag}a"));
+        let b = NetnsGuard::create(&format!("{tag}b"));
+        for args in [
+            vec![
+                "-n",
+                a.name.as_str(),
+                "link",
+                "add",
+                "ra0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "rb0",
+                "netns",
+                b.name.as_str(),
+            ],
+            vec!["-n", a.name.as_str(), "addr", "add", "198.51.100.1/24", "dev", "ra0"],
+            vec!["-n", b.name.as_str(), "addr", "add", "198.51.100.2/24", "dev", "rb0"],
+            vec!["-n", a.name.as_str(), "link", "set", "ra0", "up"],
+            vec!["-n", b.name.as_str(), "link", "set", "rb0", "up"],
+        ] {
+            let (ok, err) = ip(&args);
+            assert!(ok, "ip {args:?}: {err}");
+        }
+        Link { a, b }
+    }
+
+    /// Runs a program inside A; panics with its stderr on failure.
+    pub fn in_a(&self, args: &[&str]) {
+        run_in(&self.a, args);
+    }
+
+    /// Can B open a TCP connection to A's address at `port`?
+    pub fn b_connects(&self, port: u16) -> bool {
+        let script =
+            "import socket,sys\ns=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)\ns.close()";
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.b.name, "python3", "-c", script, A_ADDR, &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run python3 in B");
+        status.success()
+    }
+}
+
+pub fn run_in(netns: &NetnsGuard, args: &[&str]) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &netns.name])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ip netns exec");
+    assert!(out.status.success(), "{args:?} in {} failed: {}", netns.name, String::from_utf8_lossy(&out.stderr));
+}
+
 /// Runs `ip ARGS`; (success, stderr).
 pub fn ip(args: &[&str]) -> (bool, String) {
     match Command::new("ip").args(args).stdin(Stdio::null()).output() {
