@@ -14,9 +14,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -597,53 +596,6 @@ fn nginx_with_a_host_allow_list_is_not_rebindable_and_a_catch_all_is() {
 
 // ---------------------------------------------------------------- Chromium
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// `chromium --headless --dump-dom URL` with a fresh profile, `rules` as
-/// its host resolver rules (names mapped to 127.0.0.1: no DNS is asked).
-fn dump_dom(url: &str, rules: &str) -> String {
-    let profile = ScratchDir::new("audit-browser-chromium");
-    let mut child = Command::new(CHROMIUM)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .arg("--disable-dev-shm-usage")
-        .arg(format!("--host-resolver-rules={rules}"))
-        .arg(format!("--user-data-dir={}", profile.path.display()))
-        .args(["--dump-dom", url])
-        .env("HOME", &profile.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        // Its own process group, so that the browser and its helpers stop together.
-        .process_group(0)
-        .spawn()
-        .expect("cannot start chromium");
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for chromium") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            // SAFETY: kill(-pgid) signals the process group this test created for the child.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("chromium did not finish within 60 s for {url}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // SAFETY: as above; the group is ours and may already be empty.
-    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-    let dom = reader.join().expect("stdout reader");
-    assert!(status.success(), "chromium exited with {status} for {url}\n{dom}");
-    dom
-}
-
 /// What the audit calls reflected CORS with credentials and DNS rebinding
 /// is real in a browser: a page of another origin reads the vulnerable
 /// server with credentials, and a page under a foreign name pointing at
@@ -654,8 +606,7 @@ fn chromium_reads_what_the_audit_calls_readable() {
     if python_missing() {
         return;
     }
-    if !Path::new(CHROMIUM).exists() {
-        println!("skipped: this test needs chromium ({CHROMIUM}; apt-get install chromium)");
+    if chromium_missing() {
         return;
     }
     let dir = ScratchDir::new("audit-browser-chromium-pages");
@@ -685,16 +636,16 @@ fn chromium_reads_what_the_audit_calls_readable() {
     let attack_safe = dir.write("attack-safe.html", page(safe));
     let (_attacker_v, attacker_v) = server(&dir, &["host=any", &format!("page={}", attack_vulnerable.display())]);
     let (_attacker_s, attacker_s) = server(&dir, &["host=any", &format!("page={}", attack_safe.display())]);
-    let rules = "MAP attacker.test 127.0.0.1, MAP rebind.test 127.0.0.1";
+    let rules_switch = "--host-resolver-rules=MAP attacker.test 127.0.0.1, MAP rebind.test 127.0.0.1".to_string();
 
-    let dom = dump_dom(&format!("http://attacker.test:{attacker_v}/"), rules);
+    let dom = dump_dom(&format!("http://attacker.test:{attacker_v}/"), &[&rules_switch]);
     assert!(dom.contains("READ:secret local data"), "the reflected-CORS server was not readable:\n{dom}");
-    let dom = dump_dom(&format!("http://attacker.test:{attacker_s}/"), rules);
+    let dom = dump_dom(&format!("http://attacker.test:{attacker_s}/"), &[&rules_switch]);
     assert!(dom.contains("BLOCKED:") && !dom.contains("secret local data"), "the safe server was readable:\n{dom}");
 
     // DNS rebinding, after the rebind: the attacker's name points at 127.0.0.1.
-    let dom = dump_dom(&format!("http://rebind.test:{vulnerable}/"), rules);
+    let dom = dump_dom(&format!("http://rebind.test:{vulnerable}/"), &[&rules_switch]);
     assert!(dom.contains("secret local data"), "the page under a foreign name did not get the data:\n{dom}");
-    let dom = dump_dom(&format!("http://rebind.test:{safe}/"), rules);
+    let dom = dump_dom(&format!("http://rebind.test:{safe}/"), &[&rules_switch]);
     assert!(!dom.contains("secret local data"), "the safe server answered a foreign name:\n{dom}");
 }

@@ -6,78 +6,7 @@
 
 mod common;
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::*;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// How long one Chromium run may take.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn chromium_missing() -> bool {
-    if std::path::Path::new(CHROMIUM).exists() {
-        return false;
-    }
-    println!("skipped: this test needs chromium ({CHROMIUM}; apt-get install chromium)");
-    true
-}
-
-/// `chromium --headless --dump-dom URL` with a fresh profile: the DOM after load.
-fn dump_dom(url: &str) -> String {
-    let profile = ScratchDir::new("chromium-profile");
-    let mut command = Command::new(CHROMIUM);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path.display()))
-        .args(["--dump-dom", url])
-        .env("HOME", &profile.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        // Its own process group, so that a hung browser and its helpers
-        // can be stopped together (by that group's id).
-        .process_group(0);
-    let mut child = command.spawn().expect("cannot start chromium");
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for chromium") {
-            break status;
-        }
-        if started.elapsed() > BROWSER_TIMEOUT {
-            // SAFETY: kill(-pgid) signals the group this test created for the child.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("chromium did not finish within {BROWSER_TIMEOUT:?} for {url}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Helpers left in the group (if any) go too.
-    // SAFETY: as above; the group is ours and may already be empty.
-    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-    let dom = reader.join().expect("stdout reader");
-    assert!(status.success(), "chromium exited with {status} for {url}\n{dom}");
-    dom
-}
 
 fn site() -> ScratchDir {
     let dir = ScratchDir::new("browser");
@@ -116,7 +45,7 @@ fn a_page_with_its_script_and_style() {
     }
     let dir = site();
     let server = serve(&dir, &[]);
-    let dom = dump_dom(&server.url);
+    let dom = dump_dom(&server.url, &[]);
     assert!(dom.contains("<h1 id=\"title\">Hello from berth</h1>"), "{dom}");
     assert!(
         dom.contains("<p id=\"js\">script ran: 42, title colour rgb(1, 2, 3)</p>"),
@@ -136,7 +65,7 @@ fn a_directory_listing() {
     }
     let dir = site();
     let server = serve(&dir, &["--quiet"]);
-    let dom = dump_dom(&format!("{}files/", server.url));
+    let dom = dump_dom(&format!("{}files/", server.url), &[]);
     assert!(dom.contains("<title>Index of /files/</title>"), "{dom}");
     assert!(dom.contains("<table id=\"listing\">"), "{dom}");
     assert!(dom.contains("<a href=\"sub/\">sub/</a>"), "{dom}");
@@ -165,11 +94,11 @@ fn a_token_link_lets_the_browser_in() {
         .unwrap_or_else(|| panic!("no token link:\n{log}"))
         .to_string();
     // Without the token: refused.
-    let refused = dump_dom(&server.url);
+    let refused = dump_dom(&server.url, &[]);
     assert!(refused.contains("needs its token"), "{refused}");
     assert!(!refused.contains("Hello from berth"), "{refused}");
     // With it: the page, and its script (fetched with the cookie).
-    let dom = dump_dom(&link);
+    let dom = dump_dom(&link, &[]);
     assert!(dom.contains("<p id=\"js\">script ran: 42"), "{dom}");
     let log = server.stderr();
     assert!(log.contains("GET /app.js 200"), "{log}");

@@ -476,16 +476,7 @@ pub fn passage(firewall: &Firewall, interface: &str, daddr: IpAddr, protocol: Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::firewall::{parse_iptables_save, parse_nft_json, ToolOutcome, ToolRead};
-
-    fn iptables(saved: &str) -> Firewall {
-        let s = parse_iptables_save(saved, "iptables-save", "ip");
-        Firewall {
-            tools: vec![ToolRead { tool: "iptables-save", outcome: ToolOutcome::Read(s.rules.len()) }],
-            chains: s.chains,
-            rules: s.rules,
-        }
-    }
+    use crate::inventory::firewall::{parse_nft_json, ToolOutcome, ToolRead};
 
     fn at(fw: &Firewall, port: u16) -> Passage {
         passage(fw, "eth0", "192.0.2.1".parse().unwrap(), Protocol::Tcp, port)
@@ -493,7 +484,7 @@ mod tests {
 
     #[test]
     fn ufw_like_chains_are_followed() {
-        let fw = iptables(
+        let fw = Firewall::from_iptables_save(
             "*filter\n:INPUT DROP [0:0]\n:ufw-before-input - [0:0]\n:ufw-user-input - [0:0]\n\
              -A INPUT -j ufw-before-input\n-A INPUT -j ufw-user-input\n\
              -A ufw-before-input -i lo -j ACCEPT\n\
@@ -539,7 +530,7 @@ mod tests {
 
     #[test]
     fn interfaces_and_addresses_are_exact() {
-        let fw = iptables(
+        let fw = Firewall::from_iptables_save(
             "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i eth1 -p tcp --dport 7000 -j DROP\n\
              -A INPUT -d 192.0.2.1/32 -p tcp --dport 7001 -j DROP\n-A INPUT ! -i lo -d 127.0.0.0/8 -j DROP\nCOMMIT\n",
         );

@@ -218,10 +218,59 @@ pub struct Firewall {
     pub rules: Vec<Rule>,
 }
 
+/// Why no tool gave its rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// The kernel refused: reading rules needs root (CAP_NET_ADMIN).
+    NeedsPrivilege { tool: &'static str, message: String },
+    /// Neither nft nor iptables-save is installed.
+    Absent,
+    /// The tools ran and failed; what each said.
+    Failed(Vec<String>),
+}
+
 impl Firewall {
     /// True when at least one tool gave its rules.
     pub fn readable(&self) -> bool {
         self.tools.iter().any(|t| matches!(t.outcome, ToolOutcome::Read(_)))
+    }
+
+    /// The rules of one iptables-save text, as if read from the tool
+    /// (for tests of the code that judges rules).
+    #[cfg(test)]
+    pub fn from_iptables_save(saved: &str) -> Firewall {
+        let saved = parse_iptables_save(saved, "iptables-save", "ip");
+        Firewall {
+            tools: vec![ToolRead { tool: "iptables-save", outcome: ToolOutcome::Read(saved.rules.len()) }],
+            chains: saved.chains,
+            rules: saved.rules,
+        }
+    }
+
+    /// Why the rules could not be read; None when some were.
+    pub fn unreadable(&self) -> Option<Unreadable> {
+        if self.readable() {
+            return None;
+        }
+        let denied = self.tools.iter().find_map(|t| match &t.outcome {
+            ToolOutcome::NeedsPrivilege(message) => Some((t.tool, message.clone())),
+            _ => None,
+        });
+        if let Some((tool, message)) = denied {
+            return Some(Unreadable::NeedsPrivilege { tool, message });
+        }
+        if self.tools.iter().all(|t| t.outcome == ToolOutcome::Absent) {
+            return Some(Unreadable::Absent);
+        }
+        Some(Unreadable::Failed(
+            self.tools
+                .iter()
+                .filter_map(|t| match &t.outcome {
+                    ToolOutcome::Failed(message) => Some(message.clone()),
+                    _ => None,
+                })
+                .collect(),
+        ))
     }
 }
 

@@ -527,6 +527,79 @@ pub unsafe fn child_listen_v4_at(address: [u8; 4]) -> Result<u16, (i32, i32)> {
 
 pub const CHILD_LISTEN_STAGES: [&str; 4] = ["socket", "bind", "listen", "getsockname"];
 
+// ---------------------------------------------------------------- chromium
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// How long one Chromium run may take.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// True (and says so) when Chromium is not installed: the test skips.
+pub fn chromium_missing() -> bool {
+    if std::path::Path::new(CHROMIUM).exists() {
+        return false;
+    }
+    println!("skipped: this test needs chromium ({CHROMIUM}; apt-get install chromium)");
+    true
+}
+
+/// `chromium --headless --dump-dom URL` with a fresh profile and `extra`
+/// switches (e.g. `--host-resolver-rules=...`): the DOM after load.
+pub fn dump_dom(url: &str, extra: &[&str]) -> String {
+    use std::os::unix::process::CommandExt;
+
+    let profile = ScratchDir::new("chromium-profile");
+    let mut command = Command::new(CHROMIUM);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .args(extra)
+        .arg(format!("--user-data-dir={}", profile.path.display()))
+        .args(["--dump-dom", url])
+        .env("HOME", &profile.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Its own process group, so that a hung browser and its helpers
+        // can be stopped together (by that group's id).
+        .process_group(0);
+    let mut child = command.spawn().expect("cannot start chromium");
+    let mut stdout = child.stdout.take().expect("stdout piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for chromium") {
+            break status;
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            // SAFETY: kill(-pgid) signals the group this test created for the child.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("chromium did not finish within {BROWSER_TIMEOUT:?} for {url}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Helpers left in the group (if any) go too.
+    // SAFETY: as above; the group is ours and may already be empty.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+    let dom = reader.join().expect("stdout reader");
+    assert!(status.success(), "chromium exited with {status} for {url}\n{dom}");
+    dom
+}
+
 // ---------------------------------------------------------------- namespaces
 
 /// A network namespace made with `ip netns add`, deleted on drop.

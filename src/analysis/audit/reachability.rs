@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::{catalog, list_words, Facts, Finding, Listener, Severity, Skipped};
 use crate::analysis::firewall_walk::{passage, Passage};
 use crate::analysis::scope::{self, BindScope};
-use crate::inventory::firewall::{Firewall, Nat, Rule, ToolOutcome, Verdict};
+use crate::inventory::firewall::{Firewall, Nat, Rule, Unreadable, Verdict};
 use crate::inventory::system::SystemFacts;
 use crate::inventory::{Interface, Protocol};
 
@@ -79,33 +79,19 @@ impl Reach {
 
 // ------------------------------------------------------------ the facts used
 
-/// Why the firewall rules could not be read, or None when they were.
+/// Why the firewall rules could not be read (and what would help), or
+/// None when they were.
 fn unreadable(firewall: &Firewall) -> Option<(String, Option<String>)> {
-    if firewall.readable() {
-        return None;
-    }
-    let denied = firewall.tools.iter().find_map(|t| match &t.outcome {
-        ToolOutcome::NeedsPrivilege(msg) => Some(format!("{}: {msg}", t.tool)),
-        _ => None,
-    });
-    if let Some(denied) = denied {
-        return Some((
-            format!("reading firewall rules needs root (CAP_NET_ADMIN; {denied})"),
+    Some(match firewall.unreadable()? {
+        Unreadable::NeedsPrivilege { tool, message } => (
+            format!("reading firewall rules needs root (CAP_NET_ADMIN; {tool}: {message})"),
             Some("sudo berth audit".into()),
-        ));
-    }
-    if firewall.tools.iter().all(|t| t.outcome == ToolOutcome::Absent) {
-        return Some(("nft and iptables-save are not installed, so the firewall rules could not be read".into(), None));
-    }
-    let failed: Vec<String> = firewall
-        .tools
-        .iter()
-        .filter_map(|t| match &t.outcome {
-            ToolOutcome::Failed(msg) => Some(msg.clone()),
-            _ => None,
-        })
-        .collect();
-    Some((format!("the firewall rules could not be read: {}", failed.join("; ")), None))
+        ),
+        Unreadable::Absent => {
+            ("nft and iptables-save are not installed, so the firewall rules could not be read".into(), None)
+        }
+        Unreadable::Failed(reasons) => (format!("the firewall rules could not be read: {}", reasons.join("; ")), None),
+    })
 }
 
 /// Names of the interfaces other hosts can send from: every one but loopback.

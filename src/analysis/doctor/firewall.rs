@@ -8,40 +8,23 @@
 use super::{plural, Check, Status};
 use crate::analysis::firewall_walk::{blocking as findings, Block as Finding, Hit, Probe};
 use crate::analysis::target::PortTarget;
-use crate::inventory::firewall::{Firewall, ToolOutcome, Verdict};
+use crate::inventory::firewall::{Firewall, ToolOutcome, Unreadable, Verdict};
 
 /// Why the rules could not be read: skipped, with the reason.
 fn unreadable(id: &'static str, firewall: &Firewall) -> Option<Check> {
-    if firewall.readable() {
-        return None;
-    }
-    let denied = firewall.tools.iter().find_map(|t| match &t.outcome {
-        ToolOutcome::NeedsPrivilege(msg) => Some((t.tool, msg.clone())),
-        _ => None,
-    });
-    if let Some((tool, msg)) = denied {
-        return Some(
+    Some(match firewall.unreadable()? {
+        Unreadable::NeedsPrivilege { tool, message } => {
             Check::new(id, Status::Skipped, "reading firewall rules needs root (CAP_NET_ADMIN): not checked")
-                .detail(format!("{tool}: {msg}"))
-                .fix("sudo berth doctor"),
-        );
-    }
-    if firewall.tools.iter().all(|t| t.outcome == ToolOutcome::Absent) {
-        return Some(Check::new(
-            id,
-            Status::Skipped,
-            "nft and iptables-save are not installed: firewall rules not checked",
-        ));
-    }
-    let reasons: Vec<String> = firewall
-        .tools
-        .iter()
-        .filter_map(|t| match &t.outcome {
-            ToolOutcome::Failed(msg) => Some(msg.clone()),
-            _ => None,
-        })
-        .collect();
-    Some(Check::new(id, Status::Skipped, format!("cannot read firewall rules: {}", reasons.join("; "))))
+                .detail(format!("{tool}: {message}"))
+                .fix("sudo berth doctor")
+        }
+        Unreadable::Absent => {
+            Check::new(id, Status::Skipped, "nft and iptables-save are not installed: firewall rules not checked")
+        }
+        Unreadable::Failed(reasons) => {
+            Check::new(id, Status::Skipped, format!("cannot read firewall rules: {}", reasons.join("; ")))
+        }
+    })
 }
 
 /// "nft (12 rules), iptables-save (0 rules)".
@@ -171,16 +154,7 @@ pub fn port(target: &PortTarget, firewall: &Firewall) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::firewall::{parse_iptables_save, ToolRead};
-
-    fn firewall(saved: &str) -> Firewall {
-        let s = parse_iptables_save(saved, "iptables-save", "ip");
-        Firewall {
-            tools: vec![ToolRead { tool: "iptables-save", outcome: ToolOutcome::Read(s.rules.len()) }],
-            chains: s.chains,
-            rules: s.rules,
-        }
-    }
+    use crate::inventory::firewall::ToolRead;
 
     fn target(text: &str) -> PortTarget {
         PortTarget::parse(text).unwrap()
@@ -188,7 +162,9 @@ mod tests {
 
     #[test]
     fn a_drop_on_lo_for_one_port() {
-        let fw = firewall("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -p tcp -m tcp --dport 5556 -j DROP\nCOMMIT\n");
+        let fw = Firewall::from_iptables_save(
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -p tcp -m tcp --dport 5556 -j DROP\nCOMMIT\n",
+        );
         assert_eq!(port(&target("5556"), &fw).status, Status::Fail);
         assert_eq!(port(&target("tcp/5556"), &fw).status, Status::Fail);
         assert_eq!(port(&target("udp/5556"), &fw).status, Status::Ok);
@@ -206,13 +182,14 @@ mod tests {
 
     #[test]
     fn an_earlier_lo_accept_shadows_drops() {
-        let fw = firewall(
+        let fw = Firewall::from_iptables_save(
             "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n\
              -A INPUT -p tcp --dport 5556 -j REJECT\nCOMMIT\n",
         );
         assert_eq!(loopback(&fw).status, Status::Ok);
         assert_eq!(port(&target("5556"), &fw).status, Status::Info, "only other hosts are rejected");
-        let fw = firewall("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+        let fw =
+            Firewall::from_iptables_save("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
         let c = loopback(&fw);
         assert_eq!(c.status, Status::Warn, "policy drop without a lo accept: {c:?}");
         assert!(c.summary.contains("policy drop"));
@@ -222,7 +199,7 @@ mod tests {
 
     #[test]
     fn unknown_conditions_and_other_interfaces() {
-        let fw = firewall(
+        let fw = Firewall::from_iptables_save(
             "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate INVALID -j DROP\n\
              -A INPUT -d 127.0.0.0/8 ! -i lo -j DROP\n-A INPUT -i eth0 -p tcp --dport 9000 -j DROP\n\
              -A INPUT -i lo -m conntrack --ctstate NEW -p tcp --dport 7000 -j DROP\nCOMMIT\n",
