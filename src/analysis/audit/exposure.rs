@@ -128,7 +128,7 @@ fn bind_fix(listener: &Listener, known: Option<&Known>) -> String {
         Some("Chrome DevTools") => "--remote-debugging-address=127.0.0.1".to_string(),
         Some("Prometheus exporter") => format!("--web.listen-address=127.0.0.1:{port}"),
         Some("nginx") => format!("listen 127.0.0.1:{port};"),
-        _ => return format!("Bind it to 127.0.0.1 if other hosts need not reach it, or block it: {firewall}"),
+        _ => return format!("bind it to 127.0.0.1 if other hosts need not reach it, or block it: {firewall}"),
     };
-    format!("Bind it to loopback: {line}; or block it: {firewall}")
+    format!("bind it to loopback: {line}; or block it: {firewall}")
 }
