@@ -406,12 +406,12 @@ fn websocket(service: &Service) -> Option<Finding> {
     None
 }
 
-/// 16 bytes for a Sec-WebSocket-Key (from the kernel; the clock if that fails).
+/// 16 random bytes for a Sec-WebSocket-Key (ring's system random source;
+/// the clock if that fails: the key only has to differ between requests).
 fn random_bytes() -> [u8; 16] {
+    use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
-    // SAFETY: getrandom writes at most bytes.len() bytes into the buffer we own.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
@@ -421,64 +421,12 @@ fn random_bytes() -> [u8; 16] {
 
 /// Standard base64 with padding.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
+    data_encoding::BASE64.encode(bytes)
 }
 
-/// SHA-1 (FIPS 180-4), only to check Sec-WebSocket-Accept as RFC 6455 defines it.
-fn sha1(message: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
-    let mut data = message.to_vec();
-    let bit_length = (message.len() as u64).wrapping_mul(8);
-    data.push(0x80);
-    while data.len() % 64 != 56 {
-        data.push(0);
-    }
-    data.extend_from_slice(&bit_length.to_be_bytes());
-    for block in data.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, &word) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let temp = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(word);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = temp;
-        }
-        for (state, value) in h.iter_mut().zip([a, b, c, d, e]) {
-            *state = state.wrapping_add(value);
-        }
-    }
-    let mut digest = [0u8; 20];
-    for (i, word) in h.iter().enumerate() {
-        digest[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
-    }
-    digest
+/// SHA-1, only to check Sec-WebSocket-Accept as RFC 6455 defines it.
+fn sha1(message: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, message).as_ref().to_vec()
 }
 
 #[cfg(test)]
