@@ -425,7 +425,7 @@ fn websocket_origin_raised_and_not() {
 }
 
 #[test]
-fn over_tls_rebinding_is_low_and_cors_counts_the_same() {
+fn over_tls_rebinding_and_cors_count_the_same() {
     let _serial = serial();
     if python_missing() || !Path::new("/usr/bin/openssl").exists() {
         println!("skipped: this test needs python3 and openssl");
@@ -450,8 +450,10 @@ fn over_tls_rebinding_is_low_and_cors_counts_the_same() {
     let (_open, open) = server(&dir, &["host=any", "cors=reflect", "credentials", &tls]);
     let (_refuses, refuses) = server(&dir, &["host=421", &tls]);
     let findings = audit();
-    // A browser would refuse the certificate for the rebinding name.
-    assert_eq!(severity(&findings, open, "http.dns-rebinding").as_deref(), Some("low"), "{}", dump(&findings, open));
+    // High over TLS too (the floor); the evidence names the certificate check.
+    assert_eq!(severity(&findings, open, "http.dns-rebinding").as_deref(), Some("high"), "{}", dump(&findings, open));
+    let rebinding = findings.iter().find(|f| f["port"] == open && f["id"] == "http.dns-rebinding").expect("found");
+    assert!(rebinding["evidence"].to_string().contains("refuses the certificate"), "{rebinding}");
     assert_eq!(severity(&findings, open, "http.cors-reflected").as_deref(), Some("high"), "{}", dump(&findings, open));
     assert_eq!(browser_findings(&findings, refuses), vec![], "{}", dump(&findings, refuses));
 }

@@ -153,11 +153,14 @@ fn dns_rebinding(service: &Service) -> Option<Finding> {
         // An empty page for unknown names (a catch-all that serves nothing).
         return None;
     }
+    // High over TLS too, as the issue sets it: the certificate check is
+    // the only thing in the way there, and users click through warnings
+    // for local services (the evidence says so).
     let tls = service.endpoint.tls_name.is_some();
     let (severity, title) = if tls {
         (
-            Severity::Low,
-            "HTTPS service answers requests for a foreign Host name (DNS rebinding is stopped only by the certificate check)",
+            Severity::High,
+            "HTTPS service answers requests for a foreign Host name: DNS rebinding is stopped only by the certificate check",
         )
     } else {
         (
