@@ -67,16 +67,6 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
-
-    /// One step up, at most critical.
-    pub fn raised(self) -> Severity {
-        match self {
-            Severity::Info => Severity::Low,
-            Severity::Low => Severity::Medium,
-            Severity::Medium => Severity::High,
-            Severity::High | Severity::Critical => Severity::Critical,
-        }
-    }
 }
 
 impl FromStr for Severity {
@@ -359,11 +349,6 @@ impl Outcome {
         });
         self.findings.dedup();
     }
-
-    /// The worst severity found, if any.
-    pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
-    }
 }
 
 /// Runs every check: the static ones over `facts`, then (unless `probe`
@@ -413,7 +398,6 @@ mod tests {
         assert_eq!("HIGH".parse::<Severity>(), Ok(Severity::High));
         assert!("severe".parse::<Severity>().is_err());
         assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
-        assert_eq!(Severity::High.raised(), Severity::Critical);
     }
 
     #[test]
