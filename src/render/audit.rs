@@ -7,8 +7,8 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use super::printable;
 use super::style::{Paint, Style};
+use super::{plural, printable};
 use crate::analysis::audit::{Finding, Outcome, Severity, Skipped, CHECKS};
 
 fn paint_of(severity: Severity) -> Paint {
@@ -29,7 +29,8 @@ pub fn skipped_line(skipped: &Skipped) -> String {
 }
 
 pub fn write_report(out: &mut impl Write, outcome: &Outcome, listeners: usize, style: &Style) -> io::Result<()> {
-    writeln!(out, "{}", style.paint(Paint::Bold, &format!("berth audit: {listeners} listeners")))?;
+    let heading = format!("berth audit: {}", plural(listeners, "listener", "listeners"));
+    writeln!(out, "{}", style.paint(Paint::Bold, &heading))?;
     for severity in Severity::ALL.into_iter().rev() {
         let group: Vec<&Finding> = outcome.findings.iter().filter(|f| f.severity == severity).collect();
         if group.is_empty() {
@@ -93,7 +94,7 @@ fn summary(outcome: &Outcome, style: &Style) -> String {
             (n > 0).then(|| style.paint(paint_of(severity), &format!("{n} {}", severity.word())))
         })
         .collect();
-    format!("{} findings: {}", outcome.findings.len(), parts.join(", "))
+    format!("{}: {}", plural(outcome.findings.len(), "finding", "findings"), parts.join(", "))
 }
 
 /// SARIF's level for a severity: error, warning or note.

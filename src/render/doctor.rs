@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::printable;
 use super::style::{Paint, Style};
+use super::{plural, printable};
 use crate::analysis::doctor::{DoctorReport, Status};
 
 /// Wide enough for the longest status word, "skipped".
@@ -71,8 +71,4 @@ pub fn write_report(out: &mut impl Write, report: &DoctorReport, style: &Style) 
         format!("{} of {} checks", parts.join(", "), report.checks.len())
     };
     writeln!(out, "{line}")
-}
-
-fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
 }

@@ -20,6 +20,11 @@ pub fn address_with_port(address: std::net::IpAddr, port: u16) -> String {
     SocketAddr::new(address, port).to_string()
 }
 
+/// "1 finding", "3 findings": a count with the word that fits it.
+pub fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// "5m ago", "3h ago", "2d ago": how long since a Unix time.
 pub fn age(unix_seconds: u64) -> String {
     let now =
