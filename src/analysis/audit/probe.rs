@@ -253,10 +253,12 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
     }
 
     let request = Request { method: "GET", path: "/", host: &service.host, headers: &[] };
-    match http::fetch(&service.endpoint, &request, first_contact.max(Instant::now() + BANNER_WAIT), BODY_LIMIT) {
+    // At least a banner wait's time for the answer, never past the deadline.
+    let answer_by = first_contact.max(Instant::now() + BANNER_WAIT).min(deadline);
+    match http::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
         // nginx and others answer plain HTTP on a TLS port with a 400.
         Ok(response) if response.head.status == 400 && !TLS_PORTS.contains(&listener.port) => {
-            let mut tls_service = Service { baseline: None, ..clone_shell(&service) };
+            let mut tls_service = clone_shell(&service);
             if try_tls(&mut tls_service, deadline) {
                 return tls_service;
             }
@@ -269,12 +271,16 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         }
         Err(FetchError::TimedOut) => service.speaks = Speaks::Silent,
         Err(FetchError::Connect(e)) => service.speaks = Speaks::Unreachable(e),
-        // Key-value servers read the request as commands and answer in
-        // their own protocol: then they are probed as what they are.
-        Err(FetchError::NotHttp(bytes)) if answer_wire(&bytes).is_some() => {
-            service.speaks = Speaks::Wire(answer_wire(&bytes).unwrap_or(Wire::Opaque));
-        }
         Err(e) => {
+            // Key-value servers read the request as commands and may answer
+            // in their own protocol: then they are probed as what they are.
+            if let Some(wire) = match &e {
+                FetchError::NotHttp(bytes) => answer_wire(bytes),
+                _ => None,
+            } {
+                service.speaks = Speaks::Wire(wire);
+                return service;
+            }
             // A TLS server answers plain text with an alert or by closing.
             let mut tls_service = clone_shell(&service);
             if !TLS_PORTS.contains(&listener.port) && try_tls(&mut tls_service, first_contact.max(Instant::now())) {
