@@ -316,3 +316,77 @@ fn bad_flags_are_usage_errors() {
     assert!(stderr.contains("cannot write the policy"), "{stderr}");
     let _ = std::io::stderr().flush();
 }
+
+/// Local services can be hostile too: one that drips its answer a byte at a
+/// time, one that sends a megabyte of headers, one that lies about its
+/// chunk sizes, one that answers binary junk, and one that puts terminal
+/// escape sequences in its headers and body. The audit must finish within
+/// its limits, never panic, and never copy a control character to the
+/// terminal.
+#[test]
+fn hostile_services_cannot_stall_crash_or_inject_into_the_report() {
+    let _serial = serial();
+    const HOSTILE: &str = r#"
+import socket, sys, threading, time
+mode = sys.argv[1]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+def answer(c):
+    try:
+        c.settimeout(5)
+        try: c.recv(65536)
+        except Exception: pass
+        if mode == "drip":
+            c.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(100):
+                c.sendall(b"X"); time.sleep(0.1)
+        elif mode == "headers":
+            c.sendall(b"HTTP/1.1 200 OK\r\n" + b"X-Junk: " + b"a" * (1 << 20) + b"\r\n\r\n")
+        elif mode == "chunks":
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\nzz\r\n")
+        elif mode == "binary":
+            c.sendall(bytes(range(256)) * 64)
+        elif mode == "ansi":
+            body = b"\x1b[2J\x1b[31mowned\x07"
+            c.sendall(b"HTTP/1.1 200 OK\r\nServer: \x1b[31mEVIL\x1b[0m\r\nAccess-Control-Allow-Origin: https://attacker.example\x1b[0m\r\n"
+                      + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        c.close()
+    except Exception:
+        pass
+deadline = time.time() + 60
+while time.time() < deadline:
+    c, _ = s.accept()
+    threading.Thread(target=answer, args=(c,), daemon=True).start()
+"#;
+    let mut servers = Vec::new();
+    let mut ports = Vec::new();
+    for mode in ["drip", "headers", "chunks", "binary", "ansi"] {
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", HOSTILE, mode])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a hostile server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout piped");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("its port");
+        ports.push(line.trim().parse::<u16>().expect("a port number"));
+        servers.push(KillOnDrop(child));
+    }
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run_berth(&["audit", "--fail-on", "none", "--timeout", "2"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // One service timeout (in parallel), not one per hostile service.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(!stdout.contains('\x1b') && !stdout.contains('\x07'), "control characters reached the report:\n{stdout}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    let (code, stdout, stderr) = run_berth(&["audit", "--json", "--fail-on", "none", "--timeout", "2"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let findings = parse_array(&stdout, &["audit --json with hostile services"]);
+    // The escape-sequence server still gets judged: it answers any Host.
+    let ansi = ports[4];
+    assert!(ids_on(&findings, ansi).contains(&"http.dns-rebinding".to_string()), "{findings:?}");
+    drop(servers);
+}

@@ -336,6 +336,16 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A spawned child process: killed by its pid (SIGKILL) and reaped on drop.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// How long a forked child lives at most if nobody kills it (SIGALRM's
 /// default action ends it), so that a crashed test leaves nothing behind.
 const CHILD_LIFETIME_SECS: libc::c_uint = 60;

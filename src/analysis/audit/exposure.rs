@@ -78,7 +78,7 @@ fn finding(facts: &Facts, index: usize, listener: &Listener) -> Finding {
     }
     let fix = match reach.remote {
         Remote::Blocked { ref rule } => {
-            format!("Nothing urgent while the rule stays ({rule}). {}", bind_fix(listener, known))
+            format!("nothing urgent while the rule stays ({rule}); {}", bind_fix(listener, known))
         }
         _ => bind_fix(listener, known),
     };
