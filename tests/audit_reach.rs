@@ -270,11 +270,15 @@ fn route_localnet_lists_the_loopback_listeners() {
     let link = Link::new("r");
     let (_server, ports) = listen(&link.a, &["127.0.0.1", "0.0.0.0"]);
     let (local, wide) = (ports[0], ports[1]);
+    // B sends its packets for 127.0.0.1 to A, as an attacker on the link would.
+    link.b_routes_loopback_to_a();
     let findings = audit(&link);
     assert!(!findings.iter().any(|f| f["id"] == "reach.route-localnet"), "{}", dump(&findings));
+    assert!(!link.b_connects_to("127.0.0.1", local), "without route_localnet A drops them as martians");
 
     link.in_a(&["sysctl", "-qw", "net.ipv4.conf.ra0.route_localnet=1"]);
     let findings = audit(&link);
+    assert!(link.b_connects_to("127.0.0.1", local), "with route_localnet B reaches A's 127.0.0.1:{local}");
     let f =
         findings.iter().find(|f| f["id"] == "reach.route-localnet").unwrap_or_else(|| panic!("{}", dump(&findings)));
     assert_eq!(severity(f), "high", "{f}");

@@ -692,16 +692,53 @@ impl Link {
 
     /// Can B open a TCP connection to A's address at `port`?
     pub fn b_connects(&self, port: u16) -> bool {
+        self.b_connects_to(A_ADDR, port)
+    }
+
+    /// Can B open a TCP connection to `address`:`port` (1.5 s at most)?
+    pub fn b_connects_to(&self, address: &str, port: u16) -> bool {
         let script =
             "import socket,sys\ns=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)\ns.close()";
         let status = Command::new("ip")
-            .args(["netns", "exec", &self.b.name, "python3", "-c", script, A_ADDR, &port.to_string()])
+            .args(["netns", "exec", &self.b.name, "python3", "-c", script, address, &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("run python3 in B");
         status.success()
+    }
+
+    /// Makes B send packets for 127.0.0.1 to A over the link, as an
+    /// attacker on the same network does (CVE-2020-8558): B's local table
+    /// moves behind a rule that routes 127.0.0.1/32 via A.
+    pub fn b_routes_loopback_to_a(&self) {
+        let b = self.b.name.as_str();
+        for args in [
+            vec!["-n", b, "rule", "add", "pref", "100", "lookup", "local"],
+            vec!["-n", b, "rule", "del", "pref", "0"],
+            vec!["-n", b, "rule", "add", "pref", "10", "to", "127.0.0.1/32", "lookup", "200"],
+            vec![
+                "-n",
+                b,
+                "route",
+                "add",
+                "127.0.0.1/32",
+                "via",
+                A_ADDR,
+                "dev",
+                "rb0",
+                "src",
+                "198.51.100.2",
+                "table",
+                "200",
+            ],
+        ] {
+            let (ok, err) = ip(&args);
+            assert!(ok, "ip {args:?}: {err}");
+        }
+        run_in(&self.b, &["sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1"]);
+        run_in(&self.b, &["sysctl", "-qw", "net.ipv4.conf.rb0.route_localnet=1"]);
     }
 }
 
