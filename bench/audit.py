@@ -91,10 +91,15 @@ sys.exit(1)"""]
         return subprocess.run(self.prefix + probe).returncode == 0
 
     def stop(self):
+        """SIGTERM each by its pid, then SIGKILL what is left after 5 s."""
         for child in self.children:
-            child.kill()
+            child.terminate()
         for child in self.children:
-            child.wait()
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def start_services(services, scratch):
@@ -107,7 +112,8 @@ def start_services(services, scratch):
                    needs="memcached")
     conf = os.path.join(scratch, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"""daemon off; worker_processes 1; pid {scratch}/nginx.pid; error_log stderr;
+        # One process (no master), so stopping it by its pid leaves no worker behind.
+        f.write(f"""daemon off; master_process off; worker_processes 1; pid {scratch}/nginx.pid; error_log stderr;
 events {{ worker_connections 256; }}
 http {{ access_log off; client_body_temp_path {scratch}; proxy_temp_path {scratch};
   fastcgi_temp_path {scratch}; uwsgi_temp_path {scratch}; scgi_temp_path {scratch};
