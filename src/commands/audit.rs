@@ -108,9 +108,7 @@ fn gather(global: &GlobalArgs) -> Result<Facts, Error> {
         (snapshot, firewall.join().unwrap_or_default())
     });
     let snapshot = snapshot?;
-    if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {
-        eprintln!("berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
-    }
+    super::print_source_note(&snapshot);
     let system = system::collect();
     let interfaces = interfaces::list();
     let listeners = listeners::collect(&snapshot, &interfaces);

@@ -45,8 +45,6 @@ pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         render::doctor::write_report(&mut out, &report, &Style::detect(global.color.into()))?;
     }
     out.flush()?;
-    if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {
-        eprintln!("berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
-    }
+    super::print_source_note(&snapshot);
     Ok(if report.has_problems() { ExitCode::NothingFound } else { ExitCode::Success })
 }

@@ -37,11 +37,16 @@ pub(crate) fn print_visibility_notes(snapshot: &Snapshot, unseen: &UnseenCounts)
     for note in unseen.notes(snapshot.visibility.unreadable_processes) {
         let _ = writeln!(stderr, "berth: note: {note}");
     }
-    if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {
-        let _ = writeln!(stderr, "berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
-    }
+    print_source_note(snapshot);
     for skipped in &snapshot.visibility.namespaces_skipped {
         let _ = writeln!(stderr, "berth: note: network namespace {skipped}");
+    }
+}
+
+/// The note that the /proc fallback was taken, and why, on stderr.
+pub(crate) fn print_source_note(snapshot: &Snapshot) {
+    if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {
+        eprintln!("berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
     }
 }
 
