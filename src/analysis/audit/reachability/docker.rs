@@ -24,7 +24,7 @@ pub(super) fn docker_proxy_of(listener: &Listener) -> Option<&ProcessRef> {
     })
 }
 
-/// `-host-ip 0.0.0.0 -host-port 6379 -container-ip 172.17.0.2 -container-port 6379`
+/// `-host-ip 0.0.0.0 -host-port 6379 -container-ip 203.0.113.2 -container-port 6379`
 /// (single or double dashes, `-flag value` or `-flag=value`).
 pub fn parse_docker_proxy(command: &str) -> Published {
     let words: Vec<&str> = command.split_whitespace().collect();
@@ -115,12 +115,12 @@ mod tests {
     #[test]
     fn docker_proxy_flags() {
         let p = parse_docker_proxy(
-            "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 6379 -container-ip 172.17.0.2 -container-port 6379 -use-listen-fd",
+            "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 6379 -container-ip 203.0.113.2 -container-port 6379 -use-listen-fd",
         );
         assert_eq!(p.proto.as_deref(), Some("tcp"));
         assert_eq!(p.host_ip.as_deref(), Some("0.0.0.0"));
         assert_eq!((p.host_port, p.container_port), (Some(6379), Some(6379)));
-        assert_eq!(p.container_ip.as_deref(), Some("172.17.0.2"));
+        assert_eq!(p.container_ip.as_deref(), Some("203.0.113.2"));
         let p = parse_docker_proxy("docker-proxy --container-ip=fd00::2 --container-port=80");
         assert_eq!((p.container_ip.as_deref(), p.container_port), (Some("fd00::2"), Some(80)));
     }
