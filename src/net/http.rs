@@ -360,12 +360,7 @@ impl std::fmt::Display for FetchError {
 
 /// Time left before `deadline`, or a timed-out error.
 fn left(deadline: Instant) -> Result<Duration, FetchError> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left < Duration::from_millis(1) {
-        Err(FetchError::TimedOut)
-    } else {
-        Ok(left)
-    }
+    super::time_left(deadline).ok_or(FetchError::TimedOut)
 }
 
 /// What the head reader returns when the answer is not HTTP.

@@ -24,6 +24,13 @@ pub mod resolve;
 pub mod scan;
 pub mod tls;
 
+/// The time left before `deadline`, or None once (almost) nothing is left:
+/// how every deadline-bounded read and connect in berth sizes its timeout.
+pub(crate) fn time_left(deadline: std::time::Instant) -> Option<std::time::Duration> {
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    (left >= std::time::Duration::from_millis(1)).then_some(left)
+}
+
 /// An OS error as people read it, without Rust's "(os error N)" suffix.
 pub(crate) fn error_text(error: &std::io::Error) -> String {
     let text = error.to_string();

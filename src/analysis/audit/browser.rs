@@ -25,11 +25,9 @@
 //! eight requests per service, each within the service's deadline (and at
 //! most half of the time left, so one hung request leaves time for the rest).
 
-use std::time::{Duration, Instant};
-
 use super::probe::Service;
 use super::{Facts, Finding, Severity};
-use crate::net::http::{self, Request, Response};
+use crate::net::http::Response;
 
 /// The Host name a DNS-rebinding page would send (`.invalid` never resolves).
 pub const FOREIGN_HOST: &str = "rebind-check.berth.invalid";
@@ -37,10 +35,6 @@ pub const FOREIGN_HOST: &str = "rebind-check.berth.invalid";
 pub const FOREIGN_ORIGIN: &str = "https://attacker.example";
 /// Where WebSocket handshakes are tried, in order; the first 101 ends the search.
 pub const WEBSOCKET_PATHS: &[&str] = &["/", "/ws", "/websocket", "/socket.io/?EIO=4&transport=websocket"];
-/// The most body bytes kept from one answer: enough to recognise a rejection page.
-const BODY_LIMIT: usize = 8 * 1024;
-/// A request gets at least this long (within the deadline), whatever is left.
-const MIN_REQUEST_WAIT: Duration = Duration::from_millis(300);
 /// RFC 6455: appended to the key before hashing it into Sec-WebSocket-Accept.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -66,20 +60,6 @@ pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
     }
     findings.extend(websocket(service));
     findings
-}
-
-/// One request within the service's deadline, and at most half of the time
-/// left (but [`MIN_REQUEST_WAIT`]), so that one slow answer does not use up
-/// the time of the requests after it.
-fn send(service: &Service, method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
-    let now = Instant::now();
-    let left = service.deadline.saturating_duration_since(now);
-    if left < Duration::from_millis(1) {
-        return Err("no time left for this service".into());
-    }
-    let until = (now + (left / 2).max(MIN_REQUEST_WAIT)).min(service.deadline);
-    http::fetch(&service.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
-        .map_err(|e| e.to_string())
 }
 
 /// "200 OK (1234 bytes)".
@@ -133,13 +113,13 @@ fn dns_rebinding(service: &Service) -> Option<Finding> {
     let baseline = match &service.baseline {
         Some(baseline) => baseline,
         None => {
-            fetched = send(service, "GET", "/", &service.host, &[]).ok()?;
+            fetched = service.fetch("GET", "/", &service.host, &[]).ok()?;
             &fetched
         }
     };
     let foreign_host = with_port(FOREIGN_HOST, service);
     // A refusal by closing the connection (nginx's 444) is an error here: not vulnerable.
-    let foreign = send(service, "GET", "/", &foreign_host, &[]).ok()?;
+    let foreign = service.fetch("GET", "/", &foreign_host, &[]).ok()?;
     if refusal(&foreign, baseline, &foreign_host).is_some() {
         return None;
     }
@@ -301,7 +281,7 @@ fn cors(service: &Service) -> Cors {
         if cors.allows_foreign() {
             break;
         }
-        if let Ok(response) = send(service, "GET", "/", &service.host, &[("Origin", origin)]) {
+        if let Ok(response) = service.fetch("GET", "/", &service.host, &[("Origin", origin)]) {
             cors.read("GET /", origin, &response);
         }
     }
@@ -326,7 +306,7 @@ fn preflight(service: &Service) -> Option<Preflight> {
         ("Access-Control-Request-Method", "GET"),
         ("Access-Control-Request-Private-Network", "true"),
     ];
-    let response = send(service, "OPTIONS", "/", &service.host, &headers).ok()?;
+    let response = service.fetch("OPTIONS", "/", &service.host, &headers).ok()?;
     let allows_private =
         response.header("access-control-allow-private-network").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let mut cors = Cors::default();
@@ -379,7 +359,7 @@ fn websocket(service: &Service) -> Option<Finding> {
         ("Origin", FOREIGN_ORIGIN),
     ];
     for path in WEBSOCKET_PATHS {
-        let Ok(response) = send(service, "GET", path, &service.host, &headers) else { continue };
+        let Ok(response) = service.fetch("GET", path, &service.host, &headers) else { continue };
         if response.head.status != 101 {
             continue;
         }

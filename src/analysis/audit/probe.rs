@@ -16,16 +16,18 @@
 //! about that much, whatever the service timeout.
 
 use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::catalog::{self, Known, Wire};
+use super::wire::Conn;
 use super::{Facts, Finding, Listener, Skipped};
 use crate::inventory::Protocol;
 use crate::net::http::{self, Endpoint, FetchError, Request, Response};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
+use crate::net::resolve::{host_header, Scheme};
 use crate::net::tls::{self, TlsReport};
 
 /// How long berth waits for a server that speaks first.
@@ -37,6 +39,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// A service is not started with less time than this left in the budget:
 /// it could not be probed, only fail, and would pass for probed.
 const MIN_SERVICE_TIME: Duration = Duration::from_millis(50);
+/// A request gets at least this long (within the deadline), whatever is left.
+pub const MIN_REQUEST_WAIT: Duration = Duration::from_millis(300);
 /// Worker threads at most.
 const MAX_THREADS: usize = 64;
 
@@ -93,7 +97,10 @@ impl Service<'_> {
         self.speaks == Speaks::Http
     }
 
-    /// Sends a request to the service, within its deadline.
+    /// Sends a request to the service. It may take at most half of the
+    /// time left (but [`MIN_REQUEST_WAIT`], and never past the deadline),
+    /// so that one slow answer does not use up the time of the checks
+    /// after it.
     pub fn fetch(
         &self,
         method: &str,
@@ -101,7 +108,9 @@ impl Service<'_> {
         host: &str,
         headers: &[(&str, &str)],
     ) -> Result<Response, FetchError> {
-        http::fetch(&self.endpoint, &Request { method, path, host, headers }, self.deadline, BODY_LIMIT)
+        let left = left(self.deadline).ok_or(FetchError::TimedOut)?;
+        let until = (Instant::now() + (left / 2).max(MIN_REQUEST_WAIT)).min(self.deadline);
+        http::fetch(&self.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
     }
 
     /// `GET path` with the loopback Host header.
@@ -127,18 +136,7 @@ impl Service<'_> {
     }
 }
 
-fn left(deadline: Instant) -> Option<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    (left >= Duration::from_millis(1)).then_some(left)
-}
-
-/// `host:port` for a Host header, IPv6 in brackets.
-fn host_header(ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-        IpAddr::V4(v4) => format!("{v4}:{port}"),
-    }
-}
+use crate::net::time_left as left;
 
 /// Probes every TCP listener and runs the probing checks. `done` counts the
 /// services finished (for a progress bar).
@@ -211,7 +209,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         listener,
         known,
         endpoint: Endpoint { address, tls_name: None },
-        host: host_header(ip, listener.port),
+        host: host_header(&ip.to_string(), Scheme::Http, listener.port),
         speaks: Speaks::Silent,
         tls: None,
         baseline: None,
@@ -304,17 +302,13 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
 /// (`version`: `VERSION 1.6.18`). Both are read-only commands; each gets
 /// its own connection, within `until` (at least a short wait).
 fn ask_key_value_server(address: SocketAddr, until: Instant) -> Option<Wire> {
+    // At least a short wait, even when the first contact used up its time.
+    let until = until.max(Instant::now() + Duration::from_millis(100));
     let ask = |question: &[u8]| -> Vec<u8> {
-        let wait = left(until).unwrap_or(Duration::ZERO).max(Duration::from_millis(100));
-        let Ok(mut stream) = TcpStream::connect_timeout(&address, wait) else { return Vec::new() };
-        let _ = stream.set_read_timeout(Some(wait));
-        let _ = stream.set_write_timeout(Some(wait));
-        if std::io::Write::write_all(&mut stream, question).is_err() {
-            return Vec::new();
-        }
-        let mut buffer = [0u8; 64];
-        let n = stream.read(&mut buffer).unwrap_or(0);
-        buffer[..n].to_vec()
+        let Some(wait) = left(until) else { return Vec::new() };
+        let Ok(stream) = TcpStream::connect_timeout(&address, wait) else { return Vec::new() };
+        let mut conn = Conn::new(stream, until);
+        conn.send(question).and_then(|()| conn.line()).unwrap_or_default()
     };
     let answer = ask(b"*1\r\n$4\r\nPING\r\n");
     if answer.starts_with(b"+PONG") || answer_wire(&answer) == Some(Wire::Redis) {
@@ -404,20 +398,10 @@ fn banner(address: SocketAddr, until: Instant) -> Result<Option<String>, String>
     }
 }
 
-/// Printable ASCII as is, the rest as escapes.
+/// Printable ASCII as is, the rest as escapes (`\r`, `\xNN`), as `probe`
+/// shows banners.
 pub fn escape(bytes: &[u8]) -> String {
-    let mut text = String::new();
-    for &b in bytes {
-        match b {
-            b'\r' => text.push_str("\\r"),
-            b'\n' => text.push_str("\\n"),
-            b'\t' => text.push_str("\\t"),
-            b'\\' => text.push_str("\\\\"),
-            0x20..=0x7e => text.push(b as char),
-            other => text.push_str(&format!("\\x{other:02x}")),
-        }
-    }
-    text
+    bytes.escape_ascii().to_string()
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //! started with an auth file (`-Y FILE`) answers before a login, and with
 //! SASL (`-S`) the text protocol is refused altogether. Then `quit`.
 
-use super::wire::Conn;
 use super::{clip, exposure, finding, severity};
 use crate::analysis::audit::probe::Service;
+use crate::analysis::audit::wire::Conn;
 use crate::analysis::audit::{Facts, Finding, Severity};
 
 /// The most lines of a `stats` answer berth reads.

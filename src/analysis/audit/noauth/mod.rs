@@ -19,13 +19,12 @@
 //!
 //! Each protocol is its own module: [`redis`], [`memcached`], [`postgres`],
 //! [`web`] (Docker Engine API, Elasticsearch/OpenSearch, Jupyter, Ollama,
-//! Prometheus-style /metrics), over the small line reader of [`wire`].
+//! Prometheus-style /metrics), over the small line reader of [`super::wire`].
 
 pub mod memcached;
 pub mod postgres;
 pub mod redis;
 pub mod web;
-pub mod wire;
 
 use super::catalog::Wire;
 use super::probe::{Service, Speaks};

@@ -12,9 +12,9 @@
 //! tried once more. Each connection ends with Terminate (X) at once: no
 //! query is ever sent.
 
-use super::wire::Conn;
 use super::{clip, exposure, finding, severity};
 use crate::analysis::audit::probe::Service;
+use crate::analysis::audit::wire::Conn;
 use crate::analysis::audit::{Facts, Finding, Severity};
 
 /// Messages read after AuthenticationOk at most (ParameterStatus, ...).
@@ -59,7 +59,7 @@ pub fn read_message(conn: &mut Conn) -> Result<(u8, Vec<u8>), String> {
     let head = conn.exact(5)?;
     let kind = head[0];
     let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if !(4..=super::wire::MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
+    if !(4..=crate::analysis::audit::wire::MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
         return Err(format!("not a PostgreSQL message: {}", crate::analysis::audit::probe::escape(&head)));
     }
     Ok((kind, conn.exact(length - 4)?))

@@ -10,9 +10,9 @@
 //! means Redis refuses every client that is not on loopback, so the finding
 //! is judged as a loopback one whatever the bind address.
 
-use super::wire::Conn;
 use super::{clip, exposure, finding, severity, Exposure};
 use crate::analysis::audit::probe::Service;
+use crate::analysis::audit::wire::Conn;
 use crate::analysis::audit::{Facts, Finding, Severity};
 
 /// One RESP reply, as far as the probe needs it.

@@ -20,23 +20,23 @@
 //! for the service, so a service that hangs on them leaves time for the
 //! other checks.
 
-use std::time::Instant;
-
 use serde_json::Value;
 
 use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::{Service, BODY_LIMIT};
+use crate::analysis::audit::probe::Service;
 use crate::analysis::audit::{Facts, Finding, Severity};
-use crate::net::http::{self, Request, Response};
+use crate::net::http::Response;
 
 /// The paths asked, besides the baseline `GET /`.
 const PATHS: [&str; 4] = ["/version", "/api/kernels", "/api/tags", "/metrics"];
 
 /// Every HTTP no-authentication probe of one service.
 pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
-    let until = share_of_time_left(service);
+    // In parallel: each may take half the time left (Service::fetch), so a
+    // service that answers `GET /` and then hangs on these paths leaves time
+    // for the other checks.
     let answers: Vec<Option<Response>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = PATHS.iter().map(|path| scope.spawn(move || get(service, path, until))).collect();
+        let handles: Vec<_> = PATHS.iter().map(|path| scope.spawn(move || service.get(path).ok())).collect();
         handles.into_iter().map(|h| h.join().ok().flatten()).collect()
     });
     let (reach, reach_line) = exposure(service, facts);
@@ -67,7 +67,7 @@ pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
     }
     if let Some(mut evidence) = answers[1].as_ref().and_then(jupyter_kernels) {
         // A JSON array alone could be any API: Jupyter's /api names its version.
-        if let Some(version) = get(service, "/api", share_of_time_left(service)).as_ref().and_then(jupyter_version) {
+        if let Some(version) = service.get("/api").ok().as_ref().and_then(jupyter_version) {
             evidence.push(version);
             push(
                 "noauth.jupyter",
@@ -102,19 +102,6 @@ pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
         );
     }
     findings
-}
-
-/// Half the time left for the service: a service that answers `GET /`
-/// and then hangs on these paths leaves time for the other checks.
-fn share_of_time_left(service: &Service) -> Instant {
-    let now = Instant::now();
-    now + service.deadline.saturating_duration_since(now) / 2
-}
-
-/// `GET path` with the loopback Host header, answered before `until`.
-fn get(service: &Service, path: &str, until: Instant) -> Option<Response> {
-    let request = Request { method: "GET", path, host: &service.host, headers: &[] };
-    http::fetch(&service.endpoint, &request, until.min(service.deadline), BODY_LIMIT).ok()
 }
 
 /// The body as JSON, when the answer is a 200.

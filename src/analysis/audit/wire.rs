@@ -79,12 +79,7 @@ impl Conn {
     }
 
     fn left(&self) -> Result<Duration, String> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left < Duration::from_millis(1) {
-            Err("no time left for this service".into())
-        } else {
-            Ok(left)
-        }
+        crate::net::time_left(self.deadline).ok_or_else(|| "no time left for this service".into())
     }
 }
 
