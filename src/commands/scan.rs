@@ -40,13 +40,8 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         let query = Query {
             tcp: protocol == Protocol::Tcp,
             udp: protocol == Protocol::Udp,
-            tcp_listening_only: true,
-            source: global.source.into(),
-            all_netns: false,
-            ancestors: false,
-            tcp_counters: false,
-            owners: true,
             port: (outcome.found.len() == 1).then(|| outcome.found[0].port),
+            ..Query::listeners(global.source.into())
         };
         match inventory::collect(&query) {
             Ok(snapshot) => Some(snapshot),

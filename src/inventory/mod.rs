@@ -281,6 +281,14 @@ pub struct Query {
     pub port: Option<u16>,
 }
 
+impl Query {
+    /// Listening TCP and bound UDP sockets with their owners, no counters:
+    /// what `scan` and `audit` ask about the services of this namespace.
+    pub fn listeners(source: SourceChoice) -> Query {
+        Query { tcp_listening_only: true, source, tcp_counters: false, ..Query::default() }
+    }
+}
+
 impl Default for Query {
     fn default() -> Self {
         Query {

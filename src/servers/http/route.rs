@@ -167,26 +167,31 @@ fn serve_path(
                 return redirect_to_dir(exchange, request, relative, query);
             }
             let index = if relative.is_empty() { "index.html".to_string() } else { format!("{relative}/index.html") };
-            if let Ok(info) = files::stat_at(site.root.raw_fd(), &index) {
-                if info.kind == Kind::File {
-                    return serve_file(site, request, exchange, &index, info, generation);
-                }
+            match serve_if_file(site, request, exchange, &index, generation) {
+                Some(reply) => reply,
+                None => serve_listing(site, request, exchange, relative, &dir),
             }
-            serve_listing(site, request, exchange, relative, &dir)
         }
         Ok(_) => error(exchange, request, 403, "berth: not a regular file or directory\n", "not a regular file"),
         Err(e) if is_not_found(&e) => {
-            if site.spa {
-                if let Ok(info) = files::stat_at(site.root.raw_fd(), "index.html") {
-                    if info.kind == Kind::File {
-                        return serve_file(site, request, exchange, "index.html", info, generation);
-                    }
-                }
-            }
-            not_found(exchange, request, "no such file")
+            let spa_index = site.spa.then(|| serve_if_file(site, request, exchange, "index.html", generation));
+            spa_index.flatten().unwrap_or_else(|| not_found(exchange, request, "no such file"))
         }
         Err(e) => open_error(exchange, request, OpenError::from(e)),
     }
+}
+
+/// Serves `relative` when it is a regular file; None when it is not (or
+/// is not there), for the caller to answer otherwise.
+fn serve_if_file(
+    site: &Site,
+    request: &Request<'_>,
+    exchange: &mut Exchange<'_>,
+    relative: &str,
+    generation: Option<u64>,
+) -> Option<Reply> {
+    let info = files::stat_at(site.root.raw_fd(), relative).ok().filter(|info| info.kind == Kind::File)?;
+    Some(serve_file(site, request, exchange, relative, info, generation))
 }
 
 fn is_not_found(error: &io::Error) -> bool {
