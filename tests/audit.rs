@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 
 use common::*;
@@ -155,6 +154,7 @@ fn malformed_policy_is_exit_2_with_the_line_and_no_finding_is_lost() {
     let (code, stdout, stderr) = run_berth(&["audit", "--json", "--no-probe", "--policy", &missing], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("absent.toml") && stderr.contains("No such file"), "{stderr}");
+    assert!(stderr.contains("berth audit --write-policy"), "says how to make one: {stderr}");
     parse_array(&stdout, &["audit with a missing policy"]);
 
     // Bad entries: port 0, an unknown check id, an unknown key.
@@ -267,7 +267,9 @@ fn a_hung_service_does_not_stall_the_audit_and_the_budget_is_reported() {
     let (_, stderr) = audit_json(&["--timeout", "1"]);
     // Generous: one service timeout plus the rest of the audit, not N of them.
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert!(!stderr.contains(&format!("port(s) {hung_port}")), "{stderr}");
+    // It was probed within its own timeout, not left out for want of time.
+    assert!(!stderr.contains("probing budget"), "{stderr}");
+    assert!(!stderr.contains(&hung_port.to_string()), "{stderr}");
 
     // A budget too small to reach every service (more of them than worker
     // threads): the rest are reported, not dropped.
@@ -314,7 +316,6 @@ fn bad_flags_are_usage_errors() {
     let (code, _, stderr) = run_berth(&["audit", "--write-policy", "/nonexistent-dir/p.toml"], &[]);
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("cannot write the policy"), "{stderr}");
-    let _ = std::io::stderr().flush();
 }
 
 /// Local services can be hostile too: one that drips its answer a byte at a

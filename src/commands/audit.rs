@@ -37,8 +37,12 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
             out.write_all(text.as_bytes())?;
             out.flush()?;
         } else {
-            std::fs::write(destination, text)
-                .map_err(|e| Error::System(format!("cannot write the policy to {destination}: {e}")))?;
+            std::fs::write(destination, text).map_err(|e| {
+                Error::System(format!(
+                    "cannot write the policy to {destination}: {}; give a writable path, or - for stdout",
+                    crate::net::error_text(&e)
+                ))
+            })?;
             eprintln!("berth: wrote a policy of {} listeners to {destination}", facts.listeners.len());
         }
         return Ok(ExitCode::Success);
@@ -91,17 +95,7 @@ fn parse_threshold(text: &str, flag: &str) -> Result<Option<Severity>, Error> {
 /// another thread meanwhile: nft and iptables-save are separate programs),
 /// the system's settings and the interfaces.
 fn gather(global: &GlobalArgs) -> Result<Facts, Error> {
-    let query = Query {
-        tcp: true,
-        udp: true,
-        tcp_listening_only: true,
-        source: global.source.into(),
-        all_netns: false,
-        ancestors: false,
-        tcp_counters: false,
-        owners: true,
-        port: None,
-    };
+    let query = Query::listeners(global.source.into());
     let (snapshot, firewall) = std::thread::scope(|scope| {
         let firewall = scope.spawn(firewall::read);
         let snapshot = inventory::collect(&query);

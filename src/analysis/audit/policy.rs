@@ -107,8 +107,14 @@ impl ScopeName {
 
 /// Reads and parses a policy file; the error names the file and the line.
 pub fn load(path: &Path) -> Result<Policy, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the policy file {}: {}", path.display(), crate::net::error_text(&e)))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the policy file {}: {}; write one with: berth audit --write-policy {}",
+            path.display(),
+            crate::net::error_text(&e),
+            path.display()
+        )
+    })?;
     parse(&text).map_err(|e| format!("policy file {}: {e}", path.display()))
 }
 
