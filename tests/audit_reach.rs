@@ -89,6 +89,19 @@ fn skip_unless_root(test: &str) -> bool {
     false
 }
 
+/// The path of nft when running as root with nft installed; otherwise
+/// says why `test` skips and gives None.
+fn root_and_nft(test: &str) -> Option<String> {
+    if skip_unless_root(test) {
+        return None;
+    }
+    let nft = tool("nft");
+    if nft.is_none() {
+        eprintln!("skipped: {test}: nft is not installed");
+    }
+    nft
+}
+
 fn tool(name: &str) -> Option<String> {
     ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
         .iter()
@@ -128,13 +141,7 @@ fn exposed_and_loopback_listeners_match_what_another_host_sees() {
 #[test]
 fn an_nft_drop_rule_makes_the_exposure_info() {
     let _serial = serial();
-    if skip_unless_root("an_nft_drop_rule_makes_the_exposure_info") {
-        return;
-    }
-    let Some(nft) = tool("nft") else {
-        eprintln!("skipped: an_nft_drop_rule_makes_the_exposure_info: nft is not installed");
-        return;
-    };
+    let Some(nft) = root_and_nft("an_nft_drop_rule_makes_the_exposure_info") else { return };
     let link = Link::new("d");
     let (_server, ports) = listen(&link.a, &["0.0.0.0", "0.0.0.0"]);
     let (dropped, open) = (ports[0], ports[1]);
@@ -165,13 +172,7 @@ fn an_nft_drop_rule_makes_the_exposure_info() {
 #[test]
 fn dnat_to_an_interface_address_and_to_loopback() {
     let _serial = serial();
-    if skip_unless_root("dnat_to_an_interface_address_and_to_loopback") {
-        return;
-    }
-    let Some(nft) = tool("nft") else {
-        eprintln!("skipped: dnat_to_an_interface_address_and_to_loopback: nft is not installed");
-        return;
-    };
+    let Some(nft) = root_and_nft("dnat_to_an_interface_address_and_to_loopback") else { return };
     let link = Link::new("n");
     let (_server, ports) = listen(&link.a, &["0.0.0.0", "127.0.0.1"]);
     let (wide, local) = (ports[0], ports[1]);
