@@ -85,7 +85,14 @@ fn clean_command(program: &str) -> Command {
 
 /// Runs a prepared command with both pipes read on threads, so a full pipe
 /// never stalls it, and BERTH_TIMEOUT as the limit (then it is killed by pid).
-fn run_to_end(mut command: Command, what: &str) -> Output {
+fn run_to_end(command: Command, what: &str) -> Output {
+    run_within(command, what, BERTH_TIMEOUT)
+}
+
+/// As [`run_to_end`], with `limit` as the time limit. A child that leads
+/// its own process group (`process_group(0)`) is stopped with its whole
+/// group, on time-out and after it ends, so helpers it left go too.
+pub fn run_within(mut command: Command, what: &str, limit: Duration) -> Output {
     let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let mut stdout_pipe = child.stdout.take().expect("stdout piped");
     let mut stderr_pipe = child.stderr.take().expect("stderr piped");
@@ -104,17 +111,31 @@ fn run_to_end(mut command: Command, what: &str) -> Output {
         if let Some(status) = child.try_wait().expect("waiting for the child") {
             break status;
         }
-        if started.elapsed() > BERTH_TIMEOUT {
+        if started.elapsed() > limit {
+            kill_group_of(&child);
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} did not finish within {BERTH_TIMEOUT:?}");
+            panic!("{what} did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    kill_group_of(&child);
     let stdout = String::from_utf8(stdout_reader.join().expect("stdout reader")).expect("stdout is UTF-8");
     let stderr = String::from_utf8(stderr_reader.join().expect("stderr reader")).expect("stderr is UTF-8");
     let code = status.code().unwrap_or_else(|| panic!("{what} was killed by a signal: {status:?}\n{stderr}"));
     Output { code, stdout, stderr }
+}
+
+/// SIGKILL to the child's process group, when the child leads one of its own.
+fn kill_group_of(child: &std::process::Child) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: getpgid and kill on the pid of our own child, which is not
+    // reaped yet (or just reaped by try_wait: then getpgid fails and nothing is sent).
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
 }
 
 /// `berth ls --json ARGS`: asserts exit 0 and no panic, returns the array.
@@ -578,36 +599,13 @@ pub fn dump_dom(url: &str, extra: &[&str]) -> String {
         .env("HOME", &profile.path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        // Its own process group, so that a hung browser and its helpers
-        // can be stopped together (by that group's id).
+        .stderr(Stdio::piped())
+        // Its own process group, so that the browser and its helpers are
+        // stopped together (by that group's id).
         .process_group(0);
-    let mut child = command.spawn().expect("cannot start chromium");
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for chromium") {
-            break status;
-        }
-        if started.elapsed() > BROWSER_TIMEOUT {
-            // SAFETY: kill(-pgid) signals the group this test created for the child.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("chromium did not finish within {BROWSER_TIMEOUT:?} for {url}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Helpers left in the group (if any) go too.
-    // SAFETY: as above; the group is ours and may already be empty.
-    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-    let dom = reader.join().expect("stdout reader");
-    assert!(status.success(), "chromium exited with {status} for {url}\n{dom}");
-    dom
+    let out = run_within(command, &format!("chromium for {url}"), BROWSER_TIMEOUT);
+    assert_eq!(out.code, 0, "chromium exited with {} for {url}\n{}", out.code, out.stdout);
+    out.stdout
 }
 
 // ---------------------------------------------------------------- namespaces
