@@ -301,6 +301,7 @@ fn bad_flags_are_usage_errors() {
     for (args, needle) in [
         (vec!["audit", "--fail-on", "severe"], "--fail-on"),
         (vec!["audit", "--min-severity", "loud"], "--min-severity"),
+        (vec!["audit", "--min-severity", "none"], "--min-severity"),
         (vec!["audit", "--timeout", "0"], "--timeout"),
         (vec!["audit", "--budget=-1"], "--budget"),
         (vec!["audit", "--timeout", "soon"], "soon"),

@@ -14,7 +14,8 @@ use crate::render::{self, style::Style};
 pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     // Everything the user typed is checked before anything is read (exit 2).
     let fail_on = parse_threshold(&args.fail_on, "--fail-on")?;
-    let min_severity = parse_threshold(&args.min_severity, "--min-severity")?.unwrap_or(Severity::Critical);
+    let min_severity =
+        args.min_severity.parse::<Severity>().map_err(|e| Error::Usage(format!("--min-severity: {e}")))?;
     let service_timeout = super::probe::seconds(args.timeout, "--timeout")?;
     let budget = super::probe::seconds(args.budget, "--budget")?;
     // A policy that cannot be read or parsed is an input error (exit 2), but

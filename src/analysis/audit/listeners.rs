@@ -3,7 +3,10 @@
 //! bound to several addresses (127.0.0.1 and ::1, say) is one listener with
 //! several addresses, as people think of it.
 
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
@@ -129,7 +132,10 @@ fn is_listener(socket: &Socket) -> bool {
 /// one per protocol, port and set of owning processes.
 pub fn collect(snapshot: &Snapshot, interfaces: &[Interface]) -> Vec<Listener> {
     let own_netns = snapshot.namespaces.first().map(|n| n.inode);
-    let mut listeners: Vec<(Vec<u32>, Listener)> = Vec::new();
+    let mut listeners: Vec<Listener> = Vec::new();
+    // (protocol, port, owner pids, and the socket's uid when no owner is
+    // seen, so that two unseen users' sockets stay apart) -> index.
+    let mut index: FxHashMap<(Protocol, u16, Vec<u32>, Option<u32>), usize> = FxHashMap::default();
     for socket in snapshot.sockets.iter().filter(|s| is_listener(s)) {
         if own_netns.is_some_and(|inode| socket.netns != 0 && socket.netns != inode) {
             continue;
@@ -138,11 +144,10 @@ pub fn collect(snapshot: &Snapshot, interfaces: &[Interface]) -> Vec<Listener> {
         let scope = scope::scope_of(socket.local.ip(), interfaces);
         let takes_ipv4 = scope::covers_ipv4(socket);
         let takes_ipv6 = scope::covers_ipv6(socket) && socket.family == Family::V6;
-        let existing = listeners.iter_mut().find(|(owner_pids, l)| {
-            l.protocol == socket.protocol && l.port == socket.local.port() && *owner_pids == pids
-        });
-        match existing {
-            Some((_, listener)) => {
+        let unseen_uid = pids.is_empty().then_some(socket.uid);
+        match index.entry((socket.protocol, socket.local.port(), pids, unseen_uid)) {
+            Entry::Occupied(slot) => {
+                let listener = &mut listeners[*slot.get()];
                 if !listener.addresses.contains(&socket.local.ip()) {
                     listener.addresses.push(socket.local.ip());
                     listener.addresses.sort();
@@ -153,25 +158,23 @@ pub fn collect(snapshot: &Snapshot, interfaces: &[Interface]) -> Vec<Listener> {
                 listener.takes_ipv4 |= takes_ipv4;
                 listener.takes_ipv6 |= takes_ipv6;
             }
-            None => {
-                let owners = pids.iter().filter_map(|pid| snapshot.processes.get(pid)).map(ProcessRef::of).collect();
-                listeners.push((
-                    pids,
-                    Listener {
-                        protocol: socket.protocol,
-                        port: socket.local.port(),
-                        addresses: vec![socket.local.ip()],
-                        scope,
-                        takes_ipv4,
-                        takes_ipv6,
-                        owners,
-                        socket_uid: socket.uid,
-                    },
-                ));
+            Entry::Vacant(slot) => {
+                let owners =
+                    slot.key().2.iter().filter_map(|pid| snapshot.processes.get(pid)).map(ProcessRef::of).collect();
+                slot.insert(listeners.len());
+                listeners.push(Listener {
+                    protocol: socket.protocol,
+                    port: socket.local.port(),
+                    addresses: vec![socket.local.ip()],
+                    scope,
+                    takes_ipv4,
+                    takes_ipv6,
+                    owners,
+                    socket_uid: socket.uid,
+                });
             }
         }
     }
-    let mut listeners: Vec<Listener> = listeners.into_iter().map(|(_, l)| l).collect();
     listeners.sort_by(|a, b| (a.protocol, a.port, &a.addresses).cmp(&(b.protocol, b.port, &b.addresses)));
     listeners
 }
