@@ -384,8 +384,29 @@ fn postgres_with_scram_is_not_raised() {
     let _serial = serial();
     let auth = ["--auth-local=trust", "--auth-host=scram-sha-256"];
     let Some((_postgres, port, _scratch)) = postgres("pg-scram", &auth) else { return };
+    // The server really asks for a password: AuthenticationSASL (10).
+    assert_eq!(postgres_auth_code(port), Some(10), "the scram cluster should ask for SCRAM");
     let findings = audit();
     assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
+}
+
+/// The authentication request PostgreSQL on 127.0.0.1:port answers a
+/// startup message for user postgres with (0 = none needed, 10 = SASL).
+fn postgres_auth_code(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for text in ["user", "postgres", "database", "postgres", ""] {
+        body.extend_from_slice(text.as_bytes());
+        body.push(0);
+    }
+    let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    message.extend_from_slice(&body);
+    stream.write_all(&message).ok()?;
+    let mut head = [0u8; 9];
+    stream.read_exact(&mut head).ok()?;
+    (head[0] == b'R').then(|| u32::from_be_bytes([head[5], head[6], head[7], head[8]]))
 }
 
 // ---------------------------------------------------------------- node exporter
@@ -500,7 +521,10 @@ fn standin_apis_without_auth_are_raised() {
 fn standin_apis_with_auth_are_not_raised() {
     let _serial = serial();
     let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "auth")).collect();
+    // A control without auth in the same audit: the stand-ins were probed.
+    let (_control, control) = standin("docker", "open");
     let findings = audit();
+    assert_eq!(noauth_on(&findings, control).len(), 1, "the control is raised:\n{}", dump(&findings));
     for ((product, _, _), (_, port)) in STANDINS.iter().zip(&servers) {
         assert_eq!(noauth_on(&findings, *port), vec![], "{product} on {port}:\n{}", dump(&findings));
     }
