@@ -4,11 +4,9 @@
 //! themselves have their own test files (audit_browser, audit_noauth,
 //! audit_reach, audit_tls_owners).
 
-mod common;
-
 use std::net::TcpListener;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `berth audit --json ARGS` with --fail-on none: the findings.
@@ -38,7 +36,6 @@ fn policy_file(dir: &ScratchDir, text: &str) -> String {
     dir.write("policy.toml", text).to_string_lossy().into_owned()
 }
 
-#[test]
 fn json_findings_name_id_port_address_and_process() {
     let _serial = serial();
     let (_listener, port) = listener_v4();
@@ -63,7 +60,6 @@ fn json_findings_name_id_port_address_and_process() {
     assert_eq!(keys, documented_fields("## `berth audit --json`"));
 }
 
-#[test]
 fn written_policy_silences_what_it_expects_and_flags_the_rest() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-policy");
@@ -89,7 +85,6 @@ fn written_policy_silences_what_it_expects_and_flags_the_rest() {
     assert!(missing.iter().any(|f| f["id"] == "policy.missing"), "{missing:?}");
 }
 
-#[test]
 fn policy_flags_a_wider_scope_or_another_process_than_expected() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-scope");
@@ -125,7 +120,6 @@ fn policy_flags_a_wider_scope_or_another_process_than_expected() {
     assert!(left.is_empty(), "expected listener still reported: {left:?}");
 }
 
-#[test]
 fn malformed_policy_is_exit_2_with_the_line_and_no_finding_is_lost() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-bad-policy");
@@ -171,7 +165,6 @@ fn malformed_policy_is_exit_2_with_the_line_and_no_finding_is_lost() {
     }
 }
 
-#[test]
 fn fail_on_sets_the_exit_code() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-fail-on");
@@ -193,7 +186,6 @@ fn fail_on_sets_the_exit_code() {
     assert_eq!(code, 0);
 }
 
-#[test]
 fn min_severity_hides_lesser_findings_but_not_the_exit_code() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-min");
@@ -209,7 +201,6 @@ fn min_severity_hides_lesser_findings_but_not_the_exit_code() {
     assert_eq!(code, 1, "but it still counts for --fail-on low");
 }
 
-#[test]
 fn sarif_has_a_rule_per_check_and_a_result_per_finding() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-sarif");
@@ -242,7 +233,6 @@ fn sarif_has_a_rule_per_check_and_a_result_per_finding() {
     assert!(notes.iter().any(|n| n["message"]["text"].as_str().unwrap_or_default().contains("--no-probe")));
 }
 
-#[test]
 fn text_report_groups_by_severity_with_fixes() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-text");
@@ -258,7 +248,6 @@ fn text_report_groups_by_severity_with_fixes() {
     assert!(!stdout.contains('\x1b'), "no colour in a pipe");
 }
 
-#[test]
 fn a_hung_service_does_not_stall_the_audit_and_the_budget_is_reported() {
     let _serial = serial();
     // Accepts (the kernel completes the handshake) but never answers.
@@ -280,7 +269,6 @@ fn a_hung_service_does_not_stall_the_audit_and_the_budget_is_reported() {
     assert!(stderr.contains("--budget"), "{stderr}");
 }
 
-#[test]
 fn no_probe_contacts_no_service() {
     let _serial = serial();
     let listener = listener_v4();
@@ -295,7 +283,6 @@ fn no_probe_contacts_no_service() {
     assert!(listener.0.accept().is_err(), "--no-probe connected to a service");
 }
 
-#[test]
 fn bad_flags_are_usage_errors() {
     let _serial = serial();
     for (args, needle) in [
@@ -325,7 +312,6 @@ fn bad_flags_are_usage_errors() {
 /// escape sequences in its headers and body. The audit must finish within
 /// its limits, never panic, and never copy a control character to the
 /// terminal.
-#[test]
 fn hostile_services_cannot_stall_crash_or_inject_into_the_report() {
     let _serial = serial();
     const HOSTILE: &str = r#"
@@ -392,3 +378,18 @@ while time.time() < deadline:
     assert!(ids_on(&findings, ansi).contains(&"http.dns-rebinding".to_string()), "{findings:?}");
     drop(servers);
 }
+
+tests![
+    json_findings_name_id_port_address_and_process,
+    written_policy_silences_what_it_expects_and_flags_the_rest,
+    policy_flags_a_wider_scope_or_another_process_than_expected,
+    malformed_policy_is_exit_2_with_the_line_and_no_finding_is_lost,
+    fail_on_sets_the_exit_code,
+    min_severity_hides_lesser_findings_but_not_the_exit_code,
+    sarif_has_a_rule_per_check_and_a_result_per_finding,
+    text_report_groups_by_severity_with_fixes,
+    a_hung_service_does_not_stall_the_audit_and_the_budget_is_reported,
+    no_probe_contacts_no_service,
+    bad_flags_are_usage_errors,
+    hostile_services_cannot_stall_crash_or_inject_into_the_report,
+];

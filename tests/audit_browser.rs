@@ -12,15 +12,13 @@
 //! at run time (nginx), runs `berth audit --json --fail-on none` once, and
 //! reads the findings of its own ports. Servers are stopped by pid on drop.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The system's python3 (not a per-user shim).
@@ -272,22 +270,11 @@ fn control_server() -> (Option<(Running, ScratchDir)>, u16) {
     (Some((running, dir)), port)
 }
 
-fn python_missing() -> bool {
-    if Path::new(PYTHON).exists() {
-        return false;
-    }
-    println!("skipped: this test needs {PYTHON} (apt-get install python3)");
-    true
-}
-
 // ---------------------------------------------------------------- python servers
 
-#[test]
 fn a_vulnerable_server_raises_every_browser_finding() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
     let dir = ScratchDir::new("audit-browser-all");
     let (_reflect, reflect) = server(&dir, &["host=any", "cors=reflect", "credentials", "pna", "ws=any", "ws-path=/"]);
     let (_any, any) = server(&dir, &["host=any", "cors=any"]);
@@ -314,12 +301,9 @@ fn a_vulnerable_server_raises_every_browser_finding() {
     assert!(evidence.contains("rebind-check.berth.invalid"), "{evidence}");
 }
 
-#[test]
 fn a_safe_server_raises_none() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
     let dir = ScratchDir::new("audit-browser-safe");
     // Defaults: 403 to foreign Host names, no CORS, no PNA, no WebSocket.
     let (_safe, safe) = server(&dir, &[]);
@@ -332,12 +316,9 @@ fn a_safe_server_raises_none() {
     }
 }
 
-#[test]
 fn dns_rebinding_raised_and_not() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
     let dir = ScratchDir::new("audit-browser-rebinding");
     let (_open, open) = server(&dir, &["host=any"]);
     let (_webpack, webpack) = server(&dir, &["host=webpack"]);
@@ -350,12 +331,9 @@ fn dns_rebinding_raised_and_not() {
     }
 }
 
-#[test]
 fn cors_any_origin_and_reflected_raised_and_not() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
     let dir = ScratchDir::new("audit-browser-cors");
     let (_any, any) = server(&dir, &["cors=any", "credentials"]);
     let (_reflect, reflect) = server(&dir, &["cors=reflect"]);
@@ -375,12 +353,9 @@ fn cors_any_origin_and_reflected_raised_and_not() {
     }
 }
 
-#[test]
 fn private_network_raised_and_not() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
     let dir = ScratchDir::new("audit-browser-pna");
     let (_alone, alone) = server(&dir, &["pna"]);
     let (_with_cors, with_cors) = server(&dir, &["pna", "cors=any"]);
@@ -396,12 +371,9 @@ fn private_network_raised_and_not() {
     assert_eq!(severity(&findings, without, "http.private-network"), None, "{}", dump(&findings, without));
 }
 
-#[test]
 fn websocket_origin_raised_and_not() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
     let dir = ScratchDir::new("audit-browser-ws");
     let (_open, open) = server(&dir, &["ws=any", "ws-path=/ws"]);
     let (_socketio, socketio) = server(&dir, &["ws=any", "ws-path=/socket.io/?EIO=4&transport=websocket"]);
@@ -424,16 +396,13 @@ fn websocket_origin_raised_and_not() {
     assert_eq!(severity(&findings, checked, "http.websocket-origin"), None, "{}", dump(&findings, checked));
 }
 
-#[test]
 fn over_tls_rebinding_and_cors_count_the_same() {
     let _serial = serial();
-    if python_missing() || !Path::new("/usr/bin/openssl").exists() {
-        println!("skipped: this test needs python3 and openssl");
-        return;
-    }
+    require_program(PYTHON, "python3");
+    let openssl = require_program("openssl", "openssl");
     let dir = ScratchDir::new("audit-browser-tls");
     let (cert, key) = (dir.path.join("cert.pem"), dir.path.join("key.pem"));
-    let status = Command::new("/usr/bin/openssl")
+    let status = Command::new(&openssl)
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
         .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
@@ -466,7 +435,6 @@ fn site(tag: &str) -> ScratchDir {
     dir
 }
 
-#[test]
 fn berth_serve_raises_none() {
     let _serial = serial();
     let dir = site("audit-browser-serve");
@@ -478,7 +446,6 @@ fn berth_serve_raises_none() {
     assert_eq!(browser_findings(&findings, serve.port), vec![], "{}", dump(&findings, serve.port));
 }
 
-#[test]
 fn berth_serve_with_an_exact_cors_origin_is_neither_any_nor_reflected() {
     // `berth serve --cors` takes exact origins only (it refuses `*` and
     // `null`), and echoes an Origin only when it is one of them.
@@ -550,13 +517,9 @@ fn nginx(dir: &ScratchDir, tag: &str, servers: impl Fn(u16) -> String) -> (Runni
     panic!("nginx found no free port in 5 tries");
 }
 
-#[test]
 fn nginx_with_a_host_allow_list_is_not_rebindable_and_a_catch_all_is() {
     let _serial = serial();
-    if !Path::new(NGINX).exists() {
-        println!("skipped: this test needs nginx ({NGINX}; apt-get install nginx)");
-        return;
-    }
+    require_program(NGINX, "nginx");
     let dir = ScratchDir::new("audit-browser-nginx");
     // The real site answers only loopback names; everything else gets 421 ...
     let (_misdirected, misdirected) = nginx(&dir, "421", |port| {
@@ -602,15 +565,10 @@ fn nginx_with_a_host_allow_list_is_not_rebindable_and_a_catch_all_is() {
 /// is real in a browser: a page of another origin reads the vulnerable
 /// server with credentials, and a page under a foreign name pointing at
 /// 127.0.0.1 reads it too; the same pages get nothing from the safe server.
-#[test]
 fn chromium_reads_what_the_audit_calls_readable() {
     let _serial = serial();
-    if python_missing() {
-        return;
-    }
-    if chromium_missing() {
-        return;
-    }
+    require_program(PYTHON, "python3");
+    require_chromium();
     let dir = ScratchDir::new("audit-browser-chromium-pages");
     let (_vulnerable, vulnerable) = server(&dir, &["host=any", "cors=reflect", "credentials"]);
     let (_safe, safe) = server(&dir, &[]);
@@ -651,3 +609,17 @@ fn chromium_reads_what_the_audit_calls_readable() {
     let dom = dump_dom(&format!("http://rebind.test:{safe}/"), &[&rules_switch]);
     assert!(!dom.contains("secret local data"), "the safe server answered a foreign name:\n{dom}");
 }
+
+tests![
+    a_vulnerable_server_raises_every_browser_finding,
+    a_safe_server_raises_none,
+    dns_rebinding_raised_and_not,
+    cors_any_origin_and_reflected_raised_and_not,
+    private_network_raised_and_not,
+    websocket_origin_raised_and_not,
+    over_tls_rebinding_and_cors_count_the_same,
+    berth_serve_raises_none,
+    berth_serve_with_an_exact_cors_origin_is_neither_any_nor_reflected,
+    nginx_with_a_host_allow_list_is_not_rebindable_and_a_catch_all_is,
+    chromium_reads_what_the_audit_calls_readable,
+];

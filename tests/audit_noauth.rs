@@ -9,15 +9,17 @@
 //! Root: when the tests run as root, memcached runs as `nobody` and
 //! PostgreSQL as `postgres` (neither runs as root); nothing else needs root.
 
-mod common;
-
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, is_root, parse_array, poll_until, run_berth, serial, Link, ScratchDir, A_ADDR};
+use crate::common;
+use crate::common::{
+    free_port, is_root, parse_array, poll_until, require_program, require_root, run_berth, serial, skip, Link,
+    ScratchDir, A_ADDR,
+};
 use serde_json::Value;
 
 /// How long a server may take to start listening.
@@ -127,7 +129,7 @@ fn assert_evidence(finding: &Value, needle: &str) {
 // ---------------------------------------------------------------- redis
 
 fn redis(port: u16, scratch: &ScratchDir, extra: &[&str]) -> Server {
-    let mut command = Command::new("redis-server");
+    let mut command = Command::new(require_program("redis-server", "redis-server"));
     let port_text = port.to_string();
     let dir = scratch.path.to_string_lossy().into_owned();
     command
@@ -141,7 +143,6 @@ fn redis(port: u16, scratch: &ScratchDir, extra: &[&str]) -> Server {
     server
 }
 
-#[test]
 fn redis_without_password_on_loopback_is_medium() {
     let _serial = serial();
     let scratch = ScratchDir::new("redis-open");
@@ -154,7 +155,6 @@ fn redis_without_password_on_loopback_is_medium() {
     assert_evidence(finding, "redis_version:");
 }
 
-#[test]
 fn redis_with_password_is_not_raised() {
     let _serial = serial();
     let scratch = ScratchDir::new("redis-pass");
@@ -170,6 +170,7 @@ fn redis_with_password_is_not_raised() {
 /// one other host on the link), the audit run inside A, and what host B
 /// gets for a `PING` at A's address: the severity must match what B sees.
 fn redis_seen_from_another_host(tag: &str, protected_mode: &str) -> (Value, String) {
+    let redis_server = require_program("redis-server", "redis-server");
     let link = Link::new(tag);
     let scratch = ScratchDir::new(tag);
     let port = free_port();
@@ -177,7 +178,9 @@ fn redis_seen_from_another_host(tag: &str, protected_mode: &str) -> (Value, Stri
     let dir = scratch.path.to_string_lossy().into_owned();
     let mut command = Command::new("ip");
     command
-        .args(["netns", "exec", &link.a.name, "redis-server", "--port", &port_text, "--bind", "0.0.0.0"])
+        .args(["netns", "exec", &link.a.name])
+        .arg(&redis_server)
+        .args(["--port", &port_text, "--bind", "0.0.0.0"])
         .args(["--protected-mode", protected_mode, "--save", "", "--appendonly", "no", "--dir", &dir])
         .args(["--daemonize", "no", "--logfile", "", "--unixsocket", ""])
         .stdout(Stdio::null())
@@ -201,13 +204,9 @@ fn redis_seen_from_another_host(tag: &str, protected_mode: &str) -> (Value, Stri
     (expect_finding(&findings, port, "noauth.redis").clone(), from_b)
 }
 
-#[test]
 fn redis_on_all_interfaces_without_protected_mode_is_critical() {
     let _serial = serial();
-    if !is_root() {
-        println!("skipped: needs root to create the network namespaces that prove reachability");
-        return;
-    }
+    require_root("create the network namespaces that prove reachability");
     let (finding, from_b) = redis_seen_from_another_host("rcrit", "no");
     // Another host gets in without a password: critical.
     assert!(from_b.starts_with("+PONG"), "B got {from_b:?}");
@@ -215,13 +214,9 @@ fn redis_on_all_interfaces_without_protected_mode_is_critical() {
     assert_evidence(&finding, "protected-mode: no");
 }
 
-#[test]
 fn redis_on_all_interfaces_with_protected_mode_is_lowered() {
     let _serial = serial();
-    if !is_root() {
-        println!("skipped: needs root to create the network namespaces that prove reachability");
-        return;
-    }
+    require_root("create the network namespaces that prove reachability");
     let (finding, from_b) = redis_seen_from_another_host("rprot", "yes");
     // Protected mode answers -DENIED to every client not on loopback.
     assert!(from_b.starts_with("-DENIED"), "B got {from_b:?}");
@@ -232,7 +227,7 @@ fn redis_on_all_interfaces_with_protected_mode_is_lowered() {
 // ---------------------------------------------------------------- memcached
 
 fn memcached(port: u16, extra: &[&str]) -> Server {
-    let mut command = Command::new("memcached");
+    let mut command = Command::new(require_program("memcached", "memcached"));
     let port_text = port.to_string();
     command.args(["-l", "127.0.0.1", "-p", &port_text, "-U", "0"]).args(extra);
     if is_root() {
@@ -245,7 +240,6 @@ fn memcached(port: u16, extra: &[&str]) -> Server {
     server
 }
 
-#[test]
 fn memcached_without_auth_is_raised() {
     let _serial = serial();
     let port = free_port();
@@ -257,7 +251,6 @@ fn memcached_without_auth_is_raised() {
     assert_evidence(finding, "STAT version 1.");
 }
 
-#[test]
 fn memcached_with_auth_file_is_not_raised() {
     let _serial = serial();
     let scratch = ScratchDir::new("memcached-auth");
@@ -306,21 +299,16 @@ fn chown(path: &Path, (uid, gid): (u32, u32)) {
 }
 
 /// A PostgreSQL cluster in a scratch dir, started on 127.0.0.1:port. When
-/// root, it runs as the `postgres` user (PostgreSQL refuses root). None
-/// (after a message) when it cannot run here.
-fn postgres(tag: &str, initdb_auth: &[&str]) -> Option<(Server, u16, ScratchDir)> {
-    let Some(bin) = postgres_bin() else {
-        eprintln!("skipped: no PostgreSQL under /usr/lib/postgresql (install postgresql)");
-        return None;
-    };
+/// root, it runs as the `postgres` user (PostgreSQL refuses root). The test
+/// skips when PostgreSQL is not installed.
+fn postgres(tag: &str, initdb_auth: &[&str]) -> (Server, u16, ScratchDir) {
+    let bin = postgres_bin()
+        .unwrap_or_else(|| skip("needs PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)"));
     let owner = if is_root() {
-        match user_ids("postgres") {
-            Some(ids) => Some(ids),
-            None => {
-                eprintln!("skipped: running as root and there is no 'postgres' user to run PostgreSQL as");
-                return None;
-            }
-        }
+        let ids = user_ids("postgres").unwrap_or_else(|| {
+            skip("needs a 'postgres' user to run PostgreSQL as, when run as root (apt-get install postgresql)")
+        });
+        Some(ids)
     } else {
         None
     };
@@ -365,13 +353,22 @@ fn postgres(tag: &str, initdb_auth: &[&str]) -> Option<(Server, u16, ScratchDir)
     // SIGINT: fast shutdown (backends end, the socket file is removed).
     let mut server = Server::spawn(command, "postgres", libc::SIGINT);
     server.wait_listening(port, Some(&log_path));
-    Some((server, port, scratch))
+    // PostgreSQL listens before it takes logins: until recovery ends, a
+    // startup message gets an error ('E', "the database system is starting
+    // up") instead of an authentication request. Wait for the request, so
+    // neither the test nor the audit meets the half-started server.
+    let ready = poll_until(START_TIMEOUT, || postgres_auth_code(port));
+    assert!(
+        ready.is_some(),
+        "postgres on 127.0.0.1:{port} never asked for authentication:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    (server, port, scratch)
 }
 
-#[test]
 fn postgres_trust_is_raised() {
     let _serial = serial();
-    let Some((_postgres, port, _scratch)) = postgres("pg-trust", &["-A", "trust"]) else { return };
+    let (_postgres, port, _scratch) = postgres("pg-trust", &["-A", "trust"]);
     let findings = audit();
     let finding = expect_finding(&findings, port, "noauth.postgres-trust");
     assert_eq!(finding["severity"], "medium", "{finding}");
@@ -379,11 +376,10 @@ fn postgres_trust_is_raised() {
     assert_evidence(finding, "server_version");
 }
 
-#[test]
 fn postgres_with_scram_is_not_raised() {
     let _serial = serial();
     let auth = ["--auth-local=trust", "--auth-host=scram-sha-256"];
-    let Some((_postgres, port, _scratch)) = postgres("pg-scram", &auth) else { return };
+    let (_postgres, port, _scratch) = postgres("pg-scram", &auth);
     // The server really asks for a password: AuthenticationSASL (10).
     assert_eq!(postgres_auth_code(port), Some(10), "the scram cluster should ask for SCRAM");
     let findings = audit();
@@ -412,7 +408,7 @@ fn postgres_auth_code(port: u16) -> Option<u32> {
 // ---------------------------------------------------------------- node exporter
 
 fn node_exporter(port: u16, extra: &[String]) -> Server {
-    let mut command = Command::new("prometheus-node-exporter");
+    let mut command = Command::new(require_program("prometheus-node-exporter", "prometheus-node-exporter"));
     command
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(["--collector.disable-defaults", "--collector.loadavg"])
@@ -424,7 +420,6 @@ fn node_exporter(port: u16, extra: &[String]) -> Server {
     server
 }
 
-#[test]
 fn node_exporter_metrics_are_raised() {
     let _serial = serial();
     let port = free_port();
@@ -435,7 +430,6 @@ fn node_exporter_metrics_are_raised() {
     assert_evidence(finding, "# HELP ");
 }
 
-#[test]
 fn node_exporter_with_basic_auth_is_not_raised() {
     let _serial = serial();
     let port = free_port();
@@ -498,7 +492,6 @@ const STANDINS: [(&str, &str, &str); 4] = [
     ("ollama", "noauth.ollama", "medium"),
 ];
 
-#[test]
 fn standin_apis_without_auth_are_raised() {
     let _serial = serial();
     let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "open")).collect();
@@ -517,7 +510,6 @@ fn standin_apis_without_auth_are_raised() {
     assert_evidence(ollama, "llama3:latest");
 }
 
-#[test]
 fn standin_apis_with_auth_are_not_raised() {
     let _serial = serial();
     let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "auth")).collect();
@@ -536,13 +528,9 @@ fn standin_apis_with_auth_are_not_raised() {
 /// user who cannot see their owners: identified by how they answer the
 /// first HTTP request (Redis: `-ERR ...`; memcached: `END` / `ERROR`), then
 /// probed as what they are.
-#[test]
 fn key_value_servers_with_unseen_owners_on_odd_ports_are_recognised() {
     let _serial = serial();
-    if !is_root() {
-        println!("skipped: needs root to run berth as a user who cannot see the servers' owners");
-        return;
-    }
+    require_root("run berth as a user who cannot see the servers' owners");
     let scratch = ScratchDir::new("redis-unseen");
     let redis_port = free_port();
     let memcached_port = free_port();
@@ -559,3 +547,19 @@ fn key_value_servers_with_unseen_owners_on_odd_ports_are_recognised() {
     let memcached_finding = expect_finding(&findings, memcached_port, "noauth.memcached");
     assert_evidence(memcached_finding, "STAT pid");
 }
+
+tests![
+    redis_without_password_on_loopback_is_medium,
+    redis_with_password_is_not_raised,
+    redis_on_all_interfaces_without_protected_mode_is_critical,
+    redis_on_all_interfaces_with_protected_mode_is_lowered,
+    memcached_without_auth_is_raised,
+    memcached_with_auth_file_is_not_raised,
+    postgres_trust_is_raised,
+    postgres_with_scram_is_not_raised,
+    node_exporter_metrics_are_raised,
+    node_exporter_with_basic_auth_is_not_raised,
+    standin_apis_without_auth_are_raised,
+    standin_apis_with_auth_are_not_raised,
+    key_value_servers_with_unseen_owners_on_odd_ports_are_recognised,
+];

@@ -5,13 +5,11 @@
 //! the audit says. Firewall rules, DNAT rules and sysctls are set inside A
 //! only, and both namespaces are deleted afterwards.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `berth audit --json --fail-on none --no-probe` inside A.
@@ -81,42 +79,28 @@ fn severity(finding: &Value) -> &str {
     finding["severity"].as_str().unwrap_or("")
 }
 
-fn skip_unless_root(test: &str) -> bool {
-    if !is_root() {
-        eprintln!("skipped: {test} needs root (network namespaces, a veth pair, firewall rules in them)");
-        return true;
-    }
-    false
+/// Skips the test unless root: these tests build hosts out of network
+/// namespaces.
+fn require_namespaces() {
+    require_root("network namespaces, a veth pair, firewall rules in them");
 }
 
-/// The path of nft when running as root with nft installed; otherwise
-/// says why `test` skips and gives None.
-fn root_and_nft(test: &str) -> Option<String> {
-    if skip_unless_root(test) {
-        return None;
-    }
-    let nft = tool("nft");
-    if nft.is_none() {
-        eprintln!("skipped: {test}: nft is not installed");
-    }
-    nft
+/// The path of nft, when running as root with nft installed (else the test skips).
+fn root_and_nft() -> String {
+    require_namespaces();
+    program("nft", "nftables")
 }
 
-fn tool(name: &str) -> Option<String> {
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .iter()
-        .map(|d| format!("{d}/{name}"))
-        .find(|p| std::path::Path::new(p).is_file())
+/// The path of a program the test needs, as a string for `ip netns exec`.
+fn program(name: &str, package: &str) -> String {
+    require_program(name, package).to_string_lossy().into_owned()
 }
 
 // ------------------------------------------------------------ tests
 
-#[test]
 fn exposed_and_loopback_listeners_match_what_another_host_sees() {
     let _serial = serial();
-    if skip_unless_root("exposed_and_loopback_listeners_match_what_another_host_sees") {
-        return;
-    }
+    require_namespaces();
     let link = Link::new("x");
     let (_server, ports) = listen(&link.a, &["0.0.0.0", "127.0.0.1", A_ADDR]);
     let (wide, local, lan) = (ports[0], ports[1], ports[2]);
@@ -138,10 +122,9 @@ fn exposed_and_loopback_listeners_match_what_another_host_sees() {
     }
 }
 
-#[test]
 fn an_nft_drop_rule_makes_the_exposure_info() {
     let _serial = serial();
-    let Some(nft) = root_and_nft("an_nft_drop_rule_makes_the_exposure_info") else { return };
+    let nft = root_and_nft();
     let link = Link::new("d");
     let (_server, ports) = listen(&link.a, &["0.0.0.0", "0.0.0.0"]);
     let (dropped, open) = (ports[0], ports[1]);
@@ -169,10 +152,10 @@ fn an_nft_drop_rule_makes_the_exposure_info() {
     assert!(link.b_connects(open));
 }
 
-#[test]
 fn dnat_to_an_interface_address_and_to_loopback() {
     let _serial = serial();
-    let Some(nft) = root_and_nft("dnat_to_an_interface_address_and_to_loopback") else { return };
+    let nft = root_and_nft();
+    let iptables = program("iptables", "iptables");
     let link = Link::new("n");
     let (_server, ports) = listen(&link.a, &["0.0.0.0", "127.0.0.1"]);
     let (wide, local) = (ports[0], ports[1]);
@@ -232,10 +215,6 @@ fn dnat_to_an_interface_address_and_to_loopback() {
     expect(&findings, "reach.route-localnet", local);
 
     // The same with iptables (nat PREROUTING DNAT), where it works here.
-    let Some(iptables) = tool("iptables") else {
-        eprintln!("note: iptables is not installed; the iptables DNAT case was not run");
-        return;
-    };
     link.in_a(&[&nft, "delete", "table", "ip", "berth_nat"]);
     let via_iptables = free_port();
     let added = Command::new("ip")
@@ -262,12 +241,9 @@ fn dnat_to_an_interface_address_and_to_loopback() {
     assert!(!link.b_connects(via_iptables));
 }
 
-#[test]
 fn route_localnet_lists_the_loopback_listeners() {
     let _serial = serial();
-    if skip_unless_root("route_localnet_lists_the_loopback_listeners") {
-        return;
-    }
+    require_namespaces();
     let link = Link::new("r");
     let (_server, ports) = listen(&link.a, &["127.0.0.1", "0.0.0.0"]);
     let (local, wide) = (ports[0], ports[1]);
@@ -289,12 +265,9 @@ fn route_localnet_lists_the_loopback_listeners() {
     assert!(evidence.contains("rp_filter") && evidence.contains("accept_local"), "{f}");
 }
 
-#[test]
 fn docker_proxy_publishes_past_input_rules() {
     let _serial = serial();
-    if skip_unless_root("docker_proxy_publishes_past_input_rules") {
-        return;
-    }
+    require_namespaces();
     let link = Link::new("p");
     let scratch = ScratchDir::new("docker-proxy");
     let proxy = scratch.path.join("docker-proxy");
@@ -349,20 +322,20 @@ struct Sshd {
     key: String,
 }
 
-fn start_sshd(link: &Link, scratch: &ScratchDir) -> Option<Sshd> {
-    let dir = scratch.path.to_str()?.to_string();
+/// Starts sshd in A; skips when sshd or ssh-keygen is not installed, and
+/// fails (with sshd's own log) when it is installed but does not start.
+fn start_sshd(link: &Link, scratch: &ScratchDir) -> Sshd {
+    let sshd = program("sshd", "openssh-server");
+    let keygen = program("ssh-keygen", "openssh-client");
+    let dir = scratch.path.to_str().expect("a UTF-8 scratch path").to_string();
     for (name, path) in [("host", format!("{dir}/host_key")), ("client", format!("{dir}/client_key"))] {
-        let ok = Command::new("ssh-keygen")
+        let status = Command::new(&keygen)
             .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", &path])
             .stdin(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("note: ssh-keygen failed");
-            return None;
-        }
+            .status();
+        assert!(status.as_ref().is_ok_and(|s| s.success()), "ssh-keygen for the {name} key: {status:?}");
     }
-    std::fs::copy(format!("{dir}/client_key.pub"), format!("{dir}/authorized_keys")).ok()?;
+    std::fs::copy(format!("{dir}/client_key.pub"), format!("{dir}/authorized_keys")).expect("copy the client key");
     let port = free_port();
     let config = scratch.write(
         "sshd_config",
@@ -374,8 +347,9 @@ fn start_sshd(link: &Link, scratch: &ScratchDir) -> Option<Sshd> {
     );
     // sshd wants /run/sshd (privilege separation): a private tmpfs /run in
     // its own mount namespace provides it without touching the host.
+    let log = format!("{dir}/sshd.log");
     let script = format!(
-        "mount -t tmpfs berth-test /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f {}",
+        "mount -t tmpfs berth-test /run && mkdir -p /run/sshd && exec {sshd} -D -e -f {} 2>{log}",
         config.display()
     );
     let child = Command::new("ip")
@@ -384,7 +358,7 @@ fn start_sshd(link: &Link, scratch: &ScratchDir) -> Option<Sshd> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
+        .expect("start sshd in the namespace");
     let process = Running(child);
     let script =
         "import socket,sys\ns=socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=1)\nprint(s.recv(64))";
@@ -398,11 +372,12 @@ fn start_sshd(link: &Link, scratch: &ScratchDir) -> Option<Sshd> {
             .is_ok_and(|s| s.success())
             .then_some(())
     });
-    if up.is_none() {
-        eprintln!("note: sshd did not start in the namespace");
-        return None;
-    }
-    Some(Sshd { _process: process, port, key: format!("{dir}/client_key") })
+    assert!(
+        up.is_some(),
+        "sshd did not start in the namespace:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    Sshd { _process: process, port, key: format!("{dir}/client_key") }
 }
 
 /// `ssh -N -L SPEC` through the test's sshd, inside A.
@@ -419,18 +394,12 @@ fn forward(link: &Link, sshd: &Sshd, spec: &str) -> Running {
     Running(child)
 }
 
-#[test]
 fn ssh_forwards_on_all_interfaces_and_on_loopback() {
     let _serial = serial();
-    if skip_unless_root("ssh_forwards_on_all_interfaces_and_on_loopback") {
-        return;
-    }
+    require_namespaces();
     let link = Link::new("s");
     let scratch = ScratchDir::new("sshd");
-    let Some(sshd) = start_sshd(&link, &scratch) else {
-        eprintln!("skipped: ssh_forwards_on_all_interfaces_and_on_loopback: sshd cannot run here (parsing is tested in the unit tests)");
-        return;
-    };
+    let sshd = start_sshd(&link, &scratch);
     let (_target, ports) = listen(&link.a, &["127.0.0.1"]);
     let target = ports[0];
     let (wide, local) = (free_port(), free_port());
@@ -453,7 +422,6 @@ fn ssh_forwards_on_all_interfaces_and_on_loopback() {
     assert!(!link.b_connects(local), "the loopback forward is not reachable from B");
 }
 
-#[test]
 fn without_root_the_firewall_is_skipped_and_the_rest_runs() {
     let _serial = serial();
     let as_user = is_root().then_some((65534, 65534));
@@ -461,7 +429,11 @@ fn without_root_the_firewall_is_skipped_and_the_rest_runs() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let findings = parse_array(&out.stdout, &["audit"]);
     let note = out.stderr.lines().find(|l| l.contains("reach.firewall"));
-    if let Some(note) = note {
+    if !firewall_tools_installed() {
+        let note =
+            note.unwrap_or_else(|| panic!("no reach.firewall note without nft or iptables-save:\n{}", out.stderr));
+        assert!(note.contains("not installed"), "{note}");
+    } else if let Some(note) = note {
         assert!(note.contains("needs root") && note.contains("sudo berth audit"), "{note}");
     } else {
         // Some kernels let anyone read the rules (or neither tool is installed).
@@ -474,16 +446,10 @@ fn without_root_the_firewall_is_skipped_and_the_rest_runs() {
     }
 }
 
-#[test]
 fn memcached_udp_on_all_interfaces_is_sensitive() {
     let _serial = serial();
-    if skip_unless_root("memcached_udp_on_all_interfaces_is_sensitive") {
-        return;
-    }
-    let Some(memcached) = tool("memcached") else {
-        eprintln!("skipped: memcached_udp_on_all_interfaces_is_sensitive: memcached is not installed");
-        return;
-    };
+    require_namespaces();
+    let memcached = program("memcached", "memcached");
     let link = Link::new("m");
     let (wide, local) = (free_port(), free_port());
     // UDP only (-p 0 turns TCP off); one on all interfaces, one on loopback.
@@ -526,3 +492,14 @@ fn memcached_udp_on_all_interfaces_is_sensitive() {
     assert!(answered(wide), "the audit calls udp/{wide} reachable: B gets stats");
     assert!(!answered(local), "udp/{local} on loopback does not answer B");
 }
+
+tests![
+    exposed_and_loopback_listeners_match_what_another_host_sees,
+    an_nft_drop_rule_makes_the_exposure_info,
+    dnat_to_an_interface_address_and_to_loopback,
+    route_localnet_lists_the_loopback_listeners,
+    docker_proxy_publishes_past_input_rules,
+    ssh_forwards_on_all_interfaces_and_on_loopback,
+    without_root_the_firewall_is_skipped_and_the_rest_runs,
+    memcached_udp_on_all_interfaces_is_sensitive,
+];

@@ -6,8 +6,6 @@
 //! a copy of the python3 binary that is then deleted or replaced.
 //! Ports are picked at run time; every child is killed by its pid on drop.
 
-mod common;
-
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The system's python3 (not a per-user shim, so that nobody can run it too).
@@ -214,7 +212,7 @@ fn nginx_tls(dir: &ScratchDir, certificates: &[(&str, &Pem)]) -> (Proc, Vec<u16>
          fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n{servers}}}\n"
     );
     let config_path = dir.write("nginx.conf", config);
-    let child = Command::new("nginx")
+    let child = Command::new(require_program("nginx", "nginx"))
         .args(["-p", &root, "-e", &format!("{root}/error.log"), "-c"])
         .arg(&config_path)
         .stdin(Stdio::null())
@@ -236,7 +234,6 @@ fn nginx_tls(dir: &ScratchDir, certificates: &[(&str, &Pem)]) -> (Proc, Vec<u16>
     (proc, ports)
 }
 
-#[test]
 fn expired_self_signed_and_local_ca_certificates() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-tls");
@@ -289,7 +286,6 @@ fn expired_self_signed_and_local_ca_certificates() {
     one(&findings, "tls.untrusted", fresh_port);
 }
 
-#[test]
 fn password_asked_over_plain_http_beyond_loopback() {
     let _serial = serial();
     let python = Path::new(PYTHON);
@@ -314,7 +310,6 @@ fn python_copy(dir: &ScratchDir, name: &str) -> PathBuf {
     path
 }
 
-#[test]
 fn deleted_and_replaced_executables() {
     let _serial = serial();
     let dir = ScratchDir::new("audit-exe");
@@ -342,7 +337,6 @@ fn deleted_and_replaced_executables() {
     drop(kept_proc);
 }
 
-#[test]
 fn split_loopback_holders() {
     let _serial = serial();
     let python = Path::new(PYTHON);
@@ -372,13 +366,9 @@ fn split_loopback_holders() {
     }
 }
 
-#[test]
 fn root_serving_unauthenticated_http() {
     let _serial = serial();
-    if !is_root() {
-        println!("skipped: needs root to run a server as root and another as nobody");
-        return;
-    }
+    require_root("run a server as root and another as nobody");
     let python = Path::new(PYTHON);
     let (root_proc, root_port) = http_server(python, "ok", "127.0.0.1", 0, None);
     let (_nobody, nobody_port) = http_server(python, "ok", "127.0.0.1", 0, Some(NOBODY));
@@ -394,13 +384,9 @@ fn root_serving_unauthenticated_http() {
     none(&findings, "owner.root-http", locked_port);
 }
 
-#[test]
 fn without_root_the_unreadable_owners_are_noted() {
     let _serial = serial();
-    if !is_root() {
-        println!("skipped: needs root to run berth as nobody while root's processes listen");
-        return;
-    }
+    require_root("run berth as nobody while root's processes listen");
     // A listener of root's that nobody cannot attribute.
     let (_root_server, port) = http_server(Path::new(PYTHON), "ok", "127.0.0.1", 0, None);
     let args = ["audit", "--json", "--fail-on", "none"];
@@ -418,3 +404,12 @@ fn without_root_the_unreadable_owners_are_noted() {
         );
     }
 }
+
+tests![
+    expired_self_signed_and_local_ca_certificates,
+    password_asked_over_plain_http_beyond_loopback,
+    deleted_and_replaced_executables,
+    split_loopback_holders,
+    root_serving_unauthenticated_http,
+    without_root_the_unreadable_owners_are_noted,
+];

@@ -6,15 +6,13 @@
 //! differently (in a private mount namespace), and a user without the
 //! privilege to bind low ports. The host's own settings are never changed.
 
-mod common;
-
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const MACHINE_IDS: [&str; 19] = [
@@ -135,13 +133,6 @@ fn expected_order_status(served: IpAddr) -> &'static str {
     }
 }
 
-fn tool_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
 /// Runs a command to set something up; panics with its stderr on failure.
 fn run(program: &str, args: &[&str]) {
     let out = std::process::Command::new(program)
@@ -217,7 +208,6 @@ unsafe fn child_listen_v6_loopback(port: u16) -> Result<(), (i32, i32)> {
 
 // ---------------------------------------------------------------- any user
 
-#[test]
 fn malformed_ports_exit_2() {
     let _serial = serial();
     for bad in ["abc", "0", "65536", "tcp/", "[::1]80", "sctp/80", "foo.example:80"] {
@@ -235,7 +225,6 @@ fn malformed_ports_exit_2() {
     }
 }
 
-#[test]
 fn machine_checks_are_stable_documented_and_readable() {
     let _serial = serial();
     let report = doctor(&[]);
@@ -248,8 +237,12 @@ fn machine_checks_are_stable_documented_and_readable() {
     let (low, high) = ephemeral_range();
     let range = check(&report, "ephemeral.range")["summary"].as_str().unwrap();
     assert!(range.contains(&format!("{low}-{high}")), "{range}");
-    if is_root() {
-        assert_ne!(check(&report, "firewall.loopback")["status"], "skipped", "root reads the rules (or says why not)");
+    let firewall = check(&report, "firewall.loopback");
+    if !firewall_tools_installed() {
+        assert_eq!(firewall["status"], "skipped", "no nft or iptables-save here: {firewall}");
+        assert!(firewall.to_string().contains("not installed"), "says why the rules were not read: {firewall}");
+    } else if is_root() {
+        assert_ne!(firewall["status"], "skipped", "root reads the rules: {firewall}");
     }
 
     // People: one line per check with its status word, fixes indented below.
@@ -281,7 +274,6 @@ fn machine_checks_are_stable_documented_and_readable() {
     assert!(coloured.contains("\x1b[32mok"), "status words are coloured: {coloured}");
 }
 
-#[test]
 fn port_held_on_ipv4_loopback_only() {
     let _serial = serial();
     let (listener, port) = quiet_listener_v4();
@@ -316,7 +308,6 @@ fn port_held_on_ipv4_loopback_only() {
     drop(listener);
 }
 
-#[test]
 fn time_wait_remnants_only() {
     let _serial = serial();
     let port = time_wait_port();
@@ -343,13 +334,9 @@ fn time_wait_remnants_only() {
     assert!(stdout.lines().any(|l| l.trim_start().starts_with("fix:") && l.contains("SO_REUSEADDR")), "{stdout}");
 }
 
-#[test]
 fn port_on_ipv6_loopback_only() {
     let _serial = serial();
-    if TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("skipped: port_on_ipv6_loopback_only needs ::1 on lo");
-        return;
-    }
+    require_ipv6_loopback();
     let (listener, port) = quiet(
         || listener_v6(Ipv6Addr::LOCALHOST, true),
         |port| port_unused("tcp", port, ProbeAt::V4(Ipv4Addr::UNSPECIFIED)),
@@ -368,13 +355,9 @@ fn port_on_ipv6_loopback_only() {
     drop(listener);
 }
 
-#[test]
 fn different_processes_on_v4_and_v6_loopback() {
     let _serial = serial();
-    if TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("skipped: different_processes_on_v4_and_v6_loopback needs ::1 on lo");
-        return;
-    }
+    require_ipv6_loopback();
     // This process on 127.0.0.1:P; a forked child on [::1]:P.
     let (listener, port) = quiet(listener_v4, |port| {
         port_unused("tcp", port, ProbeAt::V6Only(Ipv6Addr::LOCALHOST)) && port_unused("udp", port, ProbeAt::Everywhere)
@@ -409,13 +392,9 @@ fn different_processes_on_v4_and_v6_loopback() {
 
 // ---------------------------------------------------------------- root only
 
-#[test]
 fn route_localnet_in_a_namespace() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: route_localnet_in_a_namespace needs root (ip netns add, sysctl in the namespace)");
-        return;
-    }
+    require_root("ip netns add, sysctl in the namespace");
     let netns = doctor_netns("");
     let exec = netns_exec(&netns);
     let before = doctor_wrapped(&exec, &[]);
@@ -446,18 +425,10 @@ fn route_localnet_in_a_namespace() {
     }
 }
 
-#[test]
 fn nft_rule_dropping_a_port_on_lo() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: nft_rule_dropping_a_port_on_lo needs root (a namespace with its own ruleset)");
-        return;
-    }
-    let Some(nft) = tool_path("nft") else {
-        eprintln!("skipped: nft_rule_dropping_a_port_on_lo: nft is not installed");
-        return;
-    };
-    let nft = nft.to_str().unwrap().to_string();
+    require_root("a namespace with its own ruleset");
+    let nft = require_program("nft", "nftables").to_str().unwrap().to_string();
     let netns = doctor_netns("nft");
     let port = free_port();
     let p = port.to_string();
@@ -488,17 +459,10 @@ fn nft_rule_dropping_a_port_on_lo() {
     assert!(summary.contains(&p), "{summary}");
 }
 
-#[test]
 fn iptables_rule_rejecting_a_port_on_lo() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: iptables_rule_rejecting_a_port_on_lo needs root (a namespace with its own ruleset)");
-        return;
-    }
-    let Some(iptables) = tool_path("iptables") else {
-        eprintln!("skipped: iptables_rule_rejecting_a_port_on_lo: iptables is not installed");
-        return;
-    };
+    require_root("a namespace with its own ruleset");
+    let iptables = require_program("iptables", "iptables");
     let netns = doctor_netns("ipt");
     let port = free_port();
     let p = port.to_string();
@@ -538,13 +502,9 @@ fn iptables_rule_rejecting_a_port_on_lo() {
     expect_status(&doctor_wrapped(&exec, &[&(port ^ 1).to_string()]), "port.firewall", "ok");
 }
 
-#[test]
 fn listener_bound_to_an_interface_address_only() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: listener_bound_to_an_interface_address_only needs root (a namespace with a veth pair)");
-        return;
-    }
+    require_root("a namespace with a veth pair");
     let netns = doctor_netns("addr");
     for args in [
         vec!["-n", netns.name.as_str(), "link", "add", "bd0", "type", "veth", "peer", "name", "bd1"],
@@ -553,10 +513,7 @@ fn listener_bound_to_an_interface_address_only() {
         vec!["-n", netns.name.as_str(), "link", "set", "bd1", "up"],
     ] {
         let (ok, err) = ip(&args);
-        if !ok {
-            eprintln!("skipped: listener_bound_to_an_interface_address_only: ip {args:?}: {err}");
-            return;
-        }
+        assert!(ok, "ip {args:?}: {err}");
     }
     let (listener, port) = in_netns(&netns, || {
         let listener = TcpListener::bind("198.51.100.1:0").expect("bind 198.51.100.1:0");
@@ -571,13 +528,9 @@ fn listener_bound_to_an_interface_address_only() {
     drop(listener);
 }
 
-#[test]
 fn ephemeral_exhaustion_and_time_wait_per_destination_in_a_namespace() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: ephemeral_exhaustion_... needs root (a namespace with a 10-port ephemeral range)");
-        return;
-    }
+    require_root("a namespace with a 10-port ephemeral range");
     let netns = doctor_netns("eph");
     let (listener, port) = in_netns(&netns, || {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -632,17 +585,11 @@ fn ephemeral_exhaustion_and_time_wait_per_destination_in_a_namespace() {
     drop((clients, servers, listener));
 }
 
-#[test]
 fn localhost_resolution_decides_which_family_must_listen() {
     let _serial = serial();
-    if !is_root() || tool_path("unshare").is_none() {
-        eprintln!("skipped: localhost_resolution_... needs root and unshare (a private mount of /etc/hosts)");
-        return;
-    }
-    if TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("skipped: localhost_resolution_... needs ::1 on lo");
-        return;
-    }
+    require_root("a private mount of /etc/hosts");
+    require_program("unshare", "util-linux");
+    require_ipv6_loopback();
     let dir = std::env::temp_dir();
     let hosts_file = |name: &str, text: &str| {
         let path = dir.join(format!("berth-doctor-{}-{name}", std::process::id()));
@@ -703,20 +650,15 @@ fn localhost_resolution_decides_which_family_must_listen() {
     drop((v4_listener, v6_listener));
 }
 
-#[test]
 fn privileged_port_for_a_user_without_privilege() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: privileged_port_for_a_user_without_privilege needs root (runs berth as nobody)");
-        return;
-    }
+    require_root("runs berth as nobody");
     let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(1024);
     if start <= 1 {
-        eprintln!("skipped: privileged_port_...: ip_unprivileged_port_start={start}, no port is privileged");
-        return;
+        skip(format!("needs a privileged port, but ip_unprivileged_port_start is {start}"));
     }
     let port = (start - 1).to_string();
     let out = run_berth_with(&["doctor", &port, "--json"], &[], Some((65534, 65534)));
@@ -735,13 +677,9 @@ fn privileged_port_for_a_user_without_privilege() {
     expect_status(&as_root, "port.privileged", "info");
 }
 
-#[test]
 fn loopback_down_then_ipv6_disabled_in_a_namespace() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: loopback_down_then_ipv6_disabled_in_a_namespace needs root (ip netns add)");
-        return;
-    }
+    require_root("ip netns add");
     // A fresh namespace: lo exists, down and without addresses.
     let name = format!("berth-doctor-{}-lo", std::process::id());
     let _ = ip(&["netns", "del", &name]);
@@ -773,13 +711,9 @@ fn loopback_down_then_ipv6_disabled_in_a_namespace() {
     }
 }
 
-#[test]
 fn reserved_ports_in_a_namespace() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: reserved_ports_in_a_namespace needs root (sysctl in a namespace)");
-        return;
-    }
+    require_root("sysctl in a namespace");
     let netns = doctor_netns("rsv");
     let exec = netns_exec(&netns);
     // A listener inside the ephemeral range: doctor suggests reserving its port.
@@ -803,3 +737,21 @@ fn reserved_ports_in_a_namespace() {
     assert!(summary.contains("reserved"), "{summary}");
     drop(listener);
 }
+
+tests![
+    malformed_ports_exit_2,
+    machine_checks_are_stable_documented_and_readable,
+    port_held_on_ipv4_loopback_only,
+    time_wait_remnants_only,
+    port_on_ipv6_loopback_only,
+    different_processes_on_v4_and_v6_loopback,
+    route_localnet_in_a_namespace,
+    nft_rule_dropping_a_port_on_lo,
+    iptables_rule_rejecting_a_port_on_lo,
+    listener_bound_to_an_interface_address_only,
+    ephemeral_exhaustion_and_time_wait_per_destination_in_a_namespace,
+    localhost_resolution_decides_which_family_must_listen,
+    privileged_port_for_a_user_without_privilege,
+    loopback_down_then_ipv6_disabled_in_a_namespace,
+    reserved_ports_in_a_namespace,
+];

@@ -2,14 +2,12 @@
 //! of large random data over real TCP and UDP sockets, half-close, and
 //! refused versus timed out.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A berth server child, killed and reaped on drop.
 struct Server {
@@ -65,7 +63,6 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-#[test]
 fn tcp_echo_round_trips_large_data_from_many_clients() {
     let _serial = serial();
     let (_server, line, _stderr) = start(&["echo", "0"], "echoing on");
@@ -95,7 +92,6 @@ fn tcp_echo_round_trips_large_data_from_many_clients() {
     }
 }
 
-#[test]
 fn udp_echo_round_trips_datagrams() {
     let _serial = serial();
     let (_server, line, _stderr) = start(&["echo", "0"], "echoing on");
@@ -112,7 +108,6 @@ fn udp_echo_round_trips_datagrams() {
     }
 }
 
-#[test]
 fn echo_logs_traffic_escaped() {
     let _serial = serial();
     let (_server, line, mut stderr) = start(&["echo", "0", "--tcp", "--log", "text"], "echoing on");
@@ -138,7 +133,6 @@ fn echo_logs_traffic_escaped() {
     assert!(!logged.contains('\u{1b}'), "no raw escape sequence on stderr");
 }
 
-#[test]
 fn echo_port_taken_names_the_holder() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -152,7 +146,6 @@ fn echo_port_taken_names_the_holder() {
     assert!(stderr.contains("--expose"));
 }
 
-#[test]
 fn listen_receives_a_file_and_answers_after_half_close() {
     let _serial = serial();
     let (mut server, line, _stderr) = start(&["listen", "0"], "listening on tcp");
@@ -183,7 +176,6 @@ fn listen_receives_a_file_and_answers_after_half_close() {
     assert_eq!(status.code(), Some(0));
 }
 
-#[test]
 fn connect_sends_stdin_and_prints_the_reply_after_half_close() {
     let _serial = serial();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -218,7 +210,6 @@ fn connect_sends_stdin_and_prints_the_reply_after_half_close() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
-#[test]
 fn udp_connect_and_listen() {
     let _serial = serial();
     let (mut server, line, _stderr) = start(&["listen", "-u", "0", "-w", "3"], "listening on udp");
@@ -262,7 +253,6 @@ fn udp_connect_and_listen() {
     assert_eq!(status.code(), Some(1));
 }
 
-#[test]
 fn refused_and_timed_out_differ() {
     let _serial = serial();
     let port = released_port();
@@ -291,7 +281,6 @@ fn refused_and_timed_out_differ() {
     drop(socket);
 }
 
-#[test]
 fn listen_times_out_and_bad_input_is_refused() {
     let _serial = serial();
     let (code, _, stderr) = run_berth(&["listen", "0", "-w", "0.2"], &[]);
@@ -312,3 +301,15 @@ fn listen_times_out_and_bad_input_is_refused() {
         assert!(!stderr.contains("panicked"));
     }
 }
+
+tests![
+    tcp_echo_round_trips_large_data_from_many_clients,
+    udp_echo_round_trips_datagrams,
+    echo_logs_traffic_escaped,
+    echo_port_taken_names_the_holder,
+    listen_receives_a_file_and_answers_after_half_close,
+    connect_sends_stdin_and_prints_the_reply_after_half_close,
+    udp_connect_and_listen,
+    refused_and_timed_out_differ,
+    listen_times_out_and_bad_input_is_refused,
+];

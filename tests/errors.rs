@@ -1,9 +1,7 @@
 //! Bad input exits 2 with one line on stderr; help, completions and the man
 //! page work.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Exit 2, nothing on stdout, exactly one non-empty stderr line starting
 /// with "berth:", and no panic.
@@ -19,7 +17,6 @@ fn assert_usage_error(args: &[&str]) {
     assert!(lines[0].len() > "berth: ".len(), "berth {args:?}: a message follows: {stderr}");
 }
 
-#[test]
 fn malformed_ports_for_who() {
     let _serial = serial();
     for target in [
@@ -51,7 +48,6 @@ fn malformed_ports_for_who() {
     assert!(stderr.contains("tcp or udp"), "{stderr}");
 }
 
-#[test]
 fn bad_flags() {
     let _serial = serial();
     assert_usage_error(&["ls", "--port", "70000"]);
@@ -70,7 +66,6 @@ fn bad_flags() {
     assert_usage_error(&["completions"]);
 }
 
-#[test]
 fn bad_source_in_the_environment() {
     let _serial = serial();
     let (code, stdout, stderr) = run_berth(&["ls"], &[("BERTH_SOURCE", "bogus")]);
@@ -80,7 +75,6 @@ fn bad_source_in_the_environment() {
     assert!(stderr.starts_with("berth:"), "{stderr}");
 }
 
-#[test]
 fn help_has_examples() {
     let _serial = serial();
     for args in [&["--help"][..], &["ls", "--help"], &["who", "--help"], &["help"], &["help", "who"], &["ls", "-h"]] {
@@ -97,7 +91,6 @@ fn help_has_examples() {
     assert!(stdout.contains("udp/53") && stdout.contains("Exit codes"), "{stdout}");
 }
 
-#[test]
 fn version() {
     let _serial = serial();
     let (code, stdout, _) = run_berth(&["--version"], &[]);
@@ -106,7 +99,6 @@ fn version() {
     assert!(stdout.trim().ends_with(env!("CARGO_PKG_VERSION")), "{stdout}");
 }
 
-#[test]
 fn completions() {
     let _serial = serial();
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
@@ -117,7 +109,6 @@ fn completions() {
     }
 }
 
-#[test]
 fn man_page() {
     let _serial = serial();
     let (code, stdout, stderr) = run_berth(&["man"], &[]);
@@ -129,7 +120,6 @@ fn man_page() {
     assert!(stdout.contains("Examples"), "the examples are in the man page");
 }
 
-#[test]
 fn error_names_the_input_once() {
     let _serial = serial();
     for target in ["abc", "12ab", "65536"] {
@@ -141,7 +131,6 @@ fn error_names_the_input_once() {
     }
 }
 
-#[test]
 fn control_characters_in_input_stay_on_one_line() {
     let _serial = serial();
     // What the user typed is echoed in the message; a newline or an escape
@@ -151,3 +140,15 @@ fn control_characters_in_input_stay_on_one_line() {
     assert_eq!(code, 2);
     assert!(!stderr.contains('\u{1b}'), "raw escape sequence echoed to stderr: {stderr:?}");
 }
+
+tests![
+    malformed_ports_for_who,
+    bad_flags,
+    bad_source_in_the_environment,
+    help_has_examples,
+    version,
+    completions,
+    man_page,
+    error_names_the_input_once,
+    control_characters_in_input_stay_on_one_line,
+];

@@ -1,18 +1,15 @@
 //! `berth free`: the ports it prints really are free, and outside the
 //! kernel's ephemeral range unless asked otherwise.
 
-mod common;
-
 use std::net::{TcpListener, UdpSocket};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn ports_from(stdout: &str) -> Vec<u16> {
     stdout.lines().map(|l| l.trim().parse().unwrap_or_else(|_| panic!("not a port: {l:?}"))).collect()
 }
 
-#[test]
 fn prints_bindable_ports_outside_the_ephemeral_range() {
     let _serial = serial();
     let (low, high) = ephemeral_range();
@@ -34,7 +31,6 @@ fn prints_bindable_ports_outside_the_ephemeral_range() {
     }
 }
 
-#[test]
 fn udp_and_both() {
     let _serial = serial();
     let (code, stdout, stderr) = run_berth(&["free", "--udp"], &[]);
@@ -51,7 +47,6 @@ fn udp_and_both() {
     let _udp = UdpSocket::bind(("127.0.0.1", port)).expect("and for UDP");
 }
 
-#[test]
 fn a_taken_port_is_never_offered() {
     let _serial = serial();
     // A one-port range holding a listener: nothing to offer.
@@ -72,7 +67,6 @@ fn a_taken_port_is_never_offered() {
     }
 }
 
-#[test]
 fn a_chosen_range_is_respected() {
     let _serial = serial();
     let port = released_port();
@@ -82,7 +76,6 @@ fn a_chosen_range_is_respected() {
     assert_eq!(ports_from(&stdout), vec![port]);
 }
 
-#[test]
 fn bad_input_is_refused() {
     let _serial = serial();
     for bad in [
@@ -102,3 +95,11 @@ fn bad_input_is_refused() {
         assert!(stderr.starts_with("berth: ") && !stderr.contains("panicked"), "{bad:?}: {stderr}");
     }
 }
+
+tests![
+    prints_bindable_ports_outside_the_ephemeral_range,
+    udp_and_both,
+    a_taken_port_is_never_offered,
+    a_chosen_range_is_respected,
+    bad_input_is_refused,
+];

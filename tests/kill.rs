@@ -1,14 +1,12 @@
 //! `berth kill`: real children holding real ports, stopped (or not) for real.
 
-mod common;
-
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Forks a child that holds `listener` (the test's copy is closed on
@@ -43,7 +41,6 @@ fn port_is_free(port: u16) -> bool {
     code == 1
 }
 
-#[test]
 fn stops_a_holder_that_exits_on_sigterm() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -57,7 +54,6 @@ fn stops_a_holder_that_exits_on_sigterm() {
     assert!(port_is_free(port));
 }
 
-#[test]
 fn a_holder_that_ignores_sigterm_needs_force() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -81,7 +77,6 @@ fn a_holder_that_ignores_sigterm_needs_force() {
     assert!(port_is_free(port));
 }
 
-#[test]
 fn a_forked_group_sharing_a_listener_is_stopped_whole() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -100,7 +95,6 @@ fn a_forked_group_sharing_a_listener_is_stopped_whole() {
     assert!(port_is_free(port));
 }
 
-#[test]
 fn dry_run_stops_nothing() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -113,7 +107,6 @@ fn dry_run_stops_nothing() {
     assert!(!port_is_free(port));
 }
 
-#[test]
 fn several_ports_at_once() {
     let _serial = serial();
     let (a, port_a) = listener_v4();
@@ -125,7 +118,6 @@ fn several_ports_at_once() {
     assert!(exited(&child_a, Duration::from_secs(2)) && exited(&child_b, Duration::from_secs(2)));
 }
 
-#[test]
 fn a_free_port_exits_1_and_bad_input_exits_2() {
     let _serial = serial();
     let port = released_port();
@@ -148,7 +140,6 @@ fn a_free_port_exits_1_and_bad_input_exits_2() {
     }
 }
 
-#[test]
 fn refuses_to_stop_itself_or_its_parent() {
     let _serial = serial();
     // The test process holds the port and is berth's parent.
@@ -159,13 +150,9 @@ fn refuses_to_stop_itself_or_its_parent() {
     drop(listener);
 }
 
-#[test]
 fn refuses_pid_1() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: refuses_pid_1 needs root (a new pid namespace, where the holder is pid 1)");
-        return;
-    }
+    require_root("a new pid namespace, where the holder is pid 1");
     // In a new pid namespace, `berth run --socket` execs into sh, which is
     // pid 1 there and holds the port; sh then runs `berth kill $PORT`.
     let berth = env!("CARGO_BIN_EXE_berth");
@@ -182,13 +169,9 @@ fn refuses_pid_1() {
     assert!(stdout.contains("\"reason\": \"init\""), "refused as pid 1:\n{stdout}");
 }
 
-#[test]
 fn refuses_other_users_processes_when_not_root() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: refuses_other_users_processes_when_not_root needs root (runs berth as nobody)");
-        return;
-    }
+    require_root("runs berth as nobody");
     // Root's child holds the port; berth runs as nobody and cannot see or stop it.
     let (listener, port) = listener_v4();
     let child = holder(listener, false);
@@ -208,7 +191,6 @@ fn renamed_shell(name: &str) -> (PathBuf, PathBuf) {
     (dir, path)
 }
 
-#[test]
 fn docker_proxy_is_reported_not_killed() {
     let _serial = serial();
     let (dir, proxy) = renamed_shell("docker-proxy");
@@ -248,27 +230,15 @@ fn cgroup2_root() -> Option<PathBuf> {
     })
 }
 
-#[test]
 fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!(
-            "skipped: a_process_in_a_container_cgroup_is_reported_with_the_container needs root (creates a cgroup)"
-        );
-        return;
-    }
-    let Some(root) = cgroup2_root() else {
-        eprintln!(
-            "skipped: a_process_in_a_container_cgroup_is_reported_with_the_container: no cgroup v2 hierarchy here"
-        );
-        return;
-    };
+    require_root("creates a cgroup");
+    let root = cgroup2_root().unwrap_or_else(|| skip("needs a cgroup v2 hierarchy"));
     let id = "4b1d".repeat(16);
     let parent = root.join(format!("berth-test-{}", std::process::id()));
     let group = parent.join(format!("docker-{id}.scope"));
-    if fs::create_dir_all(&group).is_err() {
-        eprintln!("skipped: a_process_in_a_container_cgroup_is_reported_with_the_container: cgroup v2 is not writable");
-        return;
+    if let Err(e) = fs::create_dir_all(&group) {
+        skip(format!("needs a writable cgroup v2 hierarchy ({}: {e})", group.display()));
     }
     let (listener, port) = listener_v4();
     let mut child = holder(listener, false);
@@ -280,10 +250,7 @@ fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
     let _ = fs::remove_dir(&parent);
     let (code, stdout, stderr) = match result {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("skipped: a_process_in_a_container_cgroup_is_reported_with_the_container: cannot move a process into a cgroup ({e})");
-            return;
-        }
+        Err(e) => skip(format!("needs to move a process into a cgroup ({e})")),
     };
     assert_eq!(code, 3, "{stderr}");
     assert!(alive, "the container's process was not killed");
@@ -294,3 +261,17 @@ fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
     assert_eq!(refused["container"]["id"], id.as_str());
     assert_eq!(refused["command"], format!("docker stop {}", &id[..12]));
 }
+
+tests![
+    stops_a_holder_that_exits_on_sigterm,
+    a_holder_that_ignores_sigterm_needs_force,
+    a_forked_group_sharing_a_listener_is_stopped_whole,
+    dry_run_stops_nothing,
+    several_ports_at_once,
+    a_free_port_exits_1_and_bad_input_exits_2,
+    refuses_to_stop_itself_or_its_parent,
+    refuses_pid_1,
+    refuses_other_users_processes_when_not_root,
+    docker_proxy_is_reported_not_killed,
+    a_process_in_a_container_cgroup_is_reported_with_the_container,
+];

@@ -3,12 +3,10 @@
 //! forked child, dual-stack and IPv6-only listeners, IPv4-mapped
 //! connections and bound UDP sockets.
 
-mod common;
-
 use std::net::{Ipv6Addr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The fields every listing of a socket the test holds must have.
@@ -32,7 +30,6 @@ fn listed(args: &[&str], inode: u64) -> bool {
     find_inode(&ls_json(args), inode).is_some()
 }
 
-#[test]
 fn tcp_listener_on_loopback_v4() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -69,7 +66,6 @@ fn tcp_listener_on_loopback_v4() {
     assert_owned_by_us(s, listener.as_raw_fd());
 }
 
-#[test]
 fn tcp_listener_in_table() {
     let _serial = serial();
     let (listener, port) = quiet_listener_v4();
@@ -97,7 +93,6 @@ fn tcp_listener_in_table() {
     drop(listener);
 }
 
-#[test]
 fn filters_on_a_v4_loopback_listener() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -155,7 +150,6 @@ fn filters_on_a_v4_loopback_listener() {
     drop(listener);
 }
 
-#[test]
 fn filters_hold_for_every_listed_socket() {
     let _serial = serial();
     let udp = ls_json(&["-u"]);
@@ -170,7 +164,6 @@ fn filters_hold_for_every_listed_socket() {
     assert!(four.iter().all(|s| s["covers_ipv4"] == true), "-4:\n{}", dump(&four));
 }
 
-#[test]
 fn listener_shared_with_a_forked_child() {
     let _serial = serial();
     let (listener, port) = quiet_listener_v4();
@@ -216,7 +209,6 @@ fn listener_shared_with_a_forked_child() {
     drop(listener);
 }
 
-#[test]
 fn dual_stack_listener() {
     let _serial = serial();
     let (listener, port) = listener_v6(Ipv6Addr::UNSPECIFIED, false);
@@ -248,7 +240,6 @@ fn dual_stack_listener() {
     assert!(row.contains("all (v4+v6)"), "{row}");
 }
 
-#[test]
 fn ipv6_only_listeners() {
     let _serial = serial();
     let (loopback, _) = listener_v6(Ipv6Addr::LOCALHOST, true);
@@ -278,7 +269,6 @@ fn ipv6_only_listeners() {
     expect_inode(&six, inode_of(&wildcard), "-6 includes [::]");
 }
 
-#[test]
 fn ipv4_mapped_connection_to_a_dual_stack_listener() {
     let _serial = serial();
     let (listener, port) = listener_v6(Ipv6Addr::UNSPECIFIED, false);
@@ -323,7 +313,6 @@ fn ipv4_mapped_connection_to_a_dual_stack_listener() {
     assert!(find_inode(&udp, inode_of(&accepted)).is_none(), "-u -a hides TCP");
 }
 
-#[test]
 fn bound_udp_socket() {
     let _serial = serial();
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
@@ -352,7 +341,6 @@ fn bound_udp_socket() {
     assert!(stdout.lines().any(|l| has_word(l, "udp") && has_word(l, &port.to_string())), "{stdout}");
 }
 
-#[test]
 fn connected_udp_socket_only_with_all() {
     let _serial = serial();
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -366,7 +354,6 @@ fn connected_udp_socket_only_with_all() {
     assert_eq!(s["remote"]["port"].as_u64(), Some(u64::from(server.local_addr().unwrap().port())));
 }
 
-#[test]
 fn nothing_matches_says_so() {
     let _serial = serial();
     let port = free_port();
@@ -378,7 +365,6 @@ fn nothing_matches_says_so() {
     assert_eq!(parse_array(&stdout, &["ls"]).len(), 0);
 }
 
-#[test]
 fn wildcard_v4_listener_is_exposed() {
     let _serial = serial();
     // Bound to every IPv4 address, but the test sends it nothing.
@@ -402,7 +388,6 @@ fn wildcard_v4_listener_is_exposed() {
     drop(listener);
 }
 
-#[test]
 fn accept_queue_shows_as_recv_queue_in_both_sources() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -444,7 +429,6 @@ fn assert_schema(socket: &Value) {
     }
 }
 
-#[test]
 fn json_has_every_documented_key() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -461,7 +445,6 @@ fn json_has_every_documented_key() {
     }
 }
 
-#[test]
 fn listing_is_sorted_by_protocol_then_port() {
     let _serial = serial();
     let (_a, _) = listener_v4();
@@ -483,3 +466,21 @@ fn listing_is_sorted_by_protocol_then_port() {
         assert!(pair[0] <= pair[1], "out of order: {:?} before {:?}", pair[0], pair[1]);
     }
 }
+
+tests![
+    tcp_listener_on_loopback_v4,
+    tcp_listener_in_table,
+    filters_on_a_v4_loopback_listener,
+    filters_hold_for_every_listed_socket,
+    listener_shared_with_a_forked_child,
+    dual_stack_listener,
+    ipv6_only_listeners,
+    ipv4_mapped_connection_to_a_dual_stack_listener,
+    bound_udp_socket,
+    connected_udp_socket_only_with_all,
+    nothing_matches_says_so,
+    wildcard_v4_listener_is_exposed,
+    accept_queue_shows_as_recv_queue_in_both_sources,
+    json_has_every_documented_key,
+    listing_is_sorted_by_protocol_then_port,
+];

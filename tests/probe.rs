@@ -3,8 +3,6 @@
 //! an HTTP server with redirects, a TLS server with a certificate made
 //! here, a refused port, a timeout in a network namespace, and bad input.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `berth probe ARGS --json`: exit code and report; asserts no panic and a clean stderr.
@@ -93,7 +91,6 @@ fn v6_listener_free_on_v4() -> (TcpListener, u16) {
     quiet(|| listener_v6(Ipv6Addr::LOCALHOST, true), |port| port_unused("tcp", port, ProbeAt::V4(Ipv4Addr::LOCALHOST)))
 }
 
-#[test]
 fn open_on_ipv4_only_names_the_trap() {
     let _serial = serial();
     let (listener, port) = quiet_listener_v4();
@@ -122,7 +119,6 @@ fn open_on_ipv4_only_names_the_trap() {
     assert!(stdout.contains("refused"), "{stdout}");
 }
 
-#[test]
 fn open_on_ipv6_only_names_the_trap_the_other_way() {
     let _serial = serial();
     let (listener, port) = v6_listener_free_on_v4();
@@ -144,7 +140,6 @@ fn open_on_ipv6_only_names_the_trap_the_other_way() {
     assert_eq!(report["warnings"], serde_json::json!([]));
 }
 
-#[test]
 fn open_on_both_families_gives_no_warning() {
     let _serial = serial();
     // 127.0.0.1:P first, then [::1]:P; bounded retries when ::1 has P taken.
@@ -170,7 +165,6 @@ fn open_on_both_families_gives_no_warning() {
     assert!(stdout.contains("reachable at 2 of 2 addresses"), "{stdout}");
 }
 
-#[test]
 fn a_refused_port_exits_1() {
     let _serial = serial();
     let port = free_port();
@@ -185,7 +179,6 @@ fn a_refused_port_exits_1() {
     assert_eq!(report["warnings"], serde_json::json!([]));
 }
 
-#[test]
 fn a_server_that_speaks_first_shows_its_banner() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -209,7 +202,6 @@ fn a_server_that_speaks_first_shows_its_banner() {
     assert!(stdout.contains(r#""220 hello\r\n""#), "the banner is shown escaped: {stdout}");
 }
 
-#[test]
 fn a_silent_server_on_an_ordinary_port_is_sent_nothing() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -270,7 +262,6 @@ fn http_server(listener: TcpListener, port: u16) -> Server {
     })
 }
 
-#[test]
 fn http_status_server_and_a_same_host_redirect_chain() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -304,7 +295,6 @@ fn http_status_server_and_a_same_host_redirect_chain() {
     assert!(stdout.contains("200 OK, server berth-test-http/1.0"), "{stdout}");
 }
 
-#[test]
 fn redirects_elsewhere_and_loops_are_not_followed() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -349,7 +339,6 @@ fn test_certificates(
     (leaf.der().clone(), leaf_key.serialize_der(), ca_cert.der().clone())
 }
 
-#[test]
 fn tls_version_certificate_and_http_over_tls() {
     let _serial = serial();
     let (leaf, key, ca) = test_certificates();
@@ -413,7 +402,6 @@ fn tls_version_certificate_and_http_over_tls() {
     }
 }
 
-#[test]
 fn tls_asked_of_a_plain_server_says_so() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -425,21 +413,16 @@ fn tls_asked_of_a_plain_server_says_so() {
     assert_eq!(tls["version"], Value::Null);
 }
 
-#[test]
 fn a_dropped_connect_times_out() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!(
-            "skipped: a_dropped_connect_times_out needs root (it makes a network namespace whose firewall drops SYNs)"
-        );
-        return;
-    }
+    require_root("a network namespace whose firewall drops SYNs");
+    let nft = require_program("nft", "nftables").to_string_lossy().into_owned();
     let netns = NetnsGuard::create("probe-drop");
     let port = released_port();
     let rule = format!("add rule inet berth input tcp dport {port} drop");
     for command in ["add table inet berth", "add chain inet berth input { type filter hook input priority 0 ; }", &rule]
     {
-        let args: Vec<&str> = ["netns", "exec", &netns.name, "nft"].into_iter().chain(command.split(' ')).collect();
+        let args: Vec<&str> = ["netns", "exec", &netns.name, &nft].into_iter().chain(command.split(' ')).collect();
         let (ok, err) = ip(&args);
         assert!(ok, "nft {command}: {err}");
     }
@@ -461,7 +444,6 @@ fn a_dropped_connect_times_out() {
     assert!(out.stdout.contains("timed out"), "{}", out.stdout);
 }
 
-#[test]
 fn bad_input_exits_2_with_one_line() {
     let _serial = serial();
     for bad in
@@ -480,7 +462,6 @@ fn bad_input_exits_2_with_one_line() {
     assert_eq!(code, 2, "{stderr}");
 }
 
-#[test]
 fn json_fields_match_the_documentation() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -489,3 +470,19 @@ fn json_fields_match_the_documentation() {
     assert_eq!(keys_of(&report), documented_fields("## `berth probe TARGET --json`"));
     assert_eq!(keys_of(at(&report, "127.0.0.1")), documented_fields("An **address**"));
 }
+
+tests![
+    open_on_ipv4_only_names_the_trap,
+    open_on_ipv6_only_names_the_trap_the_other_way,
+    open_on_both_families_gives_no_warning,
+    a_refused_port_exits_1,
+    a_server_that_speaks_first_shows_its_banner,
+    a_silent_server_on_an_ordinary_port_is_sent_nothing,
+    http_status_server_and_a_same_host_redirect_chain,
+    redirects_elsewhere_and_loops_are_not_followed,
+    tls_version_certificate_and_http_over_tls,
+    tls_asked_of_a_plain_server_says_so,
+    a_dropped_connect_times_out,
+    bad_input_exits_2_with_one_line,
+    json_fields_match_the_documentation,
+];

@@ -1,14 +1,12 @@
 //! What only root can set up: another user's process, berth run as another
 //! user, and a socket inside a network namespace the test creates. Each
-//! test says it was skipped when not run as root.
-
-mod common;
+//! test shows as ignored ("needs root") when not run as root.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The unprivileged user the tests switch to (nobody on most systems).
@@ -60,13 +58,9 @@ fn socket_of_child<'a>(sockets: &'a [Value], child: &ChildGuard, port: u16) -> &
         .unwrap_or_else(|| panic!("no listener on port {port} owned by pid {}:\n{}", child.pid(), dump(sockets)))
 }
 
-#[test]
 fn another_users_socket_as_root() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: another_users_socket_as_root needs root (switches a child to uid {NOBODY})");
-        return;
-    }
+    require_root(&format!("switches a child to uid {NOBODY}"));
     let (child, port) = nobody_listener();
     let sockets = ls_json(&["--port", &port.to_string()]);
     let s = socket_of_child(&sockets, &child, port);
@@ -91,13 +85,9 @@ fn another_users_socket_as_root() {
     drop(child);
 }
 
-#[test]
 fn run_as_another_user_sees_roots_socket_hidden() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: run_as_another_user_sees_roots_socket_hidden needs root (runs berth as uid {NOBODY})");
-        return;
-    }
+    require_root(&format!("runs berth as uid {NOBODY}"));
     let (listener, port) = listener_v4();
     let inode = inode_of(&listener);
     let out = run_berth_with(&["ls", "--json", "--port", &port.to_string()], &[], Some((NOBODY, NOBODY)));
@@ -165,13 +155,9 @@ fn listener_in_netns(netns: &NetnsGuard, address: [u8; 4]) -> (ChildGuard, u16) 
     (child, port)
 }
 
-#[test]
 fn socket_in_another_network_namespace() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: socket_in_another_network_namespace needs root (ip netns add, setns)");
-        return;
-    }
+    require_root("ip netns add, setns");
     let netns = NetnsGuard::create("ns");
     let (child, port) = listener_in_netns(&netns, [127, 0, 0, 1]);
     let port_text = port.to_string();
@@ -223,13 +209,9 @@ fn socket_in_another_network_namespace() {
     drop(netns);
 }
 
-#[test]
 fn address_bound_socket_in_a_namespace_names_its_interface() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: address_bound_socket_in_a_namespace_names_its_interface needs root (ip netns add, setns)");
-        return;
-    }
+    require_root("ip netns add, setns");
     let netns = NetnsGuard::create("addr");
     // A documentation address (TEST-NET-1), only inside the test's namespace.
     let (ok, err) = ip(&["-n", &netns.name, "addr", "add", "192.0.2.1/32", "dev", "lo"]);
@@ -251,13 +233,9 @@ fn address_bound_socket_in_a_namespace_names_its_interface() {
 
 const UNSHARE_STAGES: [&str; 5] = ["unshare", "socket", "bind", "listen", "getsockname"];
 
-#[test]
 fn unnamed_namespace_found_through_its_process() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: unnamed_namespace_found_through_its_process needs root (unshare(CLONE_NEWNET))");
-        return;
-    }
+    require_root("unshare(CLONE_NEWNET)");
     let mut pipe = Pipe::new();
     let write = pipe.write;
     // SAFETY: the body makes only raw, async-signal-safe libc calls.
@@ -301,3 +279,11 @@ fn unnamed_namespace_found_through_its_process() {
     assert!(stdout.contains(&format!("net:[{ns_inode}]")), "the table names the namespace by inode:\n{stdout}");
     drop(child);
 }
+
+tests![
+    another_users_socket_as_root,
+    run_as_another_user_sees_roots_socket_hidden,
+    socket_in_another_network_namespace,
+    address_bound_socket_in_a_namespace_names_its_interface,
+    unnamed_namespace_found_through_its_process,
+];

@@ -2,14 +2,12 @@
 //! systemd socket activation, and berth's exit status and signals are the
 //! program's own.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn berth() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
@@ -33,13 +31,9 @@ c.sendall(b"hello")
 c.close()
 "#;
 
-#[test]
 fn socket_activation_hands_over_the_listening_socket() {
     let _serial = serial();
-    if Command::new("python3").arg("-c").arg("pass").status().map(|s| !s.success()).unwrap_or(true) {
-        eprintln!("skipped: socket_activation_hands_over_the_listening_socket needs python3 as the activated program");
-        return;
-    }
+    require_program("python3", "python3");
     let mut child = berth()
         .args(["run", "--socket", "--fd-name", "web", "--", "python3", "-c", ACTIVATED_SERVER])
         .stdout(Stdio::piped())
@@ -68,7 +62,6 @@ fn socket_activation_hands_over_the_listening_socket() {
     assert!(status.success(), "{stderr}");
 }
 
-#[test]
 fn port_is_in_the_environment_and_free_for_the_program() {
     let _serial = serial();
     // The program binds PORT itself: berth's socket must be gone by then.
@@ -89,7 +82,6 @@ fn port_is_in_the_environment_and_free_for_the_program() {
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "refused", "nobody listens after exec without --socket");
 }
 
-#[test]
 fn exit_status_passes_through() {
     let _serial = serial();
     let status = berth().args(["run", "--", "sh", "-c", "exit 7"]).stderr(Stdio::null()).status().unwrap();
@@ -100,7 +92,6 @@ fn exit_status_passes_through() {
     assert!(stderr.contains("cannot run"), "{stderr}");
 }
 
-#[test]
 fn signals_pass_through() {
     let _serial = serial();
     let mut child = berth()
@@ -129,7 +120,6 @@ fn signals_pass_through() {
     assert_eq!(status.code(), Some(9), "the program's trap ran");
 }
 
-#[test]
 fn a_taken_port_and_bad_input() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -153,7 +143,6 @@ fn a_taken_port_and_bad_input() {
     let _ = std::io::stderr().flush();
 }
 
-#[test]
 fn binding_beyond_loopback_needs_expose() {
     let _serial = serial();
     let output = berth().args(["run", "--bind", "0.0.0.0", "--", "true"]).output().unwrap();
@@ -164,3 +153,12 @@ fn binding_beyond_loopback_needs_expose() {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("warning: --expose"));
 }
+
+tests![
+    socket_activation_hands_over_the_listening_socket,
+    port_is_in_the_environment_and_free_for_the_program,
+    exit_status_passes_through,
+    signals_pass_through,
+    a_taken_port_and_bad_input,
+    binding_beyond_loopback_needs_expose,
+];

@@ -3,14 +3,12 @@
 //! itself, UDP, a host in another network namespace over a veth pair, and
 //! bad input.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `berth scan ARGS --json` run by `wrapper` (empty: directly): exit code,
@@ -101,7 +99,6 @@ fn assert_exactly_ours(entries: &[Value], ours: &[u16], check_owners: bool) {
     }
 }
 
-#[test]
 fn finds_exactly_the_open_ports_and_their_owner() {
     let _serial = serial();
     let listeners = nearby_listeners();
@@ -124,7 +121,6 @@ fn finds_exactly_the_open_ports_and_their_owner() {
     assert!(ours.iter().all(|p| !found.contains(p)), "closed listeners still reported: {found:?}");
 }
 
-#[test]
 fn a_list_of_ports_scans_only_those() {
     let _serial = serial();
     let listeners = nearby_listeners();
@@ -145,7 +141,6 @@ fn limited(limit: u32, occupied: u32) -> Vec<String> {
     vec!["bash".into(), "-c".into(), script]
 }
 
-#[test]
 fn a_low_descriptor_limit_still_scans_everything() {
     let _serial = serial();
     let listeners = nearby_listeners();
@@ -171,7 +166,6 @@ fn a_low_descriptor_limit_still_scans_everything() {
     assert_exactly_ours(&entries, &ours, false);
 }
 
-#[test]
 fn a_socket_connected_to_itself_is_recognised() {
     let _serial = serial();
     // Bind to port P, connect to 127.0.0.1:P: the SYN meets its own socket
@@ -221,13 +215,9 @@ fn in_netns<T: Send + 'static>(path: &str, body: impl FnOnce() -> T + Send + 'st
     .expect("namespace thread")
 }
 
-#[test]
 fn self_connections_are_never_reported_open() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: self_connections_are_never_reported_open needs root (network namespace, sysctl)");
-        return;
-    }
+    require_root("network namespace, sysctl");
     // In a namespace of our own whose ephemeral range is one port P, every
     // connect from it uses local port P, so a connect to 127.0.0.1:P is
     // always a connection of the socket with itself.
@@ -253,7 +243,6 @@ fn self_connections_are_never_reported_open() {
     assert_eq!((code, entries.len()), (1, 0), "UDP: {entries:?}\n{stderr}");
 }
 
-#[test]
 fn udp_answers_silence_and_refusals() {
     let _serial = serial();
     // An echo socket (answers: open), a silent one (open|filtered), and a
@@ -296,13 +285,10 @@ fn udp_answers_silence_and_refusals() {
     drop(silent);
 }
 
-#[test]
 fn scans_a_host_in_another_namespace_over_a_veth_pair() {
     let _serial = serial();
-    if !is_root() {
-        eprintln!("skipped: scans_a_host_in_another_namespace_over_a_veth_pair needs root (network namespaces)");
-        return;
-    }
+    require_root("network namespaces");
+    let nft = require_program("nft", "nftables").to_string_lossy().into_owned();
     // Two namespaces of our own, so no address or route is added to the
     // machine's: the scanner's (192.0.2.1) and the target's (192.0.2.2).
     let scanner = NetnsGuard::create("scan-from");
@@ -350,7 +336,7 @@ fn scans_a_host_in_another_namespace_over_a_veth_pair() {
     let rule = format!("add rule inet berth input tcp dport {dropped} drop");
     for command in ["add table inet berth", "add chain inet berth input { type filter hook input priority 0 ; }", &rule]
     {
-        let args: Vec<&str> = ["netns", "exec", &target.name, "nft"].into_iter().chain(command.split(' ')).collect();
+        let args: Vec<&str> = ["netns", "exec", &target.name, &nft].into_iter().chain(command.split(' ')).collect();
         let (ok, err) = ip(&args);
         assert!(ok, "nft {command}: {err}");
     }
@@ -371,7 +357,6 @@ fn scans_a_host_in_another_namespace_over_a_veth_pair() {
     drop(listeners);
 }
 
-#[test]
 fn bad_input_exits_2_with_one_line() {
     let _serial = serial();
     let cases: [&[&str]; 9] = [
@@ -396,7 +381,6 @@ fn bad_input_exits_2_with_one_line() {
     }
 }
 
-#[test]
 fn no_open_ports_exits_1() {
     let _serial = serial();
     let port = free_port();
@@ -407,7 +391,6 @@ fn no_open_ports_exits_1() {
     assert!(stdout.contains("no open TCP ports"), "{stdout}");
 }
 
-#[test]
 fn json_fields_match_the_documentation() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -416,3 +399,16 @@ fn json_fields_match_the_documentation() {
     assert_eq!(keys_of(&entries[0]), documented_fields("## `berth scan [HOST] --json`"));
     drop(listener);
 }
+
+tests![
+    finds_exactly_the_open_ports_and_their_owner,
+    a_list_of_ports_scans_only_those,
+    a_low_descriptor_limit_still_scans_everything,
+    a_socket_connected_to_itself_is_recognised,
+    self_connections_are_never_reported_open,
+    udp_answers_silence_and_refusals,
+    scans_a_host_in_another_namespace_over_a_veth_pair,
+    bad_input_exits_2_with_one_line,
+    no_open_ports_exits_1,
+    json_fields_match_the_documentation,
+];

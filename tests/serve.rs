@@ -2,13 +2,11 @@
 //! serve` child on a port the kernel picked. Features first, then hostile
 //! requests that must all fail safe, then bad input on the command line.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 // ---------------------------------------------------------------- a small HTTP client
 
@@ -139,7 +137,6 @@ fn serve_env(dir: &ScratchDir, args: &[&str], env: &[(&str, &str)]) -> ServeChil
 
 // ---------------------------------------------------------------- features
 
-#[test]
 fn prints_where_it_serves() {
     let _serial = serial();
     let dir = site();
@@ -151,7 +148,6 @@ fn prints_where_it_serves() {
     assert_eq!(first, format!("berth: serving {} on {}", real.display(), server.url));
 }
 
-#[test]
 fn index_html_and_content_types() {
     let _serial = serial();
     let dir = site();
@@ -180,7 +176,6 @@ fn index_html_and_content_types() {
     }
 }
 
-#[test]
 fn head_has_the_headers_and_no_body() {
     let _serial = serial();
     let dir = site();
@@ -199,7 +194,6 @@ fn head_has_the_headers_and_no_body() {
     assert!(text.contains(&format!("ETag: {}\r\n", full.header("ETag").expect("ETag"))), "{text}");
 }
 
-#[test]
 fn listing_as_html_and_json() {
     let _serial = serial();
     let dir = site();
@@ -239,7 +233,6 @@ fn listing_as_html_and_json() {
     assert!(get(server.port, "/").text().contains("home page"));
 }
 
-#[test]
 fn spa_falls_back_to_index_html() {
     let _serial = serial();
     let dir = site();
@@ -255,7 +248,6 @@ fn spa_falls_back_to_index_html() {
     assert_eq!(get(spa.port, "/hello.txt").text(), "hello, world\n");
 }
 
-#[test]
 fn ranges() {
     let _serial = serial();
     let dir = site();
@@ -296,7 +288,6 @@ fn ranges() {
     assert_eq!((current.status, current.text().as_str()), (206, "0"));
 }
 
-#[test]
 fn ranges_of_a_large_file() {
     let _serial = serial();
     let dir = site();
@@ -312,7 +303,6 @@ fn ranges_of_a_large_file() {
     assert_eq!(part.header("Content-Range"), Some("bytes 100000-100099/300000"));
 }
 
-#[test]
 fn etags_and_not_modified() {
     let _serial = serial();
     let dir = site();
@@ -365,7 +355,6 @@ fn unbrotli(data: &[u8]) -> Vec<u8> {
     out
 }
 
-#[test]
 fn gzip_and_brotli() {
     let _serial = serial();
     let dir = site();
@@ -421,7 +410,6 @@ fn gzip_and_brotli() {
     assert!(String::from_utf8(gunzip(&listing.body)).expect("UTF-8").contains("guide.txt"));
 }
 
-#[test]
 fn a_log_line_per_request_unless_quiet() {
     let _serial = serial();
     let dir = site();
@@ -442,7 +430,6 @@ fn a_log_line_per_request_unless_quiet() {
     assert_eq!(log.lines().count(), 1, "only the serving line:\n{log}");
 }
 
-#[test]
 fn keep_alive_and_pipelining() {
     let _serial = serial();
     let dir = site();
@@ -466,7 +453,6 @@ fn keep_alive_and_pipelining() {
     assert!(read_response(&mut old, false).is_none(), "closed after an HTTP/1.0 response");
 }
 
-#[test]
 fn methods_and_bodies() {
     let _serial = serial();
     let dir = site();
@@ -488,7 +474,6 @@ fn methods_and_bodies() {
     assert!(read_response(&mut stream, false).is_none(), "the smuggled request is not answered");
 }
 
-#[test]
 fn basic_auth() {
     let _serial = serial();
     let dir = site();
@@ -508,7 +493,6 @@ fn basic_auth() {
     assert_eq!(get(server.port, "/docs/").status, 401);
 }
 
-#[test]
 fn token_auth() {
     let _serial = serial();
     let dir = site();
@@ -543,7 +527,6 @@ fn token_auth() {
     assert_eq!(server.stderr().matches(token).count(), 2, "{}", server.stderr());
 }
 
-#[test]
 fn cors_only_when_asked() {
     let _serial = serial();
     let dir = site();
@@ -588,7 +571,6 @@ fn cors_only_when_asked() {
     assert_eq!(preflight.header("Access-Control-Allow-Headers"), Some("range"));
 }
 
-#[test]
 fn hidden_files_only_with_hidden() {
     let _serial = serial();
     let dir = site();
@@ -648,7 +630,6 @@ fn assert_refused(port: u16, target: &[u8]) {
     }
 }
 
-#[test]
 fn traversal_in_every_encoding() {
     let _serial = serial();
     let fortress = fortress();
@@ -706,7 +687,6 @@ fn traversal_in_every_encoding() {
     assert_eq!(get(server.port, "/").text(), "inside\n");
 }
 
-#[test]
 fn symlinks_out_of_dir_only_with_follow_symlinks() {
     let _serial = serial();
     let fortress = fortress();
@@ -736,7 +716,6 @@ fn symlinks_out_of_dir_only_with_follow_symlinks() {
     assert_refused(follow.port, b"/../secret.txt");
 }
 
-#[test]
 fn foreign_host_headers() {
     let _serial = serial();
     let dir = site();
@@ -782,7 +761,6 @@ fn foreign_host_headers() {
     assert_eq!(old.status, 200);
 }
 
-#[test]
 fn oversized_heads_are_refused() {
     let _serial = serial();
     let dir = site();
@@ -803,7 +781,6 @@ fn oversized_heads_are_refused() {
     assert_eq!(get(server.port, "/hello.txt").status, 200, "still serving");
 }
 
-#[test]
 fn slow_heads_and_idle_connections_time_out() {
     let _serial = serial();
     let dir = site();
@@ -862,7 +839,6 @@ fn slow_heads_and_idle_connections_time_out() {
     assert!(waited.elapsed() < Duration::from_secs(3), "silent connection open for {:?}", waited.elapsed());
 }
 
-#[test]
 fn a_flood_of_idle_connections_does_not_lock_out_requests() {
     let _serial = serial();
     let dir = site();
@@ -890,7 +866,6 @@ fn a_flood_of_idle_connections_does_not_lock_out_requests() {
     assert!(closed >= 48, "only {closed} of 64 idle connections were closed at a cap of 16");
 }
 
-#[test]
 fn stalled_readers_get_503_for_others_then_time_out() {
     let _serial = serial();
     let dir = site();
@@ -932,7 +907,6 @@ fn assert_fails(args: &[&str], code: i32, needle: &str) {
     assert!(stderr.contains(needle), "berth {args:?}: expected {needle:?} in {stderr}");
 }
 
-#[test]
 fn bad_input_is_one_line_and_exit_2() {
     let _serial = serial();
     let dir = site();
@@ -953,7 +927,6 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_eq!(status, 2, "{stderr}");
 }
 
-#[test]
 fn a_taken_port_names_its_holder() {
     let _serial = serial();
     let dir = site();
@@ -966,7 +939,6 @@ fn a_taken_port_names_its_holder() {
     assert!(stderr.contains("--port"), "suggests another port: {stderr}");
 }
 
-#[test]
 fn an_unreadable_dir_is_refused() {
     let _serial = serial();
     let dir = ScratchDir::new("unreadable");
@@ -986,3 +958,32 @@ fn an_unreadable_dir_is_refused() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
 }
+
+tests![
+    prints_where_it_serves,
+    index_html_and_content_types,
+    head_has_the_headers_and_no_body,
+    listing_as_html_and_json,
+    spa_falls_back_to_index_html,
+    ranges,
+    ranges_of_a_large_file,
+    etags_and_not_modified,
+    gzip_and_brotli,
+    a_log_line_per_request_unless_quiet,
+    keep_alive_and_pipelining,
+    methods_and_bodies,
+    basic_auth,
+    token_auth,
+    cors_only_when_asked,
+    hidden_files_only_with_hidden,
+    traversal_in_every_encoding,
+    symlinks_out_of_dir_only_with_follow_symlinks,
+    foreign_host_headers,
+    oversized_heads_are_refused,
+    slow_heads_and_idle_connections_time_out,
+    a_flood_of_idle_connections_does_not_lock_out_requests,
+    stalled_readers_get_503_for_others_then_time_out,
+    bad_input_is_one_line_and_exit_2,
+    a_taken_port_names_its_holder,
+    an_unreadable_dir_is_refused,
+];

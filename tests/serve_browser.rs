@@ -4,9 +4,7 @@
 //! ?token= must carry the page's own requests). The DOM Chromium dumps is
 //! checked. Without /usr/bin/chromium the tests say so and pass.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn site() -> ScratchDir {
     let dir = ScratchDir::new("browser");
@@ -37,12 +35,9 @@ fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
     ServeChild::start(&all, &[])
 }
 
-#[test]
 fn a_page_with_its_script_and_style() {
     let _serial = serial();
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let dir = site();
     let server = serve(&dir, &[]);
     let dom = dump_dom(&server.url, &[]);
@@ -57,12 +52,9 @@ fn a_page_with_its_script_and_style() {
     }
 }
 
-#[test]
 fn a_directory_listing() {
     let _serial = serial();
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let dir = site();
     let server = serve(&dir, &["--quiet"]);
     let dom = dump_dom(&format!("{}files/", server.url), &[]);
@@ -79,12 +71,9 @@ fn a_directory_listing() {
     assert!(sub < report, "{dom}");
 }
 
-#[test]
 fn a_token_link_lets_the_browser_in() {
     let _serial = serial();
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let dir = site();
     let server = serve(&dir, &["--token"]);
     let log = server.stderr();
@@ -107,3 +96,5 @@ fn a_token_link_lets_the_browser_in() {
         "token in the log:\n{log}"
     );
 }
+
+tests![a_page_with_its_script_and_style, a_directory_listing, a_token_link_lets_the_browser_in,];

@@ -1,13 +1,11 @@
 //! The two socket sources, netlink sock_diag and /proc/net, must describe
 //! the same sockets the same way, apart from what only netlink knows.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::{Ipv6Addr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Fields only netlink fills, and queue sizes that may change between calls.
@@ -30,7 +28,6 @@ fn comparable(socket: &Value, skip_v6only: bool) -> Value {
     copy
 }
 
-#[test]
 fn netlink_and_proc_describe_our_sockets_alike() {
     let _serial = serial();
     let (v4, v4_port) = listener_v4();
@@ -107,7 +104,6 @@ fn listen_set(source: &str) -> BTreeSet<(String, String, String, u64, u64)> {
         .collect()
 }
 
-#[test]
 fn netlink_and_proc_list_the_same_listeners() {
     let _serial = serial();
     let (_v4, _) = listener_v4();
@@ -131,3 +127,5 @@ fn netlink_and_proc_list_the_same_listeners() {
         proc.difference(&netlink).collect::<Vec<_>>()
     );
 }
+
+tests![netlink_and_proc_describe_our_sockets_alike, netlink_and_proc_list_the_same_listeners,];

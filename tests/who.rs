@@ -1,13 +1,11 @@
 //! `berth who PORT` against real sockets: the accepted ways of naming a
 //! port, exit codes, UDP, IPv4-mapped clients and TIME_WAIT remnants.
 
-mod common;
-
 use std::net::{Ipv4Addr, Ipv6Addr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn who_code(target: &str) -> i32 {
@@ -21,7 +19,6 @@ fn holder_pids(report: &Value) -> Vec<u64> {
     report["holders"].as_array().expect("holders").iter().map(|h| h["pid"].as_u64().unwrap()).collect()
 }
 
-#[test]
 fn accepted_forms_for_a_v4_listener() {
     let _serial = serial();
     let (listener, port) = quiet_listener_v4();
@@ -85,7 +82,6 @@ fn accepted_forms_for_a_v4_listener() {
     drop(listener);
 }
 
-#[test]
 fn accepted_forms_for_an_ipv6_loopback_listener() {
     let _serial = serial();
     let (listener, port) = quiet(
@@ -99,7 +95,6 @@ fn accepted_forms_for_an_ipv6_loopback_listener() {
     drop(listener);
 }
 
-#[test]
 fn dual_stack_listener_takes_both_families() {
     let _serial = serial();
     let (listener, port) = listener_v6(Ipv6Addr::UNSPECIFIED, false);
@@ -116,7 +111,6 @@ fn dual_stack_listener_takes_both_families() {
     drop(listener);
 }
 
-#[test]
 fn released_port_is_free() {
     let _serial = serial();
     let port = free_port();
@@ -131,7 +125,6 @@ fn released_port_is_free() {
     assert_eq!(report["sockets"], serde_json::json!([]));
 }
 
-#[test]
 fn udp_port() {
     let _serial = serial();
     let (socket, port) = quiet(
@@ -161,7 +154,6 @@ fn udp_port() {
     drop(socket);
 }
 
-#[test]
 fn ipv4_mapped_client_of_a_dual_stack_listener() {
     let _serial = serial();
     let (listener, port) = listener_v6(Ipv6Addr::UNSPECIFIED, false);
@@ -202,7 +194,6 @@ fn ipv4_mapped_client_of_a_dual_stack_listener() {
     drop((client, accepted, listener));
 }
 
-#[test]
 fn outgoing_connection_from_a_port() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -225,7 +216,6 @@ fn outgoing_connection_from_a_port() {
     assert_eq!(holder["connections"]["established"].as_u64(), Some(0), "{holder}");
 }
 
-#[test]
 fn time_wait_alone_does_not_hold_a_port() {
     let _serial = serial();
     let port = time_wait_port();
@@ -259,3 +249,14 @@ fn time_wait_alone_does_not_hold_a_port() {
         "sockets include the remnant: {report}"
     );
 }
+
+tests![
+    accepted_forms_for_a_v4_listener,
+    accepted_forms_for_an_ipv6_loopback_listener,
+    dual_stack_listener_takes_both_families,
+    released_port_is_free,
+    udp_port,
+    ipv4_mapped_client_of_a_dual_stack_listener,
+    outgoing_connection_from_a_port,
+    time_wait_alone_does_not_hold_a_port,
+];

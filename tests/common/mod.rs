@@ -10,6 +10,10 @@
 
 #![allow(dead_code)]
 
+pub mod harness;
+
+pub use harness::{require_program, require_root, skip};
+
 use std::ffi::CStr;
 use std::io::Read;
 use std::net::{Ipv6Addr, TcpListener};
@@ -33,6 +37,19 @@ pub fn serial() -> MutexGuard<'static, ()> {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// True when berth can read firewall rules here: nft or iptables-save is
+/// installed (what berth itself looks for).
+pub fn firewall_tools_installed() -> bool {
+    harness::find_program("nft").is_some() || harness::find_program("iptables-save").is_some()
+}
+
+/// Skips the test when ::1 cannot be bound (IPv6 off, or no ::1 on lo).
+pub fn require_ipv6_loopback() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        skip("needs ::1 on lo (IPv6 is off here)");
+    }
 }
 
 pub fn our_pid() -> u64 {
@@ -565,13 +582,9 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long one Chromium run may take.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// True (and says so) when Chromium is not installed: the test skips.
-pub fn chromium_missing() -> bool {
-    if std::path::Path::new(CHROMIUM).exists() {
-        return false;
-    }
-    println!("skipped: this test needs chromium ({CHROMIUM}; apt-get install chromium)");
-    true
+/// Skips the test when Chromium is not installed.
+pub fn require_chromium() {
+    require_program(CHROMIUM, "chromium");
 }
 
 /// `chromium --headless --dump-dom URL` with a fresh profile and `extra`
@@ -618,6 +631,8 @@ pub struct NetnsGuard {
 impl NetnsGuard {
     /// `ip netns add berth-test-<pid>-<tag>` and `ip -n NAME link set lo up`.
     pub fn create(tag: &str) -> NetnsGuard {
+        require_root("network namespaces");
+        require_program("ip", "iproute2");
         let name = format!("berth-test-{}-{tag}", std::process::id());
         // A leftover from a crashed earlier run with the same pid: remove it.
         let _ = ip(&["netns", "del", &name]);

@@ -1,0 +1,62 @@
+//! The integration tests: one binary (see `common::harness` for why it is
+//! not the built-in harness). Each module is one command's or one
+//! concern's tests and ends with `tests![...]`, the list of its tests;
+//! dead code is denied so that a test function missing from its list fails
+//! the build.
+
+#![deny(dead_code)]
+
+/// `tests![a, b]` in a module: the module's test functions, as cases.
+macro_rules! tests {
+    ($($test:ident),* $(,)?) => {
+        pub fn cases() -> Vec<crate::common::harness::Case> {
+            vec![$(crate::common::harness::case(module_path!(), stringify!($test), $test)),*]
+        }
+    };
+}
+
+mod common;
+
+mod audit;
+mod audit_browser;
+mod audit_noauth;
+mod audit_reach;
+mod audit_tls_owners;
+mod doctor;
+mod echo_nc;
+mod errors;
+mod free;
+mod kill;
+mod ls;
+mod probe;
+mod root_only;
+mod run;
+mod scan;
+mod serve;
+mod serve_browser;
+mod sources_agree;
+mod who;
+
+fn main() -> std::process::ExitCode {
+    let mut cases = Vec::new();
+    cases.extend(audit::cases());
+    cases.extend(audit_browser::cases());
+    cases.extend(audit_noauth::cases());
+    cases.extend(audit_reach::cases());
+    cases.extend(audit_tls_owners::cases());
+    cases.extend(doctor::cases());
+    cases.extend(echo_nc::cases());
+    cases.extend(errors::cases());
+    cases.extend(free::cases());
+    cases.extend(kill::cases());
+    cases.extend(ls::cases());
+    cases.extend(probe::cases());
+    cases.extend(root_only::cases());
+    cases.extend(run::cases());
+    cases.extend(scan::cases());
+    cases.extend(serve::cases());
+    cases.extend(serve_browser::cases());
+    cases.extend(sources_agree::cases());
+    cases.extend(who::cases());
+    common::harness::main(cases)
+}
