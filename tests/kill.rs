@@ -262,6 +262,95 @@ fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
     assert_eq!(refused["command"], format!("docker stop {}", &id[..12]));
 }
 
+/// Item 14 of issue 9: a pid reused within the same second must not pass
+/// for the process berth saw. The kernel hands out the pid after
+/// /proc/sys/kernel/ns_last_pid, so writing the old pid minus one there
+/// right before a spawn gives the new process the old pid (other
+/// processes on the machine may take it first: bounded retries).
+fn a_pid_reused_within_a_second_is_not_the_process_seen() {
+    use berth::actions::signal::{HandleError, ProcessHandle};
+    use berth::inventory::processes::start_ticks_of;
+
+    let _serial = serial();
+    require_root("writes /proc/sys/kernel/ns_last_pid to give a new process an old pid");
+    let spawn = || KillOnDrop(Command::new("sleep").arg("30").stdin(Stdio::null()).spawn().expect("start sleep"));
+    let mut old = spawn();
+    let pid = old.0.id();
+    let seen = start_ticks_of(pid).expect("the first process's start");
+    // Ticks are 1/100 s: the new process starts a few ticks later (and
+    // almost always within the same second, which is all seconds can tell).
+    std::thread::sleep(Duration::from_millis(30));
+    let _ = old.0.kill();
+    let _ = old.0.wait();
+    let mut reused = None;
+    for _ in 0..200 {
+        if fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
+            skip("needs a writable /proc/sys/kernel/ns_last_pid (CONFIG_CHECKPOINT_RESTORE)");
+        }
+        let new = spawn();
+        if new.0.id() == pid {
+            reused = Some(new);
+            break;
+        }
+    }
+    let Some(new) = reused else { panic!("pid {pid} was not handed out again in 200 tries") };
+    let now = start_ticks_of(pid).expect("the second process's start");
+    assert!(now > seen, "the second process started after the first ({now} <= {seen} ticks)");
+    // The second process usually started within the same second: only
+    // the ticks tell the two apart.
+    assert!(
+        matches!(ProcessHandle::open(pid, Some(seen)), Err(HandleError::Gone)),
+        "pid {pid} reused {} ticks later was taken for the process seen",
+        now - seen
+    );
+    assert!(ProcessHandle::open(pid, Some(now)).is_ok(), "the process now at {pid} is opened by its own start");
+    drop(new);
+}
+
+/// Item 13 of issue 9: on cgroup-v1 hosts /proc/PID/cgroup still has a
+/// `0::/` line, and the container shows only on the v1 hierarchies. A
+/// named v1 hierarchy, mounted in a private mount namespace (the host's
+/// mounts are not touched), puts the holder under `/docker/<id>` there.
+fn a_container_seen_on_a_cgroup_v1_hierarchy_is_refused() {
+    let _serial = serial();
+    require_root("mounts a cgroup v1 hierarchy in a private mount namespace");
+    require_program("unshare", "util-linux");
+    let id = "c0ffee".repeat(10) + "c0ff";
+    let name = format!("berth-test-{}", std::process::id());
+    let mount = ScratchDir::new("cgroup-v1");
+    let (listener, port) = listener_v4();
+    let mut child = holder(listener, false);
+    // In a private mount namespace: mount the named hierarchy, make
+    // /docker/<id> and move the holder in. The hierarchy outlives the
+    // namespace because a cgroup in it is in use.
+    let dir = mount.path.display().to_string();
+    let setup = format!(
+        "mount -t cgroup -o none,name={name} berth-test {dir} && mkdir -p {dir}/docker/{id} && echo {} > {dir}/docker/{id}/cgroup.procs",
+        child.pid
+    );
+    let out = Command::new("unshare").args(["-m", "sh", "-c", &setup]).stdin(Stdio::null()).output().expect("unshare");
+    if !out.status.success() {
+        skip(format!("needs cgroup v1 (a named hierarchy): {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let cgroup = fs::read_to_string(format!("/proc/{}/cgroup", child.pid)).unwrap_or_default();
+    let result = run_berth(&["kill", &port.to_string(), "-y", "--json"], &[]);
+    let alive = !exited(&child, Duration::from_millis(100));
+    child.kill();
+    // Remove the cgroups (now empty), which lets the hierarchy go.
+    let cleanup =
+        format!("mount -t cgroup -o none,name={name} berth-test {dir} && rmdir {dir}/docker/{id} {dir}/docker");
+    let _ = Command::new("unshare").args(["-m", "sh", "-c", &cleanup]).stdin(Stdio::null()).status();
+    assert!(cgroup.contains(&format!(":name={name}:/docker/{id}")), "the holder is not in the v1 cgroup:\n{cgroup}");
+    let (code, stdout, stderr) = result;
+    assert_eq!(code, 3, "a containerised holder is refused, not stopped: {stderr}\n{stdout}");
+    assert!(alive, "the holder in a container was signalled");
+    let report: Value = serde_json::from_str(&stdout).expect("kill --json");
+    let refused = &report["plan"]["ports"][0]["refused"][0];
+    assert_eq!(refused["reason"], "container", "{report}");
+    assert_eq!(refused["container"]["runtime"], "docker");
+    assert_eq!(refused["container"]["id"], id.as_str());
+}
+
 tests![
     stops_a_holder_that_exits_on_sigterm,
     a_holder_that_ignores_sigterm_needs_force,
@@ -274,4 +363,6 @@ tests![
     refuses_other_users_processes_when_not_root,
     docker_proxy_is_reported_not_killed,
     a_process_in_a_container_cgroup_is_reported_with_the_container,
+    a_pid_reused_within_a_second_is_not_the_process_seen,
+    a_container_seen_on_a_cgroup_v1_hierarchy_is_refused,
 ];

@@ -3,7 +3,8 @@
 //! A pid can be reused between the moment berth looks and the moment it
 //! signals. So berth opens a pidfd (pidfd_open, Linux 5.3+) for the
 //! process it saw, checks through /proc that the process behind the pid
-//! still has the start time the snapshot recorded, and from then on
+//! still has the start time the snapshot recorded (in clock ticks since
+//! boot, the kernel's own unit: a pid can be reused within one second), and from then on
 //! signals and watches the process through the pidfd, which can never
 //! refer to another process.
 
@@ -11,7 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use crate::inventory::processes::start_time_of;
+use crate::inventory::processes::start_ticks_of;
 
 /// A signal, by name or number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +78,8 @@ pub enum HandleError {
 
 impl ProcessHandle {
     /// Opens the process with this pid, if it is still the one that started
-    /// at `expected_start` (Unix seconds; None skips the check).
+    /// at `expected_start` (clock ticks since boot, as in /proc/PID/stat and
+    /// `Process::start_ticks`; None skips the check).
     pub fn open(pid: u32, expected_start: Option<u64>) -> Result<Self, HandleError> {
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -94,7 +96,7 @@ impl ProcessHandle {
         // The pidfd refers to whatever process has the pid now; make sure it
         // is the one the snapshot saw.
         if let Some(expected) = expected_start {
-            if start_time_of(pid) != Some(expected) {
+            if start_ticks_of(pid) != Some(expected) {
                 return Err(HandleError::Gone);
             }
         }
@@ -151,8 +153,11 @@ mod tests {
     #[test]
     fn own_process_handle_is_alive() {
         let me = std::process::id();
-        let handle = ProcessHandle::open(me, start_time_of(me)).unwrap();
+        let ticks = start_ticks_of(me).unwrap();
+        let handle = ProcessHandle::open(me, Some(ticks)).unwrap();
         assert!(!handle.has_exited());
         assert!(matches!(ProcessHandle::open(me, Some(1)), Err(HandleError::Gone)));
+        // One tick later is another process, though the same second.
+        assert!(matches!(ProcessHandle::open(me, Some(ticks + 1)), Err(HandleError::Gone)));
     }
 }

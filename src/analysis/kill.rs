@@ -26,6 +26,11 @@ pub struct Victim {
     pub cmdline: Vec<String>,
     pub user: Option<String>,
     pub start_time: Option<u64>,
+    /// The start in clock ticks since boot, what the pid-reuse check
+    /// compares (see `ProcessHandle::open`); None when the process was not
+    /// seen in /proc.
+    #[serde(skip)]
+    pub start_ticks: Option<u64>,
     pub systemd_unit: Option<String>,
     /// The ports (of those asked) it holds.
     pub ports: Vec<u16>,
@@ -148,6 +153,7 @@ pub fn plan(targets: &[PortTarget], snapshot: &Snapshot, requester: &Requester) 
                     cmdline: owner.cmdline.to_vec(),
                     user: owner.user.map(str::to_string),
                     start_time: process.and_then(|p| p.start_time),
+                    start_ticks: process.map(|p| p.start_ticks),
                     systemd_unit: owner.systemd_unit.map(str::to_string),
                     ports: Vec::new(),
                 })

@@ -89,7 +89,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     // still the process the snapshot saw.
     let mut handles = Vec::new();
     for victim in report.plan.victims.values() {
-        match ProcessHandle::open(victim.pid, victim.start_time) {
+        match ProcessHandle::open(victim.pid, victim.start_ticks) {
             Ok(handle) => handles.push(handle),
             Err(HandleError::Gone) => report.signalled.push(Signalled {
                 pid: victim.pid,

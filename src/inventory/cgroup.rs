@@ -13,15 +13,32 @@ pub(crate) fn container_of_pid(pid: u32) -> Option<Container> {
 
 /// Parses the contents of /proc/PID/cgroup (v2 `0::/path` or v1
 /// `N:controllers:/path` lines) into (container, systemd unit).
+///
+/// Every line counts: a cgroup-v1 (or hybrid) host still prints a `0::/`
+/// line, and the container shows only on the v1 hierarchies
+/// (`12:pids:/docker/<id>`), so a container seen on any hierarchy is the
+/// process's container. The unit comes from the hierarchy systemd manages:
+/// the unified one, else `name=systemd`, else the first that names one.
 pub(crate) fn parse(text: &str) -> (Option<Container>, Option<String>) {
-    // Prefer the unified (v2) line; with v1 only, the name=systemd or any line.
-    let path = text
+    let hierarchies: Vec<(&str, &str)> = text
         .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .or_else(|| text.lines().find(|l| l.contains(":name=systemd:")).and_then(|l| l.splitn(3, ':').nth(2)))
-        .or_else(|| text.lines().next().and_then(|l| l.splitn(3, ':').nth(2)))
-        .unwrap_or("");
-    (container_in(path), unit_in(path))
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((controllers, path))
+        })
+        .collect();
+    // systemd's view first: unified (""), then name=systemd, then the rest.
+    let rank = |controllers: &str| match controllers {
+        "" => 0,
+        "name=systemd" => 1,
+        _ => 2,
+    };
+    let mut ordered = hierarchies;
+    ordered.sort_by_key(|(controllers, _)| rank(controllers));
+    let container = ordered.iter().find_map(|(_, path)| container_in(path));
+    let unit = ordered.iter().find_map(|(_, path)| unit_in(path));
+    (container, unit)
 }
 
 fn container_in(path: &str) -> Option<Container> {
@@ -98,6 +115,23 @@ mod tests {
         assert_eq!(c.unwrap().runtime, "containerd");
         let (c, _) = parse(&format!("12:pids:/docker/{DOCKER_ID}\n1:name=systemd:/docker/{DOCKER_ID}\n"));
         assert_eq!(c.unwrap().id, DOCKER_ID);
+    }
+
+    #[test]
+    fn v1_hosts_print_an_empty_unified_line_too() {
+        // A cgroup-v1 (hybrid) host inside a docker container: the
+        // unified line is `0::/`, the container is on the v1 lines only.
+        let text = format!(
+            "12:pids:/docker/{DOCKER_ID}\n11:memory:/docker/{DOCKER_ID}\n1:name=systemd:/docker/{DOCKER_ID}\n0::/\n"
+        );
+        let (c, _) = parse(&text);
+        assert_eq!(c, Some(Container { runtime: "docker".into(), id: DOCKER_ID.into() }));
+        // Seen on one controller only still counts.
+        let (c, _) = parse(&format!("12:pids:/docker/{DOCKER_ID}\n1:name=systemd:/\n0::/\n"));
+        assert_eq!(c.map(|c| c.id), Some(DOCKER_ID.to_string()));
+        // The unit comes from systemd's hierarchy, wherever its line is.
+        let (_, unit) = parse("4:cpu:/\n1:name=systemd:/system.slice/nginx.service\n0::/\n");
+        assert_eq!(unit.as_deref(), Some("nginx.service"));
     }
 
     #[test]

@@ -32,6 +32,11 @@ pub struct Process {
     pub user: Option<String>,
     /// Start time in seconds since the Unix epoch.
     pub start_time: Option<u64>,
+    /// The kernel's start time in clock ticks since boot (/proc/PID/stat
+    /// field 22): what tells a process from a later one that got the same
+    /// pid within the same second. Not in the JSON output.
+    #[serde(skip)]
+    pub start_ticks: u64,
     pub container: Option<Container>,
     pub systemd_unit: Option<String>,
     /// Inode of the process's network namespace.
@@ -195,13 +200,13 @@ pub fn self_and_ancestors() -> Vec<u32> {
     chain
 }
 
-/// The start time of a process, in Unix seconds, or None if it is gone.
-/// `kill` compares it with the snapshot's so that a pid reused by a new
-/// process in the meantime is never signalled.
-pub fn start_time_of(pid: u32) -> Option<u64> {
+/// The start time of a process in clock ticks since boot, or None if it is
+/// gone. `kill` compares it with the snapshot's [`Process::start_ticks`] so
+/// that a pid reused by a new process in the meantime is never signalled:
+/// ticks (1/100 s), not seconds, since a pid can be reused within a second.
+pub fn start_ticks_of(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let parsed = parse_stat(&stat)?;
-    boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks_per_second())
+    Some(parse_stat(&stat)?.start_ticks)
 }
 
 /// The executable a process runs, compared with the file now at its path.
@@ -324,6 +329,7 @@ pub(crate) fn read_process(pid: u32, names: &mut users::UserNames) -> Option<Pro
         uid,
         user: names.name_of(uid),
         start_time: boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks_per_second()),
+        start_ticks: parsed.start_ticks,
         container,
         systemd_unit,
         netns: netns_of(pid),
