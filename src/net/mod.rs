@@ -14,6 +14,7 @@
 //!   [`epoll`], within the descriptor budget of [`limits`];
 //! - [`local`]: whether a host is this machine, and who holds its open ports.
 
+pub mod deadline;
 pub mod epoll;
 pub mod http;
 pub mod limits;
