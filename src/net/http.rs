@@ -205,7 +205,7 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 return Err(match buffer.len() {
                     0 => "timed out: no HTTP answer in time".to_string(),
-                    n => format!("timed out: the answer stopped after {n} byte(s), before the end of its headers"),
+                    n => format!("timed out with {n} byte(s) of the answer come, before the end of its headers"),
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -339,7 +339,7 @@ impl std::fmt::Display for FetchError {
             FetchError::Tls(e) => f.write_str(e),
             FetchError::TimedOut => f.write_str("no answer before the deadline"),
             FetchError::Stalled(bytes) => {
-                write!(f, "timed out: the answer stopped coming before the deadline, after {bytes} byte(s)")
+                write!(f, "timed out with {bytes} byte(s) of the answer come, not all of it")
             }
             FetchError::Closed => f.write_str("the server closed the connection without an HTTP answer"),
             FetchError::NotHttp(bytes) => {
