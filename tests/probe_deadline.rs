@@ -325,7 +325,7 @@ fn a_trickled_tls_handshake_ends_audit_within_its_budget() {
             .lines()
             .find(|line| line.contains(&format!("port {} timed out", service.port)))
             .unwrap_or_else(|| panic!("no note for port {} ({what}):\n{}", service.port, out.stderr));
-        assert!(note.contains(what) && note.contains("--timeout"), "{note}");
+        assert!(note.contains(what) && note.contains(&format!("berth who {}", service.port)), "{note}");
     }
     assert!(handshake.trickled() > 0 && answer.trickled() > 0 && http.trickled() > 0, "a service was not reached");
 }

@@ -183,14 +183,13 @@ pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>
     let mut cut_off = cut_off.into_inner().unwrap_or_else(|p| p.into_inner());
     cut_off.sort_unstable();
     for (index, why) in cut_off {
+        let port = facts.listeners[index].port;
         skipped.push(Skipped {
             check: "probe".into(),
             reason: format!(
-                "port {} timed out while still answering, at its deadline ({:.1} s): {why}; it was checked only as far as it answered",
-                facts.listeners[index].port,
-                options.service_timeout.as_secs_f64()
+                "port {port} timed out while still answering ({why}); it was checked only as far as it answered"
             ),
-            remedy: Some("give it more time with --timeout, or see what holds it with berth who PORT".into()),
+            remedy: Some(format!("berth who {port} shows what holds it")),
         });
     }
     let mut unreached = unreached.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -275,7 +274,8 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
 
     let request = Request { method: "GET", path: "/", host: &service.host, headers: &[] };
     // At least a banner wait's time for the answer, never past the deadline.
-    let answer_by = first_contact.max(Instant::now() + BANNER_WAIT).min(deadline);
+    let asked = Instant::now();
+    let answer_by = first_contact.max(asked + BANNER_WAIT).min(deadline);
     match http::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
         // nginx and others answer plain HTTP on a TLS port with a 400.
         Ok(response) if response.head.status == 400 && !TLS_PORTS.contains(&listener.port) => {
@@ -294,7 +294,10 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         Err(FetchError::TimedOut) => service.speaks = Speaks::Silent,
         Err(FetchError::Stalled(bytes)) => {
             service.speaks = Speaks::Silent;
-            service.cut_off = Some(format!("its answer to GET / had reached {bytes} byte(s) and not ended"));
+            service.cut_off = Some(format!(
+                "its answer to GET / timed out after {:.1} s with {bytes} byte(s) come, not all of it",
+                asked.elapsed().as_secs_f64()
+            ));
         }
         Err(FetchError::Connect(e)) => service.speaks = Speaks::Unreachable(e),
         Err(e) => {
@@ -412,14 +415,17 @@ fn try_tls(service: &mut Service, until: Instant) -> bool {
             || !TLS_PORTS.contains(&service.listener.port)
             || service.known.is_some_and(|k| k.wire == Wire::Http));
     if expect_http {
+        let asked = Instant::now();
         match service.get("/") {
             Ok(response) => {
                 service.speaks = Speaks::Http;
                 service.baseline = Some(response);
             }
             Err(FetchError::Stalled(bytes)) => {
-                service.cut_off =
-                    Some(format!("its answer to GET / over TLS had reached {bytes} byte(s) and not ended"));
+                service.cut_off = Some(format!(
+                    "its answer to GET / over TLS timed out after {:.1} s with {bytes} byte(s) come, not all of it",
+                    asked.elapsed().as_secs_f64()
+                ));
             }
             Err(_) => {}
         }
