@@ -385,7 +385,7 @@ pub struct ProbeArgs {
     #[arg(value_name = "TARGET")]
     pub target: String,
 
-    /// Seconds to wait for each address.
+    /// Seconds each address may take, all of it: connect, banner, TLS, HTTP and redirects.
     #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 2.0)]
     pub timeout: f64,
 

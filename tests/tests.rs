@@ -29,6 +29,7 @@ mod free;
 mod kill;
 mod ls;
 mod probe;
+mod probe_deadline;
 mod root_only;
 mod run;
 mod scan;
@@ -51,6 +52,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(kill::cases());
     cases.extend(ls::cases());
     cases.extend(probe::cases());
+    cases.extend(probe_deadline::cases());
     cases.extend(root_only::cases());
     cases.extend(run::cases());
     cases.extend(scan::cases());

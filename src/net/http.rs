@@ -9,11 +9,12 @@
 //! off to the internet. A redirect elsewhere is reported, not followed.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use serde::Serialize;
 
+use super::deadline::DeadlineStream;
 use super::resolve::{host_header, Scheme};
 use super::tls;
 
@@ -68,18 +69,23 @@ impl Location {
     }
 }
 
-/// A readable, writable connection: plain TCP or TLS.
+/// A readable, writable connection whose every read and write ends by a
+/// deadline: plain TCP ([`DeadlineStream`]) or TLS over it
+/// ([`tls::TlsStream`]). Only those two implement it, so no request can be
+/// sent over a stream that could outlast its deadline.
 pub trait Transport: Read + Write {}
-impl<T: Read + Write> Transport for T {}
+impl Transport for DeadlineStream {}
+impl Transport for tls::TlsStream {}
 
 /// Sends the first request over `first` (already connected to `start`),
-/// then follows same-host redirects with new connections to `address`.
+/// then follows same-host redirects with new connections to `address`,
+/// all of it by `deadline` (the deadline of `first` too).
 pub fn converse(
     first: &mut dyn Transport,
     start: Location,
     address: IpAddr,
     method: &'static str,
-    timeout: Duration,
+    deadline: Instant,
 ) -> HttpReport {
     let mut report =
         HttpReport { method, status: None, reason: None, server: None, hops: Vec::new(), stopped: None, error: None };
@@ -91,7 +97,7 @@ pub fn converse(
             Some(transport) => transport,
             None => &mut *first,
         };
-        let head = match request(transport, &current, method, timeout) {
+        let head = match request(transport, &current, method) {
             Ok(head) => head,
             Err(e) => {
                 report.error = Some(e);
@@ -128,7 +134,7 @@ pub fn converse(
             report.stopped = Some(format!("more than {MAX_REDIRECTS} redirects; stopped"));
             break;
         }
-        match open(&next, address, timeout) {
+        match open(&next, address, deadline) {
             Ok(transport) => owned = Some(transport),
             Err(e) => {
                 report.error = Some(format!("{}: {e}", next.url()));
@@ -140,13 +146,14 @@ pub fn converse(
     report
 }
 
-/// A new connection to `location`'s port at `address`, with TLS for https.
-fn open(location: &Location, address: IpAddr, timeout: Duration) -> Result<Box<dyn Transport>, String> {
-    let tcp =
-        TcpStream::connect_timeout(&SocketAddr::new(address, location.port), timeout).map_err(|e| e.to_string())?;
+/// A new connection to `location`'s port at `address`, with TLS for https,
+/// bounded by `deadline`.
+fn open(location: &Location, address: IpAddr, deadline: Instant) -> Result<Box<dyn Transport>, String> {
+    let tcp = DeadlineStream::connect(&SocketAddr::new(address, location.port), deadline)
+        .map_err(|e| super::error_text(&e))?;
     match location.scheme {
         Scheme::Http => Ok(Box::new(tcp)),
-        Scheme::Https => match tls::handshake(tcp, &location.host, address, timeout, true) {
+        Scheme::Https => match tls::handshake(tcp, &location.host, address, true) {
             (_, Some(session)) => Ok(Box::new(session)),
             (report, None) => Err(report.error.unwrap_or_else(|| "TLS handshake failed".into())),
         },
@@ -168,22 +175,22 @@ impl Head {
     }
 }
 
-/// Sends one request and reads the head of the answer within `timeout`.
-fn request(transport: &mut dyn Transport, to: &Location, method: &str, timeout: Duration) -> Result<Head, String> {
+/// Sends one request and reads the head of the answer, by the deadline of
+/// `transport`.
+fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result<Head, String> {
     let text = format!(
         "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: berth/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         to.path,
         host_header(&to.host, to.scheme, to.port),
         env!("CARGO_PKG_VERSION"),
     );
-    transport
-        .write_all(text.as_bytes())
-        .and_then(|()| transport.flush())
-        .map_err(|e| format!("sending the request: {e}"))?;
-    let deadline = Instant::now() + timeout;
+    transport.write_all(text.as_bytes()).and_then(|()| transport.flush()).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => "timed out sending the request: the server did not take it in time".to_string(),
+        _ => format!("sending the request: {}", super::error_text(&e)),
+    })?;
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
-    // Bounded by MAX_HEAD bytes and the deadline (each read has a timeout).
+    // Bounded by MAX_HEAD bytes and the deadline (each read ends by it).
     loop {
         if let Some(end) = find(&buffer, b"\r\n\r\n") {
             return parse_head(&buffer[..end]);
@@ -191,18 +198,18 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str, timeout: 
         if buffer.len() >= MAX_HEAD {
             return Err(format!("no end of the response headers within {MAX_HEAD} bytes"));
         }
-        if Instant::now() >= deadline {
-            return Err(format!("no HTTP answer within {:.1} s", timeout.as_secs_f64()));
-        }
         match transport.read(&mut chunk) {
             Ok(0) if buffer.is_empty() => return Err("the server closed the connection without an HTTP answer".into()),
             Ok(0) => return parse_head(&buffer),
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Err(format!("no HTTP answer within {:.1} s", timeout.as_secs_f64()))
+                return Err(match buffer.len() {
+                    0 => "timed out: no HTTP answer in time".to_string(),
+                    n => format!("timed out with {n} byte(s) of the answer come, before the end of its headers"),
+                })
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("reading the answer: {e}")),
+            Err(e) => return Err(format!("reading the answer: {}", super::error_text(&e))),
         }
     }
 }
@@ -301,28 +308,6 @@ pub struct Endpoint {
     pub tls_name: Option<String>,
 }
 
-/// A plain or TLS connection whose socket timeouts can be moved.
-enum Connection {
-    Plain(TcpStream),
-    Tls(Box<tls::TlsStream>),
-}
-
-impl Connection {
-    fn socket(&self) -> &TcpStream {
-        match self {
-            Connection::Plain(tcp) => tcp,
-            Connection::Tls(session) => &session.sock,
-        }
-    }
-
-    fn transport(&mut self) -> &mut dyn Transport {
-        match self {
-            Connection::Plain(tcp) => tcp,
-            Connection::Tls(session) => session.as_mut(),
-        }
-    }
-}
-
 /// Why `fetch` got no HTTP answer. Callers tell a silent server from a
 /// closed one from one speaking another protocol (the audit identifies
 /// Redis and memcached by their answer to an HTTP request).
@@ -332,8 +317,13 @@ pub enum FetchError {
     Connect(String),
     /// The TLS handshake failed.
     Tls(String),
-    /// No complete answer before the deadline.
+    /// Nothing came back before the deadline (or the request could not
+    /// be sent in time).
     TimedOut,
+    /// The answer began but was still coming when the deadline passed: a
+    /// slow server, or one that trickles bytes to hold the client. The
+    /// bytes that came.
+    Stalled(usize),
     /// The server closed the connection without answering.
     Closed,
     /// The server answered with something that is not HTTP (its first bytes).
@@ -348,6 +338,9 @@ impl std::fmt::Display for FetchError {
             FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
             FetchError::Tls(e) => f.write_str(e),
             FetchError::TimedOut => f.write_str("no answer before the deadline"),
+            FetchError::Stalled(bytes) => {
+                write!(f, "timed out with {bytes} byte(s) of the answer come, not all of it")
+            }
             FetchError::Closed => f.write_str("the server closed the connection without an HTTP answer"),
             FetchError::NotHttp(bytes) => {
                 let shown: String = String::from_utf8_lossy(bytes).chars().take(60).collect();
@@ -358,32 +351,27 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-/// Time left before `deadline`, or a timed-out error.
-fn left(deadline: Instant) -> Result<Duration, FetchError> {
-    super::time_left(deadline).ok_or(FetchError::TimedOut)
-}
-
 /// What the head reader returns when the answer is not HTTP.
 const NOT_HTTP: usize = usize::MAX;
 
 /// Sends one request on a new connection and reads the answer, all before
-/// `deadline`. Every read waits at most until the deadline, so a server that
-/// accepts and never answers costs the caller no more than its budget.
+/// `deadline`. Every read and write ends by the deadline ([`DeadlineStream`]),
+/// so a server that accepts and never answers, answers a byte at a time, or
+/// never reads, costs the caller no more than its budget.
 pub fn fetch(
     endpoint: &Endpoint,
     request: &Request,
     deadline: Instant,
     body_limit: usize,
 ) -> Result<Response, FetchError> {
-    let tcp = TcpStream::connect_timeout(&endpoint.address, left(deadline)?).map_err(|e| match e.kind() {
+    let tcp = DeadlineStream::connect(&endpoint.address, deadline).map_err(|e| match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FetchError::TimedOut,
         _ => FetchError::Connect(super::error_text(&e)),
     })?;
-    let _ = tcp.set_nodelay(true);
-    let mut connection = match &endpoint.tls_name {
-        None => Connection::Plain(tcp),
-        Some(name) => match tls::handshake(tcp, name, endpoint.address.ip(), left(deadline)?, true) {
-            (_, Some(session)) => Connection::Tls(Box::new(session)),
+    let mut connection: Box<dyn Transport> = match &endpoint.tls_name {
+        None => Box::new(tcp),
+        Some(name) => match tls::handshake(tcp, name, endpoint.address.ip(), true) {
+            (_, Some(session)) => Box::new(session),
             (report, None) => {
                 return Err(FetchError::Tls(report.error.unwrap_or_else(|| "TLS handshake failed".into())))
             }
@@ -400,14 +388,12 @@ pub fn fetch(
         text.push_str("Connection: close\r\n");
     }
     text.push_str("\r\n");
-    let _ = connection.socket().set_write_timeout(Some(left(deadline)?));
-    connection
-        .transport()
-        .write_all(text.as_bytes())
-        .and_then(|()| connection.transport().flush())
-        .map_err(|e| FetchError::Other(format!("sending the request: {}", super::error_text(&e))))?;
+    connection.write_all(text.as_bytes()).and_then(|()| connection.flush()).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => FetchError::TimedOut,
+        _ => FetchError::Other(format!("sending the request: {}", super::error_text(&e))),
+    })?;
 
-    let mut reader = BodyReader { connection, buffer: Vec::with_capacity(4096), deadline, eof: false };
+    let mut reader = BodyReader { connection, buffer: Vec::with_capacity(4096), received: 0, eof: false };
     // Stops as soon as the answer cannot be HTTP: a server of another
     // protocol may answer and keep the connection open.
     let end = reader.fill_until(
@@ -418,7 +404,7 @@ pub fn fetch(
         MAX_HEAD,
     );
     let end = match end {
-        Err(FetchError::TimedOut) if !reader.buffer.is_empty() && !reader.buffer.starts_with(b"HTTP/") => {
+        Err(FetchError::Stalled(_)) if !reader.buffer.is_empty() && !reader.buffer.starts_with(b"HTTP/") => {
             Some(NOT_HTTP)
         }
         other => other?,
@@ -464,17 +450,19 @@ pub fn fetch(
 }
 
 /// Reads from a connection into a buffer until a condition holds, the
-/// buffer is full, the server closes, or the deadline passes.
+/// buffer is full, the server closes, or the connection's deadline passes.
 struct BodyReader {
-    connection: Connection,
+    connection: Box<dyn Transport>,
     buffer: Vec<u8>,
-    deadline: Instant,
+    /// Bytes of the answer read so far (the buffer is drained as it is parsed).
+    received: usize,
     eof: bool,
 }
 
 impl BodyReader {
     /// Reads until `done` returns a value (returned), `limit` bytes are
-    /// buffered or the server closed (None). Err when the deadline passes.
+    /// buffered or the server closed (None). Err when the deadline passes:
+    /// TimedOut if nothing came at all, Stalled if the answer had begun.
     fn fill_until(&mut self, done: impl Fn(&[u8]) -> Option<usize>, limit: usize) -> Result<Option<usize>, FetchError> {
         let mut chunk = [0u8; 8192];
         // Bounded by `limit` bytes, the server's close and the deadline.
@@ -485,13 +473,17 @@ impl BodyReader {
             if self.eof || self.buffer.len() >= limit {
                 return Ok(None);
             }
-            let wait = left(self.deadline)?;
-            let _ = self.connection.socket().set_read_timeout(Some(wait));
-            match self.connection.transport().read(&mut chunk) {
+            match self.connection.read(&mut chunk) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.received += n;
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    return Err(FetchError::TimedOut)
+                    return Err(match self.received {
+                        0 => FetchError::TimedOut,
+                        n => FetchError::Stalled(n),
+                    })
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A TLS peer that closes without close_notify, or a reset

@@ -5,6 +5,8 @@
 //! ends. It never reads the kernel's socket tables (that is the inventory's
 //! job) and never prints (that is render's): it returns reports as values.
 //!
+//! - [`deadline`]: the TCP stream every probe reads and writes through,
+//!   each call ending by the probe's deadline;
 //! - [`resolve`]: what the user typed (PORT, HOST:PORT, a URL) and the
 //!   addresses it names;
 //! - [`ports`]: port lists such as `1-1024,8080`;
@@ -14,6 +16,7 @@
 //!   [`epoll`], within the descriptor budget of [`limits`];
 //! - [`local`]: whether a host is this machine, and who holds its open ports.
 
+pub mod deadline;
 pub mod epoll;
 pub mod http;
 pub mod limits;

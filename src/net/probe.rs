@@ -22,13 +22,14 @@
 //! server listening on one family only is refused on the other, so clients
 //! that try the other first fail while `curl 127.0.0.1` works.
 
-use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::http::{self, HttpReport, Location, Transport};
+use super::deadline::DeadlineStream;
+use super::http::{self, HttpReport, Location};
 use super::resolve::{ProbeTarget, Scheme};
 use super::tls::{self, TlsReport};
 
@@ -160,7 +161,9 @@ pub struct ProbeReport {
     pub warnings: Vec<Warning>,
 }
 
-/// Probes every address of `target` at once, each within `timeout`.
+/// Probes every address of `target` at once, each within `timeout`: the
+/// connect, banner, TLS handshake, HTTP request and redirects of an address
+/// all end by one deadline, `timeout` after its connect began.
 pub fn probe(target: &ProbeTarget, addresses: &[IpAddr], timeout: Duration) -> ProbeReport {
     let plan = Plan::for_target(target);
     let reports: Vec<AddressReport> = std::thread::scope(|scope| {
@@ -197,7 +200,8 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
         http: None,
     };
     let started = Instant::now();
-    let stream = TcpStream::connect_timeout(&SocketAddr::new(address, target.port), timeout);
+    let deadline = started + timeout;
+    let stream = DeadlineStream::connect(&SocketAddr::new(address, target.port), deadline);
     report.connect_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let stream = match stream {
         Ok(stream) => stream,
@@ -214,7 +218,6 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
             return report;
         }
     };
-    let _ = stream.set_nodelay(true);
     let http_start = |scheme: Scheme| Location {
         scheme,
         host: target.host.clone(),
@@ -224,15 +227,15 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
 
     match plan {
         Plan::Tls { http } => {
-            let (tls_report, session) = tls::handshake(stream, &target.host, address, timeout, http.is_some());
+            let (tls_report, session) = tls::handshake(stream, &target.host, address, http.is_some());
             report.tls = Some(tls_report);
             if let (Some(method), Some(mut session)) = (http, session) {
-                report.http = Some(http::converse(&mut session, http_start(Scheme::Https), address, method, timeout));
+                report.http = Some(http::converse(&mut session, http_start(Scheme::Https), address, method, deadline));
             }
         }
         Plan::Http { method } => {
             let mut stream = stream;
-            report.http = Some(converse_plain(&mut stream, http_start(Scheme::Http), address, method, timeout));
+            report.http = Some(http::converse(&mut stream, http_start(Scheme::Http), address, method, deadline));
         }
         Plan::Banner { http_if_silent } => {
             let mut stream = stream;
@@ -241,45 +244,33 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
             let silent = banner.is_none();
             report.banner = banner;
             if silent && !closed && http_if_silent {
-                report.http = Some(converse_plain(&mut stream, http_start(Scheme::Http), address, "HEAD", timeout));
+                report.http = Some(http::converse(&mut stream, http_start(Scheme::Http), address, "HEAD", deadline));
             }
         }
     }
     report
 }
 
-fn converse_plain(
-    stream: &mut TcpStream,
-    start: Location,
-    address: IpAddr,
-    method: &'static str,
-    timeout: Duration,
-) -> HttpReport {
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    http::converse(stream as &mut dyn Transport, start, address, method, timeout)
-}
-
-/// Waits up to [`BANNER_WAIT`] for the server to speak, and a little longer
-/// for the rest of what it sends at once. Returns the banner (None if the
-/// server said nothing) and whether it closed the connection.
-fn read_banner(stream: &mut TcpStream) -> (Option<Banner>, bool) {
-    let deadline = Instant::now() + BANNER_WAIT;
+/// Waits up to [`BANNER_WAIT`] (never past the stream's deadline) for the
+/// server to speak, and a little longer for the rest of what it sends at
+/// once. Returns the banner (None if the server said nothing) and whether
+/// it closed the connection.
+fn read_banner(stream: &mut DeadlineStream) -> (Option<Banner>, bool) {
+    let deadline = (Instant::now() + BANNER_WAIT).min(stream.deadline());
     let mut bytes: Vec<u8> = Vec::new();
     let mut chunk = [0u8; BANNER_LIMIT + 1];
     let mut closed = false;
     // Bounded by the deadline, the byte limit, and the idle wait.
     loop {
         let now = Instant::now();
-        let mut wait = deadline.saturating_duration_since(now);
+        let mut until = deadline;
         if !bytes.is_empty() {
-            wait = wait.min(BANNER_IDLE).max(Duration::from_millis(1));
+            until = until.min(now + BANNER_IDLE).max(now + Duration::from_millis(1));
         }
-        if wait.is_zero() || bytes.len() > BANNER_LIMIT {
+        if until <= now || bytes.len() > BANNER_LIMIT {
             break;
         }
-        let _ = stream.set_read_timeout(Some(wait));
-        match stream.read(&mut chunk[..BANNER_LIMIT + 1 - bytes.len().min(BANNER_LIMIT)]) {
+        match stream.read_by(&mut chunk[..BANNER_LIMIT + 1 - bytes.len().min(BANNER_LIMIT)], until) {
             Ok(0) => {
                 closed = true;
                 break;

@@ -10,7 +10,7 @@
 //! still checked with the certificate's key, as in any TLS client.
 
 use std::io;
-use std::net::{IpAddr, TcpStream};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,8 +21,12 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme};
 use serde::Serialize;
 
-/// A TLS session over a TCP stream, readable and writable like the stream.
-pub type TlsStream = rustls::StreamOwned<ClientConnection, TcpStream>;
+use super::deadline::DeadlineStream;
+
+/// A TLS session over a TCP stream, readable and writable like the stream,
+/// and like it bounded by the stream's deadline: rustls reads until it has
+/// a whole record, and each of those reads ends by the deadline.
+pub type TlsStream = rustls::StreamOwned<ClientConnection, DeadlineStream>;
 
 /// What the handshake showed. `error` is set when it failed; the other
 /// fields then hold what was learned before the failure (often nothing).
@@ -44,6 +48,12 @@ pub struct TlsReport {
     /// Why it does not verify.
     pub verify_error: Option<String>,
     pub error: Option<String>,
+    /// The handshake was cut off by the deadline after the server had sent
+    /// part of its answer (a server that answers too slowly, or trickles
+    /// bytes to hold the client), as opposed to one that sent nothing.
+    /// Not part of the JSON report (`error` says it in words).
+    #[serde(skip)]
+    pub stalled: bool,
     /// The certificates the server sent (its own first), as DER, for
     /// checks that verify the chain against other roots (see [`chains_to`]).
     /// Not part of the JSON report.
@@ -72,17 +82,17 @@ pub struct Certificate {
     pub subject_alt_names: Vec<String>,
 }
 
-/// Runs a TLS handshake over `tcp`, naming `host` (SNI and verification),
-/// within `timeout`. With `offer_http`, ALPN offers http/1.1 (only when
-/// HTTP will follow: strict servers of other protocols may refuse it).
+/// Runs a TLS handshake over `io`, naming `host` (SNI and verification),
+/// by the stream's deadline. With `offer_http`, ALPN offers http/1.1 (only
+/// when HTTP will follow: strict servers of other protocols may refuse it).
 /// Returns the report and, when the handshake succeeded, the session.
 pub fn handshake(
-    mut tcp: TcpStream,
+    mut io: DeadlineStream,
     host: &str,
     address: IpAddr,
-    timeout: Duration,
     offer_http: bool,
 ) -> (TlsReport, Option<TlsStream>) {
+    let allowed = io.deadline().saturating_duration_since(Instant::now());
     let mut report = TlsReport::default();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let recorder =
@@ -109,29 +119,7 @@ pub fn handshake(
         }
     };
 
-    let deadline = Instant::now() + timeout;
-    let mut result = Ok(());
-    // Bounded: each round trip either progresses or hits the deadline.
-    while connection.is_handshaking() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            result = Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
-            break;
-        }
-        let _ = tcp.set_read_timeout(Some(left));
-        let _ = tcp.set_write_timeout(Some(left));
-        match connection.complete_io(&mut tcp) {
-            Ok((0, 0)) if connection.is_handshaking() && !connection.wants_write() => {
-                result = Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
-                break;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
+    let result = drive_handshake(&mut connection, &mut io);
 
     if let Some(chain) = connection.peer_certificates() {
         report.chain_length = chain.len();
@@ -143,20 +131,70 @@ pub fn handshake(
         report.verify_error = verdict.err();
     }
     if let Err(e) = result {
-        report.error = Some(handshake_error(&e, timeout));
+        report.stalled = io.timed_out() && io.received() > 0;
+        report.error = Some(handshake_error(&e, allowed, io.received()));
         return (report, None);
     }
     report.version = connection.protocol_version().map(version_name);
     report.cipher_suite = connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()));
     report.alpn = connection.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
-    (report, Some(rustls::StreamOwned::new(connection, tcp)))
+    (report, Some(rustls::StreamOwned::new(connection, io)))
 }
 
-/// A handshake failure in words people recognise.
-fn handshake_error(error: &io::Error, timeout: Duration) -> String {
+/// Sends and reads handshake records until the handshake is done, the
+/// server closes, or it fails. Each read and write is one call on `io`,
+/// which ends by its deadline, so this ends by the deadline too (rustls's
+/// `complete_io` would do the same over `io`; spelled out, the loop shows
+/// that nothing here waits longer than `io` allows).
+fn drive_handshake(connection: &mut ClientConnection, io: &mut DeadlineStream) -> io::Result<()> {
+    // Bounded: every round reads or writes at least one byte (or fails), and
+    // every read and write ends by the deadline.
+    while connection.is_handshaking() {
+        if connection.wants_write() {
+            write_some(connection, io)?;
+            continue;
+        }
+        if !connection.wants_read() {
+            return Err(io::Error::other("the handshake stopped with nothing to send or read"));
+        }
+        if connection.read_tls(io)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
+        }
+        if let Err(e) = connection.process_new_packets() {
+            // Tell the server why (an alert), as complete_io does.
+            let _ = connection.write_tls(io);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
+    // The last flight (the client's Finished) goes out before the session
+    // is handed over.
+    while connection.wants_write() {
+        write_some(connection, io)?;
+    }
+    Ok(())
+}
+
+/// One `write_tls`; a write of nothing (which would loop) is an error.
+fn write_some(connection: &mut ClientConnection, io: &mut DeadlineStream) -> io::Result<()> {
+    match connection.write_tls(io)? {
+        0 => Err(io::Error::new(io::ErrorKind::WriteZero, "the connection took no more bytes")),
+        _ => Ok(()),
+    }
+}
+
+/// A handshake failure in words people recognise. `allowed` is the time
+/// the handshake had; `received` what the server had sent by the end.
+fn handshake_error(error: &io::Error, allowed: Duration, received: usize) -> String {
     match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock if received > 0 => format!(
+            "the TLS handshake timed out after {:.1} s: the server had sent only {received} byte(s) of its answer",
+            allowed.as_secs_f64()
+        ),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-            format!("no TLS answer within {:.1} s (the server may not speak TLS here)", timeout.as_secs_f64())
+            format!(
+                "no TLS answer within {:.1} s: timed out (the server may not speak TLS here)",
+                allowed.as_secs_f64()
+            )
         }
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
             "the server closed the connection during the TLS handshake".into()

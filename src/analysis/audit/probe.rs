@@ -13,10 +13,14 @@
 //! at the total budget; services not reached by then are reported as
 //! skipped. The first contact with a service is limited to
 //! [`FIRST_CONTACT`] so that a service that accepts and never answers costs
-//! about that much, whatever the service timeout.
+//! about that much, whatever the service timeout. Every read and write of
+//! every probe goes over a [`DeadlineStream`] (directly, in [`Conn`], or
+//! under TLS and HTTP), so none outlasts the service's deadline, however
+//! slowly the service answers or reads. A service that was still answering
+//! when its deadline cut it off is reported as not fully checked.
 
-use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,6 +29,7 @@ use super::catalog::{self, Known, Wire};
 use super::wire::Conn;
 use super::{Facts, Finding, Listener, Skipped};
 use crate::inventory::Protocol;
+use crate::net::deadline::DeadlineStream;
 use crate::net::http::{self, Endpoint, FetchError, Request, Response};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
 use crate::net::resolve::{host_header, Scheme};
@@ -66,7 +71,7 @@ pub enum Speaks {
     Wire(Wire),
     /// It answered the HTTP request with something that is not HTTP.
     Other(String),
-    /// Connected, but nothing came back before the deadline.
+    /// Connected, but no (complete) answer came back before the deadline.
     Silent,
     /// The connection failed (refused, reset, unreachable).
     Unreachable(String),
@@ -89,6 +94,11 @@ pub struct Service<'a> {
     pub baseline: Option<Response>,
     /// When this service's probing must end.
     pub deadline: Instant,
+    /// Why identifying the service was cut off by its deadline while the
+    /// service was still answering (a TLS handshake or an HTTP answer that
+    /// had begun and did not finish): it is then reported as not fully
+    /// checked, not passed over as silent.
+    pub cut_off: Option<String>,
 }
 
 impl Service<'_> {
@@ -118,15 +128,10 @@ impl Service<'_> {
         self.fetch("GET", path, &self.host, &[])
     }
 
-    /// A new TCP connection to the service, its timeouts set to the deadline.
-    pub fn connect(&self) -> Result<TcpStream, String> {
-        let left = left(self.deadline).ok_or("no time left for this service")?;
-        let stream =
-            TcpStream::connect_timeout(&self.endpoint.address, left).map_err(|e| crate::net::error_text(&e))?;
-        let _ = stream.set_read_timeout(Some(left));
-        let _ = stream.set_write_timeout(Some(left));
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
+    /// A new TCP connection to the service, all of its I/O bounded by the
+    /// service's deadline.
+    pub fn connect(&self) -> Result<DeadlineStream, String> {
+        DeadlineStream::connect(&self.endpoint.address, self.deadline).map_err(|e| crate::net::error_text(&e))
     }
 
     /// "http://127.0.0.1:8080" or "https://...".
@@ -147,6 +152,7 @@ pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>
     let next = AtomicUsize::new(0);
     let findings = Mutex::new(Vec::new());
     let unreached = Mutex::new(Vec::new());
+    let cut_off = Mutex::new(Vec::new());
     let threads = indices.len().clamp(1, MAX_THREADS);
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -163,6 +169,9 @@ pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>
                     }
                     let deadline = (now + options.service_timeout).min(budget_end);
                     let service = identify(index, &facts.listeners[index], deadline);
+                    if let Some(why) = &service.cut_off {
+                        cut_off.lock().unwrap_or_else(|p| p.into_inner()).push((index, why.clone()));
+                    }
                     let mut found = check_service(&service, facts);
                     findings.lock().unwrap_or_else(|p| p.into_inner()).append(&mut found);
                     done.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +180,18 @@ pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>
         }
     });
     let mut skipped = Vec::new();
+    let mut cut_off = cut_off.into_inner().unwrap_or_else(|p| p.into_inner());
+    cut_off.sort_unstable();
+    for (index, why) in cut_off {
+        let port = facts.listeners[index].port;
+        skipped.push(Skipped {
+            check: "probe".into(),
+            reason: format!(
+                "port {port} timed out while still answering ({why}); it was checked only as far as it answered"
+            ),
+            remedy: Some(format!("berth who {port} shows what holds it")),
+        });
+    }
     let mut unreached = unreached.into_inner().unwrap_or_else(|p| p.into_inner());
     if !unreached.is_empty() {
         unreached.sort_unstable();
@@ -214,6 +235,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         tls: None,
         baseline: None,
         deadline,
+        cut_off: None,
     };
     let wire = known.map(|k| k.wire);
     if let Some(wire @ (Wire::Redis | Wire::Memcached | Wire::Postgres | Wire::Mysql | Wire::Mongo | Wire::Opaque)) =
@@ -252,7 +274,8 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
 
     let request = Request { method: "GET", path: "/", host: &service.host, headers: &[] };
     // At least a banner wait's time for the answer, never past the deadline.
-    let answer_by = first_contact.max(Instant::now() + BANNER_WAIT).min(deadline);
+    let asked = Instant::now();
+    let answer_by = first_contact.max(asked + BANNER_WAIT).min(deadline);
     match http::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
         // nginx and others answer plain HTTP on a TLS port with a 400.
         Ok(response) if response.head.status == 400 && !TLS_PORTS.contains(&listener.port) => {
@@ -260,6 +283,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
             if try_tls(&mut tls_service, deadline) {
                 return tls_service;
             }
+            service.cut_off = tls_service.cut_off;
             service.speaks = Speaks::Http;
             service.baseline = Some(response);
         }
@@ -268,6 +292,13 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
             service.baseline = Some(response);
         }
         Err(FetchError::TimedOut) => service.speaks = Speaks::Silent,
+        Err(FetchError::Stalled(bytes)) => {
+            service.speaks = Speaks::Silent;
+            service.cut_off = Some(format!(
+                "its answer to GET / timed out after {:.1} s with {bytes} byte(s) come, not all of it",
+                asked.elapsed().as_secs_f64()
+            ));
+        }
         Err(FetchError::Connect(e)) => service.speaks = Speaks::Unreachable(e),
         Err(e) => {
             // Key-value servers read the request as commands and may answer
@@ -284,6 +315,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
             if !TLS_PORTS.contains(&listener.port) && try_tls(&mut tls_service, first_contact.max(Instant::now())) {
                 return tls_service;
             }
+            service.cut_off = tls_service.cut_off;
             // Redis and memcached read the request as commands, take it
             // for a cross-protocol attack or an error, and close without a
             // word: ask them in their own protocols.
@@ -305,9 +337,8 @@ fn ask_key_value_server(address: SocketAddr, until: Instant) -> Option<Wire> {
     // At least a short wait, even when the first contact used up its time.
     let until = until.max(Instant::now() + Duration::from_millis(100));
     let ask = |question: &[u8]| -> Vec<u8> {
-        let Some(wait) = left(until) else { return Vec::new() };
-        let Ok(stream) = TcpStream::connect_timeout(&address, wait) else { return Vec::new() };
-        let mut conn = Conn::new(stream, until);
+        let Ok(stream) = DeadlineStream::connect(&address, until) else { return Vec::new() };
+        let mut conn = Conn::new(stream);
         conn.send(question).and_then(|()| conn.line()).unwrap_or_default()
     };
     let answer = ask(b"*1\r\n$4\r\nPING\r\n");
@@ -343,26 +374,35 @@ fn clone_shell<'a>(service: &Service<'a>) -> Service<'a> {
         tls: None,
         baseline: None,
         deadline: service.deadline,
+        cut_off: None,
     }
 }
 
-/// A TLS handshake; on success the service is TLS, and HTTP over it is
-/// tried (the baseline request). Returns whether TLS worked.
+/// A TLS handshake by `until`; on success the service is TLS, and HTTP
+/// over it is tried (the baseline request). Returns whether TLS worked;
+/// when the deadline cut off a handshake the server had begun to answer,
+/// `cut_off` says so.
 fn try_tls(service: &mut Service, until: Instant) -> bool {
-    let Some(wait) = left(until) else { return false };
-    let tcp = match TcpStream::connect_timeout(&service.endpoint.address, wait) {
+    if left(until).is_none() {
+        return false;
+    }
+    let tcp = match DeadlineStream::connect(&service.endpoint.address, until) {
         Ok(tcp) => tcp,
+        // The time ran out on the way: nothing learned, nothing wrong.
+        Err(_) if left(until).is_none() => return false,
         Err(e) => {
             service.speaks = Speaks::Unreachable(crate::net::error_text(&e));
             return false;
         }
     };
-    let wait = left(until).unwrap_or(Duration::from_millis(1));
-    let (report, session) = tls::handshake(tcp, "localhost", service.endpoint.address.ip(), wait, true);
+    let (report, session) = tls::handshake(tcp, "localhost", service.endpoint.address.ip(), true);
     // The handshake's connection is closed before HTTP is tried on a new
     // one: a single-threaded TLS server (openssl s_server) would otherwise
     // still be busy with it and never answer.
     if session.is_none() {
+        if report.stalled {
+            service.cut_off = report.error;
+        }
         return false;
     }
     drop(session);
@@ -375,22 +415,30 @@ fn try_tls(service: &mut Service, until: Instant) -> bool {
             || !TLS_PORTS.contains(&service.listener.port)
             || service.known.is_some_and(|k| k.wire == Wire::Http));
     if expect_http {
-        if let Ok(response) = service.get("/") {
-            service.speaks = Speaks::Http;
-            service.baseline = Some(response);
+        let asked = Instant::now();
+        match service.get("/") {
+            Ok(response) => {
+                service.speaks = Speaks::Http;
+                service.baseline = Some(response);
+            }
+            Err(FetchError::Stalled(bytes)) => {
+                service.cut_off = Some(format!(
+                    "its answer to GET / over TLS timed out after {:.1} s with {bytes} byte(s) come, not all of it",
+                    asked.elapsed().as_secs_f64()
+                ));
+            }
+            Err(_) => {}
         }
     }
     true
 }
 
-/// Waits for a server that speaks first. Ok(None): connected, silent.
+/// Waits for a server that speaks first (one read, [`BANNER_WAIT`] at
+/// most, never past `until`). Ok(None): connected, silent.
 fn banner(address: SocketAddr, until: Instant) -> Result<Option<String>, String> {
-    let wait = left(until).ok_or("no time left")?;
-    let mut stream = TcpStream::connect_timeout(&address, wait).map_err(|e| crate::net::error_text(&e))?;
-    let wait = BANNER_WAIT.min(left(until).unwrap_or(Duration::from_millis(1)));
-    let _ = stream.set_read_timeout(Some(wait));
+    let mut stream = DeadlineStream::connect(&address, until).map_err(|e| crate::net::error_text(&e))?;
     let mut buffer = [0u8; 512];
-    match stream.read(&mut buffer) {
+    match stream.read_by(&mut buffer, Instant::now() + BANNER_WAIT) {
         Ok(0) => Ok(None),
         Ok(n) => Ok(Some(escape(&buffer[..n]))),
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),

@@ -470,6 +470,7 @@ mod tests {
                 truncated: false,
             }),
             deadline: Instant::now() + Duration::from_secs(1),
+            cut_off: None,
         }
     }
 

@@ -1,31 +1,28 @@
 //! A small buffered reader over one TCP connection for the line- and
 //! length-framed protocols the probes speak (RESP, memcached text,
-//! PostgreSQL messages). Every read is bounded in size and ends at the
-//! service's deadline.
+//! PostgreSQL messages). Every read is bounded in size, and every read and
+//! write ends by the connection's deadline ([`DeadlineStream`]).
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+
+use crate::net::deadline::DeadlineStream;
 
 /// The most bytes one line or message may have.
 pub const MAX_FRAME: usize = 64 * 1024;
 
 /// One connection, reads buffered.
 pub struct Conn {
-    stream: TcpStream,
+    stream: DeadlineStream,
     buffer: Vec<u8>,
-    deadline: Instant,
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, deadline: Instant) -> Conn {
-        Conn { stream, buffer: Vec::new(), deadline }
+    pub fn new(stream: DeadlineStream) -> Conn {
+        Conn { stream, buffer: Vec::new() }
     }
 
     /// Writes all of `bytes` before the deadline.
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let left = self.left()?;
-        let _ = self.stream.set_write_timeout(Some(left));
         self.stream.write_all(bytes).map_err(|e| describe(&e))
     }
 
@@ -62,8 +59,6 @@ impl Conn {
 
     /// Reads what the peer sends next into the buffer.
     fn fill(&mut self) -> Result<(), String> {
-        let left = self.left()?;
-        let _ = self.stream.set_read_timeout(Some(left));
         let mut chunk = [0u8; 8192];
         match self.stream.read(&mut chunk) {
             Ok(0) => Err("the server closed the connection".into()),
@@ -77,12 +72,11 @@ impl Conn {
             Err(e) => Err(describe(&e)),
         }
     }
-
-    fn left(&self) -> Result<Duration, String> {
-        crate::net::time_left(self.deadline).ok_or_else(|| "no time left for this service".into())
-    }
 }
 
 fn describe(error: &io::Error) -> String {
-    crate::net::error_text(error)
+    match error.kind() {
+        io::ErrorKind::TimedOut => "the deadline passed".into(),
+        _ => crate::net::error_text(error),
+    }
 }

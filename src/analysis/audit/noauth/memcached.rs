@@ -51,7 +51,7 @@ pub fn read_stats(conn: &mut Conn) -> Result<Stats, String> {
 /// The probe: a finding when memcached answers `stats` without a login.
 pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
     let stream = service.connect().ok()?;
-    let mut conn = Conn::new(stream, service.deadline);
+    let mut conn = Conn::new(stream);
     conn.send(b"stats\r\n").ok()?;
     let stats = read_stats(&mut conn);
     let _ = conn.send(b"quit\r\n");
@@ -90,7 +90,7 @@ mod tests {
         });
         let stream = TcpStream::connect(address).expect("connect");
         writer.join().expect("writer");
-        Conn::new(stream, Instant::now() + Duration::from_secs(2))
+        Conn::new(crate::net::deadline::DeadlineStream::new(stream, Instant::now() + Duration::from_secs(2)))
     }
 
     #[test]

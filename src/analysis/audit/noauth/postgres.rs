@@ -142,7 +142,7 @@ pub fn read_startup(conn: &mut Conn) -> Startup {
 /// One attempt: connect, start up as `user`, read, terminate.
 fn attempt(service: &Service, user: &str) -> Option<Startup> {
     let stream = service.connect().ok()?;
-    let mut conn = Conn::new(stream, service.deadline);
+    let mut conn = Conn::new(stream);
     conn.send(&startup_message(user, "postgres")).ok()?;
     let answer = read_startup(&mut conn);
     let _ = conn.send(&TERMINATE);

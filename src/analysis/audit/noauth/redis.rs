@@ -136,7 +136,7 @@ pub fn protected_mode(reply: &Reply) -> Result<bool, String> {
 /// The probe: a finding when Redis answers PING without a password.
 pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
     let stream = service.connect().ok()?;
-    let mut conn = Conn::new(stream, service.deadline);
+    let mut conn = Conn::new(stream);
     conn.send(&command(&["PING"])).ok()?;
     let reply = read_reply(&mut conn, 1).ok()?;
     if judge_ping(&reply) != Ping::Open {
