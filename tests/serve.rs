@@ -681,37 +681,47 @@ fn traversal_in_every_encoding() {
             assert_eq!(response.status, 400);
         }
     }
-    // Still serving, and links inside the root still work.
-    assert_eq!(get(server.port, "/inside-link.txt").text(), "public\n");
-    assert_eq!(get(server.port, "/absolute-inside.txt").text(), "public\n");
+    // Still serving. Without --follow-symlinks no link is followed, not
+    // even one that stays inside the root.
+    assert_eq!(get(server.port, "/inside-link.txt").status, 403);
+    assert_eq!(get(server.port, "/absolute-inside.txt").status, 403);
     assert_eq!(get(server.port, "/").text(), "inside\n");
 }
 
-fn symlinks_out_of_dir_only_with_follow_symlinks() {
+fn symlinks_only_with_follow_symlinks_and_only_inside_dir() {
     let _serial = serial();
     let fortress = fortress();
     let server = serve_fortress(&fortress, &["--quiet"]);
-    let escape = get(server.port, "/escape.txt");
-    assert_eq!(escape.status, 403);
-    assert!(escape.text().contains("outside"), "{}", escape.text());
-    assert_eq!(get(server.port, "/escape-dir/secret.txt").status, 403);
+    for path in ["/escape.txt", "/escape-dir/secret.txt", "/escape-dir/", "/inside-link.txt", "/absolute-inside.txt"] {
+        let refused = get(server.port, path);
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.text().contains("symbolic link"), "{path}: {}", refused.text());
+    }
     // Repeated requests (the cache) do not change the answer.
     assert_eq!(get(server.port, "/escape.txt").status, 403);
-    // A link that was inside and is re-pointed outside is refused at once.
-    std::fs::write(fortress.root.join("moving.txt"), "inside for now\n").expect("write");
-    std::os::unix::fs::symlink("moving.txt", fortress.root.join("moving-link.txt")).expect("symlink");
-    assert_eq!(get(server.port, "/moving-link.txt").status, 200);
-    std::fs::remove_file(fortress.root.join("moving-link.txt")).expect("unlink");
-    std::os::unix::fs::symlink(fortress.parent.path.join("secret.txt"), fortress.root.join("moving-link.txt"))
-        .expect("symlink");
-    let moved = get(server.port, "/moving-link.txt");
-    assert_eq!(moved.status, 403);
-    assert!(!moved.text().contains(SECRET));
     drop(server);
 
     let follow = serve_fortress(&fortress, &["--quiet", "--follow-symlinks"]);
-    assert_eq!(get(follow.port, "/escape.txt").text(), SECRET);
-    assert_eq!(get(follow.port, "/escape-dir/secret.txt").text(), SECRET);
+    // Links that stay inside DIR work, relative or absolute.
+    assert_eq!(get(follow.port, "/inside-link.txt").text(), "public\n");
+    assert_eq!(get(follow.port, "/absolute-inside.txt").text(), "public\n");
+    // Links that lead out of DIR are refused even so.
+    for path in ["/escape.txt", "/escape-dir/secret.txt", "/escape-dir/", "/escape-dir"] {
+        let refused = get(follow.port, path);
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.text().contains("outside"), "{path}: {}", refused.text());
+        assert!(!refused.text().contains(SECRET), "{path}");
+    }
+    // A link that was inside and is re-pointed outside is refused at once.
+    std::fs::write(fortress.root.join("moving.txt"), "inside for now\n").expect("write");
+    std::os::unix::fs::symlink("moving.txt", fortress.root.join("moving-link.txt")).expect("symlink");
+    assert_eq!(get(follow.port, "/moving-link.txt").text(), "inside for now\n");
+    std::fs::remove_file(fortress.root.join("moving-link.txt")).expect("unlink");
+    std::os::unix::fs::symlink(fortress.parent.path.join("secret.txt"), fortress.root.join("moving-link.txt"))
+        .expect("symlink");
+    let moved = get(follow.port, "/moving-link.txt");
+    assert_eq!(moved.status, 403);
+    assert!(!moved.text().contains(SECRET));
     // Still no '..'.
     assert_refused(follow.port, b"/../secret.txt");
 }
@@ -977,7 +987,7 @@ tests![
     cors_only_when_asked,
     hidden_files_only_with_hidden,
     traversal_in_every_encoding,
-    symlinks_out_of_dir_only_with_follow_symlinks,
+    symlinks_only_with_follow_symlinks_and_only_inside_dir,
     foreign_host_headers,
     oversized_heads_are_refused,
     slow_heads_and_idle_connections_time_out,
