@@ -248,7 +248,8 @@ pub fn lookup_unchanged(relative: &str, generation: Option<u64>) -> Option<Rc<Ca
         let cache = cache.borrow();
         let entry = cache.entries.get(relative)?;
         let (checked, at) = entry.checked.get()?;
-        let fresh = entry.watches.is_some() && checked == generation && at.elapsed() < Duration::from_millis(watch::TRUST_MS);
+        let fresh =
+            entry.watches.is_some() && checked == generation && at.elapsed() < Duration::from_millis(watch::TRUST_MS);
         fresh.then(|| entry.clone())
     })
 }
@@ -666,6 +667,32 @@ mod tests {
         // A rewrite that puts the mtime back still changes the tag.
         let rewritten = Meta::new(FileInfo { ctime: 3, ..info }, "a.txt", b"");
         assert_ne!(rewritten.etag, meta.etag);
+    }
+
+    /// The cache's check (equal [`FileInfo`] from the descriptor) sees a
+    /// same-size rewrite whose mtime was put back, with no inotify involved.
+    #[test]
+    fn a_same_size_rewrite_that_keeps_the_mtime_is_another_version() {
+        let dir = super::super::path::tests::Scratch::new("rewrite");
+        dir.write("a.txt", "version 1\n");
+        let root = Root::open(&dir.0, false).expect("root");
+        let first = root.open_beneath("a.txt").expect("open");
+        load(&root, "a.txt", &first.file, first.info).expect("load");
+        assert!(lookup("a.txt", &root.open_beneath("a.txt").expect("open").info, None).is_some(), "unchanged");
+
+        let path = dir.0.join("a.txt");
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).expect("mtime");
+        std::fs::write(&path, "version 2\n").expect("rewrite");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open");
+        file.set_times(std::fs::FileTimes::new().set_modified(mtime)).expect("utimensat");
+
+        let again = root.open_beneath("a.txt").expect("open");
+        assert_eq!((again.info.ino, again.info.size), (first.info.ino, first.info.size));
+        assert_eq!((again.info.mtime, again.info.mtime_nsec), (first.info.mtime, first.info.mtime_nsec));
+        assert_ne!(again.info, first.info, "the change time differs");
+        assert!(lookup("a.txt", &again.info, None).is_none(), "the cached version must not be served");
+        let entry = load(&root, "a.txt", &again.file, again.info).expect("reload");
+        assert_eq!(entry.body.as_deref(), Some(&b"version 2\n"[..]));
     }
 
     #[test]

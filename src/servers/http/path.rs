@@ -468,7 +468,7 @@ fn read_link(link: &OwnedFd) -> io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn ok(path: &str) -> (String, bool) {
@@ -524,6 +524,212 @@ mod tests {
         let mut out = String::new();
         assert!(decode("/.env", true, &mut out).is_ok());
         assert_eq!(out, ".env");
+    }
+
+    /// A scratch directory for one test (its real path), removed on drop.
+    pub(crate) struct Scratch(pub(crate) PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new(tag: &str) -> Scratch {
+            static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("berth-unit-{}-{tag}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("scratch dir");
+            Scratch(std::fs::canonicalize(&path).expect("canonical"))
+        }
+
+        pub(crate) fn write(&self, relative: &str, content: &str) {
+            let path = self.0.join(relative);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(path, content).expect("write");
+        }
+
+        fn link(&self, target: impl AsRef<Path>, relative: &str) {
+            std::os::unix::fs::symlink(target, self.0.join(relative)).expect("symlink");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn read_walk(root: &Root, relative: &str) -> Result<String, OpenError> {
+        let mut file = File::from(root.open_walk(relative, READ_FLAGS)?);
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).expect("read");
+        Ok(text)
+    }
+
+    fn read_beneath(root: &Root, relative: &str) -> Result<String, OpenError> {
+        let mut file = root.open_beneath(relative)?.file;
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).expect("read");
+        Ok(text)
+    }
+
+    /// A served directory `www` next to a secret, with links of every kind.
+    fn linked_site() -> Scratch {
+        let dir = Scratch::new("links");
+        dir.write("secret.txt", "SECRET");
+        dir.write("outside/secret.txt", "SECRET");
+        dir.write("www/public.txt", "public");
+        dir.write("www/sub/deep.txt", "deep");
+        let www = dir.0.join("www");
+        dir.link("public.txt", "www/relative.txt");
+        dir.link(www.join("public.txt"), "www/absolute-inside.txt");
+        dir.link("sub/../public.txt", "www/dotdot-inside.txt");
+        dir.link("sub", "www/sub-link");
+        dir.link("../sub/deep.txt", "www/sub/up-and-down.txt");
+        dir.link(dir.0.join("secret.txt"), "www/absolute-out.txt");
+        dir.link("../secret.txt", "www/relative-out.txt");
+        dir.link(dir.0.join("outside"), "www/out-dir");
+        dir.link(www.join("sub/../../secret.txt"), "www/absolute-dotdot-out.txt");
+        dir.link("loop-b", "www/loop-a");
+        dir.link("loop-a", "www/loop-b");
+        dir.link("/proc/self/root/etc/passwd", "www/magic.txt");
+        dir
+    }
+
+    #[test]
+    fn the_walk_follows_no_link_without_follow_symlinks() {
+        let dir = linked_site();
+        let root = Root::open(&dir.0.join("www"), false).expect("root");
+        assert_eq!(read_walk(&root, "public.txt").expect("public"), "public");
+        assert_eq!(read_walk(&root, "sub/deep.txt").expect("deep"), "deep");
+        for path in
+            ["relative.txt", "absolute-inside.txt", "sub-link/deep.txt", "absolute-out.txt", "out-dir/secret.txt"]
+        {
+            assert!(matches!(read_walk(&root, path), Err(OpenError::Symlink)), "{path}");
+            assert!(matches!(read_beneath(&root, path), Err(OpenError::Symlink)), "{path}");
+        }
+        assert!(matches!(read_walk(&root, "missing.txt"), Err(OpenError::NotFound)));
+        assert!(matches!(read_walk(&root, "public.txt/x"), Err(OpenError::NotFound)));
+        assert!(matches!(read_walk(&root, "../secret.txt"), Err(OpenError::Outside)));
+        // The root itself, and a directory as a directory.
+        assert!(root.open_walk("", READ_FLAGS).is_ok());
+        assert!(root.open_walk("sub", DIR_PATH_FLAGS).is_ok());
+        assert!(matches!(root.open_walk("public.txt", DIR_PATH_FLAGS), Err(OpenError::NotFound)));
+    }
+
+    #[test]
+    fn the_walk_and_openat2_follow_links_only_inside_the_root() {
+        let dir = linked_site();
+        let root = Root::open(&dir.0.join("www"), true).expect("root");
+        for (path, content) in [
+            ("relative.txt", "public"),
+            ("absolute-inside.txt", "public"),
+            ("dotdot-inside.txt", "public"),
+            ("sub-link/deep.txt", "deep"),
+            ("sub/up-and-down.txt", "deep"),
+            ("sub-link/up-and-down.txt", "deep"),
+        ] {
+            assert_eq!(read_walk(&root, path).unwrap_or_else(|e| panic!("{path}: {e:?}")), content, "{path}");
+            assert_eq!(read_beneath(&root, path).unwrap_or_else(|e| panic!("{path}: {e:?}")), content, "{path}");
+        }
+        for path in
+            ["absolute-out.txt", "relative-out.txt", "out-dir/secret.txt", "absolute-dotdot-out.txt", "magic.txt"]
+        {
+            assert!(matches!(read_walk(&root, path), Err(OpenError::Outside)), "{path}: {:?}", read_walk(&root, path));
+            assert!(
+                matches!(read_beneath(&root, path), Err(OpenError::Outside)),
+                "{path}: {:?}",
+                read_beneath(&root, path)
+            );
+        }
+        assert!(matches!(read_walk(&root, "loop-a"), Err(OpenError::NotFound)));
+        assert!(matches!(read_beneath(&root, "loop-a"), Err(OpenError::NotFound)));
+    }
+
+    #[test]
+    fn only_regular_files_and_directories_open_and_a_fifo_does_not_block() {
+        let dir = Scratch::new("kinds");
+        dir.write("file.txt", "x");
+        let fifo = CString::new(dir.0.join("fifo").as_os_str().as_bytes()).expect("path");
+        // SAFETY: mkfifo of a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+        let _socket = std::os::unix::net::UnixListener::bind(dir.0.join("socket")).expect("a socket file");
+        for follow in [false, true] {
+            let root = Root::open(&dir.0, follow).expect("root");
+            let opened = root.open_beneath("file.txt").expect("a file");
+            assert_eq!(opened.info.kind, Kind::File);
+            // SAFETY: F_GETFL on our descriptor.
+            let flags = unsafe { libc::fcntl(opened.file.as_raw_fd(), libc::F_GETFL) };
+            assert_eq!(flags & libc::O_NONBLOCK, 0, "O_NONBLOCK is cleared on files");
+            assert_eq!(root.open_beneath("").expect("the root").info.kind, Kind::Dir);
+            // No writer: a blocking open would never return.
+            assert!(matches!(root.open_beneath("fifo"), Err(OpenError::NotRegular)));
+            assert!(matches!(root.open_beneath("socket"), Err(OpenError::NotRegular)));
+        }
+    }
+
+    /// Exchanges the names `a` and `b` in `dir` atomically (one may be a
+    /// directory, the other a link).
+    fn exchange(dir: &Path, a: &str, b: &str) {
+        let (a, b) = (CString::new(a).expect("name"), CString::new(b).expect("name"));
+        let dir = CString::new(dir.as_os_str().as_bytes()).expect("path");
+        // SAFETY: open and renameat2 of NUL-terminated paths; the descriptor is closed below.
+        unsafe {
+            let fd = libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
+            assert!(fd >= 0, "open");
+            let rc = libc::renameat2(fd, a.as_ptr(), fd, b.as_ptr(), libc::RENAME_EXCHANGE);
+            libc::close(fd);
+            assert_eq!(rc, 0, "RENAME_EXCHANGE: {}", io::Error::last_os_error());
+        }
+    }
+
+    /// While another thread swaps `www/sub` between a real directory and a
+    /// link to a directory outside the root with the same file names, no
+    /// resolver ever opens the outside file: at least 10,000 swaps and
+    /// 20,000 opens per resolver, or 30 s.
+    #[test]
+    fn swapping_a_directory_for_a_link_never_leads_outside() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let dir = Scratch::new("race");
+        dir.write("outside/secret.txt", "CANARY");
+        dir.write("www/sub/secret.txt", "inside");
+        dir.link(dir.0.join("outside"), "www/sub.alt");
+        let www = dir.0.join("www");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let swaps = std::sync::Arc::new(AtomicU64::new(0));
+        let attacker = {
+            let (stop, swaps, www) = (stop.clone(), swaps.clone(), www.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    exchange(&www, "sub", "sub.alt");
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let limit = std::time::Duration::from_secs(30);
+        let mut served = 0;
+        for follow in [false, true] {
+            let root = Root::open(&www, follow).expect("root");
+            let walk = |r: &Root| read_walk(r, "sub/secret.txt");
+            let beneath = |r: &Root| read_beneath(r, "sub/secret.txt");
+            for (name, open) in [("walk", &walk as &dyn Fn(&Root) -> _), ("openat2", &beneath)] {
+                let first = swaps.load(Ordering::Relaxed);
+                let mut opens = 0u64;
+                while (opens < 20_000 || swaps.load(Ordering::Relaxed) - first < 10_000) && started.elapsed() < limit {
+                    opens += 1;
+                    match open(&root) {
+                        Ok(text) => {
+                            assert_eq!(text, "inside", "{name}, follow {follow}: read outside the root");
+                            served += 1;
+                        }
+                        Err(OpenError::Symlink | OpenError::Outside | OpenError::NotFound) => {}
+                        Err(e) => panic!("{name}, follow {follow}: {e:?}"),
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().expect("the attacker thread");
+        assert!(served > 0, "the inside file was never served");
+        assert!(swaps.load(Ordering::Relaxed) >= 10_000 || started.elapsed() >= limit);
     }
 
     #[test]

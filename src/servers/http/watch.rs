@@ -46,8 +46,9 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// change made before a request was sent is always seen while serving it.
 /// Whoever finds events bumps the generation *before* taking them off the
 /// queue, so a worker that finds the queue empty because another one just
-/// emptied it still sees the new generation. No locks: workers never wait
-/// for each other here.
+/// emptied it still sees the new generation. No locks on the way; only
+/// events that say the kernel dropped watches take the registry's lock,
+/// to give those watches' places under the cap back.
 pub fn generation() -> Option<u64> {
     let watcher = instance()?;
     if GENERATION.load(Ordering::SeqCst) == BROKEN {
@@ -63,15 +64,43 @@ pub fn generation() -> Option<u64> {
     if pending > 0 {
         GENERATION.fetch_add(1, Ordering::SeqCst);
         let mut buffer = [0u8; 4096];
+        let mut gone = Vec::new();
         for _ in 0..64 {
             // SAFETY: read into a buffer we own, at most its length.
             let n = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
             if n <= 0 {
                 break; // EAGAIN: empty (perhaps emptied by another worker)
             }
+            ignored(&buffer[..n as usize], &mut gone);
+        }
+        if !gone.is_empty() {
+            // The kernel dropped these watches (their inode was deleted, or
+            // berth removed them): they no longer count against the cap.
+            let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(registry) = registry.as_mut() {
+                for wd in gone {
+                    registry.remove(&wd);
+                }
+            }
         }
     }
     Some(GENERATION.load(Ordering::SeqCst)).filter(|&g| g != BROKEN)
+}
+
+/// Adds to `gone` the watch descriptors of the IN_IGNORED events in `events`
+/// (whole `struct inotify_event`s, as read(2) returns them). Watch
+/// descriptors are handed out cyclically, so one that is gone is not reused
+/// while berth could still mistake it for the old one.
+fn ignored(mut events: &[u8], gone: &mut Vec<i32>) {
+    const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
+    while events.len() >= HEADER {
+        let field = |at: usize| u32::from_ne_bytes([events[at], events[at + 1], events[at + 2], events[at + 3]]);
+        let (wd, mask, len) = (field(0) as i32, field(4), field(12) as usize);
+        if mask & libc::IN_IGNORED != 0 {
+            gone.push(wd);
+        }
+        events = events.get(HEADER + len..).unwrap_or_default();
+    }
 }
 
 /// The generation once the inotify descriptor failed.
@@ -161,7 +190,9 @@ pub fn watch(root: &Root, relative: &str, file: &File) -> Option<Watches> {
     }
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     let registry = registry.get_or_insert_with(FxHashMap::default);
-    let mut held = Watches { descriptors: Vec::with_capacity(targets.len()) };
+    // Plain numbers until all are in: a `Watches` dropped here would take
+    // the lock this function holds.
+    let mut held = Vec::with_capacity(targets.len());
     for (fd, mask) in targets {
         // The inode a descriptor refers to, whatever links led to it.
         let path = format!("/proc/self/fd/{fd}\0");
@@ -186,16 +217,32 @@ pub fn watch(root: &Root, relative: &str, file: &File) -> Option<Watches> {
                 }
             };
         if !admitted {
-            let descriptors = std::mem::take(&mut held.descriptors);
-            release(watcher, registry, &descriptors);
+            release(watcher, registry, &held);
             return None;
         }
-        held.descriptors.push(wd);
+        held.push(wd);
     }
-    Some(held)
+    Some(Watches { descriptors: held })
 }
 
-/// How many watches berth holds now.
-pub fn count() -> usize {
-    REGISTRY.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, FxHashMap::len)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_events_are_found() {
+        let mut events = Vec::new();
+        for (wd, mask, name) in
+            [(3, libc::IN_MODIFY, &b""[..]), (4, libc::IN_IGNORED, b""), (5, libc::IN_CREATE, b"a.txt\0\0\0")]
+        {
+            for field in [wd as u32, mask, 0, name.len() as u32] {
+                events.extend_from_slice(&field.to_ne_bytes());
+            }
+            events.extend_from_slice(name);
+        }
+        events.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0]); // a partial event: ignored
+        let mut gone = Vec::new();
+        ignored(&events, &mut gone);
+        assert_eq!(gone, [4]);
+    }
 }
