@@ -15,7 +15,7 @@
 //!    (and `RESOLVE_NO_SYMLINKS` unless `--follow-symlinks`), so the kernel
 //!    itself refuses whatever leads outside the root, with no race between
 //!    a check and the open. Where openat2 is missing (kernels before 5.6, or
-//!    a seccomp filter), [`Root::open_walk`] resolves one name at a time
+//!    a seccomp filter), `Root::open_walk` resolves one name at a time
 //!    from the root's descriptor with `O_NOFOLLOW`, which is as race-free.
 //!    Either way, what was opened is then checked from its descriptor
 //!    (fstat): only regular files and directories are served.
@@ -176,7 +176,7 @@ enum Resolver {
     /// and refuses what leaves the root.
     Openat2,
     /// openat2 is missing (kernels before 5.6) or forbidden (a seccomp
-    /// filter answering ENOSYS or EPERM): [`Root::open_walk`].
+    /// filter answering ENOSYS or EPERM): `Root::open_walk`.
     Walk,
 }
 
@@ -321,8 +321,8 @@ impl Root {
     /// the root's descriptor.
     ///
     /// The resolver where openat2 is missing, and for absolute links with
-    /// `--follow-symlinks`; public for its tests.
-    pub fn open_walk(&self, relative: &str, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
+    /// `--follow-symlinks`.
+    fn open_walk(&self, relative: &str, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
         // Names still to resolve, the next one last.
         let mut pending: Vec<Vec<u8>> = Vec::new();
         push_components(&mut pending, relative.as_bytes());
