@@ -283,7 +283,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub hidden: bool,
 
-    /// Follow symbolic links that lead outside DIR.
+    /// Follow symbolic links that stay inside DIR (without it, none is
+    /// followed); a link that leads outside DIR is refused either way.
     #[arg(long)]
     pub follow_symlinks: bool,
 

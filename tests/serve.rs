@@ -6,102 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::common::http::*;
 use crate::common::*;
-
-// ---------------------------------------------------------------- a small HTTP client
-
-/// One response as read off the wire.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn has_header(&self, name: &str) -> bool {
-        self.header(name).is_some()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to berth serve");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
-    stream.set_write_timeout(Some(IO_TIMEOUT)).expect("write timeout");
-    stream
-}
-
-/// Reads one response from `stream`; `head_only` for HEAD requests (no body
-/// whatever Content-Length says). None if the server closed first.
-fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response> {
-    let mut raw = Vec::new();
-    let mut byte = [0u8; 1];
-    // The head, byte by byte (bounded: heads are small).
-    while !raw.ends_with(b"\r\n\r\n") {
-        assert!(raw.len() < 64 * 1024, "response head too large");
-        match stream.read(&mut byte) {
-            Ok(0) => return None,
-            Ok(_) => raw.push(byte[0]),
-            Err(e) if raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-            Err(e) => panic!("reading a response head: {e} (got {:?})", String::from_utf8_lossy(&raw)),
-        }
-    }
-    let head = String::from_utf8(raw).expect("an ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("a status line");
-    assert!(status_line.starts_with("HTTP/1.1 "), "status line: {status_line}");
-    let status: u16 = status_line[9..12].parse().expect("a status code");
-    let headers: Vec<(String, String)> = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (name, value) = l.split_once(':').unwrap_or_else(|| panic!("header line {l:?}"));
-            (name.trim().to_string(), value.trim().to_string())
-        })
-        .collect();
-    let mut response = Response { status, headers, body: Vec::new() };
-    let length: usize = response.header("Content-Length").map(|v| v.parse().expect("a length")).unwrap_or(0);
-    if !head_only && status != 304 && status != 204 {
-        response.body = vec![0; length];
-        stream.read_exact(&mut response.body).expect("the body");
-    }
-    Some(response)
-}
-
-/// Sends `raw` on a new connection and reads one response.
-fn send_raw(port: u16, raw: &[u8]) -> Option<Response> {
-    let mut stream = connect(port);
-    stream.write_all(raw).expect("send the request");
-    let head_only = raw.starts_with(b"HEAD ");
-    read_response(&mut stream, head_only)
-}
-
-/// `METHOD PATH` with Host 127.0.0.1 and `headers`, on a new connection.
-fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
-    send_raw(port, raw.as_bytes()).unwrap_or_else(|| panic!("no response to {method} {path}"))
-}
-
-fn get(port: u16, path: &str) -> Response {
-    request(port, "GET", path, &[])
-}
-
-fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
-    request(port, "GET", path, headers)
-}
 
 /// A site with a bit of everything.
 fn site() -> ScratchDir {
@@ -681,37 +587,47 @@ fn traversal_in_every_encoding() {
             assert_eq!(response.status, 400);
         }
     }
-    // Still serving, and links inside the root still work.
-    assert_eq!(get(server.port, "/inside-link.txt").text(), "public\n");
-    assert_eq!(get(server.port, "/absolute-inside.txt").text(), "public\n");
+    // Still serving. Without --follow-symlinks no link is followed, not
+    // even one that stays inside the root.
+    assert_eq!(get(server.port, "/inside-link.txt").status, 403);
+    assert_eq!(get(server.port, "/absolute-inside.txt").status, 403);
     assert_eq!(get(server.port, "/").text(), "inside\n");
 }
 
-fn symlinks_out_of_dir_only_with_follow_symlinks() {
+fn symlinks_only_with_follow_symlinks_and_only_inside_dir() {
     let _serial = serial();
     let fortress = fortress();
     let server = serve_fortress(&fortress, &["--quiet"]);
-    let escape = get(server.port, "/escape.txt");
-    assert_eq!(escape.status, 403);
-    assert!(escape.text().contains("outside"), "{}", escape.text());
-    assert_eq!(get(server.port, "/escape-dir/secret.txt").status, 403);
+    for path in ["/escape.txt", "/escape-dir/secret.txt", "/escape-dir/", "/inside-link.txt", "/absolute-inside.txt"] {
+        let refused = get(server.port, path);
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.text().contains("symbolic link"), "{path}: {}", refused.text());
+    }
     // Repeated requests (the cache) do not change the answer.
     assert_eq!(get(server.port, "/escape.txt").status, 403);
-    // A link that was inside and is re-pointed outside is refused at once.
-    std::fs::write(fortress.root.join("moving.txt"), "inside for now\n").expect("write");
-    std::os::unix::fs::symlink("moving.txt", fortress.root.join("moving-link.txt")).expect("symlink");
-    assert_eq!(get(server.port, "/moving-link.txt").status, 200);
-    std::fs::remove_file(fortress.root.join("moving-link.txt")).expect("unlink");
-    std::os::unix::fs::symlink(fortress.parent.path.join("secret.txt"), fortress.root.join("moving-link.txt"))
-        .expect("symlink");
-    let moved = get(server.port, "/moving-link.txt");
-    assert_eq!(moved.status, 403);
-    assert!(!moved.text().contains(SECRET));
     drop(server);
 
     let follow = serve_fortress(&fortress, &["--quiet", "--follow-symlinks"]);
-    assert_eq!(get(follow.port, "/escape.txt").text(), SECRET);
-    assert_eq!(get(follow.port, "/escape-dir/secret.txt").text(), SECRET);
+    // Links that stay inside DIR work, relative or absolute.
+    assert_eq!(get(follow.port, "/inside-link.txt").text(), "public\n");
+    assert_eq!(get(follow.port, "/absolute-inside.txt").text(), "public\n");
+    // Links that lead out of DIR are refused even so.
+    for path in ["/escape.txt", "/escape-dir/secret.txt", "/escape-dir/", "/escape-dir"] {
+        let refused = get(follow.port, path);
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.text().contains("outside"), "{path}: {}", refused.text());
+        assert!(!refused.text().contains(SECRET), "{path}");
+    }
+    // A link that was inside and is re-pointed outside is refused at once.
+    std::fs::write(fortress.root.join("moving.txt"), "inside for now\n").expect("write");
+    std::os::unix::fs::symlink("moving.txt", fortress.root.join("moving-link.txt")).expect("symlink");
+    assert_eq!(get(follow.port, "/moving-link.txt").text(), "inside for now\n");
+    std::fs::remove_file(fortress.root.join("moving-link.txt")).expect("unlink");
+    std::os::unix::fs::symlink(fortress.parent.path.join("secret.txt"), fortress.root.join("moving-link.txt"))
+        .expect("symlink");
+    let moved = get(follow.port, "/moving-link.txt");
+    assert_eq!(moved.status, 403);
+    assert!(!moved.text().contains(SECRET));
     // Still no '..'.
     assert_refused(follow.port, b"/../secret.txt");
 }
@@ -977,7 +893,7 @@ tests![
     cors_only_when_asked,
     hidden_files_only_with_hidden,
     traversal_in_every_encoding,
-    symlinks_out_of_dir_only_with_follow_symlinks,
+    symlinks_only_with_follow_symlinks_and_only_inside_dir,
     foreign_host_headers,
     oversized_heads_are_refused,
     slow_heads_and_idle_connections_time_out,

@@ -35,6 +35,7 @@ mod run;
 mod scan;
 mod serve;
 mod serve_browser;
+mod serve_fs;
 mod sources_agree;
 mod who;
 
@@ -58,6 +59,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(scan::cases());
     cases.extend(serve::cases());
     cases.extend(serve_browser::cases());
+    cases.extend(serve_fs::cases());
     cases.extend(sources_agree::cases());
     cases.extend(who::cases());
     common::harness::main(cases)

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod http;
 
 pub use harness::{require_program, require_root, skip};
 
@@ -1001,6 +1002,12 @@ pub struct ServeChild {
 impl ServeChild {
     /// `berth serve ARGS --port 0` with extra environment `env`.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServeChild {
+        ServeChild::start_with(args, env, |_| {})
+    }
+
+    /// As [`ServeChild::start`], with `configure` given the command last
+    /// (for a `pre_exec` hook, say).
+    pub fn start_with(args: &[&str], env: &[(&str, &str)], configure: impl FnOnce(&mut Command)) -> ServeChild {
         use std::io::BufRead;
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
@@ -1015,6 +1022,7 @@ impl ServeChild {
         for (key, value) in env {
             command.env(key, value);
         }
+        configure(&mut command);
         let mut child = command.spawn().expect("cannot start berth serve");
         let stderr = std::sync::Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("stderr piped");

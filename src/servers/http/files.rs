@@ -5,25 +5,27 @@
 //! parts of the response head that do not change between requests, and for
 //! files up to [`SMALL_FILE`] the content and its compressed forms. A hit is
 //! served without touching the file system while inotify reports no change
-//! ([`super::watch`]); otherwise it is checked with one stat(2) against the
-//! file's device, inode, size and modification time, so an edited file is
-//! served fresh on the next request. Entries only come from files opened through
-//! [`Root::open_beneath`](super::path::Root::open_beneath); a hit needs the
-//! path to lead to that same inode, so the cache cannot be used to reach a
-//! file the safe open would refuse. Larger files go from the page cache to
-//! the socket with sendfile(2), without passing through berth.
+//! ([`super::watch`]); otherwise the path is opened again beneath the root
+//! ([`Root::open_beneath`]) and the descriptor's fstat(2) compared with the
+//! entry's: device, inode, size, and modification and change times to the
+//! nanosecond. The change time (ctime) is what catches a rewrite that keeps
+//! the size and puts the old mtime back (`cp -p`, `tar -x`, `rsync -t
+//! --inplace`): nobody can set it. Entries only come from files opened
+//! through [`Root::open_beneath`], and a hit needs the safe open to lead to
+//! that same version of that same inode, so the cache cannot be used to
+//! reach a file the safe open would refuse; no path is ever stat'ed.
+//! Larger files go from the page cache to the socket with sendfile(2),
+//! without passing through berth.
 //!
 //! Each worker thread has its own cache (no locks on the hot path); the
 //! compressed forms of large files are shared (`BigCompressed`), as
 //! compressing them is the expensive part.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,9 +33,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
+use super::path::Root;
 use super::request::{trim, Encodings, Method, Request};
 use super::response::{Body, Head, Reply};
-use super::watch;
+use super::watch::{self, Watches};
 
 /// Files up to this size are kept in memory and written from there; larger
 /// ones are sent with sendfile(2).
@@ -48,22 +51,27 @@ const COMPRESS_MAX: u64 = 8 << 20;
 /// Memory for compressed forms of files above [`SMALL_FILE`], shared.
 const BIG_COMPRESSED_BUDGET: usize = 64 << 20;
 
-/// What stat(2) says about a path, as far as serving it goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What fstat(2) says about an open file, as far as serving it goes. Two
+/// are equal only if they describe the same version of the same file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileInfo {
     pub dev: u64,
     pub ino: u64,
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    /// The inode change time: set by the kernel on every write and
+    /// metadata change, and, unlike mtime, impossible to set back.
+    pub ctime: i64,
+    pub ctime_nsec: i64,
     pub kind: Kind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     File,
     Dir,
-    /// FIFOs, sockets, devices: never opened (a FIFO would block the open).
+    /// FIFOs, sockets, devices: never served.
     Other,
 }
 
@@ -80,6 +88,8 @@ impl FileInfo {
             size: st.st_size as u64,
             mtime: st.st_mtime,
             mtime_nsec: st.st_mtime_nsec,
+            ctime: st.st_ctime,
+            ctime_nsec: st.st_ctime_nsec,
             kind,
         }
     }
@@ -90,21 +100,6 @@ impl FileInfo {
         } else {
             UNIX_EPOCH
         }
-    }
-}
-
-/// stat(2) of `relative` under the directory `dir` (following links: this
-/// is only a fast check, the open that follows is the safe one).
-pub fn stat_at(dir: RawFd, relative: &str) -> io::Result<FileInfo> {
-    let name = if relative.is_empty() { "." } else { relative };
-    let c_name = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
-    // SAFETY: fstatat writes into a zeroed stat we own; the name is NUL-terminated.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstatat(dir, c_name.as_ptr(), &mut st, 0) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(FileInfo::from_stat(&st))
     }
 }
 
@@ -143,7 +138,9 @@ pub struct Meta {
     pub info: FileInfo,
     pub content_type: String,
     pub compressible: bool,
-    /// The ETag of the identity form, quoted: "inode-mtime-size" in hex.
+    /// The ETag of the identity form, quoted: "inode-mtime-ctime-size" in
+    /// hex (times in nanoseconds), so that a rewrite that keeps size and
+    /// mtime still gets a new tag.
     etag: String,
     last_modified: String,
     /// "Content-Type: ...\r\n".
@@ -159,8 +156,14 @@ impl Meta {
     pub fn new(info: FileInfo, name: &str, sample: &[u8]) -> Meta {
         let content_type = content_type(name, sample);
         let compressible = is_compressible(&content_type);
-        let nanos = info.mtime.wrapping_mul(1_000_000_000).wrapping_add(info.mtime_nsec) as u64;
-        let etag = format!("\"{:x}-{:x}-{:x}\"", info.ino, nanos, info.size);
+        let nanos = |secs: i64, nsec: i64| secs.wrapping_mul(1_000_000_000).wrapping_add(nsec) as u64;
+        let etag = format!(
+            "\"{:x}-{:x}-{:x}-{:x}\"",
+            info.ino,
+            nanos(info.mtime, info.mtime_nsec),
+            nanos(info.ctime, info.ctime_nsec),
+            info.size
+        );
         let last_modified = httpdate::fmt_http_date(info.modified());
         let type_line = format!("Content-Type: {content_type}\r\n").into_bytes();
         let mut validator_lines = format!(
@@ -206,10 +209,11 @@ pub struct Cached {
     body: Option<Bytes>,
     gzip: OnceCell<Option<Bytes>>,
     br: OnceCell<Option<Bytes>>,
-    /// inotify watches the file and its directories.
-    watched: bool,
+    /// The inotify watches on the file and its directories; None: not
+    /// watched, so checked on every request.
+    watches: Option<Watches>,
     /// The watch generation and time of the last check that the file is
-    /// unchanged; None: check with stat next time.
+    /// unchanged; None: check it next time.
     checked: Cell<Option<(u64, Instant)>>,
 }
 
@@ -217,6 +221,12 @@ impl Cached {
     /// The content is in memory (a small file).
     pub fn in_memory(&self) -> bool {
         self.body.is_some()
+    }
+
+    /// Bytes charged to the cache budget (the content, room for its
+    /// compressed forms, and the head parts).
+    fn cost(&self) -> usize {
+        self.body.as_ref().map_or(0, |b| b.len() * 2) + 512
     }
 }
 
@@ -229,7 +239,7 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache { entries: FxHashMap::default(), bytes: 0 });
 }
 
-/// The cached entry for `relative` if it can be trusted without a stat:
+/// The cached entry for `relative` if it can be trusted without a check:
 /// nothing watched has changed since it was last checked (`generation` is
 /// the current [`watch::generation`]), recently.
 pub fn lookup_unchanged(relative: &str, generation: Option<u64>) -> Option<Rc<Cached>> {
@@ -238,13 +248,15 @@ pub fn lookup_unchanged(relative: &str, generation: Option<u64>) -> Option<Rc<Ca
         let cache = cache.borrow();
         let entry = cache.entries.get(relative)?;
         let (checked, at) = entry.checked.get()?;
-        let fresh = entry.watched && checked == generation && at.elapsed() < Duration::from_millis(watch::TRUST_MS);
+        let fresh =
+            entry.watches.is_some() && checked == generation && at.elapsed() < Duration::from_millis(watch::TRUST_MS);
         fresh.then(|| entry.clone())
     })
 }
 
-/// The cached entry for `relative`, if it is still the file `info`
-/// describes; `generation` is the watch generation read before the stat.
+/// The cached entry for `relative`, if it is still the file `info` (the
+/// fstat of a descriptor just opened beneath the root) describes;
+/// `generation` is the watch generation read before that open.
 pub fn lookup(relative: &str, info: &FileInfo, generation: Option<u64>) -> Option<Rc<Cached>> {
     CACHE.with(|cache| {
         let cache = cache.borrow();
@@ -257,12 +269,23 @@ pub fn lookup(relative: &str, info: &FileInfo, generation: Option<u64>) -> Optio
     })
 }
 
+/// Forgets the entry for `relative` (the path no longer opens), so that its
+/// watches are given back.
+pub fn forget(relative: &str) {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(old) = cache.entries.remove(relative) {
+            cache.bytes = cache.bytes.saturating_sub(old.cost());
+        }
+    });
+}
+
 /// Reads an opened file (whose fstat is `info`) into a cache entry, keeps
 /// it, and returns it. `root` is the served directory, for the watches.
-pub fn load(root: &Path, relative: &str, file: &File, info: FileInfo) -> io::Result<Rc<Cached>> {
+pub fn load(root: &Root, relative: &str, file: &File, info: FileInfo) -> io::Result<Rc<Cached>> {
     let name = relative.rsplit('/').next().unwrap_or(relative);
     // Watch first, then read: a change after this point bumps the generation.
-    let watched = watch::watch(root, relative, file);
+    let watches = watch::watch(root, relative, file);
     let generation = watch::generation();
     let (meta, body) = if info.size <= SMALL_FILE {
         let mut content = Vec::with_capacity(info.size as usize);
@@ -275,12 +298,12 @@ pub fn load(root: &Path, relative: &str, file: &File, info: FileInfo) -> io::Res
         (Meta::new(info, name, &sample[..n]), None)
     };
     // A file that changed while being read is served as read, but checked
-    // with stat on the next request (which then reloads it).
+    // on the next request (which then reloads it).
     let unchanged = stat_file(file).ok() == Some(meta.info);
     let checked = generation.filter(|_| unchanged).map(|g| (g, Instant::now()));
-    let entry = Cached { meta, body, gzip: OnceCell::new(), br: OnceCell::new(), watched, checked: Cell::new(checked) };
+    let entry = Cached { meta, body, gzip: OnceCell::new(), br: OnceCell::new(), watches, checked: Cell::new(checked) };
     let entry = Rc::new(entry);
-    let cost = entry.body.as_ref().map_or(0, |b| b.len() * 2) + 512;
+    let cost = entry.cost();
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.bytes + cost > CACHE_BUDGET {
@@ -289,7 +312,7 @@ pub fn load(root: &Path, relative: &str, file: &File, info: FileInfo) -> io::Res
             cache.bytes = 0;
         }
         if let Some(old) = cache.entries.insert(relative.into(), entry.clone()) {
-            cache.bytes = cache.bytes.saturating_sub(old.body.as_ref().map_or(0, |b| b.len() * 2) + 512);
+            cache.bytes = cache.bytes.saturating_sub(old.cost());
         }
         cache.bytes += cost;
     });
@@ -409,8 +432,8 @@ pub fn compress(content: &[u8], coding: Coding) -> Option<Bytes> {
     (out.len() + 32 < content.len()).then(|| Bytes::from(out))
 }
 
-/// One version of one file in one coding: device, inode, size, mtime (s, ns).
-type VersionKey = (u64, u64, u64, i64, i64, Coding);
+/// One version of one file (all of its [`FileInfo`]) in one coding.
+type VersionKey = (FileInfo, Coding);
 
 /// Compressed forms of files above [`SMALL_FILE`], shared by the workers.
 struct BigCompressed {
@@ -423,7 +446,7 @@ impl BigCompressed {
         static SHARED: OnceLock<Mutex<BigCompressed>> = OnceLock::new();
         let shared = SHARED.get_or_init(|| Mutex::new(BigCompressed { entries: FxHashMap::default(), bytes: 0 }));
         let info = meta.info;
-        let key = (info.dev, info.ino, info.size, info.mtime, info.mtime_nsec, coding);
+        let key = (info, coding);
         if let Some(found) = shared.lock().unwrap_or_else(|p| p.into_inner()).entries.get(&key) {
             return found.clone();
         }
@@ -623,15 +646,53 @@ mod tests {
 
     #[test]
     fn etags_per_coding() {
-        let info = FileInfo { dev: 1, ino: 0xab, size: 0x10, mtime: 1, mtime_nsec: 0, kind: Kind::File };
+        let info = FileInfo {
+            dev: 1,
+            ino: 0xab,
+            size: 0x10,
+            mtime: 1,
+            mtime_nsec: 0,
+            ctime: 2,
+            ctime_nsec: 0,
+            kind: Kind::File,
+        };
         let meta = Meta::new(info, "a.txt", b"");
-        assert_eq!(meta.etag, "\"ab-3b9aca00-10\"");
-        assert!(meta.tag_matches(b"\"ab-3b9aca00-10\"", Coding::Identity));
-        assert!(meta.tag_matches(b"W/\"ab-3b9aca00-10\"", Coding::Identity));
-        assert!(meta.tag_matches(b"\"ab-3b9aca00-10-br\"", Coding::Br));
-        assert!(!meta.tag_matches(b"\"ab-3b9aca00-10-br\"", Coding::Gzip));
-        assert!(!meta.tag_matches(b"\"ab-3b9aca00-10\"", Coding::Br));
-        assert!(!meta.tag_matches(b"\"ab-3b9aca00-11\"", Coding::Identity));
+        assert_eq!(meta.etag, "\"ab-3b9aca00-77359400-10\"");
+        assert!(meta.tag_matches(b"\"ab-3b9aca00-77359400-10\"", Coding::Identity));
+        assert!(meta.tag_matches(b"W/\"ab-3b9aca00-77359400-10\"", Coding::Identity));
+        assert!(meta.tag_matches(b"\"ab-3b9aca00-77359400-10-br\"", Coding::Br));
+        assert!(!meta.tag_matches(b"\"ab-3b9aca00-77359400-10-br\"", Coding::Gzip));
+        assert!(!meta.tag_matches(b"\"ab-3b9aca00-77359400-10\"", Coding::Br));
+        assert!(!meta.tag_matches(b"\"ab-3b9aca00-77359400-11\"", Coding::Identity));
+        // A rewrite that puts the mtime back still changes the tag.
+        let rewritten = Meta::new(FileInfo { ctime: 3, ..info }, "a.txt", b"");
+        assert_ne!(rewritten.etag, meta.etag);
+    }
+
+    /// The cache's check (equal [`FileInfo`] from the descriptor) sees a
+    /// same-size rewrite whose mtime was put back, with no inotify involved.
+    #[test]
+    fn a_same_size_rewrite_that_keeps_the_mtime_is_another_version() {
+        let dir = super::super::path::tests::Scratch::new("rewrite");
+        dir.write("a.txt", "version 1\n");
+        let root = Root::open(&dir.0, false).expect("root");
+        let first = root.open_beneath("a.txt").expect("open");
+        load(&root, "a.txt", &first.file, first.info).expect("load");
+        assert!(lookup("a.txt", &root.open_beneath("a.txt").expect("open").info, None).is_some(), "unchanged");
+
+        let path = dir.0.join("a.txt");
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).expect("mtime");
+        std::fs::write(&path, "version 2\n").expect("rewrite");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open");
+        file.set_times(std::fs::FileTimes::new().set_modified(mtime)).expect("utimensat");
+
+        let again = root.open_beneath("a.txt").expect("open");
+        assert_eq!((again.info.ino, again.info.size), (first.info.ino, first.info.size));
+        assert_eq!((again.info.mtime, again.info.mtime_nsec), (first.info.mtime, first.info.mtime_nsec));
+        assert_ne!(again.info, first.info, "the change time differs");
+        assert!(lookup("a.txt", &again.info, None).is_none(), "the cached version must not be served");
+        let entry = load(&root, "a.txt", &again.file, again.info).expect("reload");
+        assert_eq!(entry.body.as_deref(), Some(&b"version 2\n"[..]));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::path::encode_segment;
+use super::files::Kind;
+use super::path::{encode_segment, Root};
 use super::response::escape_html;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -17,7 +18,7 @@ use super::response::escape_html;
 pub enum EntryKind {
     Dir,
     File,
-    /// A FIFO, socket or device, or a link that leads nowhere.
+    /// A FIFO, socket or device, or a link berth does not follow.
     Other,
 }
 
@@ -32,7 +33,8 @@ pub struct Entry {
     /// RFC 3339, UTC.
     #[serde(serialize_with = "rfc3339")]
     pub modified: Option<SystemTime>,
-    /// The name is a symbolic link (kind and size are its target's).
+    /// The name is a symbolic link (kind and size are its target's when
+    /// `--follow-symlinks` reaches one inside the root).
     pub symlink: bool,
 }
 
@@ -43,9 +45,15 @@ fn rfc3339<S: serde::Serializer>(time: &Option<SystemTime>, serializer: S) -> Re
     }
 }
 
-/// The entries of an open directory, directories first, then by name.
-/// Names that are not UTF-8 are left out (berth could not serve them).
-pub fn read(dir: &File, hidden: bool) -> io::Result<Vec<Entry>> {
+/// The entries of an open directory (`relative` under `root`), directories
+/// first, then by name. Names that are not UTF-8 are left out (berth could
+/// not serve them).
+///
+/// A symbolic link is described by what berth would serve for it: without
+/// `--follow-symlinks` nothing (`other`); with it, its target when the safe
+/// open reaches one inside the root, else `other`. So a listing never says
+/// anything about a file outside the root.
+pub fn read(dir: &File, hidden: bool, root: &Root, relative: &str) -> io::Result<Vec<Entry>> {
     // The descriptor was opened safely beneath the root; reading it through
     // /proc/self/fd keeps to that very directory.
     let mut entries = Vec::new();
@@ -55,14 +63,27 @@ pub fn read(dir: &File, hidden: bool) -> io::Result<Vec<Entry>> {
         if name.starts_with('.') && !hidden {
             continue;
         }
+        // lstat through the directory's descriptor: the name itself.
         let Ok(own) = item.metadata() else { continue };
         let symlink = own.file_type().is_symlink();
-        let target = if symlink { std::fs::metadata(item.path()).ok() } else { Some(own) };
-        let (kind, size, modified) = match &target {
-            Some(m) if m.is_dir() => (EntryKind::Dir, 0, m.modified().ok()),
-            Some(m) if m.is_file() => (EntryKind::File, m.len(), m.modified().ok()),
-            Some(m) => (EntryKind::Other, 0, m.modified().ok()),
-            None => (EntryKind::Other, 0, None),
+        let (kind, size, modified) = if symlink {
+            let target = if root.follows_symlinks() {
+                let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
+                root.open_beneath(&path).ok().map(|opened| opened.info)
+            } else {
+                None
+            };
+            match target {
+                Some(info) if info.kind == Kind::Dir => (EntryKind::Dir, 0, Some(info.modified())),
+                Some(info) => (EntryKind::File, info.size, Some(info.modified())),
+                None => (EntryKind::Other, 0, own.modified().ok()),
+            }
+        } else if own.is_dir() {
+            (EntryKind::Dir, 0, own.modified().ok())
+        } else if own.is_file() {
+            (EntryKind::File, own.len(), own.modified().ok())
+        } else {
+            (EntryKind::Other, 0, own.modified().ok())
         };
         entries.push(Entry { name, kind, size, modified, symlink });
     }

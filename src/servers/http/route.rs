@@ -2,15 +2,14 @@
 //! Host (DNS rebinding) and request form first, then the method, then
 //! authentication, then the path, and only then the file system.
 
-use std::io;
 use std::net::IpAddr;
 
 use bytes::Bytes;
 
-use super::files::{self, Coding, FileInfo, Kind, Source};
+use super::files::{self, Coding, Kind, Source};
 use super::guard::{Auth, AuthCheck, HostCheck};
 use super::listing;
-use super::path::{self, OpenError, PathError};
+use super::path::{self, OpenError, Opened, PathError};
 use super::request::{wants_json, Method, Request};
 use super::response::{Body, Head, Reply};
 use super::{watch, Site};
@@ -155,29 +154,31 @@ fn serve_path(
             return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra);
         }
     }
-    match files::stat_at(site.root.raw_fd(), relative) {
-        Ok(info) if info.kind == Kind::File => serve_file(site, request, exchange, relative, info, generation),
-        Ok(info) if info.kind == Kind::Dir => {
-            // Opened (safely) before anything is said about it, even a redirect.
-            let dir = match site.root.open_beneath(relative) {
-                Ok(dir) => dir,
-                Err(e) => return open_error(exchange, request, e),
-            };
-            if !trailing_slash && !relative.is_empty() {
-                return redirect_to_dir(exchange, request, relative, query);
-            }
-            let index = if relative.is_empty() { "index.html".to_string() } else { format!("{relative}/index.html") };
-            match serve_if_file(site, request, exchange, &index, generation) {
-                Some(reply) => reply,
-                None => serve_listing(site, request, exchange, relative, &dir),
-            }
-        }
-        Ok(_) => error(exchange, request, 403, "berth: not a regular file or directory\n", "not a regular file"),
-        Err(e) if is_not_found(&e) => {
+    // Everything else starts with the safe open, and what it opened says
+    // what it is: no path is stat'ed, so nothing can change between a look
+    // and the open.
+    let opened = match site.root.open_beneath(relative) {
+        Ok(opened) => opened,
+        Err(OpenError::NotFound) => {
+            files::forget(relative);
             let spa_index = site.spa.then(|| serve_if_file(site, request, exchange, "index.html", generation));
-            spa_index.flatten().unwrap_or_else(|| not_found(exchange, request, "no such file"))
+            return spa_index.flatten().unwrap_or_else(|| not_found(exchange, request, "no such file"));
         }
-        Err(e) => open_error(exchange, request, OpenError::from(e)),
+        Err(e) => {
+            files::forget(relative);
+            return open_error(exchange, request, e);
+        }
+    };
+    if opened.info.kind == Kind::File {
+        return serve_file(site, request, exchange, relative, opened, generation);
+    }
+    if !trailing_slash && !relative.is_empty() {
+        return redirect_to_dir(exchange, request, relative, query);
+    }
+    let index = if relative.is_empty() { "index.html".to_string() } else { format!("{relative}/index.html") };
+    match serve_if_file(site, request, exchange, &index, generation) {
+        Some(reply) => reply,
+        None => serve_listing(site, request, exchange, relative, &opened.file),
     }
 }
 
@@ -190,48 +191,34 @@ fn serve_if_file(
     relative: &str,
     generation: Option<u64>,
 ) -> Option<Reply> {
-    let info = files::stat_at(site.root.raw_fd(), relative).ok().filter(|info| info.kind == Kind::File)?;
-    Some(serve_file(site, request, exchange, relative, info, generation))
+    if let Some(entry) = files::lookup_unchanged(relative, generation) {
+        if entry.in_memory() {
+            return Some(files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra));
+        }
+    }
+    let opened = site.root.open_beneath(relative).ok().filter(|opened| opened.info.kind == Kind::File)?;
+    Some(serve_file(site, request, exchange, relative, opened, generation))
 }
 
-fn is_not_found(error: &io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ENAMETOOLONG))
-}
-
-/// A regular file: from the cache when the stat (`info`, taken under watch
-/// `generation`) still matches, otherwise opened safely (and cached).
+/// A regular file, just opened beneath the root: from the cache when the
+/// descriptor's fstat (`opened.info`, taken under watch `generation`)
+/// matches the entry, otherwise read (and cached).
 fn serve_file(
     site: &Site,
     request: &Request<'_>,
     exchange: &mut Exchange<'_>,
     relative: &str,
-    info: FileInfo,
+    opened: Opened,
     generation: Option<u64>,
 ) -> Reply {
+    let Opened { file, info } = opened;
     if let Some(entry) = files::lookup(relative, &info, generation) {
-        if entry.in_memory() {
-            return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra);
-        }
-        // Large: the cache holds only the head parts; the content comes
-        // from a fresh, safe open of the same file.
-        match site.root.open_beneath(relative) {
-            Ok(file) if files::stat_file(&file).ok() == Some(info) => {
-                return files::respond(exchange.head, request, &entry, Source::Disk(file), exchange.extra);
-            }
-            Ok(_) => {}
-            Err(e) => return open_error(exchange, request, e),
-        }
+        // Large files: the cache holds only the head parts; the content
+        // comes from this descriptor.
+        let source = if entry.in_memory() { Source::Memory } else { Source::Disk(file) };
+        return files::respond(exchange.head, request, &entry, source, exchange.extra);
     }
-    let file = match site.root.open_beneath(relative) {
-        Ok(file) => file,
-        Err(e) => return open_error(exchange, request, e),
-    };
-    let info = match files::stat_file(&file) {
-        Ok(info) if info.kind == Kind::File => info,
-        Ok(_) => return error(exchange, request, 403, "berth: not a regular file\n", "not a regular file"),
-        Err(e) => return open_error(exchange, request, OpenError::Other(e)),
-    };
-    match files::load(&site.root.path, relative, &file, info) {
+    match files::load(&site.root, relative, &file, info) {
         Ok(entry) => {
             let source = if entry.in_memory() { Source::Memory } else { Source::Disk(file) };
             files::respond(exchange.head, request, &entry, source, exchange.extra)
@@ -247,7 +234,7 @@ fn serve_listing(
     relative: &str,
     dir: &std::fs::File,
 ) -> Reply {
-    let entries = match listing::read(dir, site.hidden) {
+    let entries = match listing::read(dir, site.hidden, &site.root, relative) {
         Ok(entries) => entries,
         Err(e) => return open_error(exchange, request, OpenError::from(e)),
     };
@@ -325,13 +312,24 @@ fn options(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> R
 fn open_error(exchange: &mut Exchange<'_>, request: &Request<'_>, failure: OpenError) -> Reply {
     match failure {
         OpenError::NotFound => not_found(exchange, request, "no such file"),
+        OpenError::Symlink => error(
+            exchange,
+            request,
+            403,
+            "berth: refused: this path goes through a symbolic link \
+             (--follow-symlinks follows links that stay inside the served directory)\n",
+            "symlink (no --follow-symlinks)",
+        ),
         OpenError::Outside => error(
             exchange,
             request,
             403,
-            "berth: refused: this path leads outside the served directory (--follow-symlinks allows that)\n",
+            "berth: refused: this path leads outside the served directory\n",
             "symlink leads outside DIR",
         ),
+        OpenError::NotRegular => {
+            error(exchange, request, 403, "berth: not a regular file or directory\n", "not a regular file")
+        }
         OpenError::Denied => error(exchange, request, 403, "berth: permission denied\n", "permission denied"),
         OpenError::Other(_) => error(exchange, request, 500, "berth: could not read this file\n", "read error"),
     }

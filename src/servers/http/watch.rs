@@ -1,45 +1,54 @@
 //! Knowing when cached files may have changed, without a stat(2) per request.
 //!
-//! Checking a cached file with stat on every request costs about a sixth of
-//! the server's throughput on small files (the path walk and the syscall).
+//! Checking a cached file on every request costs about a sixth of the
+//! server's throughput on small files (the path walk and the syscalls).
 //! Instead, when a file is cached, inotify watches the file itself and every
 //! directory on its path from the root; any event (a write, a rename, a new
 //! or deleted name, a changed symlink) bumps one global [`generation`]. A
-//! cached entry is trusted without a stat while the generation is the one it
-//! was checked under, and for at most [`TRUST_MS`]: the bound covers what
+//! cached entry is trusted without a check while the generation is the one
+//! it was checked under, and for at most [`TRUST_MS`]: the bound covers what
 //! inotify cannot see (other machines writing to a network file system).
 //!
 //! The kernel queues an inotify event inside the very write(2) or rename(2)
 //! that causes it, and [`generation`] looks at the queue (one FIONREAD,
 //! cheaper than a stat) before a cached entry is trusted, so an edit made
-//! before a request shows in its response. Where inotify is not available
-//! (no more instances or watches), entries are checked with stat on every
-//! request.
+//! before a request shows in its response.
+//!
+//! Watches are a per-user resource shared with every other program of that
+//! user (`fs.inotify.max_user_watches`), so berth holds at most
+//! [`MAX_WATCHES`] of them: each cache entry holds its watches
+//! ([`Watches`]) and gives them back when it is dropped (replaced, evicted).
+//! An entry that cannot be watched (the cap, or no inotify at all) is
+//! checked from a descriptor on every request instead: opened again beneath
+//! the root and fstat'ed.
 
-use std::ffi::CString;
+use std::collections::hash_map::Entry;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-/// A cached file is checked with stat at least this often (milliseconds).
+use rustc_hash::FxHashMap;
+
+use super::path::Root;
+
+/// A cached file is checked at least this often (milliseconds).
 pub const TRUST_MS: u64 = 1000;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// A number that changes whenever a watched file or directory may have
 /// changed; None when that cannot be known (no inotify): then trust nothing
-/// without a stat.
+/// without a check.
 ///
 /// Looks at the event queue first (FIONREAD, one cheap system call): an
 /// event is queued inside the write(2) or rename(2) that causes it, so a
 /// change made before a request was sent is always seen while serving it.
 /// Whoever finds events bumps the generation *before* taking them off the
 /// queue, so a worker that finds the queue empty because another one just
-/// emptied it still sees the new generation. No locks: workers never wait
-/// for each other here.
+/// emptied it still sees the new generation. No locks on the way; only
+/// events that say the kernel dropped watches take the registry's lock,
+/// to give those watches' places under the cap back.
 pub fn generation() -> Option<u64> {
     let watcher = instance()?;
     if GENERATION.load(Ordering::SeqCst) == BROKEN {
@@ -55,15 +64,43 @@ pub fn generation() -> Option<u64> {
     if pending > 0 {
         GENERATION.fetch_add(1, Ordering::SeqCst);
         let mut buffer = [0u8; 4096];
+        let mut gone = Vec::new();
         for _ in 0..64 {
             // SAFETY: read into a buffer we own, at most its length.
             let n = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
             if n <= 0 {
                 break; // EAGAIN: empty (perhaps emptied by another worker)
             }
+            ignored(&buffer[..n as usize], &mut gone);
+        }
+        if !gone.is_empty() {
+            // The kernel dropped these watches (their inode was deleted, or
+            // berth removed them): they no longer count against the cap.
+            let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(registry) = registry.as_mut() {
+                for wd in gone {
+                    registry.remove(&wd);
+                }
+            }
         }
     }
     Some(GENERATION.load(Ordering::SeqCst)).filter(|&g| g != BROKEN)
+}
+
+/// Adds to `gone` the watch descriptors of the IN_IGNORED events in `events`
+/// (whole `struct inotify_event`s, as read(2) returns them). Watch
+/// descriptors are handed out cyclically, so one that is gone is not reused
+/// while berth could still mistake it for the old one.
+fn ignored(mut events: &[u8], gone: &mut Vec<i32>) {
+    const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
+    while events.len() >= HEADER {
+        let field = |at: usize| u32::from_ne_bytes([events[at], events[at + 1], events[at + 2], events[at + 3]]);
+        let (wd, mask, len) = (field(0) as i32, field(4), field(12) as usize);
+        if mask & libc::IN_IGNORED != 0 {
+            gone.push(wd);
+        }
+        events = events.get(HEADER + len..).unwrap_or_default();
+    }
 }
 
 /// The generation once the inotify descriptor failed.
@@ -90,36 +127,122 @@ const FILE_EVENTS: u32 =
     libc::IN_MODIFY | libc::IN_ATTRIB | libc::IN_CLOSE_WRITE | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF;
 const DIR_EVENTS: u32 = FILE_EVENTS | libc::IN_CREATE | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO;
 
-/// Watches `file` (open, at `relative` under `root`) and the directories
-/// leading to it. False when that is not possible: then the caller must
-/// not trust the entry without a stat.
-pub fn watch(root: &Path, relative: &str, file: &File) -> bool {
-    let Some(watcher) = instance() else { return false };
-    if GENERATION.load(Ordering::Acquire) == BROKEN {
-        return false;
-    }
-    let inotify = &watcher.fd;
-    // The file's own inode, whatever links led to it.
-    if !add(inotify, Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())), FILE_EVENTS) {
-        return false;
-    }
-    let mut dir = root.to_path_buf();
-    if !add(inotify, &dir, DIR_EVENTS) {
-        return false;
-    }
-    let mut segments: Vec<&str> = relative.split('/').collect();
-    segments.pop();
-    for segment in segments {
-        dir.push(segment);
-        if !add(inotify, &dir, DIR_EVENTS) {
-            return false;
-        }
-    }
-    true
+/// Most inotify watches berth holds at once (a file and each directory on
+/// its path count one each, shared between entries). The kernel's default
+/// per-user limit is 8192 on small machines, so this leaves room for the
+/// user's other programs; beyond it, files are checked on every request.
+pub const MAX_WATCHES: usize = 4096;
+
+/// The watches berth holds: watch descriptor → how many cache entries use
+/// it (the kernel gives the same descriptor for the same inode).
+static REGISTRY: Mutex<Option<FxHashMap<i32, u32>>> = Mutex::new(None);
+
+/// The watches one cache entry holds; given back when it is dropped.
+#[derive(Debug)]
+pub struct Watches {
+    descriptors: Vec<i32>,
 }
 
-fn add(inotify: &OwnedFd, path: &Path, mask: u32) -> bool {
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else { return false };
-    // SAFETY: a NUL-terminated path; the kernel returns a watch descriptor or -1.
-    unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), c_path.as_ptr(), mask) >= 0 }
+impl Drop for Watches {
+    fn drop(&mut self) {
+        if let Some(watcher) = instance() {
+            let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+            release(watcher, registry.get_or_insert_with(FxHashMap::default), &self.descriptors);
+        }
+    }
+}
+
+fn release(watcher: &Watcher, registry: &mut FxHashMap<i32, u32>, descriptors: &[i32]) {
+    for wd in descriptors {
+        let Some(users) = registry.get_mut(wd) else { continue };
+        *users -= 1;
+        if *users == 0 {
+            registry.remove(wd);
+            // Fails harmlessly when the kernel already dropped it (the
+            // inode was deleted).
+            // SAFETY: removing a watch from our own inotify descriptor.
+            unsafe { libc::inotify_rm_watch(watcher.fd.as_raw_fd(), *wd) };
+        }
+    }
+}
+
+/// Watches `file` (open, at `relative` under `root`) and the directories
+/// leading to it, each named through a descriptor opened beneath the root
+/// (never by a path from `/`). None when that is not possible (no inotify,
+/// or [`MAX_WATCHES`] reached): then the caller must check the entry on
+/// every request.
+pub fn watch(root: &Root, relative: &str, file: &File) -> Option<Watches> {
+    let watcher = instance()?;
+    if GENERATION.load(Ordering::Acquire) == BROKEN {
+        return None;
+    }
+    // The directories first, opened before taking the lock.
+    let mut dirs = vec![None];
+    let mut end = 0;
+    while let Some(slash) = relative[end..].find('/') {
+        end += slash;
+        dirs.push(Some(root.open_dir_path(&relative[..end]).ok()?));
+        end += 1;
+    }
+    let mut targets: Vec<(RawFd, u32)> = vec![(file.as_raw_fd(), FILE_EVENTS)];
+    for dir in &dirs {
+        targets.push((dir.as_ref().map_or(root.raw_fd(), |d| d.as_raw_fd()), DIR_EVENTS));
+    }
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    let registry = registry.get_or_insert_with(FxHashMap::default);
+    // Plain numbers until all are in: a `Watches` dropped here would take
+    // the lock this function holds.
+    let mut held = Vec::with_capacity(targets.len());
+    for (fd, mask) in targets {
+        // The inode a descriptor refers to, whatever links led to it.
+        let path = format!("/proc/self/fd/{fd}\0");
+        // SAFETY: a NUL-terminated path; the kernel returns a watch descriptor or -1.
+        let wd = unsafe { libc::inotify_add_watch(watcher.fd.as_raw_fd(), path.as_ptr().cast(), mask) };
+        let full = registry.len() >= MAX_WATCHES;
+        let admitted = wd >= 0
+            && match registry.entry(wd) {
+                Entry::Occupied(mut users) => {
+                    *users.get_mut() += 1;
+                    true
+                }
+                Entry::Vacant(slot) if !full => {
+                    slot.insert(1);
+                    true
+                }
+                Entry::Vacant(_) => {
+                    // A new watch past the cap: given back at once.
+                    // SAFETY: removing the watch just added.
+                    unsafe { libc::inotify_rm_watch(watcher.fd.as_raw_fd(), wd) };
+                    false
+                }
+            };
+        if !admitted {
+            release(watcher, registry, &held);
+            return None;
+        }
+        held.push(wd);
+    }
+    Some(Watches { descriptors: held })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_events_are_found() {
+        let mut events = Vec::new();
+        for (wd, mask, name) in
+            [(3, libc::IN_MODIFY, &b""[..]), (4, libc::IN_IGNORED, b""), (5, libc::IN_CREATE, b"a.txt\0\0\0")]
+        {
+            for field in [wd as u32, mask, 0, name.len() as u32] {
+                events.extend_from_slice(&field.to_ne_bytes());
+            }
+            events.extend_from_slice(name);
+        }
+        events.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0]); // a partial event: ignored
+        let mut gone = Vec::new();
+        ignored(&events, &mut gone);
+        assert_eq!(gone, [4]);
+    }
 }
