@@ -67,7 +67,6 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         guard: Guard { allowed_hosts, allow_local_address: args.expose, cors, auth },
         spa: args.spa,
         hidden: args.hidden,
-        redact_token: args.token,
     };
     let options = Options { limits, quiet: args.quiet, expose: args.expose, workers };
     server::run(site, options, listener)?;

@@ -42,6 +42,16 @@ pub struct Site {
     pub spa: bool,
     /// Serve names starting with a dot.
     pub hidden: bool,
-    /// Mask `token=` values in the request log.
-    pub redact_token: bool,
+}
+
+impl Site {
+    /// The secret the request log must never show: the `--token` token.
+    /// (Basic credentials travel only in the Authorization header, which is
+    /// never logged.)
+    pub fn log_secret(&self) -> Option<&str> {
+        match &self.guard.auth {
+            Some(guard::Auth::Token { token, .. }) => Some(token),
+            _ => None,
+        }
+    }
 }
