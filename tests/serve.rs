@@ -12,14 +12,14 @@ use crate::common::*;
 
 /// One response as read off the wire.
 #[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
@@ -27,14 +27,14 @@ impl Response {
         self.header(name).is_some()
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn connect(port: u16) -> TcpStream {
+pub(crate) fn connect(port: u16) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to berth serve");
     stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
     stream.set_write_timeout(Some(IO_TIMEOUT)).expect("write timeout");
@@ -43,7 +43,7 @@ fn connect(port: u16) -> TcpStream {
 
 /// Reads one response from `stream`; `head_only` for HEAD requests (no body
 /// whatever Content-Length says). None if the server closed first.
-fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response> {
+pub(crate) fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response> {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     // The head, byte by byte (bounded: heads are small).
@@ -78,7 +78,7 @@ fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response> {
 }
 
 /// Sends `raw` on a new connection and reads one response.
-fn send_raw(port: u16, raw: &[u8]) -> Option<Response> {
+pub(crate) fn send_raw(port: u16, raw: &[u8]) -> Option<Response> {
     let mut stream = connect(port);
     stream.write_all(raw).expect("send the request");
     let head_only = raw.starts_with(b"HEAD ");
@@ -95,16 +95,16 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Res
     send_raw(port, raw.as_bytes()).unwrap_or_else(|| panic!("no response to {method} {path}"))
 }
 
-fn get(port: u16, path: &str) -> Response {
+pub(crate) fn get(port: u16, path: &str) -> Response {
     request(port, "GET", path, &[])
 }
 
-fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
+pub(crate) fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     request(port, "GET", path, headers)
 }
 
 /// A site with a bit of everything.
-fn site() -> ScratchDir {
+pub(crate) fn site() -> ScratchDir {
     let dir = ScratchDir::new("serve");
     dir.write("index.html", "<!doctype html><title>home</title><h1>home page</h1>\n");
     dir.write("hello.txt", "hello, world\n");
@@ -125,7 +125,7 @@ fn site() -> ScratchDir {
 }
 
 /// `berth serve DIR ARGS` on a fresh port.
-fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
+pub(crate) fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
     serve_env(dir, args, &[])
 }
 
@@ -416,7 +416,14 @@ fn a_log_line_per_request_unless_quiet() {
     let server = serve(&dir, &[]);
     assert_eq!(get(server.port, "/hello.txt").status, 200);
     assert_eq!(get(server.port, "/missing.txt").status, 404);
-    assert!(server.wait_for_stderr("GET /missing.txt 404", Duration::from_secs(5)), "{}", server.stderr());
+    // A line is written once its exchange is over (after the response is
+    // sent, with the time that took, as nginx logs), and the two requests
+    // may be served by different workers: lines come in the order the
+    // exchanges end, which nothing promises to be the order they began.
+    // So each line is waited for, never inferred from another.
+    for needle in ["GET /hello.txt 200", "GET /missing.txt 404"] {
+        assert!(server.wait_for_stderr(needle, Duration::from_secs(5)), "no '{needle}':\n{}", server.stderr());
+    }
     let log = server.stderr();
     let line = log.lines().find(|l| l.contains("GET /hello.txt 200")).unwrap_or_else(|| panic!("no log line:\n{log}"));
     assert!(line.contains("127.0.0.1:"), "the client's address: {line}");
