@@ -34,6 +34,7 @@ mod run;
 mod scan;
 mod serve;
 mod serve_browser;
+mod serve_http;
 mod sources_agree;
 mod who;
 
@@ -56,6 +57,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(scan::cases());
     cases.extend(serve::cases());
     cases.extend(serve_browser::cases());
+    cases.extend(serve_http::cases());
     cases.extend(sources_agree::cases());
     cases.extend(who::cases());
     common::harness::main(cases)
