@@ -14,7 +14,7 @@ use crate::common::*;
 use serde_json::Value;
 
 /// `berth probe ARGS --json`: exit code and report; asserts no panic and a clean stderr.
-fn probe_json(args: &[&str]) -> (i32, Value) {
+pub(crate) fn probe_json(args: &[&str]) -> (i32, Value) {
     let mut full = vec!["probe"];
     full.extend_from_slice(args);
     full.push("--json");
@@ -26,7 +26,7 @@ fn probe_json(args: &[&str]) -> (i32, Value) {
 }
 
 /// The address entry for `address` in a probe report.
-fn at<'a>(report: &'a Value, address: &str) -> &'a Value {
+pub(crate) fn at<'a>(report: &'a Value, address: &str) -> &'a Value {
     report["addresses"]
         .as_array()
         .expect("addresses")
@@ -39,14 +39,14 @@ const TRAP: &str = "clients that try ::1 first (localhost) get 'connection refus
 
 /// A server thread that accepts connections on `listener` until stopped
 /// (at most `max` of them), handing each to `serve`. Stopped and joined on drop.
-struct Server {
+pub(crate) struct Server {
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    fn start(listener: TcpListener, max: usize, serve: impl Fn(TcpStream) + Send + 'static) -> Server {
+    pub(crate) fn start(listener: TcpListener, max: usize, serve: impl Fn(TcpStream) + Send + 'static) -> Server {
         listener.set_nonblocking(true).expect("nonblocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));

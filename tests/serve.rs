@@ -10,7 +10,7 @@ use crate::common::http::*;
 use crate::common::*;
 
 /// A site with a bit of everything.
-fn site() -> ScratchDir {
+pub(crate) fn site() -> ScratchDir {
     let dir = ScratchDir::new("serve");
     dir.write("index.html", "<!doctype html><title>home</title><h1>home page</h1>\n");
     dir.write("hello.txt", "hello, world\n");
@@ -31,7 +31,7 @@ fn site() -> ScratchDir {
 }
 
 /// `berth serve DIR ARGS` on a fresh port.
-fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
+pub(crate) fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
     serve_env(dir, args, &[])
 }
 
@@ -322,7 +322,14 @@ fn a_log_line_per_request_unless_quiet() {
     let server = serve(&dir, &[]);
     assert_eq!(get(server.port, "/hello.txt").status, 200);
     assert_eq!(get(server.port, "/missing.txt").status, 404);
-    assert!(server.wait_for_stderr("GET /missing.txt 404", Duration::from_secs(5)), "{}", server.stderr());
+    // A line is written once its exchange is over (after the response is
+    // sent, with the time that took, as nginx logs), and the two requests
+    // may be served by different workers: lines come in the order the
+    // exchanges end, which nothing promises to be the order they began.
+    // So each line is waited for, never inferred from another.
+    for needle in ["GET /hello.txt 200", "GET /missing.txt 404"] {
+        assert!(server.wait_for_stderr(needle, Duration::from_secs(5)), "no '{needle}':\n{}", server.stderr());
+    }
     let log = server.stderr();
     let line = log.lines().find(|l| l.contains("GET /hello.txt 200")).unwrap_or_else(|| panic!("no log line:\n{log}"));
     assert!(line.contains("127.0.0.1:"), "the client's address: {line}");

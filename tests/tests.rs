@@ -36,6 +36,7 @@ mod scan;
 mod serve;
 mod serve_browser;
 mod serve_fs;
+mod serve_http;
 mod sources_agree;
 mod who;
 
@@ -60,6 +61,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(serve::cases());
     cases.extend(serve_browser::cases());
     cases.extend(serve_fs::cases());
+    cases.extend(serve_http::cases());
     cases.extend(sources_agree::cases());
     cases.extend(who::cases());
     common::harness::main(cases)

@@ -63,11 +63,10 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
     }
     let site = Site {
-        root,
+        root: std::sync::Arc::new(root),
         guard: Guard { allowed_hosts, allow_local_address: args.expose, cors, auth },
         spa: args.spa,
         hidden: args.hidden,
-        redact_token: args.token,
     };
     let options = Options { limits, quiet: args.quiet, expose: args.expose, workers };
     server::run(site, options, listener)?;

@@ -113,8 +113,10 @@ impl Reach {
 /// What a server said first, unprompted.
 #[derive(Clone, Debug, Serialize)]
 pub struct Banner {
-    /// The bytes, escaped: printable ASCII as is, everything else as
-    /// `\r`, `\n`, `\t`, `\xNN`; quotes and backslashes escaped.
+    /// The bytes as text, made safe to print by
+    /// [`crate::render::printable_bytes`]: UTF-8 text as is, control and
+    /// format characters escaped (`\r`, `\n`, `\u{1b}`, `\u{202e}`), bytes
+    /// that are not UTF-8 as `\xNN`.
     pub text: String,
     pub bytes: usize,
     /// More than [`BANNER_LIMIT`] bytes came; only the first are kept.
@@ -293,7 +295,7 @@ fn read_banner(stream: &mut DeadlineStream) -> (Option<Banner>, bool) {
     }
     let truncated = bytes.len() > BANNER_LIMIT;
     bytes.truncate(BANNER_LIMIT);
-    (Some(Banner { text: bytes.escape_ascii().to_string(), bytes: bytes.len(), truncated }), closed)
+    (Some(Banner { text: crate::render::printable_bytes(&bytes).into_owned(), bytes: bytes.len(), truncated }), closed)
 }
 
 /// The warning for a port open on one address family and refused on the

@@ -138,5 +138,6 @@ fn scope_cell(report: &SocketReport) -> Cell<'static> {
         "all" => Paint::Yellow,
         _ => Paint::Cyan,
     };
-    Cell::trusted(text, paint)
+    // An interface's name is any bytes its creator chose: escaped.
+    Cell::painted(text, paint)
 }

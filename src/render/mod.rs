@@ -6,14 +6,16 @@ pub mod doctor;
 pub mod json;
 pub mod kill;
 pub mod ls;
+pub mod printable;
 pub mod probe;
 pub mod scan;
 pub mod style;
 pub mod table;
 pub mod who;
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
+
+pub use printable::{must_escape, printable, printable_bytes, push_printable};
 
 /// `127.0.0.1:80`, `[::1]:80`: how addresses with ports are written everywhere.
 pub fn address_with_port(address: std::net::IpAddr, port: u16) -> String {
@@ -51,33 +53,12 @@ pub fn scope_label(scope: &str, interface: Option<&str>, covers_ipv4: bool, cove
     }
 }
 
-/// Text from other processes (command lines, names) made safe to print:
-/// control characters — newlines, and escape sequences that could drive the
-/// terminal — are shown escaped instead of acting.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut safe = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            safe.extend(c.escape_default());
-        } else {
-            safe.push(c);
-        }
-    }
-    Cow::Owned(safe)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(printable("python3 -c x"), "python3 -c x");
-        assert_eq!(printable("a\nb"), "a\\nb");
-        assert_eq!(printable("evil\u{1b}[2J"), "evil\\u{1b}[2J");
+    fn addresses_with_ports() {
         assert_eq!(address_with_port("::1".parse().unwrap(), 80), "[::1]:80");
         assert_eq!(address_with_port("127.0.0.1".parse().unwrap(), 80), "127.0.0.1:80");
     }

@@ -38,7 +38,7 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
             style.paint(Paint::Dim, &format!("[{}]", p.pid))
         );
         if let Some(user) = p.user {
-            title.push_str(&format!("  user {user}"));
+            title.push_str(&format!("  user {}", super::printable(user)));
         } else if let Some(uid) = p.uid {
             title.push_str(&format!("  uid {uid}"));
         }

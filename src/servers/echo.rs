@@ -102,7 +102,7 @@ pub fn serve_udp(socket: UdpSocket, log: Option<LogFormat>) -> io::Result<()> {
 /// text or hex (never raw: they could drive the terminal).
 fn log_data(peer: SocketAddr, protocol: &str, data: &[u8], format: LogFormat) {
     let shown = match format {
-        LogFormat::Text => String::from_utf8_lossy(data).escape_debug().to_string(),
+        LogFormat::Text => crate::render::printable_bytes(data).into_owned(),
         LogFormat::Hex => data.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
     };
     eprintln!("berth: echo: {protocol} {peer} {} bytes: {shown}", data.len());

@@ -45,7 +45,7 @@ impl ListenSpec {
             interfaces::list()
                 .into_iter()
                 .filter(|i| !is_loopback(i.address) && (address.is_ipv6() || i.address.is_ipv4()))
-                .map(|i| format!("{} ({})", i.address, i.name))
+                .map(|i| format!("{} ({})", i.address, crate::render::printable(&i.name)))
                 .collect()
         } else {
             vec![address.to_string()]

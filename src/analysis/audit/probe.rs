@@ -440,16 +440,10 @@ fn banner(address: SocketAddr, until: Instant) -> Result<Option<String>, String>
     let mut buffer = [0u8; 512];
     match stream.read_by(&mut buffer, Instant::now() + BANNER_WAIT) {
         Ok(0) => Ok(None),
-        Ok(n) => Ok(Some(escape(&buffer[..n]))),
+        Ok(n) => Ok(Some(crate::render::printable_bytes(&buffer[..n]).into_owned())),
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
         Err(e) => Err(crate::net::error_text(&e)),
     }
-}
-
-/// Printable ASCII as is, the rest as escapes (`\r`, `\xNN`), as `probe`
-/// shows banners.
-pub fn escape(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
 }
 
 #[cfg(test)]
@@ -463,10 +457,5 @@ mod tests {
         assert_eq!(answer_wire(b"END\r\nERROR\r\n"), Some(Wire::Memcached));
         assert_eq!(answer_wire(b"SSH-2.0-OpenSSH_9.2\r\n"), None);
         assert_eq!(answer_wire(b"GET / HTTP/1.1\r\n"), None);
-    }
-
-    #[test]
-    fn banners_are_escaped() {
-        assert_eq!(escape(b"220 ok\r\n\x00\\"), "220 ok\\r\\n\\x00\\\\");
     }
 }

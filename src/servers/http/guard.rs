@@ -58,6 +58,8 @@ pub enum HostCheck {
     Allowed,
     /// HTTP/1.1 without Host (or with two): 400.
     Missing,
+    /// A Host value that is not `host[:port]` as a whole: 400.
+    Invalid,
     /// A name that is neither loopback nor allowed: 421.
     Foreign,
 }
@@ -87,6 +89,11 @@ pub struct Guard {
 
 impl Guard {
     /// Checks the Host header of a request that arrived at `local`.
+    ///
+    /// The value must parse as a whole as `host[:port]` (see
+    /// [`parse_host`]); anything else is refused with 400, as RFC 9112
+    /// §3.2 asks for an invalid Host, rather than judged by a part of it:
+    /// `[::1].evil.example` is not `[::1]`.
     pub fn check_host(&self, request: &Request<'_>, local: Option<IpAddr>) -> HostCheck {
         if request.duplicate_host {
             return HostCheck::Missing;
@@ -96,24 +103,20 @@ impl Guard {
             // rebind) always send it.
             return if request.minor_version == 0 { HostCheck::Allowed } else { HostCheck::Missing };
         };
-        let Ok(host) = std::str::from_utf8(host) else { return HostCheck::Foreign };
-        let name = strip_port(host);
-        if name.is_empty() {
+        if host.is_empty() {
             return HostCheck::Missing;
         }
-        if is_loopback_name(name) {
+        let Some(host) = parse_host(host) else { return HostCheck::Invalid };
+        let loopback = match host.address {
+            Some(address) => canonical(address).is_loopback(),
+            None => is_localhost(host.name),
+        };
+        if loopback || self.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(host.name)) {
             return HostCheck::Allowed;
         }
-        let bare = name.trim_end_matches('.');
-        if self.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(bare)) {
-            return HostCheck::Allowed;
-        }
-        if self.allow_local_address {
-            let literal = bare.trim_start_matches('[').trim_end_matches(']');
-            if let (Ok(address), Some(local)) = (literal.parse::<IpAddr>(), local) {
-                if address == local || canonical(address) == canonical(local) {
-                    return HostCheck::Allowed;
-                }
+        if let (true, Some(address), Some(local)) = (self.allow_local_address, host.address, local) {
+            if address == local || canonical(address) == canonical(local) {
+                return HostCheck::Allowed;
             }
         }
         HostCheck::Foreign
@@ -167,21 +170,73 @@ impl Guard {
     }
 }
 
-/// `localhost`, `*.localhost`, 127.0.0.0/8, `[::1]` (and the IPv4-mapped
-/// form of 127.x): names that always mean this machine.
-pub fn is_loopback_name(name: &str) -> bool {
-    let name = name.trim_end_matches('.');
+/// A Host header value taken apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostParts<'h> {
+    /// The host as written, brackets kept, without the port and without one
+    /// trailing dot (`localhost.` names the same host as `localhost`).
+    pub name: &'h str,
+    /// The address, when the host is an IP literal (`127.0.0.1`, `[::1]`).
+    pub address: Option<IpAddr>,
+}
+
+/// Parses a whole Host value, `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986
+/// §3.2.2): a bracketed IPv6 literal, a dotted IPv4 address or a reg-name,
+/// then optionally `:` and digits, and nothing else. None for anything
+/// else: text after `]` (`[::1].evil.example`), an unbracketed IPv6
+/// address, userinfo (`user@host`), spaces or other characters a host
+/// cannot have, a port that is not digits, an empty host.
+pub fn parse_host(value: &[u8]) -> Option<HostParts<'_>> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let (host, rest) = value.split_at(end + 1);
+        match rest {
+            "" => (host, None),
+            _ => (host, Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match value.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        }
+    };
+    if !port.unwrap_or_default().bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Some(literal) = host.strip_prefix('[') {
+        let address = literal.strip_suffix(']')?.parse::<std::net::Ipv6Addr>().ok()?;
+        return Some(HostParts { name: host, address: Some(IpAddr::V6(address)) });
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || !name.bytes().all(is_reg_name_byte) {
+        return None;
+    }
+    let address = name.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4);
+    Some(HostParts { name, address })
+}
+
+/// The bytes of a reg-name (RFC 3986 §3.2.2): unreserved, sub-delims and
+/// `%` of pct-encoded. Not `:`, `@`, `[`, `]`, `/`, spaces or controls.
+fn is_reg_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&byte)
+}
+
+/// `localhost` and `*.localhost` (RFC 6761: always this machine), a name
+/// already without its trailing dot. The labels before `.localhost` must be
+/// DNS labels (letters, digits, `-`, `_`), none empty.
+fn is_localhost(name: &str) -> bool {
+    const SUFFIX: &str = ".localhost";
     if name.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    if name.len() > ".localhost".len() && name[name.len() - ".localhost".len()..].eq_ignore_ascii_case(".localhost") {
-        return true;
+    let Some(split) = name.len().checked_sub(SUFFIX.len()) else { return false };
+    if split == 0 || !name.is_char_boundary(split) || !name[split..].eq_ignore_ascii_case(SUFFIX) {
+        return false;
     }
-    let literal = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
-    match literal.parse::<IpAddr>() {
-        Ok(address) => canonical(address).is_loopback(),
-        Err(_) => false,
-    }
+    name[..split]
+        .split('.')
+        .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// IPv4-mapped IPv6 addresses as IPv4, so ::ffff:127.0.0.1 is loopback.
@@ -189,21 +244,6 @@ fn canonical(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(address),
         v4 => v4,
-    }
-}
-
-/// `host:port`, `[v6]:port` or `host` → the host part (brackets kept).
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => &host[..=end],
-            None => "",
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        Some(_) => "",
-        None => host,
     }
 }
 
@@ -275,23 +315,87 @@ mod tests {
 
     #[test]
     fn loopback_names() {
+        let guard = Guard::default();
+        let check = |host: &'static str| guard.check_host(&request_with_host(Some(host), 1), None);
         for name in [
             "localhost",
             "LOCALHOST",
             "app.localhost",
+            "a-b.c_d.localhost",
             "localhost.",
+            "app.localhost.",
             "127.0.0.1",
             "127.1.2.3",
+            "127.0.0.1.",
             "[::1]",
             "[::ffff:127.0.0.1]",
         ] {
-            assert!(is_loopback_name(name), "{name}");
+            assert_eq!(check(name), HostCheck::Allowed, "{name}");
+            let with_port: &'static str = Box::leak(format!("{name}:8080").into_boxed_str());
+            assert_eq!(check(with_port), HostCheck::Allowed, "{with_port}");
         }
-        for name in
-            ["evil.example", "localhost.evil.example", "0.0.0.0", "[::]", "203.0.113.1", "notlocalhost", ".localhost"]
-        {
-            assert!(!is_loopback_name(name), "{name}");
+        for name in [
+            "evil.example",
+            "localhost.evil.example",
+            "0.0.0.0",
+            "[::]",
+            "203.0.113.1",
+            "notlocalhost",
+            "localhost..",
+            "127.1",
+            "2130706433",
+            "a!b.localhost",
+            "x%20y.localhost",
+            "..localhost",
+        ] {
+            assert_eq!(check(name), HostCheck::Foreign, "{name}");
         }
+    }
+
+    #[test]
+    fn a_host_must_parse_as_a_whole() {
+        let guard = Guard { allowed_hosts: vec!["myhost.lan".into()], ..Guard::default() };
+        let check = |host: &'static str| guard.check_host(&request_with_host(Some(host), 1), None);
+        for invalid in [
+            "[::1].evil.com",
+            "[::1]evil.com:80",
+            "[::1]:80.evil.com",
+            "[::1]:8x",
+            "[::1]:80:80",
+            "[::1",
+            "[::1]]",
+            "[evil.com]",
+            "[127.0.0.1]",
+            "[::1%25lo]",
+            "::1",
+            "::1:80",
+            "user@localhost",
+            "evil.com@localhost",
+            "localhost@evil.com",
+            "local host",
+            "localhost :80",
+            "localhost:80 ",
+            "localhost:x",
+            "localhost:-1",
+            "localhost:80:80",
+            "localhost/evil",
+            "localhost\\evil",
+            ".",
+            ":80",
+            "x y.localhost",
+            "myhost.lan:80x",
+            "loc\u{0}alhost",
+            "localhost\t.evil",
+        ] {
+            assert_eq!(check(invalid), HostCheck::Invalid, "{invalid:?}");
+        }
+        // A port may be empty (RFC 3986: port = *DIGIT).
+        assert_eq!(check("localhost:"), HostCheck::Allowed);
+        assert_eq!(check("[::1]:"), HostCheck::Allowed);
+        assert_eq!(check("myhost.lan."), HostCheck::Allowed);
+        assert_eq!(check("myhost.lan.."), HostCheck::Foreign);
+        assert_eq!(parse_host(b"[::1]:80"), Some(HostParts { name: "[::1]", address: Some("::1".parse().unwrap()) }));
+        assert_eq!(parse_host(b"Example.com.:80"), Some(HostParts { name: "Example.com", address: None }));
     }
 
     #[test]
@@ -303,7 +407,8 @@ mod tests {
         assert_eq!(check(Some("MyHost.LAN:8080"), 1), HostCheck::Allowed);
         assert_eq!(check(Some("evil.example"), 1), HostCheck::Foreign);
         assert_eq!(check(Some("127.0.0.1.evil.example"), 1), HostCheck::Foreign);
-        assert_eq!(check(Some("localhost:x"), 1), HostCheck::Missing);
+        assert_eq!(check(Some("localhost:x"), 1), HostCheck::Invalid);
+        assert_eq!(check(Some(""), 1), HostCheck::Missing);
         assert_eq!(check(None, 1), HostCheck::Missing);
         assert_eq!(check(None, 0), HostCheck::Allowed);
     }

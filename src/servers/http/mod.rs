@@ -36,12 +36,22 @@ pub use server::{Limits, Options};
 #[derive(Debug)]
 pub struct Site {
     /// The served directory.
-    pub root: path::Root,
+    pub root: std::sync::Arc<path::Root>,
     pub guard: guard::Guard,
     /// Unknown paths get /index.html (single-page apps).
     pub spa: bool,
     /// Serve names starting with a dot.
     pub hidden: bool,
-    /// Mask `token=` values in the request log.
-    pub redact_token: bool,
+}
+
+impl Site {
+    /// The secret the request log must never show: the `--token` token.
+    /// (Basic credentials travel only in the Authorization header, which is
+    /// never logged.)
+    pub fn log_secret(&self) -> Option<&str> {
+        match &self.guard.auth {
+            Some(guard::Auth::Token { token, .. }) => Some(token),
+            _ => None,
+        }
+    }
 }

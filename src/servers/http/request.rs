@@ -76,6 +76,9 @@ pub enum HeadError {
     Malformed,
     /// 431: too large or too many fields.
     TooLarge,
+    /// 400: a Content-Length that is not one number (empty, not digits,
+    /// or two different values); the body's end is unknown.
+    BadLength,
 }
 
 /// The outcome of trying to parse the bytes received so far.
@@ -121,6 +124,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
         head_len,
         ..Request::default()
     };
+    let mut content_length = None;
     for header in raw.headers.iter() {
         let name = header.name.as_bytes();
         let value = trim(header.value);
@@ -148,8 +152,14 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             }
             13 if name.eq_ignore_ascii_case(b"authorization") => request.authorization = Some(value),
             13 if name.eq_ignore_ascii_case(b"if-none-match") => request.if_none_match = Some(value),
-            14 if name.eq_ignore_ascii_case(b"content-length") && value.iter().any(|&b| b != b'0') => {
-                request.has_body = true
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let length = parse_content_length(value).ok_or(HeadError::BadLength);
+                match (length, content_length) {
+                    (Ok(length), None) => content_length = Some(length),
+                    (Ok(length), Some(earlier)) if length == earlier => {}
+                    _ => return Parsed::Error(HeadError::BadLength),
+                }
+                request.has_body |= length.is_ok_and(|n| n > 0);
             }
             15 if name.eq_ignore_ascii_case(b"accept-encoding") => {
                 request.accept_encoding = parse_accept_encoding(value)
@@ -166,6 +176,25 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
         }
     }
     Parsed::Complete(request)
+}
+
+/// A Content-Length value: `1*DIGIT` (RFC 9110 §8.6), or a list of the
+/// same number repeated (`5, 5`), which the RFC lets a recipient take as
+/// that number. None for anything else: empty, signs, spaces inside a
+/// number, different numbers, more than fits in 64 bits.
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    let mut length = None;
+    for item in value.split(|&b| b == b',').map(trim) {
+        if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = item.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+        match length {
+            Some(earlier) if earlier != n => return None,
+            _ => length = Some(n),
+        }
+    }
+    length
 }
 
 /// Accept-Encoding: which of gzip and br the client takes (q > 0).
@@ -253,6 +282,24 @@ mod tests {
         assert!(!complete("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").has_body);
         assert!(complete("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").has_body);
         assert!(complete("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").duplicate_host);
+        assert!(complete("GET / HTTP/1.1\r\nContent-Length: 00\r\n\r\n").keep_alive);
+        assert!(!complete("GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n").has_body);
+        assert!(complete("GET / HTTP/1.1\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n").has_body);
+    }
+
+    #[test]
+    fn content_length_is_one_number() {
+        for bad in
+            ["", " ", "abc", "-1", "+1", "1 2", "0x10", "1.0", "5,", ",5", "5, 6", "99999999999999999999999", "\u{663}"]
+        {
+            let text = format!("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(matches!(parse(text.as_bytes()), Parsed::Error(HeadError::BadLength)), "{bad:?}");
+        }
+        let two = "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n";
+        assert!(matches!(parse(two.as_bytes()), Parsed::Error(HeadError::BadLength)));
+        let empty_second = "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length:\r\n\r\n";
+        assert!(matches!(parse(empty_second.as_bytes()), Parsed::Error(HeadError::BadLength)));
+        assert_eq!(parse_content_length(b"18446744073709551615"), Some(u64::MAX));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! Host (DNS rebinding) and request form first, then the method, then
 //! authentication, then the path, and only then the file system.
 
+use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -27,10 +29,31 @@ pub struct Exchange<'a> {
     pub local: Option<IpAddr>,
 }
 
-/// Answers one request. The head goes to `exchange.head`; the body is returned.
-pub fn handle(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
+/// What [`handle`] made of a request.
+#[derive(Debug)]
+pub enum Routed {
+    /// The answer: its head is in `exchange.head`.
+    Reply(Reply),
+    /// A directory listing, to be built off the event loop
+    /// ([`listing::Job::build`]) and then answered with [`listing_reply`].
+    Listing { job: listing::Job, close: bool },
+}
+
+impl From<Reply> for Routed {
+    fn from(reply: Reply) -> Self {
+        Routed::Reply(reply)
+    }
+}
+
+/// Answers one request: the head goes to `exchange.head` and the body is
+/// returned, or the listing to build is.
+pub fn handle(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Routed {
     exchange.extra.clear();
-    let close = !request.keep_alive || request.has_body;
+    let host = site.guard.check_host(request, exchange.local);
+    // A request berth cannot make sense of ends its connection (as nginx
+    // does after a 400): what follows it cannot be trusted to be a request.
+    let bad_host = matches!(host, HostCheck::Missing | HostCheck::Invalid);
+    let close = !request.keep_alive || request.has_body || bad_host;
     if close {
         exchange.extra.extend_from_slice(b"Connection: close\r\n");
     } else if request.minor_version == 0 {
@@ -48,13 +71,17 @@ pub fn handle(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -
             }
         }
     }
-    let mut reply = route(site, request, exchange);
-    reply.close |= close;
-    reply
+    match route(site, request, exchange, host) {
+        Routed::Reply(mut reply) => {
+            reply.close |= close;
+            Routed::Reply(reply)
+        }
+        Routed::Listing { job, close: listing_close } => Routed::Listing { job, close: close || listing_close },
+    }
 }
 
-fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
-    match site.guard.check_host(request, exchange.local) {
+fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, host: HostCheck) -> Routed {
+    match host {
         HostCheck::Allowed => {}
         HostCheck::Missing => {
             return error(
@@ -64,6 +91,17 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Rep
                 "berth: an HTTP/1.1 request needs exactly one Host header\n",
                 "no Host",
             )
+            .into()
+        }
+        HostCheck::Invalid => {
+            return error(
+                exchange,
+                request,
+                400,
+                "berth: the Host header must be a host name or address with an optional :port, and nothing else\n",
+                "invalid Host",
+            )
+            .into()
         }
         HostCheck::Foreign => {
             return error(
@@ -74,7 +112,8 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Rep
                  so that other web sites cannot reach it through DNS rebinding. \
                  To use another name, start it with --allow-host NAME.\n",
                 "Host not allowed",
-            );
+            )
+            .into();
         }
     }
     if !request.target.starts_with('/') {
@@ -84,7 +123,8 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Rep
             400,
             "berth: the request target must be a path (/...), not an absolute URL or '*'\n",
             "not a path",
-        );
+        )
+        .into();
     }
     let (raw_path, query) = match request.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -92,10 +132,10 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Rep
     };
     match request.method() {
         Method::Get | Method::Head => {}
-        Method::Options => return options(site, request, exchange),
+        Method::Options => return options(site, request, exchange).into(),
         Method::Other => {
             exchange.extra.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
-            return error(exchange, request, 405, "berth: only GET and HEAD are served\n", "method not allowed");
+            return error(exchange, request, 405, "berth: only GET and HEAD are served\n", "method not allowed").into();
         }
     }
     match site.guard.check_auth(request, query) {
@@ -120,21 +160,21 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Rep
                 ),
             };
             push_line(exchange.extra, "WWW-Authenticate", challenge);
-            return error(exchange, request, 401, message, "no valid credentials");
+            return error(exchange, request, 401, message, "no valid credentials").into();
         }
     }
     let trailing_slash = match path::decode(raw_path, site.hidden, exchange.path) {
         Ok(slash) => slash,
         Err(PathError::Bad(why)) => {
             let message = format!("berth: refused: {why}\n");
-            return error(exchange, request, 400, message, why);
+            return error(exchange, request, 400, message, why).into();
         }
-        Err(PathError::Hidden) => return not_found(exchange, request, "hidden file; --hidden serves it"),
+        Err(PathError::Hidden) => return not_found(exchange, request, "hidden file; --hidden serves it").into(),
     };
     let relative = std::mem::take(exchange.path);
-    let reply = serve_path(site, request, exchange, &relative, trailing_slash, query);
+    let routed = serve_path(site, request, exchange, &relative, trailing_slash, query);
     *exchange.path = relative;
-    reply
+    routed
 }
 
 /// A decoded path: a file, a directory (index.html or a listing), or
@@ -146,12 +186,12 @@ fn serve_path(
     relative: &str,
     trailing_slash: bool,
     query: Option<&str>,
-) -> Reply {
+) -> Routed {
     // The fast path: a small file in the cache, unchanged since last checked.
     let generation = watch::generation();
     if let Some(entry) = files::lookup_unchanged(relative, generation) {
         if entry.in_memory() {
-            return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra);
+            return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra).into();
         }
     }
     // Everything else starts with the safe open, and what it opened says
@@ -162,23 +202,23 @@ fn serve_path(
         Err(OpenError::NotFound) => {
             files::forget(relative);
             let spa_index = site.spa.then(|| serve_if_file(site, request, exchange, "index.html", generation));
-            return spa_index.flatten().unwrap_or_else(|| not_found(exchange, request, "no such file"));
+            return spa_index.flatten().unwrap_or_else(|| not_found(exchange, request, "no such file")).into();
         }
         Err(e) => {
             files::forget(relative);
-            return open_error(exchange, request, e);
+            return open_error(exchange, request, e).into();
         }
     };
     if opened.info.kind == Kind::File {
-        return serve_file(site, request, exchange, relative, opened, generation);
+        return serve_file(site, request, exchange, relative, opened, generation).into();
     }
     if !trailing_slash && !relative.is_empty() {
-        return redirect_to_dir(exchange, request, relative, query);
+        return redirect_to_dir(exchange, request, relative, query).into();
     }
     let index = if relative.is_empty() { "index.html".to_string() } else { format!("{relative}/index.html") };
     match serve_if_file(site, request, exchange, &index, generation) {
-        Some(reply) => reply,
-        None => serve_listing(site, request, exchange, relative, &opened.file),
+        Some(reply) => reply.into(),
+        None => serve_listing(site, request, relative, opened.file),
     }
 }
 
@@ -227,22 +267,9 @@ fn serve_file(
     }
 }
 
-fn serve_listing(
-    site: &Site,
-    request: &Request<'_>,
-    exchange: &mut Exchange<'_>,
-    relative: &str,
-    dir: &std::fs::File,
-) -> Reply {
-    let entries = match listing::read(dir, site.hidden, &site.root, relative) {
-        Ok(entries) => entries,
-        Err(e) => return open_error(exchange, request, OpenError::from(e)),
-    };
-    let (text, content_type): (String, &[u8]) = if wants_json(request.accept) {
-        (listing::json(relative, &entries), b"application/json")
-    } else {
-        (listing::html(relative, &entries), b"text/html; charset=utf-8")
-    };
+/// A directory without index.html: a [`listing::Job`] for the server to run
+/// off the event loop; [`listing_reply`] answers with what it built.
+fn serve_listing(site: &Site, request: &Request<'_>, relative: &str, dir: std::fs::File) -> Routed {
     let accepts = request.accept_encoding;
     let coding = if accepts.br {
         Coding::Br
@@ -251,25 +278,47 @@ fn serve_listing(
     } else {
         Coding::Identity
     };
-    let encoded = if text.len() >= 256 { files::compress(text.as_bytes(), coding) } else { None };
-    let mut head = Head::start(exchange.head, 200);
-    let body = match &encoded {
-        Some(encoded) => {
-            head.header("Content-Encoding", if coding == Coding::Br { b"br" } else { b"gzip" });
-            encoded.clone()
-        }
-        None => Bytes::from(text),
+    let job = listing::Job {
+        dir,
+        root: Arc::clone(&site.root),
+        relative: relative.to_string(),
+        hidden: site.hidden,
+        json: wants_json(request.accept),
+        coding,
     };
-    head.number("Content-Length", body.len() as u64)
-        .header("Content-Type", content_type)
+    Routed::Listing { job, close: false }
+}
+
+/// The answer to a request routed to a listing, once the listing is built
+/// (or failed to be); the head goes to `exchange.head`.
+pub fn listing_reply(
+    request: &Request<'_>,
+    exchange: &mut Exchange<'_>,
+    built: io::Result<listing::Built>,
+    close: bool,
+) -> Reply {
+    let built = match built {
+        Ok(built) => built,
+        Err(e) => {
+            let mut reply = open_error(exchange, request, OpenError::from(e));
+            reply.close |= close;
+            return reply;
+        }
+    };
+    let mut head = Head::start(exchange.head, 200);
+    if let Some(encoding) = built.encoding {
+        head.header("Content-Encoding", encoding);
+    }
+    head.number("Content-Length", built.body.len() as u64)
+        .header("Content-Type", built.content_type)
         .header("Cache-Control", b"no-cache")
         .header("Vary", b"Accept, Accept-Encoding")
         .header("X-Content-Type-Options", b"nosniff")
         .header("Content-Security-Policy", b"default-src 'none'; style-src 'unsafe-inline'")
         .raw(exchange.extra)
         .finish();
-    let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(body) };
-    Reply { status: 200, body, close: false, note: None }
+    let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(built.body) };
+    Reply { status: 200, body, close, note: None }
 }
 
 /// `/dir` → 301 to `/dir/`, so that relative links in the page resolve.

@@ -18,6 +18,7 @@
 //!   request is closed to make room for a new one; only when every
 //!   connection is busy writing does a newcomer get 503.
 
+use std::borrow::Cow;
 use std::io::{self, IoSlice, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -27,12 +28,13 @@ use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
+use super::listing;
 use super::registry::{Registry, SlotGuard, State};
 use super::request::{self, HeadError, Parsed, MAX_HEAD};
 use super::response::Body;
-use super::route::{self, Exchange};
+use super::route::{self, Exchange, Routed};
 use super::Site;
 use crate::error::Error;
 
@@ -76,6 +78,8 @@ struct Shared {
     options: Options,
     registry: Arc<Registry>,
     workers: Vec<Worker>,
+    /// Permits to build a directory listing (see [`build_listing`]).
+    listing_builds: Arc<Semaphore>,
 }
 
 /// What other workers know of one worker: how busy it is, and where to
@@ -98,7 +102,8 @@ pub fn run(site: Site, options: Options, listener: std::net::TcpListener) -> Res
             (Worker { connections: AtomicUsize::new(0), inbox }, receiver)
         })
         .unzip();
-    let shared = Arc::new(Shared { site, registry: registry.clone(), options, workers });
+    let listing_builds = Arc::new(Semaphore::new(listing_build_limit(options.workers)));
+    let shared = Arc::new(Shared { site, registry: registry.clone(), options, workers, listing_builds });
     std::thread::Builder::new()
         .name("berth-sweeper".into())
         .spawn(move || registry.sweep_forever())
@@ -214,6 +219,29 @@ impl Drop for Counted {
     }
 }
 
+/// How many directory listings are built at once: half the workers (at
+/// least one), so that however many listings are asked for, the other
+/// cores stay free for the event loops.
+fn listing_build_limit(workers: usize) -> usize {
+    (workers / 2).max(1)
+}
+
+/// Builds a listing on tokio's blocking threads, never on the event loop: a
+/// directory of 100,000 names takes a second or more of CPU, which would
+/// stall every other connection of this worker. At most
+/// [`listing_build_limit`] run at once; more wait for a permit (in order)
+/// without holding a thread.
+async fn build_listing(permits: &Arc<Semaphore>, job: listing::Job) -> io::Result<listing::Built> {
+    let permit = permits.clone().acquire_owned().await.map_err(io::Error::other)?;
+    let built = tokio::task::spawn_blocking(move || {
+        let built = job.build();
+        drop(permit);
+        built
+    })
+    .await;
+    built.unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
 /// Too many open files and the like: the connection waits in the kernel's
 /// backlog; pause briefly rather than spin on the error.
 fn accept_failed(error: &io::Error) {
@@ -293,14 +321,20 @@ impl Connection {
                         let started = (!shared.options.quiet).then(Instant::now);
                         let mut exchange =
                             Exchange { head: &mut b.head, path: &mut b.path, extra: &mut b.extra, local };
-                        let reply = route::handle(&shared.site, &request, &mut exchange);
+                        let reply = match route::handle(&shared.site, &request, &mut exchange) {
+                            Routed::Reply(reply) => reply,
+                            Routed::Listing { job, close } => {
+                                let built = build_listing(&shared.listing_builds, job).await;
+                                route::listing_reply(&request, &mut exchange, built, close)
+                            }
+                        };
                         if started.is_some() {
                             start_log_line(
                                 &mut b.log,
                                 peer,
                                 request.method_text,
                                 request.target,
-                                shared.site.redact_token,
+                                shared.site.log_secret(),
                             );
                         }
                         b.start += request.head_len;
@@ -337,21 +371,26 @@ impl Connection {
                         }
                     }
                     Parsed::Error(error) => {
-                        let (status, text) = match error {
-                            HeadError::Malformed => (400, canned(400, "berth: malformed HTTP/1.x request\n")),
-                            HeadError::TooLarge => {
-                                (431, canned(431, "berth: the request head is larger than 16 KiB\n"))
-                            }
+                        let (status, text, note) = match error {
+                            HeadError::Malformed => (
+                                400,
+                                canned(400, "berth: malformed HTTP/1.x request\n"),
+                                "malformed or oversized request head",
+                            ),
+                            HeadError::TooLarge => (
+                                431,
+                                canned(431, "berth: the request head is larger than 16 KiB\n"),
+                                "malformed or oversized request head",
+                            ),
+                            HeadError::BadLength => (
+                                400,
+                                canned(400, "berth: Content-Length must be one number (digits only)\n"),
+                                "invalid Content-Length",
+                            ),
                         };
                         if !shared.options.quiet {
-                            start_log_line(&mut b.log, peer, "-", "-", false);
-                            finish_log_line(
-                                &mut b.log,
-                                status,
-                                0,
-                                Duration::ZERO,
-                                Some("malformed or oversized request head"),
-                            );
+                            start_log_line(&mut b.log, peer, "-", "-", None);
+                            finish_log_line(&mut b.log, status, 0, Duration::ZERO, Some(note));
                             let _ = io::stderr().write_all(b.log.as_bytes());
                         }
                         if self.slot.enter(State::Reading, State::Writing, registry.deadline(limits.send_timeout)) {
@@ -368,7 +407,7 @@ impl Connection {
                     // The header timeout ran out on a partial head.
                     let _ = self.stream.try_write(&canned(408, "berth: the request head took too long\n"));
                     if !shared.options.quiet {
-                        start_log_line(&mut b.log, peer, "-", "-", false);
+                        start_log_line(&mut b.log, peer, "-", "-", None);
                         finish_log_line(&mut b.log, 408, 0, Duration::ZERO, Some("request head too slow"));
                         let _ = io::stderr().write_all(b.log.as_bytes());
                     }
@@ -525,21 +564,100 @@ impl Connection {
 
 // ---------------------------------------------------------------- the log
 
-fn start_log_line(line: &mut String, peer: SocketAddr, method: &str, target: &str, redact_token: bool) {
+/// The start of a request's log line: time, client, method and target.
+/// The target is shown safe for a terminal (see [`crate::render::printable`])
+/// and, when the server takes a token, with every token masked (see
+/// [`redacted_target`]); at most [`LOG_TARGET_MAX`] bytes of it are kept.
+fn start_log_line(line: &mut String, peer: SocketAddr, method: &str, target: &str, secret: Option<&str>) {
     use std::fmt::Write as _;
     line.clear();
     let _ = write!(line, "{} {peer} {method} ", clock_time());
-    let target = if target.len() > 300 { &target[..floor_char_boundary(target, 300)] } else { target };
-    match target.split_once("token=") {
-        Some((before, after)) if redact_token => {
-            line.push_str(before);
-            line.push_str("token=***");
-            if let Some(rest) = after.find('&') {
-                line.push_str(&after[rest..]);
+    // Masked before it is cut, so that a cut cannot leave part of a secret.
+    let target = match secret {
+        Some(secret) => redacted_target(target, secret),
+        None => Cow::Borrowed(target),
+    };
+    let target =
+        if target.len() > LOG_TARGET_MAX { &target[..floor_char_boundary(&target, LOG_TARGET_MAX)] } else { &target };
+    crate::render::push_printable(line, target);
+}
+
+/// Most bytes of a request target the log shows.
+const LOG_TARGET_MAX: usize = 300;
+
+/// `target` with the value of every `token` query parameter replaced by
+/// `***`, and any other appearance of the token itself too.
+///
+/// The query is split into `key=value` pairs at `&` and at `;` (which some
+/// servers take as a separator too), and a pair is masked when its key is
+/// `token` once percent-decoded (`%74oken`), however many pairs there are
+/// and whatever comes before them (`?a=token=b&token=SECRET`). The server's
+/// own token is then masked wherever else it appears, so that text the
+/// pairs do not cover (a `#fragment`, a second `?`, the path) cannot carry
+/// it into the log either. Request headers, Authorization among them, are
+/// never logged.
+fn redacted_target<'t>(target: &'t str, secret: &str) -> Cow<'t, str> {
+    let masked = match target.split_once('?') {
+        Some((path, query))
+            if query.split(['&', ';']).any(|pair| pair.split_once('=').is_some_and(|(key, _)| is_token_key(key))) =>
+        {
+            let mut out = String::with_capacity(target.len());
+            out.push_str(path);
+            out.push('?');
+            let mut rest = query;
+            loop {
+                let end = rest.find(['&', ';']).unwrap_or(rest.len());
+                let pair = &rest[..end];
+                match pair.split_once('=') {
+                    Some((key, _)) if is_token_key(key) => {
+                        out.push_str(key);
+                        out.push_str("=***");
+                    }
+                    _ => out.push_str(pair),
+                }
+                if end == rest.len() {
+                    break;
+                }
+                out.push_str(&rest[end..=end]);
+                rest = &rest[end + 1..];
             }
+            Cow::Owned(out)
         }
-        _ => line.push_str(target),
+        _ => Cow::Borrowed(target),
+    };
+    if secret.is_empty() || !masked.contains(secret) {
+        return masked;
     }
+    Cow::Owned(masked.replace(secret, "***"))
+}
+
+/// Whether a query key is `token`, once percent-decoded (`%74oken`, `to%6Ben`).
+fn is_token_key(key: &str) -> bool {
+    const NAME: &[u8] = b"token";
+    let bytes = key.as_bytes();
+    let mut decoded = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        i += 2;
+                        (high * 16 + low) as u8
+                    }
+                    _ => b'%',
+                }
+            }
+            other => other,
+        };
+        if decoded >= NAME.len() || NAME[decoded] != byte {
+            return false;
+        }
+        decoded += 1;
+        i += 1;
+    }
+    decoded == NAME.len()
 }
 
 fn finish_log_line(line: &mut String, status: u16, bytes: u64, took: Duration, note: Option<&str>) {
@@ -568,5 +686,43 @@ fn clock_time() -> String {
             return "--:--:--".into();
         }
         format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_token_is_masked() {
+        let s = "SECRET";
+        for (target, expected) in [
+            ("/a.txt", "/a.txt"),
+            ("/a.txt?x=1", "/a.txt?x=1"),
+            ("/?token=SECRET", "/?token=***"),
+            ("/?a=token=b&token=SECRET", "/?a=token=b&token=***"),
+            ("/?token=S1&token=S2", "/?token=***&token=***"),
+            ("/?%74oken=S&to%6Ben=T&%74%6F%6B%65%6E=U", "/?%74oken=***&to%6Ben=***&%74%6F%6B%65%6E=***"),
+            ("/?a=1;token=S;b=2", "/?a=1;token=***;b=2"),
+            ("/?a=1#token=SECRET", "/?a=1#token=***"),
+            ("/?a=b?token=SECRET&c", "/?a=b?token=***&c"),
+            ("/SECRET/x", "/***/x"),
+            ("/?tokens=1&xtoken=2&token", "/?tokens=1&xtoken=2&token"),
+            ("/?%=1&%7=2&token%=3", "/?%=1&%7=2&token%=3"),
+        ] {
+            assert_eq!(redacted_target(target, s), expected, "{target}");
+        }
+        assert!(matches!(redacted_target("/plain?x=1", s), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn log_lines_are_masked_cut_and_escaped() {
+        let peer: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        let mut line = String::new();
+        let long = format!("/?{}&token=SECRET", "a".repeat(295));
+        start_log_line(&mut line, peer, "GET", &long, Some("SECRET"));
+        assert!(!line.contains("SECR"), "{line}");
+        start_log_line(&mut line, peer, "GET", "/x\u{9b}2J\u{202e}y", None);
+        assert!(line.ends_with(" GET /x\\u{9b}2J\\u{202e}y"), "{line}");
     }
 }
