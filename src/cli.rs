@@ -225,14 +225,26 @@ const LISTEN_EXAMPLES: &str = "\
 Examples:
   berth listen 9000 > received.bin    receive a file
   berth listen -u 9000                UDP
-Exit codes: 0 done, 2 bad input, 5 timed out waiting for a client.";
+The session ends when both directions are done: stdin's end is passed on as
+a half-close, the peer's end closes stdout, and berth waits until the peer
+has acknowledged every byte sent. (With a terminal on stdin, the peer's end
+is enough.)
+Exit codes: 0 done, every byte delivered both ways; 2 bad input; 3 the
+transfer was cut short (a reset or write error: some bytes were not
+delivered); 5 timed out waiting for a client, or --idle-timeout.";
 
 const CONNECT_EXAMPLES: &str = "\
 Examples:
   berth connect 9000 < file.bin       send a file to 127.0.0.1:9000
   printf 'PING\\r\\n' | berth connect localhost:6379
   berth connect -u 127.0.0.1:5353
-Exit codes: 0 done, 1 refused (nothing listens), 2 bad input, 5 timed out.";
+The session ends when both directions are done: stdin's end is passed on as
+a half-close, the peer's end closes stdout, and berth waits until the peer
+has acknowledged every byte sent. (With a terminal on stdin, the peer's end
+is enough.)
+Exit codes: 0 done, every byte delivered both ways; 1 refused (nothing
+listens); 2 bad input; 3 the transfer was cut short (a reset or write error:
+some bytes were not delivered); 5 timed out connecting, or --idle-timeout.";
 
 const PROBE_EXAMPLES: &str = "\
 Examples:
@@ -362,6 +374,11 @@ pub struct ListenArgs {
     /// Give up after SECONDS without a client (or, with UDP, without a datagram).
     #[arg(short = 'w', long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+
+    /// End the session after SECONDS in which nothing moved either way (exit 5).
+    /// Without it berth runs until both directions are done.
+    #[arg(short = 'i', long, value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -377,6 +394,11 @@ pub struct ConnectArgs {
     /// Seconds to wait for the connection (and, with UDP, for replies once stdin ends).
     #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 5.0)]
     pub timeout: f64,
+
+    /// End the session after SECONDS in which nothing moved either way (exit 5).
+    /// Without it berth runs until both directions are done.
+    #[arg(short = 'i', long, value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,0 +1,304 @@
+//! `berth listen` / `berth connect` deliver every byte both ways and fail
+//! loudly when they cannot (issue 9 item 12); `berth echo` frees idle and
+//! stalled TCP clients and bounds its memory (item 11), and does not loop
+//! on spoofed UDP datagrams (item 4).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::echo_nc::{port_in, start, start_with};
+
+/// Writes `len` deterministic pseudo-random bytes (xorshift, 8 at a time)
+/// to `path` and returns them.
+fn random_file(path: &std::path::Path, len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, &data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    data
+}
+
+/// Waits (at most `limit`) for a child to exit; kills it and panics if it does not.
+fn wait_exit(child: &mut Child, what: &str, limit: Duration) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `berth connect ARGS < stdin`, run to its end (at most 60 s).
+fn connect_from(args: &[&str], stdin: Stdio) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.arg("connect").args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+    run_within(command, &format!("berth connect {args:?}"), Duration::from_secs(60))
+}
+
+/// The README's own example, as a script runs it: `berth listen PORT >
+/// received.bin &` (a background job: stdin is /dev/null, so listen
+/// half-closes at once) and `berth connect PORT < file.bin`. Every byte
+/// must arrive and both must exit 0; before the fix connect ended at
+/// listen's half-close and delivered a random part of the file.
+fn readme_listen_and_connect_deliver_every_byte() {
+    let _serial = serial();
+    let dir = ScratchDir::new("bridge-readme");
+    for (round, size) in [5_000_000usize, 5_000_000, 5_000_000, 100 << 20].into_iter().enumerate() {
+        let file = dir.path.join(format!("file-{round}.bin"));
+        let data = random_file(&file, size, 0xb1d9e + round as u64);
+        let received = dir.path.join(format!("received-{round}.bin"));
+        let out = File::create(&received).unwrap();
+        let (mut listen, line, _stderr) = start_with(&["listen", "0"], "listening on tcp", Stdio::null(), out.into());
+        let port = port_in(&line, "tcp").to_string();
+        let connect = connect_from(&[&port], File::open(&file).unwrap().into());
+        let listen_status = wait_exit(&mut listen.child, "berth listen", Duration::from_secs(30));
+        let got = std::fs::read(&received).unwrap();
+        assert!(
+            got.len() == data.len() && got == data,
+            "round {round}: {} of {} bytes arrived (connect said {:?})",
+            got.len(),
+            data.len(),
+            connect.stderr
+        );
+        assert_eq!(connect.code, 0, "connect: {}", connect.stderr);
+        assert_eq!(listen_status.code(), Some(0), "listen");
+    }
+}
+
+/// A server that shuts its sending side right after accept and then reads
+/// everything: connect must send all of stdin (it used to send nothing),
+/// close its stdout as soon as the server's side ends (a reader of its
+/// output sees EOF then, while berth still sends), and exit 0.
+fn connect_sends_everything_to_a_server_that_half_closes_at_once() {
+    let _serial = serial();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let data = crate::echo_nc::random_bytes(20 << 20, 7);
+    let expected = data.clone();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(b"hello\n").unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).expect("berth half-closes when its stdin ends");
+        got == expected
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["connect", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut printed = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+    assert_eq!(printed, "hello\n");
+    assert!(child.try_wait().unwrap().is_none(), "berth ended with its stdin still open");
+    let writer = std::thread::spawn(move || stdin.write_all(&data).map(|_| drop(stdin)));
+    let status = wait_exit(&mut child, "berth connect", Duration::from_secs(60));
+    writer.join().unwrap().expect("berth read all of its stdin");
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(server.join().unwrap(), "the server got every byte, in order: {stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
+
+/// The same from the listening side: a client that half-closes at once
+/// gets all of `berth listen < file`.
+fn listen_sends_everything_to_a_client_that_half_closes_at_once() {
+    let _serial = serial();
+    let dir = ScratchDir::new("bridge-listen");
+    let file = dir.path.join("file.bin");
+    let data = random_file(&file, 20 << 20, 11);
+    let (mut listen, line, _stderr) =
+        start_with(&["listen", "0"], "listening on tcp", File::open(&file).unwrap().into(), Stdio::null());
+    let port = port_in(&line, "tcp");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).unwrap();
+    assert!(got == data, "{} of {} bytes arrived", got.len(), data.len());
+    let status = wait_exit(&mut listen.child, "berth listen", Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Closes `stream` with a reset (SO_LINGER 0): whatever it had not read is thrown away.
+fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+}
+
+/// A peer that resets the connection before it has everything: berth
+/// exits 3 and says what was not sent, whether the reset comes while it
+/// sends, after the peer half-closed, or after berth's last write while
+/// the bytes still wait for the peer's acknowledgement. ncat and socat
+/// exit 1 here; berth used to exit 0.
+fn a_reset_before_everything_arrived_is_an_error() {
+    let _serial = serial();
+    let dir = ScratchDir::new("bridge-reset");
+    let big = dir.path.join("big.bin");
+    random_file(&big, 20 << 20, 3);
+    let small = dir.path.join("small.bin");
+    random_file(&small, 64 << 10, 4);
+
+    for (case, half_close_first) in [("reset while reading", false), ("reset after a half-close", true)] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            if half_close_first {
+                stream.shutdown(Shutdown::Write).unwrap();
+            }
+            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut buffer = vec![0u8; 64 << 10];
+            let mut read = 0;
+            while read < 1 << 20 {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+            reset(stream);
+        });
+        let out = connect_from(&[&port.to_string()], File::open(&big).unwrap().into());
+        server.join().unwrap();
+        assert_eq!(out.code, 3, "{case}: {}", out.stderr);
+        assert!(out.stderr.contains("reset") && out.stderr.contains("not"), "{case}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().filter(|l| !l.contains("connected to")).count(), 1, "{case}: {}", out.stderr);
+    }
+
+    // The peer half-closes, never reads (a tiny receive window) and resets
+    // once berth has read all of its stdin: the 64 KiB may all be in
+    // berth's send queue by then, so only waiting for the acknowledgement
+    // tells that they never arrived.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.listen(1).unwrap();
+    let listener: TcpListener = socket.into();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["connect", &port.to_string()])
+        .stdin(File::open(&small).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let fdinfo = format!("/proc/{}/fdinfo/0", child.id());
+    let read_all = poll_until(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&fdinfo).ok()?;
+        let pos: u64 = text.lines().find_map(|l| l.strip_prefix("pos:"))?.trim().parse().ok()?;
+        (pos == 64 << 10).then_some(())
+    });
+    assert!(read_all.is_some(), "berth read its stdin (or exited early: {:?})", child.try_wait());
+    assert!(child.try_wait().unwrap().is_none(), "berth exited before the peer took its bytes");
+    reset(stream);
+    let status = wait_exit(&mut child, "berth connect", Duration::from_secs(10));
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("reset") || stderr.contains("acknowledged"), "{stderr}");
+}
+
+/// UDP: `berth listen -u` whose peer went away (its port now closed)
+/// cannot deliver what it reads on stdin: exit 3 and say so, not 0.
+fn udp_listen_reports_a_datagram_not_delivered() {
+    let _serial = serial();
+    let (mut listen, line, _stderr) = start(&["listen", "-u", "0", "-w", "5"], "listening on udp");
+    let port = port_in(&line, "udp");
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.send_to(b"hello", ("127.0.0.1", port)).unwrap();
+    let mut first = [0u8; 5];
+    listen.child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"hello");
+    drop(peer);
+    let mut stdin = listen.child.stdin.take().unwrap();
+    stdin.write_all(b"are you there?").unwrap();
+    stdin.flush().unwrap();
+    let status = wait_exit(&mut listen.child, "berth listen -u", Duration::from_secs(10));
+    drop(stdin);
+    assert_eq!(status.code(), Some(3));
+}
+
+/// The two ways a session ends before both directions are done, both the
+/// user's choice: `--idle-timeout` (nothing moved: exit 5, and it says
+/// so), and a terminal on stdin, where the peer's end is enough (nothing
+/// typed waits to be sent; ncat does the same).
+fn idle_timeout_and_a_terminal_end_a_session_early() {
+    let _serial = serial();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["connect", &port.to_string(), "--idle-timeout", "0.5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _silent = listener.accept().unwrap();
+    let started = Instant::now();
+    let status = wait_exit(&mut child, "berth connect --idle-timeout", Duration::from_secs(10));
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("--idle-timeout"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5), "ended {:?} after the timeout", started.elapsed());
+
+    // stdin a terminal (a pseudo-terminal nobody types on), the peer says
+    // goodbye and closes: berth ends at once, exit 0.
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors we then own.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are ours, each owned once.
+    let (_master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (File::from_raw_fd(master), File::from_raw_fd(slave))
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["connect", &port.to_string()])
+        .stdin(slave)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.write_all(b"bye\n").unwrap();
+    drop(stream);
+    let mut printed = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+    assert_eq!(printed, "bye\n");
+    let status = wait_exit(&mut child, "berth connect on a terminal", Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+}
+
+tests![
+    readme_listen_and_connect_deliver_every_byte,
+    connect_sends_everything_to_a_server_that_half_closes_at_once,
+    listen_sends_everything_to_a_client_that_half_closes_at_once,
+    a_reset_before_everything_arrived_is_an_error,
+    udp_listen_reports_a_datagram_not_delivered,
+    idle_timeout_and_a_terminal_end_a_session_early,
+];
