@@ -219,7 +219,15 @@ const ECHO_EXAMPLES: &str = "\
 Examples:
   berth echo                          TCP and UDP echo on 127.0.0.1:49342
   berth echo 7000 --log text          and print what passes through
-  berth echo --tcp --port 0           TCP only, any free port";
+  berth echo --tcp --port 0           TCP only, any free port
+
+TCP limits: a client that sends nothing for --idle-timeout (60 s) is
+closed; one that does not read its echo for --send-timeout (30 s) is
+dropped. A client is read only once its last read has been echoed, so one
+that does not read stops being read (its data waits in the kernel). Memory:
+each client has a 16 KiB buffer and a 64 KiB thread stack, and bulk
+transfers borrow one of 16 shared 1 MiB buffers: at most --max-clients x
+80 KiB + 16 MiB in all (56 MiB at the default 512).";
 
 const LISTEN_EXAMPLES: &str = "\
 Examples:
@@ -342,9 +350,17 @@ pub struct EchoArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log: Option<LogFormat>,
 
-    /// Most TCP clients served at once.
+    /// Most TCP clients served at once; more are refused.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_clients: usize,
+
+    /// Close a TCP client that sends nothing for SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub idle_timeout: f64,
+
+    /// Drop a TCP client that does not read its echo for SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub send_timeout: f64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,9 +4,10 @@
 //! on spoofed UDP datagrams (item 4).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -294,6 +295,155 @@ fn idle_timeout_and_a_terminal_end_a_session_early() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Keeps reading a child's stderr on a thread (so a chatty server never
+/// blocks on a full pipe); returns what it said so far, on demand.
+fn collect(stderr: BufReader<ChildStderr>) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().unwrap_or_else(|p| p.into_inner());
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+fn said(text: &Arc<Mutex<String>>) -> String {
+    text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// A /proc/PID/status field in KiB (VmRSS, VmHWM).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// How many descriptors a process has open.
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Does `client` get its bytes echoed (within half a second)?
+fn echoed(port: u16, probe: &[u8]) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    if stream.write_all(probe).is_err() {
+        return false;
+    }
+    let mut back = vec![0u8; probe.len()];
+    stream.read_exact(&mut back).is_ok() && back == probe
+}
+
+/// 20 clients that never send hold all 20 slots of `--max-clients 20`: the
+/// 21st is refused, then served once the idle timeout has closed them
+/// (before, idle clients were never closed and the 21st waited forever).
+fn echo_closes_idle_clients_so_new_ones_are_served() {
+    let _serial = serial();
+    let (_server, line, stderr) =
+        start(&["echo", "0", "--tcp", "--max-clients", "20", "--idle-timeout", "1"], "echoing on");
+    let log = collect(stderr);
+    let port = port_in(&line, "tcp");
+    let idle: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // Accepted in order: once the 21st is answered, the 20 hold the slots.
+    let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buffer = [0u8; 16];
+    assert!(matches!(extra.read(&mut buffer), Ok(0) | Err(_)), "the 21st client is refused at first");
+    assert!(said(&log).contains("refused, 20 clients already"), "{}", said(&log));
+    let served = poll_until(Duration::from_secs(15), || echoed(port, b"ping").then_some(()));
+    assert!(served.is_some(), "a new client is served once the idle ones time out:\n{}", said(&log));
+    for mut stream in idle {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert!(matches!(stream.read(&mut buffer), Ok(0) | Err(_)), "an idle client was closed");
+    }
+    let closed =
+        poll_until(Duration::from_secs(5), || (said(&log).matches("(--idle-timeout)").count() >= 20).then_some(()));
+    assert!(closed.is_some(), "each idle close is logged:\n{}", said(&log));
+}
+
+/// Clients that send and never read: berth stops reading each once its
+/// echo cannot be sent (backpressure), so its memory stays under the
+/// documented bound (`echo --help`: max-clients x (16 KiB buffer + 64 KiB
+/// stack) + 16 x 1 MiB shared), and drops them after `--send-timeout`.
+/// Before, each held a 1 MiB buffer, without end.
+fn echo_memory_is_bounded_and_stalled_clients_are_dropped() {
+    const CLIENTS: usize = 64;
+    let _serial = serial();
+    let (server, line, stderr) =
+        start(&["echo", "0", "--tcp", "--max-clients", &CLIENTS.to_string(), "--send-timeout", "3"], "echoing on");
+    let log = collect(stderr);
+    let port = port_in(&line, "tcp");
+    let pid = server.child.id();
+    let base_rss = status_kib(pid, "VmRSS");
+    let base_fds = fd_count(pid);
+
+    let address: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let clients: Vec<socket2::Socket> = (0..CLIENTS)
+        .map(|_| {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            // Small kernel buffers on our side: the test is about berth's memory.
+            socket.set_recv_buffer_size(16 << 10).unwrap();
+            socket.set_send_buffer_size(256 << 10).unwrap();
+            socket.connect(&address.into()).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            socket
+        })
+        .collect();
+    // Push until every client is stuck: no socket writable for 500 ms,
+    // i.e. berth reads none of them any more. Bounded: 30 s.
+    let chunk = vec![0x5au8; 256 << 10];
+    let mut pushed = vec![0u64; CLIENTS];
+    let started = Instant::now();
+    loop {
+        for (client, total) in clients.iter().zip(pushed.iter_mut()) {
+            for _ in 0..64 {
+                match client.send(&chunk) {
+                    Ok(n) => *total += n as u64,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("berth dropped a client too early: {e}\n{}", said(&log)),
+                }
+            }
+        }
+        let mut fds: Vec<libc::pollfd> = clients
+            .iter()
+            .map(|c| libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(c), events: libc::POLLOUT, revents: 0 })
+            .collect();
+        // SAFETY: poll on descriptors we own, for the array's length.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 500) };
+        if ready == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "berth kept reading for 30 s: {pushed:?}");
+    }
+    let stalled_at = Instant::now();
+    assert!(pushed.iter().all(|&n| n > 2 << 20), "every client sent more than 2 MiB: {pushed:?}");
+    let peak = status_kib(pid, "VmHWM");
+    let bound = (CLIENTS as u64 * (16 + 64)) + 16 * 1024 + 8 * 1024; // KiB, with 8 MiB of slack
+    assert!(
+        peak.saturating_sub(base_rss) <= bound,
+        "berth grew from {base_rss} KiB to a peak of {peak} KiB with {CLIENTS} stalled clients (bound {bound} KiB more)"
+    );
+
+    // Dropped after the send timeout (3 s), not before and not never.
+    let dropped = poll_until(Duration::from_secs(15), || (fd_count(pid) <= base_fds).then_some(()));
+    assert!(dropped.is_some(), "berth still holds {} descriptors (had {base_fds})", fd_count(pid));
+    assert!(
+        stalled_at.elapsed() >= Duration::from_secs(2),
+        "dropped after {:?}, before the send timeout",
+        stalled_at.elapsed()
+    );
+    let logged = poll_until(Duration::from_secs(5), || {
+        (said(&log).matches("(--send-timeout)").count() == CLIENTS).then_some(())
+    });
+    assert!(logged.is_some(), "each drop is logged:\n{}", said(&log));
+    drop(clients);
+    assert!(echoed(port, b"still here"), "berth serves new clients after the drops");
+}
+
 tests![
     readme_listen_and_connect_deliver_every_byte,
     connect_sends_everything_to_a_server_that_half_closes_at_once,
@@ -301,4 +451,6 @@ tests![
     a_reset_before_everything_arrived_is_an_error,
     udp_listen_reports_a_datagram_not_delivered,
     idle_timeout_and_a_terminal_end_a_session_early,
+    echo_closes_idle_clients_so_new_ones_are_served,
+    echo_memory_is_bounded_and_stalled_clients_are_dropped,
 ];

@@ -1,21 +1,115 @@
-//! The echo server: TCP (a thread per client, a fixed buffer each, so
-//! memory per client is bounded whatever the client sends) and UDP (one
-//! thread answering every datagram).
+//! The echo server: TCP (a thread per client) and UDP (one thread
+//! answering every datagram).
+//!
+//! TCP clients cannot hold the server: one that sends nothing for the idle
+//! timeout is closed, one that does not read its echo for the send timeout
+//! is dropped (both are socket timeouts, SO_RCVTIMEO and SO_SNDTIMEO, on
+//! the client's own blocking calls: no timer thread), and the memory of all
+//! of them together is bounded:
+//!
+//! - a client is read only once everything it sent before has been
+//!   echoed (backpressure): what a client that does not read keeps
+//!   sending waits in the kernel's socket buffers, whose size the kernel
+//!   bounds, not in berth;
+//! - each client has a [`SMALL`] buffer and a [`STACK`] thread stack;
+//! - bulk transfers need large reads to go fast (1 MiB measured best here:
+//!   a 128 KiB buffer cost half again as much CPU per GiB), so a client
+//!   whose read fills its small buffer borrows a [`LARGE`] one from a pool
+//!   of [`LARGE_COUNT`], made on first use and reused, never freed, and
+//!   gives it back once its reads are small again (or it ends).
+//!
+//! So berth's buffers and stacks never take more than
+//! `max_clients × (SMALL + STACK) + LARGE_COUNT × LARGE`: 56 MiB at the
+//! default 512 clients, where one 1 MiB buffer per client held 532 MB.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::cli::LogFormat;
 
-/// Per-client buffer: the only memory a client can make berth hold. 1 MiB
-/// measured best here (256 KiB and 4 MiB were a few percent slower).
-const BUFFER: usize = 1024 * 1024;
+/// Every client's own buffer: enough for interactive use and small echoes.
+pub const SMALL: usize = 16 * 1024;
+/// A buffer for bulk transfers, lent from the pool.
+pub const LARGE: usize = 1024 * 1024;
+/// How many large buffers there are: that many clients move bulk data at
+/// full speed at once; others go on with their small buffers.
+pub const LARGE_COUNT: usize = 16;
+/// A client thread's stack: the thread only copies and formats log lines.
+pub const STACK: usize = 64 * 1024;
+
+/// The limits of the TCP echo, from the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    /// Most clients served at once; more are refused.
+    pub max_clients: usize,
+    /// A client that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// A client whose echo cannot be sent for this long (it does not
+    /// read) is dropped.
+    pub send_timeout: Duration,
+}
+
+/// The shared large buffers (see the module comment).
+struct Pool {
+    /// Buffers made so far, and the ones not lent out.
+    state: Mutex<(usize, Vec<Box<[u8]>>)>,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        Pool { state: Mutex::new((0, Vec::new())) }
+    }
+
+    /// A large buffer, if one is free or may still be made.
+    fn take(&self) -> Option<Box<[u8]>> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(buffer) = state.1.pop() {
+            return Some(buffer);
+        }
+        if state.0 < LARGE_COUNT {
+            state.0 += 1;
+            return Some(vec![0u8; LARGE].into_boxed_slice());
+        }
+        None
+    }
+
+    fn give(&self, buffer: Box<[u8]>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1.push(buffer);
+    }
+}
+
+/// A large buffer on loan, returned to the pool when dropped.
+struct Loan<'a> {
+    pool: &'a Pool,
+    buffer: Option<Box<[u8]>>,
+}
+
+impl Drop for Loan<'_> {
+    fn drop(&mut self) {
+        if let Some(buffer) = self.buffer.take() {
+            self.pool.give(buffer);
+        }
+    }
+}
+
+/// Why a client was let go before it closed.
+#[derive(Debug)]
+enum Ended {
+    /// Nothing came for the idle timeout.
+    Idle(u64),
+    /// Its echo could not be sent for the send timeout.
+    Stalled(u64),
+    /// A socket error.
+    Failed(io::Error),
+}
 
 /// Echoes every TCP client of `listener` until the process ends.
-pub fn serve_tcp(listener: TcpListener, max_clients: usize, log: Option<LogFormat>) -> io::Result<()> {
+pub fn serve_tcp(listener: TcpListener, limits: TcpLimits, log: Option<LogFormat>) -> io::Result<()> {
     let clients = Arc::new(AtomicUsize::new(0));
+    let pool = Arc::new(Pool::new());
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -26,27 +120,36 @@ pub fn serve_tcp(listener: TcpListener, max_clients: usize, log: Option<LogForma
             }
             Err(e) => return Err(e),
         };
+        let max_clients = limits.max_clients;
         if clients.load(Ordering::Relaxed) >= max_clients {
             eprintln!("berth: echo: {peer}: refused, {max_clients} clients already (--max-clients)");
             drop(stream);
             continue;
         }
         clients.fetch_add(1, Ordering::Relaxed);
-        let clients = Arc::clone(&clients);
-        let spawned = std::thread::Builder::new().name(format!("echo {peer}")).spawn(move || {
+        let (client_count, pool) = (Arc::clone(&clients), Arc::clone(&pool));
+        let spawned = std::thread::Builder::new().name(format!("echo {peer}")).stack_size(STACK).spawn(move || {
             if log.is_some() {
                 eprintln!("berth: echo: {peer} connected");
             }
-            let result = echo_stream(stream, peer, log);
-            if log.is_some() {
-                match result {
-                    Ok(bytes) => eprintln!("berth: echo: {peer} closed after {bytes} bytes"),
-                    Err(e) => eprintln!("berth: echo: {peer}: {e}"),
-                }
+            match echo_stream(stream, peer, limits, &pool, log) {
+                Ok(bytes) if log.is_some() => eprintln!("berth: echo: {peer} closed after {bytes} bytes"),
+                Ok(_) => {}
+                Err(Ended::Idle(bytes)) => eprintln!(
+                    "berth: echo: {peer}: closed, nothing received for {:.1} s (--idle-timeout), after {bytes} bytes",
+                    limits.idle_timeout.as_secs_f64()
+                ),
+                Err(Ended::Stalled(bytes)) => eprintln!(
+                    "berth: echo: {peer}: dropped, it did not read its echo for {:.1} s (--send-timeout), after {bytes} bytes",
+                    limits.send_timeout.as_secs_f64()
+                ),
+                Err(Ended::Failed(e)) if log.is_some() => eprintln!("berth: echo: {peer}: {e}"),
+                Err(Ended::Failed(_)) => {}
             }
-            clients.fetch_sub(1, Ordering::Relaxed);
+            client_count.fetch_sub(1, Ordering::Relaxed);
         });
         if spawned.is_err() {
+            clients.fetch_sub(1, Ordering::Relaxed);
             eprintln!("berth: echo: {peer}: no thread for it (system limit); dropped");
         }
     }
@@ -56,24 +159,58 @@ fn is_transient(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ECONNABORTED | libc::EINTR | libc::ENOBUFS))
 }
 
+/// A socket timeout: SO_RCVTIMEO and SO_SNDTIMEO end a call with EAGAIN.
+fn timed_out(error: &io::Error) -> bool {
+    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
 /// Sends back everything one client sends; returns the byte count.
-fn echo_stream(mut stream: TcpStream, peer: SocketAddr, log: Option<LogFormat>) -> io::Result<u64> {
+fn echo_stream(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    limits: TcpLimits,
+    pool: &Pool,
+    log: Option<LogFormat>,
+) -> Result<u64, Ended> {
     // No TCP_NODELAY: each read is written back whole, so Nagle never
     // holds a reply back, and bulk transfers go in full segments.
-    let mut buffer = vec![0u8; BUFFER];
+    stream.set_read_timeout(Some(limits.idle_timeout)).map_err(Ended::Failed)?;
+    // Linux restarts this timeout whenever a send makes progress, so it
+    // is a "no progress for" limit, however large the echo.
+    stream.set_write_timeout(Some(limits.send_timeout)).map_err(Ended::Failed)?;
+    let mut small = vec![0u8; SMALL];
+    let mut large = Loan { pool, buffer: None };
     let mut total = 0u64;
     loop {
-        let n = match stream.read(&mut buffer) {
+        let buffer: &mut [u8] = match large.buffer.as_mut() {
+            Some(buffer) => buffer,
+            None => &mut small,
+        };
+        let n = match stream.read(buffer) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) if timed_out(&e) => return Err(Ended::Idle(total)),
+            Err(e) => return Err(Ended::Failed(e)),
         };
         if let Some(format) = log {
             log_data(peer, "tcp", &buffer[..n], format);
         }
-        stream.write_all(&buffer[..n])?;
+        match stream.write_all(&buffer[..n]) {
+            Ok(()) => {}
+            Err(e) if timed_out(&e) => return Err(Ended::Stalled(total)),
+            Err(e) => return Err(Ended::Failed(e)),
+        }
         total += n as u64;
+        // A full small buffer: more is waiting, borrow a large one. Small
+        // reads again: give it back for the next bulk client.
+        if large.buffer.is_none() && n == SMALL {
+            large.buffer = pool.take();
+        } else if n < SMALL {
+            if let Some(buffer) = large.buffer.take() {
+                pool.give(buffer);
+            }
+        }
     }
     // The client closed its side: close ours once everything is sent back.
     let _ = stream.shutdown(std::net::Shutdown::Write);
