@@ -219,7 +219,7 @@ const ECHO_EXAMPLES: &str = "\
 Examples:
   berth echo                          TCP and UDP echo on 127.0.0.1:49342
   berth echo 7000 --log text          and print what passes through
-  berth echo --tcp --port 0           TCP only, any free port
+  berth echo 0 --tcp                  TCP only, any free port
 
 TCP limits: a client that sends nothing for --idle-timeout (60 s) is
 closed; one that does not read its echo for --send-timeout (30 s) is
@@ -227,7 +227,15 @@ dropped. A client is read only once its last read has been echoed, so one
 that does not read stops being read (its data waits in the kernel). Memory:
 each client has a 16 KiB buffer and a 64 KiB thread stack, and bulk
 transfers borrow one of 16 shared 1 MiB buffers: at most --max-clients x
-80 KiB + 16 MiB in all (56 MiB at the default 512).";
+80 KiB + 16 MiB in all (56 MiB at the default 512).
+
+UDP: datagrams from berth's own port, and from ports below 1024 (echo 7,
+daytime 13, qotd 17, chargen 19, time 37 and every other service that
+answers whatever it gets), are dropped: answering them is how one spoofed
+datagram starts an endless loop. A loop with an echo on another port dies
+out at --udp-rate (1000 datagrams a second per peer). Each reason is logged
+once, with its source, when it first drops one; later drops are summed up
+every 10 s.";
 
 const LISTEN_EXAMPLES: &str = "\
 Examples:
@@ -361,6 +369,11 @@ pub struct EchoArgs {
     /// Drop a TCP client that does not read its echo for SECONDS.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub send_timeout: f64,
+
+    /// Answer at most N datagrams a second from one UDP peer (a burst of N
+    /// at once); a loop with another echo server dies out at this rate.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub udp_rate: u32,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,13 +34,15 @@ pub(crate) fn start_with(
     stdin: Stdio,
     stdout: Stdio,
 ) -> (Server, String, BufReader<ChildStderr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start berth");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.args(args).stdin(stdin).stdout(stdout);
+    start_command(command, marker)
+}
+
+/// As [`start`], for a prepared command (berth behind `ip netns exec`,
+/// say, which execs it: the child is berth itself). stderr is piped here.
+pub(crate) fn start_command(mut command: Command, marker: &str) -> (Server, String, BufReader<ChildStderr>) {
+    let mut child = command.stderr(Stdio::piped()).spawn().expect("start berth");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     for _ in 0..20 {
@@ -49,7 +51,7 @@ pub(crate) fn start_with(
             break;
         }
     }
-    assert!(line.contains(marker), "berth {args:?} said {line:?}");
+    assert!(line.contains(marker), "{command:?} said {line:?}");
     (Server { child }, line, stderr)
 }
 

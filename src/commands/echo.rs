@@ -18,6 +18,9 @@ pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if args.max_clients == 0 {
         return Err(Error::Usage("--max-clients must be at least 1".into()));
     }
+    if args.udp_rate == 0 {
+        return Err(Error::Usage("--udp-rate must be at least 1 datagram a second".into()));
+    }
     let seconds = |value: f64, flag: &str| {
         super::connect::parse_timeout(Some(value))
             .map(|d| d.unwrap_or_default())
@@ -60,7 +63,8 @@ pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     eprintln!("berth: echoing on {} (Ctrl-C to stop)", listening.join(" and "));
 
     let log = args.log;
-    let udp_thread = udp.map(|socket| std::thread::spawn(move || serve_udp(socket, log)));
+    let rate = args.udp_rate;
+    let udp_thread = udp.map(|socket| std::thread::spawn(move || serve_udp(socket, rate, log)));
     if let Some(listener) = tcp {
         serve_tcp(listener, limits, log).map_err(|e| Error::System(format!("echo server failed: {e}")))?;
     }
