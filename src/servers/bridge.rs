@@ -277,24 +277,25 @@ fn socket_to_stdout(mut reader: TcpStream, progress: &Progress) -> Result<(), Fa
             Err(error) => return Err(Failure::Receive { error, received: progress.received.load(Ordering::Relaxed) }),
         };
         progress.touch();
-        // Locked per write, never across a read: the main thread may end
-        // the process while this one waits for the peer.
+        // Locked per write, never across a read, so nothing else that
+        // touches stdout waits on the peer.
         let mut out = stdout.lock();
         out.write_all(&buffer[..n]).and_then(|_| out.flush()).map_err(|e| stdout_failed(e, progress))?;
         progress.received.fetch_add(n as u64, Ordering::Relaxed);
     }
-    close_stdout().map_err(|e| stdout_failed(e, progress))
+    close_stdout();
+    Ok(())
 }
 
 /// Closes what stdout was (a pipe reader sees EOF now, not when berth
 /// exits) and leaves /dev/null in its place, so descriptor 1 stays valid.
-fn close_stdout() -> io::Result<()> {
-    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-    // SAFETY: dup2 on two descriptors this process holds.
-    if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
-        return Err(io::Error::last_os_error());
+/// Best effort: everything was written and flushed already, so failing
+/// here loses nothing; the reader then sees EOF when berth exits.
+fn close_stdout() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 on two descriptors this process holds.
+        unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) };
     }
-    Ok(())
 }
 
 /// Waits until the peer has acknowledged everything sent, the FIN
