@@ -219,20 +219,48 @@ const ECHO_EXAMPLES: &str = "\
 Examples:
   berth echo                          TCP and UDP echo on 127.0.0.1:49342
   berth echo 7000 --log text          and print what passes through
-  berth echo --tcp --port 0           TCP only, any free port";
+  berth echo 0 --tcp                  TCP only, any free port
+
+TCP limits: a client that sends nothing for --idle-timeout (60 s) is
+closed; one that does not read its echo for --send-timeout (30 s) is
+dropped. A client is read only once its last read has been echoed, so one
+that does not read stops being read (its data waits in the kernel). Memory:
+each client has a 16 KiB buffer and a 64 KiB thread stack, and bulk
+transfers borrow one of 16 shared 1 MiB buffers: at most --max-clients x
+80 KiB + 16 MiB in all (56 MiB at the default 512).
+
+UDP: datagrams from berth's own port, and from ports below 1024 (echo 7,
+daytime 13, qotd 17, chargen 19, time 37 and every other service that
+answers whatever it gets), are dropped: answering them is how one spoofed
+datagram starts an endless loop. A loop with an echo on another port dies
+out at --udp-rate (1000 datagrams a second per peer). Each reason is logged
+once, with its source, when it first drops one; later drops are summed up
+every 10 s.";
 
 const LISTEN_EXAMPLES: &str = "\
 Examples:
   berth listen 9000 > received.bin    receive a file
   berth listen -u 9000                UDP
-Exit codes: 0 done, 2 bad input, 5 timed out waiting for a client.";
+The session ends when both directions are done: stdin's end is passed on as
+a half-close, the peer's end closes stdout, and berth waits until the peer
+has acknowledged every byte sent. (With a terminal on stdin, the peer's end
+is enough.)
+Exit codes: 0 done, every byte delivered both ways; 2 bad input; 3 the
+transfer was cut short (a reset or write error: some bytes were not
+delivered); 5 timed out waiting for a client, or --idle-timeout.";
 
 const CONNECT_EXAMPLES: &str = "\
 Examples:
   berth connect 9000 < file.bin       send a file to 127.0.0.1:9000
   printf 'PING\\r\\n' | berth connect localhost:6379
   berth connect -u 127.0.0.1:5353
-Exit codes: 0 done, 1 refused (nothing listens), 2 bad input, 5 timed out.";
+The session ends when both directions are done: stdin's end is passed on as
+a half-close, the peer's end closes stdout, and berth waits until the peer
+has acknowledged every byte sent. (With a terminal on stdin, the peer's end
+is enough.)
+Exit codes: 0 done, every byte delivered both ways; 1 refused (nothing
+listens); 2 bad input; 3 the transfer was cut short (a reset or write error:
+some bytes were not delivered); 5 timed out connecting, or --idle-timeout.";
 
 const PROBE_EXAMPLES: &str = "\
 Examples:
@@ -331,9 +359,22 @@ pub struct EchoArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log: Option<LogFormat>,
 
-    /// Most TCP clients served at once.
+    /// Most TCP clients served at once; more are refused.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_clients: usize,
+
+    /// Close a TCP client that sends nothing for SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub idle_timeout: f64,
+
+    /// Drop a TCP client that does not read its echo for SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub send_timeout: f64,
+
+    /// Answer at most N datagrams a second from one UDP peer (a burst of N
+    /// at once); a loop with another echo server dies out at this rate.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub udp_rate: u32,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -363,6 +404,11 @@ pub struct ListenArgs {
     /// Give up after SECONDS without a client (or, with UDP, without a datagram).
     #[arg(short = 'w', long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+
+    /// End the session after SECONDS in which nothing moved either way (exit 5).
+    /// Without it berth runs until both directions are done.
+    #[arg(short = 'i', long, value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -378,6 +424,11 @@ pub struct ConnectArgs {
     /// Seconds to wait for the connection (and, with UDP, for replies once stdin ends).
     #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 5.0)]
     pub timeout: f64,
+
+    /// End the session after SECONDS in which nothing moved either way (exit 5).
+    /// Without it berth runs until both directions are done.
+    #[arg(short = 'i', long, value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -9,12 +9,13 @@ pub enum ExitCode {
     NothingFound = 1,
     /// Bad usage or input: unknown flags, malformed ports or addresses.
     Usage = 2,
-    /// The action could not be completed (a port that could not be freed).
+    /// The action could not be completed (a port that could not be freed;
+    /// `connect`/`listen`: bytes that were not delivered).
     ActionFailed = 3,
     /// berth could not read what it needs from the system.
     SystemError = 4,
-    /// A network operation timed out (`connect`, `listen --timeout`), as
-    /// opposed to being refused (1).
+    /// A network operation timed out (`connect`, `listen --timeout`,
+    /// `--idle-timeout`), as opposed to being refused (1).
     TimedOut = 5,
     /// Interrupted by Ctrl-C (128 + SIGINT).
     Interrupted = 130,

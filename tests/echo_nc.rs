@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A berth server child, killed and reaped on drop.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
 }
 
 impl Drop for Server {
@@ -23,14 +23,26 @@ impl Drop for Server {
 
 /// Starts `berth ARGS` and returns it with the first stderr line that
 /// contains `marker` (where servers say what they listen on).
-fn start(args: &[&str], marker: &str) -> (Server, String, BufReader<ChildStderr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start berth");
+pub(crate) fn start(args: &[&str], marker: &str) -> (Server, String, BufReader<ChildStderr>) {
+    start_with(args, marker, Stdio::piped(), Stdio::piped())
+}
+
+/// As [`start`], with the child's stdin and stdout given (a file, /dev/null).
+pub(crate) fn start_with(
+    args: &[&str],
+    marker: &str,
+    stdin: Stdio,
+    stdout: Stdio,
+) -> (Server, String, BufReader<ChildStderr>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.args(args).stdin(stdin).stdout(stdout);
+    start_command(command, marker)
+}
+
+/// As [`start`], for a prepared command (berth behind `ip netns exec`,
+/// say, which execs it: the child is berth itself). stderr is piped here.
+pub(crate) fn start_command(mut command: Command, marker: &str) -> (Server, String, BufReader<ChildStderr>) {
+    let mut child = command.stderr(Stdio::piped()).spawn().expect("start berth");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     for _ in 0..20 {
@@ -39,19 +51,19 @@ fn start(args: &[&str], marker: &str) -> (Server, String, BufReader<ChildStderr>
             break;
         }
     }
-    assert!(line.contains(marker), "berth {args:?} said {line:?}");
+    assert!(line.contains(marker), "{command:?} said {line:?}");
     (Server { child }, line, stderr)
 }
 
 /// The port after `protocol ` in a line such as "echoing on tcp 127.0.0.1:P and udp 127.0.0.1:P".
-fn port_in(line: &str, protocol: &str) -> u16 {
+pub(crate) fn port_in(line: &str, protocol: &str) -> u16 {
     let rest = line.split(&format!("{protocol} ")).nth(1).unwrap_or_else(|| panic!("no {protocol} in {line}"));
     let address = rest.split_whitespace().next().unwrap();
     address.rsplit(':').next().unwrap().trim_end_matches(')').parse().unwrap()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed | 1;
     (0..len)
         .map(|_| {

@@ -23,6 +23,7 @@ mod audit_noauth;
 mod audit_reach;
 mod audit_tls_owners;
 mod doctor;
+mod echo_bridge;
 mod echo_nc;
 mod errors;
 mod free;
@@ -48,6 +49,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(audit_reach::cases());
     cases.extend(audit_tls_owners::cases());
     cases.extend(doctor::cases());
+    cases.extend(echo_bridge::cases());
     cases.extend(echo_nc::cases());
     cases.extend(errors::cases());
     cases.extend(free::cases());

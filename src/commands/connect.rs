@@ -9,13 +9,15 @@ use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::{self, resolve::ProbeTarget};
-use crate::servers::bridge::{self, UdpEnd};
+use crate::render::printable;
+use crate::servers::bridge::{self, Failure, UdpEnd};
 
 pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let timeout = parse_timeout(Some(args.timeout))?.unwrap_or(Duration::from_secs(5));
+    let idle = parse_timeout(args.idle_timeout)?;
     let addresses = resolve(&args.target)?;
     if args.udp {
-        return connect_udp(&addresses, timeout);
+        return connect_udp(&addresses, timeout, idle);
     }
     let mut refused = Vec::new();
     let mut timed_out = Vec::new();
@@ -24,9 +26,7 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
             Ok(stream) => {
                 eprintln!("berth: connected to {address}");
                 let _ = stream.set_nodelay(true);
-                bridge::tcp(stream).map_err(|e| Error::System(format!("connection to {address} failed: {e}")))?;
-                let _ = io::Write::flush(&mut io::stdout());
-                std::process::exit(ExitCode::Success.code());
+                finish_bridge(*address, bridge::tcp(stream, idle).map(|_| ()));
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*address),
             Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
@@ -53,23 +53,41 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
     Ok(ExitCode::NothingFound)
 }
 
-fn connect_udp(addresses: &[SocketAddr], linger: Duration) -> Result<ExitCode, Error> {
+fn connect_udp(addresses: &[SocketAddr], linger: Duration, idle: Option<Duration>) -> Result<ExitCode, Error> {
     let address = addresses[0];
     let local: SocketAddr =
         if address.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
     let socket = UdpSocket::bind(local).map_err(|e| Error::System(format!("cannot open a UDP socket: {e}")))?;
     socket.connect(address).map_err(|e| Error::System(format!("cannot address {address}: {e}")))?;
     eprintln!("berth: sending datagrams to {address}");
-    match bridge::udp(socket, linger).map_err(|e| Error::System(e.to_string()))? {
-        UdpEnd::Quiet => {
-            let _ = io::Write::flush(&mut io::stdout());
-            std::process::exit(ExitCode::Success.code())
-        }
-        UdpEnd::Refused => {
+    match bridge::udp(socket, linger, idle) {
+        Err(Failure::Refused { .. }) => {
             eprintln!("berth: {address} refused (ICMP port unreachable): nothing listens there");
             std::process::exit(ExitCode::NothingFound.code())
         }
+        result => finish_bridge(address, result.map(|UdpEnd::Quiet(_)| ())),
     }
+}
+
+/// Ends the process after a bridge: 0 when everything was delivered both
+/// ways, 5 after `--idle-timeout`, 3 when bytes were left unsent or
+/// unwritten (a reset, a write error), each failure with one line saying
+/// what was lost. It exits rather than returns: the stdin thread may still
+/// be blocked reading a terminal, and waiting for it would hang. (stdout
+/// needs no flush here: the bridge flushes every write, and a copy thread
+/// blocked on a full stdout pipe must not hold up the exit.)
+pub(crate) fn finish_bridge(peer: SocketAddr, result: Result<(), Failure>) -> ! {
+    let code = match result {
+        Ok(()) => ExitCode::Success,
+        Err(failure) => {
+            eprintln!("berth: {peer}: {}", printable(&failure.to_string()));
+            match failure {
+                Failure::Idle(_) => ExitCode::TimedOut,
+                _ => ExitCode::ActionFailed,
+            }
+        }
+    };
+    std::process::exit(code.code())
 }
 
 /// Seconds from the command line, checked: positive and at most an hour.

@@ -3,7 +3,7 @@
 use crate::cli::{EchoArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::servers::echo::{serve_tcp, serve_udp};
+use crate::servers::echo::{serve_tcp, serve_udp, TcpLimits};
 use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
 
 /// How often `--port 0` may find the TCP port taken for UDP before giving up.
@@ -18,6 +18,19 @@ pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if args.max_clients == 0 {
         return Err(Error::Usage("--max-clients must be at least 1".into()));
     }
+    if args.udp_rate == 0 {
+        return Err(Error::Usage("--udp-rate must be at least 1 datagram a second".into()));
+    }
+    let seconds = |value: f64, flag: &str| {
+        super::connect::parse_timeout(Some(value))
+            .map(|d| d.unwrap_or_default())
+            .map_err(|_| Error::Usage(format!("{flag} {value} is out of range: give seconds above 0, at most 3600")))
+    };
+    let limits = TcpLimits {
+        max_clients: args.max_clients,
+        idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
+        send_timeout: seconds(args.send_timeout, "--send-timeout")?,
+    };
     let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
 
     // With --port 0, TCP and UDP should still share one number: take a TCP
@@ -50,9 +63,10 @@ pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     eprintln!("berth: echoing on {} (Ctrl-C to stop)", listening.join(" and "));
 
     let log = args.log;
-    let udp_thread = udp.map(|socket| std::thread::spawn(move || serve_udp(socket, log)));
+    let rate = args.udp_rate;
+    let udp_thread = udp.map(|socket| std::thread::spawn(move || serve_udp(socket, rate, log)));
     if let Some(listener) = tcp {
-        serve_tcp(listener, args.max_clients, log).map_err(|e| Error::System(format!("echo server failed: {e}")))?;
+        serve_tcp(listener, limits, log).map_err(|e| Error::System(format!("echo server failed: {e}")))?;
     }
     if let Some(handle) = udp_thread {
         match handle.join() {

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
+use super::connect::finish_bridge;
 use crate::cli::{GlobalArgs, ListenArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
@@ -12,9 +13,10 @@ use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
 
 pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let timeout = super::connect::parse_timeout(args.timeout)?;
+    let idle = super::connect::parse_timeout(args.idle_timeout)?;
     let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
     if args.udp {
-        return listen_udp(&spec, timeout);
+        return listen_udp(&spec, timeout, idle);
     }
     let listener = tcp_listener(&spec)?;
     let local = listener.local_addr().map_err(|e| Error::System(e.to_string()))?;
@@ -31,12 +33,10 @@ pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     };
     // One client only: stop listening so the port is not held for nothing.
     drop(listener);
-    if let Ok(peer) = stream.peer_addr() {
-        eprintln!("berth: connection from {peer}");
-    }
+    let peer = stream.peer_addr().map_err(|e| Error::System(format!("accept failed: {e}")))?;
+    eprintln!("berth: connection from {peer}");
     let _ = stream.set_nodelay(true);
-    bridge::tcp(stream).map_err(|e| Error::System(format!("connection failed: {e}")))?;
-    finish(ExitCode::Success)
+    finish_bridge(peer, bridge::tcp(stream, idle).map(|_| ()))
 }
 
 /// Waits for a client for at most `limit`, polling the listener.
@@ -60,7 +60,7 @@ fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> Result<Op
     }
 }
 
-fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>) -> Result<ExitCode, Error> {
+fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>, idle: Option<Duration>) -> Result<ExitCode, Error> {
     let socket = udp_socket(spec)?;
     let local = socket.local_addr().map_err(|e| Error::System(e.to_string()))?;
     eprintln!("berth: listening on udp {local}");
@@ -82,14 +82,7 @@ fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>) -> Result<ExitCode, 
     // From now on, talk to that peer only.
     socket.connect(peer).map_err(|e| Error::System(e.to_string()))?;
     let linger = timeout.unwrap_or(Duration::from_secs(1));
-    match bridge::udp(socket, linger).map_err(|e| Error::System(e.to_string()))? {
-        UdpEnd::Quiet | UdpEnd::Refused => finish(ExitCode::Success),
-    }
-}
-
-/// Ends the process now: the stdin thread may still be blocked reading a
-/// terminal, and waiting for it would hang after the peer is done.
-fn finish(code: ExitCode) -> ! {
-    let _ = io::stdout().flush();
-    std::process::exit(code.code())
+    // A refusal means a datagram did not arrive: a failure here (connect
+    // reports it as "nothing listens", exit 1).
+    finish_bridge(peer, bridge::udp(socket, linger, idle).map(|UdpEnd::Quiet(_)| ()))
 }
