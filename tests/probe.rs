@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::common::http::read_request_head;
 use crate::common::*;
 use serde_json::Value;
 
@@ -232,17 +233,7 @@ fn a_silent_server_on_an_ordinary_port_is_sent_nothing() {
 /// A tiny HTTP server: answers each request by path.
 fn http_server(listener: TcpListener, port: u16) -> Server {
     Server::start(listener, 32, move |mut stream| {
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        for _ in 0..64 {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => request.extend_from_slice(&buf[..n]),
-            }
-            if request.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
+        let request = read_request_head(&mut stream);
         let text = String::from_utf8_lossy(&request);
         let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
         let (status, location) = match path.as_str() {
@@ -357,17 +348,7 @@ fn tls_version_certificate_and_http_over_tls() {
     let _server = Server::start(listener, 8, move |stream| {
         let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
         let mut tls = rustls::StreamOwned::new(connection, stream);
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        for _ in 0..64 {
-            match tls.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => request.extend_from_slice(&buf[..n]),
-            }
-            if request.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
+        read_request_head(&mut tls);
         let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nServer: berth-test-tls\r\nConnection: close\r\n\r\n");
         tls.conn.send_close_notify();
         let _ = tls.flush();

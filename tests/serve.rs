@@ -411,8 +411,7 @@ fn token_auth() {
     let dir = site();
     let server = serve(&dir, &["--token"]);
     let log = server.stderr();
-    let line = log.lines().find(|l| l.contains("token required")).unwrap_or_else(|| panic!("no token line:\n{log}"));
-    let token = line.split("?token=").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("a token");
+    let token = &token_from_log(&log);
     assert!(token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
     assert_eq!(log.matches(token).count(), 2, "printed once (in the URL and the header hint):\n{log}");
 

@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::common::http::{
+    connect, get, get_with, read_request_head, read_response, send_raw, token_from_log, Response,
+};
 use crate::common::*;
 use crate::probe::{at, probe_json, Server};
-use crate::common::http::{connect, get, get_with, read_response, send_raw, Response};
 use crate::serve::{serve, site};
 
 /// Characters that must never reach a terminal raw: C1 CSI, bidi override
@@ -46,8 +48,7 @@ fn the_token_never_reaches_the_log() {
     let dir = site();
     let server = serve(&dir, &["--token"]);
     let log = server.stderr();
-    let line = log.lines().find(|l| l.contains("token required")).unwrap_or_else(|| panic!("no token line:\n{log}"));
-    let token = line.split("?token=").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("a token");
+    let token = &token_from_log(&log);
     assert_eq!(log.matches(token).count(), 2, "printed once, at the start (URL and header hint):\n{log}");
 
     // Every shape a query can take that carries the token somewhere.
@@ -203,17 +204,7 @@ fn banners_headers_and_certificates_are_escaped_in_probe() {
     let _serial = serial();
     let (listener, port) = listener_v4();
     let _http = Server::start(listener, 8, |mut stream| {
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        for _ in 0..64 {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => request.extend_from_slice(&buf[..n]),
-            }
-            if request.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
+        read_request_head(&mut stream);
         let answer = "HTTP/1.1 200 O\u{202e}K\u{9b}2J\r\nServer: ev\u{202e}il\u{2066}\u{200b}\r\n\
                       Content-Length: 0\r\nConnection: close\r\n\r\n";
         let _ = stream.write_all(answer.as_bytes());

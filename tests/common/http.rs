@@ -6,6 +6,29 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+/// Reads a request head (up to the blank line, at most 64 reads of 1 KiB)
+/// as a test server does before it answers; what came, if the peer stops.
+pub fn read_request_head(stream: &mut impl Read) -> Vec<u8> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..64 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+        if request.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    request
+}
+
+/// The token `berth serve --token` printed in its start-up lines.
+pub fn token_from_log(log: &str) -> String {
+    let line = log.lines().find(|l| l.contains("token required")).unwrap_or_else(|| panic!("no token line:\n{log}"));
+    line.split("?token=").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("a token").to_string()
+}
+
 /// One response as read off the wire.
 #[derive(Debug)]
 pub struct Response {
