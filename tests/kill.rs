@@ -273,38 +273,46 @@ fn a_pid_reused_within_a_second_is_not_the_process_seen() {
 
     let _serial = serial();
     require_root("writes /proc/sys/kernel/ns_last_pid to give a new process an old pid");
+    // SAFETY: sysconf has no preconditions.
+    let hertz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).expect("clock ticks per second");
     let spawn = || KillOnDrop(Command::new("sleep").arg("30").stdin(Stdio::null()).spawn().expect("start sleep"));
-    let mut old = spawn();
-    let pid = old.0.id();
-    let seen = start_ticks_of(pid).expect("the first process's start");
-    // Ticks are 1/100 s: the new process starts a few ticks later (and
-    // almost always within the same second, which is all seconds can tell).
-    std::thread::sleep(Duration::from_millis(30));
-    let _ = old.0.kill();
-    let _ = old.0.wait();
-    let mut reused = None;
-    for _ in 0..200 {
-        if fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
-            skip("needs a writable /proc/sys/kernel/ns_last_pid (CONFIG_CHECKPOINT_RESTORE)");
+    // Whole seconds cannot tell the two processes apart only when both
+    // start within one second: try again (bounded) when they did not.
+    for _attempt in 0..20 {
+        let mut old = spawn();
+        let pid = old.0.id();
+        let seen = start_ticks_of(pid).expect("the first process's start");
+        // A few ticks (1/100 s) later, so that ticks can tell them apart.
+        std::thread::sleep(Duration::from_millis(30));
+        let _ = old.0.kill();
+        let _ = old.0.wait();
+        let mut reused = None;
+        for _ in 0..200 {
+            if fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
+                skip("needs a writable /proc/sys/kernel/ns_last_pid (CONFIG_CHECKPOINT_RESTORE)");
+            }
+            let new = spawn();
+            if new.0.id() == pid {
+                reused = Some(new);
+                break;
+            }
         }
-        let new = spawn();
-        if new.0.id() == pid {
-            reused = Some(new);
-            break;
+        let Some(new) = reused else { panic!("pid {pid} was not handed out again in 200 tries") };
+        let now = start_ticks_of(pid).expect("the second process's start");
+        assert!(now > seen, "the second process started after the first ({now} <= {seen} ticks)");
+        if now / hertz != seen / hertz {
+            continue;
         }
+        assert!(
+            matches!(ProcessHandle::open(pid, Some(seen)), Err(HandleError::Gone)),
+            "pid {pid} reused {} ticks later, in the same second, was taken for the process seen",
+            now - seen
+        );
+        assert!(ProcessHandle::open(pid, Some(now)).is_ok(), "the process now at {pid} is opened by its own start");
+        drop(new);
+        return;
     }
-    let Some(new) = reused else { panic!("pid {pid} was not handed out again in 200 tries") };
-    let now = start_ticks_of(pid).expect("the second process's start");
-    assert!(now > seen, "the second process started after the first ({now} <= {seen} ticks)");
-    // The second process usually started within the same second: only
-    // the ticks tell the two apart.
-    assert!(
-        matches!(ProcessHandle::open(pid, Some(seen)), Err(HandleError::Gone)),
-        "pid {pid} reused {} ticks later was taken for the process seen",
-        now - seen
-    );
-    assert!(ProcessHandle::open(pid, Some(now)).is_ok(), "the process now at {pid} is opened by its own start");
-    drop(new);
+    panic!("in 20 tries the pid was never handed out again within the second the first process started");
 }
 
 /// Item 13 of issue 9: on cgroup-v1 hosts /proc/PID/cgroup still has a

@@ -20,7 +20,7 @@ pub(crate) fn container_of_pid(pid: u32) -> Option<Container> {
 /// process's container. The unit comes from the hierarchy systemd manages:
 /// the unified one, else `name=systemd`, else the first that names one.
 pub(crate) fn parse(text: &str) -> (Option<Container>, Option<String>) {
-    let hierarchies: Vec<(&str, &str)> = text
+    let mut hierarchies: Vec<(&str, &str)> = text
         .lines()
         .filter_map(|line| {
             let mut fields = line.splitn(3, ':');
@@ -34,10 +34,9 @@ pub(crate) fn parse(text: &str) -> (Option<Container>, Option<String>) {
         "name=systemd" => 1,
         _ => 2,
     };
-    let mut ordered = hierarchies;
-    ordered.sort_by_key(|(controllers, _)| rank(controllers));
-    let container = ordered.iter().find_map(|(_, path)| container_in(path));
-    let unit = ordered.iter().find_map(|(_, path)| unit_in(path));
+    hierarchies.sort_by_key(|(controllers, _)| rank(controllers));
+    let container = hierarchies.iter().find_map(|(_, path)| container_in(path));
+    let unit = hierarchies.iter().find_map(|(_, path)| unit_in(path));
     (container, unit)
 }
 

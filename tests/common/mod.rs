@@ -774,10 +774,12 @@ pub fn ip(args: &[&str]) -> (bool, String) {
     }
 }
 
-/// Polls `check` every 20 ms until it returns Some, at most `timeout` and 500 tries.
+/// Polls `check` every 20 ms until it returns Some or `timeout` has passed
+/// (bounded by the time, whatever each check takes: one last check runs
+/// after the deadline, so a slow check is not cut short by its own length).
 pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let started = Instant::now();
-    for _ in 0..500 {
+    loop {
         if let Some(found) = check() {
             return Some(found);
         }
@@ -786,7 +788,6 @@ pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    None
 }
 
 // ---------------------------------------------------------------- port probes
