@@ -76,11 +76,44 @@ pub fn case(module_path: &str, function: &str, body: fn()) -> Case {
 
 /// Runs every case as libtest does (filters, `--list`, `--exact`,
 /// `--test-threads`, ...) and exits with its code.
-pub fn main(cases: Vec<Case>) -> std::process::ExitCode {
+pub fn main(mut cases: Vec<Case>) -> std::process::ExitCode {
     quiet_skips();
-    let args = Arguments::from_args();
+    let (argv, filters) = split_filters(std::env::args().collect());
+    let args = Arguments::from_iter(argv);
+    // libtest-with takes one name filter; the built-in harness takes any
+    // number (`cargo test serve:: kill::`), so several are applied here.
+    if !filters.is_empty() {
+        cases.retain(|case| {
+            filters.iter().any(|f| if args.exact { case.name == *f } else { case.name.contains(f.as_str()) })
+        });
+    }
     let trials = cases.into_iter().map(|case| Trial::test(case.name, move || outcome(case.body))).collect();
     libtest_with::run(&args, trials).exit_code()
+}
+
+/// Splits the name filters off the command line when there is more than
+/// one (with one, libtest-with applies it itself). A word is a filter
+/// unless it is an option or the value of one that takes a value.
+fn split_filters(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+    const TAKES_VALUE: [&str; 6] = ["-Z", "--test-threads", "--logfile", "--skip", "--color", "--format"];
+    let mut options = Vec::new();
+    let mut filters = Vec::new();
+    let mut words = argv.into_iter();
+    options.extend(words.next()); // the program
+    while let Some(word) = words.next() {
+        if TAKES_VALUE.contains(&word.as_str()) {
+            options.push(word);
+            options.extend(words.next());
+        } else if word.starts_with('-') {
+            options.push(word);
+        } else {
+            filters.push(word);
+        }
+    }
+    if filters.len() <= 1 {
+        options.append(&mut filters);
+    }
+    (options, filters)
 }
 
 /// Runs one body: a return is a pass, a [`skip`] an ignore with its reason,
