@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::inventory::SourceChoice;
+use berth_inventory::SourceChoice;
 use crate::render::style::ColorChoice;
 
 const ROOT_EXAMPLES: &str = "\
@@ -719,5 +719,5 @@ impl From<ColorArg> for ColorChoice {
 }
 
 fn parse_port_arg(text: &str) -> Result<u16, String> {
-    crate::analysis::target::parse_port(text).map_err(|e| e.0)
+    berth_inventory::target::parse_port(text).map_err(|e| e.0)
 }

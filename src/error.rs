@@ -32,14 +32,14 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<crate::analysis::target::TargetError> for Error {
-    fn from(e: crate::analysis::target::TargetError) -> Self {
+impl From<berth_inventory::target::TargetError> for Error {
+    fn from(e: berth_inventory::target::TargetError) -> Self {
         Error::Usage(e.0)
     }
 }
 
-impl From<crate::inventory::InventoryError> for Error {
-    fn from(e: crate::inventory::InventoryError) -> Self {
+impl From<berth_inventory::InventoryError> for Error {
+    fn from(e: berth_inventory::InventoryError) -> Self {
         Error::System(e.to_string())
     }
 }

@@ -12,7 +12,6 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod exit_codes;
-pub mod inventory;
 pub mod net;
 pub mod render;
 pub mod servers;

@@ -269,7 +269,7 @@ fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
 /// processes on the machine may take it first: bounded retries).
 fn a_pid_reused_within_a_second_is_not_the_process_seen() {
     use berth::actions::signal::{HandleError, ProcessHandle};
-    use berth::inventory::processes::start_ticks_of;
+    use berth_inventory::processes::start_ticks_of;
 
     let _serial = serial();
     require_root("writes /proc/sys/kernel/ns_last_pid to give a new process an old pid");

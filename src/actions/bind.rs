@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
 
 use crate::analysis::free::{in_use, shuffled_start};
-use crate::inventory::{Protocol, Snapshot};
+use berth_inventory::{Protocol, Snapshot};
 
 /// Whether `port` can be bound on `address` for `protocol` right now.
 ///

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use crate::inventory::processes::start_ticks_of;
+use berth_inventory::processes::start_ticks_of;
 
 /// A signal, by name or number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,10 @@
 //! Which sockets `berth ls` shows. Each criterion is one field; a socket is
 //! shown when it passes all of them.
 
-use super::scope::{covers_ipv4, covers_ipv6, is_loopback};
+use berth_inventory::scope::{covers_ipv4, covers_ipv6, is_loopback};
 use std::net::IpAddr;
 
-use crate::inventory::{Protocol, Snapshot, Socket, SocketState};
+use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
 #[derive(Clone, Debug, Default)]
 pub struct LsFilter {

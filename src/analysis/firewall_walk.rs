@@ -13,8 +13,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::inventory::firewall::{Chain, Cond, Firewall, Prefix, Rule, Verdict};
-use crate::inventory::Protocol;
+use berth_inventory::firewall::{Chain, Cond, Firewall, Prefix, Rule, Verdict};
+use berth_inventory::Protocol;
 
 /// Whether a rule matches the probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -448,7 +448,7 @@ pub fn passage(firewall: &Firewall, interface: &str, daddr: IpAddr, protocol: Pr
         daddr: Some(daddr),
         new_connection: true,
     };
-    let v4 = crate::analysis::scope::unmapped(daddr).is_ipv4();
+    let v4 = berth_inventory::scope::unmapped(daddr).is_ipv4();
     let mut chains = 0;
     let mut maybe: Option<String> = None;
     for chain in firewall.chains.iter().filter(|c| on_input_path(c) && family_sees(&c.family, v4)) {
@@ -476,7 +476,7 @@ pub fn passage(firewall: &Firewall, interface: &str, daddr: IpAddr, protocol: Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::firewall::{parse_nft_json, ToolOutcome, ToolRead};
+    use berth_inventory::firewall::{parse_nft_json, ToolOutcome, ToolRead};
 
     fn at(fw: &Firewall, port: u16) -> Passage {
         passage(fw, "eth0", "192.0.2.1".parse().unwrap(), Protocol::Tcp, port)

@@ -2,8 +2,8 @@
 //! order to try them in. Whether a port is really free is decided by
 //! binding it (actions::bind); this module only plans.
 
-use super::target::{parse_port, TargetError};
-use crate::inventory::{PortRanges, Protocol, Snapshot};
+use berth_inventory::target::{parse_port, TargetError};
+use berth_inventory::{PortRanges, Protocol, Snapshot};
 
 /// IANA's dynamic (private) range, RFC 6335.
 pub const DYNAMIC: (u16, u16) = (49152, 65535);

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::target::PortTarget;
+use berth_inventory::target::PortTarget;
 use super::unseen::UnseenCounts;
 use super::who::{who, WhoReport};
-use crate::inventory::{Container, Snapshot};
+use berth_inventory::{Container, Snapshot};
 
 /// Who is asking: the facts the refusals depend on.
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-//! Analysis: plain functions over a [`Snapshot`](crate::inventory::Snapshot)
+//! Analysis: plain functions over a [`Snapshot`](berth_inventory::Snapshot)
 //! that derive what the kernel does not say outright (bind scope, port
 //! class, service names, who holds a port) and select what a command asked
 //! for. Nothing here reads the kernel; nothing here prints.
@@ -9,10 +9,6 @@ pub mod filter;
 pub mod firewall_walk;
 pub mod free;
 pub mod kill;
-pub mod port_facts;
 pub mod report;
-pub mod scope;
-pub mod services;
-pub mod target;
 pub mod unseen;
 pub mod who;

@@ -10,10 +10,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 use smallvec::SmallVec;
 
-use super::port_facts::PortFacts;
-use super::scope::{covers_ipv4, covers_ipv6, scope_of, BindScope};
+use berth_inventory::port_facts::PortFacts;
+use berth_inventory::scope::{covers_ipv4, covers_ipv6, scope_of, BindScope};
 use super::unseen::{owner_status, OwnerStatus};
-use crate::inventory::{Container, Family, Process, Protocol, Snapshot, Socket, SocketState, TcpCounters};
+use berth_inventory::{Container, Family, Process, Protocol, Snapshot, Socket, SocketState, TcpCounters};
 
 /// Bumped only for incompatible changes (fields are only ever added).
 pub const SCHEMA_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::inventory::{Snapshot, Socket};
+use berth_inventory::{Snapshot, Socket};
 
 /// Whose a socket is, as far as the snapshot can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::report::{Endpoint, OwnerReport, SocketReport};
-use super::scope::unmapped;
-use super::target::PortTarget;
+use berth_inventory::scope::unmapped;
+use berth_inventory::target::PortTarget;
 use super::unseen::{owner_status, OwnerStatus, UnseenCounts};
-use crate::inventory::{Protocol, Snapshot, Socket, SocketState};
+use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
 /// A process in a holder's parent chain.
 #[derive(Clone, Debug, Serialize)]

@@ -8,7 +8,7 @@ use crate::analysis::audit::{self, listeners, policy, probe, reachability, Facts
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, firewall, interfaces, system, Protocol, Query};
+use berth_inventory::{self as inventory, firewall, interfaces, system, Protocol, Query};
 use crate::render::{self, style::Style};
 
 pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {

@@ -5,11 +5,11 @@
 use std::io::Write;
 
 use crate::analysis::doctor::{self, Facts};
-use crate::analysis::target::PortTarget;
+use berth_inventory::target::PortTarget;
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, firewall, system, Protocol, Query};
+use berth_inventory::{self as inventory, firewall, system, Protocol, Query};
 use crate::render::{self, style::Style};
 
 pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {

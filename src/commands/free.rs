@@ -10,7 +10,7 @@ use crate::analysis::free::{candidates, parse_range};
 use crate::cli::{FreeArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, Protocol, Query};
+use berth_inventory::{self as inventory, Protocol, Query};
 
 /// At most this many ports at once: more is a mistake, not a need.
 const MAX_COUNT: usize = 1000;

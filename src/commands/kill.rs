@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use crate::actions::signal::{HandleError, ProcessHandle, Signal};
 use crate::analysis::kill::{plan, KillPlan, Requester};
-use crate::analysis::target::PortTarget;
+use berth_inventory::target::PortTarget;
 use crate::cli::{GlobalArgs, KillArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, processes, Protocol, Query, SocketState};
+use berth_inventory::{self as inventory, processes, Protocol, Query, SocketState};
 use crate::render::{self, style::Style};
 
 /// How often the port is checked while waiting for it to be released.

@@ -8,7 +8,7 @@ use crate::analysis::unseen::UnseenCounts;
 use crate::cli::{GlobalArgs, LsArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, Query, Socket};
+use berth_inventory::{self as inventory, Query, Socket};
 use crate::render::{self, ls::LsLayout, style::Style};
 
 pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {

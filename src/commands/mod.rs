@@ -23,7 +23,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::unseen::UnseenCounts;
-use crate::inventory::Snapshot;
+use berth_inventory::Snapshot;
 
 /// Buffered, locked stdout for a command's whole output.
 pub(crate) fn stdout() -> BufWriter<io::StdoutLock<'static>> {

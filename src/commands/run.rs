@@ -20,11 +20,11 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use crate::analysis::free::candidates;
-use crate::analysis::target::parse_port;
+use berth_inventory::target::parse_port;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, Protocol, Query};
+use berth_inventory::{self as inventory, Protocol, Query};
 use crate::servers::listener::{tcp_listener, ListenSpec};
 
 /// fd number of the first passed socket under systemd's protocol (SD_LISTEN_FDS_START).

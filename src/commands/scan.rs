@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, Protocol, Query};
+use berth_inventory::{self as inventory, Protocol, Query};
 use crate::net::{limits, local, ports, resolve, scan};
 use crate::render::{self, style::Style};
 

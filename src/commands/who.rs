@@ -2,11 +2,12 @@
 
 use std::io::Write;
 
-use crate::analysis::{target::PortTarget, who};
+use crate::analysis::who;
+use berth_inventory::target::PortTarget;
 use crate::cli::{GlobalArgs, WhoArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::inventory::{self, Protocol, Query};
+use berth_inventory::{self as inventory, Protocol, Query};
 use crate::render::{self, style::Style};
 
 pub fn run(args: &WhoArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::scan::{Found, PortState};
 use crate::analysis::report::OwnerReport;
-use crate::analysis::scope::{is_loopback, unmapped};
-use crate::analysis::services::service_name;
-use crate::analysis::target::takes_traffic_for;
-use crate::inventory::{interfaces, Protocol, Snapshot};
+use berth_inventory::scope::{is_loopback, unmapped};
+use berth_inventory::services::service_name;
+use berth_inventory::target::takes_traffic_for;
+use berth_inventory::{interfaces, Protocol, Snapshot};
 
 /// True for loopback, the unspecified address (which connects to this
 /// machine), and any address of this machine's interfaces.

@@ -1,6 +1,6 @@
 //! Port lists as users write them for `scan --ports`: `1-1024,8080,9000-9100`.
 
-use crate::analysis::target::parse_port;
+use berth_inventory::target::parse_port;
 use crate::error::Error;
 
 /// The ports `text` names, sorted, each once. Every number goes through the

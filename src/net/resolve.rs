@@ -3,7 +3,7 @@
 //! `probe` takes `PORT` (meaning localhost), `HOST:PORT`, `[IPV6]:PORT` or a
 //! URL (`http://host:port/path`, `https://...`); `scan` takes a host. Port
 //! numbers go through the one port parser every command uses
-//! ([`crate::analysis::target::parse_port`]), so the messages match.
+//! ([`berth_inventory::target::parse_port`]), so the messages match.
 //!
 //! `localhost` always stands for both 127.0.0.1 and ::1, whatever
 //! /etc/hosts says: clients differ in which one they try first, and the
@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use serde::Serialize;
 
-use crate::analysis::target::parse_port;
+use berth_inventory::target::parse_port;
 use crate::error::Error;
 
 /// How the target asked to be spoken to.

@@ -49,7 +49,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::epoll::Epoll;
 use super::error_text;
 use crate::error::Error;
-use crate::inventory::Protocol;
+use berth_inventory::Protocol;
 
 /// What a scan found on one port worth reporting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use super::style::{Paint, Style};
 use super::table::{Cell, Table};
 use crate::analysis::report::SocketReport;
 use crate::analysis::unseen::OwnerStatus;
-use crate::inventory::{Family, Protocol};
+use berth_inventory::{Family, Protocol};
 
 pub struct LsLayout {
     /// Show state, queues and peer (for `-a`).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::probe::milliseconds;
 use super::style::{Paint, Style};
 use super::table::{Cell, Table};
-use crate::inventory::Protocol;
+use berth_inventory::Protocol;
 use crate::net::local::Entry;
 use crate::net::scan::{PortState, ScanOutcome};
 

@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use socket2::{SockAddr, Socket};
 
 use crate::analysis::free::candidates;
-use crate::analysis::scope::is_loopback;
-use crate::analysis::target::PortTarget;
+use berth_inventory::scope::is_loopback;
+use berth_inventory::target::PortTarget;
 use crate::analysis::who::who;
 use crate::error::Error;
-use crate::inventory::{self, interfaces, Protocol, Query};
+use berth_inventory::{self as inventory, interfaces, Protocol, Query};
 
 /// Where a server should listen, as the user asked.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! port (a Redis on 7000 is still Redis; a web app on 6379 is not).
 
 use super::Listener;
-use crate::inventory::Protocol;
+use berth_inventory::Protocol;
 
 /// What kind of service, as far as its exposure matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,7 +242,7 @@ pub fn identify(listener: &Listener) -> Option<&'static Known> {
 mod tests {
     use super::*;
     use crate::analysis::audit::ProcessRef;
-    use crate::analysis::scope::BindScope;
+    use berth_inventory::scope::BindScope;
 
     fn listener(port: u16, name: &str, command: &str) -> Listener {
         Listener {

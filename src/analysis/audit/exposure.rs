@@ -10,7 +10,7 @@
 use super::catalog::{self, Known};
 use super::reachability::{self, Remote};
 use super::{list_words, Facts, Finding, Listener, Severity};
-use crate::analysis::scope::BindScope;
+use berth_inventory::scope::BindScope;
 
 /// The exposure.* findings: one per listener bound beyond loopback.
 pub fn findings(facts: &Facts) -> Vec<Finding> {
@@ -107,8 +107,8 @@ fn bound(listener: &Listener) -> String {
 fn bind_fix(listener: &Listener, known: Option<&Known>) -> String {
     let port = listener.port;
     let firewall = match listener.protocol {
-        crate::inventory::Protocol::Tcp => format!("nft add rule inet filter input tcp dport {port} drop"),
-        crate::inventory::Protocol::Udp => format!("nft add rule inet filter input udp dport {port} drop"),
+        berth_inventory::Protocol::Tcp => format!("nft add rule inet filter input tcp dport {port} drop"),
+        berth_inventory::Protocol::Udp => format!("nft add rule inet filter input udp dport {port} drop"),
     };
     let line = match known.map(|k| k.name) {
         Some("Redis") => "bind 127.0.0.1 -::1 in redis.conf".to_string(),

@@ -10,8 +10,8 @@ use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
-use crate::analysis::scope::{self, BindScope};
-use crate::inventory::{Family, Interface, Process, Protocol, Snapshot, Socket};
+use berth_inventory::scope::{self, BindScope};
+use berth_inventory::{Family, Interface, Process, Protocol, Snapshot, Socket};
 
 /// A process as findings name it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -38,9 +38,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::inventory::firewall::Firewall;
-use crate::inventory::system::SystemFacts;
-use crate::inventory::{Interface, Protocol};
+use berth_inventory::firewall::Firewall;
+use berth_inventory::system::SystemFacts;
+use berth_inventory::{Interface, Protocol};
 pub use listeners::{Listener, ProcessRef};
 pub use reachability::Reach;
 

@@ -21,9 +21,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::probe::Service;
 use super::{Facts, Finding, Listener, ProcessRef, Severity, Skipped};
-use crate::analysis::scope;
-use crate::inventory::processes::{self, Executable};
-use crate::inventory::Protocol;
+use berth_inventory::scope;
+use berth_inventory::processes::{self, Executable};
+use berth_inventory::Protocol;
 
 /// The static owner checks, and what they could not check.
 pub fn findings(facts: &Facts) -> (Vec<Finding>, Vec<Skipped>) {
@@ -293,7 +293,7 @@ fn root_http(service: &Service) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::scope::BindScope;
+    use berth_inventory::scope::BindScope;
 
     fn owner(pid: u32, uid: u32) -> ProcessRef {
         ProcessRef {

@@ -21,8 +21,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Facts, Finding, Listener, Outcome, Severity};
-use crate::analysis::scope::BindScope;
-use crate::inventory::Protocol;
+use berth_inventory::scope::BindScope;
+use berth_inventory::Protocol;
 
 /// A parsed policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::catalog::{self, Known, Wire};
 use super::wire::Conn;
 use super::{Facts, Finding, Listener, Skipped};
-use crate::inventory::Protocol;
+use berth_inventory::Protocol;
 use crate::net::deadline::DeadlineStream;
 use crate::net::http::{self, Endpoint, FetchError, Request, Response};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};

@@ -426,8 +426,8 @@ fn shorten(text: &str, limit: usize) -> String {
 mod tests {
     use super::*;
     use crate::analysis::audit::Listener;
-    use crate::analysis::scope::BindScope;
-    use crate::inventory::Protocol;
+    use berth_inventory::scope::BindScope;
+    use berth_inventory::Protocol;
     use crate::net::http::{Endpoint, Head, Response};
     use std::net::IpAddr;
     use std::time::{Duration, Instant};

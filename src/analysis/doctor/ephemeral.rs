@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use super::{percent, plural, Check, Status};
-use crate::analysis::scope::unmapped;
-use crate::inventory::{PortRanges, Protocol, Snapshot, Socket, SocketState};
+use berth_inventory::scope::unmapped;
+use berth_inventory::{PortRanges, Protocol, Snapshot, Socket, SocketState};
 
 /// How many destinations the TIME_WAIT check names.
 const TOP: usize = 3;

@@ -7,8 +7,8 @@
 
 use super::{plural, Check, Status};
 use crate::analysis::firewall_walk::{blocking as findings, Block as Finding, Hit, Probe};
-use crate::analysis::target::PortTarget;
-use crate::inventory::firewall::{Firewall, ToolOutcome, Unreadable, Verdict};
+use berth_inventory::target::PortTarget;
+use berth_inventory::firewall::{Firewall, ToolOutcome, Unreadable, Verdict};
 
 /// Why the rules could not be read: skipped, with the reason.
 fn unreadable(id: &'static str, firewall: &Firewall) -> Option<Check> {
@@ -154,7 +154,7 @@ pub fn port(target: &PortTarget, firewall: &Firewall) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::firewall::ToolRead;
+    use berth_inventory::firewall::ToolRead;
 
     fn target(text: &str) -> PortTarget {
         PortTarget::parse(text).unwrap()

@@ -3,7 +3,7 @@
 //! machine at fs.file-max refuses new files to everyone (ENFILE).
 
 use super::{percent, Check, Status};
-use crate::inventory::system::SystemFacts;
+use berth_inventory::system::SystemFacts;
 
 fn limit_words(value: u64) -> String {
     if value == u64::MAX {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::loopback::{find_lo, ipv6_off_for_lo};
 use super::{Check, Status};
-use crate::inventory::system::{FileFact, SystemFacts};
+use berth_inventory::system::{FileFact, SystemFacts};
 
 const HOSTS_FIX: &str = "/etc/hosts should say:  127.0.0.1 localhost  and  ::1 localhost";
 
@@ -135,7 +135,7 @@ pub fn nsswitch(system: &SystemFacts) -> Check {
 mod tests {
     use super::super::tests_support::system;
     use super::*;
-    use crate::inventory::system::HostsEntry;
+    use berth_inventory::system::HostsEntry;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Check, Status};
-use crate::inventory::system::{InterfaceState, SystemFacts};
+use berth_inventory::system::{InterfaceState, SystemFacts};
 
 /// The loopback interface: `lo` by name, else whichever has IFF_LOOPBACK.
 pub(crate) fn find_lo(system: &SystemFacts) -> Option<&InterfaceState> {

@@ -17,10 +17,10 @@ pub mod sysctls;
 
 use serde::Serialize;
 
-use super::target::PortTarget;
-use crate::inventory::firewall::Firewall;
-use crate::inventory::system::SystemFacts;
-use crate::inventory::Snapshot;
+use berth_inventory::target::PortTarget;
+use berth_inventory::firewall::Firewall;
+use berth_inventory::system::SystemFacts;
+use berth_inventory::Snapshot;
 
 /// How a check came out. Ordered from harmless to worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -174,8 +174,8 @@ pub(crate) fn percent(part: usize, whole: usize) -> f64 {
 pub(crate) mod tests_support {
     use std::net::SocketAddr;
 
-    use crate::inventory::system::{FileFact, FileLimits, InterfaceConf, InterfaceState, Ipv6Settings, SystemFacts};
-    use crate::inventory::{Family, Namespace, PortRanges, Protocol, Snapshot, Socket, SocketState, Source};
+    use berth_inventory::system::{FileFact, FileLimits, InterfaceConf, InterfaceState, Ipv6Settings, SystemFacts};
+    use berth_inventory::{Family, Namespace, PortRanges, Protocol, Snapshot, Socket, SocketState, Source};
 
     pub fn system() -> SystemFacts {
         let conf = |name: &str| InterfaceConf {

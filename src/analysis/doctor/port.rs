@@ -9,11 +9,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::ephemeral::{in_range, is_reserved};
 use super::localhost::order_words;
 use super::{plural, Check, Facts, Status};
-use crate::analysis::scope::{scope_of, BindScope};
-use crate::analysis::target::{takes_traffic_for, PortTarget};
+use berth_inventory::scope::{scope_of, BindScope};
+use berth_inventory::target::{takes_traffic_for, PortTarget};
 use crate::analysis::who::{Binding, Holder, WhoReport};
-use crate::inventory::system::SystemFacts;
-use crate::inventory::{PortRanges, Protocol, Snapshot, Socket};
+use berth_inventory::system::SystemFacts;
+use berth_inventory::{PortRanges, Protocol, Snapshot, Socket};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -421,8 +421,8 @@ pub fn ephemeral(port: u16, ranges: &PortRanges) -> Check {
 mod tests {
     use super::super::tests_support::{snapshot, socket, system};
     use super::*;
-    use crate::inventory::firewall::Firewall;
-    use crate::inventory::{Owner, SocketState};
+    use berth_inventory::firewall::Firewall;
+    use berth_inventory::{Owner, SocketState};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

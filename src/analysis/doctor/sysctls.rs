@@ -3,7 +3,7 @@
 //! privilege (ip_unprivileged_port_start).
 
 use super::{Check, Status};
-use crate::inventory::system::{InterfaceConf, SystemFacts};
+use berth_inventory::system::{InterfaceConf, SystemFacts};
 
 /// The value the kernel applies on one interface for an "OR" setting
 /// (route_localnet, accept_local): on if `all` or the interface has it.

@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use super::{conf, localnet_interfaces, outside_interfaces, reachable_at, sensitive, service_name};
 use crate::analysis::audit::{Facts, Finding, Listener, Severity};
 use crate::analysis::firewall_walk::{passage, Passage};
-use crate::analysis::scope::{self, BindScope};
-use crate::inventory::firewall::{Firewall, Nat, Rule, Verdict};
-use crate::inventory::system::SystemFacts;
-use crate::inventory::{Interface, Protocol};
+use berth_inventory::scope::{self, BindScope};
+use berth_inventory::firewall::{Firewall, Nat, Rule, Verdict};
+use berth_inventory::system::SystemFacts;
+use berth_inventory::{Interface, Protocol};
 
 /// What one DNAT or redirect rule does to traffic from other hosts.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ impl Forwarding {
     pub(super) fn caught(&self) -> String {
         let protocols: Vec<&str> = self.protocols.iter().map(|p| p.name()).collect();
         let ports = match &self.from_ports {
-            Some(ports) => crate::inventory::firewall::join_ports(ports),
+            Some(ports) => berth_inventory::firewall::join_ports(ports),
             None => "every port".into(),
         };
         format!("{}/{ports}", protocols.join(","))

@@ -4,7 +4,7 @@
 
 use super::{sensitive, sensitive_port, Remote};
 use crate::analysis::audit::{Facts, Finding, Listener, ProcessRef, Severity};
-use crate::inventory::firewall::Verdict;
+use berth_inventory::firewall::Verdict;
 
 /// What a docker-proxy command line says it publishes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -28,10 +28,10 @@ use serde::Serialize;
 
 use super::{catalog, Facts, Finding, Listener, Skipped};
 use crate::analysis::firewall_walk::{passage, Passage};
-use crate::analysis::scope::{self, BindScope};
-use crate::inventory::firewall::{Firewall, Unreadable};
-use crate::inventory::system::SystemFacts;
-use crate::inventory::{Interface, Protocol};
+use berth_inventory::scope::{self, BindScope};
+use berth_inventory::firewall::{Firewall, Unreadable};
+use berth_inventory::system::SystemFacts;
+use berth_inventory::{Interface, Protocol};
 
 use dnat::forwardings;
 use docker::docker_proxy_of;
@@ -156,7 +156,7 @@ fn address_label(interface: &str, address: IpAddr) -> String {
 }
 
 /// net.ipv4.conf.NAME.route_localnet, rp_filter, accept_local.
-fn conf<'s>(system: &'s SystemFacts, name: &str) -> Option<&'s crate::inventory::system::InterfaceConf> {
+fn conf<'s>(system: &'s SystemFacts, name: &str) -> Option<&'s berth_inventory::system::InterfaceConf> {
     system.ipv4_conf.iter().find(|c| c.name == name)
 }
 

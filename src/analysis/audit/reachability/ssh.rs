@@ -5,7 +5,7 @@
 
 use super::sensitive_port;
 use crate::analysis::audit::{Facts, Finding, ProcessRef, Severity};
-use crate::inventory::Protocol;
+use berth_inventory::Protocol;
 
 /// One forward of an ssh client's command line.
 #[derive(Clone, Debug, PartialEq, Eq)]

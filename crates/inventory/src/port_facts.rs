@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::services::service_name;
-use crate::inventory::{PortRanges, Protocol};
+use crate::{PortRanges, Protocol};
 
 /// IANA's three port ranges (RFC 6335).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

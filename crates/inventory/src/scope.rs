@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
-use crate::inventory::{Family, Interface, Socket};
+use crate::{Family, Interface, Socket};
 
 /// How far a socket's local address reaches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

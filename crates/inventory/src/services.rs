@@ -1,7 +1,7 @@
 //! IANA service names, embedded at build time from data/iana-services.tsv
 //! (see build.rs), so naming a port needs no /etc/services.
 
-use crate::inventory::Protocol;
+use crate::Protocol;
 
 include!(concat!(env!("OUT_DIR"), "/iana_services.rs"));
 

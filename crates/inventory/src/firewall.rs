@@ -235,9 +235,9 @@ impl Firewall {
         self.tools.iter().any(|t| matches!(t.outcome, ToolOutcome::Read(_)))
     }
 
-    /// The rules of one iptables-save text, as if read from the tool
-    /// (for tests of the code that judges rules).
-    #[cfg(test)]
+    /// The rules of one iptables-save text, as if read from the tool: for
+    /// judging saved rules (a file, another machine's) and for tests of the
+    /// code that judges rules.
     pub fn from_iptables_save(saved: &str) -> Firewall {
         let saved = parse_iptables_save(saved, "iptables-save", "ip");
         Firewall {

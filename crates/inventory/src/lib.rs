@@ -19,10 +19,14 @@ pub mod firewall;
 pub mod interfaces;
 mod netlink;
 mod netns;
+pub mod port_facts;
 pub mod processes;
 mod procnet;
+pub mod scope;
+pub mod services;
 mod sysctl;
 pub mod system;
+pub mod target;
 mod users;
 
 use std::collections::{HashMap, HashSet};

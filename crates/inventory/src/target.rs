@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::scope::{covers_ipv4, covers_ipv6, unmapped};
-use crate::inventory::{Protocol, Socket};
+use crate::{Protocol, Socket};
 
 /// A port as the user named it.
 #[derive(Clone, Debug, PartialEq, Eq)]
