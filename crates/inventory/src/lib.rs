@@ -14,6 +14,8 @@
 //!
 //! Owners come from one pass over /proc/PID/fd ([`processes`]).
 
+#![warn(missing_docs)]
+
 mod cgroup;
 pub mod firewall;
 pub mod interfaces;
