@@ -3,8 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use berth_inventory::SourceChoice;
 use crate::render::style::ColorChoice;
+use berth_inventory::SourceChoice;
 
 const ROOT_EXAMPLES: &str = "\
 Examples:

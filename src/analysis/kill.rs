@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use berth_inventory::target::PortTarget;
 use super::unseen::UnseenCounts;
 use super::who::{who, WhoReport};
+use berth_inventory::target::PortTarget;
 use berth_inventory::{Container, Snapshot};
 
 /// Who is asking: the facts the refusals depend on.

@@ -10,9 +10,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 use smallvec::SmallVec;
 
+use super::unseen::{owner_status, OwnerStatus};
 use berth_inventory::port_facts::PortFacts;
 use berth_inventory::scope::{covers_ipv4, covers_ipv6, scope_of, BindScope};
-use super::unseen::{owner_status, OwnerStatus};
 use berth_inventory::{Container, Family, Process, Protocol, Snapshot, Socket, SocketState, TcpCounters};
 
 /// Bumped only for incompatible changes (fields are only ever added).

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::report::{Endpoint, OwnerReport, SocketReport};
+use super::unseen::{owner_status, OwnerStatus, UnseenCounts};
 use berth_inventory::scope::unmapped;
 use berth_inventory::target::PortTarget;
-use super::unseen::{owner_status, OwnerStatus, UnseenCounts};
 use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
 /// A process in a holder's parent chain.

@@ -8,8 +8,8 @@ use crate::analysis::audit::{self, listeners, policy, probe, reachability, Facts
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, firewall, interfaces, system, Protocol, Query};
 use crate::render::{self, style::Style};
+use berth_inventory::{self as inventory, firewall, interfaces, system, Protocol, Query};
 
 pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     // Everything the user typed is checked before anything is read (exit 2).

@@ -5,12 +5,12 @@
 use std::io::Write;
 
 use crate::analysis::doctor::{self, Facts};
-use berth_inventory::target::PortTarget;
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, firewall, system, Protocol, Query};
 use crate::render::{self, style::Style};
+use berth_inventory::target::PortTarget;
+use berth_inventory::{self as inventory, firewall, system, Protocol, Query};
 
 pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     // Parsed before anything is read, so bad input costs nothing (exit 2).

@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use crate::actions::signal::{HandleError, ProcessHandle, Signal};
 use crate::analysis::kill::{plan, KillPlan, Requester};
-use berth_inventory::target::PortTarget;
 use crate::cli::{GlobalArgs, KillArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, processes, Protocol, Query, SocketState};
 use crate::render::{self, style::Style};
+use berth_inventory::sampler::{Kernel, Sampler};
+use berth_inventory::target::PortTarget;
+use berth_inventory::{self as inventory, processes, Protocol, Query, Snapshot, SocketState};
 
 /// How often the port is checked while waiting for it to be released.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -117,20 +118,26 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         render::kill::write_signalled(&mut err, &report, &style)?;
     }
 
-    // Wait for the ports to be released (or every victim to exit).
+    // Wait for the ports to be released (or every victim to exit): the
+    // ports' sockets sampled at POLL_INTERVAL, without owners (cheap).
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
+    let mut sampler = Sampler::new(Kernel::new(query_for(&targets, global, false)), POLL_INTERVAL);
     loop {
-        if handles.iter().all(|h| h.has_exited()) || ports_free(&targets, global)? {
+        sampler.next()?;
+        if handles.iter().all(|h| h.has_exited()) || ports_free(&targets, latest(&sampler)) {
             break;
         }
         if Instant::now() >= deadline {
             break;
         }
-        std::thread::sleep(POLL_INTERVAL);
     }
 
     let still_running: Vec<&ProcessHandle> = handles.iter().filter(|h| !h.has_exited()).collect();
-    if !still_running.is_empty() && !ports_free(&targets, global)? && args.force {
+    let free_now = !still_running.is_empty() && {
+        sampler.sample()?;
+        ports_free(&targets, latest(&sampler))
+    };
+    if !still_running.is_empty() && !free_now && args.force {
         for handle in &still_running {
             handle.send(Signal::KILL).map_err(|e| signal_error(handle.pid, e))?;
             if let Some(entry) = report.signalled.iter_mut().find(|s| s.pid == handle.pid) {
@@ -196,10 +203,14 @@ fn query_for(targets: &[PortTarget], global: &GlobalArgs, owners: bool) -> Query
     }
 }
 
-/// True when no live socket (TIME_WAIT aside) holds any of the targets.
-fn ports_free(targets: &[PortTarget], global: &GlobalArgs) -> Result<bool, Error> {
-    let snapshot = inventory::collect(&query_for(targets, global, false))?;
-    Ok(!snapshot.sockets.iter().any(|s| s.state != SocketState::TimeWait && targets.iter().any(|t| t.matches_local(s))))
+/// True when no live socket (TIME_WAIT aside) in `snapshot` holds any of the targets.
+fn ports_free(targets: &[PortTarget], snapshot: &Snapshot) -> bool {
+    !snapshot.sockets.iter().any(|s| s.state != SocketState::TimeWait && targets.iter().any(|t| t.matches_local(s)))
+}
+
+/// The sampler's last snapshot: there is one once a sample succeeded.
+fn latest(sampler: &Sampler<Kernel>) -> &Snapshot {
+    sampler.latest().expect("a sample was taken")
 }
 
 fn outcomes(targets: &[PortTarget], global: &GlobalArgs) -> Result<Vec<PortOutcome>, Error> {

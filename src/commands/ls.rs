@@ -8,8 +8,8 @@ use crate::analysis::unseen::UnseenCounts;
 use crate::cli::{GlobalArgs, LsArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, Query, Socket};
 use crate::render::{self, ls::LsLayout, style::Style};
+use berth_inventory::{self as inventory, Query, Socket};
 
 pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let filter = LsFilter {

@@ -20,12 +20,12 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use crate::analysis::free::candidates;
-use berth_inventory::target::parse_port;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, Protocol, Query};
 use crate::servers::listener::{tcp_listener, ListenSpec};
+use berth_inventory::target::parse_port;
+use berth_inventory::{self as inventory, Protocol, Query};
 
 /// fd number of the first passed socket under systemd's protocol (SD_LISTEN_FDS_START).
 const LISTEN_FDS_START: i32 = 3;

@@ -6,9 +6,9 @@ use std::io::Write;
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, Protocol, Query};
 use crate::net::{limits, local, ports, resolve, scan};
 use crate::render::{self, style::Style};
+use berth_inventory::{self as inventory, Protocol, Query};
 
 /// The soft descriptor limit berth asks for (as far as the hard limit allows).
 const WANTED_FD_LIMIT: u64 = 16_384;

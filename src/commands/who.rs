@@ -3,12 +3,12 @@
 use std::io::Write;
 
 use crate::analysis::who;
-use berth_inventory::target::PortTarget;
 use crate::cli::{GlobalArgs, WhoArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, Protocol, Query};
 use crate::render::{self, style::Style};
+use berth_inventory::target::PortTarget;
+use berth_inventory::{self as inventory, Protocol, Query};
 
 pub fn run(args: &WhoArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let target = PortTarget::parse(&args.target)?;

@@ -1,7 +1,7 @@
 //! Port lists as users write them for `scan --ports`: `1-1024,8080,9000-9100`.
 
-use berth_inventory::target::parse_port;
 use crate::error::Error;
+use berth_inventory::target::parse_port;
 
 /// The ports `text` names, sorted, each once. Every number goes through the
 /// common port parser (1-65535); a range must run upwards.

@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use serde::Serialize;
 
-use berth_inventory::target::parse_port;
 use crate::error::Error;
+use berth_inventory::target::parse_port;
 
 /// How the target asked to be spoken to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

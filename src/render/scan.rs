@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::probe::milliseconds;
 use super::style::{Paint, Style};
 use super::table::{Cell, Table};
-use berth_inventory::Protocol;
 use crate::net::local::Entry;
 use crate::net::scan::{PortState, ScanOutcome};
+use berth_inventory::Protocol;
 
 /// What the heading line says.
 pub struct Heading<'a> {

@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use socket2::{SockAddr, Socket};
 
 use crate::analysis::free::candidates;
-use berth_inventory::scope::is_loopback;
-use berth_inventory::target::PortTarget;
 use crate::analysis::who::who;
 use crate::error::Error;
+use berth_inventory::scope::is_loopback;
+use berth_inventory::target::PortTarget;
 use berth_inventory::{self as inventory, interfaces, Protocol, Query};
 
 /// Where a server should listen, as the user asked.

@@ -16,7 +16,9 @@
 
 #![warn(missing_docs)]
 
+pub mod builder;
 mod cgroup;
+pub mod diff;
 pub mod firewall;
 pub mod interfaces;
 mod netlink;
@@ -24,6 +26,7 @@ mod netns;
 pub mod port_facts;
 pub mod processes;
 mod procnet;
+pub mod sampler;
 pub mod scope;
 pub mod services;
 mod sysctl;
@@ -33,6 +36,7 @@ mod users;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -314,6 +318,11 @@ impl Default for Query {
 /// Everything berth knows about the machine's sockets at one moment.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
+    /// When it was taken (wall clock, for reports).
+    pub taken_at: SystemTime,
+    /// When it was taken (monotonic, for the time between two snapshots).
+    pub taken: Instant,
+    /// Where the sockets came from.
     pub source: Source,
     pub sockets: Vec<Socket>,
     /// Owners of the sockets (and, if asked, their ancestors), by pid.
@@ -383,6 +392,7 @@ pub(crate) fn read_sockets(query: &Query, netns: u64, bindv6only: bool) -> Resul
 /// Takes one snapshot: sockets of this namespace (and of every other one
 /// with `all_netns`), then one pass over /proc to find their owners.
 pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
+    let (taken_at, taken) = (SystemTime::now(), Instant::now());
     let port_ranges = sysctl::port_ranges();
     let our_uid = unsafe { libc::geteuid() };
     let mut visibility = Visibility { running_as_root: our_uid == 0, ..Visibility::default() };
@@ -472,7 +482,7 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     let socket_uids: HashSet<u32> = sockets.iter().map(|s| s.uid).collect();
     let users = socket_uids.into_iter().filter_map(|uid| names.name_of(uid).map(|n| (uid, n))).collect();
 
-    Ok(Snapshot { source, sockets, processes, namespaces, port_ranges, visibility, users, our_uid })
+    Ok(Snapshot { taken_at, taken, source, sockets, processes, namespaces, port_ranges, visibility, users, our_uid })
 }
 
 impl Snapshot {

@@ -21,8 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::probe::Service;
 use super::{Facts, Finding, Listener, ProcessRef, Severity, Skipped};
-use berth_inventory::scope;
 use berth_inventory::processes::{self, Executable};
+use berth_inventory::scope;
 use berth_inventory::Protocol;
 
 /// The static owner checks, and what they could not check.

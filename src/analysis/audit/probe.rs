@@ -28,12 +28,12 @@ use std::time::{Duration, Instant};
 use super::catalog::{self, Known, Wire};
 use super::wire::Conn;
 use super::{Facts, Finding, Listener, Skipped};
-use berth_inventory::Protocol;
 use crate::net::deadline::DeadlineStream;
 use crate::net::http::{self, Endpoint, FetchError, Request, Response};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
 use crate::net::resolve::{host_header, Scheme};
 use crate::net::tls::{self, TlsReport};
+use berth_inventory::Protocol;
 
 /// How long berth waits for a server that speaks first.
 pub const BANNER_WAIT: Duration = Duration::from_millis(250);

@@ -426,9 +426,9 @@ fn shorten(text: &str, limit: usize) -> String {
 mod tests {
     use super::*;
     use crate::analysis::audit::Listener;
+    use crate::net::http::{Endpoint, Head, Response};
     use berth_inventory::scope::BindScope;
     use berth_inventory::Protocol;
-    use crate::net::http::{Endpoint, Head, Response};
     use std::net::IpAddr;
     use std::time::{Duration, Instant};
 

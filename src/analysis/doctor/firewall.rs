@@ -7,8 +7,8 @@
 
 use super::{plural, Check, Status};
 use crate::analysis::firewall_walk::{blocking as findings, Block as Finding, Hit, Probe};
-use berth_inventory::target::PortTarget;
 use berth_inventory::firewall::{Firewall, ToolOutcome, Unreadable, Verdict};
+use berth_inventory::target::PortTarget;
 
 /// Why the rules could not be read: skipped, with the reason.
 fn unreadable(id: &'static str, firewall: &Firewall) -> Option<Check> {

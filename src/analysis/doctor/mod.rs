@@ -17,9 +17,9 @@ pub mod sysctls;
 
 use serde::Serialize;
 
-use berth_inventory::target::PortTarget;
 use berth_inventory::firewall::Firewall;
 use berth_inventory::system::SystemFacts;
+use berth_inventory::target::PortTarget;
 use berth_inventory::Snapshot;
 
 /// How a check came out. Ordered from harmless to worst.
@@ -172,10 +172,9 @@ pub(crate) fn percent(part: usize, whole: usize) -> f64 {
 /// Facts for the unit tests of the checks: a healthy machine to change.
 #[cfg(test)]
 pub(crate) mod tests_support {
-    use std::net::SocketAddr;
-
+    use berth_inventory::builder::{plain_socket, SnapshotBuilder};
     use berth_inventory::system::{FileFact, FileLimits, InterfaceConf, InterfaceState, Ipv6Settings, SystemFacts};
-    use berth_inventory::{Family, Namespace, PortRanges, Protocol, Snapshot, Socket, SocketState, Source};
+    use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
     pub fn system() -> SystemFacts {
         let conf = |name: &str| InterfaceConf {
@@ -214,37 +213,21 @@ pub(crate) mod tests_support {
         }
     }
 
-    /// A TCP socket; `remote` None for listeners.
+    /// A TCP socket; `remote` None for listeners (root's, IPv6 ones v6only).
     pub fn socket(local: &str, remote: Option<&str>, state: SocketState) -> Socket {
-        let local: SocketAddr = local.parse().unwrap();
-        Socket {
-            protocol: Protocol::Tcp,
-            family: if local.is_ipv4() { Family::V4 } else { Family::V6 },
-            local,
-            remote: remote.map(|r| r.parse().unwrap()),
-            state,
-            recv_queue: 0,
-            send_queue: 0,
-            listen_backlog: None,
-            inode: 0,
-            uid: 0,
-            v6only: if local.is_ipv6() { Some(true) } else { None },
-            tcp_counters: None,
-            netns: 1,
-            owners: Default::default(),
-        }
+        let mut socket = plain_socket(Protocol::Tcp, local, remote, state, 0);
+        socket.uid = 0;
+        socket.listen_backlog = None;
+        socket.v6only = socket.local.is_ipv6().then_some(true);
+        socket
     }
 
+    /// A snapshot of these sockets, taken by root, with no interfaces.
     pub fn snapshot(sockets: Vec<Socket>) -> Snapshot {
-        Snapshot {
-            source: Source::Netlink,
-            sockets,
-            processes: Default::default(),
-            namespaces: vec![Namespace { inode: 1, name: None, own: true, container: None, interfaces: Vec::new() }],
-            port_ranges: PortRanges { ephemeral: (32768, 60999), reserved: Vec::new(), bindv6only: false },
-            visibility: Default::default(),
-            users: Default::default(),
-            our_uid: 0,
-        }
+        let mut snapshot = sockets.into_iter().fold(SnapshotBuilder::new(), SnapshotBuilder::socket).build();
+        snapshot.our_uid = 0;
+        snapshot.users.clear();
+        snapshot.namespaces[0].interfaces.clear();
+        snapshot
     }
 }

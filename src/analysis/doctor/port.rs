@@ -9,10 +9,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::ephemeral::{in_range, is_reserved};
 use super::localhost::order_words;
 use super::{plural, Check, Facts, Status};
-use berth_inventory::scope::{scope_of, BindScope};
-use berth_inventory::target::{takes_traffic_for, PortTarget};
 use crate::analysis::who::{Binding, Holder, WhoReport};
+use berth_inventory::scope::{scope_of, BindScope};
 use berth_inventory::system::SystemFacts;
+use berth_inventory::target::{takes_traffic_for, PortTarget};
 use berth_inventory::{PortRanges, Protocol, Snapshot, Socket};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

@@ -241,4 +241,3 @@ pub(super) fn iptables_port_range(text: &str) -> Option<(u16, u16)> {
         }
     }
 }
-

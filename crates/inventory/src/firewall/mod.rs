@@ -324,7 +324,6 @@ pub fn read() -> Firewall {
     firewall
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::iptables::{iptables_port_range, iptables_prefix, words};

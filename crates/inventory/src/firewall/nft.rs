@@ -326,4 +326,3 @@ fn braces(items: Vec<String>) -> String {
         format!("{{ {} }}", items.join(", "))
     }
 }
-

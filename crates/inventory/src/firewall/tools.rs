@@ -80,4 +80,3 @@ pub(super) fn run_tool(name: &'static str, args: &[&str]) -> Result<String, Tool
         Err(ToolOutcome::Failed(format!("{name} failed: {first}")))
     }
 }
-

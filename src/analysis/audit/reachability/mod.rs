@@ -28,8 +28,8 @@ use serde::Serialize;
 
 use super::{catalog, Facts, Finding, Listener, Skipped};
 use crate::analysis::firewall_walk::{passage, Passage};
-use berth_inventory::scope::{self, BindScope};
 use berth_inventory::firewall::{Firewall, Unreadable};
+use berth_inventory::scope::{self, BindScope};
 use berth_inventory::system::SystemFacts;
 use berth_inventory::{Interface, Protocol};
 
