@@ -123,7 +123,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
     let mut sampler = Sampler::new(Kernel::new(query_for(&targets, global, false)), POLL_INTERVAL);
     loop {
-        sampler.next()?;
+        sampler.next_sample()?;
         if handles.iter().all(|h| h.has_exited()) || ports_free(&targets, latest(&sampler)) {
             break;
         }

@@ -15,7 +15,7 @@
 //!
 //! let mut sampler = Sampler::new(Kernel::new(Query::default()), Duration::from_secs(1));
 //! for _ in 0..3 {
-//!     for event in sampler.next()? {
+//!     for event in sampler.next_sample()? {
 //!         println!("{:?} {}", event.change, event.socket.local);
 //!     }
 //! }
@@ -110,7 +110,7 @@ impl<S: Source> Sampler<S> {
 
     /// Waits until the next sample is due (at once for the first), then
     /// takes it: [`sample`](Sampler::sample) at the interval.
-    pub fn next(&mut self) -> Result<Vec<Event>, InventoryError> {
+    pub fn next_sample(&mut self) -> Result<Vec<Event>, InventoryError> {
         if let Some(due) = self.due {
             let now = Instant::now();
             if due > now {
@@ -151,7 +151,7 @@ mod tests {
         let mut sampler = Sampler::new(script, Duration::from_millis(1));
         let mut seen = Vec::new();
         for _ in 0..6 {
-            for event in sampler.next().expect("a scripted snapshot") {
+            for event in sampler.next_sample().expect("a scripted snapshot") {
                 seen.push((event.change, event.socket.local.port(), event.socket.remote.map(|r| r.port())));
             }
         }
