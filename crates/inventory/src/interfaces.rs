@@ -6,9 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
+/// One address of one network interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Interface {
+    /// The interface's name (`lo`, `eth0`).
     pub name: String,
+    /// An IPv4 or IPv6 address assigned to it.
     pub address: IpAddr,
 }
 
@@ -26,11 +29,14 @@ pub fn list() -> Vec<Interface> {
 /// One network interface: its flags and every address with its prefix length.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceState {
+    /// The interface's name (`lo`, `eth0`).
     pub name: String,
     /// IFF_UP: the administrator brought it up.
     pub up: bool,
-    /// IFF_LOOPBACK.
+    /// IFF_LOOPBACK: the loopback interface.
     pub loopback: bool,
+    /// Every IPv4 and IPv6 address with its prefix length (counted from
+    /// the netmask); empty when it has none.
     pub addresses: Vec<(IpAddr, u8)>,
 }
 

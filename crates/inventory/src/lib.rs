@@ -1,20 +1,105 @@
-//! The inventory: the one place that reads sockets and their owners from the
-//! kernel, and turns them into one [`Snapshot`].
+//! What sockets a Linux machine has and who holds them: the inventory under
+//! the `berth` command, usable on its own.
 //!
-//! Everything else in berth (ls, who, and later kill, audit, watch, metrics)
-//! reads a `Snapshot`; nothing else lists sockets. The inventory is plain
-//! synchronous code with no CLI and no rendering in it.
+//! [`collect`] takes one [`Snapshot`]: the TCP and UDP sockets of the
+//! network namespace the caller runs in (and, if asked, of every other one),
+//! the processes holding each socket, the namespaces read with their
+//! interface addresses, the kernel's port settings, and what could not be
+//! seen ([`Visibility`]). A [`Query`] says what to collect; with netlink, the
+//! filtering the kernel can do (listeners only, one port) is done in the
+//! kernel. Everything is plain synchronous code: no CLI, no rendering, no
+//! async runtime.
+//!
+//! # Where the sockets come from
 //!
 //! Two sources give the same sockets:
-//! - netlink sock_diag dumps ([`netlink`]), what `ss` uses: the fast path,
-//!   and the only one that knows `IPV6_V6ONLY`, the listen backlog limit and
-//!   TCP byte counters;
-//! - the text tables in /proc/net ([`procnet`]), used when netlink is
-//!   refused (some sandboxes, seccomp profiles) or when asked for.
+//! - netlink sock_diag dumps (`NETLINK_SOCK_DIAG`, one inet_diag request per
+//!   family and protocol), what `ss` uses: the fast path, and the only one
+//!   that knows each IPv6 socket's `IPV6_V6ONLY` (`INET_DIAG_SKV6ONLY`), the
+//!   listen backlog limit and the TCP byte counters and RTT (`struct
+//!   tcp_info`, `INET_DIAG_INFO`);
+//! - the text tables /proc/net/{tcp,tcp6,udp,udp6}, read through
+//!   /proc/thread-self so that a thread in another namespace reads that
+//!   namespace's tables: used when netlink is refused (some sandboxes,
+//!   seccomp profiles) or when asked for.
 //!
-//! Owners come from one pass over /proc/PID/fd ([`processes`]).
+//! [`SourceChoice::Auto`] takes netlink and falls back to /proc, saying why in
+//! [`Visibility::netlink_fallback_reason`]; [`Snapshot::source`] says which
+//! was used. One difference remains: netlink on recent kernels also reports
+//! TCP sockets that are bound but neither listening nor connected (state
+//! [`SocketState::Close`]), which /proc/net/tcp never lists.
+//!
+//! # Owners
+//!
+//! The kernel's tables name no process, only each socket's inode. Owners
+//! come from one pass over /proc/PID/fd of every process (each descriptor
+//! that links to `socket:[INODE]`), run on a thread beside the socket dump;
+//! then /proc/PID/stat, cmdline, cgroup and ns/net are read for the
+//! processes that hold a reported socket ([`Process`]).
+//!
+//! # What needs root
+//!
+//! Nothing fails without root; what cannot be seen is counted instead.
+//! - Other users' processes: their /proc/PID/fd cannot be read without root,
+//!   so their sockets are listed with no owners, and the processes are
+//!   counted in [`Visibility::unreadable_processes`].
+//! - Other network namespaces ([`Query::all_netns`]): entering one with
+//!   setns(2) needs CAP_SYS_ADMIN; those that could not be entered are listed
+//!   in [`Visibility::namespaces_skipped`].
+//! - Firewall rules ([`firewall::read`]): nft and iptables-save need
+//!   CAP_NET_ADMIN; [`firewall::ToolOutcome::NeedsPrivilege`] says so.
+//!
+//! # Modules
+//!
+//! - this module: [`collect`], [`Query`] and the [`Snapshot`] model
+//!   ([`Socket`], [`Owner`], [`Namespace`], [`PortRanges`], [`Visibility`]);
+//! - [`diff`]: the events between two Snapshots (a listener or connection
+//!   opened or closed, a state change, owners changed), by a stable
+//!   [`SocketKey`](diff::SocketKey);
+//! - [`sampler`]: a Snapshot and its events at an interval, from the kernel
+//!   or from a script of Snapshots (for tests);
+//! - [`builder`]: Snapshots built in code, for tests of what reads them;
+//! - the port vocabulary: [`target`] (parsing `127.0.0.1:8080`, `udp/53`),
+//!   [`scope`] (who can reach a bind address), [`services`] (IANA names,
+//!   embedded at build time), [`port_facts`] (class, ephemeral, reserved);
+//! - [`firewall`]: nftables and iptables rules, read and parsed;
+//! - [`system`]: the machine's network settings (sysctls, localhost, limits);
+//! - [`processes`]: facts about processes that are not in a Snapshot
+//!   (executables on disk, start times, the caller's own ancestors);
+//! - [`interfaces`]: interface addresses and flags (getifaddrs(3)).
+//!
+//! # Example
+//!
+//! The listening TCP sockets of this namespace with their owners, as
+//! `ss -tlnp` lists them:
+//!
+//! ```
+//! use berth_inventory::{collect, Query, SourceChoice};
+//!
+//! // Listeners only, and no UDP: the kernel leaves everything else out.
+//! let query = Query { udp: false, ..Query::listeners(SourceChoice::Auto) };
+//! let snapshot = collect(&query)?;
+//! for socket in &snapshot.sockets {
+//!     // Owners are pids; their names are in the snapshot's process table.
+//!     // A socket of another user's process has none unless run as root.
+//!     let owners: Vec<&str> = socket
+//!         .owners
+//!         .iter()
+//!         .filter_map(|owner| snapshot.processes.get(&owner.pid))
+//!         .map(|process| process.name.as_str())
+//!         .collect();
+//!     println!(
+//!         "{} {} {} {}",
+//!         socket.protocol.name(),
+//!         socket.local.ip(),
+//!         socket.local.port(),
+//!         if owners.is_empty() { "-".to_string() } else { owners.join(",") },
+//!     );
+//! }
+//! # Ok::<(), berth_inventory::InventoryError>(())
+//! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod builder;
 mod cgroup;
@@ -49,11 +134,14 @@ pub use processes::{Container, Process};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// TCP (IPPROTO_TCP).
     Tcp,
+    /// UDP (IPPROTO_UDP).
     Udp,
 }
 
 impl Protocol {
+    /// `tcp` or `udp`: the name /etc/services and `ss` use, and the JSON value.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
@@ -66,8 +154,11 @@ impl Protocol {
 /// IPv4-mapped addresses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Family {
+    /// AF_INET.
     #[serde(rename = "ipv4")]
     V4,
+    /// AF_INET6. Bound to `::` with IPV6_V6ONLY off, it takes IPv4 traffic
+    /// too, with IPv4-mapped peer addresses.
     #[serde(rename = "ipv6")]
     V6,
 }
@@ -77,20 +168,42 @@ pub enum Family {
 /// kernel reports them `Established`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SocketState {
+    /// TCP_ESTABLISHED (1): a connection that carries data; also a UDP
+    /// socket that connect()ed.
     Established,
+    /// TCP_SYN_SENT (2): connect() sent a SYN and waits for the answer.
     SynSent,
+    /// TCP_SYN_RECV (3): a SYN came in and was answered; the handshake's
+    /// last ACK is awaited.
     SynRecv,
+    /// TCP_FIN_WAIT1 (4): this end closed and sent its FIN, not yet acknowledged.
     FinWait1,
+    /// TCP_FIN_WAIT2 (5): this end's FIN was acknowledged; the peer's is awaited.
     FinWait2,
+    /// TCP_TIME_WAIT (6): what remains of a connection this end closed
+    /// first, kept by the kernel for a while so that late segments are not
+    /// taken for a new connection. No process holds it (inode 0).
     TimeWait,
+    /// TCP_CLOSE (7) for a TCP socket: neither listening nor connected. Netlink
+    /// on recent kernels reports TCP sockets that are only bound in this state.
     Close,
+    /// TCP_CLOSE_WAIT (8): the peer closed (its FIN arrived), this end has
+    /// not closed yet.
     CloseWait,
+    /// TCP_LAST_ACK (9): both ends closed, this end last; the
+    /// acknowledgement of its FIN is awaited.
     LastAck,
+    /// TCP_LISTEN (10): listen() was called; connections are accepted.
     Listen,
+    /// TCP_CLOSING (11): both ends sent their FIN at once; the
+    /// acknowledgement of this end's is awaited.
     Closing,
+    /// TCP_NEW_SYN_RECV (12): the kernel's request socket for a handshake
+    /// in progress, before it becomes a full socket (SYN_RECV in ss).
     NewSynRecv,
     /// A bound, unconnected UDP socket (`UNCONN` in ss).
     Unconnected,
+    /// A state number this list does not know (a newer kernel's), as given.
     Unknown(u8),
 }
 
@@ -159,7 +272,7 @@ pub struct TcpCounters {
     pub bytes_acked: Option<u64>,
     /// tcpi_bytes_received (Linux 4.1+): bytes received in order.
     pub bytes_received: Option<u64>,
-    /// Smoothed round-trip time in microseconds.
+    /// tcpi_rtt: smoothed round-trip time in microseconds.
     pub rtt_us: Option<u32>,
 }
 
@@ -169,7 +282,10 @@ pub struct TcpCounters {
 /// not cost 200,000 small allocations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
+    /// The process (its /proc/PID entry: the thread-group id).
     pub pid: u32,
+    /// The descriptors (entries of /proc/PID/fd) that refer to the socket,
+    /// sorted: more than one after dup(2).
     pub fds: SmallVec<[u32; 2]>,
 }
 
@@ -179,11 +295,17 @@ pub type Owners = SmallVec<[Owner; 1]>;
 /// One socket as the kernel reports it.
 #[derive(Clone, Debug)]
 pub struct Socket {
+    /// TCP or UDP.
     pub protocol: Protocol,
+    /// The socket's own family (which dump or table it came from).
     pub family: Family,
+    /// The address and port it is bound to; 0.0.0.0 or :: for a wildcard
+    /// bind. IPv4-mapped addresses (::ffff:a.b.c.d) are kept as the kernel
+    /// gives them.
     pub local: SocketAddr,
     /// None for sockets with no peer (listeners, unconnected UDP).
     pub remote: Option<SocketAddr>,
+    /// The kernel's state of the socket.
     pub state: SocketState,
     /// Bytes waiting to be read; for a listener, connections waiting in the
     /// accept queue.
@@ -213,7 +335,9 @@ pub struct Socket {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// NETLINK_SOCK_DIAG dumps.
     Netlink,
+    /// The tables /proc/net/{tcp,tcp6,udp,udp6}.
     Proc,
 }
 
@@ -221,15 +345,21 @@ pub enum Source {
 /// forced, for tests and for the rare kernel whose netlink answers are wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SourceChoice {
+    /// Netlink, and /proc when netlink fails (the reason is kept in
+    /// [`Visibility::netlink_fallback_reason`]).
     #[default]
     Auto,
+    /// Netlink only: its failure is an error.
     Netlink,
+    /// /proc/net only: its failure is an error.
     Proc,
 }
 
 /// A network namespace seen in this snapshot.
 #[derive(Clone, Debug, Serialize)]
 pub struct Namespace {
+    /// The namespace's inode in nsfs, what /proc/PID/ns/net links to
+    /// (`net:[4026531840]`); sockets and processes name their namespace by it.
     pub inode: u64,
     /// Name under /run/netns (as `ip netns` names it), if any.
     pub name: Option<String>,
@@ -237,6 +367,8 @@ pub struct Namespace {
     pub own: bool,
     /// A container whose processes live in this namespace.
     pub container: Option<Container>,
+    /// The addresses of its interfaces (getifaddrs(3), read inside the
+    /// namespace). Not in the JSON output.
     #[serde(skip)]
     pub interfaces: Vec<Interface>,
 }
@@ -256,6 +388,7 @@ pub struct PortRanges {
 /// dropping it silently.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Visibility {
+    /// The snapshot was taken with effective uid 0.
     pub running_as_root: bool,
     /// Processes whose descriptors could not be read (other users' when not root).
     pub unreadable_processes: usize,
@@ -269,11 +402,14 @@ pub struct Visibility {
 /// everything else is for analysis.
 #[derive(Clone, Debug)]
 pub struct Query {
+    /// Read TCP sockets.
     pub tcp: bool,
+    /// Read UDP sockets.
     pub udp: bool,
     /// Only listening TCP sockets (UDP sockets are always all dumped: an
     /// unconnected one is the UDP equivalent of a listener).
     pub tcp_listening_only: bool,
+    /// Which source to read the sockets from.
     pub source: SourceChoice,
     /// Also read every other network namespace on the machine (needs root).
     pub all_netns: bool,
@@ -324,16 +460,21 @@ pub struct Snapshot {
     pub taken: Instant,
     /// Where the sockets came from.
     pub source: Source,
+    /// Every socket read: those of the caller's namespace first, then each
+    /// other namespace's, each in the order the kernel listed them.
     pub sockets: Vec<Socket>,
     /// Owners of the sockets (and, if asked, their ancestors), by pid.
     pub processes: FxHashMap<u32, Process>,
     /// The namespaces read; the first is berth's own.
     pub namespaces: Vec<Namespace>,
+    /// The port sysctls of the caller's namespace (net sysctls are per
+    /// namespace; other namespaces' are not read).
     pub port_ranges: PortRanges,
+    /// What could not be seen.
     pub visibility: Visibility,
     /// Names of the users owning the sockets (socket uid -> name).
     pub users: FxHashMap<u32, String>,
-    /// berth's effective uid.
+    /// The effective uid of the process that took the snapshot.
     pub our_uid: u32,
 }
 

@@ -20,6 +20,7 @@ pub enum PortClass {
 }
 
 impl PortClass {
+    /// The range `port` is in.
     pub fn of(port: u16) -> Self {
         match port {
             0..=1023 => PortClass::WellKnown,
@@ -29,17 +30,21 @@ impl PortClass {
     }
 }
 
+/// What is known about one port number on this machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PortFacts {
+    /// IANA's range the port is in.
     pub port_class: PortClass,
     /// Inside net.ipv4.ip_local_port_range: the kernel may pick it for outgoing connections.
     pub ephemeral: bool,
     /// Listed in net.ipv4.ip_local_reserved_ports.
     pub reserved: bool,
+    /// IANA's service name for the port over the protocol asked about.
     pub service: Option<&'static str>,
 }
 
 impl PortFacts {
+    /// The facts of `port` over `protocol`, against the kernel's settings in `ranges`.
     pub fn of(port: u16, protocol: Protocol, ranges: &PortRanges) -> Self {
         let (low, high) = ranges.ephemeral;
         PortFacts {

@@ -22,13 +22,19 @@ use super::{cgroup, users};
 /// What a process is, as far as berth reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Process {
+    /// The process id (the thread-group id, as /proc lists it).
     pub pid: u32,
+    /// The parent's pid (/proc/PID/stat field 4); 0 for the processes the
+    /// kernel starts itself (init, kthreadd).
     pub ppid: u32,
     /// The kernel's short name (comm), at most 15 bytes.
     pub name: String,
     /// The full command line; empty for kernel threads and zombies.
     pub cmdline: Vec<String>,
+    /// The effective uid: the owner of /proc/PID.
     pub uid: u32,
+    /// The name of `uid` (getpwuid_r(3), so NSS sources such as LDAP
+    /// count); None when it has none.
     pub user: Option<String>,
     /// Start time in seconds since the Unix epoch.
     pub start_time: Option<u64>,
@@ -37,9 +43,13 @@ pub struct Process {
     /// pid within the same second. Not in the JSON output.
     #[serde(skip)]
     pub start_ticks: u64,
+    /// The container it runs in, from /proc/PID/cgroup.
     pub container: Option<Container>,
+    /// The innermost systemd service (`nginx.service`) or, failing that,
+    /// scope (`session-3.scope`) its cgroup path names.
     pub systemd_unit: Option<String>,
-    /// Inode of the process's network namespace.
+    /// Inode of the process's network namespace (/proc/PID/ns/net); None
+    /// when that link cannot be read (another user's process, without root).
     pub netns: Option<u64>,
 }
 
@@ -48,6 +58,9 @@ pub struct Process {
 pub struct Container {
     /// docker, podman, containerd, cri-o, lxc, kubernetes.
     pub runtime: String,
+    /// The container's id as the cgroup path gives it (a long hex id for
+    /// docker, podman, containerd, cri-o and kubernetes; the container's
+    /// name for lxc).
     pub id: String,
 }
 
@@ -230,8 +243,11 @@ pub struct Executable {
 /// Which file a path names, as stat(2) tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
+    /// st_dev: the device (file system) the file is on.
     pub device: u64,
+    /// st_ino: the file's inode on that device.
     pub inode: u64,
+    /// st_size, in bytes.
     pub size: u64,
     /// Modification time, Unix seconds.
     pub modified: i64,

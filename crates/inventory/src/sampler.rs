@@ -2,9 +2,9 @@
 //! and says what changed since the last one ([`diff`](crate::diff)).
 //!
 //! Where the snapshots come from is a [`Source`]: the kernel ([`Kernel`],
-//! [`collect`](crate::collect) with a query) or, in tests of the code
-//! that consumes the events, a script of snapshots built in code
-//! ([`Scripted`], with [`SnapshotBuilder`](crate::builder::SnapshotBuilder)),
+//! [`collect`] with a query) or, in tests of the code that consumes the
+//! events, a script of snapshots built in code ([`Scripted`], with
+//! [`SnapshotBuilder`](crate::builder::SnapshotBuilder)),
 //! the way bandwhich injects its OS input: the consumer cannot tell them
 //! apart, so it is tested without a kernel and beside real-socket tests.
 //!

@@ -16,10 +16,16 @@ pub enum BindScope {
     /// 0.0.0.0 or ::: every interface.
     All,
     /// One address, and the interface that has it when known.
-    Address { interface: Option<String> },
+    Address {
+        /// The interface that has the address, among those [`scope_of`] was
+        /// given; None when none has it (the address was removed after the
+        /// bind, or was bound with IP_FREEBIND or net.ipv4.ip_nonlocal_bind).
+        interface: Option<String>,
+    },
 }
 
 impl BindScope {
+    /// True for [`BindScope::Loopback`].
     pub fn is_loopback(&self) -> bool {
         matches!(self, BindScope::Loopback)
     }
@@ -46,6 +52,7 @@ pub fn unmapped(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// True for a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
 pub fn is_loopback(ip: IpAddr) -> bool {
     unmapped(ip).is_loopback()
 }

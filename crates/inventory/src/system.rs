@@ -17,14 +17,18 @@ pub struct HostsEntry {
     pub line: usize,
     /// The address as written (it may not parse).
     pub address: String,
+    /// Every name on the line, as written.
     pub names: Vec<String>,
 }
 
 /// A file that may be missing or unreadable, which doctor reports differently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileFact<T> {
+    /// The file was read; what was taken from it.
     Read(T),
+    /// The file does not exist.
     Missing,
+    /// It exists but could not be read: the path and the error.
     Unreadable(String),
 }
 
@@ -33,8 +37,13 @@ pub enum FileFact<T> {
 pub struct Ipv6Settings {
     /// False when the kernel has no IPv6 at all (no /proc/sys/net/ipv6).
     pub available: bool,
+    /// net.ipv6.conf.all.disable_ipv6 (None: unreadable); writing it sets
+    /// every interface's, so true means IPv6 was turned off everywhere.
     pub disabled_all: Option<bool>,
+    /// net.ipv6.conf.default.disable_ipv6: the setting interfaces created
+    /// from now on start with.
     pub disabled_default: Option<bool>,
+    /// net.ipv6.conf.lo.disable_ipv6: set, ::1 is gone.
     pub disabled_lo: Option<bool>,
 }
 
@@ -42,9 +51,14 @@ pub struct Ipv6Settings {
 /// entry under /proc/sys/net/ipv4/conf (`all`, `default`, or an interface).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceConf {
+    /// `all`, `default`, or the interface's name.
     pub name: String,
+    /// route_localnet: 1 lets packets to or from 127.0.0.0/8 be routed
+    /// (and DNAT'ed to loopback) instead of dropped as martians.
     pub route_localnet: Option<u32>,
+    /// rp_filter: reverse-path filtering, 0 off, 1 strict, 2 loose (RFC 3704).
     pub rp_filter: Option<u32>,
+    /// accept_local: 1 accepts packets that arrive with a local source address.
     pub accept_local: Option<u32>,
 }
 
@@ -53,7 +67,11 @@ pub struct InterfaceConf {
 /// and the system-wide ceilings. `u64::MAX` means unlimited.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileLimits {
+    /// The soft RLIMIT_NOFILE: one more than the highest descriptor number
+    /// a process may open.
     pub soft: Option<u64>,
+    /// The hard RLIMIT_NOFILE: how far the soft limit may be raised
+    /// without privilege.
     pub hard: Option<u64>,
     /// fs.file-max: open files the whole system may have.
     pub file_max: Option<u64>,
@@ -66,9 +84,11 @@ pub struct FileLimits {
 /// Everything `doctor` reads about the system besides sockets and firewall rules.
 #[derive(Clone, Debug)]
 pub struct SystemFacts {
+    /// The calling process's effective uid.
     pub euid: u32,
     /// CAP_NET_BIND_SERVICE in berth's effective set (inherited like the uid).
     pub can_bind_privileged: bool,
+    /// Every interface with its flags and addresses.
     pub interfaces: Vec<InterfaceState>,
     /// What getaddrinfo("localhost") returns, in its order (duplicates removed).
     pub localhost: Result<Vec<IpAddr>, String>,
@@ -76,11 +96,13 @@ pub struct SystemFacts {
     pub hosts: FileFact<Vec<HostsEntry>>,
     /// The `hosts:` line of /etc/nsswitch.conf (None: the file has none).
     pub nsswitch_hosts: FileFact<Option<String>>,
+    /// Whether the kernel has IPv6, and its disable_ipv6 switches.
     pub ipv6: Ipv6Settings,
     /// `all`, `default`, then every interface, by name.
     pub ipv4_conf: Vec<InterfaceConf>,
     /// net.ipv4.ip_unprivileged_port_start.
     pub unprivileged_port_start: Option<u16>,
+    /// Open-file limits.
     pub limits: FileLimits,
 }
 

@@ -16,6 +16,7 @@ pub struct PortTarget {
     pub protocol: Option<Protocol>,
     /// Only sockets that take traffic for one of these addresses; None: any address.
     pub addresses: Option<Vec<IpAddr>>,
+    /// The port, 1 to 65535.
     pub port: u16,
     /// What the user typed, for messages.
     pub text: String,
@@ -54,6 +55,9 @@ pub fn parse_port(text: &str) -> Result<u16, TargetError> {
 }
 
 impl PortTarget {
+    /// Parses one of the forms in the module docs; `localhost` stands for
+    /// both 127.0.0.1 and ::1, and `*` for any address. The error says what
+    /// was wrong and which forms are accepted.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
         let original = text.trim();
         let lower = original.to_ascii_lowercase();

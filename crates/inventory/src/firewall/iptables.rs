@@ -4,7 +4,9 @@ use super::*;
 
 /// What one iptables-save run gave.
 pub struct Saved {
+    /// The chains declared (`:NAME POLICY [packets:bytes]` lines).
     pub chains: Vec<Chain>,
+    /// The rules (`-A` lines) that have a target (`-j`) or a `-g`.
     pub rules: Vec<Rule>,
     /// Tables it printed (`*filter`, ...).
     pub tables: Vec<String>,

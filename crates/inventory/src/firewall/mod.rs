@@ -15,9 +15,10 @@
 //! used instead, as it is lossless for rules iptables wrote. Rules of the
 //! legacy backend are invisible to nft and are always read with iptables-save.
 //!
-//! By job: [`tools`] runs the programs (with a time limit), [`nft`] and
-//! [`iptables`] parse what they print, and this module holds the model both
-//! parse into and [`read`], which puts them together.
+//! By job: a private `tools` module runs the programs (found on PATH or in
+//! the sbin directories, with a time limit of 5 s each), [`parse_nft_json`]
+//! and [`parse_iptables_save`] parse what they print, and this module holds
+//! the model both parse into and [`read`], which puts them together.
 
 mod iptables;
 mod nft;
@@ -32,15 +33,28 @@ use tools::run_tool;
 /// What a rule does with a packet it matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// `accept`, `-j ACCEPT`: the packet leaves this base chain accepted
+    /// (other tables' chains on the same hook still see it).
     Accept,
+    /// `drop`, `-j DROP`: the packet is discarded without an answer.
     Drop,
+    /// `reject`, `-j REJECT`: the packet is discarded and refused with an
+    /// ICMP error or a TCP reset.
     Reject,
+    /// `jump CHAIN`, `-j CHAIN`: on to that chain, then back here. iptables
+    /// targets berth does not model (LOG, MASQUERADE, SNAT, ...) are read
+    /// as jumps to a chain of their name.
     Jump(String),
+    /// `goto CHAIN`, `-g CHAIN`: on to that chain, without coming back.
     Goto(String),
+    /// `return`, `-j RETURN`: back to the calling chain, or to the policy
+    /// in a base chain.
     Return,
     /// DNAT or redirect: the packet's destination is rewritten (and its
     /// fate decided later, by the filter chains of its new destination).
     Nat(Nat),
+    /// Any other verdict (nft `queue`, `continue`, a policy other than
+    /// accept or drop), by name.
     Other(String),
 }
 
@@ -74,10 +88,12 @@ impl Nat {
 }
 
 impl Verdict {
+    /// Drop or reject: a matching packet goes no further.
     pub fn blocks(&self) -> bool {
         matches!(self, Verdict::Drop | Verdict::Reject)
     }
 
+    /// The verdict in nft's words: `accept`, `jump NAME`, `dnat to 127.0.0.1:8080`.
     pub fn word(&self) -> String {
         match self {
             Verdict::Accept => "accept".into(),
@@ -98,18 +114,26 @@ impl Verdict {
 /// `negated`, none of them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cond<T> {
+    /// The rule matches when the field is none of `values` (nft `!=`,
+    /// iptables `!`).
     pub negated: bool,
+    /// What the field is compared with; for an nft set (anonymous or
+    /// named), its elements.
     pub values: Vec<T>,
 }
 
 /// An address with a prefix length (`127.0.0.0/8`, `::1/128`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Prefix {
+    /// The address as written; the bits past `len` are not compared.
     pub address: IpAddr,
+    /// The prefix length in bits: up to 32 for IPv4, 128 for IPv6.
     pub len: u8,
 }
 
 impl Prefix {
+    /// True when `ip` is in the prefix. An address of the other family
+    /// never is (IPv4-mapped IPv6 addresses are not unmapped).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.address, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
@@ -130,12 +154,20 @@ impl Prefix {
 /// A chain: a base chain has a hook (input, output, ...) and a policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
+    /// The tool that listed it: `nft`, `iptables-save` or `ip6tables-save`.
     pub tool: &'static str,
     /// ip, ip6, inet, ... (iptables-save: ip; ip6tables-save: ip6).
     pub family: String,
+    /// The table it belongs to (iptables: filter, nat, mangle, raw, security).
     pub table: String,
+    /// The chain's name (`input`, `INPUT`, `DOCKER-USER`).
     pub name: String,
+    /// The netfilter hook of a base chain (input, output, forward,
+    /// prerouting, postrouting); None for a chain reached only by jumps.
+    /// For iptables, the hook of the built-in chain of the same name.
     pub hook: Option<String>,
+    /// A base chain's policy: what happens to a packet no rule decided.
+    /// None for user chains (iptables-save writes `-`).
     pub policy: Option<Verdict>,
     /// The nft chain type (filter, nat, route); for iptables, None.
     pub kind: Option<String>,
@@ -144,26 +176,37 @@ pub struct Chain {
 /// One rule, reduced to the conditions doctor understands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
+    /// The tool that listed it: `nft`, `iptables-save` or `ip6tables-save`.
     pub tool: &'static str,
+    /// The table's family: ip, ip6, inet, ... (iptables-save: ip;
+    /// ip6tables-save: ip6).
     pub family: String,
+    /// The table the rule is in.
     pub table: String,
+    /// The chain the rule is in.
     pub chain: String,
     /// The hook of the rule's chain, when it is a base chain.
     pub hook: Option<String>,
     /// Input interface names; a trailing `+` or `*` is a wildcard.
     pub in_interface: Option<Cond<String>>,
+    /// Output interface names, written as for `in_interface`.
     pub out_interface: Option<Cond<String>>,
     /// Transport protocols by name (tcp, udp, ...).
     pub protocol: Option<Cond<String>>,
     /// Destination port ranges (inclusive).
     pub dport: Option<Cond<(u16, u16)>>,
+    /// Destination addresses.
     pub daddr: Option<Cond<Prefix>>,
+    /// Source addresses.
     pub saddr: Option<Cond<Prefix>>,
     /// Conntrack states (new, established, related, invalid, untracked),
     /// lower case: `ct state` / `-m conntrack --ctstate` / `-m state --state`.
     pub ct_state: Option<Cond<String>>,
     /// Conditions not modelled, as text: the rule may or may not match.
     pub unknown: Vec<String>,
+    /// What the rule does with a packet it matches. Rules without one (nft
+    /// rules that only count or log, iptables lines with no `-j` or `-g`)
+    /// are not kept.
     pub verdict: Verdict,
     /// The rule as the tool writes it (iptables), or rebuilt from its
     /// parts (nftables JSON has no text form).
@@ -207,17 +250,24 @@ pub enum ToolOutcome {
     Failed(String),
 }
 
+/// One tool asked for its rules, and what came of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ToolRead {
+    /// `nft`, `iptables-save` or `ip6tables-save`.
     pub tool: &'static str,
+    /// What came of it.
     pub outcome: ToolOutcome,
 }
 
 /// Every rule berth could read, and what each tool said.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Firewall {
+    /// Every tool asked, nft first.
     pub tools: Vec<ToolRead>,
+    /// The chains of every tool read. A table iptables-nft wrote is taken
+    /// from iptables-save only, not from nft as well.
     pub chains: Vec<Chain>,
+    /// The rules with a verdict, in each tool's order, taken as `chains` is.
     pub rules: Vec<Rule>,
 }
 
@@ -225,7 +275,12 @@ pub struct Firewall {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unreadable {
     /// The kernel refused: reading rules needs root (CAP_NET_ADMIN).
-    NeedsPrivilege { tool: &'static str, message: String },
+    NeedsPrivilege {
+        /// The tool that was refused.
+        tool: &'static str,
+        /// The first line it wrote to stderr.
+        message: String,
+    },
     /// Neither nft nor iptables-save is installed.
     Absent,
     /// The tools ran and failed; what each said.
