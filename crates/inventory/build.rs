@@ -27,7 +27,7 @@ fn main() {
     }
     rows.sort();
     rows.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    let mut out = String::from("/// (port, protocol: 0 = tcp, 1 = udp, IANA service name), sorted.\npub static IANA_SERVICES: &[(u16, u8, &str)] = &[\n");
+    let mut out = String::from("/// (port, protocol: 0 = tcp, 1 = udp, IANA service name), sorted.\nstatic IANA_SERVICES: &[(u16, u8, &str)] = &[\n");
     for (port, proto, name) in rows {
         out.push_str(&format!("    ({port}, {proto}, {name:?}),\n"));
     }

@@ -500,9 +500,9 @@ impl std::error::Error for InventoryError {}
 
 /// The sockets of one namespace, before owners are attached.
 pub(crate) struct RawSockets {
-    pub sockets: Vec<Socket>,
-    pub source: Source,
-    pub fallback_reason: Option<String>,
+    pub(crate) sockets: Vec<Socket>,
+    pub(crate) source: Source,
+    pub(crate) fallback_reason: Option<String>,
 }
 
 /// Reads the sockets of the namespace the calling thread is in, by the

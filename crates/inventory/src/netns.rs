@@ -25,10 +25,14 @@ pub(crate) fn own_namespace() -> u64 {
         .unwrap_or(0)
 }
 
+/// What reading the other namespaces found.
 pub(crate) struct OtherNamespaces {
-    pub namespaces: Vec<Namespace>,
-    pub sockets: Vec<Socket>,
-    pub skipped: Vec<String>,
+    /// The namespaces that could be entered and read.
+    pub(crate) namespaces: Vec<Namespace>,
+    /// Their sockets, owners not attached yet.
+    pub(crate) sockets: Vec<Socket>,
+    /// `NAME: reason` for each namespace that could not be read.
+    pub(crate) skipped: Vec<String>,
 }
 
 /// A namespace to read: how to open it and what it is called.

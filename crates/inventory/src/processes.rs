@@ -68,11 +68,11 @@ pub struct Container {
 #[derive(Default)]
 pub(crate) struct FdScan {
     /// (socket inode, pid, fd) for every socket descriptor on the machine.
-    pub socket_fds: Vec<(u64, u32, u32)>,
+    pub(crate) socket_fds: Vec<(u64, u32, u32)>,
     /// Processes whose fd directory could not be read.
-    pub unreadable_pids: usize,
+    pub(crate) unreadable_pids: usize,
     /// pid -> network namespace inode, when asked for.
-    pub netns_of_pid: Vec<(u32, u64)>,
+    pub(crate) netns_of_pid: Vec<(u32, u64)>,
 }
 
 /// Reads /proc/*/fd once for all processes, on every core. With

@@ -8,7 +8,8 @@ use std::fs;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::Path;
 
-pub use super::interfaces::{interface_states, InterfaceState};
+use super::interfaces::interface_states;
+pub use super::interfaces::InterfaceState;
 
 /// A line of /etc/hosts that names `localhost`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,7 +155,7 @@ fn resolve_localhost() -> Result<Vec<IpAddr>, String> {
 
 /// The /etc/hosts entries one of whose names is `localhost` (any case) or
 /// `localhost.<domain>`.
-pub fn localhost_entries(text: &str) -> Vec<HostsEntry> {
+fn localhost_entries(text: &str) -> Vec<HostsEntry> {
     text.lines()
         .enumerate()
         .filter_map(|(index, line)| {
@@ -172,7 +173,7 @@ pub fn localhost_entries(text: &str) -> Vec<HostsEntry> {
 }
 
 /// The sources after `hosts:` in nsswitch.conf, e.g. `files dns`.
-pub fn nsswitch_hosts_line(text: &str) -> Option<String> {
+fn nsswitch_hosts_line(text: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let content = line.split('#').next().unwrap_or("").trim();
         let rest = content.strip_prefix("hosts")?.trim_start().strip_prefix(':')?;

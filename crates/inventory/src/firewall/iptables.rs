@@ -3,6 +3,7 @@
 use super::*;
 
 /// What one iptables-save run gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Saved {
     /// The chains declared (`:NAME POLICY [packets:bytes]` lines).
     pub chains: Vec<Chain>,
