@@ -98,6 +98,8 @@
 //! }
 //! # Ok::<(), berth_inventory::InventoryError>(())
 //! ```
+//!
+//! `examples/listeners.rs` is the same as a small program.
 
 #![deny(missing_docs)]
 
