@@ -2,12 +2,15 @@
 //! changed state, or changed hands, as [`Event`]s.
 //!
 //! A socket is the same socket in both snapshots when its [`SocketKey`] is
-//! the same: protocol, namespace, both addresses and inode. The addresses
-//! are part of it because the kernel reuses inode numbers; the inode is
-//! part of it because a port can be closed and bound again by another
-//! socket between two snapshots. So a UDP socket that `connect()`s (its
-//! remote address changes) ends as a listener and begins as a connection:
-//! that is what a reader of the events wants to know anyway.
+//! the same: protocol, namespace, both addresses and, for sockets without a
+//! peer, the inode. The addresses are part of it because the kernel reuses
+//! inode numbers; a listener's inode is part of it because a port can be
+//! closed and bound again by another socket between two snapshots. A
+//! connection's inode is not: it has none (0) while it waits in the accept
+//! queue and gets one at accept(), and its four addresses already say which
+//! connection it is. So a UDP socket that `connect()`s (its remote address
+//! changes) ends as a listener and begins as a connection: that is what a
+//! reader of the events wants to know anyway.
 //!
 //! TIME_WAIT entries are left out: they are what remains of a connection
 //! after it closed, no process holds them, and they come and go with the
@@ -31,7 +34,8 @@ pub struct SocketKey {
     pub local: SocketAddr,
     /// The peer, for connections.
     pub remote: Option<SocketAddr>,
-    /// The socket's inode; 0 for the kernel's request and orphan sockets.
+    /// The inode of a socket without a peer (a listener); 0 for
+    /// connections, which their addresses identify (see the module docs).
     pub inode: u64,
 }
 
@@ -43,7 +47,7 @@ impl Socket {
             netns: self.netns,
             local: self.local,
             remote: self.remote,
-            inode: self.inode,
+            inode: if self.remote.is_some() { 0 } else { self.inode },
         }
     }
 }
@@ -167,6 +171,18 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].change, Change::OwnersChanged { from: vec![100] });
         assert!(diff(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn an_accepted_connection_is_the_one_that_waited() {
+        // In the accept queue (no inode yet), then accepted (inode 12).
+        let queued = SnapshotBuilder::new()
+            .tcp_connection("127.0.0.1:8080", "127.0.0.1:50000", SocketState::Established, 0)
+            .build();
+        let accepted = SnapshotBuilder::new()
+            .tcp_connection("127.0.0.1:8080", "127.0.0.1:50000", SocketState::Established, 12)
+            .build();
+        assert!(diff(&queued, &accepted).is_empty());
     }
 
     #[test]

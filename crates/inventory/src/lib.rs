@@ -576,7 +576,9 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     // Attach owners: inode -> every (pid, fd) holding it.
     // FxHash: these maps hold one entry per socket (100,000 on a busy
     // machine) under integer keys, where SipHash's DoS resistance buys nothing.
-    let wanted: FxHashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+    // (Only when asked: with `all_netns` the pass ran for the namespaces.)
+    let wanted: FxHashSet<u64> =
+        if query.owners { sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect() } else { FxHashSet::default() };
     let mut holders: FxHashMap<u64, Owners> = FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
     for &(inode, pid, fd) in &scan.socket_fds {
         if !wanted.contains(&inode) {

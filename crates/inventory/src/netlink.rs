@@ -24,6 +24,12 @@ const RECV_BUFFER: usize = 64 * 1024;
 /// TCP_LISTEN as a state bit for the kernel's filter.
 const LISTEN_STATE_BIT: u32 = 1 << 10;
 
+/// Every TCP state but TCP_BOUND_INACTIVE (13): since Linux 6.5 that bit
+/// asks for sockets that are only bound (neither listening nor connected),
+/// which /proc/net/tcp never lists and nothing berth reports is about, so
+/// both sources give the same sockets.
+const ALL_TCP_STATES: u32 = !(1 << 13);
+
 /// Dumps the sockets of the calling thread's network namespace.
 pub(crate) fn dump(query: &Query, netns: u64) -> io::Result<Vec<Socket>> {
     let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
@@ -38,7 +44,7 @@ pub(crate) fn dump(query: &Query, netns: u64) -> io::Result<Vec<Socket>> {
     let mut buffer = vec![0u8; RECV_BUFFER];
     let mut requests: Vec<(u8, u8, u32)> = Vec::with_capacity(4);
     if query.tcp {
-        let states = if query.tcp_listening_only { LISTEN_STATE_BIT } else { u32::MAX };
+        let states = if query.tcp_listening_only { LISTEN_STATE_BIT } else { ALL_TCP_STATES };
         requests.push((AF_INET, IPPROTO_TCP, states));
         requests.push((AF_INET6, IPPROTO_TCP, states));
     }

@@ -47,10 +47,16 @@ fn a_listener_a_connection_and_their_ends_in_order() {
     let me = std::process::id();
     assert!(opened[0].socket.owners.iter().any(|o| o.pid == me), "the listener's owner is this process");
 
+    // Sampled while the connection waits in the accept queue (its server
+    // end has no inode and no owner yet), then again once accepted: the same
+    // connection, now held by this process.
     let client = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).expect("connect");
-    let (server, _) = listener.accept().expect("accept");
     let client_port = client.local_addr().unwrap().port();
     let connected = sampler.sample().expect("a sample");
+    let (server, _) = listener.accept().expect("accept");
+    let accepted = sampler.sample().expect("a sample");
+    assert_eq!(summary(&accepted), vec![(Change::OwnersChanged { from: vec![] }, port, Some(client_port))]);
+    assert!(accepted[0].socket.owners.iter().any(|o| o.pid == me), "accept() gave it to this process");
     // Sorted by socket key: the lower local port first.
     let mut expected =
         vec![(Change::ConnectionOpened, port, Some(client_port)), (Change::ConnectionOpened, client_port, Some(port))];
