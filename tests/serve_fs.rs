@@ -843,7 +843,12 @@ fn listings_and_fresh_files_without_proc() {
             .iter()
             .map(|e| {
                 let text = |key: &str| e[key].as_str().expect(key).to_string();
-                (text("name"), text("type"), e["size"].as_u64().expect("size"), e["symlink"].as_bool().expect("symlink"))
+                (
+                    text("name"),
+                    text("type"),
+                    e["size"].as_u64().expect("size"),
+                    e["symlink"].as_bool().expect("symlink"),
+                )
             })
             .collect();
         assert_eq!(

@@ -165,8 +165,8 @@ impl DirStream {
         let stream = unsafe { libc::fdopendir(copy.as_raw_fd()) };
         let stream = std::ptr::NonNull::new(stream).ok_or_else(io::Error::last_os_error)?;
         let _ = copy.into_raw_fd(); // the stream owns it now
-        // The copy shares its offset with `dir`: read from the start.
-        // SAFETY: a stream fdopendir just returned.
+                                    // The copy shares its offset with `dir`: read from the start.
+                                    // SAFETY: a stream fdopendir just returned.
         unsafe { libc::rewinddir(stream.as_ptr()) };
         Ok(DirStream(stream))
     }
@@ -431,7 +431,10 @@ mod tests {
         }
         let listed = read(&root.open_beneath("").expect("the root").file, false, &root, "").expect("read");
         let names: Vec<_> = listed.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["sub", "A.txt", "b.txt", "caf\u{e9}.txt", "dangling", "fifo", "link.txt", "old.txt", "slash"]);
+        assert_eq!(
+            names,
+            ["sub", "A.txt", "b.txt", "caf\u{e9}.txt", "dangling", "fifo", "link.txt", "old.txt", "slash"]
+        );
         // Read twice from one descriptor: both times from the start.
         let opened = root.open_beneath("").expect("the root").file;
         let first = read(&opened, false, &root, "").expect("read").len();

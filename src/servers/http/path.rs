@@ -435,7 +435,9 @@ impl Root {
             let c_name = CString::new(name).map_err(|_| OpenError::NotFound)?;
             let dir = match openat(at, &c_name, DIR_PATH_FLAGS | libc::O_NOFOLLOW) {
                 Ok(dir) => dir,
-                Err(e) if self.follow_symlinks && matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                Err(e)
+                    if self.follow_symlinks && matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) =>
+                {
                     self.resolve(&parents[..end], DIR_PATH_FLAGS)?
                 }
                 Err(e) => return Err(e.into()),
