@@ -9,7 +9,9 @@
 //!    any encoding: `%2e%2e`, `..%2f`), backslashes, NUL and other control
 //!    bytes, and bytes that are not UTF-8 (which covers overlong forms such
 //!    as `%c0%ae`). A double-encoded `%252e` decodes to the literal name
-//!    `%2e`, which is just a file name that does not exist.
+//!    `%2e`, which is just a file name that does not exist. A path of more
+//!    than [`MAX_SEGMENTS`] segments is refused too, so that no request
+//!    costs a lookup per level of an arbitrarily deep tree.
 //! 2. [`Root::open_beneath`] opens that relative path beneath the root's
 //!    directory descriptor in one step: openat2(2) with `RESOLVE_BENEATH`
 //!    (and `RESOLVE_NO_SYMLINKS` unless `--follow-symlinks`), so the kernel
@@ -204,7 +206,8 @@ enum Resolver {
 /// (or a device) swapped in for a file cannot block the worker in open(2);
 /// it is cleared again on regular files once fstat says that is what they are.
 const READ_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-/// A directory only to name it (inotify watches): no read permission needed.
+/// A directory only to name it (inotify watches) or to pass through it (the
+/// walk): no read permission needed.
 const DIR_PATH_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
 /// Most symbolic links one resolution follows, as the kernel's own limit.
 const MAX_LINKS: u32 = 40;
