@@ -166,12 +166,25 @@ fn without_openat2(command: &mut Command, errno: u32) {
 
 /// `berth serve DIR ARGS` (with openat2 forbidden when `errno` is given).
 fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)], errno: Option<u32>) -> ServeChild {
+    serve_with(dir, args, env, errno, |_| {})
+}
+
+/// As [`serve`], with `configure` given the command last (more `pre_exec`
+/// hooks: they run in order, after the seccomp filter's).
+fn serve_with(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    errno: Option<u32>,
+    configure: impl FnOnce(&mut Command),
+) -> ServeChild {
     let mut all = vec![dir.to_str().expect("a UTF-8 path")];
     all.extend_from_slice(args);
     let server = ServeChild::start_with(&all, env, |command| {
         if let Some(errno) = errno {
             without_openat2(command, errno);
         }
+        configure(command);
     });
     if errno.is_some() {
         let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("status");
@@ -529,6 +542,332 @@ fn a_same_size_rewrite_that_keeps_the_mtime_is_served_fresh() {
     }
 }
 
+// ---------------------------------------------------------------- deep paths
+
+/// The most segments a request path may have (documented in docs/serve.md);
+/// a longer path gets 414 before the file system is touched.
+const MAX_SEGMENTS: usize = 256;
+
+/// `/d/d/…/d/f.txt` with `levels` directories.
+fn deep_path(levels: usize) -> String {
+    "/d".repeat(levels) + "/f.txt"
+}
+
+fn c_name(name: &str) -> std::ffi::CString {
+    std::ffi::CString::new(name).expect("a name")
+}
+
+/// openat(2) of a directory `name` beneath `dir`, as an owned descriptor.
+fn open_dir_at(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: openat of a NUL-terminated name; the descriptor is owned below.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor, ours.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// A chain of directories `d/d/…/d`, `depth` levels deep under `base`, with
+/// a file `f.txt` ("level N\n") at each level listed in `files`. Made one
+/// level at a time from a descriptor (mkdirat, openat), since its whole
+/// path is longer than PATH_MAX, and removed the same way on drop (so that
+/// neither the test nor its clean-up needs a descriptor per level).
+struct DeepTree {
+    base: PathBuf,
+    depth: usize,
+}
+
+impl DeepTree {
+    fn new(base: &Path, depth: usize, files: &[usize]) -> DeepTree {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let base_name = std::ffi::CString::new(base.as_os_str().as_bytes()).expect("a path");
+        let mut dir = open_dir_at(libc::AT_FDCWD, &base_name).expect("open the base");
+        let d = c_name("d");
+        for level in 0..=depth {
+            if files.contains(&level) {
+                let content = format!("level {level}\n");
+                // SAFETY: openat/write/close on descriptors we own.
+                unsafe {
+                    let fd = libc::openat(
+                        dir.as_raw_fd(),
+                        c_name("f.txt").as_ptr(),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                        0o644,
+                    );
+                    assert!(fd >= 0, "create f.txt at level {level}: {}", std::io::Error::last_os_error());
+                    assert_eq!(libc::write(fd, content.as_ptr().cast(), content.len()), content.len() as isize);
+                    libc::close(fd);
+                }
+            }
+            if level == depth {
+                break;
+            }
+            // SAFETY: mkdirat of a NUL-terminated name beneath our descriptor.
+            let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), d.as_ptr(), 0o755) };
+            assert_eq!(rc, 0, "mkdir at level {level}: {}", std::io::Error::last_os_error());
+            dir = open_dir_at(dir.as_raw_fd(), &d).expect("open the new level");
+        }
+        DeepTree { base: base.to_path_buf(), depth }
+    }
+}
+
+impl Drop for DeepTree {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(base) = std::ffi::CString::new(self.base.as_os_str().as_bytes()) else { return };
+        let Ok(mut dir) = open_dir_at(libc::AT_FDCWD, &base) else { return };
+        let (d, f, up) = (c_name("d"), c_name("f.txt"), c_name(".."));
+        let mut level = 0;
+        while level < self.depth {
+            match open_dir_at(dir.as_raw_fd(), &d) {
+                Ok(child) => dir = child,
+                Err(_) => break,
+            }
+            level += 1;
+        }
+        loop {
+            // SAFETY: unlinkat of NUL-terminated names beneath our descriptors.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), f.as_ptr(), 0) };
+            if level == 0 {
+                break;
+            }
+            let Ok(parent) = open_dir_at(dir.as_raw_fd(), &up) else { break };
+            dir = parent;
+            // SAFETY: as above.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), d.as_ptr(), libc::AT_REMOVEDIR) };
+            level -= 1;
+        }
+    }
+}
+
+/// Sets RLIMIT_NOFILE (soft and hard) of the child to `limit`.
+fn with_open_file_limit(command: &mut Command, limit: u64) {
+    // SAFETY: the hook makes one setrlimit call (async-signal-safe).
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A 3,000-level directory chain, with and without openat2: two clients
+/// keep asking for files 2,000 and 3,000 levels down (past the documented
+/// limit of 256 segments) while another asks for a file at the top. Every
+/// deep request is refused (414) at once and every other request answered
+/// within a second: no walk or watch proportional to the depth, or to its
+/// square, holds up a worker. A file exactly at the limit is served and
+/// watched no deeper than a fixed depth (a few watches, not one per level).
+fn a_deep_path_does_not_stall_the_server() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("fs-deep");
+    scratch.write("hello.txt", "hello\n");
+    let at_limit = MAX_SEGMENTS - 1; // directories, then f.txt
+    let _tree = DeepTree::new(&scratch.path, 3000, &[at_limit, 2000, 3000]);
+    let second = Duration::from_secs(1);
+    for errno in [Some(libc::EPERM as u32), None] {
+        let server = serve(&scratch.path, &["--quiet"], &[("BERTH_SERVE_WORKERS", "2")], errno);
+        let port = server.port;
+        let started = Instant::now();
+        let deep: Vec<JoinHandle<Vec<(u16, Duration)>>> = [2000, 3000]
+            .into_iter()
+            .map(|levels| {
+                std::thread::spawn(move || {
+                    let mut client = Client::new(port);
+                    (0..20)
+                        .map(|_| {
+                            let asked = Instant::now();
+                            let status = client.get(&deep_path(levels)).status;
+                            (status, asked.elapsed())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let (mut slowest, mut others) = (Duration::ZERO, 0);
+        while deep.iter().any(|c| !c.is_finished()) && started.elapsed() < Duration::from_secs(30) {
+            let asked = Instant::now();
+            assert_eq!(get(port, "/hello.txt").text(), "hello\n");
+            slowest = slowest.max(asked.elapsed());
+            others += 1;
+        }
+        let answers: Vec<Vec<(u16, Duration)>> = deep
+            .into_iter()
+            .map(|c| c.join().unwrap_or_else(|_| panic!("openat2 errno {errno:?}: a deep request stalled")))
+            .collect();
+        assert!(
+            slowest < second,
+            "openat2 errno {errno:?}: a normal request took {slowest:?} while deep ones were asked ({others} requests)"
+        );
+        for (levels, answers) in [2000, 3000].into_iter().zip(answers) {
+            for (status, took) in answers {
+                assert_eq!(status, 414, "openat2 errno {errno:?}: {levels} levels");
+                assert!(took < second, "openat2 errno {errno:?}: {levels} levels took {took:?}");
+            }
+        }
+        let mut client = Client::new(port);
+        for _ in 0..3 {
+            assert_eq!(client.get(&deep_path(at_limit)).text(), format!("level {at_limit}\n"));
+        }
+        assert_eq!(client.get(&(deep_path(at_limit) + "/x")).status, 414, "one segment over the limit");
+        let watches = inotify_watches(server.pid());
+        assert!(watches < 64, "openat2 errno {errno:?}: {watches} inotify watches for one deep file");
+    }
+}
+
+/// With as few as 256 descriptors allowed (soft and hard limit), a file and
+/// a listing at the deepest level a request may name are served, with and
+/// without openat2: a walk holds a bounded number of descriptors, not one
+/// per level (which gave 500, EMFILE).
+fn a_deep_path_needs_few_descriptors() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("fs-deep-fds");
+    let at_limit = MAX_SEGMENTS - 1;
+    let _tree = DeepTree::new(&scratch.path, at_limit, &[at_limit]);
+    for errno in [Some(libc::EPERM as u32), None] {
+        let server = serve_with(&scratch.path, &["--quiet"], &[], errno, |c| with_open_file_limit(c, 256));
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).expect("limits");
+        let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("Max open files");
+        assert_eq!(line.split_whitespace().nth(3), Some("256"), "{line}");
+        let mut client = Client::new(server.port);
+        for _ in 0..3 {
+            let response = client.get(&deep_path(at_limit));
+            assert_eq!(response.status, 200, "openat2 errno {errno:?}: {}", response.text());
+            assert_eq!(response.text(), format!("level {at_limit}\n"));
+        }
+        let dir = "/d".repeat(at_limit) + "/";
+        let listing = client.get_with(&dir, &[("Accept", "application/json")]);
+        assert_eq!(listing.status, 200, "openat2 errno {errno:?}: {}", listing.text());
+        let listing: serde_json::Value = serde_json::from_slice(&listing.body).expect("JSON");
+        assert_eq!(listing["entries"][0]["name"], "f.txt", "{listing}");
+    }
+}
+
+// ---------------------------------------------------------------- serving /
+
+/// `berth serve / --follow-symlinks` follows absolute links (every one is
+/// inside "/"). Served with --token (the whole file system, for the few
+/// seconds the test runs, only to whoever holds the token) on loopback; the
+/// links and files are the test's scratch files.
+fn serving_the_root_directory_follows_absolute_links() {
+    let _serial = serial();
+    let scratch = ScratchDir::new("fs-slash");
+    let real = std::fs::canonicalize(&scratch.path).expect("the scratch dir's real path");
+    let relative = real.to_str().expect("a UTF-8 path").trim_start_matches('/').to_string();
+    if relative.split('/').any(|segment| segment.starts_with('.')) {
+        skip(format!("the temporary directory {} has a hidden segment (404 without --hidden)", real.display()));
+    }
+    scratch.write("file.txt", "the file\n");
+    scratch.write("sub/inner.txt", "inner\n");
+    std::os::unix::fs::symlink(real.join("file.txt"), real.join("absolute.txt")).expect("symlink");
+    std::os::unix::fs::symlink(real.join("sub"), real.join("absolute-dir")).expect("symlink");
+    std::os::unix::fs::symlink("file.txt", real.join("relative.txt")).expect("symlink");
+    for errno in [None, Some(libc::EPERM as u32)] {
+        let server = serve(Path::new("/"), &["--quiet", "--follow-symlinks", "--token"], &[], errno);
+        assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+        let token = token_from_log(&server.stderr());
+        let bearer = format!("Bearer {token}");
+        let mut client = Client::new(server.port);
+        for (name, content) in [
+            ("file.txt", "the file\n"),
+            ("relative.txt", "the file\n"),
+            ("absolute.txt", "the file\n"),
+            ("absolute-dir/inner.txt", "inner\n"),
+        ] {
+            let response = client.get_with(&format!("/{relative}/{name}"), &[("Authorization", &bearer)]);
+            assert_eq!(response.status, 200, "openat2 errno {errno:?}: {name}: {}", response.text());
+            assert_eq!(response.text(), content, "{name}");
+        }
+        assert_eq!(client.get(&format!("/{relative}/file.txt")).status, 401, "the token is required");
+    }
+}
+
+// ---------------------------------------------------------------- without /proc
+
+/// Makes the child's mounts private (a mount namespace of its own) and
+/// detaches /proc there; the rest of the machine keeps its /proc.
+fn without_proc(command: &mut Command) {
+    // SAFETY: the hook makes three system calls (async-signal-safe) on
+    // static strings.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// In a mount namespace without /proc, listings are still made (from the
+/// directory's descriptor) and files still served fresh after a change
+/// (not watched then: checked by descriptor), with and without openat2.
+fn listings_and_fresh_files_without_proc() {
+    let _serial = serial();
+    require_root("a mount namespace without /proc");
+    let scratch = ScratchDir::new("fs-noproc");
+    scratch.write("a.txt", "version 1\n");
+    scratch.write("sub/b.txt", "bee\n");
+    scratch.write(".hidden", "hidden\n");
+    std::os::unix::fs::symlink("a.txt", scratch.path.join("link.txt")).expect("symlink");
+    for errno in [None, Some(libc::EPERM as u32)] {
+        let server = serve_with(&scratch.path, &["--quiet", "--follow-symlinks"], &[], errno, without_proc);
+        let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", server.pid())).expect("mountinfo");
+        assert!(
+            !mounts.lines().any(|l| l.split_whitespace().nth(4) == Some("/proc")),
+            "/proc is still mounted for the server:\n{mounts}"
+        );
+        let mut client = Client::new(server.port);
+        let listing = client.get_with("/", &[("Accept", "application/json")]);
+        assert_eq!(listing.status, 200, "openat2 errno {errno:?}: {}", listing.text());
+        let listing: serde_json::Value = serde_json::from_slice(&listing.body).expect("JSON");
+        let entries: Vec<(String, String, u64, bool)> = listing["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                let text = |key: &str| e[key].as_str().expect(key).to_string();
+                (
+                    text("name"),
+                    text("type"),
+                    e["size"].as_u64().expect("size"),
+                    e["symlink"].as_bool().expect("symlink"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("sub".to_string(), "dir".to_string(), 0, false),
+                ("a.txt".to_string(), "file".to_string(), 10, false),
+                ("link.txt".to_string(), "file".to_string(), 10, true),
+            ],
+            "openat2 errno {errno:?}"
+        );
+        assert!(client.get("/sub/").text().contains("b.txt"), "the HTML listing");
+        assert_eq!(client.get("/a.txt").text(), "version 1\n");
+        std::fs::write(scratch.path.join("a.txt"), "version 2 (longer)\n").expect("rewrite");
+        assert_eq!(client.get("/a.txt").text(), "version 2 (longer)\n", "openat2 errno {errno:?}: stale");
+        std::fs::write(scratch.path.join("a.txt"), "version 1\n").expect("rewrite");
+    }
+}
+
 tests![
     a_directory_swapped_for_a_link_never_serves_outside,
     without_openat2_the_walk_is_as_safe,
@@ -537,4 +876,8 @@ tests![
     a_fifo_swapped_in_for_a_file_does_not_stall_the_server,
     inotify_watches_stay_at_the_cap,
     a_same_size_rewrite_that_keeps_the_mtime_is_served_fresh,
+    a_deep_path_does_not_stall_the_server,
+    a_deep_path_needs_few_descriptors,
+    serving_the_root_directory_follows_absolute_links,
+    listings_and_fresh_files_without_proc,
 ];

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
+use crate::net::limits;
 use crate::render::printable;
 use crate::servers::http::guard::{Auth, Guard};
 use crate::servers::http::path::Root;
@@ -168,29 +169,16 @@ fn local_url(bound: SocketAddr) -> String {
 /// Each connection is a descriptor: raise the soft limit to the hard one,
 /// and serve fewer connections at once if even that is too low.
 fn fit_to_open_files(wanted: usize) -> usize {
-    // SAFETY: getrlimit/setrlimit on a struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return wanted;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit.rlim_cur = limit.rlim_max;
-            }
-        }
-        // Room for the listener, files being sent, stdio and the runtime.
-        let room = (limit.rlim_cur as usize).saturating_sub(64).max(1);
-        if wanted > room {
-            eprintln!(
-                "berth: note: at most {room} connections at once (open-file limit {}; see 'ulimit -n')",
-                limit.rlim_cur
-            );
-            return room;
-        }
-        wanted
+    // The soft limit raised to the hard one (the shared helper): deep
+    // paths, listings and connections all hold descriptors.
+    let soft = limits::raise_fd_limit(u64::MAX);
+    // Room for the listener, files being sent, stdio and the runtime.
+    let room = usize::try_from(soft).unwrap_or(usize::MAX).saturating_sub(64).max(1);
+    if wanted > room {
+        eprintln!("berth: note: at most {room} connections at once (open-file limit {soft}; see 'ulimit -n')");
+        return room;
     }
+    wanted
 }
 
 /// A client that goes away mid-response must not kill the server: writes

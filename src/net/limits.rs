@@ -1,4 +1,5 @@
-//! How many sockets a scan may hold open at once.
+//! Descriptor limits: raising the soft RLIMIT_NOFILE (scan, serve), and how
+//! many sockets a scan may hold open at once.
 //!
 //! Every attempt in flight is an open descriptor. The soft RLIMIT_NOFILE is
 //! often 1024 while the hard limit is far higher, so berth raises the soft

@@ -24,7 +24,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
@@ -76,7 +76,7 @@ pub enum Kind {
 }
 
 impl FileInfo {
-    fn from_stat(st: &libc::stat) -> FileInfo {
+    pub fn from_stat(st: &libc::stat) -> FileInfo {
         let kind = match st.st_mode & libc::S_IFMT {
             libc::S_IFREG => Kind::File,
             libc::S_IFDIR => Kind::Dir,
@@ -103,15 +103,21 @@ impl FileInfo {
     }
 }
 
-/// fstat(2) of an open file.
+/// What fstat(2) of an open file says, as far as serving it goes.
 pub fn stat_file(file: &File) -> io::Result<FileInfo> {
+    fstat(file).map(|st| FileInfo::from_stat(&st))
+}
+
+/// fstat(2) of a descriptor: the server's one way to ask what an open
+/// file, directory or link is.
+pub fn fstat(fd: impl AsFd) -> io::Result<libc::stat> {
     // SAFETY: fstat writes into a zeroed stat we own.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(file.as_raw_fd(), &mut st) != 0 {
+        if libc::fstat(fd.as_fd().as_raw_fd(), &mut st) != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(FileInfo::from_stat(&st))
+        Ok(st)
     }
 }
 

@@ -8,16 +8,17 @@
 //! the router hands back a [`Job`], which the server runs on tokio's
 //! blocking threads, a bounded number at a time (see `server.rs`).
 
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::files::{self, Coding, Kind};
+use super::files::{self, Coding, FileInfo, Kind};
 use super::path::{encode_segment, Root};
 use super::response::escape_html;
 
@@ -107,47 +108,111 @@ fn rfc3339<S: serde::Serializer>(time: &Option<SystemTime>, serializer: S) -> Re
 /// first, then by name. Names that are not UTF-8 are left out (berth could
 /// not serve them).
 ///
+/// The names are read from the directory's own descriptor and each is
+/// lstat'ed beneath it (fstatat with `AT_SYMLINK_NOFOLLOW`): the very
+/// directory that was opened safely beneath the root, with no path looked
+/// up again and nothing needed from /proc.
+///
 /// A symbolic link is described by what berth would serve for it: without
 /// `--follow-symlinks` nothing (`other`); with it, its target when the safe
 /// open reaches one inside the root, else `other`. So a listing never says
 /// anything about a file outside the root.
 pub fn read(dir: &File, hidden: bool, root: &Root, relative: &str) -> io::Result<Vec<Entry>> {
-    // The descriptor was opened safely beneath the root; reading it through
-    // /proc/self/fd keeps to that very directory.
     let mut entries = Vec::new();
-    for item in std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
-        let item = item?;
-        let Ok(name) = item.file_name().into_string() else { continue };
-        if name.starts_with('.') && !hidden {
+    let mut stream = DirStream::open(dir)?;
+    while let Some(c_name) = stream.next_name()? {
+        let Ok(name) = c_name.to_str() else { continue };
+        if name == "." || name == ".." || (name.starts_with('.') && !hidden) {
             continue;
         }
-        // lstat through the directory's descriptor: the name itself.
-        let Ok(own) = item.metadata() else { continue };
-        let symlink = own.file_type().is_symlink();
+        let Ok(own) = lstat_at(stream.fd(), &c_name) else { continue };
+        let symlink = own.st_mode & libc::S_IFMT == libc::S_IFLNK;
+        let own = FileInfo::from_stat(&own);
         let (kind, size, modified) = if symlink {
             let target = if root.follows_symlinks() {
-                let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
+                let path = if relative.is_empty() { name.to_string() } else { format!("{relative}/{name}") };
                 root.open_beneath(&path).ok().map(|opened| opened.info)
             } else {
                 None
             };
             match target {
-                Some(info) if info.kind == Kind::Dir => (EntryKind::Dir, 0, Some(info.modified())),
-                Some(info) => (EntryKind::File, info.size, Some(info.modified())),
-                None => (EntryKind::Other, 0, own.modified().ok()),
+                Some(info) if info.kind == Kind::Dir => (EntryKind::Dir, 0, info.modified()),
+                Some(info) => (EntryKind::File, info.size, info.modified()),
+                None => (EntryKind::Other, 0, own.modified()),
             }
-        } else if own.is_dir() {
-            (EntryKind::Dir, 0, own.modified().ok())
-        } else if own.is_file() {
-            (EntryKind::File, own.len(), own.modified().ok())
         } else {
-            (EntryKind::Other, 0, own.modified().ok())
+            match own.kind {
+                Kind::Dir => (EntryKind::Dir, 0, own.modified()),
+                Kind::File => (EntryKind::File, own.size, own.modified()),
+                Kind::Other => (EntryKind::Other, 0, own.modified()),
+            }
         };
-        entries.push(Entry { name, kind, size, modified, symlink });
+        entries.push(Entry { name: name.to_string(), kind, size, modified: Some(modified), symlink });
     }
     // Each name is lowercased once, not once per comparison.
     entries.sort_by_cached_key(|e| (e.kind != EntryKind::Dir, e.name.to_lowercase(), e.name.clone()));
     Ok(entries)
+}
+
+/// A directory being read (readdir(3) over a duplicate of its descriptor,
+/// which closedir closes; the original stays open for its owner).
+struct DirStream(std::ptr::NonNull<libc::DIR>);
+
+impl DirStream {
+    fn open(dir: &File) -> io::Result<DirStream> {
+        let copy = dir.as_fd().try_clone_to_owned()?;
+        // SAFETY: fdopendir takes the descriptor over when it succeeds.
+        let stream = unsafe { libc::fdopendir(copy.as_raw_fd()) };
+        let stream = std::ptr::NonNull::new(stream).ok_or_else(io::Error::last_os_error)?;
+        let _ = copy.into_raw_fd(); // the stream owns it now
+                                    // The copy shares its offset with `dir`: read from the start.
+                                    // SAFETY: a stream fdopendir just returned.
+        unsafe { libc::rewinddir(stream.as_ptr()) };
+        Ok(DirStream(stream))
+    }
+
+    fn fd(&self) -> RawFd {
+        // SAFETY: an open stream.
+        unsafe { libc::dirfd(self.0.as_ptr()) }
+    }
+
+    /// The next name (`.` and `..` included), None at the end.
+    fn next_name(&mut self) -> io::Result<Option<CString>> {
+        // SAFETY: readdir on our open stream; it sets errno only on error,
+        // so errno is cleared first. The entry is valid until the next
+        // readdir, and its name is copied out before that.
+        unsafe {
+            *libc::__errno_location() = 0;
+            let entry = libc::readdir(self.0.as_ptr());
+            if entry.is_null() {
+                return match *libc::__errno_location() {
+                    0 => Ok(None),
+                    errno => Err(io::Error::from_raw_os_error(errno)),
+                };
+            }
+            Ok(Some(CStr::from_ptr((*entry).d_name.as_ptr()).to_owned()))
+        }
+    }
+}
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: closing our stream (and its descriptor) once.
+        unsafe { libc::closedir(self.0.as_ptr()) };
+    }
+}
+
+/// lstat of `name` beneath the directory `dir`: the name itself, a link
+/// included, never what it points to.
+fn lstat_at(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
+    // SAFETY: fstatat writes into a zeroed stat we own; the name is NUL-terminated.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st)
+    }
 }
 
 #[derive(Serialize)]
@@ -274,6 +339,7 @@ pub fn human_size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::path::tests::Scratch;
     use super::*;
 
     fn entry(name: &str, kind: EntryKind) -> Entry {
@@ -299,6 +365,80 @@ mod tests {
         assert_eq!(value["entries"][0]["name"], "x");
         assert_eq!(value["entries"][0]["type"], "file");
         assert_eq!(value["entries"][0]["size"], 1536);
+    }
+
+    /// What the listing said when it read the directory with std's
+    /// read_dir and lstat (as it did through /proc/self/fd): the reader of
+    /// the descriptor must say the same, name for name.
+    fn reference(dir: &std::path::Path, hidden: bool) -> Vec<(String, EntryKind, u64, bool)> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|item| item.expect("an entry"))
+            .filter_map(|item| {
+                let name = item.file_name().into_string().ok()?;
+                if name.starts_with('.') && !hidden {
+                    return None;
+                }
+                let own = item.metadata().expect("lstat");
+                let kind = if own.file_type().is_symlink() {
+                    EntryKind::Other
+                } else if own.is_dir() {
+                    EntryKind::Dir
+                } else if own.is_file() {
+                    EntryKind::File
+                } else {
+                    EntryKind::Other
+                };
+                let size = if kind == EntryKind::File { own.len() } else { 0 };
+                Some((name, kind, size, own.file_type().is_symlink()))
+            })
+            .collect();
+        entries.sort_by_cached_key(|e| (e.1 != EntryKind::Dir, e.0.to_lowercase(), e.0.clone()));
+        entries
+    }
+
+    #[test]
+    fn the_directory_is_read_from_its_descriptor() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = Scratch::new("listing");
+        dir.write("b.txt", "bee\n");
+        dir.write("A.txt", "a longer file\n");
+        dir.write("sub/inner.txt", "x");
+        dir.write(".hidden", "h");
+        dir.write(".hidden-dir/x", "h");
+        std::fs::write(dir.0.join("caf\u{e9}.txt"), "").expect("a UTF-8 name");
+        // A name that is not UTF-8 is left out.
+        std::fs::write(dir.0.join(std::ffi::OsStr::from_bytes(b"bad-\xff")), "").expect("a non-UTF-8 name");
+        std::os::unix::fs::symlink("b.txt", dir.0.join("link.txt")).expect("symlink");
+        std::os::unix::fs::symlink("/", dir.0.join("slash")).expect("symlink");
+        std::os::unix::fs::symlink("missing", dir.0.join("dangling")).expect("symlink");
+        let fifo = CString::new(dir.0.join("fifo").as_os_str().as_bytes()).expect("path");
+        // SAFETY: mkfifo of a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+        // Before 1970: shown as the epoch (formatting an earlier time panics).
+        let old = File::create(dir.0.join("old.txt")).expect("create");
+        old.set_modified(std::time::UNIX_EPOCH - std::time::Duration::from_secs(86_400)).expect("utimensat");
+        let root = Root::open(&dir.0, false).expect("root");
+        for hidden in [false, true] {
+            let listed = read(&root.open_beneath("").expect("the root").file, hidden, &root, "").expect("read");
+            let got: Vec<_> = listed.iter().map(|e| (e.name.clone(), e.kind, e.size, e.symlink)).collect();
+            assert_eq!(got, reference(&dir.0, hidden), "hidden {hidden}");
+            assert!(got.iter().all(|e| e.0 != "." && e.0 != ".." && !e.0.starts_with("bad-")));
+            assert_eq!(got.iter().any(|e| e.0 == ".hidden"), hidden);
+            assert!(listed.iter().all(|e| e.modified.is_some()));
+            assert!(json("", &listed).contains("\"old.txt\""));
+            assert!(html("", &listed).contains("1970-01-01 00:00:00"));
+        }
+        let listed = read(&root.open_beneath("").expect("the root").file, false, &root, "").expect("read");
+        let names: Vec<_> = listed.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["sub", "A.txt", "b.txt", "caf\u{e9}.txt", "dangling", "fifo", "link.txt", "old.txt", "slash"]
+        );
+        // Read twice from one descriptor: both times from the start.
+        let opened = root.open_beneath("").expect("the root").file;
+        let first = read(&opened, false, &root, "").expect("read").len();
+        assert_eq!(read(&opened, false, &root, "").expect("read again").len(), first);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!    any encoding: `%2e%2e`, `..%2f`), backslashes, NUL and other control
 //!    bytes, and bytes that are not UTF-8 (which covers overlong forms such
 //!    as `%c0%ae`). A double-encoded `%252e` decodes to the literal name
-//!    `%2e`, which is just a file name that does not exist.
+//!    `%2e`, which is just a file name that does not exist. A path of more
+//!    than [`MAX_SEGMENTS`] segments is refused too, so that no request
+//!    costs a lookup per level of an arbitrarily deep tree.
 //! 2. [`Root::open_beneath`] opens that relative path beneath the root's
 //!    directory descriptor in one step: openat2(2) with `RESOLVE_BENEATH`
 //!    (and `RESOLVE_NO_SYMLINKS` unless `--follow-symlinks`), so the kernel
@@ -33,7 +35,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::files::{stat_file, FileInfo, Kind};
+use super::files::{fstat, stat_file, FileInfo, Kind};
 
 /// Why a request path was refused before touching the file system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +45,16 @@ pub enum PathError {
     /// A hidden file or directory (a segment starting with a dot) while
     /// `--hidden` is off: answered 404, as if it did not exist.
     Hidden,
+    /// More than [`MAX_SEGMENTS`] segments (414).
+    TooDeep,
 }
+
+/// The most segments (names between slashes) a request path may have, and
+/// the deepest a resolution goes below the root. A 16 KiB request head
+/// could name a file 8,000 directories down; no site needs that, and each
+/// level costs a lookup (and, without openat2, a step of the walk), so a
+/// deeper path is refused (414) before anything is opened.
+pub const MAX_SEGMENTS: usize = 256;
 
 /// Decodes the path part of an origin-form request target (`/a/b%20c`,
 /// query already removed) into `out` as a relative path (`a/b c`), with
@@ -57,21 +68,8 @@ pub fn decode(path: &str, hidden_allowed: bool, out: &mut String) -> Result<bool
         return Err(PathError::Bad("the request target must be a path starting with /"));
     }
     let mut bytes = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if b == b'%' {
-            let hi = raw.get(i + 1).and_then(|&c| hex_value(c));
-            let lo = raw.get(i + 2).and_then(|&c| hex_value(c));
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => bytes.push(hi << 4 | lo),
-                _ => return Err(PathError::Bad("malformed percent-escape in the path")),
-            }
-            i += 3;
-        } else {
-            bytes.push(b);
-            i += 1;
-        }
+    for byte in percent_decoded(raw) {
+        bytes.push(byte.map_err(|_| PathError::Bad("malformed percent-escape in the path"))?);
     }
     if bytes.contains(&0) {
         return Err(PathError::Bad("NUL byte in the path"));
@@ -84,11 +82,16 @@ pub fn decode(path: &str, hidden_allowed: bool, out: &mut String) -> Result<bool
     }
     let text = String::from_utf8(bytes).map_err(|_| PathError::Bad("the path is not valid UTF-8"))?;
     let trailing_slash = text.ends_with('/');
+    let mut segments = 0;
     for segment in text.split('/') {
         match segment {
             "" | "." => continue,
             ".." => return Err(PathError::Bad("'..' in the path")),
             _ => {}
+        }
+        segments += 1;
+        if segments > MAX_SEGMENTS {
+            return Err(PathError::TooDeep);
         }
         if segment.starts_with('.') && !hidden_allowed {
             return Err(PathError::Hidden);
@@ -101,13 +104,32 @@ pub fn decode(path: &str, hidden_allowed: bool, out: &mut String) -> Result<bool
     Ok(trailing_slash)
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+/// A `%` not followed by two hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MalformedEscape;
+
+/// The bytes of `raw` percent-decoded once: `%XY` (two hex digits, either
+/// case) is the byte it stands for; a `%` without two hex digits after it
+/// is `Err(MalformedEscape)` in its place, and decoding goes on after it.
+/// The server's one percent-decoder: request paths refuse a malformed
+/// escape ([`decode`]); the log's token masking reads it as a plain `%`.
+pub fn percent_decoded(raw: &[u8]) -> impl Iterator<Item = Result<u8, MalformedEscape>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let byte = *raw.get(i)?;
+        i += 1;
+        if byte != b'%' {
+            return Some(Ok(byte));
+        }
+        let hex = |at: usize| raw.get(at).and_then(|&c| (c as char).to_digit(16));
+        match (hex(i), hex(i + 1)) {
+            (Some(high), Some(low)) => {
+                i += 2;
+                Some(Ok((high << 4 | low) as u8))
+            }
+            _ => Some(Err(MalformedEscape)),
+        }
+    })
 }
 
 /// Percent-encodes a file name for use in a link (everything but
@@ -184,7 +206,8 @@ enum Resolver {
 /// (or a device) swapped in for a file cannot block the worker in open(2);
 /// it is cleared again on regular files once fstat says that is what they are.
 const READ_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-/// A directory only to name it (inotify watches): no read permission needed.
+/// A directory only to name it (inotify watches) or to pass through it (the
+/// walk): no read permission needed.
 const DIR_PATH_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
 /// Most symbolic links one resolution follows, as the kernel's own limit.
 const MAX_LINKS: u32 = 40;
@@ -266,13 +289,6 @@ impl Root {
         }
     }
 
-    /// The directory `relative` (empty: the root), resolved as
-    /// [`open_beneath`](Self::open_beneath) does, as an `O_PATH` descriptor
-    /// that names it (for inotify) without reading it.
-    pub fn open_dir_path(&self, relative: &str) -> Result<OwnedFd, OpenError> {
-        self.resolve(relative, DIR_PATH_FLAGS)
-    }
-
     fn resolve(&self, relative: &str, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
         if self.resolver == Resolver::Walk {
             return self.open_walk(relative, flags);
@@ -320,6 +336,11 @@ impl Root {
     /// only if it names a place inside the root's real path, and then from
     /// the root's descriptor.
     ///
+    /// Bounded whatever the path and its links (see [`Walk`]): a few
+    /// descriptors open at once, never one per level, no directory deeper
+    /// than [`MAX_SEGMENTS`] below the root, at most [`MAX_WALK_STEPS`]
+    /// lookups.
+    ///
     /// The resolver where openat2 is missing, and for absolute links with
     /// `--follow-symlinks`.
     fn open_walk(&self, relative: &str, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
@@ -329,27 +350,24 @@ impl Root {
         if pending.is_empty() {
             pending.push(b".".to_vec());
         }
-        // The directories passed through below the root, innermost last.
-        let mut dirs: Vec<OwnedFd> = Vec::new();
+        let mut walk = Walk::new(self.raw_fd());
         let mut budget = MAX_LINKS;
         while let Some(name) = pending.pop() {
             let last = pending.is_empty();
-            let at = dirs.last().map_or(self.raw_fd(), |d| d.as_raw_fd());
+            walk.step()?;
             if name == b".." {
-                if dirs.pop().is_none() {
-                    return Err(OpenError::Outside);
-                }
+                walk.up()?;
                 if last {
                     pending.push(b".".to_vec());
                 }
                 continue;
             }
-            let c_name = CString::new(name.as_slice()).map_err(|_| OpenError::NotFound)?;
+            let c_name = CString::new(name).map_err(|_| OpenError::NotFound)?;
             let want = if last { flags } else { DIR_PATH_FLAGS };
-            let error = match openat(at, &c_name, want | libc::O_NOFOLLOW) {
+            let error = match openat(walk.dir(), &c_name, want | libc::O_NOFOLLOW) {
                 Ok(fd) if last => return Ok(fd),
                 Ok(fd) => {
-                    dirs.push(fd);
+                    walk.down(c_name, fd)?;
                     continue;
                 }
                 Err(e) => e,
@@ -361,10 +379,11 @@ impl Root {
             if !matches!(errno, Some(libc::ELOOP) | Some(libc::ENOTDIR)) {
                 return Err(error.into());
             }
-            let Ok(link) = openat(at, &c_name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) else {
+            walk.step()?;
+            let Ok(link) = openat(walk.dir(), &c_name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) else {
                 return Err(error.into());
             };
-            let mode = fstat_mode(&link).map_err(OpenError::Other)?;
+            let mode = fstat(&link).map_err(OpenError::Other)?.st_mode;
             let swapped = match mode & libc::S_IFMT {
                 libc::S_IFLNK => false,
                 // It was a link a moment ago and is not now: look again.
@@ -377,20 +396,23 @@ impl Root {
             }
             budget = budget.checked_sub(1).ok_or(OpenError::NotFound)?;
             if swapped {
-                pending.push(name);
+                pending.push(c_name.into_bytes());
                 continue;
             }
             // The target of the very link just opened (readlinkat with an
             // empty name reads the link a descriptor refers to).
             let target = read_link(&link).map_err(OpenError::from)?;
             if target.first() == Some(&b'/') {
-                let root = self.path.as_os_str().as_bytes();
-                let inside = target.strip_prefix(root).filter(|rest| rest.is_empty() || rest[0] == b'/');
-                let Some(rest) = inside else { return Err(OpenError::Outside) };
-                dirs.clear();
+                let rest = beneath(self.path.as_os_str().as_bytes(), &target).ok_or(OpenError::Outside)?;
+                walk.restart();
                 push_components(&mut pending, rest);
             } else {
                 push_components(&mut pending, &target);
+            }
+            // Each name left costs a step at least: give up now rather
+            // than after thousands of lookups.
+            if pending.len() > walk.steps {
+                return Err(OpenError::NotFound);
             }
             if pending.is_empty() {
                 pending.push(b".".to_vec());
@@ -398,6 +420,121 @@ impl Root {
         }
         Err(OpenError::NotFound)
     }
+
+    /// The directories on the way to `relative` below the root (for
+    /// `a/b/c.txt`: `a`, then `a/b`), each as an `O_PATH` descriptor that
+    /// names it (for inotify) without reading it, each opened from its
+    /// parent's descriptor with `O_NOFOLLOW`: one lookup per level, not a
+    /// resolution from the root per level. With `--follow-symlinks`, a level
+    /// that is a link is resolved beneath the root as
+    /// [`open_beneath`](Self::open_beneath) resolves it.
+    pub fn open_dirs_along(&self, relative: &str) -> Result<Vec<OwnedFd>, OpenError> {
+        let mut dirs: Vec<OwnedFd> = Vec::new();
+        let Some((parents, _)) = relative.rsplit_once('/') else { return Ok(dirs) };
+        let mut end = 0;
+        for name in parents.split('/') {
+            end += name.len();
+            let at = dirs.last().map_or(self.raw_fd(), |d| d.as_raw_fd());
+            let c_name = CString::new(name).map_err(|_| OpenError::NotFound)?;
+            let dir = match openat(at, &c_name, DIR_PATH_FLAGS | libc::O_NOFOLLOW) {
+                Ok(dir) => dir,
+                Err(e)
+                    if self.follow_symlinks && matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) =>
+                {
+                    self.resolve(&parents[..end], DIR_PATH_FLAGS)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            dirs.push(dir);
+            end += 1;
+        }
+        Ok(dirs)
+    }
+}
+
+/// How many directory descriptors a walk keeps: those of the innermost
+/// levels it went down through, for `..` in a link's target.
+const WALK_WINDOW: usize = 8;
+/// Most lookups (openat calls, `..` included) one walk makes: a path at
+/// [`MAX_SEGMENTS`] and a few links take a few hundred; a chain of links
+/// of thousands of names each is given up on (404) within milliseconds.
+const MAX_WALK_STEPS: usize = 4096;
+
+/// Where a walk is: the names of the directories it went down through
+/// below the root (innermost last), and descriptors of the innermost
+/// [`WALK_WINDOW`] of them; above those, the root's own. A `..` past the
+/// descriptors kept goes down again from the root by the same names, each
+/// with `O_NOFOLLOW`, so what it reaches is beneath the root whatever was
+/// renamed meanwhile, and a walk never holds a descriptor per level.
+struct Walk {
+    root: RawFd,
+    names: Vec<CString>,
+    window: std::collections::VecDeque<OwnedFd>,
+    /// Lookups left.
+    steps: usize,
+}
+
+impl Walk {
+    fn new(root: RawFd) -> Walk {
+        Walk { root, names: Vec::new(), window: std::collections::VecDeque::new(), steps: MAX_WALK_STEPS }
+    }
+
+    /// The directory the walk is in.
+    fn dir(&self) -> RawFd {
+        self.window.back().map_or(self.root, |d| d.as_raw_fd())
+    }
+
+    fn step(&mut self) -> Result<(), OpenError> {
+        self.steps = self.steps.checked_sub(1).ok_or(OpenError::NotFound)?;
+        Ok(())
+    }
+
+    /// Into `name`, just opened (`dir`) from the current directory.
+    fn down(&mut self, name: CString, dir: OwnedFd) -> Result<(), OpenError> {
+        if self.names.len() >= MAX_SEGMENTS {
+            return Err(OpenError::NotFound);
+        }
+        self.names.push(name);
+        self.window.push_back(dir);
+        if self.window.len() > WALK_WINDOW {
+            self.window.pop_front();
+        }
+        Ok(())
+    }
+
+    /// `..`: back to the directory passed through before this one, never
+    /// above the root.
+    fn up(&mut self) -> Result<(), OpenError> {
+        if self.names.pop().is_none() {
+            return Err(OpenError::Outside);
+        }
+        self.window.pop_back();
+        if self.window.is_empty() && !self.names.is_empty() {
+            for name in std::mem::take(&mut self.names) {
+                self.step()?;
+                let dir = openat(self.dir(), &name, DIR_PATH_FLAGS | libc::O_NOFOLLOW)?;
+                self.down(name, dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Back at the root (an absolute link's target inside it).
+    fn restart(&mut self) {
+        self.names.clear();
+        self.window.clear();
+    }
+}
+
+/// What is left of the absolute link target `target` once the root's real
+/// path `root` is taken off its front (empty: the root itself), when it
+/// names a place inside the root; None when it leads elsewhere. A root of
+/// `/` holds every absolute target.
+fn beneath<'t>(root: &[u8], target: &'t [u8]) -> Option<&'t [u8]> {
+    if root == b"/" {
+        return target.strip_prefix(b"/");
+    }
+    target.strip_prefix(root).filter(|rest| rest.is_empty() || rest[0] == b'/')
 }
 
 /// Pushes the names of `path` onto `pending` so that the first is popped
@@ -438,17 +575,6 @@ fn openat2(dir: RawFd, name: &CStr, flags: libc::c_int, resolve: u64) -> io::Res
     }
     // SAFETY: the kernel returned a new descriptor, now ours.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-fn fstat_mode(fd: &OwnedFd) -> io::Result<libc::mode_t> {
-    // SAFETY: fstat writes into a zeroed stat we own.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(st.st_mode)
-    }
 }
 
 /// The target of the symbolic link `link` (an `O_PATH | O_NOFOLLOW` descriptor).
@@ -730,6 +856,101 @@ pub(crate) mod tests {
         attacker.join().expect("the attacker thread");
         assert!(served > 0, "the inside file was never served");
         assert!(swaps.load(Ordering::Relaxed) >= 10_000 || started.elapsed() >= limit);
+    }
+
+    #[test]
+    fn paths_deeper_than_the_limit_are_refused() {
+        let at_limit = "/a".repeat(MAX_SEGMENTS);
+        assert_eq!(ok(&at_limit).0.len(), MAX_SEGMENTS * 2 - 1);
+        assert_eq!(bad(&format!("{at_limit}/b")), PathError::TooDeep);
+        // Empty and `.` segments are not segments.
+        assert!(ok(&format!("{at_limit}//./")).1);
+        assert_eq!(bad(&"/a".repeat(8000)), PathError::TooDeep);
+    }
+
+    #[test]
+    fn percent_decoding_once() {
+        let decoded: Vec<_> = percent_decoded(b"a%2Fb%zz%4").collect();
+        let m = Err(MalformedEscape);
+        assert_eq!(decoded, [Ok(b'a'), Ok(b'/'), Ok(b'b'), m, Ok(b'z'), Ok(b'z'), m, Ok(b'4')]);
+        assert_eq!(percent_decoded(b"%252e%C3%a9").collect::<Result<Vec<_>, _>>(), Ok(b"%2e\xc3\xa9".to_vec()));
+        assert_eq!(percent_decoded(b"%").collect::<Vec<_>>(), [m]);
+    }
+
+    #[test]
+    fn absolute_targets_beneath_the_root() {
+        assert_eq!(beneath(b"/srv/www", b"/srv/www/a/b"), Some(&b"/a/b"[..]));
+        assert_eq!(beneath(b"/srv/www", b"/srv/www"), Some(&b""[..]));
+        assert_eq!(beneath(b"/srv/www", b"/srv/www/"), Some(&b"/"[..]));
+        assert_eq!(beneath(b"/srv/www", b"/srv/wwwx/a"), None);
+        assert_eq!(beneath(b"/srv/www", b"/srv"), None);
+        assert_eq!(beneath(b"/srv/www", b"/etc/passwd"), None);
+        // A root of `/` holds every absolute target.
+        assert_eq!(beneath(b"/", b"/etc/passwd"), Some(&b"etc/passwd"[..]));
+        assert_eq!(beneath(b"/", b"/"), Some(&b""[..]));
+        assert_eq!(beneath(b"/", b"//x"), Some(&b"/x"[..]));
+    }
+
+    /// A link 40 levels down whose target climbs 35 of them: the walk
+    /// keeps descriptors of only the innermost few levels, goes down again
+    /// from the root for the rest, and ends where openat2 does.
+    #[test]
+    fn the_walk_climbs_past_the_descriptors_it_keeps() {
+        let dir = Scratch::new("climb");
+        let level = |n: usize| "d/".repeat(n);
+        dir.write(&format!("{}x.txt", level(5)), "level 5");
+        dir.write(&format!("{}x.txt", level(40)), "level 40");
+        dir.link(format!("{}x.txt", "../".repeat(35)), &format!("{}up.txt", level(40)));
+        dir.link("../".repeat(41), &format!("{}out", level(40)));
+        let root = Root::open(&dir.0, true).expect("root");
+        let up = format!("{}up.txt", level(40));
+        assert_eq!(read_walk(&root, &up).expect("walk"), "level 5");
+        assert_eq!(read_beneath(&root, &up).expect("openat2"), "level 5");
+        let out = format!("{}out/x", level(40));
+        assert!(matches!(read_walk(&root, &out), Err(OpenError::Outside)));
+        assert!(matches!(read_beneath(&root, &out), Err(OpenError::Outside)));
+    }
+
+    /// Links whose targets hold thousands of names: one is followed, a
+    /// chain of them is given up on (404) after a bounded number of
+    /// lookups, quickly.
+    #[test]
+    fn the_walk_gives_up_after_a_bounded_number_of_lookups() {
+        let dir = Scratch::new("steps");
+        dir.write("a/end.txt", "end");
+        let detour = "a/..//".repeat(600); // 1,200 names, 3,600 bytes
+        dir.link(format!("{detour}a/end.txt"), "one");
+        for n in 0..8 {
+            let next = if n == 7 { "a/end.txt".to_string() } else { format!("chain{}", n + 1) };
+            dir.link(format!("{detour}{next}"), &format!("chain{n}"));
+        }
+        let root = Root::open(&dir.0, true).expect("root");
+        assert_eq!(read_walk(&root, "one").expect("one long link"), "end");
+        let started = std::time::Instant::now();
+        assert!(matches!(read_walk(&root, "chain0"), Err(OpenError::NotFound)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn directories_along_a_path_one_level_at_a_time() {
+        let dir = linked_site();
+        let www = dir.0.join("www");
+        let ino = |fd: &OwnedFd| fstat(fd).expect("fstat").st_ino;
+        let ino_of = |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).expect("stat"));
+        for follow in [false, true] {
+            let root = Root::open(&www, follow).expect("root");
+            assert!(root.open_dirs_along("public.txt").expect("top level").is_empty());
+            let dirs = root.open_dirs_along("sub/deep.txt").expect("sub");
+            assert_eq!(dirs.iter().map(ino).collect::<Vec<_>>(), [ino_of(&www.join("sub"))]);
+            let through_link = root.open_dirs_along("sub-link/deep.txt");
+            if follow {
+                let dirs = through_link.expect("a link inside");
+                assert_eq!(dirs.iter().map(ino).collect::<Vec<_>>(), [ino_of(&www.join("sub"))]);
+                assert!(matches!(root.open_dirs_along("out-dir/secret.txt"), Err(OpenError::Outside)));
+            } else {
+                assert!(through_link.is_err(), "a link, not followed");
+            }
+        }
     }
 
     #[test]

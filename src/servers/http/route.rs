@@ -170,6 +170,10 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, host: 
             return error(exchange, request, 400, message, why).into();
         }
         Err(PathError::Hidden) => return not_found(exchange, request, "hidden file; --hidden serves it").into(),
+        Err(PathError::TooDeep) => {
+            let message = format!("berth: refused: the path has more than {} segments\n", path::MAX_SEGMENTS);
+            return error(exchange, request, 414, message, "path too deep").into();
+        }
     };
     let relative = std::mem::take(exchange.path);
     let routed = serve_path(site, request, exchange, &relative, trailing_slash, query);
@@ -388,9 +392,9 @@ fn not_found(exchange: &mut Exchange<'_>, request: &Request<'_>, note: &'static 
     error(exchange, request, 404, "berth: not found\n", note)
 }
 
-/// A short plain-text answer (errors, redirects).
-/// A short plain-text reply; `message` is a static text or one built for
-/// this request (both become the body without copying a static one).
+/// A short plain-text answer (errors, redirects); `message` is a static
+/// text or one built for this request (both become the body without
+/// copying a static one).
 fn error(
     exchange: &mut Exchange<'_>,
     request: &Request<'_>,
@@ -398,16 +402,7 @@ fn error(
     message: impl Into<Bytes>,
     note: &'static str,
 ) -> Reply {
-    text_reply(exchange, request, status, message.into(), note)
-}
-
-fn text_reply(
-    exchange: &mut Exchange<'_>,
-    request: &Request<'_>,
-    status: u16,
-    body: Bytes,
-    note: &'static str,
-) -> Reply {
+    let body: Bytes = message.into();
     let mut head = Head::start(exchange.head, status);
     head.number("Content-Length", body.len() as u64)
         .header("Content-Type", b"text/plain; charset=utf-8")

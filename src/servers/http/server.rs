@@ -31,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::listing;
+use super::path::percent_decoded;
 use super::registry::{Registry, SlotGuard, State};
 use super::request::{self, HeadError, Parsed, MAX_HEAD};
 use super::response::Body;
@@ -631,33 +632,10 @@ fn redacted_target<'t>(target: &'t str, secret: &str) -> Cow<'t, str> {
     Cow::Owned(masked.replace(secret, "***"))
 }
 
-/// Whether a query key is `token`, once percent-decoded (`%74oken`, `to%6Ben`).
+/// Whether a query key is `token`, once percent-decoded (`%74oken`,
+/// `to%6Ben`); a malformed escape is a plain `%`, as a browser reads it.
 fn is_token_key(key: &str) -> bool {
-    const NAME: &[u8] = b"token";
-    let bytes = key.as_bytes();
-    let mut decoded = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        i += 2;
-                        (high * 16 + low) as u8
-                    }
-                    _ => b'%',
-                }
-            }
-            other => other,
-        };
-        if decoded >= NAME.len() || NAME[decoded] != byte {
-            return false;
-        }
-        decoded += 1;
-        i += 1;
-    }
-    decoded == NAME.len()
+    percent_decoded(key.as_bytes()).map(|byte| byte.unwrap_or(b'%')).eq(b"token".iter().copied())
 }
 
 fn finish_log_line(line: &mut String, status: u16, bytes: u64, took: Duration, note: Option<&str>) {

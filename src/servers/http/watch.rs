@@ -166,28 +166,41 @@ fn release(watcher: &Watcher, registry: &mut FxHashMap<i32, u32>, descriptors: &
     }
 }
 
+/// Most directories below the root on the path of a watched file. A file
+/// deeper than that is not watched (and is checked on every request, as
+/// files past [`MAX_WATCHES`] are): its chain of directories would take a
+/// watch per level out of the shared cap, and a lookup per level on the
+/// request path.
+pub const MAX_WATCH_DEPTH: usize = 32;
+
 /// Watches `file` (open, at `relative` under `root`) and the directories
 /// leading to it, each named through a descriptor opened beneath the root
-/// (never by a path from `/`). None when that is not possible (no inotify,
-/// or [`MAX_WATCHES`] reached): then the caller must check the entry on
-/// every request.
+/// (never by a path from `/`), one level from the one above it. None when
+/// that is not possible (no inotify, [`MAX_WATCHES`] reached, a path more
+/// than [`MAX_WATCH_DEPTH`] directories deep): then the caller must check
+/// the entry on every request. Both limits are looked at before anything
+/// is opened.
+///
+/// inotify_add_watch(2) takes a path, not a descriptor: each descriptor is
+/// named as `/proc/self/fd/N`, the one way to name exactly the inode that
+/// was opened. Without /proc mounted nothing is watched, and every cached
+/// file is checked from a new descriptor on each request instead.
 pub fn watch(root: &Root, relative: &str, file: &File) -> Option<Watches> {
     let watcher = instance()?;
     if GENERATION.load(Ordering::Acquire) == BROKEN {
         return None;
     }
-    // The directories first, opened before taking the lock.
-    let mut dirs = vec![None];
-    let mut end = 0;
-    while let Some(slash) = relative[end..].find('/') {
-        end += slash;
-        dirs.push(Some(root.open_dir_path(&relative[..end]).ok()?));
-        end += 1;
+    if relative.matches('/').count() > MAX_WATCH_DEPTH {
+        return None;
     }
-    let mut targets: Vec<(RawFd, u32)> = vec![(file.as_raw_fd(), FILE_EVENTS)];
-    for dir in &dirs {
-        targets.push((dir.as_ref().map_or(root.raw_fd(), |d| d.as_raw_fd()), DIR_EVENTS));
+    let full = REGISTRY.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|r| r.len() >= MAX_WATCHES);
+    if full {
+        return None;
     }
+    // The directories, opened before taking the lock.
+    let dirs = root.open_dirs_along(relative).ok()?;
+    let mut targets: Vec<(RawFd, u32)> = vec![(file.as_raw_fd(), FILE_EVENTS), (root.raw_fd(), DIR_EVENTS)];
+    targets.extend(dirs.iter().map(|dir| (dir.as_raw_fd(), DIR_EVENTS)));
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     let registry = registry.get_or_insert_with(FxHashMap::default);
     // Plain numbers until all are in: a `Watches` dropped here would take
