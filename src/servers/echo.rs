@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cli::LogFormat;
+use crate::net::is_socket_timeout;
 
 /// Every client's own buffer: enough for interactive use and small echoes.
 pub const SMALL: usize = 16 * 1024;
@@ -159,11 +160,6 @@ fn is_transient(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ECONNABORTED | libc::EINTR | libc::ENOBUFS))
 }
 
-/// A socket timeout: SO_RCVTIMEO and SO_SNDTIMEO end a call with EAGAIN.
-fn timed_out(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-}
-
 /// Sends back everything one client sends; returns the byte count.
 fn echo_stream(
     mut stream: TcpStream,
@@ -190,7 +186,7 @@ fn echo_stream(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if timed_out(&e) => return Err(Ended::Idle(total)),
+            Err(e) if is_socket_timeout(&e) => return Err(Ended::Idle(total)),
             Err(e) => return Err(Ended::Failed(e)),
         };
         if let Some(format) = log {
@@ -198,7 +194,7 @@ fn echo_stream(
         }
         match stream.write_all(&buffer[..n]) {
             Ok(()) => {}
-            Err(e) if timed_out(&e) => return Err(Ended::Stalled(total)),
+            Err(e) if is_socket_timeout(&e) => return Err(Ended::Stalled(total)),
             Err(e) => return Err(Ended::Failed(e)),
         }
         total += n as u64;
@@ -396,7 +392,7 @@ pub fn serve_udp(socket: UdpSocket, rate: u32, log: Option<LogFormat>) -> io::Re
         let (n, peer) = match socket.recv_from(&mut buffer) {
             Ok(received) => received,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if timed_out(&e) => {
+            Err(e) if is_socket_timeout(&e) => {
                 guard.report(Instant::now());
                 continue;
             }
