@@ -244,7 +244,9 @@ Examples:
 The session ends when both directions are done: stdin's end is passed on as
 a half-close, the peer's end closes stdout, and berth waits until the peer
 has acknowledged every byte sent. (With a terminal on stdin, the peer's end
-is enough.)
+is enough.) UDP has no end of stream: with -u berth prints the datagrams of
+the first peer until --idle-timeout or a signal (Ctrl-C, kill), however
+soon stdin ends (at once in a script, where it is /dev/null).
 Exit codes: 0 done, every byte delivered both ways; 2 bad input; 3 the
 transfer was cut short (a reset or write error: some bytes were not
 delivered); 5 timed out waiting for a client, or --idle-timeout.";
@@ -401,7 +403,7 @@ pub struct ListenArgs {
     #[arg(long)]
     pub expose: bool,
 
-    /// Give up after SECONDS without a client (or, with UDP, without a datagram).
+    /// Give up after SECONDS without a client (or, with UDP, without a first datagram).
     #[arg(short = 'w', long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 

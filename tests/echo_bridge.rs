@@ -376,11 +376,18 @@ fn echo_closes_idle_clients_so_new_ones_are_served() {
 /// documented bound (`echo --help`: max-clients x (16 KiB buffer + 64 KiB
 /// stack) + 16 x 1 MiB shared), and drops them after `--send-timeout`.
 /// Before, each held a 1 MiB buffer, without end.
+///
+/// Each client's drop is timed from its own first send: berth cannot stall
+/// on a client before it has read from it, so a drop earlier than the send
+/// timeout after that is too early, whenever it comes. A drop that comes
+/// while the test still pushes to other clients (a slow machine) is fine.
 fn echo_memory_is_bounded_and_stalled_clients_are_dropped() {
     const CLIENTS: usize = 64;
+    const SEND_TIMEOUT: Duration = Duration::from_secs(3);
     let _serial = serial();
+    let timeout = SEND_TIMEOUT.as_secs().to_string();
     let (server, line, stderr) =
-        start(&["echo", "0", "--tcp", "--max-clients", &CLIENTS.to_string(), "--send-timeout", "3"], "echoing on");
+        start(&["echo", "0", "--tcp", "--max-clients", &CLIENTS.to_string(), "--send-timeout", &timeout], "echoing on");
     let log = collect(stderr);
     let port = port_in(&line, "tcp");
     let pid = server.child.id();
@@ -399,33 +406,63 @@ fn echo_memory_is_bounded_and_stalled_clients_are_dropped() {
             socket
         })
         .collect();
+    let mut first_send: Vec<Option<Instant>> = vec![None; CLIENTS];
+    let mut dropped_at: Vec<Option<Instant>> = vec![None; CLIENTS];
+    // Waits up to `wait_ms` for the clients not dropped yet; records the
+    // ones berth has closed (a reset or a FIN: POLLERR, POLLHUP, POLLRDHUP)
+    // and returns how many can take more bytes.
+    let watch = |dropped_at: &mut [Option<Instant>], events: libc::c_short, wait_ms: libc::c_int| -> usize {
+        let live: Vec<usize> = (0..CLIENTS).filter(|&i| dropped_at[i].is_none()).collect();
+        let mut fds: Vec<libc::pollfd> = live
+            .iter()
+            .map(|&i| libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&clients[i]),
+                events: events | libc::POLLRDHUP,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: poll on descriptors we own, for the array's length.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
+        assert!(ready >= 0, "poll: {}", std::io::Error::last_os_error());
+        let now = Instant::now();
+        let mut writable = 0;
+        for (fd, &i) in fds.iter().zip(&live) {
+            if fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLRDHUP) != 0 {
+                dropped_at[i] = Some(now);
+            } else if fd.revents & libc::POLLOUT != 0 {
+                writable += 1;
+            }
+        }
+        writable
+    };
     // Push until every client is stuck: no socket writable for 500 ms,
     // i.e. berth reads none of them any more. Bounded: 30 s.
     let chunk = vec![0x5au8; 256 << 10];
     let mut pushed = vec![0u64; CLIENTS];
     let started = Instant::now();
     loop {
-        for (client, total) in clients.iter().zip(pushed.iter_mut()) {
+        for (i, client) in clients.iter().enumerate() {
+            if dropped_at[i].is_some() {
+                continue;
+            }
             for _ in 0..64 {
+                first_send[i].get_or_insert_with(Instant::now);
                 match client.send(&chunk) {
-                    Ok(n) => *total += n as u64,
+                    Ok(n) => pushed[i] += n as u64,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => panic!("berth dropped a client too early: {e}\n{}", said(&log)),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
+                        dropped_at[i] = Some(Instant::now());
+                        break;
+                    }
+                    Err(e) => panic!("client {i}: {e}\n{}", said(&log)),
                 }
             }
         }
-        let mut fds: Vec<libc::pollfd> = clients
-            .iter()
-            .map(|c| libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(c), events: libc::POLLOUT, revents: 0 })
-            .collect();
-        // SAFETY: poll on descriptors we own, for the array's length.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 500) };
-        if ready == 0 {
+        if watch(&mut dropped_at, libc::POLLOUT, 500) == 0 {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "berth kept reading for 30 s: {pushed:?}");
     }
-    let stalled_at = Instant::now();
     assert!(pushed.iter().all(|&n| n > 2 << 20), "every client sent more than 2 MiB: {pushed:?}");
     let peak = status_kib(pid, "VmHWM");
     let bound = (CLIENTS as u64 * (16 + 64)) + 16 * 1024 + 8 * 1024; // KiB, with 8 MiB of slack
@@ -434,14 +471,20 @@ fn echo_memory_is_bounded_and_stalled_clients_are_dropped() {
         "berth grew from {base_rss} KiB to a peak of {peak} KiB with {CLIENTS} stalled clients (bound {bound} KiB more)"
     );
 
-    // Dropped after the send timeout (3 s), not before and not never.
-    let dropped = poll_until(Duration::from_secs(15), || (fd_count(pid) <= base_fds).then_some(()));
-    assert!(dropped.is_some(), "berth still holds {} descriptors (had {base_fds})", fd_count(pid));
-    assert!(
-        stalled_at.elapsed() >= Duration::from_secs(2),
-        "dropped after {:?}, before the send timeout",
-        stalled_at.elapsed()
-    );
+    // Every client dropped: not never (bounded wait), and none before the
+    // send timeout had passed since its first byte.
+    let limit = Instant::now() + SEND_TIMEOUT + Duration::from_secs(15);
+    while dropped_at.iter().any(Option::is_none) && Instant::now() < limit {
+        watch(&mut dropped_at, 0, 100);
+    }
+    let kept = dropped_at.iter().filter(|d| d.is_none()).count();
+    assert_eq!(kept, 0, "{kept} of {CLIENTS} stalled clients never dropped:\n{}", said(&log));
+    for i in 0..CLIENTS {
+        let after = dropped_at[i].unwrap() - first_send[i].unwrap();
+        assert!(after >= SEND_TIMEOUT, "client {i} dropped {after:?} after its first send, before --send-timeout");
+    }
+    let released = poll_until(Duration::from_secs(5), || (fd_count(pid) <= base_fds).then_some(()));
+    assert!(released.is_some(), "berth still holds {} descriptors (had {base_fds})", fd_count(pid));
     let logged = poll_until(Duration::from_secs(5), || {
         (said(&log).matches("(--send-timeout)").count() == CLIENTS).then_some(())
     });
@@ -585,6 +628,68 @@ fn udp_echo_loop_between_two_echo_servers_dies_out() {
     assert!(answers_in(&netns, port_a), "a client is still answered");
 }
 
+/// The repro of the review: `berth listen -u PORT </dev/null >out &`, a
+/// datagram, 1.5 s of quiet, another datagram. stdin at /dev/null ends at
+/// once, and berth used to exit 0 one second later, losing the second.
+/// UDP has no end of stream: berth receives until --idle-timeout (exit 5)
+/// or a signal, as `ncat -ul` does. `connect -u` still ends -w after stdin
+/// (it waits that long for answers).
+fn udp_listen_keeps_receiving_after_stdin_ends() {
+    let _serial = serial();
+    let dir = ScratchDir::new("listen-udp");
+    let out = dir.path.join("out");
+    let (mut listen, line, _stderr) =
+        start_with(&["listen", "-u", "0"], "listening on udp", Stdio::null(), File::create(&out).unwrap().into());
+    let port = port_in(&line, "udp");
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let printed = |expected: &str| {
+        poll_until(Duration::from_secs(5), || (std::fs::read(&out).ok()? == expected.as_bytes()).then_some(()))
+    };
+    peer.send_to(b"one", ("127.0.0.1", port)).unwrap();
+    assert!(printed("one").is_some(), "{:?}", std::fs::read_to_string(&out));
+    // The quiet of the repro, longer than the old one-second linger.
+    std::thread::sleep(Duration::from_millis(1500));
+    peer.send_to(b"two", ("127.0.0.1", port)).unwrap();
+    let got = printed("onetwo");
+    let status = listen.child.try_wait().unwrap();
+    assert!(got.is_some(), "out holds {:?}; berth: {status:?}", std::fs::read_to_string(&out));
+    assert!(status.is_none(), "berth listen -u still receives");
+    drop(listen);
+
+    // --idle-timeout ends it, as it ends a TCP session: exit 5, said why.
+    let (mut listen, line, mut stderr) =
+        start_with(&["listen", "-u", "0", "-i", "1"], "listening on udp", Stdio::null(), Stdio::null());
+    let port = port_in(&line, "udp");
+    peer.send_to(b"one", ("127.0.0.1", port)).unwrap();
+    let status = wait_exit(&mut listen.child, "berth listen -u -i 1", Duration::from_secs(10));
+    let mut said = String::new();
+    stderr.read_to_string(&mut said).unwrap();
+    assert_eq!(status.code(), Some(5), "{said}");
+    assert!(said.contains("--idle-timeout"), "{said}");
+
+    // connect -u: after stdin ends it waits -w for answers, then exit 0.
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server_port = server.local_addr().unwrap().port();
+    let answerer = std::thread::spawn(move || {
+        server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buffer = [0u8; 64];
+        let (n, from) = server.recv_from(&mut buffer).expect("the query");
+        std::thread::sleep(Duration::from_millis(300));
+        server.send_to(&buffer[..n], from).unwrap();
+    });
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(["connect", "-u", &format!("127.0.0.1:{server_port}"), "-w", "1"])
+        .stdin(File::open(dir.write("query", "query")).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let output = run_within(command, "berth connect -u", Duration::from_secs(10));
+    answerer.join().unwrap();
+    assert_eq!((output.code, output.stdout.as_str()), (0, "query"), "{}", output.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
 tests![
     readme_listen_and_connect_deliver_every_byte,
     connect_sends_everything_to_a_server_that_half_closes_at_once,
@@ -596,4 +701,5 @@ tests![
     echo_memory_is_bounded_and_stalled_clients_are_dropped,
     udp_echo_drops_datagrams_from_its_own_port_and_service_ports,
     udp_echo_loop_between_two_echo_servers_dies_out,
+    udp_listen_keeps_receiving_after_stdin_ends,
 ];
