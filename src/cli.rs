@@ -223,11 +223,19 @@ Examples:
 
 TCP limits: a client that sends nothing for --idle-timeout (60 s) is
 closed; one that does not read its echo for --send-timeout (30 s) is
-dropped. A client is read only once its last read has been echoed, so one
-that does not read stops being read (its data waits in the kernel). Memory:
+dropped. At --max-clients a new client is served all the same: the client
+quiet the longest (since it last sent, or last took a whole echo) is closed
+to make room, so clients that send a byte now and then, or read their echo
+a byte at a time, cannot keep others out. A client is read only once its
+last read has been echoed, so one that does not read stops being read (its
+data waits in the kernel). Memory:
 each client has a 16 KiB buffer and a 64 KiB thread stack, and bulk
 transfers borrow one of 16 shared 1 MiB buffers: at most --max-clients x
-80 KiB + 16 MiB in all (56 MiB at the default 512).
+80 KiB + 16 MiB in all (56 MiB at the default 512), with --log too.
+
+--log prints every byte of every read (up to 1 MiB), control characters
+and invalid UTF-8 escaped in text, as it goes: no memory of its own, and
+the echo goes as fast as stderr takes the log.
 
 UDP: datagrams from berth's own port, and from ports below 1024 (echo 7,
 daytime 13, qotd 17, chargen 19, time 37 and every other service that
@@ -357,11 +365,11 @@ pub struct EchoArgs {
     #[arg(short = 'u', long)]
     pub udp: bool,
 
-    /// Print the traffic: text or hex.
+    /// Print every byte received, one line per read: as escaped text or as hex.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log: Option<LogFormat>,
 
-    /// Most TCP clients served at once; more are refused.
+    /// Most TCP clients served at once; at the cap a new client closes the one quiet the longest.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_clients: usize,
 

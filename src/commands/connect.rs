@@ -29,9 +29,7 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
                 finish_bridge(*address, bridge::tcp(stream, idle));
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*address),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                timed_out.push(*address)
-            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => timed_out.push(*address),
             Err(e) => return Err(Error::System(format!("cannot connect to {address}: {e}"))),
         }
     }
