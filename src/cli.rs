@@ -228,10 +228,10 @@ quiet the longest (since it last sent, or last took a whole echo) is closed
 to make room, so clients that send a byte now and then, or read their echo
 a byte at a time, cannot keep others out. A client is read only once its
 last read has been echoed, so one that does not read stops being read (its
-data waits in the kernel). Memory:
-each client has a 16 KiB buffer and a 64 KiB thread stack, and bulk
-transfers borrow one of 16 shared 1 MiB buffers: at most --max-clients x
-80 KiB + 16 MiB in all (56 MiB at the default 512), with --log too.
+data waits in the kernel). Memory: each client has a 16 KiB buffer and a
+64 KiB thread stack, and bulk transfers borrow one of 16 shared 1 MiB
+buffers: at most --max-clients x 80 KiB + 16 MiB in all (56 MiB at the
+default 512), with --log too.
 
 --log prints every byte of every read (up to 1 MiB), control characters
 and invalid UTF-8 escaped in text, as it goes: no memory of its own, and
