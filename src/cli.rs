@@ -223,11 +223,19 @@ Examples:
 
 TCP limits: a client that sends nothing for --idle-timeout (60 s) is
 closed; one that does not read its echo for --send-timeout (30 s) is
-dropped. A client is read only once its last read has been echoed, so one
-that does not read stops being read (its data waits in the kernel). Memory:
-each client has a 16 KiB buffer and a 64 KiB thread stack, and bulk
-transfers borrow one of 16 shared 1 MiB buffers: at most --max-clients x
-80 KiB + 16 MiB in all (56 MiB at the default 512).
+dropped. At --max-clients a new client is served all the same: the client
+quiet the longest (since it last sent, or last took a whole echo) is closed
+to make room, so clients that send a byte now and then, or read their echo
+a byte at a time, cannot keep others out. A client is read only once its
+last read has been echoed, so one that does not read stops being read (its
+data waits in the kernel). Memory: each client has a 16 KiB buffer and a
+64 KiB thread stack, and bulk transfers borrow one of 16 shared 1 MiB
+buffers: at most --max-clients x 80 KiB + 16 MiB in all (56 MiB at the
+default 512), with --log too.
+
+--log prints every byte of every read (up to 1 MiB), control characters
+and invalid UTF-8 escaped in text, as it goes: no memory of its own, and
+the echo goes as fast as stderr takes the log.
 
 UDP: datagrams from berth's own port, and from ports below 1024 (echo 7,
 daytime 13, qotd 17, chargen 19, time 37 and every other service that
@@ -244,7 +252,9 @@ Examples:
 The session ends when both directions are done: stdin's end is passed on as
 a half-close, the peer's end closes stdout, and berth waits until the peer
 has acknowledged every byte sent. (With a terminal on stdin, the peer's end
-is enough.)
+is enough.) UDP has no end of stream: with -u berth prints the datagrams of
+the first peer until --idle-timeout or a signal (Ctrl-C, kill), however
+soon stdin ends (at once in a script, where it is /dev/null).
 Exit codes: 0 done, every byte delivered both ways; 2 bad input; 3 the
 transfer was cut short (a reset or write error: some bytes were not
 delivered); 5 timed out waiting for a client, or --idle-timeout.";
@@ -355,11 +365,11 @@ pub struct EchoArgs {
     #[arg(short = 'u', long)]
     pub udp: bool,
 
-    /// Print the traffic: text or hex.
+    /// Print every byte received, one line per read: as escaped text or as hex.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log: Option<LogFormat>,
 
-    /// Most TCP clients served at once; more are refused.
+    /// Most TCP clients served at once; at the cap a new client closes the one quiet the longest.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_clients: usize,
 
@@ -401,7 +411,7 @@ pub struct ListenArgs {
     #[arg(long)]
     pub expose: bool,
 
-    /// Give up after SECONDS without a client (or, with UDP, without a datagram).
+    /// Give up after SECONDS without a client (or, with UDP, without a first datagram).
     #[arg(short = 'w', long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 

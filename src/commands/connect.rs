@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::{self, resolve::ProbeTarget};
 use crate::render::printable;
-use crate::servers::bridge::{self, Failure, UdpEnd};
+use crate::servers::bridge::{self, Failure};
 
 pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let timeout = parse_timeout(Some(args.timeout))?.unwrap_or(Duration::from_secs(5));
@@ -26,12 +26,10 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
             Ok(stream) => {
                 eprintln!("berth: connected to {address}");
                 let _ = stream.set_nodelay(true);
-                finish_bridge(*address, bridge::tcp(stream, idle).map(|_| ()));
+                finish_bridge(*address, bridge::tcp(stream, idle));
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*address),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
-                timed_out.push(*address)
-            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => timed_out.push(*address),
             Err(e) => return Err(Error::System(format!("cannot connect to {address}: {e}"))),
         }
     }
@@ -60,12 +58,13 @@ fn connect_udp(addresses: &[SocketAddr], linger: Duration, idle: Option<Duration
     let socket = UdpSocket::bind(local).map_err(|e| Error::System(format!("cannot open a UDP socket: {e}")))?;
     socket.connect(address).map_err(|e| Error::System(format!("cannot address {address}: {e}")))?;
     eprintln!("berth: sending datagrams to {address}");
-    match bridge::udp(socket, linger, idle) {
+    // After stdin, wait -w for the answers to what was sent.
+    match bridge::udp(socket, Some(linger), idle) {
         Err(Failure::Refused { .. }) => {
             eprintln!("berth: {address} refused (ICMP port unreachable): nothing listens there");
             std::process::exit(ExitCode::NothingFound.code())
         }
-        result => finish_bridge(address, result.map(|UdpEnd::Quiet(_)| ())),
+        result => finish_bridge(address, result),
     }
 }
 

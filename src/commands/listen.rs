@@ -8,7 +8,7 @@ use super::connect::finish_bridge;
 use crate::cli::{GlobalArgs, ListenArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::servers::bridge::{self, UdpEnd};
+use crate::servers::bridge;
 use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
 
 pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
@@ -36,7 +36,7 @@ pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let peer = stream.peer_addr().map_err(|e| Error::System(format!("accept failed: {e}")))?;
     eprintln!("berth: connection from {peer}");
     let _ = stream.set_nodelay(true);
-    finish_bridge(peer, bridge::tcp(stream, idle).map(|_| ()))
+    finish_bridge(peer, bridge::tcp(stream, idle))
 }
 
 /// Waits for a client for at most `limit`, polling the listener.
@@ -68,7 +68,7 @@ fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>, idle: Option<Duratio
     let mut buffer = vec![0u8; 65_536];
     let (n, peer) = match socket.recv_from(&mut buffer) {
         Ok(received) => received,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e) if crate::net::is_socket_timeout(&e) => {
             eprintln!("berth: no datagram within {:.1} s", timeout.unwrap_or_default().as_secs_f64());
             return Ok(ExitCode::TimedOut);
         }
@@ -81,8 +81,9 @@ fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>, idle: Option<Duratio
     }
     // From now on, talk to that peer only.
     socket.connect(peer).map_err(|e| Error::System(e.to_string()))?;
-    let linger = timeout.unwrap_or(Duration::from_secs(1));
-    // A refusal means a datagram did not arrive: a failure here (connect
+    // No linger: stdin's end (at once, in a script) ends nothing; the
+    // session lasts until --idle-timeout or a signal (see bridge::udp). A
+    // refusal means a datagram did not arrive: a failure here (connect
     // reports it as "nothing listens", exit 1).
-    finish_bridge(peer, bridge::udp(socket, linger, idle).map(|UdpEnd::Quiet(_)| ()))
+    finish_bridge(peer, bridge::udp(socket, None, idle))
 }

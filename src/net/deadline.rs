@@ -12,15 +12,16 @@
 //! passed, so no call — and no loop of calls, however it is written — can
 //! end later than the deadline (plus the kernel's timer granularity).
 //!
-//! A call the deadline cuts short fails with [`io::ErrorKind::TimedOut`]
-//! (never `WouldBlock`: rustls takes that for a non-blocking socket and
-//! would return early with nothing to say why).
+//! A call the deadline cuts short, and a connect that does not finish by
+//! it, fail with [`io::ErrorKind::TimedOut`], never `WouldBlock` (rustls
+//! takes that for a non-blocking socket and would return early with
+//! nothing to say why): callers match `TimedOut` alone.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use super::time_left;
+use super::{is_socket_timeout, time_left};
 
 /// A connected TCP stream and the instant all I/O on it must end by.
 #[derive(Debug)]
@@ -80,7 +81,7 @@ impl DeadlineStream {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Err(self.cut_off(by)),
+                Err(e) if is_socket_timeout(&e) => return Err(self.cut_off(by)),
                 Err(e) => return Err(e),
             }
         }
@@ -113,7 +114,7 @@ impl Write for DeadlineStream {
             match self.tcp.write(buf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Err(self.cut_off(self.deadline)),
+                Err(e) if is_socket_timeout(&e) => return Err(self.cut_off(self.deadline)),
                 Err(e) => return Err(e),
             }
         }
@@ -122,11 +123,6 @@ impl Write for DeadlineStream {
     fn flush(&mut self) -> io::Result<()> {
         self.tcp.flush()
     }
-}
-
-/// An expired SO_RCVTIMEO / SO_SNDTIMEO: EAGAIN on Linux.
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 /// The error of a read or write the deadline did not allow.

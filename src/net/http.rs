@@ -202,7 +202,7 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result
             Ok(0) if buffer.is_empty() => return Err("the server closed the connection without an HTTP answer".into()),
             Ok(0) => return parse_head(&buffer),
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(match buffer.len() {
                     0 => "timed out: no HTTP answer in time".to_string(),
                     n => format!("timed out with {n} byte(s) of the answer come, before the end of its headers"),
@@ -365,7 +365,7 @@ pub fn fetch(
     body_limit: usize,
 ) -> Result<Response, FetchError> {
     let tcp = DeadlineStream::connect(&endpoint.address, deadline).map_err(|e| match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FetchError::TimedOut,
+        io::ErrorKind::TimedOut => FetchError::TimedOut,
         _ => FetchError::Connect(super::error_text(&e)),
     })?;
     let mut connection: Box<dyn Transport> = match &endpoint.tls_name {
@@ -479,7 +479,7 @@ impl BodyReader {
                     self.received += n;
                     self.buffer.extend_from_slice(&chunk[..n]);
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Err(match self.received {
                         0 => FetchError::TimedOut,
                         n => FetchError::Stalled(n),

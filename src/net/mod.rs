@@ -34,6 +34,15 @@ pub(crate) fn time_left(deadline: std::time::Instant) -> Option<std::time::Durat
     (left >= std::time::Duration::from_millis(1)).then_some(left)
 }
 
+/// Whether a blocking call on a socket ended because its SO_RCVTIMEO or
+/// SO_SNDTIMEO expired: Linux ends it with EAGAIN, which std reports as
+/// `WouldBlock`. (`TimedOut`, ETIMEDOUT, is not one: that is a connection
+/// the kernel gave up on. A [`deadline::DeadlineStream`] reports its
+/// deadline as `TimedOut`, and never `WouldBlock`.)
+pub(crate) fn is_socket_timeout(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::WouldBlock
+}
+
 /// An OS error as people read it, without Rust's "(os error N)" suffix.
 pub(crate) fn error_text(error: &std::io::Error) -> String {
     let text = error.to_string();

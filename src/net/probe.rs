@@ -210,7 +210,7 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
         Err(e) => {
             report.state = match e.kind() {
                 io::ErrorKind::ConnectionRefused => Reach::Refused,
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Reach::TimedOut,
+                io::ErrorKind::TimedOut => Reach::TimedOut,
                 _ => Reach::Unreachable,
             };
             if report.state == Reach::TimedOut {
@@ -279,7 +279,7 @@ fn read_banner(stream: &mut DeadlineStream) -> (Option<Banner>, bool) {
             }
             Ok(n) => bytes.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 if !bytes.is_empty() {
                     break;
                 }

@@ -186,11 +186,11 @@ fn write_some(connection: &mut ClientConnection, io: &mut DeadlineStream) -> io:
 /// the handshake had; `received` what the server had sent by the end.
 fn handshake_error(error: &io::Error, allowed: Duration, received: usize) -> String {
     match error.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock if received > 0 => format!(
+        io::ErrorKind::TimedOut if received > 0 => format!(
             "the TLS handshake timed out after {:.1} s: the server had sent only {received} byte(s) of its answer",
             allowed.as_secs_f64()
         ),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+        io::ErrorKind::TimedOut => {
             format!(
                 "no TLS answer within {:.1} s: timed out (the server may not speak TLS here)",
                 allowed.as_secs_f64()

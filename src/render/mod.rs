@@ -15,7 +15,7 @@ pub mod who;
 
 use std::net::SocketAddr;
 
-pub use printable::{must_escape, printable, printable_bytes, push_printable};
+pub use printable::{must_escape, printable, printable_bytes, push_printable, write_printable_bytes};
 
 /// `127.0.0.1:80`, `[::1]:80`: how addresses with ports are written everywhere.
 pub fn address_with_port(address: std::net::IpAddr, port: u16) -> String {

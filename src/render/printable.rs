@@ -26,7 +26,7 @@
 //! `\xNN`.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::Write;
 
 /// General category Cf (Format), as inclusive ranges of code points.
 ///
@@ -117,13 +117,8 @@ pub fn push_printable(out: &mut String, text: &str) {
 }
 
 fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        if must_escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = write_printable_bytes(out, text.as_bytes());
 }
 
 /// Bytes from outside (a banner, data read from a socket) as safe text:
@@ -138,13 +133,76 @@ pub fn printable_bytes(bytes: &[u8]) -> Cow<'_, str> {
         return printable(text);
     }
     let mut safe = String::with_capacity(bytes.len() + 16);
-    for chunk in bytes.utf8_chunks() {
-        push_escaped(&mut safe, chunk.valid());
-        for byte in chunk.invalid() {
-            let _ = write!(safe, "\\x{byte:02x}");
+    // Writing to a String cannot fail.
+    let _ = write_printable_bytes(&mut safe, bytes);
+    Cow::Owned(safe)
+}
+
+/// Writes `bytes` to `out` as [`printable_bytes`] shows them: the one
+/// escaping routine ([`printable`] and [`push_printable`] come here too).
+/// For data too large to copy into a String first (a logged megabyte of
+/// echo traffic), `out` can be a small buffer written out whenever it
+/// fills. The output is gathered in a small buffer of its own and handed
+/// to `out` a few hundred bytes at a time, so `out` is not called per byte.
+pub fn write_printable_bytes(out: &mut impl Write, bytes: &[u8]) -> std::fmt::Result {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Room for the longest piece, `\u{10ffff}` (10 bytes), past FLUSH_AT.
+    const FLUSH_AT: usize = 500;
+    let mut piece = [0u8; FLUSH_AT + 12];
+    let mut len = 0;
+    let mut at = 0;
+    // Bounded: each round consumes at least one byte of `bytes`.
+    while at < bytes.len() {
+        let first = bytes[at];
+        if (0x20..0x7f).contains(&first) {
+            piece[len] = first;
+            len += 1;
+            at += 1;
+        } else {
+            // One UTF-8 sequence, if `first` starts a valid one (from_utf8
+            // on exactly its bytes rules out overlong forms and surrogates).
+            let width = match first {
+                0x00..=0x7f => 1,
+                0xc2..=0xdf => 2,
+                0xe0..=0xef => 3,
+                0xf0..=0xf4 => 4,
+                _ => 0,
+            };
+            let character = match bytes.get(at..at + width) {
+                Some(sequence) if width > 0 => std::str::from_utf8(sequence).ok().and_then(|s| s.chars().next()),
+                _ => None,
+            };
+            match character {
+                Some(c) if must_escape(c) => {
+                    for e in c.escape_default() {
+                        len += e.encode_utf8(&mut piece[len..]).len();
+                    }
+                    at += width;
+                }
+                Some(_) => {
+                    piece[len..len + width].copy_from_slice(&bytes[at..at + width]);
+                    len += width;
+                    at += width;
+                }
+                None => {
+                    piece[len..len + 4].copy_from_slice(&[
+                        b'\\',
+                        b'x',
+                        DIGITS[usize::from(first >> 4)],
+                        DIGITS[usize::from(first & 0xf)],
+                    ]);
+                    len += 4;
+                    at += 1;
+                }
+            }
+        }
+        if len >= FLUSH_AT || at == bytes.len() {
+            // Whole characters and ASCII only: valid UTF-8.
+            out.write_str(std::str::from_utf8(&piece[..len]).map_err(|_| std::fmt::Error)?)?;
+            len = 0;
         }
     }
-    Cow::Owned(safe)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -211,5 +269,64 @@ mod tests {
         push_printable(&mut out, "x\u{202e}y");
         push_printable(&mut out, " ok");
         assert_eq!(out, "> x\\u{202e}y ok");
+    }
+
+    /// The routine against its definition (UTF-8 decoded by std, each
+    /// character escaped or not, each invalid byte as `\xNN`), on every
+    /// kind of byte sequence: random bytes, and random picks of valid
+    /// characters, controls, format characters and broken sequences.
+    #[test]
+    fn bytes_are_escaped_as_defined() {
+        fn reference(bytes: &[u8]) -> String {
+            let mut out = String::new();
+            for chunk in bytes.utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    if must_escape(c) {
+                        out.extend(c.escape_default());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                for byte in chunk.invalid() {
+                    out.push_str(&format!("\\x{byte:02x}"));
+                }
+            }
+            out
+        }
+        let pieces: [&[u8]; 12] = [
+            b"plain ",
+            b"\n",
+            b"\x1b[2J",
+            "é".as_bytes(),
+            "日本".as_bytes(),
+            "🦀".as_bytes(),
+            "\u{202e}".as_bytes(),
+            "\u{9b}".as_bytes(),
+            b"\xe2\x82",
+            b"\xf0\x9f",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+        ];
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..200 {
+            let mut bytes = Vec::new();
+            for _ in 0..(next() % 600) {
+                if round % 2 == 0 {
+                    bytes.push(next() as u8);
+                } else {
+                    bytes.extend_from_slice(pieces[(next() % 12) as usize]);
+                }
+            }
+            let mut out = String::new();
+            write_printable_bytes(&mut out, &bytes).unwrap();
+            assert_eq!(out, reference(&bytes), "{bytes:?}");
+            assert_eq!(printable_bytes(&bytes), reference(&bytes));
+        }
     }
 }

@@ -96,15 +96,6 @@ fn peer_error(error: &io::Error) -> String {
     }
 }
 
-/// What a bridge moved.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
-    /// Bytes read from stdin and sent.
-    pub sent: u64,
-    /// Bytes received and written to stdout.
-    pub received: u64,
-}
-
 /// The counters both copy threads update and the idle clock.
 struct Progress {
     started: Instant,
@@ -132,10 +123,6 @@ impl Progress {
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(last)
     }
-
-    fn totals(&self) -> Totals {
-        Totals { sent: self.sent.load(Ordering::Relaxed), received: self.received.load(Ordering::Relaxed) }
-    }
 }
 
 /// The stdin copy's state, for ending early on a terminal: the main thread
@@ -155,7 +142,7 @@ enum Event {
 
 /// Runs the TCP bridge until both directions are done (see the module
 /// comment), or `idle` passes with nothing moving.
-pub fn tcp(stream: TcpStream, idle: Option<Duration>) -> Result<Totals, Failure> {
+pub fn tcp(stream: TcpStream, idle: Option<Duration>) -> Result<(), Failure> {
     let progress = Arc::new(Progress::new());
     let state = Arc::new(AtomicU8::new(READING));
     let (events, inbox) = mpsc::channel();
@@ -214,8 +201,7 @@ pub fn tcp(stream: TcpStream, idle: Option<Duration>) -> Result<Totals, Failure>
             None => break,
         }
     }
-    wait_acknowledged(&stream, &progress, idle)?;
-    Ok(progress.totals())
+    wait_acknowledged(&stream, &progress, idle)
 }
 
 /// stdin → socket, then the half-close.
@@ -363,20 +349,25 @@ fn tcp_state(stream: &TcpStream) -> Option<u8> {
     }
 }
 
-/// How a UDP bridge ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum UdpEnd {
-    /// stdin ended (every read of it sent as a datagram) and no datagram
-    /// came for the linger time.
-    Quiet(Totals),
-}
+/// How often the UDP bridge looks whether stdin has ended, while it has not.
+const STDIN_POLL: Duration = Duration::from_millis(50);
 
 /// Runs the UDP bridge on a connected socket: each read of stdin is one
-/// datagram; each datagram received goes to stdout. After stdin ends it
-/// waits `linger` for late replies. A datagram that could not be sent, or
-/// that the peer's host refused (ICMP port unreachable), is a failure:
-/// something was not delivered.
-pub fn udp(socket: UdpSocket, linger: Duration, idle: Option<Duration>) -> Result<UdpEnd, Failure> {
+/// datagram; each datagram received goes to stdout.
+///
+/// UDP has no end of stream to pass on, so stdin's end is not the end of
+/// the session. `linger` says what is: Some for a client (`connect -u`),
+/// which has sent what it had and waits that long, after stdin and after
+/// each reply, for more replies; None for a listener (`listen -u`), which
+/// keeps receiving until `idle` passes with nothing moving or a signal
+/// ends it, as `ncat -ul` does: a script's stdin is /dev/null, and ending
+/// a second after it (as berth did, and `socat UDP-LISTEN:P -` does half
+/// a second after) lost every datagram that came later, with exit 0.
+/// `idle` applies throughout, before stdin's end and after.
+///
+/// A datagram that could not be sent, or that the peer's host refused
+/// (ICMP port unreachable), is a failure: something was not delivered.
+pub fn udp(socket: UdpSocket, linger: Option<Duration>, idle: Option<Duration>) -> Result<(), Failure> {
     let sender = socket.try_clone().map_err(|error| Failure::Send { error, sent: 0 })?;
     let progress = Arc::new(Progress::new());
     let (done_tx, done_rx) = mpsc::channel::<Result<(), Failure>>();
@@ -388,28 +379,9 @@ pub fn udp(socket: UdpSocket, linger: Duration, idle: Option<Duration>) -> Resul
     }
     let mut stdout = io::stdout().lock();
     let mut buffer = vec![0u8; 65_536];
-    // Short reads so the stdin side's end is noticed promptly.
-    let _ = socket.set_read_timeout(Some(Duration::from_millis(50)));
     let mut quiet_since: Option<Instant> = None;
     let mut stdin_done = false;
     loop {
-        match socket.recv(&mut buffer) {
-            Ok(n) => {
-                progress.touch();
-                stdout
-                    .write_all(&buffer[..n])
-                    .and_then(|_| stdout.flush())
-                    .map_err(|error| Failure::Stdout { error, written: progress.received.load(Ordering::Relaxed) })?;
-                progress.received.fetch_add(n as u64, Ordering::Relaxed);
-                quiet_since = None;
-            }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(Failure::Refused { sent: progress.sent.load(Ordering::Relaxed) })
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(Failure::Receive { error, received: progress.received.load(Ordering::Relaxed) }),
-        }
         if !stdin_done {
             match done_rx.try_recv() {
                 Ok(result) => {
@@ -420,15 +392,42 @@ pub fn udp(socket: UdpSocket, linger: Duration, idle: Option<Duration>) -> Resul
                 Err(mpsc::TryRecvError::Empty) => {}
             }
         }
-        if stdin_done {
-            let since = *quiet_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= linger {
-                return Ok(UdpEnd::Quiet(progress.totals()));
+        // The longest this receive may wait: until stdin is looked at
+        // again, the linger is over or the idle limit is reached; without
+        // any of them (a listener whose stdin ended), as long as it takes.
+        let mut wait = (!stdin_done).then_some(STDIN_POLL);
+        if let (true, Some(linger)) = (stdin_done, linger) {
+            let left = linger.saturating_sub(quiet_since.get_or_insert_with(Instant::now).elapsed());
+            if left.is_zero() {
+                return Ok(());
             }
-        } else if let Some(limit) = idle {
-            if progress.idle_for() >= limit {
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        if let Some(limit) = idle {
+            let left = limit.saturating_sub(progress.idle_for());
+            if left.is_zero() {
                 return Err(Failure::Idle(limit));
             }
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        // Never zero (which set_read_timeout refuses): a millisecond at least.
+        let _ = socket.set_read_timeout(wait.map(|w| w.max(Duration::from_millis(1))));
+        match socket.recv(&mut buffer) {
+            Ok(n) => {
+                progress.touch();
+                stdout
+                    .write_all(&buffer[..n])
+                    .and_then(|_| stdout.flush())
+                    .map_err(|error| Failure::Stdout { error, written: progress.received.load(Ordering::Relaxed) })?;
+                progress.received.fetch_add(n as u64, Ordering::Relaxed);
+                quiet_since = None;
+            }
+            Err(e) if crate::net::is_socket_timeout(&e) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(Failure::Refused { sent: progress.sent.load(Ordering::Relaxed) })
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(Failure::Receive { error, received: progress.received.load(Ordering::Relaxed) }),
         }
     }
 }

@@ -441,7 +441,7 @@ fn banner(address: SocketAddr, until: Instant) -> Result<Option<String>, String>
     match stream.read_by(&mut buffer, Instant::now() + BANNER_WAIT) {
         Ok(0) => Ok(None),
         Ok(n) => Ok(Some(crate::render::printable_bytes(&buffer[..n]).into_owned())),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
         Err(e) => Err(crate::net::error_text(&e)),
     }
 }

@@ -66,9 +66,7 @@ impl Conn {
                 self.buffer.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                Err("no answer before the deadline".into())
-            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err("no answer before the deadline".into()),
             Err(e) => Err(describe(&e)),
         }
     }
