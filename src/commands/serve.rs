@@ -14,8 +14,9 @@ use crate::exit_codes::ExitCode;
 use crate::net::limits;
 use crate::render::printable;
 use crate::servers::http::guard::{Auth, Guard};
-use crate::servers::http::path::Root;
-use crate::servers::http::{server, Limits, Options, Site};
+use crate::servers::http::site::path::Root;
+use crate::servers::http::site::Site;
+use crate::servers::http::{server, Limits, Options};
 use crate::servers::listener::{tcp_listener, ListenSpec};
 
 /// Environment variables that tune the timeouts (milliseconds) and the

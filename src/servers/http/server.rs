@@ -30,13 +30,13 @@ use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::listing;
-use super::path::percent_decoded;
+use super::site::listing;
+use super::site::path::percent_decoded;
 use super::registry::{Registry, SlotGuard, State};
 use super::request::{self, HeadError, Parsed, MAX_HEAD};
 use super::response::Body;
-use super::route::{self, Exchange, Routed};
-use super::Site;
+use super::site::route::{self, Exchange, Routed};
+use super::site::Site;
 use crate::error::Error;
 
 /// How long clients may take, and how many may be connected at once.

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::files::{self, Coding, Kind, Source};
-use super::guard::{Auth, AuthCheck, HostCheck};
+use crate::servers::http::guard::{Auth, AuthCheck, HostCheck};
 use super::listing;
 use super::path::{self, OpenError, Opened, PathError};
-use super::request::{wants_json, Method, Request};
-use super::response::{Body, Head, Reply};
-use super::{watch, Site};
+use crate::servers::http::request::{wants_json, Method, Request};
+use crate::servers::http::response::{Body, Head, Reply};
+use super::{freshness, Site};
 
 /// The connection's reusable buffers and facts, lent to one request.
 pub struct Exchange<'a> {
@@ -192,7 +192,7 @@ fn serve_path(
     query: Option<&str>,
 ) -> Routed {
     // The fast path: a small file in the cache, unchanged since last checked.
-    let generation = watch::generation();
+    let generation = freshness::generation();
     if let Some(entry) = files::lookup_unchanged(relative, generation) {
         if entry.in_memory() {
             return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra).into();
@@ -245,7 +245,7 @@ fn serve_if_file(
 }
 
 /// A regular file, just opened beneath the root: from the cache when the
-/// descriptor's fstat (`opened.info`, taken under watch `generation`)
+/// descriptor's fstat (`opened.info`, taken under freshness `generation`)
 /// matches the entry, otherwise read (and cached).
 fn serve_file(
     site: &Site,

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::files::{self, Coding, FileInfo, Kind};
 use super::path::{encode_segment, Root};
-use super::response::escape_html;
+use crate::servers::http::response::escape_html;
 
 /// A listing to build: everything it needs, owned, so that it can run on
 /// another thread while the connection waits.
