@@ -16,10 +16,14 @@
 //! keeps it on loopback unless `--expose`.
 
 pub mod guard;
+pub mod handler;
+pub mod host;
+mod log;
 mod registry;
 pub mod request;
 pub mod response;
 pub mod server;
 pub mod site;
 
+pub use handler::{Answer, Blocking, Exchange, Handler};
 pub use server::{Limits, Options};

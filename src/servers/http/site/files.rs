@@ -33,10 +33,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
+use super::freshness::{self, Watches};
 use super::path::Root;
 use crate::servers::http::request::{trim, Encodings, Method, Request};
 use crate::servers::http::response::{Body, Head, Reply};
-use super::freshness::{self, Watches};
 
 /// Files up to this size are kept in memory and written from there; larger
 /// ones are sent with sendfile(2).
@@ -254,8 +254,9 @@ pub fn lookup_unchanged(relative: &str, generation: Option<u64>) -> Option<Rc<Ca
         let cache = cache.borrow();
         let entry = cache.entries.get(relative)?;
         let (checked, at) = entry.checked.get()?;
-        let fresh =
-            entry.watches.is_some() && checked == generation && at.elapsed() < Duration::from_millis(freshness::TRUST_MS);
+        let fresh = entry.watches.is_some()
+            && checked == generation
+            && at.elapsed() < Duration::from_millis(freshness::TRUST_MS);
         fresh.then(|| entry.clone())
     })
 }

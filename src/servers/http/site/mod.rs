@@ -15,6 +15,8 @@ pub mod path;
 pub mod route;
 
 use super::guard;
+use super::request::Request;
+use super::{Answer, Exchange, Handler};
 
 /// What a server serves, and to whom.
 #[derive(Debug)]
@@ -28,11 +30,21 @@ pub struct Site {
     pub hidden: bool,
 }
 
-impl Site {
-    /// The secret the request log must never show: the `--token` token.
-    /// (Basic credentials travel only in the Authorization header, which is
-    /// never logged.)
-    pub fn log_secret(&self) -> Option<&str> {
+impl Handler for Site {
+    /// The decoded request path.
+    type Scratch = String;
+
+    fn respond(&self, request: &Request<'_>, exchange: &mut Exchange<'_>, decoded: &mut String) -> Answer {
+        route::route(self, request, exchange, decoded)
+    }
+
+    fn headers(&self, request: &Request<'_>, extra: &mut Vec<u8>) {
+        route::cors_headers(self, request, extra);
+    }
+
+    /// The `--token` token. (Basic credentials travel only in the
+    /// Authorization header, which is never logged.)
+    fn log_secret(&self) -> Option<&str> {
         match &self.guard.auth {
             Some(guard::Auth::Token { token, .. }) => Some(token),
             _ => None,
