@@ -24,6 +24,8 @@ pub mod request;
 pub mod response;
 pub mod server;
 pub mod site;
+#[cfg(test)]
+mod tests;
 
 pub use handler::{Answer, Blocking, Exchange, Handler};
 pub use server::{Limits, Options};
