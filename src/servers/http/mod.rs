@@ -1,16 +1,24 @@
-//! berth's HTTP/1.1 server: `berth serve` today, and the base for mock and
-//! proxy later.
+//! berth's one HTTP/1.1 core, generic over a [`Handler`]: `berth serve`'s
+//! static site today, and the base for mock, the dashboard, metrics and
+//! the proxy later (docs/architecture.md, "The HTTP core", says how the
+//! proxy's HTTP/2, upgrades and streamed bodies fit on it).
 //!
 //! A lean server on tokio: heads are parsed in place with httparse, answers
-//! are written from precomputed header parts and a per-thread file cache,
-//! large files go out with sendfile(2). One module per job:
+//! are written into reused buffers, large files go out with sendfile(2).
+//! The core is everything that is not a handler's; one module per job:
 //!
-//! - [`request`]: parsing one request head, with size limits;
-//! - [`guard`]: Host (DNS rebinding), CORS and authentication checks;
-//! - [`response`]: response heads and bodies;
-//! - [`server`]: accept loop and connection loop;
+//! - [`server`]: the accept loop, the connection loop, keep-alive, and the
+//!   bounded pool for handlers' blocking jobs;
 //! - `registry`: connection states, timeouts and the connection cap;
-//! - [`site`]: what `berth serve` serves (paths, files, listings).
+//! - [`request`]: parsing one request head, with size limits;
+//! - [`host`]: the Host guard (DNS rebinding), applied before any handler;
+//! - [`handler`]: what a handler is and what it answers;
+//! - [`response`]: response heads and bodies;
+//! - `log`: the request log, with the token masked.
+//!
+//! What handlers share without the core applying it: [`guard`] (CORS and
+//! authentication). The handlers: [`site`], what `berth serve` serves
+//! (paths, files, listings).
 //!
 //! The listening socket itself comes from [`crate::servers::listener`], which
 //! keeps it on loopback unless `--expose`.

@@ -22,7 +22,7 @@
 //! For each request that arrives within those limits, the core decides
 //! whether the connection stays open, checks the Host ([`super::host`]),
 //! and only then asks the handler; a handler's [`Blocking`] job runs on
-//! tokio's blocking threads, a bounded number at a time ([`run_blocking`]).
+//! tokio's blocking threads, a bounded number at a time (`run_blocking`).
 
 use std::io::{self, IoSlice, Write};
 use std::net::{IpAddr, SocketAddr};
