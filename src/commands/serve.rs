@@ -14,8 +14,10 @@ use crate::exit_codes::ExitCode;
 use crate::net::limits;
 use crate::render::printable;
 use crate::servers::http::guard::{Auth, Guard};
-use crate::servers::http::path::Root;
-use crate::servers::http::{server, Limits, Options, Site};
+use crate::servers::http::host::HostGuard;
+use crate::servers::http::site::path::Root;
+use crate::servers::http::site::Site;
+use crate::servers::http::{server, Limits, Options};
 use crate::servers::listener::{tcp_listener, ListenSpec};
 
 /// Environment variables that tune the timeouts (milliseconds) and the
@@ -63,13 +65,10 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if let Some(Auth::Token { token, .. }) = &auth {
         eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
     }
-    let site = Site {
-        root: std::sync::Arc::new(root),
-        guard: Guard { allowed_hosts, allow_local_address: args.expose, cors, auth },
-        spa: args.spa,
-        hidden: args.hidden,
-    };
-    let options = Options { limits, quiet: args.quiet, expose: args.expose, workers };
+    let site =
+        Site { root: std::sync::Arc::new(root), guard: Guard { cors, auth }, spa: args.spa, hidden: args.hidden };
+    let hosts = HostGuard { allowed_hosts, allow_local_address: args.expose };
+    let options = Options { limits, quiet: args.quiet, hosts, workers };
     server::run(site, options, listener)?;
     Ok(ExitCode::Success)
 }

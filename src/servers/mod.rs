@@ -3,6 +3,7 @@
 //! ([`listener`]) that enforces the security defaults: loopback unless
 //! `--expose`, a warning that names every address when exposed, and an
 //! error that says who holds a taken port and which port is free instead.
+//! Every HTTP server is one handler on the one HTTP core ([`http`]).
 
 pub mod bridge;
 pub mod echo;

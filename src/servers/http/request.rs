@@ -230,6 +230,34 @@ pub fn wants_json(accept: Option<&[u8]>) -> bool {
     mentions(b"application/json") && !mentions(b"text/html")
 }
 
+/// A `%` not followed by two hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MalformedEscape;
+
+/// The bytes of `raw` percent-decoded once: `%XY` (two hex digits, either
+/// case) is the byte it stands for; a `%` without two hex digits after it
+/// is `Err(MalformedEscape)` in its place, and decoding goes on after it.
+/// The server's one percent-decoder: request paths refuse a malformed
+/// escape (the site's `path::decode`); the log's token masking reads it as a plain `%`.
+pub fn percent_decoded(raw: &[u8]) -> impl Iterator<Item = Result<u8, MalformedEscape>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let byte = *raw.get(i)?;
+        i += 1;
+        if byte != b'%' {
+            return Some(Ok(byte));
+        }
+        let hex = |at: usize| raw.get(at).and_then(|&c| (c as char).to_digit(16));
+        match (hex(i), hex(i + 1)) {
+            (Some(high), Some(low)) => {
+                i += 2;
+                Some(Ok((high << 4 | low) as u8))
+            }
+            _ => Some(Err(MalformedEscape)),
+        }
+    })
+}
+
 pub(crate) fn trim(mut bytes: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = bytes {
         if first.is_ascii_whitespace() {
@@ -327,5 +355,14 @@ mod tests {
         assert!(wants_json(Some(b"application/json")));
         assert!(!wants_json(Some(b"text/html,application/xhtml+xml,*/*;q=0.8")));
         assert!(!wants_json(None));
+    }
+
+    #[test]
+    fn percent_decoding_once() {
+        let decoded: Vec<_> = percent_decoded(b"a%2Fb%zz%4").collect();
+        let m = Err(MalformedEscape);
+        assert_eq!(decoded, [Ok(b'a'), Ok(b'/'), Ok(b'b'), m, Ok(b'z'), Ok(b'z'), m, Ok(b'4')]);
+        assert_eq!(percent_decoded(b"%252e%C3%a9").collect::<Result<Vec<_>, _>>(), Ok(b"%2e\xc3\xa9".to_vec()));
+        assert_eq!(percent_decoded(b"%").collect::<Vec<_>>(), [m]);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Heads are written straight into the connection's buffer (no header map,
 //! no allocation per response); the parts that do not change between
-//! requests for the same file are precomputed by [`super::files`].
+//! requests for the same file are precomputed by the site
+//! ([`super::site::files`]).
 
 use std::cell::RefCell;
 use std::fs::File;

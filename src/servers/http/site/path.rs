@@ -36,6 +36,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::files::{fstat, stat_file, FileInfo, Kind};
+use crate::servers::http::request::percent_decoded;
 
 /// Why a request path was refused before touching the file system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,34 +103,6 @@ pub fn decode(path: &str, hidden_allowed: bool, out: &mut String) -> Result<bool
         out.push_str(segment);
     }
     Ok(trailing_slash)
-}
-
-/// A `%` not followed by two hex digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MalformedEscape;
-
-/// The bytes of `raw` percent-decoded once: `%XY` (two hex digits, either
-/// case) is the byte it stands for; a `%` without two hex digits after it
-/// is `Err(MalformedEscape)` in its place, and decoding goes on after it.
-/// The server's one percent-decoder: request paths refuse a malformed
-/// escape ([`decode`]); the log's token masking reads it as a plain `%`.
-pub fn percent_decoded(raw: &[u8]) -> impl Iterator<Item = Result<u8, MalformedEscape>> + '_ {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        let byte = *raw.get(i)?;
-        i += 1;
-        if byte != b'%' {
-            return Some(Ok(byte));
-        }
-        let hex = |at: usize| raw.get(at).and_then(|&c| (c as char).to_digit(16));
-        match (hex(i), hex(i + 1)) {
-            (Some(high), Some(low)) => {
-                i += 2;
-                Some(Ok((high << 4 | low) as u8))
-            }
-            _ => Some(Err(MalformedEscape)),
-        }
-    })
 }
 
 /// Percent-encodes a file name for use in a link (everything but
@@ -866,15 +839,6 @@ pub(crate) mod tests {
         // Empty and `.` segments are not segments.
         assert!(ok(&format!("{at_limit}//./")).1);
         assert_eq!(bad(&"/a".repeat(8000)), PathError::TooDeep);
-    }
-
-    #[test]
-    fn percent_decoding_once() {
-        let decoded: Vec<_> = percent_decoded(b"a%2Fb%zz%4").collect();
-        let m = Err(MalformedEscape);
-        assert_eq!(decoded, [Ok(b'a'), Ok(b'/'), Ok(b'b'), m, Ok(b'z'), Ok(b'z'), m, Ok(b'4')]);
-        assert_eq!(percent_decoded(b"%252e%C3%a9").collect::<Result<Vec<_>, _>>(), Ok(b"%2e\xc3\xa9".to_vec()));
-        assert_eq!(percent_decoded(b"%").collect::<Vec<_>>(), [m]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! parts of the response head that do not change between requests, and for
 //! files up to [`SMALL_FILE`] the content and its compressed forms. A hit is
 //! served without touching the file system while inotify reports no change
-//! ([`super::watch`]); otherwise the path is opened again beneath the root
+//! ([`super::freshness`]); otherwise the path is opened again beneath the root
 //! ([`Root::open_beneath`]) and the descriptor's fstat(2) compared with the
 //! entry's: device, inode, size, and modification and change times to the
 //! nanosecond. The change time (ctime) is what catches a rewrite that keeps
@@ -33,10 +33,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
+use super::freshness::{self, Watches};
 use super::path::Root;
-use super::request::{trim, Encodings, Method, Request};
-use super::response::{Body, Head, Reply};
-use super::watch::{self, Watches};
+use crate::servers::http::request::{trim, Encodings, Method, Request};
+use crate::servers::http::response::{Body, Head, Reply};
 
 /// Files up to this size are kept in memory and written from there; larger
 /// ones are sent with sendfile(2).
@@ -247,15 +247,16 @@ thread_local! {
 
 /// The cached entry for `relative` if it can be trusted without a check:
 /// nothing watched has changed since it was last checked (`generation` is
-/// the current [`watch::generation`]), recently.
+/// the current [`freshness::generation`]), recently.
 pub fn lookup_unchanged(relative: &str, generation: Option<u64>) -> Option<Rc<Cached>> {
     let generation = generation?;
     CACHE.with(|cache| {
         let cache = cache.borrow();
         let entry = cache.entries.get(relative)?;
         let (checked, at) = entry.checked.get()?;
-        let fresh =
-            entry.watches.is_some() && checked == generation && at.elapsed() < Duration::from_millis(watch::TRUST_MS);
+        let fresh = entry.watches.is_some()
+            && checked == generation
+            && at.elapsed() < Duration::from_millis(freshness::TRUST_MS);
         fresh.then(|| entry.clone())
     })
 }
@@ -291,8 +292,8 @@ pub fn forget(relative: &str) {
 pub fn load(root: &Root, relative: &str, file: &File, info: FileInfo) -> io::Result<Rc<Cached>> {
     let name = relative.rsplit('/').next().unwrap_or(relative);
     // Watch first, then read: a change after this point bumps the generation.
-    let watches = watch::watch(root, relative, file);
-    let generation = watch::generation();
+    let watches = freshness::watch(root, relative, file);
+    let generation = freshness::generation();
     let (meta, body) = if info.size <= SMALL_FILE {
         let mut content = Vec::with_capacity(info.size as usize);
         file.take(SMALL_FILE + 1).read_to_end(&mut content)?;

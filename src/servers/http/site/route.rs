@@ -1,130 +1,51 @@
-//! From a parsed request to a response, in the order that keeps it safe:
-//! Host (DNS rebinding) and request form first, then the method, then
-//! authentication, then the path, and only then the file system.
+//! From a request the core has admitted to a response, in the order that
+//! keeps it safe: the request form first, then the method, then
+//! authentication, then the path, and only then the file system. (The
+//! Host check, DNS rebinding, comes before all of it, in the core.)
 
 use std::io;
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::files::{self, Coding, Kind, Source};
-use super::guard::{Auth, AuthCheck, HostCheck};
 use super::listing;
 use super::path::{self, OpenError, Opened, PathError};
-use super::request::{wants_json, Method, Request};
-use super::response::{Body, Head, Reply};
-use super::{watch, Site};
+use super::{freshness, Site};
+use crate::servers::http::guard::{Auth, AuthCheck};
+use crate::servers::http::request::{wants_json, Method, Request};
+use crate::servers::http::response::{Body, Head, Reply};
+use crate::servers::http::{Answer, Blocking, Exchange};
 
-/// The connection's reusable buffers and facts, lent to one request.
-pub struct Exchange<'a> {
-    /// The response head is written here.
-    pub head: &'a mut Vec<u8>,
-    /// The decoded request path.
-    pub path: &'a mut String,
-    /// Header lines every response to this request carries (CORS,
-    /// Set-Cookie, Connection).
-    pub extra: &'a mut Vec<u8>,
-    /// The address the client connected to (for `--expose` Host checks).
-    pub local: Option<IpAddr>,
-}
-
-/// What [`handle`] made of a request.
-#[derive(Debug)]
-pub enum Routed {
-    /// The answer: its head is in `exchange.head`.
-    Reply(Reply),
-    /// A directory listing, to be built off the event loop
-    /// ([`listing::Job::build`]) and then answered with [`listing_reply`].
-    Listing { job: listing::Job, close: bool },
-}
-
-impl From<Reply> for Routed {
-    fn from(reply: Reply) -> Self {
-        Routed::Reply(reply)
-    }
-}
-
-/// Answers one request: the head goes to `exchange.head` and the body is
-/// returned, or the listing to build is.
-pub fn handle(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Routed {
-    exchange.extra.clear();
-    let host = site.guard.check_host(request, exchange.local);
-    // A request berth cannot make sense of ends its connection (as nginx
-    // does after a 400): what follows it cannot be trusted to be a request.
-    let bad_host = matches!(host, HostCheck::Missing | HostCheck::Invalid);
-    let close = !request.keep_alive || request.has_body || bad_host;
-    if close {
-        exchange.extra.extend_from_slice(b"Connection: close\r\n");
-    } else if request.minor_version == 0 {
-        exchange.extra.extend_from_slice(b"Connection: keep-alive\r\n");
-    }
+/// The lines every response of the site carries, the core's refusals
+/// included: with `--cors`, `Vary: Origin`, and for an allowed origin the
+/// CORS headers that let its scripts read the response.
+pub fn cors_headers(site: &Site, request: &Request<'_>, extra: &mut Vec<u8>) {
     if site.guard.has_cors() {
-        exchange.extra.extend_from_slice(b"Vary: Origin\r\n");
+        extra.extend_from_slice(b"Vary: Origin\r\n");
         if let Some(origin) = site.guard.cors_origin(request) {
-            push_line(exchange.extra, "Access-Control-Allow-Origin", origin.as_bytes());
-            exchange.extra.extend_from_slice(
+            push_line(extra, "Access-Control-Allow-Origin", origin.as_bytes());
+            extra.extend_from_slice(
                 b"Access-Control-Expose-Headers: Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges\r\n",
             );
             if site.guard.auth.is_some() {
-                exchange.extra.extend_from_slice(b"Access-Control-Allow-Credentials: true\r\n");
+                extra.extend_from_slice(b"Access-Control-Allow-Credentials: true\r\n");
             }
         }
     }
-    match route(site, request, exchange, host) {
-        Routed::Reply(mut reply) => {
-            reply.close |= close;
-            Routed::Reply(reply)
-        }
-        Routed::Listing { job, close: listing_close } => Routed::Listing { job, close: close || listing_close },
-    }
 }
 
-fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, host: HostCheck) -> Routed {
-    match host {
-        HostCheck::Allowed => {}
-        HostCheck::Missing => {
-            return error(
-                exchange,
+/// Answers one request the core has admitted (its Host is allowed): the
+/// head goes to `exchange.head` and the body is returned, or the listing
+/// to build is. `decoded` is the connection's buffer for the decoded path.
+pub fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, decoded: &mut String) -> Answer {
+    if !request.target.starts_with('/') {
+        return exchange
+            .text(
                 request,
                 400,
-                "berth: an HTTP/1.1 request needs exactly one Host header\n",
-                "no Host",
-            )
-            .into()
-        }
-        HostCheck::Invalid => {
-            return error(
-                exchange,
-                request,
-                400,
-                "berth: the Host header must be a host name or address with an optional :port, and nothing else\n",
-                "invalid Host",
-            )
-            .into()
-        }
-        HostCheck::Foreign => {
-            return error(
-                exchange,
-                request,
-                421,
-                "berth: this server answers only requests for localhost, 127.0.0.1, [::1] and *.localhost, \
-                 so that other web sites cannot reach it through DNS rebinding. \
-                 To use another name, start it with --allow-host NAME.\n",
-                "Host not allowed",
+                "berth: the request target must be a path (/...), not an absolute URL or '*'\n",
+                "not a path",
             )
             .into();
-        }
-    }
-    if !request.target.starts_with('/') {
-        return error(
-            exchange,
-            request,
-            400,
-            "berth: the request target must be a path (/...), not an absolute URL or '*'\n",
-            "not a path",
-        )
-        .into();
     }
     let (raw_path, query) = match request.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -135,7 +56,7 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, host: 
         Method::Options => return options(site, request, exchange).into(),
         Method::Other => {
             exchange.extra.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
-            return error(exchange, request, 405, "berth: only GET and HEAD are served\n", "method not allowed").into();
+            return exchange.text(request, 405, "berth: only GET and HEAD are served\n", "method not allowed").into();
         }
     }
     match site.guard.check_auth(request, query) {
@@ -160,25 +81,22 @@ fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, host: 
                 ),
             };
             push_line(exchange.extra, "WWW-Authenticate", challenge);
-            return error(exchange, request, 401, message, "no valid credentials").into();
+            return exchange.text(request, 401, message, "no valid credentials").into();
         }
     }
-    let trailing_slash = match path::decode(raw_path, site.hidden, exchange.path) {
+    let trailing_slash = match path::decode(raw_path, site.hidden, decoded) {
         Ok(slash) => slash,
         Err(PathError::Bad(why)) => {
             let message = format!("berth: refused: {why}\n");
-            return error(exchange, request, 400, message, why).into();
+            return exchange.text(request, 400, message, why).into();
         }
         Err(PathError::Hidden) => return not_found(exchange, request, "hidden file; --hidden serves it").into(),
         Err(PathError::TooDeep) => {
             let message = format!("berth: refused: the path has more than {} segments\n", path::MAX_SEGMENTS);
-            return error(exchange, request, 414, message, "path too deep").into();
+            return exchange.text(request, 414, message, "path too deep").into();
         }
     };
-    let relative = std::mem::take(exchange.path);
-    let routed = serve_path(site, request, exchange, &relative, trailing_slash, query);
-    *exchange.path = relative;
-    routed
+    serve_path(site, request, exchange, decoded, trailing_slash, query)
 }
 
 /// A decoded path: a file, a directory (index.html or a listing), or
@@ -190,9 +108,9 @@ fn serve_path(
     relative: &str,
     trailing_slash: bool,
     query: Option<&str>,
-) -> Routed {
+) -> Answer {
     // The fast path: a small file in the cache, unchanged since last checked.
-    let generation = watch::generation();
+    let generation = freshness::generation();
     if let Some(entry) = files::lookup_unchanged(relative, generation) {
         if entry.in_memory() {
             return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra).into();
@@ -245,7 +163,7 @@ fn serve_if_file(
 }
 
 /// A regular file, just opened beneath the root: from the cache when the
-/// descriptor's fstat (`opened.info`, taken under watch `generation`)
+/// descriptor's fstat (`opened.info`, taken under freshness `generation`)
 /// matches the entry, otherwise read (and cached).
 fn serve_file(
     site: &Site,
@@ -271,9 +189,9 @@ fn serve_file(
     }
 }
 
-/// A directory without index.html: a [`listing::Job`] for the server to run
-/// off the event loop; [`listing_reply`] answers with what it built.
-fn serve_listing(site: &Site, request: &Request<'_>, relative: &str, dir: std::fs::File) -> Routed {
+/// A directory without index.html: a [`listing::Job`] for the core to run
+/// off the event loop ([`ListingBuild`]).
+fn serve_listing(site: &Site, request: &Request<'_>, relative: &str, dir: std::fs::File) -> Answer {
     let accepts = request.accept_encoding;
     let coding = if accepts.br {
         Coding::Br
@@ -290,24 +208,33 @@ fn serve_listing(site: &Site, request: &Request<'_>, relative: &str, dir: std::f
         json: wants_json(request.accept),
         coding,
     };
-    Routed::Listing { job, close: false }
+    Answer::Blocking(Box::new(ListingBuild { job, built: None }))
+}
+
+/// A listing being built off the event loop: the job, then what it built.
+struct ListingBuild {
+    job: listing::Job,
+    /// None until the build has run (and still None if it panicked).
+    built: Option<io::Result<listing::Built>>,
+}
+
+impl Blocking for ListingBuild {
+    fn run(&mut self) {
+        self.built = Some(self.job.build());
+    }
+
+    fn reply(self: Box<Self>, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
+        let built = self.built.unwrap_or_else(|| Err(io::Error::other("the listing build did not finish")));
+        listing_reply(request, exchange, built)
+    }
 }
 
 /// The answer to a request routed to a listing, once the listing is built
 /// (or failed to be); the head goes to `exchange.head`.
-pub fn listing_reply(
-    request: &Request<'_>,
-    exchange: &mut Exchange<'_>,
-    built: io::Result<listing::Built>,
-    close: bool,
-) -> Reply {
+fn listing_reply(request: &Request<'_>, exchange: &mut Exchange<'_>, built: io::Result<listing::Built>) -> Reply {
     let built = match built {
         Ok(built) => built,
-        Err(e) => {
-            let mut reply = open_error(exchange, request, OpenError::from(e));
-            reply.close |= close;
-            return reply;
-        }
+        Err(e) => return open_error(exchange, request, OpenError::from(e)),
     };
     let mut head = Head::start(exchange.head, 200);
     if let Some(encoding) = built.encoding {
@@ -322,7 +249,7 @@ pub fn listing_reply(
         .raw(exchange.extra)
         .finish();
     let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(built.body) };
-    Reply { status: 200, body, close, note: None }
+    Reply { status: 200, body, close: false, note: None }
 }
 
 /// `/dir` → 301 to `/dir/`, so that relative links in the page resolve.
@@ -338,7 +265,7 @@ fn redirect_to_dir(exchange: &mut Exchange<'_>, request: &Request<'_>, relative:
         location.push_str(query);
     }
     push_line(exchange.extra, "Location", location.as_bytes());
-    error(exchange, request, 301, "berth: a directory: its URL ends with /\n", "")
+    exchange.text(request, 301, "berth: a directory: its URL ends with /\n", "")
 }
 
 /// OPTIONS: a CORS preflight from an allowed origin gets the methods and
@@ -365,53 +292,29 @@ fn options(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> R
 fn open_error(exchange: &mut Exchange<'_>, request: &Request<'_>, failure: OpenError) -> Reply {
     match failure {
         OpenError::NotFound => not_found(exchange, request, "no such file"),
-        OpenError::Symlink => error(
-            exchange,
+        OpenError::Symlink => exchange.text(
             request,
             403,
             "berth: refused: this path goes through a symbolic link \
              (--follow-symlinks follows links that stay inside the served directory)\n",
             "symlink (no --follow-symlinks)",
         ),
-        OpenError::Outside => error(
-            exchange,
+        OpenError::Outside => exchange.text(
             request,
             403,
             "berth: refused: this path leads outside the served directory\n",
             "symlink leads outside DIR",
         ),
         OpenError::NotRegular => {
-            error(exchange, request, 403, "berth: not a regular file or directory\n", "not a regular file")
+            exchange.text(request, 403, "berth: not a regular file or directory\n", "not a regular file")
         }
-        OpenError::Denied => error(exchange, request, 403, "berth: permission denied\n", "permission denied"),
-        OpenError::Other(_) => error(exchange, request, 500, "berth: could not read this file\n", "read error"),
+        OpenError::Denied => exchange.text(request, 403, "berth: permission denied\n", "permission denied"),
+        OpenError::Other(_) => exchange.text(request, 500, "berth: could not read this file\n", "read error"),
     }
 }
 
 fn not_found(exchange: &mut Exchange<'_>, request: &Request<'_>, note: &'static str) -> Reply {
-    error(exchange, request, 404, "berth: not found\n", note)
-}
-
-/// A short plain-text answer (errors, redirects); `message` is a static
-/// text or one built for this request (both become the body without
-/// copying a static one).
-fn error(
-    exchange: &mut Exchange<'_>,
-    request: &Request<'_>,
-    status: u16,
-    message: impl Into<Bytes>,
-    note: &'static str,
-) -> Reply {
-    let body: Bytes = message.into();
-    let mut head = Head::start(exchange.head, status);
-    head.number("Content-Length", body.len() as u64)
-        .header("Content-Type", b"text/plain; charset=utf-8")
-        .header("Cache-Control", b"no-store")
-        .header("X-Content-Type-Options", b"nosniff")
-        .raw(exchange.extra)
-        .finish();
-    let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(body) };
-    Reply { status, body, close: false, note: (!note.is_empty()).then_some(note) }
+    exchange.text(request, 404, "berth: not found\n", note)
 }
 
 fn push_line(buf: &mut Vec<u8>, name: &str, value: &[u8]) {

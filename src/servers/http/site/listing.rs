@@ -5,8 +5,9 @@
 //! A listing costs a stat per name, a sort and a page: for a directory of
 //! 100,000 names, a second or more of CPU. So it is never built on the
 //! event loop, where it would hold up every other request of that worker:
-//! the router hands back a [`Job`], which the server runs on tokio's
-//! blocking threads, a bounded number at a time (see `server.rs`).
+//! the router hands the core a [`Job`] (as a
+//! [`Blocking`](crate::servers::http::Blocking) job), which the core runs
+//! on tokio's blocking threads, a bounded number at a time.
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use super::files::{self, Coding, FileInfo, Kind};
 use super::path::{encode_segment, Root};
-use super::response::escape_html;
+use crate::servers::http::response::escape_html;
 
 /// A listing to build: everything it needs, owned, so that it can run on
 /// another thread while the connection waits.
