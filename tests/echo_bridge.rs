@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::echo_nc::{port_in, start, start_with};
 
 /// Writes `len` deterministic pseudo-random bytes (xorshift, 8 at a time)
 /// to `path` and returns them.
@@ -65,10 +64,11 @@ fn readme_listen_and_connect_deliver_every_byte() {
         let data = random_file(&file, size, 0xb1d9e + round as u64);
         let received = dir.path.join(format!("received-{round}.bin"));
         let out = File::create(&received).unwrap();
-        let (mut listen, line, _stderr) = start_with(&["listen", "0"], "listening on tcp", Stdio::null(), out.into());
+        let (mut listen, line, _stderr) =
+            start_berth_with(&["listen", "0"], "listening on tcp", Stdio::null(), out.into());
         let port = port_in(&line, "tcp").to_string();
         let connect = connect_from(&[&port], File::open(&file).unwrap().into());
-        let listen_status = wait_exit(&mut listen.child, "berth listen", Duration::from_secs(30));
+        let listen_status = wait_exit(&mut listen.0, "berth listen", Duration::from_secs(30));
         let got = std::fs::read(&received).unwrap();
         assert!(
             got.len() == data.len() && got == data,
@@ -90,7 +90,7 @@ fn connect_sends_everything_to_a_server_that_half_closes_at_once() {
     let _serial = serial();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let data = crate::echo_nc::random_bytes(20 << 20, 7);
+    let data = random_bytes(20 << 20, 7);
     let expected = data.clone();
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
@@ -130,7 +130,7 @@ fn listen_sends_everything_to_a_client_that_half_closes_at_once() {
     let file = dir.path.join("file.bin");
     let data = random_file(&file, 20 << 20, 11);
     let (mut listen, line, _stderr) =
-        start_with(&["listen", "0"], "listening on tcp", File::open(&file).unwrap().into(), Stdio::null());
+        start_berth_with(&["listen", "0"], "listening on tcp", File::open(&file).unwrap().into(), Stdio::null());
     let port = port_in(&line, "tcp");
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
@@ -138,7 +138,7 @@ fn listen_sends_everything_to_a_client_that_half_closes_at_once() {
     let mut got = Vec::new();
     stream.read_to_end(&mut got).unwrap();
     assert!(got == data, "{} of {} bytes arrived", got.len(), data.len());
-    let status = wait_exit(&mut listen.child, "berth listen", Duration::from_secs(30));
+    let status = wait_exit(&mut listen.0, "berth listen", Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
 }
 
@@ -226,18 +226,18 @@ fn a_reset_before_everything_arrived_is_an_error() {
 /// cannot deliver what it reads on stdin: exit 3 and say so, not 0.
 fn udp_listen_reports_a_datagram_not_delivered() {
     let _serial = serial();
-    let (mut listen, line, _stderr) = start(&["listen", "-u", "0", "-w", "5"], "listening on udp");
+    let (mut listen, line, _stderr) = start_berth(&["listen", "-u", "0", "-w", "5"], "listening on udp");
     let port = port_in(&line, "udp");
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.send_to(b"hello", ("127.0.0.1", port)).unwrap();
     let mut first = [0u8; 5];
-    listen.child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    listen.0.stdout.take().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"hello");
     drop(peer);
-    let mut stdin = listen.child.stdin.take().unwrap();
+    let mut stdin = listen.0.stdin.take().unwrap();
     stdin.write_all(b"are you there?").unwrap();
     stdin.flush().unwrap();
-    let status = wait_exit(&mut listen.child, "berth listen -u", Duration::from_secs(10));
+    let status = wait_exit(&mut listen.0, "berth listen -u", Duration::from_secs(10));
     drop(stdin);
     assert_eq!(status.code(), Some(3));
 }
@@ -344,7 +344,7 @@ fn echoed(port: u16, probe: &[u8]) -> bool {
 fn echo_closes_idle_clients_so_new_ones_are_served() {
     let _serial = serial();
     let (_server, line, stderr) =
-        start(&["echo", "0", "--tcp", "--max-clients", "20", "--idle-timeout", "1"], "echoing on");
+        start_berth(&["echo", "0", "--tcp", "--max-clients", "20", "--idle-timeout", "1"], "echoing on");
     let log = collect(stderr);
     let port = port_in(&line, "tcp");
     let idle: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
@@ -379,11 +379,13 @@ fn echo_closes_idle_clients_so_new_ones_are_served() {
 fn echo_memory_is_bounded_and_stalled_clients_are_dropped() {
     const CLIENTS: usize = 64;
     let _serial = serial();
-    let (server, line, stderr) =
-        start(&["echo", "0", "--tcp", "--max-clients", &CLIENTS.to_string(), "--send-timeout", "3"], "echoing on");
+    let (server, line, stderr) = start_berth(
+        &["echo", "0", "--tcp", "--max-clients", &CLIENTS.to_string(), "--send-timeout", "3"],
+        "echoing on",
+    );
     let log = collect(stderr);
     let port = port_in(&line, "tcp");
-    let pid = server.child.id();
+    let pid = server.0.id();
     let base_rss = status_kib(pid, "VmRSS");
     let base_fds = fd_count(pid);
 
@@ -450,21 +452,6 @@ fn echo_memory_is_bounded_and_stalled_clients_are_dropped() {
     assert!(echoed(port, b"still here"), "berth serves new clients after the drops");
 }
 
-/// Runs `body` on a thread that has joined `netns` (setns moves only the
-/// calling thread, and this one ends with `body`).
-fn in_netns<T: Send + 'static>(netns: &NetnsGuard, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = netns.path();
-    std::thread::spawn(move || {
-        let ns = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on a descriptor we hold; it affects this thread only.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        body()
-    })
-    .join()
-    .expect("the thread in the namespace")
-}
-
 /// Sends `count` UDP datagrams to 127.0.0.1:`to` whose source port is
 /// `from`, through a raw socket inside `netns` (root): the source is
 /// whatever we say, as a spoofer's is.
@@ -496,14 +483,14 @@ fn udp_counter(pid: u32, name: &str) -> u64 {
 }
 
 /// `berth echo 0 --udp ARGS` inside `netns`.
-fn udp_echo_in(netns: &NetnsGuard, args: &[&str]) -> (crate::echo_nc::Server, u16, Arc<Mutex<String>>) {
+fn udp_echo_in(netns: &NetnsGuard, args: &[&str]) -> (KillOnDrop, u16, Arc<Mutex<String>>) {
     let mut command = Command::new("ip");
     command
         .args(["netns", "exec", &netns.name, env!("CARGO_BIN_EXE_berth"), "echo", "0", "--udp"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
-    let (server, line, stderr) = crate::echo_nc::start_command(command, "echoing on");
+    let (server, line, stderr) = start_berth_command(command, "echoing on");
     (server, port_in(&line, "udp"), collect(stderr))
 }
 
@@ -528,7 +515,7 @@ fn udp_echo_drops_datagrams_from_its_own_port_and_service_ports() {
     let _serial = serial();
     let netns = NetnsGuard::create("echo-own");
     let (server, port, log) = udp_echo_in(&netns, &[]);
-    let pid = server.child.id();
+    let pid = server.0.id();
     let (received, sent) = (udp_counter(pid, "InDatagrams"), udp_counter(pid, "OutDatagrams"));
     spoof(&netns, port, port, b"is anyone there?", 100);
     spoof(&netns, 19, port, b"chargen says hi", 100);
@@ -560,7 +547,7 @@ fn udp_echo_loop_between_two_echo_servers_dies_out() {
     let netns = NetnsGuard::create("echo-pair");
     let (a, port_a, log_a) = udp_echo_in(&netns, &[]);
     let (_b, port_b, log_b) = udp_echo_in(&netns, &[]);
-    let pid = a.child.id();
+    let pid = a.0.id();
     let sent = udp_counter(pid, "OutDatagrams");
     spoof(&netns, port_b, port_a, b"ping-pong", 1);
     // Watch 2 s (an observation window, not a wait for an event): the

@@ -99,14 +99,52 @@ pub fn parse_array(stdout: &str, what: &[&str]) -> Vec<Value> {
 
 /// `berth who ARGS --json`: returns (exit code, report).
 pub fn who_json(args: &[&str]) -> (i32, Value) {
-    let mut full = vec!["who"];
+    report_json("who", args)
+}
+
+/// `berth probe ARGS --json`: exit code and report; asserts no panic and a clean stderr.
+pub fn probe_json(args: &[&str]) -> (i32, Value) {
+    report_json("probe", args)
+}
+
+/// `berth COMMAND ARGS --json` for a command that prints one JSON report
+/// and exits 0 (found) or 1 (nothing found): asserts one of those and no
+/// panic, returns (exit code, report).
+fn report_json(command: &str, args: &[&str]) -> (i32, Value) {
+    let mut full = vec![command];
     full.extend_from_slice(args);
     full.push("--json");
     let (code, stdout, stderr) = run_berth(&full, &[]);
-    assert!(code == 0 || code == 1, "berth {full:?} exited {code}\nstderr: {stderr}");
+    assert!(code == 0 || code == 1, "berth {full:?} exited {code}\nstderr: {stderr}\nstdout: {stdout}");
     assert!(!stderr.contains("panicked"), "berth {full:?} panicked: {stderr}");
     let value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("berth {full:?}: not JSON ({e}):\n{stdout}"));
     (code, value)
+}
+
+/// The address entry for `address` in a probe report.
+pub fn at<'a>(report: &'a Value, address: &str) -> &'a Value {
+    report["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|a| a["address"] == address)
+        .unwrap_or_else(|| panic!("no entry for {address} in {report:#}"))
+}
+
+/// `berth audit --json --fail-on none ARGS`: asserts exit 0 and no panic;
+/// returns the findings and stderr (where the notes go).
+pub fn audit_json(args: &[&str]) -> (Vec<Value>, String) {
+    audit_json_env(args, &[])
+}
+
+/// As [`audit_json`], with extra environment `env`.
+pub fn audit_json_env(args: &[&str], env: &[(&str, &str)]) -> (Vec<Value>, String) {
+    let mut full = vec!["audit", "--json", "--fail-on", "none"];
+    full.extend_from_slice(args);
+    let (code, stdout, stderr) = run_berth(&full, env);
+    assert_eq!(code, 0, "berth {full:?} exited {code}\nstderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "berth {full:?} panicked: {stderr}");
+    (parse_array(&stdout, &full), stderr)
 }
 
 /// The socket with this inode, if listed.
@@ -129,9 +167,9 @@ pub fn find_by<'a>(sockets: &'a [Value], protocol: &str, port: u16, state: &str)
         .collect()
 }
 
-/// Listing for assertion messages.
-pub fn dump(sockets: &[Value]) -> String {
-    sockets.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("\n")
+/// A JSON list (sockets, findings), one item a line, for assertion messages.
+pub fn dump(items: &[Value]) -> String {
+    items.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("\n")
 }
 
 /// The pids among a socket's owners, in listed order.

@@ -3,9 +3,9 @@
 //! run to their end within a time limit, and guards that kill and reap
 //! every child on drop, on success and on failure.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::RawFd;
-use std::process::Command;
+use std::process::{ChildStdout, Command};
 use std::time::{Duration, Instant};
 
 use super::berth::Output;
@@ -97,8 +97,27 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The first line a child prints on `stdout` (a stand-in server saying
+/// its port), waiting at most `limit`: read on a thread, so a child that
+/// prints nothing cannot stall the test. None when nothing came in time.
+pub fn first_line(stdout: ChildStdout, limit: Duration) -> Option<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    receiver.recv_timeout(limit).ok()
+}
+
 /// A spawned child process: killed by its pid (SIGKILL) and reaped on drop.
 pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    pub fn pid(&self) -> u64 {
+        u64::from(self.0.id())
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

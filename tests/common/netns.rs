@@ -2,6 +2,8 @@
 //! two joined by a veth pair ([`Link`]) as a "remote" host that no traffic
 //! leaves the machine to reach.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 
 use super::harness::{require_program, require_root};
@@ -14,6 +16,15 @@ pub struct NetnsGuard {
 impl NetnsGuard {
     /// `ip netns add berth-test-<pid>-<tag>` and `ip -n NAME link set lo up`.
     pub fn create(tag: &str) -> NetnsGuard {
+        let guard = NetnsGuard::add(tag);
+        let (ok, err) = ip(&["-n", &guard.name, "link", "set", "lo", "up"]);
+        assert!(ok, "ip -n {} link set lo up failed: {err}", guard.name);
+        guard
+    }
+
+    /// `ip netns add berth-test-<pid>-<tag>` alone: a namespace as the
+    /// kernel makes it, lo down and without addresses.
+    pub fn add(tag: &str) -> NetnsGuard {
         require_root("network namespaces");
         require_program("ip", "iproute2");
         let name = format!("berth-test-{}-{tag}", std::process::id());
@@ -21,15 +32,33 @@ impl NetnsGuard {
         let _ = ip(&["netns", "del", &name]);
         let (ok, err) = ip(&["netns", "add", &name]);
         assert!(ok, "ip netns add {name} failed: {err}");
-        let guard = NetnsGuard { name };
-        let (ok, err) = ip(&["-n", &guard.name, "link", "set", "lo", "up"]);
-        assert!(ok, "ip -n {} link set lo up failed: {err}", guard.name);
-        guard
+        NetnsGuard { name }
     }
 
     pub fn path(&self) -> String {
         format!("/run/netns/{}", self.name)
     }
+
+    /// `ip netns exec NAME`: the wrapper that runs a program (berth, with
+    /// [`run_berth_wrapped`](super::run_berth_wrapped)) inside the namespace.
+    pub fn exec(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", self.name.as_str()]
+    }
+}
+
+/// Runs `body` on a thread that entered the namespace: sockets it creates
+/// live in that namespace for as long as they are open.
+pub fn in_netns<T: Send + 'static>(netns: &NetnsGuard, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = netns.path();
+    let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    std::thread::spawn(move || {
+        // SAFETY: setns on a descriptor we own; CLONE_NEWNET changes this thread only.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        body()
+    })
+    .join()
+    .expect("the thread in the namespace")
 }
 
 impl Drop for NetnsGuard {
