@@ -90,6 +90,13 @@ impl SnapshotBuilder {
         self.socket(plain_socket(Protocol::Tcp, local, Some(remote), state, inode))
     }
 
+    /// A TIME_WAIT remnant of a closed connection from `local` to
+    /// `remote`, as the kernel reports one: no inode, no owner, uid 0.
+    pub fn time_wait(self, local: &str, remote: &str) -> SnapshotBuilder {
+        let remnant = plain_socket(Protocol::Tcp, local, Some(remote), SocketState::TimeWait, 0);
+        self.socket(Socket { uid: 0, ..remnant })
+    }
+
     /// A bound, unconnected UDP socket on `local`.
     pub fn udp_socket(self, local: &str, inode: u64) -> SnapshotBuilder {
         self.socket(plain_socket(Protocol::Udp, local, None, SocketState::Unconnected, inode))
@@ -135,7 +142,8 @@ impl SnapshotBuilder {
     /// bound to `address` has the scope of that one interface.
     pub fn interface(mut self, name: &str, address: IpAddr) -> SnapshotBuilder {
         let interface = Interface { name: name.to_string(), address };
-        self.snapshot.namespaces[0].interfaces.push(interface);
+        let own = self.snapshot.namespaces.iter_mut().find(|n| n.inode == NETNS).expect("new() makes NETNS");
+        own.interfaces.push(interface);
         self
     }
 

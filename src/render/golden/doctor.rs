@@ -10,7 +10,7 @@ use berth_inventory::system::{FileFact, HostsEntry, SystemFacts};
 use berth_inventory::target::PortTarget;
 use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
-use super::{printed, COLOUR, PIPE};
+use super::{printed, time_wait_only, COLOUR, PIPE};
 use crate::analysis::doctor::tests_support::system;
 use crate::analysis::doctor::{self, Check, DoctorReport, Facts, Status};
 use crate::render::doctor::write_report;
@@ -65,15 +65,6 @@ fn split_holders() -> Snapshot {
         .build()
 }
 
-/// Port 8080 free but for TIME_WAIT remnants.
-fn remnants_only() -> Snapshot {
-    let remnant = |peer: &str| Socket {
-        uid: 0,
-        ..plain_socket(Protocol::Tcp, "127.0.0.1:8080", Some(peer), SocketState::TimeWait, 0)
-    };
-    SnapshotBuilder::new().socket(remnant("127.0.0.1:49998")).socket(remnant("127.0.0.1:49999")).build()
-}
-
 /// A report of every status, with text from outside (a hosts line, a
 /// target) that holds control and bidi characters.
 fn every_status() -> DoctorReport {
@@ -117,7 +108,7 @@ fn port_held_by_different_processes_on_v4_and_v6_loopback() {
 
 #[test]
 fn port_with_time_wait_remnants_only() {
-    let report = port("8080", &remnants_only());
+    let report = port("8080", &time_wait_only());
     insta::assert_snapshot!(printed(|out| write_report(out, &report, &PIPE)));
 }
 

@@ -4,9 +4,9 @@
 //! built Snapshot; what happened after is built in code, as the command
 //! fills it in.
 
-use berth_inventory::builder::{plain_process, plain_socket, SnapshotBuilder};
+use berth_inventory::builder::{plain_process, SnapshotBuilder};
 use berth_inventory::target::PortTarget;
-use berth_inventory::{Container, Process, Protocol, Snapshot, Socket, SocketState};
+use berth_inventory::{Container, Process, Snapshot, SocketState};
 
 use super::{printed, COLOUR, PIPE};
 use crate::analysis::kill::{plan, KillPlan, Requester};
@@ -26,10 +26,6 @@ fn requester() -> Requester {
 /// TIME_WAIT alone on 9000, and a name with control and bidi characters
 /// on 8081.
 fn machine() -> Snapshot {
-    let remnant = Socket {
-        uid: 0,
-        ..plain_socket(Protocol::Tcp, "127.0.0.1:9000", Some("127.0.0.1:49999"), SocketState::TimeWait, 0)
-    };
     let root = |process: Process| Process { uid: 0, user: Some("root".into()), ..process };
     let docker_proxy = [
         "/usr/bin/docker-proxy",
@@ -63,7 +59,7 @@ fn machine() -> Snapshot {
         .owner(16, 1)
         .tcp_listener("0.0.0.0:22", 17)
         .socket_uid(17, 0)
-        .socket(remnant)
+        .time_wait("127.0.0.1:9000", "127.0.0.1:49999")
         .tcp_listener("127.0.0.1:8081", 18)
         .owner(18, 6666)
         .process_full(Process { ppid: 0, ..root(plain_process(1, "systemd", &["/sbin/init"])) })

@@ -82,10 +82,6 @@ fn connections() -> Snapshot {
         send_queue: 2_626_560,
         ..plain_socket(Protocol::Tcp, "127.0.0.1:8080", Some("127.0.0.1:50002"), SocketState::CloseWait, 23)
     };
-    let remnant = Socket {
-        uid: 0,
-        ..plain_socket(Protocol::Tcp, "127.0.0.1:8080", Some("127.0.0.1:49999"), SocketState::TimeWait, 0)
-    };
     SnapshotBuilder::new()
         .tcp_listener("127.0.0.1:8080", 20)
         .owner(20, 4242)
@@ -95,7 +91,7 @@ fn connections() -> Snapshot {
         .owner(22, 7001)
         .socket(queued)
         .owner(23, 4242)
-        .socket(remnant)
+        .time_wait("127.0.0.1:8080", "127.0.0.1:49999")
         .socket(plain_socket(Protocol::Udp, "[::1]:41000", Some("[::1]:53"), SocketState::Established, 24))
         .owner(24, 7002)
         .process(4242, "python3", &["python3", "-m", "http.server", "8080"])

@@ -32,6 +32,9 @@ mod who;
 
 use std::io;
 
+use berth_inventory::builder::SnapshotBuilder;
+use berth_inventory::Snapshot;
+
 use super::style::Style;
 
 /// A pipe: no colour, no width (nothing is cut).
@@ -49,4 +52,12 @@ fn printed(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
     let mut out = Vec::new();
     write(&mut out).expect("writing to memory");
     String::from_utf8(out).expect("renderers write UTF-8").replace('\u{1b}', "\\e")
+}
+
+/// Port 8080 free but for two TIME_WAIT remnants (`who`, `doctor`).
+fn time_wait_only() -> Snapshot {
+    SnapshotBuilder::new()
+        .time_wait("127.0.0.1:8080", "127.0.0.1:49998")
+        .time_wait("127.0.0.1:8080", "127.0.0.1:49999")
+        .build()
 }

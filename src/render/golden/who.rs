@@ -7,7 +7,7 @@ use berth_inventory::builder::{plain_process, plain_socket, SnapshotBuilder};
 use berth_inventory::target::PortTarget;
 use berth_inventory::{Container, Process, Protocol, Snapshot, Socket, SocketState};
 
-use super::{printed, COLOUR, PIPE};
+use super::{printed, time_wait_only, COLOUR, PIPE};
 use crate::analysis::who::who;
 use crate::render::json;
 use crate::render::style::Style;
@@ -48,10 +48,6 @@ fn report_json(target: &str, snapshot: &Snapshot) -> String {
 fn shared_port() -> Snapshot {
     let v6only =
         Socket { v6only: Some(true), ..plain_socket(Protocol::Tcp, "[::1]:8080", None, SocketState::Listen, 11) };
-    let remnant = Socket {
-        uid: 0,
-        ..plain_socket(Protocol::Tcp, "127.0.0.1:8080", Some("127.0.0.1:49999"), SocketState::TimeWait, 0)
-    };
     SnapshotBuilder::new()
         .interface("eth0", "10.0.0.5".parse().unwrap())
         .tcp_listener("0.0.0.0:8080", 10)
@@ -75,7 +71,7 @@ fn shared_port() -> Snapshot {
         .owner(26, 4242)
         .tcp_connection("10.0.0.5:8080", "203.0.113.9:443", SocketState::Established, 27)
         .owner(27, 8000)
-        .socket(remnant)
+        .time_wait("127.0.0.1:8080", "127.0.0.1:49999")
         .process_full(Process {
             ppid: 0,
             uid: 0,
@@ -122,15 +118,6 @@ fn container_port() -> Snapshot {
         .build()
 }
 
-/// Port 8080 free but for two TIME_WAIT remnants.
-fn remnants_only() -> Snapshot {
-    let remnant = |peer: &str| Socket {
-        uid: 0,
-        ..plain_socket(Protocol::Tcp, "127.0.0.1:8080", Some(peer), SocketState::TimeWait, 0)
-    };
-    SnapshotBuilder::new().socket(remnant("127.0.0.1:49998")).socket(remnant("127.0.0.1:49999")).build()
-}
-
 /// Port 22 held by root's sshd, which berth (not root) cannot see.
 fn unseen_holder() -> Snapshot {
     SnapshotBuilder::new().tcp_listener("0.0.0.0:22", 10).socket_uid(10, 0).user(0, "root").build()
@@ -171,7 +158,7 @@ fn dual_stack_in_a_container() {
 
 #[test]
 fn free_but_for_time_wait_remnants() {
-    insta::assert_snapshot!(report("8080", &remnants_only(), &PIPE));
+    insta::assert_snapshot!(report("8080", &time_wait_only(), &PIPE));
 }
 
 #[test]
@@ -196,7 +183,7 @@ fn json_held_by_several_processes() {
 
 #[test]
 fn json_free_but_for_time_wait_remnants() {
-    insta::assert_snapshot!(report_json("8080", &remnants_only()));
+    insta::assert_snapshot!(report_json("8080", &time_wait_only()));
 }
 
 #[test]
