@@ -9,16 +9,6 @@ use std::net::TcpListener;
 use crate::common::*;
 use serde_json::Value;
 
-/// `berth audit --json ARGS` with --fail-on none: the findings.
-fn audit_json(args: &[&str]) -> (Vec<Value>, String) {
-    let mut full = vec!["audit", "--json", "--fail-on", "none"];
-    full.extend_from_slice(args);
-    let (code, stdout, stderr) = run_berth(&full, &[]);
-    assert_eq!(code, 0, "berth {full:?} exited {code}\nstderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (parse_array(&stdout, &full), stderr)
-}
-
 fn on_port(findings: &[Value], port: u16) -> Vec<&Value> {
     findings.iter().filter(|f| f["port"] == port).collect()
 }

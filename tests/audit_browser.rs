@@ -12,10 +12,9 @@
 //! at run time (nginx), runs `berth audit --json --fail-on none` once, and
 //! reads the findings of its own ports. Servers are stopped by pid on drop.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -172,20 +171,8 @@ threading.Thread(target=watch_parent, daemon=True).start()
 server.serve_forever()
 "#;
 
-/// A child process killed (by its pid) and reaped on drop.
-struct Running {
-    child: Child,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the test server with `switches`; returns it and its port.
-fn server(dir: &ScratchDir, switches: &[&str]) -> (Running, u16) {
+fn server(dir: &ScratchDir, switches: &[&str]) -> (KillOnDrop, u16) {
     let script = dir.path.join("browser_test_server.py");
     if !script.exists() {
         dir.write("browser_test_server.py", SERVER);
@@ -199,25 +186,10 @@ fn server(dir: &ScratchDir, switches: &[&str]) -> (Running, u16) {
         .spawn()
         .expect("cannot start python3");
     let stdout = child.stdout.take().expect("stdout piped");
-    let running = Running { child };
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = sender.send(line);
-    });
-    let line = receiver.recv_timeout(Duration::from_secs(10)).expect("the test server printed no port in 10 s");
+    let running = KillOnDrop(child);
+    let line = first_line(stdout, Duration::from_secs(10)).expect("the test server printed no port in 10 s");
     let port = line.trim().parse().unwrap_or_else(|_| panic!("the test server printed {line:?}, not a port"));
     (running, port)
-}
-
-/// `berth audit --json --fail-on none`: every finding.
-fn audit() -> Vec<Value> {
-    let args = ["audit", "--json", "--fail-on", "none"];
-    let (code, stdout, stderr) = run_berth(&args, &[]);
-    assert_eq!(code, 0, "berth {args:?} exited {code}\nstderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "berth {args:?} panicked: {stderr}");
-    parse_array(&stdout, &args)
 }
 
 /// The browser findings on `port`: (id, severity), sorted.
@@ -261,7 +233,7 @@ fn assert_control(findings: &[Value], control: u16) {
 
 /// A server answering any Host, as a control for tests that expect nothing
 /// (None when python3 is missing).
-fn control_server() -> (Option<(Running, ScratchDir)>, u16) {
+fn control_server() -> (Option<(KillOnDrop, ScratchDir)>, u16) {
     if !Path::new(PYTHON).exists() {
         return (None, 0);
     }
@@ -278,7 +250,7 @@ fn a_vulnerable_server_raises_every_browser_finding() {
     let dir = ScratchDir::new("audit-browser-all");
     let (_reflect, reflect) = server(&dir, &["host=any", "cors=reflect", "credentials", "pna", "ws=any", "ws-path=/"]);
     let (_any, any) = server(&dir, &["host=any", "cors=any"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     let s = |id: &str| (id.to_string(), "high".to_string());
     assert_eq!(
         browser_findings(&findings, reflect),
@@ -309,7 +281,7 @@ fn a_safe_server_raises_none() {
     let (_safe, safe) = server(&dir, &[]);
     let (_checked, checked) = server(&dir, &["host=421", "ws=checked", "ws-path=/ws"]);
     let (_control, control) = server(&dir, &["host=any"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_control(&findings, control);
     for port in [safe, checked] {
         assert_eq!(browser_findings(&findings, port), vec![], "{}", dump(&findings, port));
@@ -324,7 +296,7 @@ fn dns_rebinding_raised_and_not() {
     let (_webpack, webpack) = server(&dir, &["host=webpack"]);
     let (_refuses, refuses) = server(&dir, &["host=403"]);
     let (_misdirected, misdirected) = server(&dir, &["host=421"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(severity(&findings, open, "http.dns-rebinding").as_deref(), Some("high"), "{}", dump(&findings, open));
     for port in [webpack, refuses, misdirected] {
         assert_eq!(severity(&findings, port, "http.dns-rebinding"), None, "{}", dump(&findings, port));
@@ -340,7 +312,7 @@ fn cors_any_origin_and_reflected_raised_and_not() {
     let (_credentialed, credentialed) = server(&dir, &["cors=reflect", "credentials"]);
     let (_null, null) = server(&dir, &["cors=null", "credentials"]);
     let (_none, none) = server(&dir, &["cors=none"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     // `*` with credentials: browsers refuse credentialed reads with `*`, so still medium.
     assert_eq!(severity(&findings, any, "http.cors-any-origin").as_deref(), Some("medium"), "{}", dump(&findings, any));
     assert_eq!(severity(&findings, any, "http.cors-reflected"), None, "{}", dump(&findings, any));
@@ -360,7 +332,7 @@ fn private_network_raised_and_not() {
     let (_alone, alone) = server(&dir, &["pna"]);
     let (_with_cors, with_cors) = server(&dir, &["pna", "cors=any"]);
     let (_without, without) = server(&dir, &["cors=any"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(
         severity(&findings, alone, "http.private-network").as_deref(),
         Some("medium"),
@@ -378,7 +350,7 @@ fn websocket_origin_raised_and_not() {
     let (_open, open) = server(&dir, &["ws=any", "ws-path=/ws"]);
     let (_socketio, socketio) = server(&dir, &["ws=any", "ws-path=/socket.io/?EIO=4&transport=websocket"]);
     let (_checked, checked) = server(&dir, &["ws=checked", "ws-path=/ws"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     for port in [open, socketio] {
         assert_eq!(
             severity(&findings, port, "http.websocket-origin").as_deref(),
@@ -418,7 +390,7 @@ fn over_tls_rebinding_and_cors_count_the_same() {
     let tls = format!("tls={},{}", cert.display(), key.display());
     let (_open, open) = server(&dir, &["host=any", "cors=reflect", "credentials", &tls]);
     let (_refuses, refuses) = server(&dir, &["host=421", &tls]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     // High over TLS too (the issue's floor); the evidence names the certificate check.
     assert_eq!(severity(&findings, open, "http.dns-rebinding").as_deref(), Some("high"), "{}", dump(&findings, open));
     let rebinding = findings.iter().find(|f| f["port"] == open && f["id"] == "http.dns-rebinding").expect("found");
@@ -441,7 +413,7 @@ fn berth_serve_raises_none() {
     let path = dir.path.to_string_lossy().into_owned();
     let serve = ServeChild::start(&[&path], &[]);
     let control = control_server();
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_control(&findings, control.1);
     assert_eq!(browser_findings(&findings, serve.port), vec![], "{}", dump(&findings, serve.port));
 }
@@ -456,7 +428,7 @@ fn berth_serve_with_an_exact_cors_origin_is_neither_any_nor_reflected() {
     assert_eq!(code, 2, "berth serve --cors '*' should be refused: {stderr}");
     let serve = ServeChild::start(&[&path, "--cors", "http://localhost:3000"], &[]);
     let control = control_server();
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_control(&findings, control.1);
     assert_eq!(browser_findings(&findings, serve.port), vec![], "{}", dump(&findings, serve.port));
 }
@@ -466,7 +438,7 @@ fn berth_serve_with_an_exact_cors_origin_is_neither_any_nor_reflected() {
 const NGINX: &str = "/usr/sbin/nginx";
 
 /// nginx in the foreground, one process, everything under `dir`.
-fn nginx(dir: &ScratchDir, tag: &str, servers: impl Fn(u16) -> String) -> (Running, u16) {
+fn nginx(dir: &ScratchDir, tag: &str, servers: impl Fn(u16) -> String) -> (KillOnDrop, u16) {
     let root = dir.path.join("www");
     std::fs::create_dir_all(&root).expect("create the web root");
     std::fs::write(root.join("index.html"), "<!doctype html><p>local data</p>\n").expect("write index.html");
@@ -507,7 +479,7 @@ fn nginx(dir: &ScratchDir, tag: &str, servers: impl Fn(u16) -> String) -> (Runni
             TcpStream::connect(("127.0.0.1", port)).ok().map(|_| true)
         });
         if up == Some(true) {
-            return (Running { child }, port);
+            return (KillOnDrop(child), port);
         }
         let log = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
         let _ = child.kill();
@@ -538,7 +510,7 @@ fn nginx_with_a_host_allow_list_is_not_rebindable_and_a_catch_all_is() {
     // Debian's default site: one server, `server_name _`, answers any Host.
     let (_open, open) =
         nginx(&dir, "any", |port| format!("  server {{ listen 127.0.0.1:{port} default_server; server_name _; }}"));
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     for port in [misdirected, closed] {
         assert_eq!(severity(&findings, port, "http.dns-rebinding"), None, "{}", dump(&findings, port));
     }
@@ -572,7 +544,7 @@ fn chromium_reads_what_the_audit_calls_readable() {
     let dir = ScratchDir::new("audit-browser-chromium-pages");
     let (_vulnerable, vulnerable) = server(&dir, &["host=any", "cors=reflect", "credentials"]);
     let (_safe, safe) = server(&dir, &[]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(severity(&findings, vulnerable, "http.cors-reflected").as_deref(), Some("high"));
     assert_eq!(severity(&findings, vulnerable, "http.dns-rebinding").as_deref(), Some("high"));
     assert_eq!(browser_findings(&findings, safe), vec![]);

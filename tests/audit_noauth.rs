@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::{
-    free_port, is_root, parse_array, poll_until, require_program, require_root, run_berth, serial, skip, Link,
+    audit_json, dump, free_port, is_root, parse_array, poll_until, require_program, require_root, serial, skip, Link,
     ScratchDir, A_ADDR,
 };
 use serde_json::Value;
@@ -83,15 +83,6 @@ impl Drop for Server {
     }
 }
 
-/// `berth audit --json --fail-on none`: every finding.
-fn audit() -> Vec<Value> {
-    let args = ["audit", "--json", "--fail-on", "none"];
-    let (code, stdout, stderr) = run_berth(&args, &[]);
-    assert_eq!(code, 0, "berth audit exited {code}\nstderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "berth audit panicked: {stderr}");
-    parse_array(&stdout, &args)
-}
-
 /// The noauth.* findings on a port: (id, severity), and the findings for messages.
 fn noauth_on(findings: &[Value], port: u16) -> Vec<(String, String)> {
     findings
@@ -108,10 +99,6 @@ fn expect_finding<'a>(findings: &'a [Value], port: u16, id: &str) -> &'a Value {
         findings.iter().filter(|f| f["port"].as_u64() == Some(u64::from(port)) && f["id"] == id).collect();
     assert_eq!(found.len(), 1, "expected one {id} on port {port}, got {}:\n{}", found.len(), dump(findings));
     found[0]
-}
-
-fn dump(findings: &[Value]) -> String {
-    findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n")
 }
 
 fn evidence(finding: &Value) -> Vec<String> {
@@ -148,7 +135,7 @@ fn redis_without_password_on_loopback_is_medium() {
     let scratch = ScratchDir::new("redis-open");
     let port = free_port();
     let _redis = redis(port, &scratch, &["--bind", "127.0.0.1"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     let finding = expect_finding(&findings, port, "noauth.redis");
     assert_eq!(finding["severity"], "medium", "{finding}");
     assert_evidence(finding, "PING answered +PONG");
@@ -162,7 +149,7 @@ fn redis_with_password_is_not_raised() {
     let _redis = redis(port, &scratch, &["--bind", "127.0.0.1", "--requirepass", "berth-test-secret"]);
     // The password is really required.
     assert!(exchange(port, b"PING\r\n").starts_with("-NOAUTH"), "redis with requirepass answered PING");
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
 }
 
@@ -197,8 +184,7 @@ fn redis_seen_from_another_host(tag: &str, protected_mode: &str) -> (Value, Stri
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     })
     .expect("redis in A answers B");
-    let out =
-        common::run_berth_wrapped(&["ip", "netns", "exec", &link.a.name], &["audit", "--json", "--fail-on", "none"]);
+    let out = common::run_berth_wrapped(&link.a.exec(), &["audit", "--json", "--fail-on", "none"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let findings = parse_array(&out.stdout, &["audit in A"]);
     (expect_finding(&findings, port, "noauth.redis").clone(), from_b)
@@ -244,7 +230,7 @@ fn memcached_without_auth_is_raised() {
     let _serial = serial();
     let port = free_port();
     let _memcached = memcached(port, &[]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     let finding = expect_finding(&findings, port, "noauth.memcached");
     assert_eq!(finding["severity"], "medium", "{finding}");
     assert_evidence(finding, "STAT pid");
@@ -261,7 +247,7 @@ fn memcached_with_auth_file_is_not_raised() {
     // The auth file is really in force.
     let answer = exchange(port, b"stats\r\n");
     assert!(answer.starts_with("CLIENT_ERROR"), "memcached -Y answered stats: {answer}");
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
 }
 
@@ -369,7 +355,7 @@ fn postgres(tag: &str, initdb_auth: &[&str]) -> (Server, u16, ScratchDir) {
 fn postgres_trust_is_raised() {
     let _serial = serial();
     let (_postgres, port, _scratch) = postgres("pg-trust", &["-A", "trust"]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     let finding = expect_finding(&findings, port, "noauth.postgres-trust");
     assert_eq!(finding["severity"], "medium", "{finding}");
     assert_evidence(finding, "AuthenticationOk");
@@ -382,7 +368,7 @@ fn postgres_with_scram_is_not_raised() {
     let (_postgres, port, _scratch) = postgres("pg-scram", &auth);
     // The server really asks for a password: AuthenticationSASL (10).
     assert_eq!(postgres_auth_code(port), Some(10), "the scram cluster should ask for SCRAM");
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
 }
 
@@ -424,7 +410,7 @@ fn node_exporter_metrics_are_raised() {
     let _serial = serial();
     let port = free_port();
     let _exporter = node_exporter(port, &[]);
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     let finding = expect_finding(&findings, port, "noauth.metrics");
     assert_eq!(finding["severity"], "low", "{finding}");
     assert_evidence(finding, "# HELP ");
@@ -438,7 +424,7 @@ fn node_exporter_with_basic_auth_is_not_raised() {
     // The config is really in force: /metrics without credentials is refused.
     let answer = raw_get(port, "/metrics");
     assert!(answer.starts_with("HTTP/1.1 401"), "node exporter with basic auth answered: {answer}");
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(noauth_on(&findings, port), vec![], "{}", dump(&findings));
 }
 
@@ -495,7 +481,7 @@ const STANDINS: [(&str, &str, &str); 4] = [
 fn standin_apis_without_auth_are_raised() {
     let _serial = serial();
     let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "open")).collect();
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     for ((product, id, severity), (_, port)) in STANDINS.iter().zip(&servers) {
         let found = noauth_on(&findings, *port);
         assert_eq!(found, vec![(id.to_string(), severity.to_string())], "{product} on {port}:\n{}", dump(&findings));
@@ -515,7 +501,7 @@ fn standin_apis_with_auth_are_not_raised() {
     let servers: Vec<(Server, u16)> = STANDINS.iter().map(|(product, _, _)| standin(product, "auth")).collect();
     // A control without auth in the same audit: the stand-ins were probed.
     let (_control, control) = standin("docker", "open");
-    let findings = audit();
+    let findings = audit_json(&[]).0;
     assert_eq!(noauth_on(&findings, control).len(), 1, "the control is raised:\n{}", dump(&findings));
     for ((product, _, _), (_, port)) in STANDINS.iter().zip(&servers) {
         assert_eq!(noauth_on(&findings, *port), vec![], "{product} on {port}:\n{}", dump(&findings));

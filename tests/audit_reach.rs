@@ -5,8 +5,7 @@
 //! the audit says. Firewall rules, DNAT rules and sysctls are set inside A
 //! only, and both namespaces are deleted afterwards.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -14,28 +13,15 @@ use serde_json::Value;
 
 /// `berth audit --json --fail-on none --no-probe` inside A.
 fn audit(link: &Link) -> Vec<Value> {
-    let out = run_berth_wrapped(
-        &["ip", "netns", "exec", &link.a.name],
-        &["audit", "--json", "--fail-on", "none", "--no-probe"],
-    );
+    let out = run_berth_wrapped(&link.a.exec(), &["audit", "--json", "--fail-on", "none", "--no-probe"]);
     assert_eq!(out.code, 0, "berth audit exited {}: {}", out.code, out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     parse_array(&out.stdout, &["audit"])
 }
 
-/// A child process killed by its pid and reaped on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `program args` inside `netns` and reads one line of stdout
 /// (bounded: 10 s) — the ports it listens on, space-separated.
-fn start_reporting(netns: &NetnsGuard, args: &[&str]) -> (Running, Vec<u16>) {
+fn start_reporting(netns: &NetnsGuard, args: &[&str]) -> (KillOnDrop, Vec<u16>) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &netns.name])
         .args(args)
@@ -45,21 +31,15 @@ fn start_reporting(netns: &NetnsGuard, args: &[&str]) -> (Running, Vec<u16>) {
         .spawn()
         .expect("start a listener");
     let stdout = child.stdout.take().expect("stdout piped");
-    let running = Running(child);
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = send.send(line);
-    });
-    let line = receive.recv_timeout(Duration::from_secs(10)).expect("the listener reported its ports");
+    let running = KillOnDrop(child);
+    let line = first_line(stdout, Duration::from_secs(10)).expect("the listener reported its ports");
     let ports: Vec<u16> = line.split_whitespace().filter_map(|p| p.parse().ok()).collect();
     assert!(!ports.is_empty(), "no ports in {line:?}");
     (running, ports)
 }
 
 /// python3 listening on TCP at each address (port 0), printing the ports.
-fn listen(netns: &NetnsGuard, addresses: &[&str]) -> (Running, Vec<u16>) {
+fn listen(netns: &NetnsGuard, addresses: &[&str]) -> (KillOnDrop, Vec<u16>) {
     let script = "import socket,sys,time\nss=[]\nfor a in sys.argv[1:]:\n  s=socket.socket()\n  s.bind((a,0))\n  s.listen(16)\n  ss.append(s)\nprint(' '.join(str(s.getsockname()[1]) for s in ss), flush=True)\ntime.sleep(60)";
     let mut args = vec!["python3", "-c", script];
     args.extend_from_slice(addresses);
@@ -317,7 +297,7 @@ fn docker_proxy_publishes_past_input_rules() {
 
 /// sshd on a loopback port of A, with a fresh host key and client key.
 struct Sshd {
-    _process: Running,
+    _process: KillOnDrop,
     port: u16,
     key: String,
 }
@@ -359,7 +339,7 @@ fn start_sshd(link: &Link, scratch: &ScratchDir) -> Sshd {
         .stderr(Stdio::null())
         .spawn()
         .expect("start sshd in the namespace");
-    let process = Running(child);
+    let process = KillOnDrop(child);
     let script =
         "import socket,sys\ns=socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=1)\nprint(s.recv(64))";
     let up = poll_until(Duration::from_secs(5), || {
@@ -381,7 +361,7 @@ fn start_sshd(link: &Link, scratch: &ScratchDir) -> Sshd {
 }
 
 /// `ssh -N -L SPEC` through the test's sshd, inside A.
-fn forward(link: &Link, sshd: &Sshd, spec: &str) -> Running {
+fn forward(link: &Link, sshd: &Sshd, spec: &str) -> KillOnDrop {
     let child = Command::new("ip")
         .args(["netns", "exec", &link.a.name, "ssh", "-N", "-o", "StrictHostKeyChecking=no"])
         .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-i", &sshd.key])
@@ -391,7 +371,7 @@ fn forward(link: &Link, sshd: &Sshd, spec: &str) -> Running {
         .stderr(Stdio::null())
         .spawn()
         .expect("start ssh");
-    Running(child)
+    KillOnDrop(child)
 }
 
 fn ssh_forwards_on_all_interfaces_and_on_loopback() {
@@ -462,7 +442,7 @@ fn memcached_udp_on_all_interfaces_is_sensitive() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start memcached");
-        Running(child)
+        KillOnDrop(child)
     };
     let _wide = start("0.0.0.0", wide);
     let _local = start("127.0.0.1", local);

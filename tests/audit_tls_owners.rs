@@ -6,11 +6,9 @@
 //! a copy of the python3 binary that is then deleted or replaced.
 //! Ports are picked at run time; every child is killed by its pid on drop.
 
-use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
@@ -19,25 +17,6 @@ use serde_json::Value;
 /// The system's python3 (not a per-user shim, so that nobody can run it too).
 const PYTHON: &str = "/usr/bin/python3";
 const NOBODY: (u32, u32) = (65534, 65534);
-
-/// A child process, killed by its pid and reaped on drop.
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn pid(&self) -> u64 {
-        u64::from(self.child.id())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // Child::kill signals this (unreaped) child's own pid; wait reaps it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// An HTTP server on python3's http.server. argv: MODE ADDRESSES PORT, where
 /// MODE is "ok" (200 with a JSON body, no authentication) or "401" (401
@@ -82,7 +61,7 @@ servers[0].serve_forever()
 
 /// Starts `program` (a python3) running [`HTTP_SERVER`], optionally as
 /// another uid/gid, and waits (at most 10 s) for the port it prints.
-fn http_server(program: &Path, mode: &str, binds: &str, port: u16, as_user: Option<(u32, u32)>) -> (Proc, u16) {
+fn http_server(program: &Path, mode: &str, binds: &str, port: u16, as_user: Option<(u32, u32)>) -> (KillOnDrop, u16) {
     let mut command = Command::new(program);
     command
         .args(["-u", "-c", HTTP_SERVER, mode, binds, &port.to_string()])
@@ -97,14 +76,8 @@ fn http_server(program: &Path, mode: &str, binds: &str, port: u16, as_user: Opti
     let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
     let stdout = child.stdout.take().expect("stdout piped");
     let mut stderr = child.stderr.take().expect("stderr piped");
-    let proc = Proc { child };
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = sender.send(line);
-    });
-    let line = receiver.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let proc = KillOnDrop(child);
+    let line = first_line(stdout, Duration::from_secs(10)).unwrap_or_default();
     match line.trim().parse::<u16>() {
         Ok(port) => (proc, port),
         Err(_) => {
@@ -114,15 +87,6 @@ fn http_server(program: &Path, mode: &str, binds: &str, port: u16, as_user: Opti
             panic!("{} {mode} {binds} printed no port ({line:?}):\n{text}", program.display());
         }
     }
-}
-
-/// `berth audit --json --fail-on none` with extra environment: the findings.
-fn audit(env: &[(&str, &str)]) -> Vec<Value> {
-    let args = ["audit", "--json", "--fail-on", "none"];
-    let (code, stdout, stderr) = run_berth(&args, env);
-    assert_eq!(code, 0, "berth {args:?} exited {code}\nstderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    parse_array(&stdout, &args)
 }
 
 /// The findings with this id on this port.
@@ -192,7 +156,7 @@ fn local_ca_and_leaf() -> (String, Pem) {
 
 /// One nginx (a single process, master_process off) serving TLS on
 /// 127.0.0.1 with one server block per certificate. Returns it and the ports.
-fn nginx_tls(dir: &ScratchDir, certificates: &[(&str, &Pem)]) -> (Proc, Vec<u16>) {
+fn nginx_tls(dir: &ScratchDir, certificates: &[(&str, &Pem)]) -> (KillOnDrop, Vec<u16>) {
     let root = dir.path.display().to_string();
     let mut servers = String::new();
     let mut ports = Vec::new();
@@ -220,10 +184,10 @@ fn nginx_tls(dir: &ScratchDir, certificates: &[(&str, &Pem)]) -> (Proc, Vec<u16>
         .stderr(Stdio::null())
         .spawn()
         .expect("cannot start nginx (Debian package nginx)");
-    let mut proc = Proc { child };
+    let mut proc = KillOnDrop(child);
     for &port in &ports {
         let up = poll_until(Duration::from_secs(10), || {
-            if let Ok(Some(status)) = proc.child.try_wait() {
+            if let Ok(Some(status)) = proc.0.try_wait() {
                 let log = std::fs::read_to_string(dir.path.join("error.log")).unwrap_or_default();
                 panic!("nginx exited ({status}):\n{log}");
             }
@@ -251,7 +215,7 @@ fn expired_self_signed_and_local_ca_certificates() {
     std::fs::create_dir_all(&empty).expect("empty home");
     let (caroot, empty) = (caroot.display().to_string(), empty.display().to_string());
     let isolated = |caroot: &str, data: &str| -> Vec<Value> {
-        audit(&[("CAROOT", caroot), ("HOME", &empty), ("XDG_DATA_HOME", data), ("SUDO_USER", "")])
+        audit_json_env(&[], &[("CAROOT", caroot), ("HOME", &empty), ("XDG_DATA_HOME", data), ("SUDO_USER", "")]).0
     };
 
     let findings = isolated(&caroot, &empty);
@@ -293,7 +257,7 @@ fn password_asked_over_plain_http_beyond_loopback() {
     let (_wide, wide_port) = http_server(python, "401", "0.0.0.0", 0, None);
     let (_narrow, narrow_port) = http_server(python, "401", "127.0.0.1", 0, None);
     let (_open, open_port) = http_server(python, "ok", "0.0.0.0", 0, None);
-    let findings = audit(&[]);
+    let findings = audit_json(&[]).0;
     let finding = one(&findings, "tls.plaintext", wide_port);
     assert_eq!(finding["severity"], "medium", "{finding}");
     assert!(finding["evidence"].to_string().contains("Basic realm"), "{finding}");
@@ -325,7 +289,7 @@ fn deleted_and_replaced_executables() {
     let new_file = dir.write("python-replaced.new", b"#!/bin/sh\necho not the program that runs\n");
     std::fs::rename(&new_file, &replaced).expect("rename over the running copy");
 
-    let findings = audit(&[]);
+    let findings = audit_json(&[]).0;
     none(&findings, "owner.deleted-executable", kept_port);
     let finding = one(&findings, "owner.deleted-executable", deleted_port);
     assert_eq!(finding["severity"], "medium", "{finding}");
@@ -356,7 +320,7 @@ fn split_loopback_holders() {
         None
     };
 
-    let findings = audit(&[]);
+    let findings = audit_json(&[]).0;
     let finding = one(&findings, "owner.split-loopback", split_port);
     assert_eq!(finding["severity"], "medium", "{finding}");
     assert_eq!(finding["addresses"], serde_json::json!(["127.0.0.1", "::1"]));
@@ -374,7 +338,7 @@ fn root_serving_unauthenticated_http() {
     let (_nobody, nobody_port) = http_server(python, "ok", "127.0.0.1", 0, Some(NOBODY));
     let (_locked, locked_port) = http_server(python, "401", "127.0.0.1", 0, None);
     let (_wide, wide_port) = http_server(python, "ok", "0.0.0.0", 0, None);
-    let findings = audit(&[]);
+    let findings = audit_json(&[]).0;
     assert_eq!(one(&findings, "owner.root-http", wide_port)["severity"], "high", "beyond loopback");
     let finding = one(&findings, "owner.root-http", root_port);
     assert_eq!(finding["severity"], "medium", "loopback only: {finding}");

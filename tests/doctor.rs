@@ -6,9 +6,7 @@
 //! differently (in a private mount namespace), and a user without the
 //! privilege to bind low ports. The host's own settings are never changed.
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -141,42 +139,6 @@ fn run(program: &str, args: &[&str]) {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A namespace `berth-doctor-<pid>[-tag]` with lo up, deleted on drop
-/// (NetnsGuard's Drop runs `ip netns del`).
-fn doctor_netns(tag: &str) -> NetnsGuard {
-    let name = if tag.is_empty() {
-        format!("berth-doctor-{}", std::process::id())
-    } else {
-        format!("berth-doctor-{}-{tag}", std::process::id())
-    };
-    // A leftover from a crashed run with the same pid.
-    let _ = ip(&["netns", "del", &name]);
-    let (ok, err) = ip(&["netns", "add", &name]);
-    assert!(ok, "ip netns add {name}: {err}");
-    let guard = NetnsGuard { name };
-    let (ok, err) = ip(&["-n", &guard.name, "link", "set", "lo", "up"]);
-    assert!(ok, "lo up in {}: {err}", guard.name);
-    guard
-}
-
-/// Runs `body` on a thread that entered the namespace: sockets it creates
-/// live in that namespace for as long as they are open.
-fn in_netns<T: Send + 'static>(netns: &NetnsGuard, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let file = File::open(netns.path()).expect("open the namespace");
-    std::thread::spawn(move || {
-        // SAFETY: setns on this thread only, with a descriptor we own.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        body()
-    })
-    .join()
-    .expect("the namespace thread panicked")
-}
-
-fn netns_exec(netns: &NetnsGuard) -> [&str; 4] {
-    ["ip", "netns", "exec", netns.name.as_str()]
 }
 
 const V6_STAGES: [&str; 4] = ["socket", "setsockopt", "bind", "listen"];
@@ -395,8 +357,8 @@ fn different_processes_on_v4_and_v6_loopback() {
 fn route_localnet_in_a_namespace() {
     let _serial = serial();
     require_root("ip netns add, sysctl in the namespace");
-    let netns = doctor_netns("");
-    let exec = netns_exec(&netns);
+    let netns = NetnsGuard::create("doctor");
+    let exec = netns.exec();
     let before = doctor_wrapped(&exec, &[]);
     expect_status(&before, "sysctl.route_localnet", "ok");
     expect_status(&before, "loopback.up", "ok");
@@ -429,7 +391,7 @@ fn nft_rule_dropping_a_port_on_lo() {
     let _serial = serial();
     require_root("a namespace with its own ruleset");
     let nft = require_program("nft", "nftables").to_str().unwrap().to_string();
-    let netns = doctor_netns("nft");
+    let netns = NetnsGuard::create("doctor-nft");
     let port = free_port();
     let p = port.to_string();
     let ns = ["netns", "exec", netns.name.as_str()];
@@ -443,7 +405,7 @@ fn nft_rule_dropping_a_port_on_lo() {
     nft_in(&["add", "chain", "inet", "berth_test", "input", "{ type filter hook input priority 0; policy accept; }"]);
     nft_in(&["add", "rule", "inet", "berth_test", "input", "iifname", "lo", "tcp", "dport", &p, "drop"]);
 
-    let exec = netns_exec(&netns);
+    let exec = netns.exec();
     let report = doctor_wrapped(&exec, &[&p]);
     let summary = expect_status(&report, "port.firewall", "fail");
     assert!(summary.contains("drops") && summary.contains(&format!("dport {port} drop")), "{summary}");
@@ -463,7 +425,7 @@ fn iptables_rule_rejecting_a_port_on_lo() {
     let _serial = serial();
     require_root("a namespace with its own ruleset");
     let iptables = require_program("iptables", "iptables");
-    let netns = doctor_netns("ipt");
+    let netns = NetnsGuard::create("doctor-ipt");
     let port = free_port();
     let p = port.to_string();
     let iptables = iptables.to_str().unwrap();
@@ -487,7 +449,7 @@ fn iptables_rule_rejecting_a_port_on_lo() {
         ],
     );
 
-    let exec = netns_exec(&netns);
+    let exec = netns.exec();
     let report = doctor_wrapped(&exec, &[&p]);
     let summary = expect_status(&report, "port.firewall", "fail");
     assert!(summary.contains("rejects") && summary.contains(&p), "{summary}");
@@ -505,7 +467,7 @@ fn iptables_rule_rejecting_a_port_on_lo() {
 fn listener_bound_to_an_interface_address_only() {
     let _serial = serial();
     require_root("a namespace with a veth pair");
-    let netns = doctor_netns("addr");
+    let netns = NetnsGuard::create("doctor-addr");
     for args in [
         vec!["-n", netns.name.as_str(), "link", "add", "bd0", "type", "veth", "peer", "name", "bd1"],
         vec!["-n", netns.name.as_str(), "addr", "add", "198.51.100.1/24", "dev", "bd0"],
@@ -520,7 +482,7 @@ fn listener_bound_to_an_interface_address_only() {
         let port = listener.local_addr().unwrap().port();
         (listener, port)
     });
-    let report = doctor_wrapped(&netns_exec(&netns), &[&port.to_string()]);
+    let report = doctor_wrapped(&netns.exec(), &[&port.to_string()]);
     let summary = expect_status(&report, "port.interface_only", "warn");
     assert!(summary.contains("198.51.100.1 (bd0)") && summary.contains("refused"), "{summary}");
     assert!(check(&report, "port.interface_only")["fix"].as_str().unwrap().contains(&format!("198.51.100.1:{port}")));
@@ -531,7 +493,7 @@ fn listener_bound_to_an_interface_address_only() {
 fn ephemeral_exhaustion_and_time_wait_per_destination_in_a_namespace() {
     let _serial = serial();
     require_root("a namespace with a 10-port ephemeral range");
-    let netns = doctor_netns("eph");
+    let netns = NetnsGuard::create("doctor-eph");
     let (listener, port) = in_netns(&netns, || {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
@@ -541,7 +503,7 @@ fn ephemeral_exhaustion_and_time_wait_per_destination_in_a_namespace() {
     let low: u16 = if port >= 30_000 { 20_000 } else { 40_000 };
     let range = format!("net.ipv4.ip_local_port_range={low} {}", low + 9);
     run("ip", &["netns", "exec", &netns.name, "sysctl", "-qw", &range]);
-    let exec = netns_exec(&netns);
+    let exec = netns.exec();
     let connect = |n: usize| {
         in_netns(&netns, move || {
             (0..n).map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect")).collect::<Vec<_>>()
@@ -681,12 +643,8 @@ fn loopback_down_then_ipv6_disabled_in_a_namespace() {
     let _serial = serial();
     require_root("ip netns add");
     // A fresh namespace: lo exists, down and without addresses.
-    let name = format!("berth-doctor-{}-lo", std::process::id());
-    let _ = ip(&["netns", "del", &name]);
-    let (ok, err) = ip(&["netns", "add", &name]);
-    assert!(ok, "ip netns add {name}: {err}");
-    let netns = NetnsGuard { name };
-    let exec = netns_exec(&netns);
+    let netns = NetnsGuard::add("doctor-lo");
+    let exec = netns.exec();
     let report = doctor_wrapped(&exec, &[]);
     let summary = expect_status(&report, "loopback.up", "fail");
     assert!(summary.contains("down"), "{summary}");
@@ -714,8 +672,8 @@ fn loopback_down_then_ipv6_disabled_in_a_namespace() {
 fn reserved_ports_in_a_namespace() {
     let _serial = serial();
     require_root("sysctl in a namespace");
-    let netns = doctor_netns("rsv");
-    let exec = netns_exec(&netns);
+    let netns = NetnsGuard::create("doctor-rsv");
+    let exec = netns.exec();
     // A listener inside the ephemeral range: doctor suggests reserving its port.
     let (listener, port) = in_netns(&netns, || {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::echo_nc::{port_in, start, start_with};
 
 /// Writes `len` deterministic pseudo-random bytes (xorshift, 8 at a time)
 /// to `path` and returns them.
@@ -65,10 +64,11 @@ fn readme_listen_and_connect_deliver_every_byte() {
         let data = random_file(&file, size, 0xb1d9e + round as u64);
         let received = dir.path.join(format!("received-{round}.bin"));
         let out = File::create(&received).unwrap();
-        let (mut listen, line, _stderr) = start_with(&["listen", "0"], "listening on tcp", Stdio::null(), out.into());
+        let (mut listen, line, _stderr) =
+            start_berth_with(&["listen", "0"], "listening on tcp", Stdio::null(), out.into());
         let port = port_in(&line, "tcp").to_string();
         let connect = connect_from(&[&port], File::open(&file).unwrap().into());
-        let listen_status = wait_exit(&mut listen.child, "berth listen", Duration::from_secs(30));
+        let listen_status = wait_exit(&mut listen.0, "berth listen", Duration::from_secs(30));
         let got = std::fs::read(&received).unwrap();
         assert!(
             got.len() == data.len() && got == data,
@@ -90,7 +90,7 @@ fn connect_sends_everything_to_a_server_that_half_closes_at_once() {
     let _serial = serial();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let data = crate::echo_nc::random_bytes(20 << 20, 7);
+    let data = random_bytes(20 << 20, 7);
     let expected = data.clone();
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
@@ -130,7 +130,7 @@ fn listen_sends_everything_to_a_client_that_half_closes_at_once() {
     let file = dir.path.join("file.bin");
     let data = random_file(&file, 20 << 20, 11);
     let (mut listen, line, _stderr) =
-        start_with(&["listen", "0"], "listening on tcp", File::open(&file).unwrap().into(), Stdio::null());
+        start_berth_with(&["listen", "0"], "listening on tcp", File::open(&file).unwrap().into(), Stdio::null());
     let port = port_in(&line, "tcp");
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
@@ -138,7 +138,7 @@ fn listen_sends_everything_to_a_client_that_half_closes_at_once() {
     let mut got = Vec::new();
     stream.read_to_end(&mut got).unwrap();
     assert!(got == data, "{} of {} bytes arrived", got.len(), data.len());
-    let status = wait_exit(&mut listen.child, "berth listen", Duration::from_secs(30));
+    let status = wait_exit(&mut listen.0, "berth listen", Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
 }
 
@@ -226,18 +226,18 @@ fn a_reset_before_everything_arrived_is_an_error() {
 /// cannot deliver what it reads on stdin: exit 3 and say so, not 0.
 fn udp_listen_reports_a_datagram_not_delivered() {
     let _serial = serial();
-    let (mut listen, line, _stderr) = start(&["listen", "-u", "0", "-w", "5"], "listening on udp");
+    let (mut listen, line, _stderr) = start_berth(&["listen", "-u", "0", "-w", "5"], "listening on udp");
     let port = port_in(&line, "udp");
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.send_to(b"hello", ("127.0.0.1", port)).unwrap();
     let mut first = [0u8; 5];
-    listen.child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    listen.0.stdout.take().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"hello");
     drop(peer);
-    let mut stdin = listen.child.stdin.take().unwrap();
+    let mut stdin = listen.0.stdin.take().unwrap();
     stdin.write_all(b"are you there?").unwrap();
     stdin.flush().unwrap();
-    let status = wait_exit(&mut listen.child, "berth listen -u", Duration::from_secs(10));
+    let status = wait_exit(&mut listen.0, "berth listen -u", Duration::from_secs(10));
     drop(stdin);
     assert_eq!(status.code(), Some(3));
 }
@@ -351,10 +351,10 @@ fn echo_closes_idle_clients_so_new_ones_are_served() {
 fn echo_closes_idle_clients_so_new_ones_are_served_here() {
     const IDLE: Duration = Duration::from_secs(2);
     let (server, line, stderr) =
-        start(&["echo", "0", "--tcp", "--max-clients", "20", "--idle-timeout", "2"], "echoing on");
+        start_berth(&["echo", "0", "--tcp", "--max-clients", "20", "--idle-timeout", "2"], "echoing on");
     let log = collect(stderr);
     let port = port_in(&line, "tcp");
-    let pid = server.child.id();
+    let pid = server.0.id();
     let base_fds = fd_count(pid);
     // Connected (and accepted, and admitted) in order, each noted when.
     let idle: Vec<(TcpStream, Instant)> =
@@ -413,10 +413,10 @@ fn echo_memory_is_bounded_and_stalled_clients_are_dropped_here() {
     // closed to make room; the memory bound counts the test's 64.
     let max_clients = (CLIENTS + 16).to_string();
     let (server, line, stderr) =
-        start(&["echo", "0", "--tcp", "--max-clients", &max_clients, "--send-timeout", &timeout], "echoing on");
+        start_berth(&["echo", "0", "--tcp", "--max-clients", &max_clients, "--send-timeout", &timeout], "echoing on");
     let log = collect(stderr);
     let port = port_in(&line, "tcp");
-    let pid = server.child.id();
+    let pid = server.0.id();
     let base_rss = status_kib(pid, "VmRSS");
     let base_fds = fd_count(pid);
 
@@ -503,21 +503,6 @@ fn echo_memory_is_bounded_and_stalled_clients_are_dropped_here() {
     assert!(echoed(port, b"still here"), "berth serves new clients after the drops");
 }
 
-/// Runs `body` on a thread that has joined `netns` (setns moves only the
-/// calling thread, and this one ends with `body`).
-fn in_netns<T: Send + 'static>(netns: &NetnsGuard, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = netns.path();
-    std::thread::spawn(move || {
-        let ns = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on a descriptor we hold; it affects this thread only.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        body()
-    })
-    .join()
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
 /// Runs `body` in a network namespace of its own when the tests run as
 /// root, else here. In it no other program on the machine can connect to
 /// the echo and take one of the few slots of a small --max-clients (another
@@ -564,14 +549,14 @@ fn udp_counter(pid: u32, name: &str) -> u64 {
 }
 
 /// `berth echo 0 --udp ARGS` inside `netns`.
-fn udp_echo_in(netns: &NetnsGuard, args: &[&str]) -> (crate::echo_nc::Server, u16, Arc<Mutex<String>>) {
+fn udp_echo_in(netns: &NetnsGuard, args: &[&str]) -> (KillOnDrop, u16, Arc<Mutex<String>>) {
     let mut command = Command::new("ip");
     command
         .args(["netns", "exec", &netns.name, env!("CARGO_BIN_EXE_berth"), "echo", "0", "--udp"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
-    let (server, line, stderr) = crate::echo_nc::start_command(command, "echoing on");
+    let (server, line, stderr) = start_berth_command(command, "echoing on");
     (server, port_in(&line, "udp"), collect(stderr))
 }
 
@@ -596,7 +581,7 @@ fn udp_echo_drops_datagrams_from_its_own_port_and_service_ports() {
     let _serial = serial();
     let netns = NetnsGuard::create("echo-own");
     let (server, port, log) = udp_echo_in(&netns, &[]);
-    let pid = server.child.id();
+    let pid = server.0.id();
     let (received, sent) = (udp_counter(pid, "InDatagrams"), udp_counter(pid, "OutDatagrams"));
     spoof(&netns, port, port, b"is anyone there?", 100);
     spoof(&netns, 19, port, b"chargen says hi", 100);
@@ -628,7 +613,7 @@ fn udp_echo_loop_between_two_echo_servers_dies_out() {
     let netns = NetnsGuard::create("echo-pair");
     let (a, port_a, log_a) = udp_echo_in(&netns, &[]);
     let (_b, port_b, log_b) = udp_echo_in(&netns, &[]);
-    let pid = a.child.id();
+    let pid = a.0.id();
     let sent = udp_counter(pid, "OutDatagrams");
     spoof(&netns, port_b, port_a, b"ping-pong", 1);
     // Watch 2 s (an observation window, not a wait for an event): the
@@ -736,17 +721,19 @@ fn echo_log_keeps_memory_bounded_here() {
     const CLIENTS: usize = 16;
     const SIZE: usize = 8 << 20;
     for format in ["hex", "text"] {
-        let (server, line, stderr) =
-            start(&["echo", "0", "--tcp", "--max-clients", &(2 * CLIENTS).to_string(), "--log", format], "echoing on");
+        let (server, line, stderr) = start_berth(
+            &["echo", "0", "--tcp", "--max-clients", &(2 * CLIENTS).to_string(), "--log", format],
+            "echoing on",
+        );
         let log = tally_log(stderr, format == "hex");
         let port = port_in(&line, "tcp");
-        let pid = server.child.id();
+        let pid = server.0.id();
         let base_rss = status_kib(pid, "VmRSS");
         let clients: Vec<_> = (0..CLIENTS as u64)
             .map(|i| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 let client = std::thread::spawn(move || {
-                    let data = crate::echo_nc::random_bytes(SIZE, 0x10c + i);
+                    let data = random_bytes(SIZE, 0x10c + i);
                     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to echo");
                     let _ = tx.send(stream.local_addr().unwrap().to_string());
                     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -810,7 +797,7 @@ fn echo_at_its_cap_closes_the_quietest_client_for_a_new_one() {
 
 fn echo_at_its_cap_closes_the_quietest_client_for_a_new_one_here() {
     let (_server, line, stderr) =
-        start(&["echo", "0", "--tcp", "--max-clients", "2", "--idle-timeout", "1"], "echoing on");
+        start_berth(&["echo", "0", "--tcp", "--max-clients", "2", "--idle-timeout", "1"], "echoing on");
     let log = collect(stderr);
     let port = port_in(&line, "tcp");
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
@@ -871,7 +858,7 @@ fn udp_listen_keeps_receiving_after_stdin_ends() {
     let dir = ScratchDir::new("listen-udp");
     let out = dir.path.join("out");
     let (mut listen, line, _stderr) =
-        start_with(&["listen", "-u", "0"], "listening on udp", Stdio::null(), File::create(&out).unwrap().into());
+        start_berth_with(&["listen", "-u", "0"], "listening on udp", Stdio::null(), File::create(&out).unwrap().into());
     let port = port_in(&line, "udp");
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let printed = |expected: &str| {
@@ -883,17 +870,17 @@ fn udp_listen_keeps_receiving_after_stdin_ends() {
     std::thread::sleep(Duration::from_millis(1500));
     peer.send_to(b"two", ("127.0.0.1", port)).unwrap();
     let got = printed("onetwo");
-    let status = listen.child.try_wait().unwrap();
+    let status = listen.0.try_wait().unwrap();
     assert!(got.is_some(), "out holds {:?}; berth: {status:?}", std::fs::read_to_string(&out));
     assert!(status.is_none(), "berth listen -u still receives");
     drop(listen);
 
     // --idle-timeout ends it, as it ends a TCP session: exit 5, said why.
     let (mut listen, line, mut stderr) =
-        start_with(&["listen", "-u", "0", "-i", "1"], "listening on udp", Stdio::null(), Stdio::null());
+        start_berth_with(&["listen", "-u", "0", "-i", "1"], "listening on udp", Stdio::null(), Stdio::null());
     let port = port_in(&line, "udp");
     peer.send_to(b"one", ("127.0.0.1", port)).unwrap();
-    let status = wait_exit(&mut listen.child, "berth listen -u -i 1", Duration::from_secs(10));
+    let status = wait_exit(&mut listen.0, "berth listen -u -i 1", Duration::from_secs(10));
     let mut said = String::new();
     stderr.read_to_string(&mut said).unwrap();
     assert_eq!(status.code(), Some(5), "{said}");

@@ -4,80 +4,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A berth server child, killed and reaped on drop.
-pub(crate) struct Server {
-    pub(crate) child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `berth ARGS` and returns it with the first stderr line that
-/// contains `marker` (where servers say what they listen on).
-pub(crate) fn start(args: &[&str], marker: &str) -> (Server, String, BufReader<ChildStderr>) {
-    start_with(args, marker, Stdio::piped(), Stdio::piped())
-}
-
-/// As [`start`], with the child's stdin and stdout given (a file, /dev/null).
-pub(crate) fn start_with(
-    args: &[&str],
-    marker: &str,
-    stdin: Stdio,
-    stdout: Stdio,
-) -> (Server, String, BufReader<ChildStderr>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-    command.args(args).stdin(stdin).stdout(stdout);
-    start_command(command, marker)
-}
-
-/// As [`start`], for a prepared command (berth behind `ip netns exec`,
-/// say, which execs it: the child is berth itself). stderr is piped here.
-pub(crate) fn start_command(mut command: Command, marker: &str) -> (Server, String, BufReader<ChildStderr>) {
-    let mut child = command.stderr(Stdio::piped()).spawn().expect("start berth");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    for _ in 0..20 {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 || line.contains(marker) {
-            break;
-        }
-    }
-    assert!(line.contains(marker), "{command:?} said {line:?}");
-    (Server { child }, line, stderr)
-}
-
-/// The port after `protocol ` in a line such as "echoing on tcp 127.0.0.1:P and udp 127.0.0.1:P".
-pub(crate) fn port_in(line: &str, protocol: &str) -> u16 {
-    let rest = line.split(&format!("{protocol} ")).nth(1).unwrap_or_else(|| panic!("no {protocol} in {line}"));
-    let address = rest.split_whitespace().next().unwrap();
-    address.rsplit(':').next().unwrap().trim_end_matches(')').parse().unwrap()
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 fn tcp_echo_round_trips_large_data_from_many_clients() {
     let _serial = serial();
-    let (_server, line, _stderr) = start(&["echo", "0"], "echoing on");
+    let (_server, line, _stderr) = start_berth(&["echo", "0"], "echoing on");
     let port = port_in(&line, "tcp");
     let clients: Vec<_> = (0..4u64)
         .map(|i| {
@@ -106,7 +40,7 @@ fn tcp_echo_round_trips_large_data_from_many_clients() {
 
 fn udp_echo_round_trips_datagrams() {
     let _serial = serial();
-    let (_server, line, _stderr) = start(&["echo", "0"], "echoing on");
+    let (_server, line, _stderr) = start_berth(&["echo", "0"], "echoing on");
     let port = port_in(&line, "udp");
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(("127.0.0.1", port)).unwrap();
@@ -122,7 +56,7 @@ fn udp_echo_round_trips_datagrams() {
 
 fn echo_logs_traffic_escaped() {
     let _serial = serial();
-    let (_server, line, mut stderr) = start(&["echo", "0", "--tcp", "--log", "text"], "echoing on");
+    let (_server, line, mut stderr) = start_berth(&["echo", "0", "--tcp", "--log", "text"], "echoing on");
     let port = port_in(&line, "tcp");
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.write_all(b"hi\x1b[2J\n").unwrap();
@@ -160,12 +94,12 @@ fn echo_port_taken_names_the_holder() {
 
 fn listen_receives_a_file_and_answers_after_half_close() {
     let _serial = serial();
-    let (mut server, line, _stderr) = start(&["listen", "0"], "listening on tcp");
+    let (mut server, line, _stderr) = start_berth(&["listen", "0"], "listening on tcp");
     let port = port_in(&line, "tcp");
     // berth listen's stdin is the answer it sends back; what it prints is
     // read on a thread, so a full stdout pipe never stalls it.
-    let mut stdin = server.child.stdin.take().unwrap();
-    let mut stdout = server.child.stdout.take().unwrap();
+    let mut stdin = server.0.stdin.take().unwrap();
+    let mut stdout = server.0.stdout.take().unwrap();
     let printed = std::thread::spawn(move || {
         let mut received = Vec::new();
         stdout.read_to_end(&mut received).unwrap();
@@ -184,7 +118,7 @@ fn listen_receives_a_file_and_answers_after_half_close() {
     assert_eq!(answer, b"thanks", "berth shut its side after its stdin ended");
     let received = printed.join().unwrap();
     assert!(received == data, "{} bytes printed of {}", received.len(), data.len());
-    let status = server.child.wait().unwrap();
+    let status = server.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
 
@@ -224,16 +158,16 @@ fn connect_sends_stdin_and_prints_the_reply_after_half_close() {
 
 fn udp_connect_and_listen() {
     let _serial = serial();
-    let (mut server, line, _stderr) = start(&["listen", "-u", "0", "-w", "3"], "listening on udp");
+    let (mut server, line, _stderr) = start_berth(&["listen", "-u", "0", "-w", "3"], "listening on udp");
     let port = port_in(&line, "udp");
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.send_to(b"first datagram", ("127.0.0.1", port)).unwrap();
-    let mut reader = BufReader::new(server.child.stdout.take().unwrap());
+    let mut reader = BufReader::new(server.0.stdout.take().unwrap());
     let mut buffer = [0u8; 14];
     reader.read_exact(&mut buffer).unwrap();
     assert_eq!(&buffer, b"first datagram");
     // What berth reads on stdin goes back to that peer.
-    let mut stdin = server.child.stdin.take().unwrap();
+    let mut stdin = server.0.stdin.take().unwrap();
     stdin.write_all(b"reply").unwrap();
     stdin.flush().unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();

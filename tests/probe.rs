@@ -4,88 +4,16 @@
 //! here, a refused port, a timeout in a network namespace, and bad input.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::common::http::read_request_head;
 use crate::common::*;
 use serde_json::Value;
 
-/// `berth probe ARGS --json`: exit code and report; asserts no panic and a clean stderr.
-pub(crate) fn probe_json(args: &[&str]) -> (i32, Value) {
-    let mut full = vec!["probe"];
-    full.extend_from_slice(args);
-    full.push("--json");
-    let (code, stdout, stderr) = run_berth(&full, &[]);
-    assert!(code == 0 || code == 1, "berth {full:?} exited {code}\nstderr: {stderr}\nstdout: {stdout}");
-    assert!(!stderr.contains("panicked"), "berth {full:?} panicked: {stderr}");
-    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("berth {full:?}: not JSON ({e}):\n{stdout}"));
-    (code, value)
-}
-
-/// The address entry for `address` in a probe report.
-pub(crate) fn at<'a>(report: &'a Value, address: &str) -> &'a Value {
-    report["addresses"]
-        .as_array()
-        .expect("addresses")
-        .iter()
-        .find(|a| a["address"] == address)
-        .unwrap_or_else(|| panic!("no entry for {address} in {report:#}"))
-}
-
 const TRAP: &str = "clients that try ::1 first (localhost) get 'connection refused'; bind [::] or both";
-
-/// A server thread that accepts connections on `listener` until stopped
-/// (at most `max` of them), handing each to `serve`. Stopped and joined on drop.
-pub(crate) struct Server {
-    stop: Arc<AtomicBool>,
-    accepted: Arc<AtomicUsize>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    pub(crate) fn start(listener: TcpListener, max: usize, serve: impl Fn(TcpStream) + Send + 'static) -> Server {
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let stop = Arc::new(AtomicBool::new(false));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (stop2, accepted2) = (stop.clone(), accepted.clone());
-        let handle = std::thread::spawn(move || {
-            let started = Instant::now();
-            // Bounded: `max` connections, 30 s, or until stopped.
-            while !stop2.load(Ordering::Relaxed) && accepted2.load(Ordering::Relaxed) < max {
-                if started.elapsed() > Duration::from_secs(30) {
-                    break;
-                }
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        accepted2.fetch_add(1, Ordering::Relaxed);
-                        stream.set_nonblocking(false).expect("blocking stream");
-                        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                        serve(stream);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        });
-        Server { stop, accepted, handle: Some(handle) }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
 
 /// A ::1 listener (IPV6_V6ONLY) whose port nothing uses on 127.0.0.1.
 fn v6_listener_free_on_v4() -> (TcpListener, u16) {
@@ -95,7 +23,7 @@ fn v6_listener_free_on_v4() -> (TcpListener, u16) {
 fn open_on_ipv4_only_names_the_trap() {
     let _serial = serial();
     let (listener, port) = quiet_listener_v4();
-    let _server = Server::start(listener, 8, |_| {});
+    let _server = ServerThread::start(listener, 8, |_| {});
 
     let (code, report) = probe_json(&[&port.to_string()]);
     assert_eq!(code, 0, "{report:#}");
@@ -123,7 +51,7 @@ fn open_on_ipv4_only_names_the_trap() {
 fn open_on_ipv6_only_names_the_trap_the_other_way() {
     let _serial = serial();
     let (listener, port) = v6_listener_free_on_v4();
-    let _server = Server::start(listener, 8, |_| {});
+    let _server = ServerThread::start(listener, 8, |_| {});
 
     let (code, report) = probe_json(&[&format!("localhost:{port}")]);
     assert_eq!(code, 0, "{report:#}");
@@ -153,8 +81,8 @@ fn open_on_both_families_gives_no_warning() {
         }
     }
     let (v4, v6, port) = pair.expect("a port free on both 127.0.0.1 and ::1 (50 tries)");
-    let _a = Server::start(v4, 8, |_| {});
-    let _b = Server::start(v6, 8, |_| {});
+    let _a = ServerThread::start(v4, 8, |_| {});
+    let _b = ServerThread::start(v6, 8, |_| {});
 
     let (code, report) = probe_json(&[&port.to_string()]);
     assert_eq!(code, 0);
@@ -183,7 +111,7 @@ fn a_refused_port_exits_1() {
 fn a_server_that_speaks_first_shows_its_banner() {
     let _serial = serial();
     let (listener, port) = listener_v4();
-    let _server = Server::start(listener, 4, |mut stream| {
+    let _server = ServerThread::start(listener, 4, |mut stream| {
         let _ = stream.write_all(b"220 hello\r\n");
         // Keep the connection open a moment, as real servers do.
         let mut buf = [0u8; 64];
@@ -208,7 +136,7 @@ fn a_silent_server_on_an_ordinary_port_is_sent_nothing() {
     let (listener, port) = listener_v4();
     let received = Arc::new(AtomicUsize::new(0));
     let seen = received.clone();
-    let server = Server::start(listener, 4, move |mut stream| {
+    let server = ServerThread::start(listener, 4, move |mut stream| {
         let mut buf = [0u8; 256];
         let _ = stream.set_read_timeout(Some(Duration::from_millis(1500)));
         // Until the probe closes (EOF) or the timeout: count what it sent.
@@ -231,8 +159,8 @@ fn a_silent_server_on_an_ordinary_port_is_sent_nothing() {
 }
 
 /// A tiny HTTP server: answers each request by path.
-fn http_server(listener: TcpListener, port: u16) -> Server {
-    Server::start(listener, 32, move |mut stream| {
+fn http_server(listener: TcpListener, port: u16) -> ServerThread {
+    ServerThread::start(listener, 32, move |mut stream| {
         let request = read_request_head(&mut stream);
         let text = String::from_utf8_lossy(&request);
         let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
@@ -345,7 +273,7 @@ fn tls_version_certificate_and_http_over_tls() {
         .expect("server config");
     let config = Arc::new(config);
     let (listener, port) = listener_v4();
-    let _server = Server::start(listener, 8, move |stream| {
+    let _server = ServerThread::start(listener, 8, move |stream| {
         let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
         let mut tls = rustls::StreamOwned::new(connection, stream);
         read_request_head(&mut tls);
@@ -408,10 +336,7 @@ fn a_dropped_connect_times_out() {
         assert!(ok, "nft {command}: {err}");
     }
     let started = Instant::now();
-    let out = run_berth_wrapped(
-        &["ip", "netns", "exec", &netns.name],
-        &["probe", &format!("127.0.0.1:{port}"), "-w", "0.5", "--json"],
-    );
+    let out = run_berth_wrapped(&netns.exec(), &["probe", &format!("127.0.0.1:{port}"), "-w", "0.5", "--json"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let report: Value = serde_json::from_str(&out.stdout).expect("JSON");
@@ -419,8 +344,7 @@ fn a_dropped_connect_times_out() {
     assert_eq!(entry["state"], "timed_out", "{report:#}");
     assert_eq!(entry["connect_ms"], Value::Null);
 
-    let out =
-        run_berth_wrapped(&["ip", "netns", "exec", &netns.name], &["probe", &format!("127.0.0.1:{port}"), "-w", "0.3"]);
+    let out = run_berth_wrapped(&netns.exec(), &["probe", &format!("127.0.0.1:{port}"), "-w", "0.3"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("timed out"), "{}", out.stdout);
 }
@@ -446,7 +370,7 @@ fn bad_input_exits_2_with_one_line() {
 fn json_fields_match_the_documentation() {
     let _serial = serial();
     let (listener, port) = listener_v4();
-    let _server = Server::start(listener, 4, |_| {});
+    let _server = ServerThread::start(listener, 4, |_| {});
     let (_, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
     assert_eq!(keys_of(&report), documented_fields("## `berth probe TARGET --json`"));
     assert_eq!(keys_of(at(&report, "127.0.0.1")), documented_fields("An **address**"));

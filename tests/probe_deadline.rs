@@ -373,16 +373,7 @@ fn a_redirect_chain_of_slow_answers_ends_probe_at_its_timeout() {
 
 /// A listener on 127.0.0.1 inside `netns` (made on a thread that enters it).
 fn listener_in(netns: &NetnsGuard) -> TcpListener {
-    let path = netns.path();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("open the namespace");
-        // SAFETY: setns on a namespace descriptor we hold; it changes this thread only.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        TcpListener::bind("127.0.0.1:0").expect("bind in the namespace")
-    })
-    .join()
-    .expect("listener thread")
+    in_netns(netns, || TcpListener::bind("127.0.0.1:0").expect("bind in the namespace"))
 }
 
 /// `berth probe http://127.0.0.1:PORT/aaa...` (a 100 KB request) against
@@ -393,7 +384,7 @@ fn probe_with_a_large_request(serve: impl Fn(TcpStream, &Service) + Send + Sync 
     let netns = NetnsGuard::create("deadline-write");
     run_in(&netns, &["sysctl", "-qw", "net.ipv4.tcp_wmem=4096 4096 4096", "net.ipv4.tcp_rmem=4096 4096 4096"]);
     let service = Hostile::on(listener_in(&netns), serve);
-    let wrapper = ["ip", "netns", "exec", netns.name.as_str()];
+    let wrapper = netns.exec();
     let target = format!("http://127.0.0.1:{}/{}", service.port, "a".repeat(100_000));
     let (code, address, took) = probe(&wrapper, &target, "2");
     assert!(took < Duration::from_millis(3500), "a service that reads {kind}: probe --timeout 2 took {took:?}");

@@ -4,7 +4,6 @@
 //! bad input.
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -194,27 +193,6 @@ fn a_socket_connected_to_itself_is_recognised() {
     drop(listener);
 }
 
-/// Runs `body` on a thread that has entered the network namespace at
-/// `path`; sockets it makes stay in that namespace after it returns.
-fn in_netns<T: Send + 'static>(path: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = CString::new(path).expect("path");
-    std::thread::spawn(move || {
-        // SAFETY: open and setns on a descriptor we own; setns(CLONE_NEWNET)
-        // changes only this thread's namespace.
-        unsafe {
-            let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            assert!(fd >= 0, "open {path:?}: {}", std::io::Error::last_os_error());
-            let rc = libc::setns(fd, libc::CLONE_NEWNET);
-            let error = std::io::Error::last_os_error();
-            libc::close(fd);
-            assert_eq!(rc, 0, "setns: {error}");
-        }
-        body()
-    })
-    .join()
-    .expect("namespace thread")
-}
-
 fn self_connections_are_never_reported_open() {
     let _serial = serial();
     require_root("network namespace, sysctl");
@@ -228,13 +206,13 @@ fn self_connections_are_never_reported_open() {
     assert!(ok, "sysctl {range}: {err}");
 
     // The trap is real there: a plain connect "succeeds" with nothing listening.
-    let connected = in_netns(&netns.path(), move || {
+    let connected = in_netns(&netns, move || {
         std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
             .map(|s| s.local_addr().unwrap() == s.peer_addr().unwrap())
     });
     assert!(matches!(connected, Ok(true)), "expected a self-connection, got {connected:?}");
 
-    let wrapper = ["ip", "netns", "exec", &netns.name];
+    let wrapper = netns.exec();
     let ports = format!("{}-{}", port - 2, port + 2);
     let (code, entries, stderr) = scan_json(&wrapper, &["--ports", &ports]);
     assert_eq!((code, entries.len()), (1, 0), "nothing listens, nothing is open: {entries:?}\n{stderr}");
@@ -317,7 +295,7 @@ fn scans_a_host_in_another_namespace_over_a_veth_pair() {
         assert!(ok, "ip {args:?}: {err}");
     }
     // Listeners inside the target namespace, made by a thread that entered it.
-    let listeners: Vec<(TcpListener, u16)> = in_netns(&target.path(), || {
+    let listeners: Vec<(TcpListener, u16)> = in_netns(&target, || {
         let first = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind in the target namespace");
         let base = first.local_addr().unwrap().port();
         let mut found = vec![(first, base)];
@@ -342,7 +320,7 @@ fn scans_a_host_in_another_namespace_over_a_veth_pair() {
     }
 
     let (lo, hi) = range_around(&ours, 20);
-    let wrapper = ["ip", "netns", "exec", &scanner.name];
+    let wrapper = scanner.exec();
     let started = Instant::now();
     let (code, entries, stderr) = scan_json(&wrapper, &["192.0.2.2", "--ports", &format!("{lo}-{hi}"), "-w", "0.5"]);
     assert_eq!(code, 0, "{stderr}");

@@ -9,43 +9,11 @@ use std::time::{Duration, Instant};
 use crate::common::http::*;
 use crate::common::*;
 
-/// A site with a bit of everything.
-pub(crate) fn site() -> ScratchDir {
-    let dir = ScratchDir::new("serve");
-    dir.write("index.html", "<!doctype html><title>home</title><h1>home page</h1>\n");
-    dir.write("hello.txt", "hello, world\n");
-    dir.write("style.css", "body { color: red; }\n".repeat(40));
-    dir.write("app.js", "console.log('berth');\n".repeat(40));
-    dir.write("data.json", format!("[{}]", vec!["{\"a\": 1}"; 60].join(",")));
-    dir.write("logo.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>\n");
-    dir.write("image.png", b"\x89PNG\r\n\x1a\n0000");
-    dir.write("README", "plain text without an extension\n");
-    dir.write("digits.txt", "0123456789".repeat(100));
-    dir.write(".env", "SECRET_TOKEN=hidden-value\n");
-    dir.write("docs/guide.txt", "the guide\n");
-    dir.write("docs/a b.txt", "a file with a space\n");
-    dir.write("docs/<tag>.txt", "angle brackets\n");
-    dir.write("docs/.hidden-note", "hidden note\n");
-    dir.write("docs/nested/deep.txt", "deep\n");
-    dir
-}
-
-/// `berth serve DIR ARGS` on a fresh port.
-pub(crate) fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
-    serve_env(dir, args, &[])
-}
-
-fn serve_env(dir: &ScratchDir, args: &[&str], env: &[(&str, &str)]) -> ServeChild {
-    let mut all = vec![dir.path.to_str().expect("a UTF-8 temp path")];
-    all.extend_from_slice(args);
-    ServeChild::start(&all, env)
-}
-
 // ---------------------------------------------------------------- features
 
 fn prints_where_it_serves() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
     assert!(server.url.ends_with('/'), "{}", server.url);
@@ -56,7 +24,7 @@ fn prints_where_it_serves() {
 
 fn index_html_and_content_types() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let home = get(server.port, "/");
     assert_eq!(home.status, 200);
@@ -84,7 +52,7 @@ fn index_html_and_content_types() {
 
 fn head_has_the_headers_and_no_body() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let full = get(server.port, "/hello.txt");
     // Read the HEAD response raw: nothing may follow the head.
@@ -102,7 +70,7 @@ fn head_has_the_headers_and_no_body() {
 
 fn listing_as_html_and_json() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let page = get(server.port, "/docs/");
     assert_eq!(page.status, 200);
@@ -141,7 +109,7 @@ fn listing_as_html_and_json() {
 
 fn spa_falls_back_to_index_html() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let plain = serve(&dir, &[]);
     assert_eq!(get(plain.port, "/app/route/42").status, 404);
     drop(plain);
@@ -156,7 +124,7 @@ fn spa_falls_back_to_index_html() {
 
 fn ranges() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let digits = "0123456789".repeat(100);
     let part = get_with(server.port, "/digits.txt", &[("Range", "bytes=10-19")]);
@@ -196,7 +164,7 @@ fn ranges() {
 
 fn ranges_of_a_large_file() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     dir.write("big.bin", &big);
     let server = serve(&dir, &[]);
@@ -211,7 +179,7 @@ fn ranges_of_a_large_file() {
 
 fn etags_and_not_modified() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let first = get(server.port, "/hello.txt");
     let etag = first.header("ETag").expect("an ETag").to_string();
@@ -263,7 +231,7 @@ fn unbrotli(data: &[u8]) -> Vec<u8> {
 
 fn gzip_and_brotli() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let big_css = "a { color: blue; }\n".repeat(10_000);
     dir.write("big.css", &big_css);
     let server = serve(&dir, &[]);
@@ -318,7 +286,7 @@ fn gzip_and_brotli() {
 
 fn a_log_line_per_request_unless_quiet() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     assert_eq!(get(server.port, "/hello.txt").status, 200);
     assert_eq!(get(server.port, "/missing.txt").status, 404);
@@ -345,7 +313,7 @@ fn a_log_line_per_request_unless_quiet() {
 
 fn keep_alive_and_pipelining() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet"]);
     let mut stream = connect(server.port);
     let one = format!("GET /hello.txt HTTP/1.1\r\nHost: localhost:{}\r\n\r\n", server.port);
@@ -368,7 +336,7 @@ fn keep_alive_and_pipelining() {
 
 fn methods_and_bodies() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet"]);
     let post = request(server.port, "POST", "/hello.txt", &[("Content-Length", "0")]);
     assert_eq!(post.status, 405);
@@ -389,7 +357,7 @@ fn methods_and_bodies() {
 
 fn basic_auth() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--auth", "alice:s3cret"]);
     let none = get(server.port, "/hello.txt");
     assert_eq!(none.status, 401);
@@ -408,7 +376,7 @@ fn basic_auth() {
 
 fn token_auth() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--token"]);
     let log = server.stderr();
     let token = &token_from_log(&log);
@@ -441,7 +409,7 @@ fn token_auth() {
 
 fn cors_only_when_asked() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let plain = serve(&dir, &["--quiet"]);
     let response = get_with(plain.port, "/hello.txt", &[("Origin", "http://localhost:3000")]);
     assert_eq!(response.status, 200);
@@ -485,7 +453,7 @@ fn cors_only_when_asked() {
 
 fn hidden_files_only_with_hidden() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet"]);
     for path in ["/.env", "/docs/.hidden-note", "/%2eenv", "/.git/config"] {
         let response = get(server.port, path);
@@ -640,7 +608,7 @@ fn symlinks_only_with_follow_symlinks_and_only_inside_dir() {
 
 fn foreign_host_headers() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet", "--allow-host", "myhost.lan"]);
     let host = |host: &str| {
         let raw = format!("GET /hello.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
@@ -685,7 +653,7 @@ fn foreign_host_headers() {
 
 fn oversized_heads_are_refused() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet"]);
     let huge = format!("GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n", "a".repeat(64 * 1024));
     let mut stream = connect(server.port);
@@ -705,7 +673,7 @@ fn oversized_heads_are_refused() {
 
 fn slow_heads_and_idle_connections_time_out() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let env = [("BERTH_SERVE_HEADER_TIMEOUT_MS", "500"), ("BERTH_SERVE_IDLE_TIMEOUT_MS", "400")];
     let server = serve_env(&dir, &["--quiet"], &env);
 
@@ -763,7 +731,7 @@ fn slow_heads_and_idle_connections_time_out() {
 
 fn a_flood_of_idle_connections_does_not_lock_out_requests() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet", "--max-connections", "16"]);
     let idle: Vec<TcpStream> = (0..64).map(|_| connect(server.port)).collect();
     // Let the server accept them all.
@@ -790,7 +758,7 @@ fn a_flood_of_idle_connections_does_not_lock_out_requests() {
 
 fn stalled_readers_get_503_for_others_then_time_out() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     // Sparse: large to send, nothing on disk.
     let big = std::fs::File::create(dir.path.join("huge.bin")).expect("create");
     big.set_len(256 << 20).expect("set_len");
@@ -831,7 +799,7 @@ fn assert_fails(args: &[&str], code: i32, needle: &str) {
 
 fn bad_input_is_one_line_and_exit_2() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let root = dir.path.to_str().expect("UTF-8");
     let missing = dir.path.join("no-such-dir");
     assert_fails(&["serve", missing.to_str().unwrap(), "--port", "0"], 2, "no such directory");
@@ -851,7 +819,7 @@ fn bad_input_is_one_line_and_exit_2() {
 
 fn a_taken_port_names_its_holder() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let (listener, port) = listener_v4();
     let (status, _, stderr) = run_berth(&["serve", dir.path.to_str().unwrap(), "--port", &port.to_string()], &[]);
     drop(listener);

@@ -29,12 +29,6 @@ fn site() -> ScratchDir {
     dir
 }
 
-fn serve(dir: &ScratchDir, args: &[&str]) -> ServeChild {
-    let mut all = vec![dir.path.to_str().expect("UTF-8 path")];
-    all.extend_from_slice(args);
-    ServeChild::start(&all, &[])
-}
-
 fn a_page_with_its_script_and_style() {
     let _serial = serial();
     require_chromium();

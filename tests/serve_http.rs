@@ -6,7 +6,7 @@
 //! lines in `berth ls` and `berth who`, and banners, HTTP headers and
 //! certificate names in `berth probe`.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,8 +18,6 @@ use crate::common::http::{
     connect, get, get_with, read_request_head, read_response, send_raw, token_from_log, Response,
 };
 use crate::common::*;
-use crate::probe::{at, probe_json, Server};
-use crate::serve::{serve, site};
 
 /// Characters that must never reach a terminal raw: C1 CSI, bidi override
 /// and isolate, zero-width space, byte order mark, line separator, ESC.
@@ -45,7 +43,7 @@ fn wait_for_log_lines(server: &ServeChild, count: usize) -> String {
 
 fn the_token_never_reaches_the_log() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--token"]);
     let log = server.stderr();
     let token = &token_from_log(&log);
@@ -88,7 +86,7 @@ fn the_token_never_reaches_the_log() {
 
 fn request_targets_are_logged_escaped() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let raw_targets: [&[u8]; 4] = [
         b"/x\xc2\x9b2J\xe2\x80\xaetxt.exe",
@@ -156,13 +154,7 @@ impl OddlyNamed {
         let stdout = child.stdout.take().expect("stdout");
         let child = KillOnDrop(child);
         // Bounded: python prints one line and sleeps (or dies, closing the pipe).
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = receiver.recv_timeout(Duration::from_secs(20)).expect("python3 printed its port");
+        let line = first_line(stdout, Duration::from_secs(20)).expect("python3 printed its port");
         let port = line.trim().parse().unwrap_or_else(|_| panic!("not a port: {line:?}"));
         OddlyNamed { _child: child, _dir: dir, port }
     }
@@ -203,7 +195,7 @@ fn process_names_are_escaped_in_ls_and_who() {
 fn banners_headers_and_certificates_are_escaped_in_probe() {
     let _serial = serial();
     let (listener, port) = listener_v4();
-    let _http = Server::start(listener, 8, |mut stream| {
+    let _http = ServerThread::start(listener, 8, |mut stream| {
         read_request_head(&mut stream);
         let answer = "HTTP/1.1 200 O\u{202e}K\u{9b}2J\r\nServer: ev\u{202e}il\u{2066}\u{200b}\r\n\
                       Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -221,7 +213,7 @@ fn banners_headers_and_certificates_are_escaped_in_probe() {
 
     let config = Arc::new(tls_config("ev\u{202e}il\u{9b}2J\u{2028}"));
     let (listener, port) = listener_v4();
-    let _tls = Server::start(listener, 8, move |stream| {
+    let _tls = ServerThread::start(listener, 8, move |stream| {
         let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
         let mut tls = rustls::StreamOwned::new(connection, stream);
         let mut buf = [0u8; 1024];
@@ -236,7 +228,7 @@ fn banners_headers_and_certificates_are_escaped_in_probe() {
     assert!(stdout.contains("CN=ev\\u{202e}il\\u{9b}2J\\u{2028}"), "{stdout}");
 
     let (listener, port) = listener_v4();
-    let _banner = Server::start(listener, 4, |mut stream| {
+    let _banner = ServerThread::start(listener, 4, |mut stream| {
         let _ = stream.write_all("SSH-2.0-ev\u{202e}il\u{9b}[2J\u{2066}\r\n".as_bytes());
         let mut buf = [0u8; 64];
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
@@ -288,7 +280,7 @@ fn answer_and_close(port: u16, raw: &[u8]) -> (Response, bool) {
 
 fn a_host_must_parse_as_a_whole() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &["--quiet", "--allow-host", "myhost.lan"]);
     let with_host = |host: &str| {
         let mut raw = b"GET /hello.txt HTTP/1.1\r\nHost: ".to_vec();
@@ -343,7 +335,7 @@ fn a_host_must_parse_as_a_whole() {
 
 fn content_length_must_be_one_number() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let server = serve(&dir, &[]);
     let with_length = |lines: &str| {
         let raw = format!("GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n{lines}\r\n");
@@ -402,7 +394,7 @@ const SMALL_REQUEST_BOUND: Duration = Duration::from_millis(500);
 
 fn a_huge_listing_does_not_hold_up_other_requests() {
     let _serial = serial();
-    let dir = site();
+    let dir = sample_site();
     let big = dir.path.join("big");
     std::fs::create_dir(&big).expect("mkdir");
     for i in 0..BIG_DIR_ENTRIES {

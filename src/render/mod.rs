@@ -54,6 +54,9 @@ pub fn scope_label(scope: &str, interface: Option<&str>, covers_ipv4: bool, cove
 }
 
 #[cfg(test)]
+mod golden;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

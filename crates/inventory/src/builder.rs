@@ -90,6 +90,13 @@ impl SnapshotBuilder {
         self.socket(plain_socket(Protocol::Tcp, local, Some(remote), state, inode))
     }
 
+    /// A TIME_WAIT remnant of a closed connection from `local` to
+    /// `remote`, as the kernel reports one: no inode, no owner, uid 0.
+    pub fn time_wait(self, local: &str, remote: &str) -> SnapshotBuilder {
+        let remnant = plain_socket(Protocol::Tcp, local, Some(remote), SocketState::TimeWait, 0);
+        self.socket(Socket { uid: 0, ..remnant })
+    }
+
     /// A bound, unconnected UDP socket on `local`.
     pub fn udp_socket(self, local: &str, inode: u64) -> SnapshotBuilder {
         self.socket(plain_socket(Protocol::Udp, local, None, SocketState::Unconnected, inode))
@@ -111,28 +118,32 @@ impl SnapshotBuilder {
         self
     }
 
-    /// A process of uid 1000 (alice), started at the snapshot's time minus
-    /// an hour, child of pid 1.
+    /// A process with the plain values of [`plain_process`]: uid 1000
+    /// (alice), started an hour before the snapshot, child of pid 1.
     pub fn process(self, pid: u32, name: &str, cmdline: &[&str]) -> SnapshotBuilder {
-        let start = TAKEN_AT_SECS - 3600;
-        self.process_full(Process {
-            pid,
-            ppid: 1,
-            name: name.to_string(),
-            cmdline: cmdline.iter().map(|s| s.to_string()).collect(),
-            uid: 1000,
-            user: Some("alice".into()),
-            start_time: Some(start),
-            start_ticks: start * 100,
-            container: None,
-            systemd_unit: None,
-            netns: Some(NETNS),
-        })
+        self.process_full(plain_process(pid, name, cmdline))
     }
 
-    /// A process as given, in full.
+    /// A process as given, in full (start from [`plain_process`] and change
+    /// what the test is about: `Process { uid: 0, ..plain_process(...) }`).
     pub fn process_full(mut self, process: Process) -> SnapshotBuilder {
         self.snapshot.processes.insert(process.pid, process);
+        self
+    }
+
+    /// Another network namespace, for sockets and processes whose `netns`
+    /// is its inode (the built one, [`NETNS`], is there from the start).
+    pub fn namespace(mut self, namespace: Namespace) -> SnapshotBuilder {
+        self.snapshot.namespaces.push(namespace);
+        self
+    }
+
+    /// An interface address in namespace [`NETNS`] besides lo's: a socket
+    /// bound to `address` has the scope of that one interface.
+    pub fn interface(mut self, name: &str, address: IpAddr) -> SnapshotBuilder {
+        let interface = Interface { name: name.to_string(), address };
+        let own = self.snapshot.namespaces.iter_mut().find(|n| n.inode == NETNS).expect("new() makes NETNS");
+        own.interfaces.push(interface);
         self
     }
 
@@ -198,5 +209,25 @@ pub fn plain_socket(protocol: Protocol, local: &str, remote: Option<&str>, state
         tcp_counters: None,
         netns: NETNS,
         owners: Default::default(),
+    }
+}
+
+/// A process with plain values: uid 1000 (alice), started an hour before
+/// [`TAKEN_AT_SECS`], child of pid 1, in namespace [`NETNS`], in no
+/// container or systemd unit.
+pub fn plain_process(pid: u32, name: &str, cmdline: &[&str]) -> Process {
+    let start = TAKEN_AT_SECS - 3600;
+    Process {
+        pid,
+        ppid: 1,
+        name: name.to_string(),
+        cmdline: cmdline.iter().map(|s| s.to_string()).collect(),
+        uid: 1000,
+        user: Some("alice".into()),
+        start_time: Some(start),
+        start_ticks: start * 100,
+        container: None,
+        systemd_unit: None,
+        netns: Some(NETNS),
     }
 }
