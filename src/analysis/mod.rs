@@ -3,7 +3,6 @@
 //! class, service names, who holds a port) and select what a command asked
 //! for. Nothing here reads the kernel; nothing here prints.
 
-pub mod audit;
 pub mod doctor;
 pub mod filter;
 pub mod firewall_walk;

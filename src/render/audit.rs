@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::style::{Paint, Style};
 use super::{plural, printable};
-use crate::analysis::audit::{Finding, Outcome, Severity, Skipped, CHECKS};
+use crate::audit::{Finding, Outcome, Severity, Skipped, CHECKS};
 
 fn paint_of(severity: Severity) -> Paint {
     match severity {

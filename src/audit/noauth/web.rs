@@ -23,8 +23,8 @@
 use serde_json::Value;
 
 use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use crate::audit::probe::Service;
+use crate::audit::{Facts, Finding, Severity};
 use crate::net::http::Response;
 
 /// The paths asked, besides the baseline `GET /`.

@@ -3,8 +3,8 @@
 //! (CVE-2020-8558), so it is reported once, naming what it exposes.
 
 use super::{conf, localnet_interfaces, loopback_v4};
-use crate::analysis::audit::{list_words, Facts, Finding, Listener, Severity};
 use crate::analysis::firewall_walk::{passage, Passage};
+use crate::audit::{list_words, Facts, Finding, Listener, Severity};
 
 /// The reach.route-localnet finding, when route_localnet is on for an
 /// outside interface.

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use super::{conf, localnet_interfaces, outside_interfaces, reachable_at, sensitive, service_name};
-use crate::analysis::audit::{Facts, Finding, Listener, Severity};
 use crate::analysis::firewall_walk::{passage, Passage};
+use crate::audit::{Facts, Finding, Listener, Severity};
 use berth_inventory::firewall::{Firewall, Nat, Rule, Verdict};
 use berth_inventory::scope::{self, BindScope};
 use berth_inventory::system::SystemFacts;

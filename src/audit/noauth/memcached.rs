@@ -8,9 +8,9 @@
 //! SASL (`-S`) the text protocol is refused altogether. Then `quit`.
 
 use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::wire::Conn;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use crate::audit::probe::wire::Conn;
+use crate::audit::probe::Service;
+use crate::audit::{Facts, Finding, Severity};
 
 /// The most lines of a `stats` answer berth reads.
 const MAX_LINES: usize = 200;

@@ -13,9 +13,9 @@
 //! query is ever sent.
 
 use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::wire::Conn;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use crate::audit::probe::wire::Conn;
+use crate::audit::probe::Service;
+use crate::audit::{Facts, Finding, Severity};
 
 /// Messages read after AuthenticationOk at most (ParameterStatus, ...).
 const MAX_MESSAGES: usize = 40;
@@ -59,7 +59,7 @@ pub fn read_message(conn: &mut Conn) -> Result<(u8, Vec<u8>), String> {
     let head = conn.exact(5)?;
     let kind = head[0];
     let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if !(4..=crate::analysis::audit::wire::MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
+    if !(4..=crate::audit::probe::wire::MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
         return Err(format!("not a PostgreSQL message: {}", crate::render::printable_bytes(&head)));
     }
     Ok((kind, conn.exact(length - 4)?))

@@ -31,7 +31,6 @@ pub mod policy;
 pub mod probe;
 pub mod reachability;
 pub mod tls;
-pub mod wire;
 
 use std::net::IpAddr;
 use std::str::FromStr;

@@ -425,7 +425,7 @@ fn shorten(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::audit::Listener;
+    use crate::audit::Listener;
     use crate::net::http::{Endpoint, Head, Response};
     use berth_inventory::scope::BindScope;
     use berth_inventory::Protocol;

@@ -241,7 +241,7 @@ pub fn identify(listener: &Listener) -> Option<&'static Known> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::audit::ProcessRef;
+    use crate::audit::ProcessRef;
     use berth_inventory::scope::BindScope;
 
     fn listener(port: u16, name: &str, command: &str) -> Listener {

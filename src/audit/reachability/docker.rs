@@ -3,7 +3,7 @@
 //! DNAT rule, which INPUT rules such as ufw never see.
 
 use super::{sensitive, sensitive_port, Remote};
-use crate::analysis::audit::{Facts, Finding, Listener, ProcessRef, Severity};
+use crate::audit::{Facts, Finding, Listener, ProcessRef, Severity};
 use berth_inventory::firewall::Verdict;
 
 /// What a docker-proxy command line says it publishes.

@@ -19,7 +19,7 @@
 //!
 //! Each protocol is its own module: [`redis`], [`memcached`], [`postgres`],
 //! [`web`] (Docker Engine API, Elasticsearch/OpenSearch, Jupyter, Ollama,
-//! Prometheus-style /metrics), over the small line reader of [`super::wire`].
+//! Prometheus-style /metrics), over the small line reader of [`super::probe::wire`].
 
 pub mod memcached;
 pub mod postgres;

@@ -11,9 +11,9 @@
 //! is judged as a loopback one whatever the bind address.
 
 use super::{clip, exposure, finding, severity, Exposure};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::wire::Conn;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use crate::audit::probe::wire::Conn;
+use crate::audit::probe::Service;
+use crate::audit::{Facts, Finding, Severity};
 
 /// One RESP reply, as far as the probe needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]

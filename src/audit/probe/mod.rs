@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub mod wire;
+
 use super::catalog::{self, Known, Wire};
-use super::wire::Conn;
 use super::{Facts, Finding, Listener, Skipped};
 use crate::net::deadline::DeadlineStream;
 use crate::net::http::{self, Endpoint, FetchError, Request, Response};
@@ -34,6 +35,7 @@ use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
 use crate::net::resolve::{host_header, Scheme};
 use crate::net::tls::{self, TlsReport};
 use berth_inventory::Protocol;
+use wire::Conn;
 
 /// How long berth waits for a server that speaks first.
 pub const BANNER_WAIT: Duration = Duration::from_millis(250);

@@ -4,7 +4,7 @@
 //! address anyone who reaches it gets through.
 
 use super::sensitive_port;
-use crate::analysis::audit::{Facts, Finding, ProcessRef, Severity};
+use crate::audit::{Facts, Finding, ProcessRef, Severity};
 use berth_inventory::Protocol;
 
 /// One forward of an ssh client's command line.
