@@ -27,7 +27,7 @@
 
 use super::probe::Service;
 use super::{Facts, Finding, Severity};
-use crate::net::http::Response;
+use crate::net::http_client::Response;
 
 /// The Host name a DNS-rebinding page would send (`.invalid` never resolves).
 pub const FOREIGN_HOST: &str = "rebind-check.berth.invalid";
@@ -415,7 +415,7 @@ fn sha1(message: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::http::Head;
+    use crate::net::http_client::Head;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         Response {

@@ -27,7 +27,7 @@ use rustls::RootCertStore;
 use super::probe::{Service, Speaks};
 use super::{Facts, Finding, Severity};
 use crate::net::probe::TLS_PORTS;
-use crate::net::tls::{self, Certificate, TlsReport};
+use crate::net::tls_client::{self, Certificate, TlsReport};
 
 /// Ports where TLS is expected besides [`TLS_PORTS`]: Docker's TLS API,
 /// the Kubernetes API server, a common HTTPS alternative, WinRM over HTTPS.
@@ -227,7 +227,7 @@ fn judge(report: &TlsReport, certificate: &Certificate, local: &LocalRoots) -> T
     let system = if report.chain.is_empty() {
         report.verified.map(|ok| if ok { Ok(()) } else { Err(report.verify_error.clone().unwrap_or_default()) })
     } else {
-        tls::chains_to_system_roots(&report.chain, at)
+        tls_client::chains_to_system_roots(&report.chain, at)
     };
     if let Some(Ok(())) = system {
         return Trust::System;
@@ -312,7 +312,7 @@ impl LocalRoots {
                 continue;
             }
             roots.looked.push(name.clone());
-            let Ok(certificates) = tls::read_pem_certificates(path) else { continue };
+            let Ok(certificates) = tls_client::read_pem_certificates(path) else { continue };
             let (added, _) = roots.store.add_parsable_certificates(certificates.iter().cloned());
             if added > 0 {
                 roots.files.push(name.clone());
@@ -329,7 +329,7 @@ impl LocalRoots {
         if let Some((_, file)) = self.certificates.iter().find(|(der, _)| der.as_ref() == end_entity.as_ref()) {
             return Some(file.clone());
         }
-        if self.store.is_empty() || tls::chains_to(chain, &self.store, at).is_err() {
+        if self.store.is_empty() || tls_client::chains_to(chain, &self.store, at).is_err() {
             return None;
         }
         // Name the file whose CA did it.
@@ -340,7 +340,7 @@ impl LocalRoots {
                 one.add_parsable_certificates(
                     self.certificates.iter().filter(|(_, f)| f == *file).map(|(der, _)| der.clone()),
                 );
-                tls::chains_to(chain, &one, at).is_ok()
+                tls_client::chains_to(chain, &one, at).is_ok()
             })
             .cloned()
     }
@@ -403,7 +403,7 @@ fn now_unix() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Unix seconds of an RFC 3339 time as [`tls::Certificate`] writes it
+/// Unix seconds of an RFC 3339 time as [`tls_client::Certificate`] writes it
 /// ("2024-01-01T00:00:00Z", or "@SECONDS" outside humantime's range).
 fn unix_of(text: &str) -> Option<i64> {
     if let Some(number) = text.strip_prefix('@') {
@@ -426,7 +426,7 @@ fn shorten(text: &str, limit: usize) -> String {
 mod tests {
     use super::*;
     use crate::audit::Listener;
-    use crate::net::http::{Endpoint, Head, Response};
+    use crate::net::http_client::{Endpoint, Head, Response};
     use berth_inventory::scope::BindScope;
     use berth_inventory::Protocol;
     use std::net::IpAddr;

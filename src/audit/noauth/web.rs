@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::{clip, exposure, finding, severity};
 use crate::audit::probe::Service;
 use crate::audit::{Facts, Finding, Severity};
-use crate::net::http::Response;
+use crate::net::http_client::Response;
 
 /// The paths asked, besides the baseline `GET /`.
 const PATHS: [&str; 4] = ["/version", "/api/kernels", "/api/tags", "/metrics"];
@@ -235,7 +235,7 @@ pub fn metrics(response: &Response) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::http::Head;
+    use crate::net::http_client::Head;
 
     fn response(status: u16, body: &str) -> Response {
         Response {

@@ -30,10 +30,10 @@ pub mod wire;
 use super::catalog::{self, Known, Wire};
 use super::{Facts, Finding, Listener, Skipped};
 use crate::net::deadline::DeadlineStream;
-use crate::net::http::{self, Endpoint, FetchError, Request, Response};
+use crate::net::http_client::{self, Endpoint, FetchError, Request, Response};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
 use crate::net::resolve::{host_header, Scheme};
-use crate::net::tls::{self, TlsReport};
+use crate::net::tls_client::{self, TlsReport};
 use berth_inventory::Protocol;
 use wire::Conn;
 
@@ -122,7 +122,7 @@ impl Service<'_> {
     ) -> Result<Response, FetchError> {
         let left = left(self.deadline).ok_or(FetchError::TimedOut)?;
         let until = (Instant::now() + (left / 2).max(MIN_REQUEST_WAIT)).min(self.deadline);
-        http::fetch(&self.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
+        http_client::fetch(&self.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
     }
 
     /// `GET path` with the loopback Host header.
@@ -278,7 +278,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
     // At least a banner wait's time for the answer, never past the deadline.
     let asked = Instant::now();
     let answer_by = first_contact.max(asked + BANNER_WAIT).min(deadline);
-    match http::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
+    match http_client::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
         // nginx and others answer plain HTTP on a TLS port with a 400.
         Ok(response) if response.head.status == 400 && !TLS_PORTS.contains(&listener.port) => {
             let mut tls_service = clone_shell(&service);
@@ -397,7 +397,7 @@ fn try_tls(service: &mut Service, until: Instant) -> bool {
             return false;
         }
     };
-    let (report, session) = tls::handshake(tcp, "localhost", service.endpoint.address.ip(), true);
+    let (report, session) = tls_client::handshake(tcp, "localhost", service.endpoint.address.ip(), true);
     // The handshake's connection is closed before HTTP is tried on a new
     // one: a single-threaded TLS server (openssl s_server) would otherwise
     // still be busy with it and never answer.
