@@ -21,13 +21,10 @@
 //! [`web`] (Docker Engine API, Elasticsearch/OpenSearch, Jupyter, Ollama,
 //! Prometheus-style /metrics), over the small line reader of [`super::probe::wire`].
 
-pub mod memcached;
-pub mod postgres;
-pub mod redis;
 pub mod web;
 
 use super::catalog::Wire;
-use super::probe::{Service, Speaks};
+use super::probe::{memcached, postgres, redis, Service, Speaks};
 use super::reachability::Remote;
 use super::{Facts, Finding, Severity};
 

@@ -25,6 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub mod memcached;
+pub mod postgres;
+pub mod redis;
 pub mod wire;
 
 use super::catalog::{self, Known, Wire};

@@ -12,7 +12,7 @@
 //! tried once more. Each connection ends with Terminate (X) at once: no
 //! query is ever sent.
 
-use super::{clip, exposure, finding, severity};
+use crate::audit::noauth::{clip, exposure, finding, severity};
 use crate::audit::probe::wire::Conn;
 use crate::audit::probe::Service;
 use crate::audit::{Facts, Finding, Severity};
@@ -176,7 +176,8 @@ pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
     let (reach, reach_line) = exposure(service, facts);
     evidence.push(reach_line);
     let level = severity(&reach, (Severity::Critical, Severity::High, Severity::Medium));
-    let title = format!("PostgreSQL lets clients in without a password (trust) {}", super::who_can(&reach));
+    let title =
+        format!("PostgreSQL lets clients in without a password (trust) {}", crate::audit::noauth::who_can(&reach));
     let fix = "in pg_hba.conf replace trust with scram-sha-256 (host all all 127.0.0.1/32 scram-sha-256), set role passwords, then reload";
     Some(finding("noauth.postgres-trust", level, title, service, evidence, fix))
 }

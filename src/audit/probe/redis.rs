@@ -10,7 +10,7 @@
 //! means Redis refuses every client that is not on loopback, so the finding
 //! is judged as a loopback one whatever the bind address.
 
-use super::{clip, exposure, finding, severity, Exposure};
+use crate::audit::noauth::{clip, exposure, finding, severity, Exposure};
 use crate::audit::probe::wire::Conn;
 use crate::audit::probe::Service;
 use crate::audit::{Facts, Finding, Severity};
@@ -174,7 +174,7 @@ pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
         Err(e) => evidence.push(format!("protected mode unknown: {e}")),
     }
     let level = severity(&reach, (Severity::Critical, Severity::High, Severity::Medium));
-    let title = format!("Redis answers without a password {}", super::who_can(&reach));
+    let title = format!("Redis answers without a password {}", crate::audit::noauth::who_can(&reach));
     let fix = "set a password (requirepass SECRET, or an ACL user) and bind loopback only (bind 127.0.0.1 -::1) in redis.conf";
     Some(finding("noauth.redis", level, title, service, evidence, fix))
 }

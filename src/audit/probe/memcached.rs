@@ -7,7 +7,7 @@
 //! started with an auth file (`-Y FILE`) answers before a login, and with
 //! SASL (`-S`) the text protocol is refused altogether. Then `quit`.
 
-use super::{clip, exposure, finding, severity};
+use crate::audit::noauth::{clip, exposure, finding, severity};
 use crate::audit::probe::wire::Conn;
 use crate::audit::probe::Service;
 use crate::audit::{Facts, Finding, Severity};
@@ -68,7 +68,7 @@ pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
     let (reach, reach_line) = exposure(service, facts);
     evidence.push(reach_line);
     let level = severity(&reach, (Severity::Critical, Severity::High, Severity::Medium));
-    let title = format!("memcached answers without authentication {}", super::who_can(&reach));
+    let title = format!("memcached answers without authentication {}", crate::audit::noauth::who_can(&reach));
     let fix = "start memcached with -l 127.0.0.1 -U 0 and an auth file (-Y /etc/memcached/authfile) or SASL (-S), e.g. in /etc/memcached.conf";
     Some(finding("noauth.memcached", level, title, service, evidence, fix))
 }
