@@ -365,7 +365,14 @@ pub fn run(facts: &Facts, probe: Option<probe::Options>, done: &std::sync::atomi
     outcome.skipped.extend(skipped);
     match probe {
         Some(options) => {
-            let (found, skipped) = probe::run(facts, options, done);
+            let judge = |service: &probe::Service| {
+                let mut findings = noauth::check(service, facts);
+                findings.extend(browser::check(service, facts));
+                findings.extend(tls::check(service, facts));
+                findings.extend(owners::check(service, facts));
+                findings
+            };
+            let (found, skipped) = probe::run(facts, options, done, judge);
             outcome.findings.extend(found);
             outcome.skipped.extend(skipped);
         }
@@ -386,6 +393,19 @@ pub fn list_words(words: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Keeps evidence short and on one line: at most `max` characters of
+/// `text`, control characters turned into spaces.
+pub fn clip(text: &str, max: usize) -> String {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean = clean.trim();
+    if clean.chars().count() <= max {
+        clean.to_string()
+    } else {
+        let cut: String = clean.chars().take(max).collect();
+        format!("{cut}...")
     }
 }
 
