@@ -27,31 +27,109 @@
 //!
 //! [`FOREIGN_HOST`]: crate::audit::probe::browser::FOREIGN_HOST
 
-use super::probe::browser::{grant, Grant, Rebinding, Upgrade, FOREIGN_ORIGIN};
+use super::probe::browser::{self, grant, Grant, Rebinding, Upgrade, FOREIGN_ORIGIN};
 use super::probe::Service;
-use super::{Facts, Finding, Severity};
+use super::{Check, CheckInfo, Finding, Machine, Severity};
 use crate::net::http_client::Response;
 
-/// Runs the browser checks on one service that speaks HTTP.
-pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
-    let Some(answers) = &service.answers.browser else { return Vec::new() };
-    let mut findings = Vec::new();
-    findings.extend(answers.rebinding.as_ref().and_then(|r| dns_rebinding(service, r)));
+/// `http.dns-rebinding`: the service answers a foreign Host as it answers
+/// the loopback one.
+pub struct DnsRebinding;
 
-    let cors = cors(&answers.cors);
-    let preflight = answers.preflight.as_ref().map(preflight);
-    // CORS as the preflight shows it counts too (for requests that need one).
-    let allows_foreign = cors.allows_foreign() || preflight.as_ref().is_some_and(|p| p.cors.allows_foreign());
-    let mut combined = cors;
-    if let Some(p) = &preflight {
-        combined.merge(&p.cors);
+impl Check for DnsRebinding {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "http.dns-rebinding",
+            summary: "an HTTP service answers requests for a foreign Host name, so any web page can read it through DNS rebinding",
+            default_severity: Severity::High,
+        }]
     }
-    findings.extend(combined.findings(service));
-    if let Some(p) = &preflight {
-        findings.extend(private_network(service, p, allows_foreign));
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let rebinding = service.answers.browser.as_ref().and_then(|answers| answers.rebinding.as_ref());
+        rebinding.and_then(|rebinding| dns_rebinding(service, rebinding)).into_iter().collect()
     }
-    findings.extend(answers.websocket.as_ref().map(|upgrade| websocket(service, upgrade)));
-    findings
+}
+
+/// `http.cors-any-origin` and `http.cors-reflected`: CORS headers that let
+/// any page read the answers (as GET / or the preflight shows them).
+pub struct Cors;
+
+impl Check for Cors {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[
+            CheckInfo {
+                id: "http.cors-any-origin",
+                summary: "an HTTP service allows every origin (Access-Control-Allow-Origin: *)",
+                default_severity: Severity::Medium,
+            },
+            CheckInfo {
+                id: "http.cors-reflected",
+                summary: "an HTTP service reflects any Origin in Access-Control-Allow-Origin",
+                default_severity: Severity::Medium,
+            },
+        ]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let Some(answers) = &service.answers.browser else { return Vec::new() };
+        let (mut cors, preflight) = grants(answers);
+        // CORS as the preflight shows it counts too (for requests that need one).
+        if let Some(p) = &preflight {
+            cors.merge(&p.cors);
+        }
+        cors.findings(service)
+    }
+}
+
+/// `http.private-network`: the service lets public pages into the private
+/// network.
+pub struct PrivateNetwork;
+
+impl Check for PrivateNetwork {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "http.private-network",
+            summary: "an HTTP service allows Private Network Access from public web pages",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let Some(answers) = &service.answers.browser else { return Vec::new() };
+        let (cors, preflight) = grants(answers);
+        let Some(preflight) = preflight else { return Vec::new() };
+        let allows_foreign = cors.allows_foreign() || preflight.cors.allows_foreign();
+        private_network(service, &preflight, allows_foreign).into_iter().collect()
+    }
+}
+
+/// `http.websocket-origin`: a WebSocket handshake from a foreign Origin
+/// is accepted.
+pub struct WebSocketOrigin;
+
+impl Check for WebSocketOrigin {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "http.websocket-origin",
+            summary: "a WebSocket endpoint accepts a connection from a foreign Origin",
+            default_severity: Severity::High,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let upgrade = service.answers.browser.as_ref().and_then(|answers| answers.websocket.as_ref());
+        upgrade.map(|upgrade| websocket(service, upgrade)).into_iter().collect()
+    }
+}
+
+/// What the answers to GET / from foreign Origins allowed, and the preflight's.
+fn grants(answers: &browser::Answers) -> (CorsGrants, Option<Preflight>) {
+    let mut cors = CorsGrants::default();
+    for (origin, response) in &answers.cors {
+        cors.read("GET /", origin, response);
+    }
+    (cors, answers.preflight.as_ref().map(preflight))
 }
 
 /// "200 OK (1234 bytes)".
@@ -169,7 +247,7 @@ fn host_fix(server: Option<&str>, service: &Service) -> String {
 
 /// What Access-Control-Allow-Origin said to foreign origins.
 #[derive(Clone, Debug, Default)]
-struct Cors {
+struct CorsGrants {
     /// Evidence for `*`.
     any: Option<String>,
     /// Evidence for an echoed Origin (foreign or null).
@@ -178,12 +256,12 @@ struct Cors {
     credentials: bool,
 }
 
-impl Cors {
+impl CorsGrants {
     fn allows_foreign(&self) -> bool {
         self.any.is_some() || !self.reflected.is_empty()
     }
 
-    fn merge(&mut self, other: &Cors) {
+    fn merge(&mut self, other: &CorsGrants) {
         if self.any.is_none() {
             self.any = other.any.clone();
         }
@@ -252,15 +330,6 @@ impl Cors {
     }
 }
 
-/// What the answers to GET / from foreign Origins allowed.
-fn cors(answers: &[(&str, Response)]) -> Cors {
-    let mut cors = Cors::default();
-    for (origin, response) in answers {
-        cors.read("GET /", origin, response);
-    }
-    cors
-}
-
 // ------------------------------------------------------------ Private Network Access
 
 /// The answer to a Private Network Access preflight.
@@ -268,7 +337,7 @@ struct Preflight {
     /// Access-Control-Allow-Private-Network: true.
     allows_private: bool,
     status: u16,
-    cors: Cors,
+    cors: CorsGrants,
 }
 
 /// What the answer to `OPTIONS /`, as Chromium sends it before a public
@@ -276,7 +345,7 @@ struct Preflight {
 fn preflight(response: &Response) -> Preflight {
     let allows_private =
         response.header("access-control-allow-private-network").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let mut cors = Cors::default();
+    let mut cors = CorsGrants::default();
     cors.read("OPTIONS / (preflight)", FOREIGN_ORIGIN, response);
     Preflight { allows_private, status: response.head.status, cors }
 }
@@ -371,17 +440,17 @@ mod tests {
 
     #[test]
     fn cors_answers_are_read() {
-        let mut cors = Cors::default();
+        let mut cors = CorsGrants::default();
         cors.read("GET /", "null", &response(200, &[("Access-Control-Allow-Origin", "null")], ""));
         assert!(cors.allows_foreign() && !cors.credentials);
-        let mut any = Cors::default();
+        let mut any = CorsGrants::default();
         any.read(
             "GET /",
             FOREIGN_ORIGIN,
             &response(200, &[("access-control-allow-origin", "*"), ("Access-Control-Allow-Credentials", "true")], ""),
         );
         assert!(any.any.is_some() && any.reflected.is_empty() && !any.credentials);
-        let mut none = Cors::default();
+        let mut none = CorsGrants::default();
         none.read(
             "GET /",
             FOREIGN_ORIGIN,

@@ -70,7 +70,7 @@ pub struct Known {
     pub wire: Wire,
     /// Its usual TCP ports.
     pub ports: &'static [u16],
-    /// Process names (comm, or the basename of argv[0]) that run it.
+    /// Process names (comm, or the basename of `argv[0]`) that run it.
     pub processes: &'static [&'static str],
     /// Words in the command line that name it (for interpreters such as
     /// java, python or node, whose comm says nothing).

@@ -1,11 +1,15 @@
 //! `berth audit`: security findings about the machine's listeners.
 //!
-//! The audit reads one inventory [`Snapshot`] (listening TCP sockets and
-//! bound UDP sockets of berth's own network namespace), the firewall rules
-//! and the system's settings, then probes every TCP listener with harmless
-//! requests (see [`probe`]), and turns all of that into [`Finding`]s.
+//! The command reads the facts ([`Facts`]: one inventory Snapshot's
+//! listening TCP sockets and bound UDP sockets of berth's own network
+//! namespace, grouped by [`listeners`], how far each reaches by
+//! [`reachability`], the firewall rules, the system's settings); [`run`]
+//! reads the listeners' executables ([`Machine::gather`]), probes every
+//! TCP listener with harmless requests ([`probe`], the only part that talks
+//! to services), and hands all of it to the checks, which only judge.
 //!
-//! Each check is one small module with one job:
+//! Every check implements [`Check`] and is listed once, in [`check::ALL`];
+//! the modules hold them by the family of their ids:
 //! - [`exposure`]: listeners bound beyond loopback, and where they are reachable;
 //! - [`reachability`]: what makes a port reachable besides its bind address
 //!   (DNAT rules, docker-proxy, route_localnet, ssh forwards);
@@ -14,16 +18,20 @@
 //! - [`noauth`]: well-known services that answer without authentication;
 //! - [`tls`]: plaintext where TLS is expected, expired or self-signed certificates;
 //! - [`owners`]: odd owners (deleted executables, split loopback holders,
-//!   root serving unauthenticated HTTP);
-//! - [`policy`]: the user's list of expected listeners.
+//!   root serving unauthenticated HTTP).
 //!
-//! The probing checks run on worker threads, one service at a time each,
-//! under a per-service deadline and a total budget; everything else is a
-//! plain function over the facts.
+//! [`policy`], the user's list of expected listeners, is applied to the
+//! findings afterwards; [`catalog`] names well-known services.
+//!
+//! Besides the probes, the audit reads /proc/PID/exe through the inventory
+//! ([`Machine::gather`]), the local CA certificates ([`probe::trust`]) and
+//! the policy file ([`policy::load`]); the checks read nothing.
 
 pub mod browser;
 pub mod catalog;
+pub mod check;
 pub mod exposure;
+pub mod facts;
 pub mod listeners;
 pub mod noauth;
 pub mod owners;
@@ -37,9 +45,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use berth_inventory::firewall::Firewall;
-use berth_inventory::system::SystemFacts;
-use berth_inventory::{Interface, Protocol};
+use berth_inventory::Protocol;
+pub use check::{catalogue, Check};
+pub use facts::{Facts, Machine};
 pub use listeners::{Listener, ProcessRef};
 pub use reachability::Reach;
 
@@ -84,7 +92,7 @@ impl FromStr for Severity {
 /// and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// The check's stable id, e.g. `noauth.redis` (see [`CHECKS`]).
+    /// The check's stable id, e.g. `noauth.redis` (see [`catalogue`]).
     pub id: &'static str,
     pub severity: Severity,
     /// One line: what is wrong.
@@ -103,7 +111,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(id: &'static str, severity: Severity, title: impl Into<String>) -> Finding {
-        debug_assert!(CHECKS.iter().any(|c| c.id == id), "finding id {id} is not in CHECKS");
+        debug_assert!(catalogue().any(|c| c.id == id), "finding id {id} is not in the catalogue");
         Finding {
             id,
             severity,
@@ -159,7 +167,7 @@ pub struct Skipped {
     pub remedy: Option<String>,
 }
 
-/// The stable description of one check: SARIF rules and `--help` come from here.
+/// The stable description of one check id: SARIF's rules come from here.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckInfo {
     pub id: &'static str,
@@ -167,166 +175,6 @@ pub struct CheckInfo {
     pub summary: &'static str,
     /// The usual severity (the finding may be raised or lowered by context).
     pub default_severity: Severity,
-}
-
-/// Every check id the audit can report.
-pub const CHECKS: &[CheckInfo] = &[
-    CheckInfo {
-        id: "exposure.listener",
-        summary: "a listener is bound beyond loopback (all interfaces or a LAN address)",
-        default_severity: Severity::Low,
-    },
-    CheckInfo {
-        id: "exposure.sensitive",
-        summary: "a sensitive service (database, cache, container API, notebook, model server, debugger) listens beyond loopback",
-        default_severity: Severity::High,
-    },
-    CheckInfo {
-        id: "reach.dnat",
-        summary: "a DNAT or redirect rule forwards traffic from other hosts to a local port",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "reach.docker-proxy",
-        summary: "a port published by Docker, which bypasses INPUT firewall rules such as ufw",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "reach.route-localnet",
-        summary: "route_localnet=1 lets other hosts reach services bound to 127.0.0.1 (CVE-2020-8558)",
-        default_severity: Severity::High,
-    },
-    CheckInfo {
-        id: "reach.ssh-forward",
-        summary: "an ssh process forwards a port (-L, -R, -D), possibly on all interfaces",
-        default_severity: Severity::Low,
-    },
-    CheckInfo {
-        id: "http.dns-rebinding",
-        summary: "an HTTP service answers requests for a foreign Host name, so any web page can read it through DNS rebinding",
-        default_severity: Severity::High,
-    },
-    CheckInfo {
-        id: "http.cors-any-origin",
-        summary: "an HTTP service allows every origin (Access-Control-Allow-Origin: *)",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "http.cors-reflected",
-        summary: "an HTTP service reflects any Origin in Access-Control-Allow-Origin",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "http.private-network",
-        summary: "an HTTP service allows Private Network Access from public web pages",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "http.websocket-origin",
-        summary: "a WebSocket endpoint accepts a connection from a foreign Origin",
-        default_severity: Severity::High,
-    },
-    CheckInfo { id: "noauth.redis", summary: "Redis answers without a password", default_severity: Severity::Medium },
-    CheckInfo {
-        id: "noauth.memcached",
-        summary: "memcached answers without authentication",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "noauth.elasticsearch",
-        summary: "Elasticsearch or OpenSearch answers without authentication",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "noauth.docker-api",
-        summary: "the Docker Engine API answers over TCP without authentication (root on the host)",
-        default_severity: Severity::High,
-    },
-    CheckInfo {
-        id: "noauth.jupyter",
-        summary: "a Jupyter server's API answers without a token",
-        default_severity: Severity::High,
-    },
-    CheckInfo {
-        id: "noauth.ollama",
-        summary: "an Ollama model server answers without authentication",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "noauth.metrics",
-        summary: "Prometheus-style /metrics are served without authentication",
-        default_severity: Severity::Low,
-    },
-    CheckInfo {
-        id: "noauth.postgres-trust",
-        summary: "PostgreSQL lets a client in without a password (trust authentication)",
-        default_severity: Severity::High,
-    },
-    CheckInfo {
-        id: "tls.plaintext",
-        summary: "plaintext on a port where TLS is expected, or credentials asked for over plaintext beyond loopback",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "tls.expired",
-        summary: "a TLS service presents an expired certificate",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "tls.untrusted",
-        summary: "a TLS service presents a self-signed certificate, or one not issued by a trusted or local CA",
-        default_severity: Severity::Low,
-    },
-    CheckInfo {
-        id: "owner.deleted-executable",
-        summary: "a listener's executable was deleted or replaced on disk since it started",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "owner.split-loopback",
-        summary: "different processes hold 127.0.0.1:PORT and [::1]:PORT, so localhost clients may reach the wrong one",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "owner.root-http",
-        summary: "a root-owned process serves an unauthenticated HTTP API",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "policy.unexpected",
-        summary: "a listener the policy file does not expect (another process, port or bind scope)",
-        default_severity: Severity::Medium,
-    },
-    CheckInfo {
-        id: "policy.missing",
-        summary: "a listener the policy file expects is not there",
-        default_severity: Severity::Low,
-    },
-];
-
-/// The facts the static checks judge; the probing checks see them too.
-pub struct Facts {
-    /// Listening TCP sockets and bound UDP sockets of berth's namespace, grouped.
-    pub listeners: Vec<Listener>,
-    /// How far each listener reaches (same order as `listeners`).
-    pub reach: Vec<Reach>,
-    pub firewall: Firewall,
-    pub system: SystemFacts,
-    pub interfaces: Vec<Interface>,
-    /// berth runs as root (it sees every process and the firewall).
-    pub root: bool,
-    /// Processes whose descriptors berth could not read (other users'
-    /// when not root): their listeners have no known owner.
-    pub unseen_processes: usize,
-    /// The kernel's ephemeral port range (clients' ports).
-    pub ephemeral: (u16, u16),
-}
-
-impl Facts {
-    /// The reach of a listener (by its index in `listeners`).
-    pub fn reach_of(&self, index: usize) -> &Reach {
-        &self.reach[index]
-    }
 }
 
 /// Everything an audit produced.
@@ -351,26 +199,20 @@ impl Outcome {
     }
 }
 
-/// Runs every check: the static ones over `facts`, then (unless `probe`
-/// is None) the probing ones on worker threads. `done` counts probed
-/// services, for a progress bar.
+/// Runs every check: the static ones over the machine's facts, then
+/// (unless `probe` is None) the probing ones on the worker threads that
+/// probe each service. `done` counts probed services, for a progress bar.
 pub fn run(facts: &Facts, probe: Option<probe::Options>, done: &std::sync::atomic::AtomicUsize) -> Outcome {
+    let machine = Machine::gather(facts);
     let mut outcome = Outcome::default();
-    outcome.findings.extend(exposure::findings(facts));
-    let (found, skipped) = reachability::findings(facts);
-    outcome.findings.extend(found);
-    outcome.skipped.extend(skipped);
-    let (found, skipped) = owners::findings(facts);
-    outcome.findings.extend(found);
-    outcome.skipped.extend(skipped);
+    for check in check::ALL {
+        outcome.findings.extend(check.judge_machine(&machine));
+        outcome.skipped.extend(check.skipped(&machine));
+    }
     match probe {
         Some(options) => {
             let judge = |service: &probe::Service| {
-                let mut findings = noauth::check(service, facts);
-                findings.extend(browser::check(service, facts));
-                findings.extend(tls::check(service, facts));
-                findings.extend(owners::check(service, facts));
-                findings
+                check::ALL.iter().flat_map(|check| check.judge_service(service, &machine)).collect()
             };
             let (found, skipped) = probe::run(facts, options, done, judge);
             outcome.findings.extend(found);
@@ -422,7 +264,7 @@ mod tests {
 
     #[test]
     fn check_ids_are_unique() {
-        let mut ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
+        let mut ids: Vec<&str> = catalogue().map(|c| c.id).collect();
         ids.sort_unstable();
         let before = ids.len();
         ids.dedup();

@@ -18,9 +18,70 @@
 
 use super::probe::trust::{CertificateFacts, Trust};
 use super::probe::{Service, Speaks};
-use super::{Facts, Finding, Severity};
+use super::{Check, CheckInfo, Finding, Machine, Severity};
 use crate::net::probe::TLS_PORTS;
 use crate::net::tls_client::Certificate;
+
+/// `tls.plaintext`.
+pub struct Plaintext;
+
+impl Check for Plaintext {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "tls.plaintext",
+            summary:
+                "plaintext on a port where TLS is expected, or credentials asked for over plaintext beyond loopback",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        plaintext(service).into_iter().collect()
+    }
+}
+
+/// `tls.expired`.
+pub struct Expired;
+
+impl Check for Expired {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "tls.expired",
+            summary: "a TLS service presents an expired certificate",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        certificate(service).and_then(|(certificate, facts)| expired(service, certificate, facts)).into_iter().collect()
+    }
+}
+
+/// `tls.untrusted`.
+pub struct Untrusted;
+
+impl Check for Untrusted {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "tls.untrusted",
+            summary: "a TLS service presents a self-signed certificate, or one not issued by a trusted or local CA",
+            default_severity: Severity::Low,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        certificate(service)
+            .and_then(|(certificate, facts)| untrusted(service, certificate, facts))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The certificate the service presented, and what the probe found out about it.
+fn certificate<'s>(service: &'s Service) -> Option<(&'s Certificate, &'s CertificateFacts)> {
+    let certificate = service.tls.as_ref()?.certificate.as_ref()?;
+    Some((certificate, service.answers.certificate.as_ref()?))
+}
 
 /// Ports where TLS is expected besides [`TLS_PORTS`]: Docker's TLS API,
 /// the Kubernetes API server, a common HTTPS alternative, WinRM over HTTPS.
@@ -44,18 +105,6 @@ fn port_use(port: u16) -> &'static str {
         5986 => "WinRM over HTTPS",
         _ => "TLS",
     }
-}
-
-/// The TLS checks on one probed service.
-pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    findings.extend(plaintext(service));
-    let certificate = service.tls.as_ref().and_then(|report| report.certificate.as_ref());
-    if let (Some(certificate), Some(facts)) = (certificate, &service.answers.certificate) {
-        findings.extend(expired(service, certificate, facts));
-        findings.extend(untrusted(service, certificate, facts));
-    }
-    findings
 }
 
 /// `tls.plaintext`: plaintext on a TLS port, or a password asked for over

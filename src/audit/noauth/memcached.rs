@@ -6,10 +6,27 @@
 use super::{exposure, finding, severity, who_can};
 use crate::audit::probe::memcached::Stats;
 use crate::audit::probe::Service;
-use crate::audit::{clip, Facts, Finding, Severity};
+use crate::audit::{clip, Check, CheckInfo, Facts, Finding, Machine, Severity};
+
+/// `noauth.memcached`.
+pub struct Memcached;
+
+impl Check for Memcached {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "noauth.memcached",
+            summary: "memcached answers without authentication",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, machine: &Machine) -> Vec<Finding> {
+        finding_of(service, machine.facts).into_iter().collect()
+    }
+}
 
 /// A finding when memcached answered `stats` without a login.
-pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
+fn finding_of(service: &Service, facts: &Facts) -> Option<Finding> {
     let Some(Stats::Open(stats)) = &service.answers.memcached else { return None };
     let value = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| clip(v, 40));
     let mut evidence =

@@ -29,16 +29,10 @@ pub mod web;
 use super::probe::Service;
 use super::reachability::Remote;
 use super::{Facts, Finding, Severity};
-
-/// The no-authentication checks of one probed service.
-pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = Vec::new();
-    findings.extend(redis::check(service, facts));
-    findings.extend(memcached::check(service, facts));
-    findings.extend(postgres::check(service, facts));
-    findings.extend(web::check(service, facts));
-    findings
-}
+pub use memcached::Memcached;
+pub use postgres::PostgresTrust;
+pub use redis::Redis;
+pub use web::WebApis;
 
 /// Who can connect to a service, as far as its severity matters.
 #[derive(Clone, Debug, PartialEq, Eq)]

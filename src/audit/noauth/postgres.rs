@@ -7,10 +7,27 @@
 use super::{exposure, finding, severity, who_can};
 use crate::audit::probe::postgres::{Login, Startup};
 use crate::audit::probe::Service;
-use crate::audit::{clip, Facts, Finding, Severity};
+use crate::audit::{clip, Check, CheckInfo, Facts, Finding, Machine, Severity};
+
+/// `noauth.postgres-trust`.
+pub struct PostgresTrust;
+
+impl Check for PostgresTrust {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "noauth.postgres-trust",
+            summary: "PostgreSQL lets a client in without a password (trust authentication)",
+            default_severity: Severity::High,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, machine: &Machine) -> Vec<Finding> {
+        finding_of(service, machine.facts).into_iter().collect()
+    }
+}
 
 /// A finding when a role got in without a password.
-pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
+fn finding_of(service: &Service, facts: &Facts) -> Option<Finding> {
     let Some(Login { user, answer: Startup::Trusted { parameters, error } }) = &service.answers.postgres else {
         return None;
     };

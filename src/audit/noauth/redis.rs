@@ -9,10 +9,27 @@
 
 use super::{exposure, finding, severity, who_can, Exposure};
 use crate::audit::probe::Service;
-use crate::audit::{Facts, Finding, Severity};
+use crate::audit::{Check, CheckInfo, Facts, Finding, Machine, Severity};
+
+/// `noauth.redis`.
+pub struct Redis;
+
+impl Check for Redis {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "noauth.redis",
+            summary: "Redis answers without a password",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, machine: &Machine) -> Vec<Finding> {
+        finding_of(service, machine.facts).into_iter().collect()
+    }
+}
 
 /// A finding when Redis let berth in without a password.
-pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
+fn finding_of(service: &Service, facts: &Facts) -> Option<Finding> {
     let open = service.answers.redis.as_ref()?;
     let mut evidence = vec!["PING answered +PONG without AUTH".to_string()];
     if let Some(line) = &open.version {

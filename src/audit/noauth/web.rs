@@ -21,11 +21,52 @@ use serde_json::Value;
 use super::{exposure, finding, severity, who_can};
 use crate::audit::probe::web::{json_ok, kernel_list};
 use crate::audit::probe::Service;
-use crate::audit::{clip, Facts, Finding, Severity};
+use crate::audit::{clip, Check, CheckInfo, Facts, Finding, Machine, Severity};
 use crate::net::http_client::Response;
 
+/// `noauth.elasticsearch`, `noauth.docker-api`, `noauth.jupyter`,
+/// `noauth.ollama` and `noauth.metrics`: one set of questions, told apart
+/// by the answers.
+pub struct WebApis;
+
+impl Check for WebApis {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[
+            CheckInfo {
+                id: "noauth.elasticsearch",
+                summary: "Elasticsearch or OpenSearch answers without authentication",
+                default_severity: Severity::Medium,
+            },
+            CheckInfo {
+                id: "noauth.docker-api",
+                summary: "the Docker Engine API answers over TCP without authentication (root on the host)",
+                default_severity: Severity::High,
+            },
+            CheckInfo {
+                id: "noauth.jupyter",
+                summary: "a Jupyter server's API answers without a token",
+                default_severity: Severity::High,
+            },
+            CheckInfo {
+                id: "noauth.ollama",
+                summary: "an Ollama model server answers without authentication",
+                default_severity: Severity::Medium,
+            },
+            CheckInfo {
+                id: "noauth.metrics",
+                summary: "Prometheus-style /metrics are served without authentication",
+                default_severity: Severity::Low,
+            },
+        ]
+    }
+
+    fn judge_service(&self, service: &Service, machine: &Machine) -> Vec<Finding> {
+        findings(service, machine.facts)
+    }
+}
+
 /// Every web no-authentication finding of one HTTP service.
-pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
+fn findings(service: &Service, facts: &Facts) -> Vec<Finding> {
     let Some(apis) = &service.answers.web else { return Vec::new() };
     let (reach, reach_line) = exposure(service, facts);
     let mut findings = Vec::new();

@@ -1,7 +1,7 @@
 //! Live probing of TCP listeners: find out what each one speaks (HTTP,
-//! HTTPS, a banner, a known binary protocol: [`identify`]), ask it what the
-//! probing checks need to know ([`ask`]: [`redis`], [`memcached`],
-//! [`postgres`], [`web`], [`browser`], and [`trust`] for its certificate),
+//! HTTPS, a banner, a known binary protocol: [`identify()`]), ask it what
+//! the probing checks need to know ([`redis`], [`memcached`], [`postgres`],
+//! [`web`], [`browser`], and [`trust`] for its certificate),
 //! then hand the [`Service`] with its [`Answers`] to the checks, which
 //! only judge. This folder is the only part of the audit that talks to
 //! services.

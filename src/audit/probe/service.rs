@@ -64,8 +64,8 @@ pub struct Service<'a> {
     /// had begun and did not finish): it is then reported as not fully
     /// checked, not passed over as silent.
     pub cut_off: Option<String>,
-    /// What the questions after identification found out (see
-    /// [`super::ask`]): all the probing checks judge besides the fields above.
+    /// What the questions after identification found out: all the probing
+    /// checks judge besides the fields above.
     pub answers: Answers,
 }
 
