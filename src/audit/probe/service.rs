@@ -97,7 +97,7 @@ impl Service<'_> {
 
     /// Sends a request to the service. It may take at most half of the
     /// time left (but [`MIN_REQUEST_WAIT`], and never past the deadline),
-    /// so that one slow answer does not use up the time of the checks
+    /// so that one slow answer does not use up the time of the questions
     /// after it.
     pub fn fetch(
         &self,
