@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::analysis::audit::{self, listeners, policy, probe, reachability, Facts, Severity};
+use crate::audit::{self, listeners, policy, probe, reachability, Facts, Severity};
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;

@@ -1,5 +1,6 @@
-//! Talking to ports over the network: `probe` (is it reachable, and what
-//! answers) and `scan` (which ports of a host are open).
+//! berth's network clients: `probe` (is it reachable, and what answers),
+//! `scan` (which ports of a host are open), and the HTTP and TLS clients
+//! they and the audit's probes speak through.
 //!
 //! This is the one place besides the servers that opens sockets to other
 //! ends. It never reads the kernel's socket tables (that is the inventory's
@@ -10,22 +11,27 @@
 //! - [`resolve`]: what the user typed (PORT, HOST:PORT, a URL) and the
 //!   addresses it names;
 //! - [`ports`]: port lists such as `1-1024,8080`;
-//! - [`probe`]: one target, every address: connect, banner, then TLS and
-//!   HTTP by simple rules ([`tls`], [`http`]);
+//! - [`probe`]: the engine of `berth probe`: one target, every address:
+//!   connect, banner, then TLS and HTTP by simple rules ([`tls_client`],
+//!   [`http_client`]);
+//! - [`http_client`]: one HTTP/1.1 request per connection (the server is
+//!   `servers::http`);
+//! - [`tls_client`]: a TLS handshake that reports what it saw, and chain
+//!   checks against given roots;
 //! - [`scan`]: the non-blocking connect scan (TCP, and UDP on request) over
 //!   [`epoll`], within the descriptor budget of [`limits`];
 //! - [`local`]: whether a host is this machine, and who holds its open ports.
 
 pub mod deadline;
 pub mod epoll;
-pub mod http;
+pub mod http_client;
 pub mod limits;
 pub mod local;
 pub mod ports;
 pub mod probe;
 pub mod resolve;
 pub mod scan;
-pub mod tls;
+pub mod tls_client;
 
 /// The time left before `deadline`, or None once (almost) nothing is left:
 /// how every deadline-bounded read and connect in berth sizes its timeout.

@@ -16,7 +16,7 @@
 //!    (80, 3000, 5000, 8000, 8008, 8080, 8888), an HTTP HEAD. On any other
 //!    port nothing at all is sent.
 //!
-//! Redirects are followed only to the same host ([`super::http`]).
+//! Redirects are followed only to the same host ([`super::http_client`]).
 //!
 //! The classic trap gets named: `localhost` is both 127.0.0.1 and ::1, and a
 //! server listening on one family only is refused on the other, so clients
@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::deadline::DeadlineStream;
-use super::http::{self, HttpReport, Location};
+use super::http_client::{self, HttpReport, Location};
 use super::resolve::{ProbeTarget, Scheme};
-use super::tls::{self, TlsReport};
+use super::tls_client::{self, TlsReport};
 
 /// Ports where servers expect TLS from the first byte.
 pub const TLS_PORTS: [u16; 6] = [443, 8443, 993, 995, 465, 636];
@@ -229,15 +229,16 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
 
     match plan {
         Plan::Tls { http } => {
-            let (tls_report, session) = tls::handshake(stream, &target.host, address, http.is_some());
+            let (tls_report, session) = tls_client::handshake(stream, &target.host, address, http.is_some());
             report.tls = Some(tls_report);
             if let (Some(method), Some(mut session)) = (http, session) {
-                report.http = Some(http::converse(&mut session, http_start(Scheme::Https), address, method, deadline));
+                report.http =
+                    Some(http_client::converse(&mut session, http_start(Scheme::Https), address, method, deadline));
             }
         }
         Plan::Http { method } => {
             let mut stream = stream;
-            report.http = Some(http::converse(&mut stream, http_start(Scheme::Http), address, method, deadline));
+            report.http = Some(http_client::converse(&mut stream, http_start(Scheme::Http), address, method, deadline));
         }
         Plan::Banner { http_if_silent } => {
             let mut stream = stream;
@@ -246,7 +247,8 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
             let silent = banner.is_none();
             report.banner = banner;
             if silent && !closed && http_if_silent {
-                report.http = Some(http::converse(&mut stream, http_start(Scheme::Http), address, "HEAD", deadline));
+                report.http =
+                    Some(http_client::converse(&mut stream, http_start(Scheme::Http), address, "HEAD", deadline));
             }
         }
     }

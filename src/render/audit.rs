@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::style::{Paint, Style};
 use super::{plural, printable};
-use crate::analysis::audit::{Finding, Outcome, Severity, Skipped, CHECKS};
+use crate::audit::{catalogue, CheckInfo, Finding, Outcome, Severity, Skipped};
 
 fn paint_of(severity: Severity) -> Paint {
     match severity {
@@ -119,7 +119,8 @@ fn security_score(severity: Severity) -> &'static str {
 
 /// The whole SARIF 2.1.0 log of one audit.
 pub fn sarif(outcome: &Outcome) -> Value {
-    let rules: Vec<Value> = CHECKS
+    let checks: Vec<&CheckInfo> = catalogue().collect();
+    let rules: Vec<Value> = checks
         .iter()
         .map(|check| {
             json!({
@@ -138,7 +139,7 @@ pub fn sarif(outcome: &Outcome) -> Value {
         .findings
         .iter()
         .map(|finding| {
-            let rule_index = CHECKS.iter().position(|c| c.id == finding.id).unwrap_or(0);
+            let rule_index = checks.iter().position(|c| c.id == finding.id).unwrap_or(0);
             let mut text = finding.title.clone();
             for fact in &finding.evidence {
                 text.push_str(&format!("\nseen: {fact}"));

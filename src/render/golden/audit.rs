@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use berth_inventory::Protocol;
 
 use super::{printed, COLOUR, PIPE};
-use crate::analysis::audit::{Finding, Outcome, ProcessRef, Severity, Skipped};
+use crate::audit::{Finding, Outcome, ProcessRef, Severity, Skipped};
 use crate::render::audit::{write_report, write_sarif};
 use crate::render::json;
 

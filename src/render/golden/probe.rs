@@ -9,10 +9,10 @@
 use std::net::IpAddr;
 
 use super::{printed, COLOUR, PIPE};
-use crate::net::http::{Hop, HttpReport};
+use crate::net::http_client::{Hop, HttpReport};
 use crate::net::probe::{family_mismatch, AddressReport, Banner, Plan, ProbeReport, Reach};
 use crate::net::resolve::ProbeTarget;
-use crate::net::tls::{Certificate, TlsReport};
+use crate::net::tls_client::{Certificate, TlsReport};
 use crate::render::json;
 use crate::render::probe::write_report;
 

@@ -20,9 +20,23 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Facts, Finding, Listener, Outcome, Severity};
+use super::{CheckInfo, Facts, Finding, Listener, Outcome, Severity};
 use berth_inventory::scope::BindScope;
 use berth_inventory::Protocol;
+
+/// The ids of the policy's own findings.
+pub const IDS: &[CheckInfo] = &[
+    CheckInfo {
+        id: "policy.unexpected",
+        summary: "a listener the policy file does not expect (another process, port or bind scope)",
+        default_severity: Severity::Medium,
+    },
+    CheckInfo {
+        id: "policy.missing",
+        summary: "a listener the policy file expects is not there",
+        default_severity: Severity::Low,
+    },
+];
 
 /// A parsed policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -132,7 +146,7 @@ pub fn parse(text: &str) -> Result<Policy, String> {
         if entry.port == 0 {
             return Err(format!("listener #{}: port 0 is not a listener's port; use 1-65535", n + 1));
         }
-        if let Some(unknown) = entry.allow.iter().find(|id| !super::CHECKS.iter().any(|c| c.id == id.as_str())) {
+        if let Some(unknown) = entry.allow.iter().find(|id| !super::catalogue().any(|c| c.id == id.as_str())) {
             return Err(format!(
                 "listener #{} (port {}): allow names '{unknown}', which is not a check id (see berth audit --json ids)",
                 n + 1,

@@ -1,16 +1,12 @@
-//! `noauth.memcached`: a memcached that answers `stats` without
-//! authentication. Anyone who can connect reads and overwrites cached
-//! values (sessions, rendered pages, tokens) and can flush the cache.
-//!
-//! The probe sends `stats` in the text protocol: `STAT pid ...` lines mean
-//! no authentication; `CLIENT_ERROR unauthenticated` is what memcached
-//! started with an auth file (`-Y FILE`) answers before a login, and with
-//! SASL (`-S`) the text protocol is refused altogether. Then `quit`.
+//! What `noauth.memcached` asks a memcached: `stats` in the text
+//! protocol (`STAT pid ...` lines mean no authentication; `CLIENT_ERROR
+//! unauthenticated` is what memcached started with an auth file (`-Y FILE`)
+//! answers before a login, and with SASL (`-S`) the text protocol is
+//! refused altogether), then `quit`.
 
-use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::wire::Conn;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use super::service::Service;
+use super::wire::Conn;
+use crate::audit::clip;
 
 /// The most lines of a `stats` answer berth reads.
 const MAX_LINES: usize = 200;
@@ -48,29 +44,15 @@ pub fn read_stats(conn: &mut Conn) -> Result<Stats, String> {
     }
 }
 
-/// The probe: a finding when memcached answers `stats` without a login.
-pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
+/// Asks `stats`, then `quit`. None when berth could not connect or send,
+/// or the answer could not be read.
+pub fn ask(service: &Service) -> Option<Stats> {
     let stream = service.connect().ok()?;
     let mut conn = Conn::new(stream);
     conn.send(b"stats\r\n").ok()?;
     let stats = read_stats(&mut conn);
     let _ = conn.send(b"quit\r\n");
-    let Ok(Stats::Open(stats)) = stats else { return None };
-    let value = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| clip(v, 40));
-    let mut evidence =
-        vec![format!("stats answered without authentication (STAT pid {})", value("pid").unwrap_or_default())];
-    if let Some(version) = value("version") {
-        evidence.push(format!("STAT version {version}"));
-    }
-    if let Some(items) = value("curr_items") {
-        evidence.push(format!("STAT curr_items {items}"));
-    }
-    let (reach, reach_line) = exposure(service, facts);
-    evidence.push(reach_line);
-    let level = severity(&reach, (Severity::Critical, Severity::High, Severity::Medium));
-    let title = format!("memcached answers without authentication {}", super::who_can(&reach));
-    let fix = "start memcached with -l 127.0.0.1 -U 0 and an auth file (-Y /etc/memcached/authfile) or SASL (-S), e.g. in /etc/memcached.conf";
-    Some(finding("noauth.memcached", level, title, service, evidence, fix))
+    stats.ok()
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! - `owner.deleted-executable`: the process runs an executable that was
 //!   deleted or replaced on disk after it started. After an upgrade that is
 //!   a daemon still running old (maybe vulnerable) code; otherwise it is a
-//!   classic sign of malware that deletes its own file. Static: it reads
-//!   /proc/PID/exe through the inventory.
-//! - `owner.split-loopback`: one process holds 127.0.0.1:P and another
-//!   [::1]:P. `localhost` resolves to both, so a client reaches whichever
+//!   classic sign of malware that deletes its own file. Static: it judges
+//!   /proc/PID/exe as [`Machine::gather`] read it through the inventory.
+//! - `owner.split-loopback`: one process holds `127.0.0.1:P` and another
+//!   `[::1]:P`. `localhost` resolves to both, so a client reaches whichever
 //!   address it tries first; a process of another user can take the traffic
 //!   (and the secrets) meant for the real service. Static.
 //! - `owner.root-http`: a root process answers `GET /` with 2xx and no
@@ -16,95 +16,135 @@
 //! Without root, processes of other users cannot be read; the checks say
 //! so (a [`Skipped`]) rather than pass silently.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::probe::Service;
-use super::{Facts, Finding, Listener, ProcessRef, Severity, Skipped};
-use berth_inventory::processes::{self, Executable};
+use super::{list_words, Check, CheckInfo, Finding, Listener, Machine, ProcessRef, Severity, Skipped};
+use berth_inventory::processes::Executable;
 use berth_inventory::scope;
 use berth_inventory::Protocol;
 
-/// The static owner checks, and what they could not check.
-pub fn findings(facts: &Facts) -> (Vec<Finding>, Vec<Skipped>) {
-    let (mut found, mut skipped) = deleted_executables(facts);
-    found.extend(split_loopback(&facts.listeners));
-    let ownerless = facts.listeners.iter().filter(|l| l.owners.is_empty()).count();
-    if !facts.root && ownerless > 0 {
-        skipped.push(Skipped {
+/// `owner.deleted-executable`: one finding per listener whose owner runs a
+/// deleted or replaced executable.
+pub struct DeletedExecutable;
+
+impl Check for DeletedExecutable {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "owner.deleted-executable",
+            summary: "a listener's executable was deleted or replaced on disk since it started",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for listener in &machine.facts.listeners {
+            let odd: Vec<(&ProcessRef, &Executable)> = listener
+                .owners
+                .iter()
+                .filter_map(|owner| match machine.executables.get(&owner.pid) {
+                    Some(Ok(exe)) if exe.deleted || exe.replaced() => Some((owner, exe)),
+                    // Fine, unreadable (see `skipped`), gone since the
+                    // snapshot, or a process without an executable.
+                    _ => None,
+                })
+                .collect();
+            findings.extend(deleted_finding(listener, &odd));
+        }
+        findings
+    }
+
+    /// Owners berth cannot see, or whose executable it cannot read.
+    fn skipped(&self, machine: &Machine) -> Option<Skipped> {
+        let facts = machine.facts;
+        let mut unreadable: Vec<String> = Vec::new();
+        for owner in facts.listeners.iter().flat_map(|l| &l.owners) {
+            if let Some(Err(std::io::ErrorKind::PermissionDenied)) = machine.executables.get(&owner.pid) {
+                let label = owner.label();
+                if !unreadable.contains(&label) {
+                    unreadable.push(label);
+                }
+            }
+        }
+        let ownerless = facts.listeners.iter().filter(|l| l.owners.is_empty()).count();
+        let mut reasons = Vec::new();
+        if !facts.root && ownerless > 0 {
+            reasons.push(format!(
+                "{ownerless} listener(s) belong to processes berth cannot read ({} processes of other users)",
+                facts.unseen_processes
+            ));
+        }
+        if !unreadable.is_empty() {
+            let shown: Vec<String> = unreadable.iter().take(5).cloned().collect();
+            let more = unreadable.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            reasons.push(format!("the executable of {}{more} cannot be read", list_words(&shown)));
+        }
+        if reasons.is_empty() {
+            return None;
+        }
+        Some(Skipped {
+            check: "owner.deleted-executable".into(),
+            reason: format!("{}, so their executables were not checked", reasons.join("; ")),
+            remedy: (!facts.root).then(|| "sudo berth audit".into()),
+        })
+    }
+}
+
+/// `owner.split-loopback`: per TCP port, the holders of `127.0.0.1:P` and
+/// of `[::1]:P` are different processes.
+pub struct SplitLoopback;
+
+impl Check for SplitLoopback {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "owner.split-loopback",
+            summary:
+                "different processes hold 127.0.0.1:PORT and [::1]:PORT, so localhost clients may reach the wrong one",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        split_loopback(&machine.facts.listeners)
+    }
+}
+
+/// `owner.root-http`: a root process serving HTTP without authentication.
+pub struct RootHttp;
+
+impl Check for RootHttp {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "owner.root-http",
+            summary: "a root-owned process serves an unauthenticated HTTP API",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        root_http(service).into_iter().collect()
+    }
+
+    /// Listeners whose owner berth cannot see: whether root holds them is unknown.
+    fn skipped(&self, machine: &Machine) -> Option<Skipped> {
+        let facts = machine.facts;
+        let ownerless = facts.listeners.iter().filter(|l| l.owners.is_empty()).count();
+        (!facts.root && ownerless > 0).then(|| Skipped {
             check: "owner.root-http".into(),
             reason: format!(
                 "{ownerless} listener(s) belong to processes berth cannot read ({} processes of other users), so whether root serves them was not checked",
                 facts.unseen_processes
             ),
             remedy: Some("sudo berth audit".into()),
-        });
+        })
     }
-    (found, skipped)
-}
-
-/// `owner.root-http` on one probed service.
-pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
-    root_http(service).into_iter().collect()
-}
-
-/// `owner.deleted-executable`: one finding per listener whose owner runs a
-/// deleted or replaced executable.
-fn deleted_executables(facts: &Facts) -> (Vec<Finding>, Vec<Skipped>) {
-    let mut executables: HashMap<u32, Result<Executable, std::io::ErrorKind>> = HashMap::new();
-    let mut findings = Vec::new();
-    let mut unreadable: Vec<String> = Vec::new();
-    for listener in &facts.listeners {
-        let mut odd: Vec<(&ProcessRef, Executable)> = Vec::new();
-        for owner in &listener.owners {
-            let executable = executables
-                .entry(owner.pid)
-                .or_insert_with(|| processes::executable_of(owner.pid).map_err(|e| e.kind()));
-            match executable {
-                Ok(exe) if exe.deleted || exe.replaced() => odd.push((owner, exe.clone())),
-                Ok(_) => {}
-                Err(std::io::ErrorKind::PermissionDenied) => {
-                    let label = owner.label();
-                    if !unreadable.contains(&label) {
-                        unreadable.push(label);
-                    }
-                }
-                // Gone since the snapshot, or a process without an executable.
-                Err(_) => {}
-            }
-        }
-        if let Some(finding) = deleted_finding(listener, &odd) {
-            findings.push(finding);
-        }
-    }
-    let mut skipped = Vec::new();
-    let ownerless = facts.listeners.iter().filter(|l| l.owners.is_empty()).count();
-    let mut reasons = Vec::new();
-    if !facts.root && ownerless > 0 {
-        reasons.push(format!(
-            "{ownerless} listener(s) belong to processes berth cannot read ({} processes of other users)",
-            facts.unseen_processes
-        ));
-    }
-    if !unreadable.is_empty() {
-        let shown: Vec<String> = unreadable.iter().take(5).cloned().collect();
-        let more = unreadable.len().saturating_sub(shown.len());
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        reasons.push(format!("the executable of {}{more} cannot be read", super::list_words(&shown)));
-    }
-    if !reasons.is_empty() {
-        skipped.push(Skipped {
-            check: "owner.deleted-executable".into(),
-            reason: format!("{}, so their executables were not checked", reasons.join("; ")),
-            remedy: (!facts.root).then(|| "sudo berth audit".into()),
-        });
-    }
-    (findings, skipped)
 }
 
 /// The finding for a listener whose owners in `odd` run a deleted or
 /// replaced executable (None when there are none).
-fn deleted_finding(listener: &Listener, odd: &[(&ProcessRef, Executable)]) -> Option<Finding> {
+fn deleted_finding(listener: &Listener, odd: &[(&ProcessRef, &Executable)]) -> Option<Finding> {
     let (first, exe) = odd.first()?;
     let replaced = exe.replaced();
     let title = if replaced {
@@ -191,8 +231,7 @@ fn different_processes(a: &Listener, b: &Listener) -> bool {
     !a.owners.iter().any(|p| b.owners.iter().any(|q| q.pid == p.pid))
 }
 
-/// `owner.split-loopback`: per TCP port, the holders of 127.0.0.1:P and of
-/// [::1]:P are different processes.
+/// The owner.split-loopback findings.
 fn split_loopback(listeners: &[Listener]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut ports: Vec<u16> = listeners.iter().filter(|l| l.protocol == Protocol::Tcp).map(|l| l.port).collect();
@@ -248,8 +287,8 @@ fn split_loopback(listeners: &[Listener]) -> Vec<Finding> {
     findings
 }
 
-/// `owner.root-http`: every process holding the socket runs as root, and
-/// `GET /` is answered 2xx without asking for authentication.
+/// The owner.root-http finding: every process holding the socket runs as
+/// root, and `GET /` is answered 2xx without asking for authentication.
 fn root_http(service: &Service) -> Option<Finding> {
     let listener = service.listener;
     if !service.is_http() || listener.owners.is_empty() || listener.owners.iter().any(|p| p.uid != 0) {

@@ -9,18 +9,39 @@
 
 use super::catalog::{self, Known};
 use super::reachability::{self, Remote};
-use super::{list_words, Facts, Finding, Listener, Severity};
+use super::{list_words, Check, CheckInfo, Facts, Finding, Listener, Machine, Severity};
 use berth_inventory::scope::BindScope;
 
-/// The exposure.* findings: one per listener bound beyond loopback.
-pub fn findings(facts: &Facts) -> Vec<Finding> {
-    facts
-        .listeners
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !l.loopback_only())
-        .map(|(index, listener)| finding(facts, index, listener))
-        .collect()
+/// `exposure.listener` and `exposure.sensitive`: one finding per listener
+/// bound beyond loopback.
+pub struct Exposure;
+
+impl Check for Exposure {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[
+            CheckInfo {
+                id: "exposure.listener",
+                summary: "a listener is bound beyond loopback (all interfaces or a LAN address)",
+                default_severity: Severity::Low,
+            },
+            CheckInfo {
+                id: "exposure.sensitive",
+                summary: "a sensitive service (database, cache, container API, notebook, model server, debugger) listens beyond loopback",
+                default_severity: Severity::High,
+            },
+        ]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        let facts = machine.facts;
+        facts
+            .listeners
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.loopback_only())
+            .map(|(index, listener)| finding(facts, index, listener))
+            .collect()
+    }
 }
 
 fn finding(facts: &Facts, index: usize, listener: &Listener) -> Finding {

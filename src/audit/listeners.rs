@@ -100,7 +100,7 @@ impl Listener {
         self.addresses.first().map(|ip| scope::unmapped(*ip)).unwrap_or(v4_loopback)
     }
 
-    /// "127.0.0.1:6379 and [::1]:6379".
+    /// `127.0.0.1:6379 and [::1]:6379`.
     pub fn places(&self) -> String {
         let places: Vec<String> = self
             .addresses

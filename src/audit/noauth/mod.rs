@@ -1,13 +1,13 @@
 //! No authentication: well-known services that let anyone who can connect
-//! read (and usually write) their data, found with harmless protocol-level
-//! probes.
+//! read (and usually write) their data, judged from what harmless
+//! protocol-level questions found out (asked in [`crate::audit::probe`]).
 //!
 //! Why probe rather than guess from the port: a Redis with `requirepass`,
 //! a memcached with an auth file or a PostgreSQL with `scram-sha-256` is
 //! fine, and the same software without them is not; only asking tells them
-//! apart. Every probe is a read: Redis `PING`, `INFO server` and `CONFIG GET
-//! protected-mode`; memcached `stats`; a PostgreSQL startup message that is
-//! ended with Terminate as soon as the server says whether it wants a
+//! apart. Every question is a read: Redis `PING`, `INFO server` and `CONFIG
+//! GET protected-mode`; memcached `stats`; a PostgreSQL startup message that
+//! is ended with Terminate as soon as the server says whether it wants a
 //! password; HTTP `GET`s of well-known read-only API paths. Nothing is ever
 //! written, deleted or changed, and binary-protocol services never get HTTP.
 //!
@@ -19,28 +19,20 @@
 //!
 //! Each protocol is its own module: [`redis`], [`memcached`], [`postgres`],
 //! [`web`] (Docker Engine API, Elasticsearch/OpenSearch, Jupyter, Ollama,
-//! Prometheus-style /metrics), over the small line reader of [`super::wire`].
+//! Prometheus-style /metrics).
 
 pub mod memcached;
 pub mod postgres;
 pub mod redis;
 pub mod web;
 
-use super::catalog::Wire;
-use super::probe::{Service, Speaks};
+use super::probe::Service;
 use super::reachability::Remote;
 use super::{Facts, Finding, Severity};
-
-/// Runs the no-authentication probe that fits what the service speaks.
-pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
-    match &service.speaks {
-        Speaks::Wire(Wire::Redis) => redis::check(service, facts).into_iter().collect(),
-        Speaks::Wire(Wire::Memcached) => memcached::check(service, facts).into_iter().collect(),
-        Speaks::Wire(Wire::Postgres) => postgres::check(service, facts).into_iter().collect(),
-        Speaks::Http => web::check(service, facts),
-        _ => Vec::new(),
-    }
-}
+pub use memcached::Memcached;
+pub use postgres::PostgresTrust;
+pub use redis::Redis;
+pub use web::WebApis;
 
 /// Who can connect to a service, as far as its severity matters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,19 +91,6 @@ pub fn who_can(exposure: &Exposure) -> &'static str {
         Exposure::Remote => "(reachable from other hosts)",
         Exposure::Blocked => "(bound beyond loopback, firewalled)",
         Exposure::Local => "(loopback only: any local user or process)",
-    }
-}
-
-/// Keeps evidence short and on one line: at most `max` characters of
-/// `text`, control characters turned into spaces.
-pub fn clip(text: &str, max: usize) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let clean = clean.trim();
-    if clean.chars().count() <= max {
-        clean.to_string()
-    } else {
-        let cut: String = clean.chars().take(max).collect();
-        format!("{cut}...")
     }
 }
 

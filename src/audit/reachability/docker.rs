@@ -3,8 +3,25 @@
 //! DNAT rule, which INPUT rules such as ufw never see.
 
 use super::{sensitive, sensitive_port, Remote};
-use crate::analysis::audit::{Facts, Finding, Listener, ProcessRef, Severity};
+use crate::audit::{Check, CheckInfo, Facts, Finding, Listener, Machine, ProcessRef, Severity};
 use berth_inventory::firewall::Verdict;
+
+/// `reach.docker-proxy`: one finding per port Docker publishes beyond loopback.
+pub struct DockerProxy;
+
+impl Check for DockerProxy {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "reach.docker-proxy",
+            summary: "a port published by Docker, which bypasses INPUT firewall rules such as ufw",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        findings(machine.facts)
+    }
+}
 
 /// What a docker-proxy command line says it publishes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,8 +74,8 @@ pub fn parse_docker_proxy(command: &str) -> Published {
     published
 }
 
-/// The reach.docker-proxy findings: one per port Docker publishes beyond loopback.
-pub(super) fn docker_findings(facts: &Facts) -> Vec<Finding> {
+/// The reach.docker-proxy findings.
+fn findings(facts: &Facts) -> Vec<Finding> {
     let mut found = Vec::new();
     for (index, listener) in facts.listeners.iter().enumerate() {
         let Some(proxy) = docker_proxy_of(listener) else { continue };

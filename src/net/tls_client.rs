@@ -1,5 +1,6 @@
-//! The TLS facts `probe` reports: protocol version, cipher suite, and the
-//! server's certificate (subject, issuer, validity, names).
+//! berth's TLS client: the TLS facts `probe` and the audit report
+//! (protocol version, cipher suite, and the server's certificate: subject,
+//! issuer, validity, names), and checks of a chain against given roots.
 //!
 //! A probe must see the certificate of a server that is misconfigured —
 //! self-signed, expired, for another name — because that is what people

@@ -7,7 +7,8 @@
 //!   to the local service under the page's name, same-origin, so the page
 //!   reads every answer. The only defence is the service refusing Host
 //!   names it does not know. berth asks for `/` under a foreign name
-//!   ([`FOREIGN_HOST`]) and compares with the answer under the loopback name.
+//!   ([`FOREIGN_HOST`]) and compares with the answer under the loopback
+//!   name.
 //! - **CORS** (`http.cors-any-origin`, `http.cors-reflected`): an
 //!   `Access-Control-Allow-Origin` of `*`, or one that echoes whatever
 //!   Origin came (also `null`, the origin of sandboxed frames and `file:`
@@ -20,46 +21,115 @@
 //!   to WebSockets; the server must check Origin itself. A 101 to a foreign
 //!   Origin means any page can open the socket.
 //!
-//! Every probe is a read: GET and OPTIONS of `/`, and WebSocket handshakes
-//! whose connection is dropped as soon as the 101 head arrives. At most
-//! eight requests per service, each within the service's deadline (and at
-//! most half of the time left, so one hung request leaves time for the rest).
+//! Every request is a read (GET and OPTIONS of `/`, and WebSocket
+//! handshakes dropped at the 101); they are asked in
+//! [`crate::audit::probe::browser`].
+//!
+//! [`FOREIGN_HOST`]: crate::audit::probe::browser::FOREIGN_HOST
 
+use super::probe::browser::{self, grant, Grant, Rebinding, Upgrade, FOREIGN_ORIGIN};
 use super::probe::Service;
-use super::{Facts, Finding, Severity};
-use crate::net::http::Response;
+use super::{Check, CheckInfo, Finding, Machine, Severity};
+use crate::net::http_client::Response;
 
-/// The Host name a DNS-rebinding page would send (`.invalid` never resolves).
-pub const FOREIGN_HOST: &str = "rebind-check.berth.invalid";
-/// The Origin of a web page that should have no access.
-pub const FOREIGN_ORIGIN: &str = "https://attacker.example";
-/// Where WebSocket handshakes are tried, in order; the first 101 ends the search.
-pub const WEBSOCKET_PATHS: &[&str] = &["/", "/ws", "/websocket", "/socket.io/?EIO=4&transport=websocket"];
-/// RFC 6455: appended to the key before hashing it into Sec-WebSocket-Accept.
-const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// `http.dns-rebinding`: the service answers a foreign Host as it answers
+/// the loopback one.
+pub struct DnsRebinding;
 
-/// Runs the browser checks on one service that speaks HTTP.
-pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
-    if !service.is_http() {
-        return Vec::new();
+impl Check for DnsRebinding {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "http.dns-rebinding",
+            summary: "an HTTP service answers requests for a foreign Host name, so any web page can read it through DNS rebinding",
+            default_severity: Severity::High,
+        }]
     }
-    let mut findings = Vec::new();
-    findings.extend(dns_rebinding(service));
 
-    let cors = cors(service);
-    let preflight = preflight(service);
-    // CORS as the preflight shows it counts too (for requests that need one).
-    let allows_foreign = cors.allows_foreign() || preflight.as_ref().is_some_and(|p| p.cors.allows_foreign());
-    let mut combined = cors;
-    if let Some(p) = &preflight {
-        combined.merge(&p.cors);
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let rebinding = service.answers.browser.as_ref().and_then(|answers| answers.rebinding.as_ref());
+        rebinding.and_then(|rebinding| dns_rebinding(service, rebinding)).into_iter().collect()
     }
-    findings.extend(combined.findings(service));
-    if let Some(p) = &preflight {
-        findings.extend(private_network(service, p, allows_foreign));
+}
+
+/// `http.cors-any-origin` and `http.cors-reflected`: CORS headers that let
+/// any page read the answers (as GET / or the preflight shows them).
+pub struct Cors;
+
+impl Check for Cors {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[
+            CheckInfo {
+                id: "http.cors-any-origin",
+                summary: "an HTTP service allows every origin (Access-Control-Allow-Origin: *)",
+                default_severity: Severity::Medium,
+            },
+            CheckInfo {
+                id: "http.cors-reflected",
+                summary: "an HTTP service reflects any Origin in Access-Control-Allow-Origin",
+                default_severity: Severity::Medium,
+            },
+        ]
     }
-    findings.extend(websocket(service));
-    findings
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let Some(answers) = &service.answers.browser else { return Vec::new() };
+        let (mut cors, preflight) = grants(answers);
+        // CORS as the preflight shows it counts too (for requests that need one).
+        if let Some(p) = &preflight {
+            cors.merge(&p.cors);
+        }
+        cors.findings(service)
+    }
+}
+
+/// `http.private-network`: the service lets public pages into the private
+/// network.
+pub struct PrivateNetwork;
+
+impl Check for PrivateNetwork {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "http.private-network",
+            summary: "an HTTP service allows Private Network Access from public web pages",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let Some(answers) = &service.answers.browser else { return Vec::new() };
+        let (cors, preflight) = grants(answers);
+        let Some(preflight) = preflight else { return Vec::new() };
+        let allows_foreign = cors.allows_foreign() || preflight.cors.allows_foreign();
+        private_network(service, &preflight, allows_foreign).into_iter().collect()
+    }
+}
+
+/// `http.websocket-origin`: a WebSocket handshake from a foreign Origin
+/// is accepted.
+pub struct WebSocketOrigin;
+
+impl Check for WebSocketOrigin {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "http.websocket-origin",
+            summary: "a WebSocket endpoint accepts a connection from a foreign Origin",
+            default_severity: Severity::High,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        let upgrade = service.answers.browser.as_ref().and_then(|answers| answers.websocket.as_ref());
+        upgrade.map(|upgrade| websocket(service, upgrade)).into_iter().collect()
+    }
+}
+
+/// What the answers to GET / from foreign Origins allowed, and the preflight's.
+fn grants(answers: &browser::Answers) -> (CorsGrants, Option<Preflight>) {
+    let mut cors = CorsGrants::default();
+    for (origin, response) in &answers.cors {
+        cors.read("GET /", origin, response);
+    }
+    (cors, answers.preflight.as_ref().map(preflight))
 }
 
 /// "200 OK (1234 bytes)".
@@ -67,11 +137,6 @@ fn describe(response: &Response) -> String {
     let reason = if response.head.reason.is_empty() { String::new() } else { format!(" {}", response.head.reason) };
     let more = if response.truncated { "+" } else { "" };
     format!("{}{reason} ({}{more} bytes)", response.head.status, response.body.len())
-}
-
-/// The Host header value for `name` at the service's port.
-fn with_port(name: &str, service: &Service) -> String {
-    format!("{name}:{}", service.listener.port)
 }
 
 // ------------------------------------------------------------ DNS rebinding
@@ -108,19 +173,9 @@ fn refusal(foreign: &Response, baseline: &Response, foreign_host: &str) -> Optio
 }
 
 /// The service answers a foreign Host as it answers the loopback one.
-fn dns_rebinding(service: &Service) -> Option<Finding> {
-    let fetched;
-    let baseline = match &service.baseline {
-        Some(baseline) => baseline,
-        None => {
-            fetched = service.fetch("GET", "/", &service.host, &[]).ok()?;
-            &fetched
-        }
-    };
-    let foreign_host = with_port(FOREIGN_HOST, service);
-    // A refusal by closing the connection (nginx's 444) is an error here: not vulnerable.
-    let foreign = service.fetch("GET", "/", &foreign_host, &[]).ok()?;
-    if refusal(&foreign, baseline, &foreign_host).is_some() {
+fn dns_rebinding(service: &Service, rebinding: &Rebinding) -> Option<Finding> {
+    let Rebinding { loopback: baseline, foreign_host, foreign } = rebinding;
+    if refusal(foreign, baseline, foreign_host).is_some() {
         return None;
     }
     let (ours, theirs) = (baseline.head.status, foreign.head.status);
@@ -151,7 +206,7 @@ fn dns_rebinding(service: &Service) -> Option<Finding> {
     let mut finding = Finding::new("http.dns-rebinding", severity, title)
         .on(service.listener)
         .evidence(format!("GET / with Host: {} -> {}", service.host, describe(baseline)))
-        .evidence(format!("GET / with Host: {foreign_host} -> {}", describe(&foreign)));
+        .evidence(format!("GET / with Host: {foreign_host} -> {}", describe(foreign)));
     if let Some(server) = baseline.header("server") {
         finding = finding.evidence(format!("Server: {server}"));
     }
@@ -192,7 +247,7 @@ fn host_fix(server: Option<&str>, service: &Service) -> String {
 
 /// What Access-Control-Allow-Origin said to foreign origins.
 #[derive(Clone, Debug, Default)]
-struct Cors {
+struct CorsGrants {
     /// Evidence for `*`.
     any: Option<String>,
     /// Evidence for an echoed Origin (foreign or null).
@@ -201,12 +256,12 @@ struct Cors {
     credentials: bool,
 }
 
-impl Cors {
+impl CorsGrants {
     fn allows_foreign(&self) -> bool {
         self.any.is_some() || !self.reflected.is_empty()
     }
 
-    fn merge(&mut self, other: &Cors) {
+    fn merge(&mut self, other: &CorsGrants) {
         if self.any.is_none() {
             self.any = other.any.clone();
         }
@@ -218,21 +273,23 @@ impl Cors {
 
     /// Reads one answer to a request from `origin`.
     fn read(&mut self, request: &str, origin: &str, response: &Response) {
-        let Some(allowed) = response.header("access-control-allow-origin").map(str::trim) else { return };
         let credentials =
             response.header("access-control-allow-credentials").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let credentials_text = if credentials { ", Access-Control-Allow-Credentials: true" } else { "" };
-        if allowed == "*" {
-            if self.any.is_none() {
+        match grant(response, origin) {
+            Grant::Any if self.any.is_none() => {
                 self.any = Some(format!(
                     "{request} with Origin: {origin} -> Access-Control-Allow-Origin: *{credentials_text}"
                 ));
             }
-        } else if allowed.eq_ignore_ascii_case(origin) {
-            self.reflected.push(format!(
-                "{request} with Origin: {origin} -> Access-Control-Allow-Origin: {allowed}{credentials_text}"
-            ));
-            self.credentials |= credentials;
+            Grant::Reflected => {
+                let allowed = response.header("access-control-allow-origin").map(str::trim).unwrap_or(origin);
+                self.reflected.push(format!(
+                    "{request} with Origin: {origin} -> Access-Control-Allow-Origin: {allowed}{credentials_text}"
+                ));
+                self.credentials |= credentials;
+            }
+            Grant::Any | Grant::Denied => {}
         }
     }
 
@@ -273,21 +330,6 @@ impl Cors {
     }
 }
 
-/// GET / from a foreign Origin, then from `null` unless the first answer
-/// already allowed foreign origins.
-fn cors(service: &Service) -> Cors {
-    let mut cors = Cors::default();
-    for origin in [FOREIGN_ORIGIN, "null"] {
-        if cors.allows_foreign() {
-            break;
-        }
-        if let Ok(response) = service.fetch("GET", "/", &service.host, &[("Origin", origin)]) {
-            cors.read("GET /", origin, &response);
-        }
-    }
-    cors
-}
-
 // ------------------------------------------------------------ Private Network Access
 
 /// The answer to a Private Network Access preflight.
@@ -295,23 +337,17 @@ struct Preflight {
     /// Access-Control-Allow-Private-Network: true.
     allows_private: bool,
     status: u16,
-    cors: Cors,
+    cors: CorsGrants,
 }
 
-/// `OPTIONS /` as Chromium sends it before a public page's request to a
-/// local server.
-fn preflight(service: &Service) -> Option<Preflight> {
-    let headers = [
-        ("Origin", FOREIGN_ORIGIN),
-        ("Access-Control-Request-Method", "GET"),
-        ("Access-Control-Request-Private-Network", "true"),
-    ];
-    let response = service.fetch("OPTIONS", "/", &service.host, &headers).ok()?;
+/// What the answer to `OPTIONS /`, as Chromium sends it before a public
+/// page's request to a local server, allowed.
+fn preflight(response: &Response) -> Preflight {
     let allows_private =
         response.header("access-control-allow-private-network").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let mut cors = Cors::default();
-    cors.read("OPTIONS / (preflight)", FOREIGN_ORIGIN, &response);
-    Some(Preflight { allows_private, status: response.head.status, cors })
+    let mut cors = CorsGrants::default();
+    cors.read("OPTIONS / (preflight)", FOREIGN_ORIGIN, response);
+    Preflight { allows_private, status: response.head.status, cors }
 }
 
 fn private_network(service: &Service, preflight: &Preflight, allows_foreign: bool) -> Option<Finding> {
@@ -347,75 +383,34 @@ fn private_network(service: &Service, preflight: &Preflight, allows_foreign: boo
 
 // ------------------------------------------------------------ WebSocket
 
-/// A WebSocket handshake from a foreign Origin on each of [`WEBSOCKET_PATHS`];
-/// the first 101 is the finding.
-fn websocket(service: &Service) -> Option<Finding> {
-    let key = base64(&random_bytes());
-    let headers = [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Version", "13"),
-        ("Sec-WebSocket-Key", key.as_str()),
-        ("Origin", FOREIGN_ORIGIN),
-    ];
-    for path in WEBSOCKET_PATHS {
-        let Ok(response) = service.fetch("GET", path, &service.host, &headers) else { continue };
-        if response.head.status != 101 {
-            continue;
+/// A WebSocket handshake from a foreign Origin that got a 101.
+fn websocket(service: &Service, upgrade: &Upgrade) -> Finding {
+    let Upgrade { path, response, expected_accept } = upgrade;
+    let accept = match response.header("sec-websocket-accept").map(str::trim) {
+        Some(value) if value == expected_accept => {
+            "Sec-WebSocket-Accept matches the key: a real WebSocket handshake".into()
         }
-        let expected = base64(&sha1(format!("{key}{WEBSOCKET_GUID}").as_bytes()));
-        let accept = match response.header("sec-websocket-accept").map(str::trim) {
-            Some(value) if value == expected => {
-                "Sec-WebSocket-Accept matches the key: a real WebSocket handshake".into()
-            }
-            Some(value) => format!("Sec-WebSocket-Accept {value} does not match the key (expected {expected})"),
-            None => "no Sec-WebSocket-Accept header".to_string(),
-        };
-        return Some(
-            Finding::new(
-                "http.websocket-origin",
-                Severity::High,
-                "WebSocket endpoint accepts a connection from a foreign Origin: any web page can use it",
-            )
-            .on(service.listener)
-            .evidence(format!(
-                "GET {path} with Upgrade: websocket and Origin: {FOREIGN_ORIGIN} -> {} {}",
-                response.head.status, response.head.reason
-            ))
-            .evidence(accept)
-            .fix("check the Origin header of WebSocket handshakes against an allow-list and refuse others with 403"),
-        );
-    }
-    None
-}
-
-/// 16 random bytes for a Sec-WebSocket-Key (ring's system random source;
-/// the clock if that fails: the key only has to differ between requests).
-fn random_bytes() -> [u8; 16] {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    bytes
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    data_encoding::BASE64.encode(bytes)
-}
-
-/// SHA-1, only to check Sec-WebSocket-Accept as RFC 6455 defines it.
-fn sha1(message: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, message).as_ref().to_vec()
+        Some(value) => format!("Sec-WebSocket-Accept {value} does not match the key (expected {expected_accept})"),
+        None => "no Sec-WebSocket-Accept header".to_string(),
+    };
+    Finding::new(
+        "http.websocket-origin",
+        Severity::High,
+        "WebSocket endpoint accepts a connection from a foreign Origin: any web page can use it",
+    )
+    .on(service.listener)
+    .evidence(format!(
+        "GET {path} with Upgrade: websocket and Origin: {FOREIGN_ORIGIN} -> {} {}",
+        response.head.status, response.head.reason
+    ))
+    .evidence(accept)
+    .fix("check the Origin header of WebSocket handshakes against an allow-list and refuse others with 403")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::http::Head;
+    use crate::net::http_client::Head;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
         Response {
@@ -427,18 +422,6 @@ mod tests {
             body: body.as_bytes().to_vec(),
             truncated: false,
         }
-    }
-
-    #[test]
-    fn websocket_accept_of_the_rfc_example() {
-        // RFC 6455 section 1.3.
-        let accept = base64(&sha1(format!("dGhlIHNhbXBsZSBub25jZQ=={WEBSOCKET_GUID}").as_bytes()));
-        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(&random_bytes()).len(), 24);
     }
 
     #[test]
@@ -457,17 +440,17 @@ mod tests {
 
     #[test]
     fn cors_answers_are_read() {
-        let mut cors = Cors::default();
+        let mut cors = CorsGrants::default();
         cors.read("GET /", "null", &response(200, &[("Access-Control-Allow-Origin", "null")], ""));
         assert!(cors.allows_foreign() && !cors.credentials);
-        let mut any = Cors::default();
+        let mut any = CorsGrants::default();
         any.read(
             "GET /",
             FOREIGN_ORIGIN,
             &response(200, &[("access-control-allow-origin", "*"), ("Access-Control-Allow-Credentials", "true")], ""),
         );
         assert!(any.any.is_some() && any.reflected.is_empty() && !any.credentials);
-        let mut none = Cors::default();
+        let mut none = CorsGrants::default();
         none.read(
             "GET /",
             FOREIGN_ORIGIN,

@@ -70,7 +70,7 @@ pub struct Known {
     pub wire: Wire,
     /// Its usual TCP ports.
     pub ports: &'static [u16],
-    /// Process names (comm, or the basename of argv[0]) that run it.
+    /// Process names (comm, or the basename of `argv[0]`) that run it.
     pub processes: &'static [&'static str],
     /// Words in the command line that name it (for interpreters such as
     /// java, python or node, whose comm says nothing).
@@ -241,7 +241,7 @@ pub fn identify(listener: &Listener) -> Option<&'static Known> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::audit::ProcessRef;
+    use crate::audit::ProcessRef;
     use berth_inventory::scope::BindScope;
 
     fn listener(port: u16, name: &str, command: &str) -> Listener {

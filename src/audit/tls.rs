@@ -12,22 +12,76 @@
 //!   (mkcert's, or berth's). Certificates from a local CA the user made are
 //!   what development setups should use, so they are not reported.
 //!
-//! Trust is judged on the chain the server sent, at a moment inside the
-//! certificate's validity (so an expired certificate from a trusted CA is
-//! reported as expired, not as untrusted) and without the name: the
-//! question here is who issued it, not whether it matches "localhost".
+//! Who vouches for the certificate is found out in
+//! [`crate::audit::probe::trust`] (on the chain the server sent, at a moment
+//! inside its validity, without the name).
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use rustls::pki_types::CertificateDer;
-use rustls::RootCertStore;
-
+use super::probe::trust::{CertificateFacts, Trust};
 use super::probe::{Service, Speaks};
-use super::{Facts, Finding, Severity};
+use super::{Check, CheckInfo, Finding, Machine, Severity};
 use crate::net::probe::TLS_PORTS;
-use crate::net::tls::{self, Certificate, TlsReport};
+use crate::net::tls_client::Certificate;
+
+/// `tls.plaintext`.
+pub struct Plaintext;
+
+impl Check for Plaintext {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "tls.plaintext",
+            summary:
+                "plaintext on a port where TLS is expected, or credentials asked for over plaintext beyond loopback",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        plaintext(service).into_iter().collect()
+    }
+}
+
+/// `tls.expired`.
+pub struct Expired;
+
+impl Check for Expired {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "tls.expired",
+            summary: "a TLS service presents an expired certificate",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        certificate(service).and_then(|(certificate, facts)| expired(service, certificate, facts)).into_iter().collect()
+    }
+}
+
+/// `tls.untrusted`.
+pub struct Untrusted;
+
+impl Check for Untrusted {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "tls.untrusted",
+            summary: "a TLS service presents a self-signed certificate, or one not issued by a trusted or local CA",
+            default_severity: Severity::Low,
+        }]
+    }
+
+    fn judge_service(&self, service: &Service, _machine: &Machine) -> Vec<Finding> {
+        certificate(service)
+            .and_then(|(certificate, facts)| untrusted(service, certificate, facts))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The certificate the service presented, and what the probe found out about it.
+fn certificate<'s>(service: &'s Service) -> Option<(&'s Certificate, &'s CertificateFacts)> {
+    let certificate = service.tls.as_ref()?.certificate.as_ref()?;
+    Some((certificate, service.answers.certificate.as_ref()?))
+}
 
 /// Ports where TLS is expected besides [`TLS_PORTS`]: Docker's TLS API,
 /// the Kubernetes API server, a common HTTPS alternative, WinRM over HTTPS.
@@ -51,19 +105,6 @@ fn port_use(port: u16) -> &'static str {
         5986 => "WinRM over HTTPS",
         _ => "TLS",
     }
-}
-
-/// The TLS checks on one probed service.
-pub fn check(service: &Service, _facts: &Facts) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    findings.extend(plaintext(service));
-    if let Some(report) = &service.tls {
-        if let Some(certificate) = &report.certificate {
-            findings.extend(expired(service, certificate));
-            findings.extend(untrusted(service, report, certificate, local_roots()));
-        }
-    }
-    findings
 }
 
 /// `tls.plaintext`: plaintext on a TLS port, or a password asked for over
@@ -157,11 +198,8 @@ fn password_challenge(service: &Service) -> Option<String> {
 }
 
 /// `tls.expired`: past its end date, or not valid yet.
-fn expired(service: &Service, certificate: &Certificate) -> Option<Finding> {
-    let now = now_unix();
-    let not_before = unix_of(&certificate.not_before);
-    let not_yet = not_before.is_some_and(|start| start > now);
-    if !certificate.expired && !not_yet {
+fn expired(service: &Service, certificate: &Certificate, facts: &CertificateFacts) -> Option<Finding> {
+    if !certificate.expired && !facts.not_yet_valid {
         return None;
     }
     let listener = service.listener;
@@ -192,21 +230,29 @@ fn expired(service: &Service, certificate: &Certificate) -> Option<Finding> {
     )
 }
 
-/// Who vouches for a certificate.
-#[derive(Debug, PartialEq, Eq)]
-enum Trust {
-    /// It chains to one of the system's root certificates.
-    System,
-    /// It was issued by (or is) the local CA in this file.
-    Local(String),
-    /// Neither; the facts that show it.
-    Untrusted(Vec<String>),
-}
-
 /// `tls.untrusted`: self-signed, or issued by a CA that is neither a system
 /// root nor the user's local CA.
-fn untrusted(service: &Service, report: &TlsReport, certificate: &Certificate, local: &LocalRoots) -> Option<Finding> {
-    let Trust::Untrusted(evidence) = judge(report, certificate, local) else { return None };
+fn untrusted(service: &Service, certificate: &Certificate, facts: &CertificateFacts) -> Option<Finding> {
+    let Trust::Untrusted { system_refusal, local_cas, looked } = &facts.trust else { return None };
+    let mut evidence = Vec::new();
+    if certificate.self_signed {
+        evidence.push(format!("the certificate is self-signed: issuer and subject are both {}", certificate.subject));
+    } else {
+        evidence.push(format!("the certificate {} was issued by {}", certificate.subject, certificate.issuer));
+    }
+    match system_refusal {
+        // A self-signed certificate is vouched for by nobody; the line above says it.
+        Some(_) if certificate.self_signed => {}
+        Some(error) => {
+            evidence.push(format!("no system root certificate vouches for it: {}", verify_error_text(error)))
+        }
+        None => evidence.push("the system's root certificates could not be read".into()),
+    }
+    if local_cas.is_empty() {
+        evidence.push(format!("no local CA found (looked for {})", list(looked)));
+    } else {
+        evidence.push(format!("not issued by the local CA in {}", list(local_cas)));
+    }
     let listener = service.listener;
     let severity = if listener.loopback_only() { Severity::Low } else { Severity::Medium };
     let what = if certificate.self_signed { "self-signed" } else { "untrusted" };
@@ -219,43 +265,6 @@ fn untrusted(service: &Service, report: &TlsReport, certificate: &Certificate, l
     .fix("issue the certificate from a local CA clients trust (mkcert -install, then mkcert localhost 127.0.0.1 ::1)");
     finding.evidence = evidence;
     Some(finding)
-}
-
-/// Whether the system roots or a local CA vouch for the server's chain.
-fn judge(report: &TlsReport, certificate: &Certificate, local: &LocalRoots) -> Trust {
-    let at = validity_moment(certificate);
-    let system = if report.chain.is_empty() {
-        report.verified.map(|ok| if ok { Ok(()) } else { Err(report.verify_error.clone().unwrap_or_default()) })
-    } else {
-        tls::chains_to_system_roots(&report.chain, at)
-    };
-    if let Some(Ok(())) = system {
-        return Trust::System;
-    }
-    if let Some(file) = local.issuer_of(&report.chain, at) {
-        return Trust::Local(file);
-    }
-    let mut evidence = Vec::new();
-    if certificate.self_signed {
-        evidence.push(format!("the certificate is self-signed: issuer and subject are both {}", certificate.subject));
-    } else {
-        evidence.push(format!("the certificate {} was issued by {}", certificate.subject, certificate.issuer));
-    }
-    match system {
-        // A self-signed certificate is vouched for by nobody; the line above says it.
-        Some(Err(_)) if certificate.self_signed => {}
-        Some(Err(error)) => {
-            evidence.push(format!("no system root certificate vouches for it: {}", verify_error_text(&error)))
-        }
-        Some(Ok(())) => {}
-        None => evidence.push("the system's root certificates could not be read".into()),
-    }
-    if local.files.is_empty() {
-        evidence.push(format!("no local CA found (looked for {})", list(&local.looked)));
-    } else {
-        evidence.push(format!("not issued by the local CA in {}", list(&local.files)));
-    }
-    Trust::Untrusted(evidence)
 }
 
 /// rustls's verification errors in words ("UnknownIssuer" is the usual one).
@@ -271,146 +280,9 @@ fn verify_error_text(error: &str) -> String {
     }
 }
 
-/// A moment inside the certificate's validity: now, or the nearest end of
-/// its validity when now is outside it (expiry is `tls.expired`'s business).
-fn validity_moment(certificate: &Certificate) -> i64 {
-    let now = now_unix();
-    let start = unix_of(&certificate.not_before).unwrap_or(i64::MIN);
-    let end = certificate.not_after_unix;
-    if now > end {
-        end.saturating_sub(1).max(start)
-    } else if now < start {
-        start.saturating_add(1).min(end)
-    } else {
-        now
-    }
-}
-
-/// The user's local certificate authorities: mkcert's and berth's.
-struct LocalRoots {
-    store: RootCertStore,
-    /// The CA certificates themselves (a server may present one as its own).
-    certificates: Vec<(CertificateDer<'static>, String)>,
-    /// Files that held a CA certificate.
-    files: Vec<String>,
-    /// Every place looked at.
-    looked: Vec<String>,
-}
-
-impl LocalRoots {
-    /// Reads the CA certificates at `paths` (missing files are skipped).
-    fn load(paths: &[PathBuf]) -> LocalRoots {
-        let mut roots = LocalRoots {
-            store: RootCertStore::empty(),
-            certificates: Vec::new(),
-            files: Vec::new(),
-            looked: Vec::new(),
-        };
-        for path in paths {
-            let name = path.display().to_string();
-            if roots.looked.contains(&name) {
-                continue;
-            }
-            roots.looked.push(name.clone());
-            let Ok(certificates) = tls::read_pem_certificates(path) else { continue };
-            let (added, _) = roots.store.add_parsable_certificates(certificates.iter().cloned());
-            if added > 0 {
-                roots.files.push(name.clone());
-                roots.certificates.extend(certificates.into_iter().map(|c| (c, name.clone())));
-            }
-        }
-        roots
-    }
-
-    /// The file of the local CA that issued `chain` (or whose certificate
-    /// it is), checked at `at`.
-    fn issuer_of(&self, chain: &[CertificateDer<'_>], at: i64) -> Option<String> {
-        let end_entity = chain.first()?;
-        if let Some((_, file)) = self.certificates.iter().find(|(der, _)| der.as_ref() == end_entity.as_ref()) {
-            return Some(file.clone());
-        }
-        if self.store.is_empty() || tls::chains_to(chain, &self.store, at).is_err() {
-            return None;
-        }
-        // Name the file whose CA did it.
-        self.files
-            .iter()
-            .find(|file| {
-                let mut one = RootCertStore::empty();
-                one.add_parsable_certificates(
-                    self.certificates.iter().filter(|(_, f)| f == *file).map(|(der, _)| der.clone()),
-                );
-                tls::chains_to(chain, &one, at).is_ok()
-            })
-            .cloned()
-    }
-}
-
-/// The local roots of this process, read once.
-fn local_roots() -> &'static LocalRoots {
-    static ROOTS: OnceLock<LocalRoots> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let mut homes: Vec<PathBuf> = env("HOME").into_iter().collect();
-        // berth run with sudo: the user's own CA is in the invoking user's home.
-        if let Some(home) = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()).and_then(|u| home_of(&u)) {
-            homes.push(home);
-        }
-        LocalRoots::load(&local_ca_paths(env("CAROOT"), env("XDG_DATA_HOME"), &homes))
-    })
-}
-
-/// Where local CA certificates live: mkcert's `$CAROOT/rootCA.pem` (by
-/// default `$XDG_DATA_HOME/mkcert` or `~/.local/share/mkcert`) and berth's
-/// own `berth/ca/ca.pem` under the same data directories.
-fn local_ca_paths(caroot: Option<PathBuf>, xdg_data: Option<PathBuf>, homes: &[PathBuf]) -> Vec<PathBuf> {
-    let mut data_dirs: Vec<PathBuf> = xdg_data.into_iter().collect();
-    data_dirs.extend(homes.iter().map(|home| home.join(".local/share")));
-    let mut paths = Vec::new();
-    match caroot {
-        Some(caroot) => paths.push(caroot.join("rootCA.pem")),
-        None => paths.extend(data_dirs.iter().map(|dir| dir.join("mkcert/rootCA.pem"))),
-    }
-    paths.extend(data_dirs.iter().map(|dir| dir.join("berth/ca/ca.pem")));
-    paths
-}
-
-/// The home directory of a user, from the password database.
-fn home_of(user: &str) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let name = std::ffi::CString::new(user).ok()?;
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: getpwnam_r fills `passwd` with pointers into `buffer`, which
-    // outlives their use below; a null result means no entry.
-    unsafe {
-        let mut passwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwnam_r(name.as_ptr(), &mut passwd, buffer.as_mut_ptr(), buffer.len(), &mut result);
-        if rc != 0 || result.is_null() || passwd.pw_dir.is_null() {
-            return None;
-        }
-        let dir = std::ffi::CStr::from_ptr(passwd.pw_dir);
-        Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
-    }
-}
-
 /// "a, b and c" of paths.
 fn list(paths: &[String]) -> String {
     super::list_words(paths)
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// Unix seconds of an RFC 3339 time as [`tls::Certificate`] writes it
-/// ("2024-01-01T00:00:00Z", or "@SECONDS" outside humantime's range).
-fn unix_of(text: &str) -> Option<i64> {
-    if let Some(number) = text.strip_prefix('@') {
-        return number.parse().ok();
-    }
-    let time = humantime::parse_rfc3339(text).ok()?;
-    time.duration_since(UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
 /// At most `limit` characters, with an ellipsis when cut.
@@ -425,17 +297,13 @@ fn shorten(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::audit::Listener;
-    use crate::net::http::{Endpoint, Head, Response};
+    use crate::audit::probe::Answers;
+    use crate::audit::Listener;
+    use crate::net::http_client::{Endpoint, Head, Response};
     use berth_inventory::scope::BindScope;
     use berth_inventory::Protocol;
     use std::net::IpAddr;
     use std::time::{Duration, Instant};
-
-    /// Whether a path is one of the places [`local_ca_paths`] names.
-    fn names(paths: &[PathBuf], wanted: &str) -> bool {
-        paths.iter().any(|p| p == std::path::Path::new(wanted))
-    }
 
     fn listener(port: u16, address: [u8; 4], scope: BindScope) -> Listener {
         Listener {
@@ -471,6 +339,7 @@ mod tests {
             }),
             deadline: Instant::now() + Duration::from_secs(1),
             cut_off: None,
+            answers: Answers::default(),
         }
     }
 
@@ -516,27 +385,6 @@ mod tests {
         for port in [80, 8080, 22, 2375, 6379, 3000] {
             assert!(!tls_expected(port), "{port}");
         }
-    }
-
-    #[test]
-    fn local_ca_places() {
-        let homes = [PathBuf::from("/home/ann"), PathBuf::from("/root")];
-        let paths = local_ca_paths(None, None, &homes);
-        assert!(names(&paths, "/home/ann/.local/share/mkcert/rootCA.pem"));
-        assert!(names(&paths, "/root/.local/share/mkcert/rootCA.pem"));
-        assert!(names(&paths, "/home/ann/.local/share/berth/ca/ca.pem"));
-        let paths = local_ca_paths(Some("/ca".into()), Some("/data".into()), &homes[..1]);
-        assert!(names(&paths, "/ca/rootCA.pem"));
-        assert!(!names(&paths, "/home/ann/.local/share/mkcert/rootCA.pem"), "CAROOT replaces mkcert's default");
-        assert!(names(&paths, "/data/berth/ca/ca.pem"));
-        assert!(names(&paths, "/home/ann/.local/share/berth/ca/ca.pem"));
-    }
-
-    #[test]
-    fn times_parse() {
-        assert_eq!(unix_of("2024-01-01T00:00:00Z"), Some(1_704_067_200));
-        assert_eq!(unix_of("@-5"), Some(-5));
-        assert_eq!(unix_of("yesterday"), None);
     }
 
     #[test]

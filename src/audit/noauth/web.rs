@@ -14,40 +14,69 @@
 //! - `noauth.metrics`: `GET /metrics` in Prometheus text exposition
 //!   (`# HELP` and `# TYPE` lines).
 //!
-//! Every request is a GET of a read-only path with the loopback Host
-//! header. The four extra GETs run at the same time, so one service costs
-//! about one round trip more, and they may use at most half the time left
-//! for the service, so a service that hangs on them leaves time for the
-//! other checks.
+//! The questions are in [`crate::audit::probe::web`].
 
 use serde_json::Value;
 
-use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::{Facts, Finding, Severity};
-use crate::net::http::Response;
+use super::{exposure, finding, severity, who_can};
+use crate::audit::probe::web::{json_ok, kernel_list};
+use crate::audit::probe::Service;
+use crate::audit::{clip, Check, CheckInfo, Facts, Finding, Machine, Severity};
+use crate::net::http_client::Response;
 
-/// The paths asked, besides the baseline `GET /`.
-const PATHS: [&str; 4] = ["/version", "/api/kernels", "/api/tags", "/metrics"];
+/// `noauth.elasticsearch`, `noauth.docker-api`, `noauth.jupyter`,
+/// `noauth.ollama` and `noauth.metrics`: one set of questions, told apart
+/// by the answers.
+pub struct WebApis;
 
-/// Every HTTP no-authentication probe of one service.
-pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
-    // In parallel: each may take half the time left (Service::fetch), so a
-    // service that answers `GET /` and then hangs on these paths leaves time
-    // for the other checks.
-    let answers: Vec<Option<Response>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = PATHS.iter().map(|path| scope.spawn(move || service.get(path).ok())).collect();
-        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
-    });
+impl Check for WebApis {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[
+            CheckInfo {
+                id: "noauth.elasticsearch",
+                summary: "Elasticsearch or OpenSearch answers without authentication",
+                default_severity: Severity::Medium,
+            },
+            CheckInfo {
+                id: "noauth.docker-api",
+                summary: "the Docker Engine API answers over TCP without authentication (root on the host)",
+                default_severity: Severity::High,
+            },
+            CheckInfo {
+                id: "noauth.jupyter",
+                summary: "a Jupyter server's API answers without a token",
+                default_severity: Severity::High,
+            },
+            CheckInfo {
+                id: "noauth.ollama",
+                summary: "an Ollama model server answers without authentication",
+                default_severity: Severity::Medium,
+            },
+            CheckInfo {
+                id: "noauth.metrics",
+                summary: "Prometheus-style /metrics are served without authentication",
+                default_severity: Severity::Low,
+            },
+        ]
+    }
+
+    fn judge_service(&self, service: &Service, machine: &Machine) -> Vec<Finding> {
+        findings(service, machine.facts)
+    }
+}
+
+/// Every web no-authentication finding of one HTTP service.
+fn findings(service: &Service, facts: &Facts) -> Vec<Finding> {
+    let Some(apis) = &service.answers.web else { return Vec::new() };
     let (reach, reach_line) = exposure(service, facts);
     let mut findings = Vec::new();
     let mut push = |id: &'static str, levels, title: &str, mut evidence: Vec<String>, fix: &str| {
         evidence.push(reach_line.clone());
         let level = severity(&reach, levels);
-        let title = format!("{title} {}", super::who_can(&reach));
+        let title = format!("{title} {}", who_can(&reach));
         findings.push(finding(id, level, title, service, evidence, fix));
     };
-    if let Some(evidence) = answers[0].as_ref().and_then(docker) {
+    if let Some(evidence) = apis.version.as_ref().and_then(docker) {
         push(
             "noauth.docker-api",
             (Severity::Critical, Severity::High, Severity::High),
@@ -65,9 +94,9 @@ pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
             "enable security (xpack.security.enabled: true, or the OpenSearch security plugin) and set network.host: 127.0.0.1",
         );
     }
-    if let Some(mut evidence) = answers[1].as_ref().and_then(jupyter_kernels) {
+    if let Some(mut evidence) = apis.kernels.as_ref().and_then(jupyter_kernels) {
         // A JSON array alone could be any API: Jupyter's /api names its version.
-        if let Some(version) = service.get("/api").ok().as_ref().and_then(jupyter_version) {
+        if let Some(version) = apis.api.as_ref().and_then(jupyter_version) {
             evidence.push(version);
             push(
                 "noauth.jupyter",
@@ -78,7 +107,7 @@ pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
             );
         }
     }
-    if let Some(mut evidence) = answers[2].as_ref().and_then(ollama) {
+    if let Some(mut evidence) = apis.tags.as_ref().and_then(ollama) {
         if let Some(base) = &service.baseline {
             if base.body_text().trim() == "Ollama is running" {
                 evidence.push("GET / answered 'Ollama is running'".into());
@@ -92,7 +121,7 @@ pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
             "set OLLAMA_HOST=127.0.0.1 (systemctl edit ollama) and put an authenticating proxy in front if others need it",
         );
     }
-    if let Some(evidence) = answers[3].as_ref().and_then(metrics) {
+    if let Some(evidence) = apis.metrics.as_ref().and_then(metrics) {
         push(
             "noauth.metrics",
             (Severity::Medium, Severity::Low, Severity::Low),
@@ -102,14 +131,6 @@ pub fn check(service: &Service, facts: &Facts) -> Vec<Finding> {
         );
     }
     findings
-}
-
-/// The body as JSON, when the answer is a 200.
-fn json_ok(response: &Response) -> Option<Value> {
-    if response.head.status != 200 || response.truncated {
-        return None;
-    }
-    serde_json::from_slice(&response.body).ok()
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
@@ -167,13 +188,7 @@ pub fn elasticsearch(response: &Response) -> Option<Vec<String>> {
 
 /// Jupyter `GET /api/kernels`: 200 with an array of kernels (maybe empty).
 pub fn jupyter_kernels(response: &Response) -> Option<Vec<String>> {
-    let json = json_ok(response)?;
-    let kernels = json.as_array()?;
-    let kernel_like =
-        |k: &Value| k.get("id").is_some_and(Value::is_string) && k.get("name").is_some_and(Value::is_string);
-    if !kernels.iter().all(kernel_like) {
-        return None;
-    }
+    let kernels = kernel_list(response)?;
     let names: Vec<String> = kernels.iter().take(5).filter_map(|k| text(k, "name")).collect();
     let mut line = format!("GET /api/kernels answered 200 without a token: {} running kernel(s)", kernels.len());
     if !names.is_empty() {
@@ -235,7 +250,7 @@ pub fn metrics(response: &Response) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::http::Head;
+    use crate::net::http_client::Head;
 
     fn response(status: u16, body: &str) -> Response {
         Response {

@@ -1,224 +1,34 @@
-//! Live probing of TCP listeners: find out what each one speaks (HTTP,
-//! HTTPS, a banner, a known binary protocol), then hand it to the probing
-//! checks ([`super::browser`], [`super::noauth`], [`super::tls`],
-//! [`super::owners`]).
+//! What a TCP listener speaks, found out within its deadline: a known
+//! binary protocol (by the catalog, never sent HTTP), TLS (on a TLS port,
+//! or when a plain request fails as TLS servers make it fail), a banner
+//! from a server that speaks first, or HTTP with the answer to `GET /`
+//! under the loopback Host name (the baseline the checks compare with).
+//! Redis and memcached that close on an HTTP request are asked in their
+//! own protocols.
 //!
-//! Safety rules every probe follows: requests are reads (GET, HEAD, OPTIONS,
-//! a WebSocket handshake that is closed at once, read-only protocol
-//! commands); nothing writes, deletes or changes anything. Services the
-//! catalog knows to speak a binary protocol never get an HTTP request.
-//!
-//! Timing: services are probed in parallel on worker threads. Each service
-//! has its own deadline (`service_timeout`), and the whole probing stops
-//! at the total budget; services not reached by then are reported as
-//! skipped. The first contact with a service is limited to
-//! [`FIRST_CONTACT`] so that a service that accepts and never answers costs
-//! about that much, whatever the service timeout. Every read and write of
-//! every probe goes over a [`DeadlineStream`] (directly, in [`Conn`], or
-//! under TLS and HTTP), so none outlasts the service's deadline, however
-//! slowly the service answers or reads. A service that was still answering
-//! when its deadline cut it off is reported as not fully checked.
+//! Where to wait for what follows `berth probe`'s port rules
+//! ([`crate::net::probe`]'s `TLS_PORTS`, `HTTPS_PORTS`, `HTTP_PORTS`), so the
+//! two commands agree on what a port is expected to speak.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::catalog::{self, Known, Wire};
+use super::service::{Answers, Service, Speaks, BODY_LIMIT};
 use super::wire::Conn;
-use super::{Facts, Finding, Listener, Skipped};
+use crate::audit::catalog::{self, Wire};
+use crate::audit::Listener;
 use crate::net::deadline::DeadlineStream;
-use crate::net::http::{self, Endpoint, FetchError, Request, Response};
+use crate::net::http_client::{self, Endpoint, FetchError, Request};
 use crate::net::probe::{HTTPS_PORTS, HTTP_PORTS, TLS_PORTS};
 use crate::net::resolve::{host_header, Scheme};
-use crate::net::tls::{self, TlsReport};
-use berth_inventory::Protocol;
+use crate::net::time_left as left;
+use crate::net::tls_client;
 
 /// How long berth waits for a server that speaks first.
 pub const BANNER_WAIT: Duration = Duration::from_millis(250);
 /// The most time the first HTTP request to an unknown service may take.
 pub const FIRST_CONTACT: Duration = Duration::from_millis(800);
-/// The most body bytes kept from one response.
-pub const BODY_LIMIT: usize = 64 * 1024;
-/// A service is not started with less time than this left in the budget:
-/// it could not be probed, only fail, and would pass for probed.
-const MIN_SERVICE_TIME: Duration = Duration::from_millis(50);
-/// A request gets at least this long (within the deadline), whatever is left.
-pub const MIN_REQUEST_WAIT: Duration = Duration::from_millis(300);
-/// Worker threads at most.
-const MAX_THREADS: usize = 64;
-
-/// How long probing may take.
-#[derive(Clone, Copy, Debug)]
-pub struct Options {
-    /// Per service: all of its probes together.
-    pub service_timeout: Duration,
-    /// All probing together.
-    pub budget: Duration,
-}
-
-/// What a service turned out to speak.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Speaks {
-    /// HTTP, over TLS when the endpoint has a TLS name.
-    Http,
-    /// TLS carrying something other than HTTP (or HTTP that did not answer).
-    Tls,
-    /// It spoke first; the escaped banner.
-    Banner(String),
-    /// A binary protocol the catalog names; not sent HTTP.
-    Wire(Wire),
-    /// It answered the HTTP request with something that is not HTTP.
-    Other(String),
-    /// Connected, but no (complete) answer came back before the deadline.
-    Silent,
-    /// The connection failed (refused, reset, unreachable).
-    Unreachable(String),
-}
-
-/// One TCP listener as the probing checks see it.
-pub struct Service<'a> {
-    /// The listener's index in [`Facts::listeners`].
-    pub index: usize,
-    pub listener: &'a Listener,
-    pub known: Option<&'static Known>,
-    /// Where berth connects; `tls_name` is set for HTTPS.
-    pub endpoint: Endpoint,
-    /// The Host header that names the service on loopback ("127.0.0.1:8080").
-    pub host: String,
-    pub speaks: Speaks,
-    /// The handshake's facts, when the service speaks TLS.
-    pub tls: Option<TlsReport>,
-    /// The answer to `GET /` with the loopback Host header (HTTP services).
-    pub baseline: Option<Response>,
-    /// When this service's probing must end.
-    pub deadline: Instant,
-    /// Why identifying the service was cut off by its deadline while the
-    /// service was still answering (a TLS handshake or an HTTP answer that
-    /// had begun and did not finish): it is then reported as not fully
-    /// checked, not passed over as silent.
-    pub cut_off: Option<String>,
-}
-
-impl Service<'_> {
-    /// True when the service speaks HTTP (plain or over TLS).
-    pub fn is_http(&self) -> bool {
-        self.speaks == Speaks::Http
-    }
-
-    /// Sends a request to the service. It may take at most half of the
-    /// time left (but [`MIN_REQUEST_WAIT`], and never past the deadline),
-    /// so that one slow answer does not use up the time of the checks
-    /// after it.
-    pub fn fetch(
-        &self,
-        method: &str,
-        path: &str,
-        host: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<Response, FetchError> {
-        let left = left(self.deadline).ok_or(FetchError::TimedOut)?;
-        let until = (Instant::now() + (left / 2).max(MIN_REQUEST_WAIT)).min(self.deadline);
-        http::fetch(&self.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
-    }
-
-    /// `GET path` with the loopback Host header.
-    pub fn get(&self, path: &str) -> Result<Response, FetchError> {
-        self.fetch("GET", path, &self.host, &[])
-    }
-
-    /// A new TCP connection to the service, all of its I/O bounded by the
-    /// service's deadline.
-    pub fn connect(&self) -> Result<DeadlineStream, String> {
-        DeadlineStream::connect(&self.endpoint.address, self.deadline).map_err(|e| crate::net::error_text(&e))
-    }
-
-    /// "http://127.0.0.1:8080" or "https://...".
-    pub fn url(&self) -> String {
-        let scheme = if self.endpoint.tls_name.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}", self.host)
-    }
-}
-
-use crate::net::time_left as left;
-
-/// Probes every TCP listener and runs the probing checks. `done` counts the
-/// services finished (for a progress bar).
-pub fn run(facts: &Facts, options: Options, done: &AtomicUsize) -> (Vec<Finding>, Vec<Skipped>) {
-    let indices: Vec<usize> =
-        facts.listeners.iter().enumerate().filter(|(_, l)| l.protocol == Protocol::Tcp).map(|(i, _)| i).collect();
-    let budget_end = Instant::now() + options.budget;
-    let next = AtomicUsize::new(0);
-    let findings = Mutex::new(Vec::new());
-    let unreached = Mutex::new(Vec::new());
-    let cut_off = Mutex::new(Vec::new());
-    let threads = indices.len().clamp(1, MAX_THREADS);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                // Bounded: each round takes the next listener; there are finitely many.
-                loop {
-                    let slot = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&index) = indices.get(slot) else { break };
-                    let now = Instant::now();
-                    if budget_end.saturating_duration_since(now) < MIN_SERVICE_TIME {
-                        unreached.lock().unwrap_or_else(|p| p.into_inner()).push(index);
-                        done.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    let deadline = (now + options.service_timeout).min(budget_end);
-                    let service = identify(index, &facts.listeners[index], deadline);
-                    if let Some(why) = &service.cut_off {
-                        cut_off.lock().unwrap_or_else(|p| p.into_inner()).push((index, why.clone()));
-                    }
-                    let mut found = check_service(&service, facts);
-                    findings.lock().unwrap_or_else(|p| p.into_inner()).append(&mut found);
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    let mut skipped = Vec::new();
-    let mut cut_off = cut_off.into_inner().unwrap_or_else(|p| p.into_inner());
-    cut_off.sort_unstable();
-    for (index, why) in cut_off {
-        let port = facts.listeners[index].port;
-        skipped.push(Skipped {
-            check: "probe".into(),
-            reason: format!(
-                "port {port} timed out while still answering ({why}); it was checked only as far as it answered"
-            ),
-            remedy: Some(format!("berth who {port} shows what holds it")),
-        });
-    }
-    let mut unreached = unreached.into_inner().unwrap_or_else(|p| p.into_inner());
-    if !unreached.is_empty() {
-        unreached.sort_unstable();
-        let ports: Vec<String> = unreached.iter().map(|&i| facts.listeners[i].port.to_string()).collect();
-        skipped.push(Skipped {
-            check: "probe".into(),
-            reason: format!(
-                "the probing budget of {:.1} s ran out before {} listener(s) were probed: port(s) {}",
-                options.budget.as_secs_f64(),
-                unreached.len(),
-                ports.join(", ")
-            ),
-            remedy: Some("give more time with --budget".into()),
-        });
-    }
-    (findings.into_inner().unwrap_or_else(|p| p.into_inner()), skipped)
-}
-
-/// Every probing check, on one identified service.
-fn check_service(service: &Service, facts: &Facts) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    findings.extend(super::noauth::check(service, facts));
-    findings.extend(super::browser::check(service, facts));
-    findings.extend(super::tls::check(service, facts));
-    findings.extend(super::owners::check(service, facts));
-    findings
-}
 
 /// Finds out what a listener speaks, within its deadline.
 pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> Service<'a> {
@@ -236,6 +46,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         baseline: None,
         deadline,
         cut_off: None,
+        answers: Answers::default(),
     };
     let wire = known.map(|k| k.wire);
     if let Some(wire @ (Wire::Redis | Wire::Memcached | Wire::Postgres | Wire::Mysql | Wire::Mongo | Wire::Opaque)) =
@@ -276,7 +87,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
     // At least a banner wait's time for the answer, never past the deadline.
     let asked = Instant::now();
     let answer_by = first_contact.max(asked + BANNER_WAIT).min(deadline);
-    match http::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
+    match http_client::fetch(&service.endpoint, &request, answer_by, BODY_LIMIT) {
         // nginx and others answer plain HTTP on a TLS port with a 400.
         Ok(response) if response.head.status == 400 && !TLS_PORTS.contains(&listener.port) => {
             let mut tls_service = clone_shell(&service);
@@ -375,6 +186,7 @@ fn clone_shell<'a>(service: &Service<'a>) -> Service<'a> {
         baseline: None,
         deadline: service.deadline,
         cut_off: None,
+        answers: Answers::default(),
     }
 }
 
@@ -395,7 +207,7 @@ fn try_tls(service: &mut Service, until: Instant) -> bool {
             return false;
         }
     };
-    let (report, session) = tls::handshake(tcp, "localhost", service.endpoint.address.ip(), true);
+    let (report, session) = tls_client::handshake(tcp, "localhost", service.endpoint.address.ip(), true);
     // The handshake's connection is closed before HTTP is tried on a new
     // one: a single-threaded TLS server (openssl s_server) would otherwise
     // still be busy with it and never answer.

@@ -11,11 +11,12 @@
 //! listeners with their owners' command lines, the parsed firewall rules,
 //! the per-interface sysctls and the interface addresses.
 //!
-//! One job per module: `dnat` models DNAT and redirect rules and reports
-//! them, `localnet` reports route_localnet, `docker` reads docker-proxy
-//! command lines, `ssh` reads ssh clients' forwards. This module holds the
-//! reach of each listener ([`assess`]), the facts they share, and
-//! [`findings`], which runs them all.
+//! One job per module, each with its check: `dnat` models DNAT and
+//! redirect rules ([`Dnat`]), `localnet` judges route_localnet
+//! ([`RouteLocalnet`]), `docker` reads docker-proxy command lines
+//! ([`DockerProxy`]), `ssh` reads ssh clients' forwards ([`SshForward`]).
+//! This module holds the reach of each listener ([`assess`]) and the facts
+//! they share.
 
 mod dnat;
 mod docker;
@@ -26,7 +27,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::{catalog, Facts, Finding, Listener, Skipped};
+use super::{catalog, Listener};
 use crate::analysis::firewall_walk::{passage, Passage};
 use berth_inventory::firewall::{Firewall, Unreadable};
 use berth_inventory::scope::{self, BindScope};
@@ -34,9 +35,11 @@ use berth_inventory::system::SystemFacts;
 use berth_inventory::{Interface, Protocol};
 
 use dnat::forwardings;
+pub use dnat::Dnat;
 use docker::docker_proxy_of;
-pub use docker::{parse_docker_proxy, Published};
-pub use ssh::{parse_forward, parse_ssh, SshCommand, SshForward};
+pub use docker::{parse_docker_proxy, DockerProxy, Published};
+pub use localnet::RouteLocalnet;
+pub use ssh::{parse_forward, parse_ssh, Forward, SshCommand, SshForward};
 
 /// Whether hosts other than this one can connect to a listener.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -295,27 +298,7 @@ pub fn describe(reach: &Reach) -> String {
     }
 }
 
-// ------------------------------------------------------------ findings
-
-/// The reach.* findings, and the checks that could not run.
-pub fn findings(facts: &Facts) -> (Vec<Finding>, Vec<Skipped>) {
-    let mut found = Vec::new();
-    let mut skipped = Vec::new();
-    if let Some((reason, remedy)) = unreadable(&facts.firewall) {
-        skipped.push(Skipped {
-            check: "reach.firewall".into(),
-            reason: format!(
-                "{reason}: whether the firewall lets exposed ports in, and DNAT rules (reach.dnat), not checked"
-            ),
-            remedy,
-        });
-    }
-    found.extend(dnat::dnat_findings(facts));
-    found.extend(localnet::localnet_finding(facts));
-    found.extend(docker::docker_findings(facts));
-    found.extend(ssh::ssh_findings(facts));
-    (found, skipped)
-}
+// ------------------------------------------------------------ shared by the checks
 
 fn sensitive(listener: &Listener) -> Option<&'static catalog::Known> {
     catalog::identify(listener).filter(|k| k.kind.sensitive())

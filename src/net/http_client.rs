@@ -1,5 +1,7 @@
-//! The HTTP facts `probe` reports: status, Server header, and the chain of
-//! redirects.
+//! berth's HTTP client (the server is `servers::http`), with two callers:
+//! [`converse`], the HTTP facts `probe` reports (status, Server header, the
+//! chain of redirects), and [`fetch`], one request with its body for the
+//! audit's probes.
 //!
 //! One request per connection (`Connection: close`), HTTP/1.1, reading
 //! only the status line and headers (at most 16 KiB). Redirects (301, 302,
@@ -16,7 +18,7 @@ use serde::Serialize;
 
 use super::deadline::DeadlineStream;
 use super::resolve::{host_header, Scheme};
-use super::tls;
+use super::tls_client;
 
 /// Redirects followed at most.
 pub const MAX_REDIRECTS: usize = 5;
@@ -71,11 +73,11 @@ impl Location {
 
 /// A readable, writable connection whose every read and write ends by a
 /// deadline: plain TCP ([`DeadlineStream`]) or TLS over it
-/// ([`tls::TlsStream`]). Only those two implement it, so no request can be
+/// ([`tls_client::TlsStream`]). Only those two implement it, so no request can be
 /// sent over a stream that could outlast its deadline.
 pub trait Transport: Read + Write {}
 impl Transport for DeadlineStream {}
-impl Transport for tls::TlsStream {}
+impl Transport for tls_client::TlsStream {}
 
 /// Sends the first request over `first` (already connected to `start`),
 /// then follows same-host redirects with new connections to `address`,
@@ -153,7 +155,7 @@ fn open(location: &Location, address: IpAddr, deadline: Instant) -> Result<Box<d
         .map_err(|e| super::error_text(&e))?;
     match location.scheme {
         Scheme::Http => Ok(Box::new(tcp)),
-        Scheme::Https => match tls::handshake(tcp, &location.host, address, true) {
+        Scheme::Https => match tls_client::handshake(tcp, &location.host, address, true) {
             (_, Some(session)) => Ok(Box::new(session)),
             (report, None) => Err(report.error.unwrap_or_else(|| "TLS handshake failed".into())),
         },
@@ -370,7 +372,7 @@ pub fn fetch(
     })?;
     let mut connection: Box<dyn Transport> = match &endpoint.tls_name {
         None => Box::new(tcp),
-        Some(name) => match tls::handshake(tcp, name, endpoint.address.ip(), true) {
+        Some(name) => match tls_client::handshake(tcp, name, endpoint.address.ip(), true) {
             (_, Some(session)) => Box::new(session),
             (report, None) => {
                 return Err(FetchError::Tls(report.error.unwrap_or_else(|| "TLS handshake failed".into())))

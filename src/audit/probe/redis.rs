@@ -1,19 +1,13 @@
-//! `noauth.redis`: a Redis (or Valkey, KeyDB) that answers `PING` without
-//! `AUTH`. Anyone who can connect reads and writes every key, and with
-//! `CONFIG SET` and `MODULE LOAD` often runs code as the server's user.
-//!
-//! The probe sends, in RESP: `PING` (`+PONG` means no password; `-NOAUTH` or
-//! `-WRONGPASS` means one is required; `-DENIED` means protected mode turned
-//! berth away), then `INFO server` for the version and `CONFIG GET
+//! What `noauth.redis` asks a Redis (or Valkey, KeyDB), in RESP: `PING`
+//! (`+PONG` means no password; `-NOAUTH` or `-WRONGPASS` means one is
+//! required; `-DENIED` means protected mode turned berth away); when it
+//! let berth in, `INFO server` for the version and `CONFIG GET
 //! protected-mode` (a read; it may be renamed or forbidden, then protected
-//! mode is unknown), then `QUIT`. Protected mode on while no password is set
-//! means Redis refuses every client that is not on loopback, so the finding
-//! is judged as a loopback one whatever the bind address.
+//! mode is unknown); then `QUIT`.
 
-use super::{clip, exposure, finding, severity, Exposure};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::wire::Conn;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use super::service::Service;
+use super::wire::Conn;
+use crate::audit::clip;
 
 /// One RESP reply, as far as the probe needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,16 +82,19 @@ pub enum Ping {
     Other(String),
 }
 
-pub fn judge_ping(reply: &Reply) -> Ping {
-    match reply {
-        Reply::Simple(text) if text.eq_ignore_ascii_case("PONG") => Ping::Open,
-        Reply::Error(text)
-            if text.starts_with("NOAUTH") || text.starts_with("WRONGPASS") || text.starts_with("NOPERM") =>
-        {
-            Ping::AuthRequired(text.clone())
+impl Ping {
+    /// What a reply to `PING` says.
+    pub fn of(reply: &Reply) -> Ping {
+        match reply {
+            Reply::Simple(text) if text.eq_ignore_ascii_case("PONG") => Ping::Open,
+            Reply::Error(text)
+                if text.starts_with("NOAUTH") || text.starts_with("WRONGPASS") || text.starts_with("NOPERM") =>
+            {
+                Ping::AuthRequired(text.clone())
+            }
+            Reply::Error(text) if text.starts_with("DENIED") => Ping::Denied(text.clone()),
+            other => Ping::Other(format!("{other:?}")),
         }
-        Reply::Error(text) if text.starts_with("DENIED") => Ping::Denied(text.clone()),
-        other => Ping::Other(format!("{other:?}")),
     }
 }
 
@@ -133,50 +130,36 @@ pub fn protected_mode(reply: &Reply) -> Result<bool, String> {
     }
 }
 
-/// The probe: a finding when Redis answers PING without a password.
-pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
+/// What a Redis that let berth in without a password told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Open {
+    /// `redis_version:7.0.15` from `INFO server`, when it answered one.
+    pub version: Option<String>,
+    /// `CONFIG GET protected-mode`: on or off, or why it is unknown.
+    pub protected_mode: Result<bool, String>,
+}
+
+/// Asks `PING`, and when it answers `+PONG` the read-only questions
+/// above. None when berth could not connect, or `PING` did not let it in.
+pub fn ask(service: &Service) -> Option<Open> {
     let stream = service.connect().ok()?;
     let mut conn = Conn::new(stream);
     conn.send(&command(&["PING"])).ok()?;
     let reply = read_reply(&mut conn, 1).ok()?;
-    if judge_ping(&reply) != Ping::Open {
+    if Ping::of(&reply) != Ping::Open {
         return None;
     }
-    let mut evidence = vec!["PING answered +PONG without AUTH".to_string()];
-
     let version =
         conn.send(&command(&["INFO", "server"])).and_then(|_| read_reply(&mut conn, 1)).ok().and_then(|r| match r {
             Reply::Bulk(Some(bytes)) => version_line(&String::from_utf8_lossy(&bytes)),
             _ => None,
         });
-    if let Some(line) = &version {
-        evidence.push(line.clone());
-    }
-
-    let protected = conn
+    let protected_mode = conn
         .send(&command(&["CONFIG", "GET", "protected-mode"]))
         .and_then(|_| read_reply(&mut conn, 2))
         .and_then(|r| protected_mode(&r));
     let _ = conn.send(&command(&["QUIT"]));
-
-    let (mut reach, reach_line) = exposure(service, facts);
-    evidence.push(reach_line);
-    match &protected {
-        Ok(true) if reach != Exposure::Local => {
-            evidence.push(
-                "CONFIG GET protected-mode: yes (clients not on loopback get -DENIED, so only local ones get in)"
-                    .into(),
-            );
-            reach = Exposure::Local;
-        }
-        Ok(true) => evidence.push("CONFIG GET protected-mode: yes".into()),
-        Ok(false) => evidence.push("CONFIG GET protected-mode: no".into()),
-        Err(e) => evidence.push(format!("protected mode unknown: {e}")),
-    }
-    let level = severity(&reach, (Severity::Critical, Severity::High, Severity::Medium));
-    let title = format!("Redis answers without a password {}", super::who_can(&reach));
-    let fix = "set a password (requirepass SECRET, or an ACL user) and bind loopback only (bind 127.0.0.1 -::1) in redis.conf";
-    Some(finding("noauth.redis", level, title, service, evidence, fix))
+    Some(Open { version, protected_mode })
 }
 
 #[cfg(test)]
@@ -191,19 +174,19 @@ mod tests {
 
     #[test]
     fn ping_answers_are_judged() {
-        assert_eq!(judge_ping(&Reply::Simple("PONG".into())), Ping::Open);
-        assert!(matches!(judge_ping(&Reply::Error("NOAUTH Authentication required.".into())), Ping::AuthRequired(_)));
+        assert_eq!(Ping::of(&Reply::Simple("PONG".into())), Ping::Open);
+        assert!(matches!(Ping::of(&Reply::Error("NOAUTH Authentication required.".into())), Ping::AuthRequired(_)));
         assert!(matches!(
-            judge_ping(&Reply::Error("WRONGPASS invalid username-password pair".into())),
+            Ping::of(&Reply::Error("WRONGPASS invalid username-password pair".into())),
             Ping::AuthRequired(_)
         ));
         assert!(matches!(
-            judge_ping(&Reply::Error(
+            Ping::of(&Reply::Error(
                 "DENIED Redis is running in protected mode because protected mode is enabled".into()
             )),
             Ping::Denied(_)
         ));
-        assert!(matches!(judge_ping(&Reply::Simple("OK".into())), Ping::Other(_)));
+        assert!(matches!(Ping::of(&Reply::Simple("OK".into())), Ping::Other(_)));
     }
 
     #[test]

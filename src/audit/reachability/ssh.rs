@@ -4,12 +4,29 @@
 //! address anyone who reaches it gets through.
 
 use super::sensitive_port;
-use crate::analysis::audit::{Facts, Finding, ProcessRef, Severity};
+use crate::audit::{Check, CheckInfo, Facts, Finding, Machine, ProcessRef, Severity};
 use berth_inventory::Protocol;
+
+/// `reach.ssh-forward`: one finding per listener an ssh client opened.
+pub struct SshForward;
+
+impl Check for SshForward {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "reach.ssh-forward",
+            summary: "an ssh process forwards a port (-L, -R, -D), possibly on all interfaces",
+            default_severity: Severity::Low,
+        }]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        findings(machine.facts)
+    }
+}
 
 /// One forward of an ssh client's command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SshForward {
+pub struct Forward {
     /// 'L' (local), 'R' (remote) or 'D' (dynamic, SOCKS).
     pub kind: char,
     /// The bind address as written (None: by GatewayPorts; "" or "*": all).
@@ -25,7 +42,7 @@ pub struct SshForward {
 /// What an ssh client's command line asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SshCommand {
-    pub forwards: Vec<SshForward>,
+    pub forwards: Vec<Forward>,
     /// -g, or -o GatewayPorts=yes: forwards without a bind address listen on all interfaces.
     pub gateway_ports: bool,
     /// The destination host as written.
@@ -52,7 +69,7 @@ fn spec_fields(spec: &str) -> Vec<String> {
 }
 
 /// `[bind:]port:host:hostport`, `[bind:]port:socket`, `[bind:]port` (-D, -R dynamic).
-pub fn parse_forward(kind: char, spec: &str) -> Option<SshForward> {
+pub fn parse_forward(kind: char, spec: &str) -> Option<Forward> {
     let fields = spec_fields(spec);
     let number = |s: &str| s.parse::<u16>().ok();
     let (bind, port, destination) = match (kind, fields.as_slice()) {
@@ -64,7 +81,7 @@ pub fn parse_forward(kind: char, spec: &str) -> Option<SshForward> {
         (_, [bind, port, host, hostport]) => (Some(bind.clone()), number(port), Some((host.clone(), number(hostport)))),
         _ => return None,
     };
-    Some(SshForward { kind, bind, port, destination, spec: spec.to_string() })
+    Some(Forward { kind, bind, port, destination, spec: spec.to_string() })
 }
 
 /// Parses an ssh client's command line (as joined with spaces): -L, -R,
@@ -150,8 +167,8 @@ fn is_ssh_client(owner: &ProcessRef) -> bool {
     owner.name == "ssh" || argv0.rsplit('/').next() == Some("ssh")
 }
 
-/// The reach.ssh-forward findings: one per listener an ssh client opened.
-pub(super) fn ssh_findings(facts: &Facts) -> Vec<Finding> {
+/// The reach.ssh-forward findings.
+fn findings(facts: &Facts) -> Vec<Finding> {
     let mut found = Vec::new();
     for listener in &facts.listeners {
         let Some(owner) = listener.owners.iter().find(|o| is_ssh_client(o)) else { continue };

@@ -3,12 +3,29 @@
 //! (CVE-2020-8558), so it is reported once, naming what it exposes.
 
 use super::{conf, localnet_interfaces, loopback_v4};
-use crate::analysis::audit::{list_words, Facts, Finding, Listener, Severity};
 use crate::analysis::firewall_walk::{passage, Passage};
+use crate::audit::{list_words, Check, CheckInfo, Facts, Finding, Listener, Machine, Severity};
 
-/// The reach.route-localnet finding, when route_localnet is on for an
+/// `reach.route-localnet`: one finding when route_localnet is on for an
 /// outside interface.
-pub(super) fn localnet_finding(facts: &Facts) -> Option<Finding> {
+pub struct RouteLocalnet;
+
+impl Check for RouteLocalnet {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "reach.route-localnet",
+            summary: "route_localnet=1 lets other hosts reach services bound to 127.0.0.1 (CVE-2020-8558)",
+            default_severity: Severity::High,
+        }]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        finding(machine.facts).into_iter().collect()
+    }
+}
+
+/// The reach.route-localnet finding.
+fn finding(facts: &Facts) -> Option<Finding> {
     let interfaces = localnet_interfaces(&facts.system, &facts.interfaces);
     if interfaces.is_empty() {
         return None;

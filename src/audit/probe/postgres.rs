@@ -1,21 +1,14 @@
-//! `noauth.postgres-trust`: a PostgreSQL server that lets a TCP client in
-//! as a database role without any password (`trust` in pg_hba.conf).
-//! Anyone who can connect is then that role — for `postgres`, a superuser
-//! who can read every table and run programs with `COPY ... PROGRAM`.
-//!
-//! The probe sends a protocol 3.0 StartupMessage (no SSLRequest first) for
-//! user `postgres`, database `postgres`, and reads the first answer:
-//! `AuthenticationOk` (R, code 0) before any password is trust; a password,
-//! MD5, SASL, GSS or SSPI request means the server wants credentials, and
-//! an ErrorResponse (no pg_hba.conf entry, role missing) means no way in.
-//! When the `postgres` role does not exist, the socket owner's user name is
-//! tried once more. Each connection ends with Terminate (X) at once: no
-//! query is ever sent.
+//! What `noauth.postgres-trust` asks a PostgreSQL server: a protocol 3.0
+//! StartupMessage (no SSLRequest first) for user `postgres`, database
+//! `postgres`, and the first answer read: `AuthenticationOk` (R, code 0)
+//! before any password is trust; a password, MD5, SASL, GSS or SSPI request
+//! means the server wants credentials, and an ErrorResponse (no pg_hba.conf
+//! entry, role missing) means no way in. When the `postgres` role does not
+//! exist, the socket owner's user name is tried once more. Each connection
+//! ends with Terminate (X) at once: no query is ever sent.
 
-use super::{clip, exposure, finding, severity};
-use crate::analysis::audit::probe::Service;
-use crate::analysis::audit::wire::Conn;
-use crate::analysis::audit::{Facts, Finding, Severity};
+use super::service::Service;
+use super::wire::{Conn, MAX_FRAME};
 
 /// Messages read after AuthenticationOk at most (ParameterStatus, ...).
 const MAX_MESSAGES: usize = 40;
@@ -59,7 +52,7 @@ pub fn read_message(conn: &mut Conn) -> Result<(u8, Vec<u8>), String> {
     let head = conn.exact(5)?;
     let kind = head[0];
     let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if !(4..=crate::analysis::audit::wire::MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
+    if !(4..=MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
         return Err(format!("not a PostgreSQL message: {}", crate::render::printable_bytes(&head)));
     }
     Ok((kind, conn.exact(length - 4)?))
@@ -149,8 +142,16 @@ fn attempt(service: &Service, user: &str) -> Option<Startup> {
     Some(answer)
 }
 
-/// The probe: a finding when a role gets in without a password.
-pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
+/// Who berth started up as, and what the server answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    pub answer: Startup,
+}
+
+/// Starts up as `postgres`, and when that role does not exist, as the
+/// socket owner's user. None when a connection could not be made.
+pub fn ask(service: &Service) -> Option<Login> {
     let mut user = "postgres".to_string();
     let mut answer = attempt(service, &user)?;
     let role_missing = matches!(&answer, Startup::Error { code, message }
@@ -162,23 +163,7 @@ pub fn check(service: &Service, facts: &Facts) -> Option<Finding> {
             answer = attempt(service, &user)?;
         }
     }
-    let Startup::Trusted { parameters, error } = answer else { return None };
-    let mut evidence = vec![format!(
-        "a StartupMessage as user '{}' answered AuthenticationOk (R, code 0) without asking for a password",
-        clip(&user, 40)
-    )];
-    if let Some((_, version)) = parameters.iter().find(|(name, _)| name == "server_version") {
-        evidence.push(format!("server_version {}", clip(version, 40)));
-    }
-    if let Some(error) = error {
-        evidence.push(format!("after authentication: {}", clip(&error, 120)));
-    }
-    let (reach, reach_line) = exposure(service, facts);
-    evidence.push(reach_line);
-    let level = severity(&reach, (Severity::Critical, Severity::High, Severity::Medium));
-    let title = format!("PostgreSQL lets clients in without a password (trust) {}", super::who_can(&reach));
-    let fix = "in pg_hba.conf replace trust with scram-sha-256 (host all all 127.0.0.1/32 scram-sha-256), set role passwords, then reload";
-    Some(finding("noauth.postgres-trust", level, title, service, evidence, fix))
+    Some(Login { user, answer })
 }
 
 #[cfg(test)]

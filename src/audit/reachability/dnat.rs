@@ -5,13 +5,45 @@
 
 use std::net::IpAddr;
 
-use super::{conf, localnet_interfaces, outside_interfaces, reachable_at, sensitive, service_name};
-use crate::analysis::audit::{Facts, Finding, Listener, Severity};
+use super::{conf, localnet_interfaces, outside_interfaces, reachable_at, sensitive, service_name, unreadable};
 use crate::analysis::firewall_walk::{passage, Passage};
+use crate::audit::{Check, CheckInfo, Facts, Finding, Listener, Machine, Severity, Skipped};
 use berth_inventory::firewall::{Firewall, Nat, Rule, Verdict};
 use berth_inventory::scope::{self, BindScope};
 use berth_inventory::system::SystemFacts;
 use berth_inventory::{Interface, Protocol};
+
+/// `reach.dnat`: one finding per listener a DNAT or redirect rule reaches,
+/// or per rule that reaches none or leaves this host.
+pub struct Dnat;
+
+impl Check for Dnat {
+    fn ids(&self) -> &'static [CheckInfo] {
+        &[CheckInfo {
+            id: "reach.dnat",
+            summary: "a DNAT or redirect rule forwards traffic from other hosts to a local port",
+            default_severity: Severity::Medium,
+        }]
+    }
+
+    fn judge_machine(&self, machine: &Machine) -> Vec<Finding> {
+        findings(machine.facts)
+    }
+
+    /// Unreadable firewall rules: reported here for all of reachability,
+    /// since without them neither DNAT rules nor what the input path does
+    /// to exposed ports (every exposure finding's reach) could be judged.
+    fn skipped(&self, machine: &Machine) -> Option<Skipped> {
+        let (reason, remedy) = unreadable(&machine.facts.firewall)?;
+        Some(Skipped {
+            check: "reach.firewall".into(),
+            reason: format!(
+                "{reason}: whether the firewall lets exposed ports in, and DNAT rules (reach.dnat), not checked"
+            ),
+            remedy,
+        })
+    }
+}
 
 /// What one DNAT or redirect rule does to traffic from other hosts.
 #[derive(Clone, Debug)]
@@ -148,9 +180,8 @@ pub(super) fn forwardings(
     found
 }
 
-/// The reach.dnat findings: one per listener a DNAT or redirect rule reaches,
-/// or one per rule that reaches none or leaves this host.
-pub(super) fn dnat_findings(facts: &Facts) -> Vec<Finding> {
+/// The reach.dnat findings.
+fn findings(facts: &Facts) -> Vec<Finding> {
     let mut found = Vec::new();
     for f in forwardings(&facts.listeners, &facts.firewall, &facts.system, &facts.interfaces) {
         let from = f.caught();
