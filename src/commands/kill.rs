@@ -4,53 +4,20 @@
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::actions::signal::{HandleError, ProcessHandle, Signal};
-use crate::analysis::kill::{plan, KillPlan, Requester};
+use crate::analysis::kill::{self, plan, ports_free, KillReport, PortOutcome, Requester, Signalled};
 use crate::cli::{GlobalArgs, KillArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::render::{self, style::Style};
 use berth_inventory::sampler::{Kernel, Sampler};
 use berth_inventory::target::PortTarget;
-use berth_inventory::{self as inventory, processes, Protocol, Query, Snapshot, SocketState};
+use berth_inventory::{self as inventory, processes, Protocol, Query, Snapshot};
 
 /// How often the port is checked while waiting for it to be released.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long to wait for processes to die after SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(3);
-
-/// What happened to one process.
-#[derive(Clone, Debug, Serialize)]
-pub struct Signalled {
-    pub pid: u32,
-    pub signal: String,
-    /// It had exited by the end.
-    pub exited: bool,
-    /// SIGKILL was sent after the timeout (--force).
-    pub forced: bool,
-    /// It was already gone (or its pid reused) when berth came to signal it.
-    pub already_gone: bool,
-}
-
-/// The state of one port at the end.
-#[derive(Clone, Debug, Serialize)]
-pub struct PortOutcome {
-    pub target: String,
-    pub port: u16,
-    pub free: bool,
-    /// Processes holding it after all (restarted by a supervisor, ignored the signal, ...).
-    pub held_by: Vec<u32>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct KillReport {
-    pub dry_run: bool,
-    pub plan: KillPlan,
-    pub signalled: Vec<Signalled>,
-    pub outcome: Vec<PortOutcome>,
-}
 
 pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let targets: Vec<PortTarget> = args.targets.iter().map(|t| PortTarget::parse(t)).collect::<Result<_, _>>()?;
@@ -203,30 +170,13 @@ fn query_for(targets: &[PortTarget], global: &GlobalArgs, owners: bool) -> Query
     }
 }
 
-/// True when no live socket (TIME_WAIT aside) in `snapshot` holds any of the targets.
-fn ports_free(targets: &[PortTarget], snapshot: &Snapshot) -> bool {
-    !snapshot.sockets.iter().any(|s| s.state != SocketState::TimeWait && targets.iter().any(|t| t.matches_local(s)))
-}
-
 /// The sampler's last snapshot: there is one once a sample succeeded.
 fn latest(sampler: &Sampler<Kernel>) -> &Snapshot {
     sampler.latest().expect("a sample was taken")
 }
 
+/// Each target's state now, read with owners.
 fn outcomes(targets: &[PortTarget], global: &GlobalArgs) -> Result<Vec<PortOutcome>, Error> {
     let snapshot = inventory::collect(&query_for(targets, global, true))?;
-    Ok(targets
-        .iter()
-        .map(|target| {
-            let live: Vec<_> = snapshot
-                .sockets
-                .iter()
-                .filter(|s| s.state != SocketState::TimeWait && target.matches_local(s))
-                .collect();
-            let mut held_by: Vec<u32> = live.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect();
-            held_by.sort_unstable();
-            held_by.dedup();
-            PortOutcome { target: target.text.clone(), port: target.port, free: live.is_empty(), held_by }
-        })
-        .collect())
+    Ok(kill::outcomes(targets, &snapshot))
 }
