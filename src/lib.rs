@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod analysis;
 pub mod app;
+pub mod args;
 pub mod cli;
 pub mod commands;
 pub mod error;
