@@ -1,7 +1,7 @@
 //! From typed arguments to configured objects: the one place that knows how
 //! a command's arguments become what it asks the inventory (a [`Query`]),
 //! what it sets up (listeners, limits), and how its report reaches the
-//! terminal ([`Output`], in the [`Style`] that colour and width allow).
+//! terminal (`Output`, in the [`Style`] that colour and width allow).
 //!
 //! ripgrep's `crates/core/flags/hiargs.rs` is the model: clap types the
 //! values ([`crate::cli`]), this module configures, and a command only

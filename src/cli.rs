@@ -698,7 +698,7 @@ pub struct WhoArgs {
     pub json: bool,
 }
 
-/// When to colour output: [`crate::args::style`] decides what `Auto` means.
+/// When to colour output: `args::style` decides what `Auto` means.
 /// (No doc comments on the variants: clap would show them in the help.)
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorChoice {

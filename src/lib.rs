@@ -19,7 +19,7 @@
 //! ```
 //!
 //! [`error`] and [`exit_codes`] are shared by every layer, and so is
-//! [`render::printable`], the one way outside text is made safe to show.
+//! [`render::printable()`], the one way outside text is made safe to show.
 
 pub mod actions;
 pub mod analysis;

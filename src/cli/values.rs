@@ -107,7 +107,7 @@ pub fn port_range(text: &str) -> Result<(u16, u16), Error> {
     Ok(crate::analysis::free::parse_range(text)?)
 }
 
-/// What `probe` is pointed at: PORT, HOST:PORT, [IPV6]:PORT or a URL.
+/// What `probe` is pointed at: PORT, HOST:PORT, `[IPV6]:PORT` or a URL.
 pub fn probe_target(text: &str) -> Result<ProbeTarget, Error> {
     ProbeTarget::parse(text)
 }
@@ -141,7 +141,7 @@ pub fn addresses(text: &str) -> Result<Addresses, Error> {
 /// At most this many ports at once from `free`: more is a mistake, not a need.
 const MAX_FREE_COUNT: usize = 1000;
 
-/// `free -n`: how many ports, 1 to [`MAX_FREE_COUNT`].
+/// `free -n`: how many ports, 1 to `MAX_FREE_COUNT`.
 pub fn free_count(text: &str) -> Result<usize, Refusal> {
     match text.parse::<usize>()? {
         count @ 1..=MAX_FREE_COUNT => Ok(count),
