@@ -6,6 +6,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::commands;
+use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::render::printable;
 
@@ -35,18 +36,26 @@ pub fn run() -> i32 {
     };
     match result {
         Ok(code) => code.code(),
-        Err(error) => {
-            // Messages may quote the user's input: escape control characters
-            // so an error stays one line and cannot drive the terminal.
-            eprintln!("berth: {}", printable(&error.to_string()));
-            error.exit_code().code()
-        }
+        Err(error) => report(&error),
     }
+}
+
+/// Prints an error value as one line and gives its exit code.
+fn report(error: &Error) -> i32 {
+    // Messages may quote the user's input: escape control characters so an
+    // error stays one line and cannot drive the terminal.
+    eprintln!("berth: {}", printable(&error.to_string()));
+    error.exit_code().code()
 }
 
 /// Help and version go to stdout with status 0; real usage errors become
 /// one line on stderr (clap's first line, plus where to look) and status 2.
+/// A value that a parser of `cli::values` refused in berth's own words is
+/// reported as every other error value is.
 fn usage_error(error: clap::Error) -> i32 {
+    if let Some(refusal) = std::error::Error::source(&error).and_then(|source| source.downcast_ref::<Error>()) {
+        return report(refusal);
+    }
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = error.print();

@@ -1,10 +1,24 @@
 //! The command line, as one clap definition. Doc comments here are the help
 //! text; completions and the man page are generated from the same structs.
+//!
+//! Every value is typed here, at the boundary ([`values`] holds the
+//! parsers): a command gets ports, targets, signals and durations, never
+//! strings to parse. [`crate::args`] turns them into queries and output.
 
+pub mod values;
+
+use std::time::Duration;
+
+use clap::builder::{EnumValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::render::style::ColorChoice;
+use crate::actions::signal::Signal;
+use crate::audit::Severity;
+use crate::net::resolve::ProbeTarget;
+use crate::servers::echo::LogFormat;
+use berth_inventory::target::PortTarget;
 use berth_inventory::SourceChoice;
+use values::{Addresses, PortList, RunPort, Seconds, Threshold};
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -43,12 +57,18 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Where to read sockets from: netlink (fast, what ss uses), proc
     /// (/proc/net text tables) or auto (netlink, falling back to proc).
-    #[arg(long, global = true, value_enum, default_value_t = SourceArg::Auto, env = "BERTH_SOURCE")]
-    pub source: SourceArg,
+    #[arg(
+        long,
+        global = true,
+        value_parser = value_enum::<SourceArg, SourceChoice>(),
+        default_value = "auto",
+        env = "BERTH_SOURCE"
+    )]
+    pub source: SourceChoice,
 
     /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
-    pub color: ColorArg,
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -366,31 +386,25 @@ pub struct EchoArgs {
     pub udp: bool,
 
     /// Print every byte received, one line per read: as escaped text or as hex.
-    #[arg(long, value_enum, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", value_parser = value_enum::<LogArg, LogFormat>())]
     pub log: Option<LogFormat>,
 
     /// Most TCP clients served at once; at the cap a new client closes the one quiet the longest.
-    #[arg(long, value_name = "N", default_value_t = 512)]
+    #[arg(long, value_name = "N", default_value = "512", value_parser = values::max_clients)]
     pub max_clients: usize,
 
     /// Close a TCP client that sends nothing for SECONDS.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
-    pub idle_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = Seconds::above_zero())]
+    pub idle_timeout: Duration,
 
     /// Drop a TCP client that does not read its echo for SECONDS.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    pub send_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = Seconds::above_zero())]
+    pub send_timeout: Duration,
 
     /// Answer at most N datagrams a second from one UDP peer (a burst of N
     /// at once); a loop with another echo server dies out at this rate.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = values::udp_rate)]
     pub udp_rate: u32,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Hex,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -412,44 +426,44 @@ pub struct ListenArgs {
     pub expose: bool,
 
     /// Give up after SECONDS without a client (or, with UDP, without a first datagram).
-    #[arg(short = 'w', long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(short = 'w', long, value_name = "SECONDS", value_parser = Seconds::above_zero())]
+    pub timeout: Option<Duration>,
 
     /// End the session after SECONDS in which nothing moved either way (exit 5).
     /// Without it berth runs until both directions are done.
-    #[arg(short = 'i', long, value_name = "SECONDS")]
-    pub idle_timeout: Option<f64>,
+    #[arg(short = 'i', long, value_name = "SECONDS", value_parser = Seconds::above_zero())]
+    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ConnectArgs {
     /// Where to: PORT (on localhost), HOST:PORT, [IPV6]:PORT.
-    #[arg(value_name = "TARGET")]
-    pub target: String,
+    #[arg(value_name = "TARGET", value_parser = values::connect_target)]
+    pub target: ProbeTarget,
 
     /// UDP instead of TCP.
     #[arg(short = 'u', long)]
     pub udp: bool,
 
     /// Seconds to wait for the connection (and, with UDP, for replies once stdin ends).
-    #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub timeout: f64,
+    #[arg(short = 'w', long, value_name = "SECONDS", default_value = "5", value_parser = Seconds::above_zero())]
+    pub timeout: Duration,
 
     /// End the session after SECONDS in which nothing moved either way (exit 5).
     /// Without it berth runs until both directions are done.
-    #[arg(short = 'i', long, value_name = "SECONDS")]
-    pub idle_timeout: Option<f64>,
+    #[arg(short = 'i', long, value_name = "SECONDS", value_parser = Seconds::above_zero())]
+    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ProbeArgs {
     /// PORT, HOST:PORT or a URL (http://, https://).
-    #[arg(value_name = "TARGET")]
-    pub target: String,
+    #[arg(value_name = "TARGET", value_parser = values::probe_target)]
+    pub target: ProbeTarget,
 
     /// Seconds each address may take, all of it: connect, banner, TLS, HTTP and redirects.
-    #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 2.0)]
-    pub timeout: f64,
+    #[arg(short = 'w', long, value_name = "SECONDS", default_value = "2", value_parser = Seconds::above_zero())]
+    pub timeout: Duration,
 
     /// The results as JSON.
     #[arg(long)]
@@ -463,19 +477,19 @@ pub struct ScanArgs {
     pub host: String,
 
     /// Ports to scan: 1-65535, 80,443,8000-8100.
-    #[arg(short = 'p', long, value_name = "PORTS", default_value = "1-65535")]
-    pub ports: String,
+    #[arg(short = 'p', long, value_name = "PORTS", default_value = "1-65535", value_parser = values::port_list)]
+    pub ports: PortList,
 
     /// Scan UDP instead of TCP (open means something answered).
     #[arg(short = 'u', long)]
     pub udp: bool,
 
     /// Seconds to wait for each connection attempt.
-    #[arg(short = 'w', long, value_name = "SECONDS", default_value_t = 1.0)]
-    pub timeout: f64,
+    #[arg(short = 'w', long, value_name = "SECONDS", default_value = "1", value_parser = Seconds::above_zero())]
+    pub timeout: Duration,
 
     /// Attempts in flight at once (default: as many as the fd limit allows).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::concurrency)]
     pub concurrency: Option<usize>,
 
     /// The open ports as JSON.
@@ -486,8 +500,8 @@ pub struct ScanArgs {
 #[derive(Args, Debug, Clone)]
 pub struct KillArgs {
     /// The ports, as for `who`: 3000, :3000, 127.0.0.1:3000, [::1]:3000, tcp/3000, udp/53.
-    #[arg(value_name = "PORT", required = true)]
-    pub targets: Vec<String>,
+    #[arg(value_name = "PORT", required = true, value_parser = values::port_target)]
+    pub targets: Vec<PortTarget>,
 
     /// Do not ask; stop them.
     #[arg(short = 'y', long)]
@@ -502,12 +516,12 @@ pub struct KillArgs {
     pub force: bool,
 
     /// Seconds to wait for the port to be released after the signal.
-    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub timeout: f64,
+    #[arg(short = 't', long, value_name = "SECONDS", default_value = "5", value_parser = Seconds::from_zero())]
+    pub timeout: Duration,
 
     /// The signal to send first: TERM (default), INT, HUP, QUIT, KILL, USR1, USR2, or a number.
-    #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM")]
-    pub signal: String,
+    #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = values::signal)]
+    pub signal: Signal,
 
     /// The plan and the outcome as JSON.
     #[arg(long)]
@@ -517,7 +531,7 @@ pub struct KillArgs {
 #[derive(Args, Debug, Clone)]
 pub struct FreeArgs {
     /// How many distinct ports to print.
-    #[arg(short = 'n', long, value_name = "N", default_value_t = 1)]
+    #[arg(short = 'n', long, value_name = "N", default_value = "1", value_parser = values::free_count)]
     pub count: usize,
 
     /// Free for UDP (instead of TCP).
@@ -529,12 +543,12 @@ pub struct FreeArgs {
     pub both: bool,
 
     /// Search LOW-HIGH instead of the default range.
-    #[arg(short = 'r', long, value_name = "LOW-HIGH")]
-    pub range: Option<String>,
+    #[arg(short = 'r', long, value_name = "LOW-HIGH", value_parser = values::port_range)]
+    pub range: Option<(u16, u16)>,
 
     /// Address(es) the port must be free on (default 127.0.0.1 and ::1).
-    #[arg(short = 'b', long, value_name = "ADDRESS")]
-    pub bind: Vec<String>,
+    #[arg(short = 'b', long, value_name = "ADDRESS", value_parser = values::addresses)]
+    pub bind: Vec<Addresses>,
 
     /// The ports as JSON.
     #[arg(long)]
@@ -544,16 +558,16 @@ pub struct FreeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// The port: auto (a free one, as `berth free` picks) or a number.
-    #[arg(short = 'p', long, value_name = "auto|PORT", default_value = "auto")]
-    pub port: String,
+    #[arg(short = 'p', long, value_name = "auto|PORT", default_value = "auto", value_parser = values::run_port)]
+    pub port: RunPort,
 
     /// Environment variable that carries the port.
-    #[arg(short = 'e', long = "env", value_name = "NAME", default_value = "PORT")]
+    #[arg(short = 'e', long = "env", value_name = "NAME", default_value = "PORT", value_parser = values::env_name)]
     pub env_name: String,
 
     /// Address to bind (loopback unless --expose).
-    #[arg(short = 'b', long, value_name = "ADDRESS", default_value = "127.0.0.1")]
-    pub bind: String,
+    #[arg(short = 'b', long, value_name = "ADDRESS", default_value = "127.0.0.1", value_parser = values::run_address)]
+    pub bind: std::net::IpAddr,
 
     /// Allow binding beyond loopback (warns and names every address).
     #[arg(long)]
@@ -585,12 +599,12 @@ pub struct AuditArgs {
 
     /// Exit 1 when a finding at or above this severity is found: info, low,
     /// medium, high, critical, or none (always exit 0).
-    #[arg(long, value_name = "SEVERITY", default_value = "high")]
-    pub fail_on: String,
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = values::fail_on)]
+    pub fail_on: Threshold,
 
     /// Show only findings at or above this severity.
-    #[arg(long, value_name = "SEVERITY", default_value = "info")]
-    pub min_severity: String,
+    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = values::min_severity)]
+    pub min_severity: Severity,
 
     /// A TOML file of expected listeners: their findings of exposure are
     /// silenced, and listeners it does not expect are findings.
@@ -603,12 +617,12 @@ pub struct AuditArgs {
     pub write_policy: Option<String>,
 
     /// Seconds all probes of one service may take together.
-    #[arg(long, value_name = "SECONDS", default_value = "2")]
-    pub timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = Seconds::above_zero())]
+    pub timeout: Duration,
 
     /// Seconds all probing may take; services not reached are reported as skipped.
-    #[arg(long, value_name = "SECONDS", default_value = "20")]
-    pub budget: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = Seconds::above_zero())]
+    pub budget: Duration,
 
     /// Do not connect to any service: judge bind addresses, firewall and
     /// owners only.
@@ -619,8 +633,8 @@ pub struct AuditArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DoctorArgs {
     /// A port to diagnose, as for `who` (without it: the machine's loopback setup).
-    #[arg(value_name = "PORT")]
-    pub target: Option<String>,
+    #[arg(value_name = "PORT", value_parser = values::port_target)]
+    pub target: Option<PortTarget>,
 
     /// Every check as JSON.
     #[arg(long)]
@@ -654,7 +668,7 @@ pub struct LsArgs {
     pub ipv6: bool,
 
     /// Only sockets whose local or remote port is PORT.
-    #[arg(short = 'p', long, value_name = "PORT", value_parser = parse_port_arg)]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::port_number)]
     pub port: Option<u16>,
 
     /// Only sockets held by this process id.
@@ -682,8 +696,8 @@ pub struct LsArgs {
 pub struct WhoArgs {
     /// The port: 62893, :62893, 127.0.0.1:62893, [::1]:62893,
     /// localhost:62893, tcp/62893 or udp/53.
-    #[arg(value_name = "PORT")]
-    pub target: String,
+    #[arg(value_name = "PORT", value_parser = values::port_target)]
+    pub target: PortTarget,
 
     /// Also look inside every other network namespace (needs root).
     #[arg(long)]
@@ -694,8 +708,30 @@ pub struct WhoArgs {
     pub json: bool,
 }
 
+/// When to colour output: `args::style` decides what `Auto` means.
+/// (No doc comments on the variants: clap would show them in the help.)
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceArg {
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A clap value enum read as the type below the CLI it stands for: the
+/// inventory and the servers know nothing of clap, so their choices are
+/// spelled for clap here, and help, completions and refusals list the
+/// possible values as for any value enum.
+fn value_enum<A, T>() -> impl TypedValueParser<Value = T>
+where
+    A: ValueEnum + Clone + Send + Sync + 'static,
+    T: From<A> + Clone + Send + Sync + 'static,
+{
+    EnumValueParser::<A>::new().map(T::from)
+}
+
+/// `--source`, for [`SourceChoice`].
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SourceArg {
     Auto,
     Netlink,
     Proc,
@@ -711,23 +747,18 @@ impl From<SourceArg> for SourceChoice {
     }
 }
 
+/// `echo --log`, for [`LogFormat`].
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
+enum LogArg {
+    Text,
+    Hex,
 }
 
-impl From<ColorArg> for ColorChoice {
-    fn from(arg: ColorArg) -> Self {
+impl From<LogArg> for LogFormat {
+    fn from(arg: LogArg) -> Self {
         match arg {
-            ColorArg::Auto => ColorChoice::Auto,
-            ColorArg::Always => ColorChoice::Always,
-            ColorArg::Never => ColorChoice::Never,
+            LogArg::Text => LogFormat::Text,
+            LogArg::Hex => LogFormat::Hex,
         }
     }
-}
-
-fn parse_port_arg(text: &str) -> Result<u16, String> {
-    berth_inventory::target::parse_port(text).map_err(|e| e.0)
 }

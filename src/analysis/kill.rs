@@ -1,5 +1,7 @@
-//! What `berth kill PORT` would stop, and what it refuses to stop and why.
-//! Pure planning over a Snapshot; the command asks, signals and verifies.
+//! What `berth kill PORT` would stop, and what it refuses to stop and why;
+//! the report of what was done, and whether the ports are free at the end.
+//! Pure functions over Snapshots: the command asks, signals and samples,
+//! fills the [`KillReport`], and render prints it.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,7 @@ use serde::Serialize;
 use super::unseen::UnseenCounts;
 use super::who::{who, WhoReport};
 use berth_inventory::target::PortTarget;
-use berth_inventory::{Container, Snapshot};
+use berth_inventory::{Container, Snapshot, SocketState};
 
 /// Who is asking: the facts the refusals depend on.
 #[derive(Clone, Debug)]
@@ -203,6 +205,63 @@ fn refusal_for(pid: u32, snapshot: &Snapshot, requester: &Requester, port: u16) 
         }
     }
     None
+}
+
+/// What happened to one process.
+#[derive(Clone, Debug, Serialize)]
+pub struct Signalled {
+    pub pid: u32,
+    pub signal: String,
+    /// It had exited by the end.
+    pub exited: bool,
+    /// SIGKILL was sent after the timeout (--force).
+    pub forced: bool,
+    /// It was already gone (or its pid reused) when berth came to signal it.
+    pub already_gone: bool,
+}
+
+/// The state of one port at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct PortOutcome {
+    pub target: String,
+    pub port: u16,
+    pub free: bool,
+    /// Processes holding it after all (restarted by a supervisor, ignored the signal, ...).
+    pub held_by: Vec<u32>,
+}
+
+/// The plan, the signals sent and the ports' state at the end: what `kill`
+/// prints as it goes, and as one JSON object with `--json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct KillReport {
+    pub dry_run: bool,
+    pub plan: KillPlan,
+    pub signalled: Vec<Signalled>,
+    pub outcome: Vec<PortOutcome>,
+}
+
+/// True when no live socket (TIME_WAIT aside) in `snapshot` holds any of the targets.
+pub fn ports_free(targets: &[PortTarget], snapshot: &Snapshot) -> bool {
+    !snapshot.sockets.iter().any(|s| s.state != SocketState::TimeWait && targets.iter().any(|t| t.matches_local(s)))
+}
+
+/// Each target's state in `snapshot`: free, or held by which processes
+/// (TIME_WAIT remnants hold nothing).
+pub fn outcomes(targets: &[PortTarget], snapshot: &Snapshot) -> Vec<PortOutcome> {
+    targets
+        .iter()
+        .map(|target| {
+            let live: Vec<_> = snapshot
+                .sockets
+                .iter()
+                .filter(|s| s.state != SocketState::TimeWait && target.matches_local(s))
+                .collect();
+            let mut held_by: Vec<u32> = live.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect();
+            held_by.sort_unstable();
+            held_by.dedup();
+            PortOutcome { target: target.text.clone(), port: target.port, free: live.is_empty(), held_by }
+        })
+        .collect()
 }
 
 /// The value after `flag` in a command line (`-container-ip ADDRESS`).

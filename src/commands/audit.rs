@@ -4,20 +4,14 @@
 
 use std::io::Write;
 
-use crate::audit::{self, listeners, policy, probe, reachability, Facts, Severity};
+use crate::audit::{self, listeners, policy, probe, reachability, Facts};
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::render::{self, style::Style};
+use crate::render;
 use berth_inventory::{self as inventory, firewall, interfaces, system, Protocol, Query};
 
 pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
-    // Everything the user typed is checked before anything is read (exit 2).
-    let fail_on = parse_threshold(&args.fail_on, "--fail-on")?;
-    let min_severity =
-        args.min_severity.parse::<Severity>().map_err(|e| Error::Usage(format!("--min-severity: {e}")))?;
-    let service_timeout = super::probe::seconds(args.timeout, "--timeout")?;
-    let budget = super::probe::seconds(args.budget, "--budget")?;
     // A policy that cannot be read or parsed is an input error (exit 2), but
     // the audit still runs and prints every finding, unsilenced: a typo in
     // the policy must not hide what the machine exposes.
@@ -49,7 +43,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::Success);
     }
 
-    let probing = (!args.no_probe).then_some(probe::Options { service_timeout, budget });
+    let probing = (!args.no_probe).then_some(probe::Options { service_timeout: args.timeout, budget: args.budget });
     let tcp_listeners = facts.listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count();
     let steps = if probing.is_some() { tcp_listeners } else { 0 };
     let mut outcome = super::with_progress(steps, "auditing [{bar:30}] {pos}/{len} services", |done| {
@@ -60,8 +54,8 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         outcome.sort();
     }
 
-    let threshold_hit = fail_on.is_some_and(|level| outcome.findings.iter().any(|f| f.severity >= level));
-    outcome.findings.retain(|f| f.severity >= min_severity);
+    let threshold_hit = args.fail_on.0.is_some_and(|level| outcome.findings.iter().any(|f| f.severity >= level));
+    outcome.findings.retain(|f| f.severity >= args.min_severity);
 
     let mut out = super::stdout();
     if args.sarif {
@@ -69,7 +63,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     } else if args.json {
         render::json::write_array(&mut out, &outcome.findings)?;
     } else {
-        let style = Style::detect(global.color.into());
+        let style = crate::args::style(global);
         render::audit::write_report(&mut out, &outcome, facts.listeners.len(), &style)?;
     }
     out.flush()?;
@@ -84,19 +78,11 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     Ok(if threshold_hit { ExitCode::NothingFound } else { ExitCode::Success })
 }
 
-/// A severity, or None for "none" (never fail).
-fn parse_threshold(text: &str, flag: &str) -> Result<Option<Severity>, Error> {
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    text.parse::<Severity>().map(Some).map_err(|e| Error::Usage(format!("{flag}: {e}, or none")))
-}
-
 /// One snapshot of the listeners and owners, the firewall rules (read on
 /// another thread meanwhile: nft and iptables-save are separate programs),
 /// the system's settings and the interfaces.
 fn gather(global: &GlobalArgs) -> Result<Facts, Error> {
-    let query = Query::listeners(global.source.into());
+    let query = Query::listeners(global.source);
     let (snapshot, firewall) = std::thread::scope(|scope| {
         let firewall = scope.spawn(firewall::read);
         let snapshot = inventory::collect(&query);

@@ -8,14 +8,17 @@ use std::time::Duration;
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::net::{self, resolve::ProbeTarget};
+use crate::net;
 use crate::render::printable;
 use crate::servers::bridge::{self, Failure};
 
 pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
-    let timeout = parse_timeout(Some(args.timeout))?.unwrap_or(Duration::from_secs(5));
-    let idle = parse_timeout(args.idle_timeout)?;
-    let addresses = resolve(&args.target)?;
+    let (timeout, idle) = (args.timeout, args.idle_timeout);
+    // PORT alone is localhost: 127.0.0.1 and ::1, as `probe` resolves it;
+    // every address is tried in that order.
+    let target = &args.target;
+    let addresses: Vec<SocketAddr> =
+        net::resolve::resolve(&target.host)?.into_iter().map(|ip| SocketAddr::new(ip, target.port)).collect();
     if args.udp {
         return connect_udp(&addresses, timeout, idle);
     }
@@ -87,24 +90,4 @@ pub(crate) fn finish_bridge(peer: SocketAddr, result: Result<(), Failure>) -> ! 
         }
     };
     std::process::exit(code.code())
-}
-
-/// Seconds from the command line, checked: positive and at most an hour.
-pub(crate) fn parse_timeout(seconds: Option<f64>) -> Result<Option<Duration>, Error> {
-    match seconds {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => Err(Error::Usage(format!("timeout {s} is out of range: give seconds above 0, at most 3600"))),
-    }
-}
-
-/// PORT (localhost), HOST:PORT, [IPV6]:PORT, parsed and resolved as
-/// `probe` does (localhost is 127.0.0.1 and ::1, both); every address is
-/// tried in that order.
-fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
-    let parsed = ProbeTarget::parse(target)?;
-    if parsed.scheme.is_some() {
-        return Err(Error::Usage(format!("'{target}': connect takes PORT, HOST:PORT or [IPV6]:PORT, not a URL")));
-    }
-    Ok(net::resolve::resolve(&parsed.host)?.into_iter().map(|ip| SocketAddr::new(ip, parsed.port)).collect())
 }

@@ -3,35 +3,16 @@
 use crate::cli::{EchoArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::servers::echo::{serve_tcp, serve_udp, TcpLimits};
+use crate::servers::echo::{serve_tcp, serve_udp};
 use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
 
 /// How often `--port 0` may find the TCP port taken for UDP before giving up.
 const SAME_PORT_TRIES: usize = 16;
 
 pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
-    let (tcp_wanted, udp_wanted) = match (args.tcp, args.udp) {
-        (true, false) => (true, false),
-        (false, true) => (false, true),
-        _ => (true, true),
-    };
-    if args.max_clients == 0 {
-        return Err(Error::Usage("--max-clients must be at least 1".into()));
-    }
-    if args.udp_rate == 0 {
-        return Err(Error::Usage("--udp-rate must be at least 1 datagram a second".into()));
-    }
-    let seconds = |value: f64, flag: &str| {
-        super::connect::parse_timeout(Some(value))
-            .map(|d| d.unwrap_or_default())
-            .map_err(|_| Error::Usage(format!("{flag} {value} is out of range: give seconds above 0, at most 3600")))
-    };
-    let limits = TcpLimits {
-        max_clients: args.max_clients,
-        idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
-        send_timeout: seconds(args.send_timeout, "--send-timeout")?,
-    };
-    let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
+    let (tcp_wanted, udp_wanted) = args.protocols();
+    let limits = args.tcp_limits();
+    let spec = args.listen_spec();
 
     // With --port 0, TCP and UDP should still share one number: take a TCP
     // port from the kernel, then the same number for UDP (retrying when

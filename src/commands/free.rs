@@ -1,19 +1,18 @@
 //! `berth free`: free ports, checked by binding.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::actions::bind::find_free;
-use crate::analysis::free::{candidates, parse_range};
+use crate::analysis::free::candidates;
+use crate::args::Output;
 use crate::cli::{FreeArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use berth_inventory::{self as inventory, Protocol, Query};
-
-/// At most this many ports at once: more is a mistake, not a need.
-const MAX_COUNT: usize = 1000;
+use crate::render;
+use berth_inventory::{self as inventory, Protocol};
 
 #[derive(Serialize)]
 struct FreeReport {
@@ -24,27 +23,10 @@ struct FreeReport {
 }
 
 pub fn run(args: &FreeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
-    if args.count == 0 || args.count > MAX_COUNT {
-        return Err(Error::Usage(format!("-n {} is out of range: ask for 1 to {MAX_COUNT} ports", args.count)));
-    }
-    let range = args.range.as_deref().map(parse_range).transpose()?;
-    let addresses = parse_addresses(&args.bind)?;
-    let protocols = if args.both {
-        vec![Protocol::Tcp, Protocol::Udp]
-    } else if args.udp {
-        vec![Protocol::Udp]
-    } else {
-        vec![Protocol::Tcp]
-    };
-    let query = Query {
-        tcp: protocols.contains(&Protocol::Tcp),
-        udp: protocols.contains(&Protocol::Udp),
-        source: global.source.into(),
-        tcp_counters: false,
-        owners: false,
-        ..Query::default()
-    };
-    let snapshot = inventory::collect(&query)?;
+    let range = args.range;
+    let addresses = args.addresses();
+    let protocols = args.protocols();
+    let snapshot = inventory::collect(&args.query(global))?;
     let pool = candidates(range, &snapshot.port_ranges);
     let shown_range = range.unwrap_or_else(|| (pool.first().copied().unwrap_or(0), pool.last().copied().unwrap_or(0)));
     if pool.is_empty() {
@@ -70,35 +52,10 @@ pub fn run(args: &FreeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::NothingFound);
     }
 
-    let mut out = super::stdout();
-    if args.json {
-        let report = FreeReport { ports, protocols, addresses, range: shown_range };
-        crate::render::json::write_value(&mut out, &report)?;
-    } else {
-        for port in ports {
-            writeln!(out, "{port}")?;
-        }
-    }
-    out.flush()?;
+    let report = FreeReport { ports, protocols, addresses, range: shown_range };
+    Output::new(args.json, global).write(
+        |out| render::json::write_value(out, &report),
+        |out, _| report.ports.iter().try_for_each(|port| writeln!(out, "{port}")),
+    )?;
     Ok(ExitCode::Success)
-}
-
-/// `--bind` values; loopback in both families by default.
-pub(crate) fn parse_addresses(given: &[String]) -> Result<Vec<IpAddr>, Error> {
-    if given.is_empty() {
-        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
-    }
-    let mut addresses = Vec::new();
-    for text in given {
-        if text.eq_ignore_ascii_case("localhost") {
-            addresses.extend([IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
-            continue;
-        }
-        let trimmed = text.trim_start_matches('[').trim_end_matches(']');
-        let ip = trimmed.parse::<IpAddr>().map_err(|_| {
-            Error::Usage(format!("'{text}' is not an IP address: give one such as 127.0.0.1, ::1 or 0.0.0.0"))
-        })?;
-        addresses.push(ip);
-    }
-    Ok(addresses)
 }

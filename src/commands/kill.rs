@@ -4,69 +4,32 @@
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::actions::signal::{HandleError, ProcessHandle, Signal};
-use crate::analysis::kill::{plan, KillPlan, Requester};
+use crate::analysis::kill::{self, plan, ports_free, KillReport, PortOutcome, Requester, Signalled};
 use crate::cli::{GlobalArgs, KillArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::render::{self, style::Style};
+use crate::render;
 use berth_inventory::sampler::{Kernel, Sampler};
-use berth_inventory::target::PortTarget;
-use berth_inventory::{self as inventory, processes, Protocol, Query, Snapshot, SocketState};
+use berth_inventory::{self as inventory, processes, Snapshot};
 
 /// How often the port is checked while waiting for it to be released.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long to wait for processes to die after SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(3);
 
-/// What happened to one process.
-#[derive(Clone, Debug, Serialize)]
-pub struct Signalled {
-    pub pid: u32,
-    pub signal: String,
-    /// It had exited by the end.
-    pub exited: bool,
-    /// SIGKILL was sent after the timeout (--force).
-    pub forced: bool,
-    /// It was already gone (or its pid reused) when berth came to signal it.
-    pub already_gone: bool,
-}
-
-/// The state of one port at the end.
-#[derive(Clone, Debug, Serialize)]
-pub struct PortOutcome {
-    pub target: String,
-    pub port: u16,
-    pub free: bool,
-    /// Processes holding it after all (restarted by a supervisor, ignored the signal, ...).
-    pub held_by: Vec<u32>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct KillReport {
-    pub dry_run: bool,
-    pub plan: KillPlan,
-    pub signalled: Vec<Signalled>,
-    pub outcome: Vec<PortOutcome>,
-}
-
 pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
-    let targets: Vec<PortTarget> = args.targets.iter().map(|t| PortTarget::parse(t)).collect::<Result<_, _>>()?;
-    let signal = Signal::parse(&args.signal).map_err(Error::Usage)?;
-    if !(args.timeout.is_finite() && (0.0..=3600.0).contains(&args.timeout)) {
-        return Err(Error::Usage(format!("--timeout {} is out of range: give seconds from 0 to 3600", args.timeout)));
-    }
-    let style = Style::detect(global.color.into());
+    let targets = &args.targets;
+    let signal = args.signal;
+    let style = crate::args::style(global);
 
-    let snapshot = inventory::collect(&query_for(&targets, global, true))?;
+    let snapshot = inventory::collect(&args.holders_query(global))?;
     let requester = Requester {
         // SAFETY: geteuid cannot fail.
         uid: unsafe { libc::geteuid() },
         protected_pids: processes::self_and_ancestors(),
     };
-    let plan = plan(&targets, &snapshot, &requester);
+    let plan = plan(targets, &snapshot, &requester);
     let mut report = KillReport { dry_run: args.dry_run, plan, signalled: Vec::new(), outcome: Vec::new() };
 
     let mut err = io::stderr().lock();
@@ -77,7 +40,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         return finish(&report, args.json, ExitCode::NothingFound);
     }
     if report.plan.is_empty() || args.dry_run {
-        report.outcome = outcomes(&targets, global)?;
+        report.outcome = outcomes(args, global)?;
         let code = if report.plan.is_empty() { ExitCode::ActionFailed } else { ExitCode::Success };
         return finish(&report, args.json, code);
     }
@@ -120,11 +83,11 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     // Wait for the ports to be released (or every victim to exit): the
     // ports' sockets sampled at POLL_INTERVAL, without owners (cheap).
-    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
-    let mut sampler = Sampler::new(Kernel::new(query_for(&targets, global, false)), POLL_INTERVAL);
+    let deadline = Instant::now() + args.timeout;
+    let mut sampler = Sampler::new(Kernel::new(args.release_query(global)), POLL_INTERVAL);
     loop {
         sampler.next_sample()?;
-        if handles.iter().all(|h| h.has_exited()) || ports_free(&targets, latest(&sampler)) {
+        if handles.iter().all(|h| h.has_exited()) || ports_free(targets, latest(&sampler)) {
             break;
         }
         if Instant::now() >= deadline {
@@ -135,7 +98,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let still_running: Vec<&ProcessHandle> = handles.iter().filter(|h| !h.has_exited()).collect();
     let free_now = !still_running.is_empty() && {
         sampler.sample()?;
-        ports_free(&targets, latest(&sampler))
+        ports_free(targets, latest(&sampler))
     };
     if !still_running.is_empty() && !free_now && args.force {
         for handle in &still_running {
@@ -154,7 +117,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         }
     }
 
-    report.outcome = outcomes(&targets, global)?;
+    report.outcome = outcomes(args, global)?;
     if !args.json {
         render::kill::write_outcome(&mut err, &report, args.force, &style)?;
     }
@@ -188,45 +151,13 @@ fn confirm(err: &mut impl Write, count: usize) -> Result<bool, Error> {
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-fn query_for(targets: &[PortTarget], global: &GlobalArgs, owners: bool) -> Query {
-    Query {
-        tcp: targets.iter().any(|t| t.protocol.is_none_or(|p| p == Protocol::Tcp)),
-        udp: targets.iter().any(|t| t.protocol.is_none_or(|p| p == Protocol::Udp)),
-        tcp_listening_only: false,
-        source: global.source.into(),
-        all_netns: false,
-        ancestors: owners,
-        tcp_counters: false,
-        owners,
-        // One port: let the kernel filter. Several: one dump for all.
-        port: if targets.len() == 1 { Some(targets[0].port) } else { None },
-    }
-}
-
-/// True when no live socket (TIME_WAIT aside) in `snapshot` holds any of the targets.
-fn ports_free(targets: &[PortTarget], snapshot: &Snapshot) -> bool {
-    !snapshot.sockets.iter().any(|s| s.state != SocketState::TimeWait && targets.iter().any(|t| t.matches_local(s)))
-}
-
 /// The sampler's last snapshot: there is one once a sample succeeded.
 fn latest(sampler: &Sampler<Kernel>) -> &Snapshot {
     sampler.latest().expect("a sample was taken")
 }
 
-fn outcomes(targets: &[PortTarget], global: &GlobalArgs) -> Result<Vec<PortOutcome>, Error> {
-    let snapshot = inventory::collect(&query_for(targets, global, true))?;
-    Ok(targets
-        .iter()
-        .map(|target| {
-            let live: Vec<_> = snapshot
-                .sockets
-                .iter()
-                .filter(|s| s.state != SocketState::TimeWait && target.matches_local(s))
-                .collect();
-            let mut held_by: Vec<u32> = live.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect();
-            held_by.sort_unstable();
-            held_by.dedup();
-            PortOutcome { target: target.text.clone(), port: target.port, free: live.is_empty(), held_by }
-        })
-        .collect())
+/// Each target's state now, read with owners.
+fn outcomes(args: &KillArgs, global: &GlobalArgs) -> Result<Vec<PortOutcome>, Error> {
+    let snapshot = inventory::collect(&args.holders_query(global))?;
+    Ok(kill::outcomes(&args.targets, &snapshot))
 }

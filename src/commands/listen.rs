@@ -12,9 +12,8 @@ use crate::servers::bridge;
 use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
 
 pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
-    let timeout = super::connect::parse_timeout(args.timeout)?;
-    let idle = super::connect::parse_timeout(args.idle_timeout)?;
-    let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
+    let (timeout, idle) = (args.timeout, args.idle_timeout);
+    let spec = args.listen_spec();
     if args.udp {
         return listen_udp(&spec, timeout, idle);
     }

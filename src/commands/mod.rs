@@ -1,5 +1,6 @@
-//! One module per subcommand: parse what the CLI gave, take a snapshot,
-//! analyse, render. Each returns the exit code or an error value.
+//! One module per subcommand: take the typed arguments (parsed at the clap
+//! boundary, configured in [`crate::args`]), read the system, analyse,
+//! render. Each returns the exit code or an error value.
 
 pub mod audit;
 pub mod completions;
@@ -25,8 +26,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::analysis::unseen::UnseenCounts;
 use berth_inventory::Snapshot;
 
-/// Buffered, locked stdout for a command's whole output.
-pub(crate) fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+/// Buffered, locked stdout, for a command's whole output.
+pub(crate) type Stdout = BufWriter<io::StdoutLock<'static>>;
+
+/// See [`Stdout`].
+pub(crate) fn stdout() -> Stdout {
     BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
 

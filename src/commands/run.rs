@@ -14,42 +14,31 @@
 //!   Rust listenfd crate, Go's activation package...). No window at all.
 
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use crate::analysis::free::candidates;
+use crate::cli::values::RunPort;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::servers::listener::{tcp_listener, ListenSpec};
-use berth_inventory::target::parse_port;
-use berth_inventory::{self as inventory, Protocol, Query};
+use berth_inventory::{self as inventory, Protocol};
 
 /// fd number of the first passed socket under systemd's protocol (SD_LISTEN_FDS_START).
 const LISTEN_FDS_START: i32 = 3;
 
 pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
-    let address: IpAddr = args.bind.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
-        Error::Usage(format!("--bind '{}' is not an IP address: give one such as 127.0.0.1 or ::1", args.bind))
-    })?;
-    if !valid_env_name(&args.env_name) {
-        return Err(Error::Usage(format!(
-            "--env '{}' is not a valid variable name: use letters, digits and _, not starting with a digit",
-            args.env_name
-        )));
-    }
+    let address = args.bind;
     let program =
         args.command.first().ok_or_else(|| Error::Usage("no program given: berth run -- CMD ARGS...".into()))?;
 
-    let listener = if args.port.eq_ignore_ascii_case("auto") {
-        bind_free_port(address, args.expose, global)?
-    } else {
-        let port = parse_port(&args.port).map_err(|e| Error::Usage(format!("--port: {e}")))?;
+    let listener = match args.port {
+        RunPort::Auto => bind_free_port(args, global)?,
         // The one listener setup: loopback unless --expose, and a taken
         // port answered with its holder and a free alternative.
-        tcp_listener(&ListenSpec { bind: Some(address), port, expose: args.expose })?
+        RunPort::Number(port) => tcp_listener(&ListenSpec { bind: Some(address), port, expose: args.expose })?,
     };
     let port = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound port: {e}")))?.port();
 
@@ -102,10 +91,9 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 }
 
 /// Picks a free port the way `berth free` does and listens on it.
-fn bind_free_port(address: IpAddr, expose: bool, global: &GlobalArgs) -> Result<std::net::TcpListener, Error> {
-    let query =
-        Query { udp: false, source: global.source.into(), tcp_counters: false, owners: false, ..Query::default() };
-    let snapshot = inventory::collect(&query)?;
+fn bind_free_port(args: &RunArgs, global: &GlobalArgs) -> Result<std::net::TcpListener, Error> {
+    let (address, expose) = (args.bind, args.expose);
+    let snapshot = inventory::collect(&args.free_port_query(global))?;
     let pool = candidates(None, &snapshot.port_ranges);
     let (ports, _) = crate::actions::bind::find_free(&pool, 8, &[Protocol::Tcp], &[address], &snapshot);
     let mut last_error = None;
@@ -124,10 +112,4 @@ fn bind_free_port(address: IpAddr, expose: bool, global: &GlobalArgs) -> Result<
             "no free port found on {address} in the dynamic range outside the ephemeral range; try --port NUMBER"
         ))
     }))
-}
-
-fn valid_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -311,8 +311,8 @@ pub fn family_mismatch(reports: &[AddressReport]) -> Option<Warning> {
         (None, Some(open)) => (open, first(true, Reach::Refused)?, false),
         _ => return None,
     };
-    let open_at = crate::render::address_with_port(open.address, open.port);
-    let refused_at = crate::render::address_with_port(refused.address, refused.port);
+    let open_at = berth_inventory::target::address_with_port(open.address, open.port);
+    let refused_at = berth_inventory::target::address_with_port(refused.address, refused.port);
     let loopback = open.address.is_loopback() && refused.address.is_loopback();
     let message = match (v4_open, loopback) {
         (true, true) => format!(

@@ -7,6 +7,7 @@ use super::style::{Paint, Style};
 use super::table::{Cell, Table};
 use crate::analysis::report::SocketReport;
 use crate::analysis::unseen::OwnerStatus;
+use berth_inventory::target::address_with_port;
 use berth_inventory::{Family, Protocol};
 
 pub struct LsLayout {
@@ -96,8 +97,7 @@ fn row_cells<'a>(report: &'a SocketReport, layout: &LsLayout) -> Vec<Cell<'a>> {
     row.push(Cell::trusted(address, Paint::Plain));
     row.push(Cell::trusted(report.local.port.to_string(), Paint::Bold));
     if layout.connections {
-        let peer =
-            report.remote.as_ref().map(|r| super::address_with_port(r.address, r.port)).unwrap_or_else(|| "-".into());
+        let peer = report.remote.as_ref().map(|r| address_with_port(r.address, r.port)).unwrap_or_else(|| "-".into());
         row.push(Cell::trusted(peer, Paint::Plain));
     }
     row.push(Cell::trusted(report.port_facts.service.unwrap_or("-"), Paint::Plain));

@@ -13,14 +13,7 @@ pub mod style;
 pub mod table;
 pub mod who;
 
-use std::net::SocketAddr;
-
 pub use printable::{must_escape, printable, printable_bytes, push_printable, write_printable_bytes};
-
-/// `127.0.0.1:80`, `[::1]:80`: how addresses with ports are written everywhere.
-pub fn address_with_port(address: std::net::IpAddr, port: u16) -> String {
-    SocketAddr::new(address, port).to_string()
-}
 
 /// "1 finding", "3 findings": a count with the word that fits it.
 pub fn plural(count: usize, one: &str, many: &str) -> String {
@@ -55,14 +48,3 @@ pub fn scope_label(scope: &str, interface: Option<&str>, covers_ipv4: bool, cove
 
 #[cfg(test)]
 mod golden;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_with_ports() {
-        assert_eq!(address_with_port("::1".parse().unwrap(), 80), "[::1]:80");
-        assert_eq!(address_with_port("127.0.0.1".parse().unwrap(), 80), "127.0.0.1:80");
-    }
-}

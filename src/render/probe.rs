@@ -3,11 +3,12 @@
 
 use std::io::{self, Write};
 
+use super::printable;
 use super::style::{Paint, Style};
-use super::{address_with_port, printable};
 use crate::net::http_client::HttpReport;
 use crate::net::probe::{AddressReport, ProbeReport, Reach};
 use crate::net::tls_client::TlsReport;
+use berth_inventory::target::address_with_port;
 
 pub fn write_report(out: &mut impl Write, report: &ProbeReport, style: &Style) -> io::Result<()> {
     let open = report.addresses.iter().filter(|a| a.state == Reach::Open).count();

@@ -1,14 +1,6 @@
-//! Colour, only on a terminal and never when NO_COLOR is set
-//! (https://no-color.org).
-
-use std::io::IsTerminal;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
+//! How text for people is painted, and how wide it may be. Whether to
+//! colour (a terminal, NO_COLOR, --color) and the terminal's width are
+//! decided by the CLI layer (`args::style`): render never reads the system.
 
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
@@ -29,18 +21,6 @@ pub enum Paint {
 }
 
 impl Style {
-    pub fn detect(choice: ColorChoice) -> Self {
-        let stdout = std::io::stdout();
-        let tty = stdout.is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => tty && !no_color && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true),
-        };
-        Style { color, width: if tty { terminal_width() } else { None } }
-    }
-
     pub fn plain() -> Self {
         Style { color: false, width: None }
     }
@@ -59,17 +39,5 @@ impl Style {
             Paint::Cyan => "36",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
-    }
-}
-
-fn terminal_width() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ fills a winsize struct; failure leaves it zeroed.
-    unsafe {
-        let mut size: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0 {
-            Some(size.ws_col as usize)
-        } else {
-            None
-        }
     }
 }

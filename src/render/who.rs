@@ -3,8 +3,9 @@
 use std::io::{self, Write};
 
 use super::style::{Paint, Style};
-use super::{address_with_port, age, scope_label};
+use super::{age, scope_label};
 use crate::analysis::who::WhoReport;
+use berth_inventory::target::address_with_port;
 
 pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> io::Result<()> {
     if !report.held {

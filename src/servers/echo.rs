@@ -36,8 +36,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cli::LogFormat;
 use crate::net::is_socket_timeout;
+
+/// How `--log` shows the traffic that passes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// As text, with what would act on a terminal escaped.
+    Text,
+    /// As hex bytes.
+    Hex,
+}
 
 /// Every client's own buffer: enough for interactive use and small echoes.
 pub const SMALL: usize = 16 * 1024;

@@ -4,7 +4,7 @@
 //! this one parser.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::scope::{covers_ipv4, covers_ipv6, unmapped};
 use crate::{Protocol, Socket};
@@ -52,6 +52,13 @@ pub fn parse_port(text: &str) -> Result<u16, TargetError> {
         Ok(n) if n <= 65535 => Ok(n as u16),
         _ => Err(TargetError(format!("port {trimmed} is out of range: ports are 1 to 65535"))),
     }
+}
+
+/// `127.0.0.1:80`, `[::1]:80`: how an address with a port is written
+/// everywhere berth shows one, in messages and tables alike (IPv6 in
+/// brackets, so the port cannot be read as part of the address).
+pub fn address_with_port(address: IpAddr, port: u16) -> String {
+    SocketAddr::new(address, port).to_string()
 }
 
 impl PortTarget {
@@ -146,6 +153,12 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_with_ports() {
+        assert_eq!(address_with_port(ip("::1"), 80), "[::1]:80");
+        assert_eq!(address_with_port(ip("127.0.0.1"), 80), "127.0.0.1:80");
     }
 
     #[test]

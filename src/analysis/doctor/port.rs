@@ -12,7 +12,7 @@ use super::{plural, Check, Facts, Status};
 use crate::analysis::who::{Binding, Holder, WhoReport};
 use berth_inventory::scope::{scope_of, BindScope};
 use berth_inventory::system::SystemFacts;
-use berth_inventory::target::{takes_traffic_for, PortTarget};
+use berth_inventory::target::{address_with_port, takes_traffic_for, PortTarget};
 use berth_inventory::{PortRanges, Protocol, Snapshot, Socket};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -195,7 +195,7 @@ pub fn localhost_order(target: &PortTarget, facts: &Facts) -> Check {
                 "listen on both families: bind [::] with IPV6_V6ONLY off (dual-stack), or bind {} as well; or have \
                  clients connect to {} instead of localhost",
                 missing.join(" and "),
-                crate::render::address_with_port(instead, port)
+                address_with_port(instead, port)
             );
             if reachable.is_empty() {
                 Check::new(
@@ -345,7 +345,7 @@ pub fn interface_only(target: &PortTarget, snapshot: &Snapshot) -> Check {
     .detail("a socket bound to one address takes only traffic for that address")
     .fix(format!(
         "bind 127.0.0.1 (this machine only) or 0.0.0.0 / [::] (every interface); or connect to {}",
-        crate::render::address_with_port(all[0].local.ip(), port)
+        address_with_port(all[0].local.ip(), port)
     ))
 }
 

@@ -10,7 +10,7 @@ use berth_inventory::{Container, Process, Snapshot, SocketState};
 
 use super::{printed, COLOUR, PIPE};
 use crate::analysis::kill::{plan, KillPlan, Requester};
-use crate::commands::kill::{KillReport, PortOutcome, Signalled};
+use crate::analysis::kill::{KillReport, PortOutcome, Signalled};
 use crate::render::json;
 use crate::render::kill::{write_outcome, write_plan, write_signalled};
 
