@@ -58,6 +58,10 @@ fn connect_from(args: &[&str], stdin: Stdio) -> Output {
 /// listen's half-close and delivered a random part of the file.
 fn readme_listen_and_connect_deliver_every_byte() {
     let _serial = serial();
+    isolated("bridge-readme", readme_listen_and_connect_deliver_every_byte_here);
+}
+
+fn readme_listen_and_connect_deliver_every_byte_here() {
     let dir = ScratchDir::new("bridge-readme");
     for (round, size) in [5_000_000usize, 5_000_000, 5_000_000, 100 << 20].into_iter().enumerate() {
         let file = dir.path.join(format!("file-{round}.bin"));
@@ -88,6 +92,10 @@ fn readme_listen_and_connect_deliver_every_byte() {
 /// output sees EOF then, while berth still sends), and exit 0.
 fn connect_sends_everything_to_a_server_that_half_closes_at_once() {
     let _serial = serial();
+    isolated("bridge-connect", connect_sends_everything_to_a_server_that_half_closes_at_once_here);
+}
+
+fn connect_sends_everything_to_a_server_that_half_closes_at_once_here() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let data = random_bytes(20 << 20, 7);
@@ -101,23 +109,24 @@ fn connect_sends_everything_to_a_server_that_half_closes_at_once() {
         stream.read_to_end(&mut got).expect("berth half-closes when its stdin ends");
         got == expected
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["connect", &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut printed = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["connect", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let printed = read_within(child.0.stdout.take().unwrap(), Duration::from_secs(30), "berth connect's output");
     assert_eq!(printed, "hello\n");
-    assert!(child.try_wait().unwrap().is_none(), "berth ended with its stdin still open");
+    assert!(child.0.try_wait().unwrap().is_none(), "berth ended with its stdin still open");
     let writer = std::thread::spawn(move || stdin.write_all(&data).map(|_| drop(stdin)));
-    let status = wait_exit(&mut child, "berth connect", Duration::from_secs(60));
+    let status = wait_exit(&mut child.0, "berth connect", Duration::from_secs(60));
     writer.join().unwrap().expect("berth read all of its stdin");
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(server.join().unwrap(), "the server got every byte, in order: {stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
@@ -126,6 +135,10 @@ fn connect_sends_everything_to_a_server_that_half_closes_at_once() {
 /// gets all of `berth listen < file`.
 fn listen_sends_everything_to_a_client_that_half_closes_at_once() {
     let _serial = serial();
+    isolated("bridge-listen", listen_sends_everything_to_a_client_that_half_closes_at_once_here);
+}
+
+fn listen_sends_everything_to_a_client_that_half_closes_at_once_here() {
     let dir = ScratchDir::new("bridge-listen");
     let file = dir.path.join("file.bin");
     let data = random_file(&file, 20 << 20, 11);
@@ -155,6 +168,10 @@ fn reset(stream: TcpStream) {
 /// exit 1 here; berth used to exit 0.
 fn a_reset_before_everything_arrived_is_an_error() {
     let _serial = serial();
+    isolated("bridge-reset", a_reset_before_everything_arrived_is_an_error_here);
+}
+
+fn a_reset_before_everything_arrived_is_an_error_here() {
     let dir = ScratchDir::new("bridge-reset");
     let big = dir.path.join("big.bin");
     random_file(&big, 20 << 20, 3);
@@ -248,20 +265,26 @@ fn udp_listen_reports_a_datagram_not_delivered() {
 /// typed waits to be sent; ncat does the same).
 fn idle_timeout_and_a_terminal_end_a_session_early() {
     let _serial = serial();
+    isolated("bridge-idle", idle_timeout_and_a_terminal_end_a_session_early_here);
+}
+
+fn idle_timeout_and_a_terminal_end_a_session_early_here() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["connect", &port.to_string(), "--idle-timeout", "0.5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["connect", &port.to_string(), "--idle-timeout", "0.5"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let _silent = listener.accept().unwrap();
     let started = Instant::now();
-    let status = wait_exit(&mut child, "berth connect --idle-timeout", Duration::from_secs(10));
+    let status = wait_exit(&mut child.0, "berth connect --idle-timeout", Duration::from_secs(10));
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("--idle-timeout"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(5), "ended {:?} after the timeout", started.elapsed());
@@ -278,20 +301,21 @@ fn idle_timeout_and_a_terminal_end_a_session_early() {
         use std::os::fd::FromRawFd;
         (File::from_raw_fd(master), File::from_raw_fd(slave))
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["connect", &port.to_string()])
-        .stdin(slave)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["connect", &port.to_string()])
+            .stdin(slave)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (mut stream, _) = listener.accept().unwrap();
     stream.write_all(b"bye\n").unwrap();
     drop(stream);
-    let mut printed = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+    let printed = read_within(child.0.stdout.take().unwrap(), Duration::from_secs(10), "berth connect's output");
     assert_eq!(printed, "bye\n");
-    let status = wait_exit(&mut child, "berth connect on a terminal", Duration::from_secs(5));
+    let status = wait_exit(&mut child.0, "berth connect on a terminal", Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
 }
 
@@ -501,21 +525,6 @@ fn echo_memory_is_bounded_and_stalled_clients_are_dropped_here() {
     assert!(logged.is_some(), "each drop is logged:\n{}", said(&log));
     drop(clients);
     assert!(echoed(port, b"still here"), "berth serves new clients after the drops");
-}
-
-/// Runs `body` in a network namespace of its own when the tests run as
-/// root, else here. In it no other program on the machine can connect to
-/// the echo and take one of the few slots of a small --max-clients (another
-/// test run's `berth audit`, which probes every listener it sees, closed
-/// the quietest client of a test in a crowded moment). Threads and
-/// processes that `body` starts are in the namespace too: both inherit it
-/// from the thread that starts them.
-fn isolated<T: Send + 'static>(tag: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    if !is_root() {
-        return body();
-    }
-    let netns = NetnsGuard::create(tag);
-    in_netns(&netns, body)
 }
 
 /// Sends `count` UDP datagrams to 127.0.0.1:`to` whose source port is

@@ -316,3 +316,20 @@ pub unsafe fn child_listen_v4_at(address: [u8; 4]) -> Result<u16, (i32, i32)> {
 }
 
 pub const CHILD_LISTEN_STAGES: [&str; 4] = ["socket", "bind", "listen", "getsockname"];
+
+/// Everything `reader` gives until its end, as text; panics when that takes
+/// longer than `limit` (the read goes on on a thread of its own, so a child
+/// that never closes its output cannot hang the test).
+pub fn read_within(mut reader: impl Read + Send + 'static, limit: Duration, what: &str) -> String {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let outcome = reader.read_to_end(&mut text).map(|_| text);
+        let _ = done.send(outcome);
+    });
+    match result.recv_timeout(limit) {
+        Ok(Ok(text)) => String::from_utf8_lossy(&text).into_owned(),
+        Ok(Err(e)) => panic!("reading {what}: {e}"),
+        Err(_) => panic!("{what} did not end within {limit:?}"),
+    }
+}

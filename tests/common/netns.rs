@@ -185,3 +185,18 @@ pub fn ip(args: &[&str]) -> (bool, String) {
         Err(e) => (false, format!("cannot run ip: {e}")),
     }
 }
+
+/// Runs `body` in a network namespace of its own when the tests run as
+/// root, else here. In it no other program on the machine can connect to
+/// the test's listeners: another test run's `berth audit` or `scan`, which
+/// connect to every listener they see, once took a slot of a small echo
+/// --max-clients, or was the first connection a test server accepted.
+/// Threads and processes that `body` starts are in the namespace too:
+/// both inherit it from the thread that starts them.
+pub fn isolated<T: Send + 'static>(tag: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
+    if !super::is_root() {
+        return body();
+    }
+    let netns = NetnsGuard::create(tag);
+    in_netns(&netns, body)
+}
