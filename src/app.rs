@@ -8,7 +8,7 @@ use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::render::printable;
+use crate::printable::printable;
 
 /// Runs berth with the process's arguments and returns the exit status.
 pub fn run() -> i32 {

@@ -18,8 +18,8 @@
 //! berth_inventory            kernel -> Snapshot, the port vocabulary; imports nothing of berth
 //! ```
 //!
-//! [`error`] and [`exit_codes`] are shared by every layer, and so is
-//! [`render::printable()`], the one way outside text is made safe to show.
+//! [`error`], [`exit_codes`] and [`printable`] (the one way text from
+//! outside is made safe to show) are shared by every layer.
 
 pub mod actions;
 pub mod analysis;
@@ -31,5 +31,6 @@ pub mod commands;
 pub mod error;
 pub mod exit_codes;
 pub mod net;
+pub mod printable;
 pub mod render;
 pub mod servers;

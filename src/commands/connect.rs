@@ -9,7 +9,7 @@ use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net;
-use crate::render::printable;
+use crate::printable::printable;
 use crate::servers::bridge::{self, Failure};
 
 pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {

@@ -44,7 +44,7 @@ pub(crate) fn print_visibility_notes(snapshot: &Snapshot, unseen: &UnseenCounts)
     print_source_note(snapshot);
     for skipped in &snapshot.visibility.namespaces_skipped {
         // Names of namespaces are file names under /run/netns: from outside.
-        let _ = writeln!(stderr, "berth: note: network namespace {}", crate::render::printable(skipped));
+        let _ = writeln!(stderr, "berth: note: network namespace {}", crate::printable::printable(skipped));
     }
 }
 

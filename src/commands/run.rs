@@ -74,7 +74,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     }
     eprintln!(
         "berth: running {} with {}={port}{}",
-        crate::render::printable(program),
+        crate::printable::printable(program),
         args.env_name,
         if args.socket { format!(" and the socket on {address}:{port} as fd 3") } else { String::new() }
     );
@@ -86,7 +86,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         io::ErrorKind::PermissionDenied => (126, "permission denied (is it executable?)".to_string()),
         _ => (126, error.to_string()),
     };
-    eprintln!("berth: cannot run '{}': {why}", crate::render::printable(program));
+    eprintln!("berth: cannot run '{}': {why}", crate::printable::printable(program));
     std::process::exit(code);
 }
 

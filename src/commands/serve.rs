@@ -12,7 +12,7 @@ use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::limits;
-use crate::render::printable;
+use crate::printable::printable;
 use crate::servers::http::guard::{Auth, Guard};
 use crate::servers::http::host::HostGuard;
 use crate::servers::http::site::path::Root;

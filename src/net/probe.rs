@@ -114,7 +114,7 @@ impl Reach {
 #[derive(Clone, Debug, Serialize)]
 pub struct Banner {
     /// The bytes as text, made safe to print by
-    /// [`crate::render::printable_bytes`]: UTF-8 text as is, control and
+    /// [`crate::printable::printable_bytes`]: UTF-8 text as is, control and
     /// format characters escaped (`\r`, `\n`, `\u{1b}`, `\u{202e}`), bytes
     /// that are not UTF-8 as `\xNN`.
     pub text: String,
@@ -297,7 +297,10 @@ fn read_banner(stream: &mut DeadlineStream) -> (Option<Banner>, bool) {
     }
     let truncated = bytes.len() > BANNER_LIMIT;
     bytes.truncate(BANNER_LIMIT);
-    (Some(Banner { text: crate::render::printable_bytes(&bytes).into_owned(), bytes: bytes.len(), truncated }), closed)
+    (
+        Some(Banner { text: crate::printable::printable_bytes(&bytes).into_owned(), bytes: bytes.len(), truncated }),
+        closed,
+    )
 }
 
 /// The warning for a port open on one address family and refused on the

@@ -7,9 +7,10 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
+use super::plural;
 use super::style::{Paint, Style};
-use super::{plural, printable};
 use crate::audit::{catalogue, CheckInfo, Finding, Outcome, Severity, Skipped};
+use crate::printable::printable;
 
 fn paint_of(severity: Severity) -> Paint {
     match severity {

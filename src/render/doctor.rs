@@ -3,9 +3,10 @@
 
 use std::io::{self, Write};
 
+use super::plural;
 use super::style::{Paint, Style};
-use super::{plural, printable};
 use crate::analysis::doctor::{DoctorReport, Status};
+use crate::printable::printable;
 
 /// Wide enough for the longest status word, "skipped".
 const STATUS_WIDTH: usize = 7;

@@ -2,7 +2,7 @@
 //! valid JSON for programs and still greppable for people.
 //!
 //! Strings are escaped as JSON requires, and also every character that
-//! [`super::must_escape`] keeps off a terminal (C1 controls, bidi and other
+//! [`crate::printable::must_escape`] keeps off a terminal (C1 controls, bidi and other
 //! format characters, U+2028/9) is written as `\uXXXX`: the JSON means the
 //! same to a program, and `berth ls --json` in a terminal cannot reorder or
 //! drive it.
@@ -36,15 +36,15 @@ pub fn write_value<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<
 struct Safe<F>(F);
 
 /// Writes `fragment` (a piece of a string that serde_json left unescaped),
-/// escaping [`super::must_escape`] characters as `\uXXXX` (surrogate pairs
+/// escaping [`crate::printable::must_escape`] characters as `\uXXXX` (surrogate pairs
 /// above U+FFFF).
 fn write_safe_fragment<W: ?Sized + Write>(writer: &mut W, fragment: &str) -> io::Result<()> {
-    if fragment.is_ascii() || !fragment.chars().any(super::must_escape) {
+    if fragment.is_ascii() || !fragment.chars().any(crate::printable::must_escape) {
         return writer.write_all(fragment.as_bytes());
     }
     let mut start = 0;
     for (at, c) in fragment.char_indices() {
-        if !super::must_escape(c) {
+        if !crate::printable::must_escape(c) {
             continue;
         }
         writer.write_all(&fragment.as_bytes()[start..at])?;

@@ -3,9 +3,9 @@
 
 use std::io::{self, Write};
 
-use super::printable;
 use super::style::{Paint, Style};
 use crate::analysis::kill::{KillPlan, KillReport};
+use crate::printable::printable;
 
 pub fn write_plan(out: &mut impl Write, plan: &KillPlan, dry_run: bool, style: &Style) -> io::Result<()> {
     for port in &plan.ports {

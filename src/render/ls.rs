@@ -1,5 +1,6 @@
 //! The `berth ls` table.
 
+use crate::printable::printable;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -62,7 +63,7 @@ fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String
         Some(owner) => {
             let command = commands.entry(owner.pid).or_insert_with(|| {
                 let text = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-                super::printable(&text).into_owned()
+                printable(&text).into_owned()
             });
             Cell::trusted(command.as_str(), Paint::Plain) // escaped when cached
         }

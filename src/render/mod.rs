@@ -6,14 +6,11 @@ pub mod doctor;
 pub mod json;
 pub mod kill;
 pub mod ls;
-pub mod printable;
 pub mod probe;
 pub mod scan;
 pub mod style;
 pub mod table;
 pub mod who;
-
-pub use printable::{must_escape, printable, printable_bytes, push_printable, write_printable_bytes};
 
 /// "1 finding", "3 findings": a count with the word that fits it.
 pub fn plural(count: usize, one: &str, many: &str) -> String {

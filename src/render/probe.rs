@@ -3,11 +3,11 @@
 
 use std::io::{self, Write};
 
-use super::printable;
 use super::style::{Paint, Style};
 use crate::net::http_client::HttpReport;
 use crate::net::probe::{AddressReport, ProbeReport, Reach};
 use crate::net::tls_client::TlsReport;
+use crate::printable::printable;
 use berth_inventory::target::address_with_port;
 
 pub fn write_report(out: &mut impl Write, report: &ProbeReport, style: &Style) -> io::Result<()> {

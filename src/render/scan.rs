@@ -1,6 +1,7 @@
 //! The `berth scan` report for people: a heading, one row per open port
 //! (with its holder when the host is this machine), and notes for stderr.
 
+use crate::printable::printable;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -25,7 +26,7 @@ pub fn write_report(out: &mut impl Write, heading: &Heading, entries: &[Entry], 
     let who = if heading.host == heading.address.to_string() {
         heading.address.to_string()
     } else {
-        format!("{} ({})", super::printable(heading.host), heading.address)
+        format!("{} ({})", printable(heading.host), heading.address)
     };
     let proto = heading.protocol.name().to_uppercase();
     let scanned = thousands(heading.outcome.scanned);

@@ -5,6 +5,7 @@
 //! may have 100,000 rows; rather than keep them all, callers make two passes
 //! over their rows: `measure` each, then `write_header` and `write_row` each.
 
+use crate::printable::printable;
 use std::borrow::Cow;
 use std::io::{self, Write};
 
@@ -30,8 +31,8 @@ impl<'a> Cell<'a> {
 
     pub fn painted(text: impl Into<Cow<'a, str>>, paint: Paint) -> Self {
         let text = match text.into() {
-            Cow::Borrowed(b) => super::printable(b),
-            Cow::Owned(o) => match super::printable(&o) {
+            Cow::Borrowed(b) => printable(b),
+            Cow::Owned(o) => match printable(&o) {
                 Cow::Borrowed(_) => Cow::Owned(o),
                 Cow::Owned(safe) => Cow::Owned(safe),
             },

@@ -1,5 +1,6 @@
 //! The `berth who` report for people.
 
+use crate::printable::printable;
 use std::io::{self, Write};
 
 use super::style::{Paint, Style};
@@ -35,11 +36,11 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
         writeln!(out)?;
         let mut title = format!(
             "{} {}",
-            style.paint(Paint::Bold, &super::printable(&p.display_name())),
+            style.paint(Paint::Bold, &printable(&p.display_name())),
             style.paint(Paint::Dim, &format!("[{}]", p.pid))
         );
         if let Some(user) = p.user {
-            title.push_str(&format!("  user {}", super::printable(user)));
+            title.push_str(&format!("  user {}", printable(user)));
         } else if let Some(uid) = p.uid {
             title.push_str(&format!("  uid {uid}"));
         }
@@ -110,7 +111,7 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
 }
 
 fn field(out: &mut impl Write, style: &Style, name: &str, value: &str) -> io::Result<()> {
-    writeln!(out, "    {} {}", style.paint(Paint::Dim, &format!("{name:<9}")), super::printable(value))
+    writeln!(out, "    {} {}", style.paint(Paint::Dim, &format!("{name:<9}")), printable(value))
 }
 
 /// "port 62893", or "port 62893 (tcp/127.0.0.1:62893)" when the user said more.

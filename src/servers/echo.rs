@@ -606,7 +606,7 @@ fn write_log_line(
     use std::fmt::Write as _;
     write!(line, "berth: echo: {protocol} {peer} {} bytes: ", data.len())?;
     match format {
-        LogFormat::Text => crate::render::write_printable_bytes(line, data)?,
+        LogFormat::Text => crate::printable::write_printable_bytes(line, data)?,
         LogFormat::Hex => line.put_hex(data)?,
     }
     line.put(b"\n")
@@ -694,8 +694,8 @@ mod tests {
         let hex: Vec<String> = data.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(log_line(&data, LogFormat::Hex), format!("{head}{}\n", hex.join(" ")));
         let text = log_line(&data, LogFormat::Text);
-        assert_eq!(text, format!("{head}{}\n", crate::render::printable_bytes(&data)));
-        assert!(!text[..text.len() - 1].chars().any(crate::render::must_escape), "nothing raw");
+        assert_eq!(text, format!("{head}{}\n", crate::printable::printable_bytes(&data)));
+        assert!(!text[..text.len() - 1].chars().any(crate::printable::must_escape), "nothing raw");
         assert_eq!(
             log_line(b"hi\x1b[2J\n", LogFormat::Text),
             "berth: echo: tcp 127.0.0.1:40000 7 bytes: hi\\u{1b}[2J\\n\n"

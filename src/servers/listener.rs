@@ -45,7 +45,7 @@ impl ListenSpec {
             interfaces::list()
                 .into_iter()
                 .filter(|i| !is_loopback(i.address) && (address.is_ipv6() || i.address.is_ipv4()))
-                .map(|i| format!("{} ({})", i.address, crate::render::printable(&i.name)))
+                .map(|i| format!("{} ({})", i.address, crate::printable::printable(&i.name)))
                 .collect()
         } else {
             vec![address.to_string()]
@@ -124,7 +124,7 @@ fn describe_holder(port: u16, protocol: Protocol) -> Option<String> {
     let names: Vec<String> = report
         .holders
         .iter()
-        .map(|h| format!("{} [{}]", crate::render::printable(&h.process.display_name()), h.process.pid))
+        .map(|h| format!("{} [{}]", crate::printable::printable(&h.process.display_name()), h.process.pid))
         .collect();
     if names.is_empty() {
         return None;

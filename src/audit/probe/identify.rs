@@ -252,7 +252,7 @@ fn banner(address: SocketAddr, until: Instant) -> Result<Option<String>, String>
     let mut buffer = [0u8; 512];
     match stream.read_by(&mut buffer, Instant::now() + BANNER_WAIT) {
         Ok(0) => Ok(None),
-        Ok(n) => Ok(Some(crate::render::printable_bytes(&buffer[..n]).into_owned())),
+        Ok(n) => Ok(Some(crate::printable::printable_bytes(&buffer[..n]).into_owned())),
         Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
         Err(e) => Err(crate::net::error_text(&e)),
     }

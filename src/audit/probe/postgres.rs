@@ -53,7 +53,7 @@ pub fn read_message(conn: &mut Conn) -> Result<(u8, Vec<u8>), String> {
     let kind = head[0];
     let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if !(4..=MAX_FRAME).contains(&length) || !kind.is_ascii_alphabetic() {
-        return Err(format!("not a PostgreSQL message: {}", crate::render::printable_bytes(&head)));
+        return Err(format!("not a PostgreSQL message: {}", crate::printable::printable_bytes(&head)));
     }
     Ok((kind, conn.exact(length - 4)?))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::request::percent_decoded;
 
 /// The start of a request's log line: time, client, method and target.
-/// The target is shown safe for a terminal (see [`crate::render::printable`])
+/// The target is shown safe for a terminal (see [`crate::printable::printable`])
 /// and, when the server takes a token, with every token masked (see
 /// [`redacted_target`]); at most [`LOG_TARGET_MAX`] bytes of it are kept.
 pub(super) fn start_log_line(line: &mut String, peer: SocketAddr, method: &str, target: &str, secret: Option<&str>) {
@@ -22,7 +22,7 @@ pub(super) fn start_log_line(line: &mut String, peer: SocketAddr, method: &str, 
     };
     let target =
         if target.len() > LOG_TARGET_MAX { &target[..floor_char_boundary(&target, LOG_TARGET_MAX)] } else { &target };
-    crate::render::push_printable(line, target);
+    crate::printable::push_printable(line, target);
 }
 
 /// Most bytes of a request target the log shows.
