@@ -75,6 +75,10 @@ pub struct WhoReport<'a> {
     pub time_wait: usize,
     /// Every matching socket, TIME_WAIT included.
     pub sockets: Vec<SocketReport<'a>>,
+    /// When the snapshot was taken (Unix seconds): what "started 3m ago" is
+    /// counted from, so that the renderer never reads the clock.
+    #[serde(skip)]
+    pub taken_at: u64,
 }
 
 pub fn who<'a>(target: &PortTarget, snapshot: &'a Snapshot) -> WhoReport<'a> {
@@ -181,6 +185,7 @@ pub fn who<'a>(target: &PortTarget, snapshot: &'a Snapshot) -> WhoReport<'a> {
         unseen,
         time_wait,
         sockets: matching.iter().map(|s| SocketReport::new(s, snapshot)).collect(),
+        taken_at: snapshot.taken_at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     }
 }
 

@@ -17,10 +17,9 @@ pub fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-/// "5m ago", "3h ago", "2d ago": how long since a Unix time.
-pub fn age(unix_seconds: u64) -> String {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(unix_seconds);
+/// "5m ago", "3h ago", "2d ago": how long before `now` a Unix time was
+/// (both in seconds; `now` is the snapshot's time, not the clock's).
+pub fn age(unix_seconds: u64, now: u64) -> String {
     let seconds = now.saturating_sub(unix_seconds);
     match seconds {
         0..=59 => format!("{seconds}s ago"),

@@ -45,7 +45,11 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
             title.push_str(&format!("  uid {uid}"));
         }
         if let Some(start) = p.start_time_unix {
-            title.push_str(&format!("  started {} ({})", crate::analysis::report::rfc3339(start), age(start)));
+            title.push_str(&format!(
+                "  started {} ({})",
+                crate::analysis::report::rfc3339(start),
+                age(start, report.taken_at)
+            ));
         }
         writeln!(out, "  {title}")?;
         if !p.cmdline.is_empty() {

@@ -13,26 +13,10 @@ use crate::render::json;
 use crate::render::style::Style;
 use crate::render::who::write_report;
 
-/// `render::age` says how long ago a process started by the clock
-/// (`SystemTime::now()`), which a golden test cannot pin: "(3d ago)"
-/// becomes "(<age>)".
-fn without_age(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(end) = rest.find(" ago)") {
-        let start = rest[..end].rfind('(').expect("an age is in parentheses");
-        out.push_str(&rest[..=start]);
-        out.push_str("<age>)");
-        rest = &rest[end + " ago)".len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The report `who` prints for `target` in `snapshot`.
 fn report(target: &str, snapshot: &Snapshot, style: &Style) -> String {
     let target = PortTarget::parse(target).expect("a valid target");
-    without_age(&printed(|out| write_report(out, &who(&target, snapshot), style)))
+    printed(|out| write_report(out, &who(&target, snapshot), style))
 }
 
 /// `who --json` for `target` in `snapshot`.
