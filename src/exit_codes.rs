@@ -17,8 +17,8 @@ pub enum ExitCode {
     /// A network operation timed out (`connect`, `listen --timeout`,
     /// `--idle-timeout`), as opposed to being refused (1).
     TimedOut = 5,
-    /// Interrupted by Ctrl-C (128 + SIGINT).
-    Interrupted = 130,
+    // Ctrl-C ends berth by the signal itself (no handler is installed), so
+    // the shell reports 130 (128 + SIGINT) without berth choosing a code.
 }
 
 impl ExitCode {

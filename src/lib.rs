@@ -21,16 +21,26 @@
 //! [`error`], [`exit_codes`] and [`printable`] (the one way text from
 //! outside is made safe to show) are shared by every layer.
 
-pub mod actions;
-pub mod analysis;
+pub(crate) mod actions;
+pub(crate) mod analysis;
 pub mod app;
-pub mod args;
-pub mod audit;
-pub mod cli;
-pub mod commands;
-pub mod error;
-pub mod exit_codes;
-pub mod net;
-pub mod printable;
-pub mod render;
-pub mod servers;
+pub(crate) mod args;
+pub(crate) mod audit;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod error;
+pub(crate) mod exit_codes;
+pub(crate) mod net;
+pub(crate) mod printable;
+pub(crate) mod render;
+pub(crate) mod servers;
+
+/// What the integration tests (tests/) reach inside berth, besides running
+/// the binary: not an API. Everything else is crate-private, so that the
+/// compiler flags what nothing uses.
+#[doc(hidden)]
+pub mod test_support {
+    pub use crate::actions::signal::{HandleError, ProcessHandle};
+    pub use crate::net::scan::is_self_connection;
+    pub use crate::servers::http::site::freshness::MAX_WATCHES;
+}

@@ -268,7 +268,7 @@ fn a_process_in_a_container_cgroup_is_reported_with_the_container() {
 /// right before a spawn gives the new process the old pid (other
 /// processes on the machine may take it first: bounded retries).
 fn a_pid_reused_within_a_second_is_not_the_process_seen() {
-    use berth::actions::signal::{HandleError, ProcessHandle};
+    use berth::test_support::{HandleError, ProcessHandle};
     use berth_inventory::processes::start_ticks_of;
 
     let _serial = serial();

@@ -453,7 +453,7 @@ fn a_fifo_swapped_in_for_a_file_does_not_stall_the_server() {
 /// watches of deleted files are given back for new ones.
 fn inotify_watches_stay_at_the_cap() {
     let _serial = serial();
-    let cap = berth::servers::http::site::freshness::MAX_WATCHES;
+    let cap = berth::test_support::MAX_WATCHES;
     let files = cap + 500;
     let dir = ScratchDir::new("fs-watches");
     let name = |i: usize| format!("f{i:05}.txt");

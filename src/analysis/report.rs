@@ -15,9 +15,6 @@ use berth_inventory::port_facts::PortFacts;
 use berth_inventory::scope::{covers_ipv4, covers_ipv6, scope_of, BindScope};
 use berth_inventory::{Container, Family, Process, Protocol, Snapshot, Socket, SocketState, TcpCounters};
 
-/// Bumped only for incompatible changes (fields are only ever added).
-pub const SCHEMA_VERSION: u32 = 1;
-
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Endpoint {
     /// Serialized as text, as the kernel's family writes it: IPv4-mapped

@@ -17,7 +17,6 @@ pub enum Kind {
     Metrics,
     RemoteShell,
     Web,
-    Other,
 }
 
 impl Kind {
@@ -40,7 +39,6 @@ impl Kind {
             Kind::Metrics => "metrics endpoint",
             Kind::RemoteShell => "remote shell",
             Kind::Web => "web server",
-            Kind::Other => "service",
         }
     }
 }

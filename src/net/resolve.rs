@@ -111,12 +111,6 @@ impl ProbeTarget {
         };
         Ok(ProbeTarget { text: original.to_string(), host, port, scheme: Some(scheme), path: Some(path) })
     }
-
-    /// The Host header value: the host, bracketed if IPv6, with the port
-    /// unless it is the scheme's default.
-    pub fn host_header(&self, scheme: Scheme, port: u16) -> String {
-        host_header(&self.host, scheme, port)
-    }
 }
 
 /// `host[:port]` for a Host header or a URL, IPv6 in brackets.

@@ -21,6 +21,7 @@ pub enum Paint {
 }
 
 impl Style {
+    #[cfg(test)]
     pub fn plain() -> Self {
         Style { color: false, width: None }
     }

@@ -37,9 +37,9 @@ use berth_inventory::{Interface, Protocol};
 use dnat::forwardings;
 pub use dnat::Dnat;
 use docker::docker_proxy_of;
-pub use docker::{parse_docker_proxy, DockerProxy, Published};
+pub use docker::{parse_docker_proxy, DockerProxy};
 pub use localnet::RouteLocalnet;
-pub use ssh::{parse_forward, parse_ssh, Forward, SshCommand, SshForward};
+pub use ssh::SshForward;
 
 /// Whether hosts other than this one can connect to a listener.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -33,10 +33,6 @@ impl Body {
             Body::File { len, .. } => *len,
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A response ready to send: the head is in the connection's buffer.

@@ -142,7 +142,6 @@ impl Coding {
 #[derive(Debug)]
 pub struct Meta {
     pub info: FileInfo,
-    pub content_type: String,
     pub compressible: bool,
     /// The ETag of the identity form, quoted: "inode-mtime-ctime-size" in
     /// hex (times in nanoseconds), so that a rewrite that keeps size and
@@ -179,7 +178,7 @@ impl Meta {
         if compressible {
             validator_lines.extend_from_slice(b"Vary: Accept-Encoding\r\n");
         }
-        Meta { info, content_type, compressible, etag, last_modified, type_line, validator_lines }
+        Meta { info, compressible, etag, last_modified, type_line, validator_lines }
     }
 
     fn write_etag(&self, head: &mut Head<'_>, coding: Coding) {

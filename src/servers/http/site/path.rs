@@ -137,8 +137,8 @@ pub enum OpenError {
     NotRegular,
     /// The file system refused (403).
     Denied,
-    /// Anything else (500).
-    Other(io::Error),
+    /// Anything else (500; the request log says "read error").
+    Other,
 }
 
 impl From<io::Error> for OpenError {
@@ -150,7 +150,7 @@ impl From<io::Error> for OpenError {
             // open(2) of a socket file.
             Some(libc::ENXIO) => OpenError::NotRegular,
             Some(libc::EACCES) | Some(libc::EPERM) => OpenError::Denied,
-            _ => OpenError::Other(error),
+            _ => OpenError::Other,
         }
     }
 }
@@ -244,7 +244,7 @@ impl Root {
     pub fn open_beneath(&self, relative: &str) -> Result<Opened, OpenError> {
         let fd = self.resolve(relative, READ_FLAGS)?;
         let file = File::from(fd);
-        let info = stat_file(&file).map_err(OpenError::Other)?;
+        let info = stat_file(&file).map_err(|_| OpenError::Other)?;
         match info.kind {
             Kind::File => {
                 // Reads and sendfile on a regular file do not look at
@@ -253,7 +253,7 @@ impl Root {
                 // EAGAIN to a body already promised.
                 // SAFETY: F_SETFL on our own descriptor; 0 keeps the access mode.
                 if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0) } != 0 {
-                    return Err(OpenError::Other(io::Error::last_os_error()));
+                    return Err(OpenError::Other);
                 }
                 Ok(Opened { file, info })
             }
@@ -356,7 +356,7 @@ impl Root {
             let Ok(link) = openat(walk.dir(), &c_name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) else {
                 return Err(error.into());
             };
-            let mode = fstat(&link).map_err(OpenError::Other)?.st_mode;
+            let mode = fstat(&link).map_err(|_| OpenError::Other)?.st_mode;
             let swapped = match mode & libc::S_IFMT {
                 libc::S_IFLNK => false,
                 // It was a link a moment ago and is not now: look again.

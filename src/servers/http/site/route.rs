@@ -185,7 +185,7 @@ fn serve_file(
             let source = if entry.in_memory() { Source::Memory } else { Source::Disk(file) };
             files::respond(exchange.head, request, &entry, source, exchange.extra)
         }
-        Err(e) => open_error(exchange, request, OpenError::Other(e)),
+        Err(_) => open_error(exchange, request, OpenError::Other),
     }
 }
 
@@ -309,7 +309,7 @@ fn open_error(exchange: &mut Exchange<'_>, request: &Request<'_>, failure: OpenE
             exchange.text(request, 403, "berth: not a regular file or directory\n", "not a regular file")
         }
         OpenError::Denied => exchange.text(request, 403, "berth: permission denied\n", "permission denied"),
-        OpenError::Other(_) => exchange.text(request, 500, "berth: could not read this file\n", "read error"),
+        OpenError::Other => exchange.text(request, 500, "berth: could not read this file\n", "read error"),
     }
 }
 
