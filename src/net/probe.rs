@@ -32,6 +32,8 @@ use super::deadline::DeadlineStream;
 use super::http_client::{self, HttpReport, Location};
 use super::resolve::{ProbeTarget, Scheme};
 use super::tls_client::{self, TlsReport};
+use crate::analysis::doctor::accept_queue::{self, AcceptQueue};
+use berth_inventory::Snapshot;
 
 /// Ports where servers expect TLS from the first byte.
 pub const TLS_PORTS: [u16; 6] = [443, 8443, 993, 995, 465, 636];
@@ -138,6 +140,9 @@ pub struct AddressReport {
     pub closed_by_server: bool,
     pub tls: Option<TlsReport>,
     pub http: Option<HttpReport>,
+    /// Why a connect to this machine timed out: the listener's accept
+    /// queue is full (see [`explain_timeouts`]). None otherwise.
+    pub accept_queue: Option<AcceptQueue>,
 }
 
 /// A warning about how the addresses differ.
@@ -200,6 +205,7 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
         closed_by_server: false,
         tls: None,
         http: None,
+        accept_queue: None,
     };
     let started = Instant::now();
     let deadline = started + timeout;
@@ -253,6 +259,19 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
         }
     }
     report
+}
+
+/// Names the cause of each connect to this machine that timed out when the
+/// local inventory shows it: a listener whose accept queue is full drops
+/// new SYNs, so its clients time out as if a firewall dropped them.
+/// `snapshot` holds the port's listeners; addresses of other hosts are left
+/// alone (a local listener on the same port says nothing about them).
+pub fn explain_timeouts(report: &mut ProbeReport, snapshot: &Snapshot) {
+    for address in &mut report.addresses {
+        if address.state == Reach::TimedOut && super::local::is_this_machine(address.address) {
+            address.accept_queue = accept_queue::why_timed_out(snapshot, address.address, address.port);
+        }
+    }
 }
 
 /// Waits up to [`BANNER_WAIT`] (never past the stream's deadline) for the
@@ -367,6 +386,7 @@ mod tests {
             closed_by_server: false,
             tls: None,
             http: None,
+            accept_queue: None,
         }
     }
 

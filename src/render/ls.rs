@@ -9,7 +9,7 @@ use super::table::{Cell, Table};
 use crate::analysis::report::SocketReport;
 use crate::analysis::unseen::OwnerStatus;
 use berth_inventory::target::address_with_port;
-use berth_inventory::{Family, Protocol};
+use berth_inventory::{Family, Protocol, SocketState};
 
 pub struct LsLayout {
     /// Show state, queues and peer (for `-a`).
@@ -90,8 +90,15 @@ fn row_cells<'a>(report: &'a SocketReport, layout: &LsLayout) -> Vec<Cell<'a>> {
     row.push(Cell::trusted(proto, Paint::Plain));
     if layout.connections {
         row.push(Cell::trusted(report.state.name(), Paint::Plain));
-        row.push(Cell::trusted(report.recv_queue.to_string(), Paint::Plain));
-        row.push(Cell::trusted(report.send_queue.to_string(), Paint::Plain));
+        // As ss: a listener's Recv-Q is its accept queue, its Send-Q the
+        // queue's limit (the backlog), which /proc/net/tcp does not carry.
+        let send_queue = match report.state {
+            SocketState::Listen => report.listen_backlog.map_or_else(|| "-".to_string(), |b| b.to_string()),
+            _ => report.send_queue.to_string(),
+        };
+        let full = report.state == SocketState::Listen && report.listen_backlog.is_some_and(|b| report.recv_queue > b);
+        row.push(Cell::trusted(report.recv_queue.to_string(), if full { Paint::Red } else { Paint::Plain }));
+        row.push(Cell::trusted(send_queue, Paint::Plain));
     }
     let address: std::borrow::Cow<str> =
         if report.scope == "all" { "*".into() } else { report.local.address.to_string().into() };

@@ -43,7 +43,10 @@ fn write_address(out: &mut impl Write, report: &AddressReport, width: usize, sty
     if let Some(ms) = report.connect_ms {
         line.push_str(&format!("  {}", milliseconds(ms)));
     }
-    if report.state != Reach::Open {
+    if let Some(queue) = &report.accept_queue {
+        let why = format!("({})", printable(&queue.timeout_words()));
+        line.push_str(&format!("  {}", style.paint(Paint::Yellow, &why)));
+    } else if report.state != Reach::Open {
         if let Some(error) = &report.error {
             line.push_str(&format!("  {}", style.paint(Paint::Dim, &format!("({})", printable(error)))));
         }

@@ -45,6 +45,7 @@ fn at(address: &str, port: u16, state: Reach, ms: Option<f64>) -> AddressReport 
         closed_by_server: false,
         tls: None,
         http: None,
+        accept_queue: None,
     }
 }
 
