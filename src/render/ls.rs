@@ -48,7 +48,7 @@ where
     }
     table.write_header(out, style)?;
     // A process's command line is joined and escaped once, not once per socket.
-    let mut commands: HashMap<u32, String> = HashMap::new();
+    let mut commands: HashMap<u32, (String, Option<String>)> = HashMap::new();
     for report in reports {
         let mut row = row_cells(&report, layout);
         row.push(command_cell(&report, &mut commands));
@@ -58,14 +58,15 @@ where
 }
 
 /// The last column: the first owner's command line, or why there is none.
-fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String>) -> Cell<'c> {
+fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, (String, Option<String>)>) -> Cell<'c> {
     match report.owners.first() {
         Some(owner) => {
-            let command = commands.entry(owner.pid).or_insert_with(|| {
-                let text = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-                printable(&text).into_owned()
+            let (command, compact) = commands.entry(owner.pid).or_insert_with(|| {
+                let (full, compact) = super::command_text(owner.cmdline, || owner.display_name());
+                (printable(&full).into_owned(), compact.map(|c| printable(&c).into_owned()))
             });
-            Cell::trusted(command.as_str(), Paint::Plain) // escaped when cached
+            // Escaped when cached.
+            Cell::trusted(command.as_str(), Paint::Plain).or_compact(compact.as_deref())
         }
         None => {
             let why = match report.owner_status {

@@ -42,5 +42,24 @@ pub fn scope_label(scope: &str, interface: Option<&str>, covers_ipv4: bool, cove
     }
 }
 
+/// The COMMAND column's text for a process: its command line (its name
+/// when the command line is empty, as for kernel threads), and the shorter
+/// form a narrow terminal gets before anything is cut: the program's name
+/// for a long path in argv[0] (`/home/a/.nvm/versions/node/v22/bin/node
+/// server.js` → `node server.js`), as `ss -p` and `top` name a process.
+/// An argv[0] with spaces is a title the program set
+/// (`nginx: master process /usr/sbin/nginx`) and is left as it is.
+pub fn command_text(cmdline: &[String], name: impl FnOnce() -> String) -> (String, Option<String>) {
+    let Some((program, args)) = cmdline.split_first() else {
+        return (name(), None);
+    };
+    let full = cmdline.join(" ");
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let compact = (program.contains('/') && !program.contains(char::is_whitespace) && !base.is_empty()).then(|| {
+        std::iter::once(base).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+    });
+    (full, compact)
+}
+
 #[cfg(test)]
 mod golden;

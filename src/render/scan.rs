@@ -86,8 +86,8 @@ fn row<'a>(entry: &'a Entry, local: bool) -> Vec<Cell<'a>> {
                 let pid = if others > 0 { format!("{} +{others}", owner.pid) } else { owner.pid.to_string() };
                 cells.push(Cell::trusted(pid, Paint::Plain));
                 cells.push(Cell::new(owner.user.unwrap_or("-")));
-                let command = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-                cells.push(Cell::new(command));
+                let (command, compact) = super::command_text(owner.cmdline, || owner.display_name());
+                cells.push(Cell::new(command).or_compact(compact.map(|c| printable(&c).into_owned())));
             }
             None => {
                 cells.push(Cell::trusted("-", Paint::Dim));
