@@ -185,8 +185,11 @@ fn ls_port_lists_the_listener_first() {
     // that sorting by local port alone would put it before the listener.
     let (first, first_port) = listener_v4();
     let (second, second_port) = listener_v4();
-    let (server, port, spare, client_port) =
-        if first_port > second_port { (first, first_port, second, second_port) } else { (second, second_port, first, first_port) };
+    let (server, port, spare, client_port) = if first_port > second_port {
+        (first, first_port, second, second_port)
+    } else {
+        (second, second_port, first, first_port)
+    };
     drop(spare); // frees the lower port for the client to bind
     let client = bound_client(client_port, port);
     let (accepted, _) = server.accept().expect("accept");

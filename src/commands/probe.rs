@@ -5,8 +5,8 @@ use crate::cli::{GlobalArgs, ProbeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::{local, probe, resolve};
-use berth_inventory::{self as inventory, Query};
 use crate::render;
+use berth_inventory::{self as inventory, Query};
 
 pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let addresses = resolve::resolve(&args.target.host)?;

@@ -25,10 +25,9 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         threads: 0,
     };
 
-    let mut outcome =
-        super::with_progress(ports.len(), "scanning [{bar:30}] {pos}/{len} ports, {eta} left", |done| {
-            scan::scan(ports, &options, done)
-        })?;
+    let mut outcome = super::with_progress(ports.len(), "scanning [{bar:30}] {pos}/{len} ports, {eta} left", |done| {
+        scan::scan(ports, &options, done)
+    })?;
 
     // Who holds the open ports, when they are ports of this machine: one
     // snapshot, listening sockets only. TCP ports that timed out are asked

@@ -55,9 +55,8 @@ pub fn command_text(cmdline: &[String], name: impl FnOnce() -> String) -> (Strin
     };
     let full = cmdline.join(" ");
     let base = program.rsplit('/').next().unwrap_or(program);
-    let compact = (program.contains('/') && !program.contains(char::is_whitespace) && !base.is_empty()).then(|| {
-        std::iter::once(base).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
-    });
+    let compact = (program.contains('/') && !program.contains(char::is_whitespace) && !base.is_empty())
+        .then(|| std::iter::once(base).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" "));
     (full, compact)
 }
 

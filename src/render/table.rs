@@ -83,8 +83,7 @@ impl Table {
     }
 
     pub fn write_header(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
-        let header: Vec<Cell> =
-            self.headers.iter().map(|h| Cell::trusted(*h, Paint::Bold)).collect();
+        let header: Vec<Cell> = self.headers.iter().map(|h| Cell::trusted(*h, Paint::Bold)).collect();
         self.write_row(out, &header, style)
     }
 

@@ -193,14 +193,20 @@ pub fn check(target: &PortTarget, snapshot: &Snapshot) -> Check {
                 "connections that stay in the accept queue mean the program is not calling accept(); when the \
                  queue reaches the backlog the kernel drops new connections and clients time out",
             )
-            .fix(format!("run `berth doctor {port} --source netlink` to compare with the backlog; {}", what_to_do(&queue.holder_words())));
+            .fix(format!(
+                "run `berth doctor {port} --source netlink` to compare with the backlog; {}",
+                what_to_do(&queue.holder_words())
+            ));
     }
     let backlog = queue.backlog.map(|b| format!(" (backlog {b})")).unwrap_or_default();
     if queue.waiting > 0 {
         return Check::new(
             ID,
             Status::Info,
-            format!("{at}: {} waiting to be accepted{backlog}", super::plural(queue.waiting as usize, "connection", "connections")),
+            format!(
+                "{at}: {} waiting to be accepted{backlog}",
+                super::plural(queue.waiting as usize, "connection", "connections")
+            ),
         );
     }
     Check::new(ID, Status::Ok, format!("{at} is accepting: no connection waits in its queue{backlog}"))

@@ -228,11 +228,7 @@ fn a_san_only_certificate_that_ends_in_12_hours() {
         expires_in_seconds: 12 * 3_600 + 120,
         ..certificate("", "CN=Example Internal CA", 0)
     };
-    let minutes = Certificate {
-        expires_in_seconds: 45 * 60,
-        subject_alt_names: Vec::new(),
-        ..san_only.clone()
-    };
+    let minutes = Certificate { expires_in_seconds: 45 * 60, subject_alt_names: Vec::new(), ..san_only.clone() };
     let address = |certificate: Certificate, port: u16| AddressReport {
         tls: Some(tls(Some(certificate), Some(true), None)),
         ..at("127.0.0.1", port, Reach::Open, Some(0.2))
