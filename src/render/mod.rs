@@ -62,3 +62,24 @@ pub fn command_text(cmdline: &[String], name: impl FnOnce() -> String) -> (Strin
 
 #[cfg(test)]
 mod golden;
+
+#[cfg(test)]
+mod tests {
+    use super::command_text;
+
+    fn words(cmdline: &[&str]) -> (String, Option<String>) {
+        let cmdline: Vec<String> = cmdline.iter().map(|s| s.to_string()).collect();
+        command_text(&cmdline, || "comm".into())
+    }
+
+    #[test]
+    fn a_long_program_path_gives_way_to_its_name() {
+        let (full, compact) = words(&["/home/a/.nvm/versions/node/v22.11.0/bin/node", "server.js"]);
+        assert_eq!(full, "/home/a/.nvm/versions/node/v22.11.0/bin/node server.js");
+        assert_eq!(compact.as_deref(), Some("node server.js"));
+        // A title the program set is not a path; a bare name needs nothing.
+        assert_eq!(words(&["nginx: master process /usr/sbin/nginx"]).1, None);
+        assert_eq!(words(&["python3", "-m", "http.server"]).1, None);
+        assert_eq!(words(&[]), ("comm".to_string(), None));
+    }
+}
