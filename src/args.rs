@@ -19,7 +19,6 @@ use crate::cli::{
 };
 use crate::commands::{stdout, Stdout};
 use crate::error::Error;
-use crate::net::scan::Found;
 use crate::render::ls::LsLayout;
 use crate::render::style::Style;
 use crate::servers::echo::TcpLimits;
@@ -177,12 +176,14 @@ impl ScanArgs {
 
     /// Who holds the open ports: this namespace's listeners of the scanned
     /// protocol, with owners; with one open port, only that port.
-    pub(crate) fn holders_query(&self, open: &[Found], global: &GlobalArgs) -> Query {
+    /// The listeners behind `ports` (open ones, and TCP ones that timed
+    /// out, to tell a full accept queue from a firewall).
+    pub(crate) fn holders_query(&self, ports: &[u16], global: &GlobalArgs) -> Query {
         Query {
             tcp: self.protocol() == Protocol::Tcp,
             udp: self.protocol() == Protocol::Udp,
-            port: match open {
-                [one] => Some(one.port),
+            port: match ports {
+                [one] => Some(*one),
                 _ => None,
             },
             ..Query::listeners(global.source)

@@ -35,9 +35,10 @@ const MACHINE_IDS: [&str; 19] = [
     "firewall.loopback",
 ];
 
-const PORT_IDS: [&str; 9] = [
+const PORT_IDS: [&str; 10] = [
     "loopback.up",
     "port.held",
+    "port.accept_queue",
     "port.time_wait",
     "port.localhost_order",
     "port.split_loopback",

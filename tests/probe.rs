@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,33 +128,6 @@ fn a_server_that_speaks_first_shows_its_banner() {
 
     let (_, stdout, _) = run_berth(&["probe", &format!("127.0.0.1:{port}")], &[]);
     assert!(stdout.contains(r#""220 hello\r\n""#), "the banner is shown escaped: {stdout}");
-}
-
-fn a_silent_server_on_an_ordinary_port_is_sent_nothing() {
-    let _serial = serial();
-    let (listener, port) = listener_v4();
-    let received = Arc::new(AtomicUsize::new(0));
-    let seen = received.clone();
-    let server = ServerThread::start(listener, 4, move |mut stream| {
-        let mut buf = [0u8; 256];
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(1500)));
-        // Until the probe closes (EOF) or the timeout: count what it sent.
-        for _ in 0..100 {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    seen.fetch_add(n, Ordering::Relaxed);
-                }
-            }
-        }
-    });
-    let (code, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
-    assert_eq!(code, 0);
-    let entry = at(&report, "127.0.0.1");
-    assert_eq!(entry["banner"], Value::Null);
-    assert_eq!(entry["http"], Value::Null);
-    drop(server); // joins the server thread, so `received` is final
-    assert_eq!(received.load(Ordering::Relaxed), 0, "berth sent bytes to a port whose protocol it does not know");
 }
 
 /// A tiny HTTP server: answers each request by path.
@@ -382,7 +354,6 @@ tests![
     open_on_both_families_gives_no_warning,
     a_refused_port_exits_1,
     a_server_that_speaks_first_shows_its_banner,
-    a_silent_server_on_an_ordinary_port_is_sent_nothing,
     http_status_server_and_a_same_host_redirect_chain,
     redirects_elsewhere_and_loops_are_not_followed,
     tls_version_certificate_and_http_over_tls,

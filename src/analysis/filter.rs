@@ -78,9 +78,14 @@ impl LsFilter {
     }
 }
 
-/// The order listings use: by namespace, protocol, port, family, address,
-/// then peer and state.
-pub fn sort_for_listing(sockets: &mut [&Socket]) {
+/// The order listings use: by namespace, protocol and port, the listening
+/// sockets of a port first, then family, address, peer and state.
+///
+/// With `port` (`ls --port P`), every row shown concerns P: the rows whose
+/// local port is P (its listeners first, then its connections, in the order
+/// a listing without `--port` gives them) come before the client ends that
+/// connect to P from their own ports, so the LISTEN row leads.
+pub fn sort_for_listing(sockets: &mut [&Socket], port: Option<u16>) {
     // Integer keys: comparing IpAddr and Option<SocketAddr> enums directly
     // made sorting 100,000 sockets a visible part of `ls -a`.
     fn ip_key(ip: IpAddr) -> u128 {
@@ -89,7 +94,8 @@ pub fn sort_for_listing(sockets: &mut [&Socket]) {
             IpAddr::V6(v6) => v6.to_bits(),
         }
     }
-    fn key(s: &Socket) -> (u64, u8, u16, u8, u128, u128, u16, u8) {
+    type Key = (u64, u8, u16, bool, bool, u16, u8, u128, u128, u16, u8);
+    let key = |s: &Socket| -> Key {
         let (remote_ip, remote_port) = s.remote.map(|r| (ip_key(r.ip()), r.port())).unwrap_or((0, 0));
         let state = match s.state {
             SocketState::Listen => 0,
@@ -98,7 +104,25 @@ pub fn sort_for_listing(sockets: &mut [&Socket]) {
             SocketState::TimeWait => 4,
             _ => 3,
         };
-        (s.netns, s.protocol as u8, s.local.port(), s.family as u8, ip_key(s.local.ip()), remote_ip, remote_port, state)
-    }
+        let local_port = s.local.port();
+        // The port the row is listed under, and whether it is a client end of it.
+        let (group, client) = match port {
+            Some(port) if local_port != port => (port, true),
+            _ => (local_port, false),
+        };
+        (
+            s.netns,
+            s.protocol as u8,
+            group,
+            client,
+            !s.state.is_listening(),
+            local_port,
+            s.family as u8,
+            ip_key(s.local.ip()),
+            remote_ip,
+            remote_port,
+            state,
+        )
+    };
     sockets.sort_unstable_by_key(|s| key(s));
 }

@@ -83,7 +83,7 @@ pub struct WhoReport<'a> {
 
 pub fn who<'a>(target: &PortTarget, snapshot: &'a Snapshot) -> WhoReport<'a> {
     let mut matching: Vec<&Socket> = snapshot.sockets.iter().filter(|s| target.matches_local(s)).collect();
-    super::filter::sort_for_listing(&mut matching);
+    super::filter::sort_for_listing(&mut matching, Some(target.port));
 
     // Client ends on this machine, to name the process behind each peer.
     let mut clients: HashMap<(IpAddr, u16), Vec<String>> = HashMap::new();

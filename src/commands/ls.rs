@@ -19,7 +19,7 @@ pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let filter = args.filter();
     let snapshot = inventory::collect(&args.query(global))?;
     let mut shown: Vec<&Socket> = snapshot.sockets.iter().filter(|s| filter.matches(s, &snapshot)).collect();
-    sort_for_listing(&mut shown);
+    sort_for_listing(&mut shown, filter.port);
 
     let reports = shown.iter().map(|s| SocketReport::new(s, &snapshot));
     Output::new(args.json, global).write(

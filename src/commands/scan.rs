@@ -25,14 +25,18 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         threads: 0,
     };
 
-    let outcome = super::with_progress(ports.len(), "scanning [{bar:30}] {pos}/{len} ports, {eta} left", |done| {
+    let mut outcome = super::with_progress(ports.len(), "scanning [{bar:30}] {pos}/{len} ports, {eta} left", |done| {
         scan::scan(ports, &options, done)
     })?;
 
     // Who holds the open ports, when they are ports of this machine: one
-    // snapshot, listening sockets only.
-    let snapshot = if !outcome.found.is_empty() && local::is_this_machine(address) {
-        match inventory::collect(&args.holders_query(&outcome.found, global)) {
+    // snapshot, listening sockets only. TCP ports that timed out are asked
+    // about too: a local listener with a full accept queue drops the SYN,
+    // which is not a firewall.
+    let timed_out = if protocol == inventory::Protocol::Tcp { outcome.timed_out_ports.as_slice() } else { &[] };
+    let asked: Vec<u16> = outcome.found.iter().map(|f| f.port).chain(timed_out.iter().copied()).collect();
+    let snapshot = if !asked.is_empty() && local::is_this_machine(address) {
+        match inventory::collect(&args.holders_query(&asked, global)) {
             Ok(snapshot) => Some(snapshot),
             Err(e) => {
                 eprintln!("berth: note: cannot tell who holds the open ports: {e}");
@@ -42,6 +46,9 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     } else {
         None
     };
+    if let (Some(snapshot), inventory::Protocol::Tcp) = (&snapshot, protocol) {
+        local::not_accepting(&mut outcome, address, snapshot, args.timeout);
+    }
     let entries = local::entries(&outcome.found, address, protocol, snapshot.as_ref());
 
     let heading = render::scan::Heading { host: &args.host, address, protocol, outcome: &outcome };
@@ -49,7 +56,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         |out| render::json::write_array(out, &entries),
         |out, style| render::scan::write_report(out, &heading, &entries, style),
     )?;
-    for note in render::scan::notes(&outcome, args.timeout) {
+    for note in render::scan::notes(&outcome, &entries, args.timeout) {
         eprintln!("berth: note: {note}");
     }
     if let Some(snapshot) = &snapshot {

@@ -194,6 +194,12 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result
     let mut chunk = [0u8; 4096];
     // Bounded by MAX_HEAD bytes and the deadline (each read ends by it).
     loop {
+        // Another protocol's answer is known by its first bytes: no need to
+        // wait for a blank line that will never come.
+        let prefix = buffer.len().min(5);
+        if buffer[..prefix] != b"HTTP/"[..prefix] {
+            return Err(FetchError::NotHttp(buffer.iter().copied().take(64).collect()).to_string());
+        }
         if let Some(end) = find(&buffer, b"\r\n\r\n") {
             return parse_head(&buffer[..end]);
         }
@@ -211,6 +217,11 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A server of another protocol that drops what it does not
+            // understand closes with the request unread: a reset.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && buffer.is_empty() => {
+                return Err("the server reset the connection without an HTTP answer".into())
+            }
             Err(e) => return Err(format!("reading the answer: {}", super::error_text(&e))),
         }
     }
@@ -345,8 +356,11 @@ impl std::fmt::Display for FetchError {
             }
             FetchError::Closed => f.write_str("the server closed the connection without an HTTP answer"),
             FetchError::NotHttp(bytes) => {
-                let shown: String = String::from_utf8_lossy(bytes).chars().take(60).collect();
-                write!(f, "not an HTTP answer: {shown:?}")
+                // Escaped as probe shows banners: a binary protocol's answer
+                // is bytes, not text (`\u{0}`, `\xff`), and never reaches the
+                // terminal raw.
+                let shown = crate::printable::printable_bytes(&bytes[..bytes.len().min(60)]);
+                write!(f, "not an HTTP answer: \"{shown}\"")
             }
             FetchError::Other(e) => f.write_str(e),
         }

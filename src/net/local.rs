@@ -4,10 +4,12 @@
 //! itself), and makes the entries `scan` reports.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::Serialize;
 
-use super::scan::{Found, PortState};
+use super::scan::{Found, PortState, ScanOutcome};
+use crate::analysis::doctor::accept_queue::{why_timed_out, AcceptQueue};
 use crate::analysis::report::OwnerReport;
 use berth_inventory::scope::{is_loopback, unmapped};
 use berth_inventory::services::service_name;
@@ -68,6 +70,26 @@ pub struct Entry<'a> {
     /// The processes holding it: None when the host is not this machine
     /// (or the inventory could not be read), empty when they cannot be seen.
     pub owners: Option<Vec<OwnerReport<'a>>>,
+    /// For `open|not-accepting`: the listener's full accept queue.
+    pub accept_queue: Option<AcceptQueue>,
+}
+
+/// Moves the TCP ports of this machine whose connect timed out because the
+/// listener's accept queue is full from `timed_out` (which the notes call
+/// filtered by a firewall) to `found`, as [`PortState::NotAccepting`].
+/// `snapshot` holds this machine's listeners; `address` is the one scanned;
+/// `timeout` is how long each of those attempts waited.
+pub fn not_accepting(outcome: &mut ScanOutcome, address: IpAddr, snapshot: &Snapshot, timeout: Duration) {
+    let timeout_ports = std::mem::take(&mut outcome.timed_out_ports);
+    for port in timeout_ports {
+        if why_timed_out(snapshot, address, port).is_some() {
+            outcome.timed_out -= 1;
+            outcome.found.push(Found { port, state: PortState::NotAccepting, latency: timeout });
+        } else {
+            outcome.timed_out_ports.push(port);
+        }
+    }
+    outcome.found.sort_by_key(|f| f.port);
 }
 
 /// The entries for `found`, with owners from `snapshot` when there is one.
@@ -87,6 +109,10 @@ pub fn entries<'a>(
             latency_ms: f.latency.as_secs_f64() * 1000.0,
             service: service_name(f.port, protocol),
             owners: snapshot.map(|s| holders(s, address, protocol, f.port)),
+            accept_queue: match (f.state, snapshot) {
+                (PortState::NotAccepting, Some(s)) => why_timed_out(s, address, f.port),
+                _ => None,
+            },
         })
         .collect()
 }

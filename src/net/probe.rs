@@ -11,10 +11,13 @@
 //! 3. Otherwise, a known TLS port (443, 8443, 993, 995, 465, 636): a TLS
 //!    handshake (these servers wait for the client's hello, so no banner
 //!    is awaited); on 443 and 8443 then an HTTP HEAD over it.
-//! 4. Otherwise: wait up to 300 ms for a banner (SSH, SMTP, FTP and Redis
-//!    errors speak first); if none came and the port is a known HTTP port
-//!    (80, 3000, 5000, 8000, 8008, 8080, 8888), an HTTP HEAD. On any other
-//!    port nothing at all is sent.
+//! 4. Otherwise: wait up to 300 ms for a banner (SSH, SMTP, FTP and MySQL
+//!    speak first); if none came and the server kept the connection open,
+//!    an HTTP HEAD, on any port: a silent server is most often an HTTP one
+//!    (dev servers pick any port). A server of another protocol gets one
+//!    small request it does not understand; whatever it does then (close,
+//!    reset, answer in its own protocol, say nothing) is reported as "not
+//!    HTTP" by the stream's deadline, never waited on past it.
 //!
 //! Redirects are followed only to the same host ([`super::http_client`]).
 //!
@@ -32,12 +35,15 @@ use super::deadline::DeadlineStream;
 use super::http_client::{self, HttpReport, Location};
 use super::resolve::{ProbeTarget, Scheme};
 use super::tls_client::{self, TlsReport};
+use crate::analysis::doctor::accept_queue::{self, AcceptQueue};
+use berth_inventory::Snapshot;
 
 /// Ports where servers expect TLS from the first byte.
 pub const TLS_PORTS: [u16; 6] = [443, 8443, 993, 995, 465, 636];
 /// TLS ports that carry HTTP.
 pub const HTTPS_PORTS: [u16; 2] = [443, 8443];
-/// Ports where a silent server is taken to speak HTTP.
+/// Ports where a silent server is taken to speak HTTP by the audit (probe
+/// asks HTTP of a silent server on any port).
 pub const HTTP_PORTS: [u16; 7] = [80, 3000, 5000, 8000, 8008, 8080, 8888];
 
 /// How long to wait for a server that speaks first.
@@ -54,8 +60,8 @@ pub enum Plan {
     Tls { http: Option<&'static str> },
     /// HTTP with this method.
     Http { method: &'static str },
-    /// Wait for a banner; HTTP HEAD if none came and the port is an HTTP port.
-    Banner { http_if_silent: bool },
+    /// Wait for a banner; HTTP HEAD if none came.
+    Banner,
 }
 
 impl Plan {
@@ -66,18 +72,17 @@ impl Plan {
             None if TLS_PORTS.contains(&target.port) => {
                 Plan::Tls { http: HTTPS_PORTS.contains(&target.port).then_some("HEAD") }
             }
-            None => Plan::Banner { http_if_silent: HTTP_PORTS.contains(&target.port) },
+            None => Plan::Banner,
         }
     }
 
-    /// "tls", "tls+http", "http", "banner", "banner+http" (HTTP only if no banner came).
+    /// "tls", "tls+http", "http", "banner+http" (HTTP only if no banner came).
     pub fn name(self) -> &'static str {
         match self {
             Plan::Tls { http: None } => "tls",
             Plan::Tls { http: Some(_) } => "tls+http",
             Plan::Http { .. } => "http",
-            Plan::Banner { http_if_silent: false } => "banner",
-            Plan::Banner { http_if_silent: true } => "banner+http",
+            Plan::Banner => "banner+http",
         }
     }
 }
@@ -138,6 +143,9 @@ pub struct AddressReport {
     pub closed_by_server: bool,
     pub tls: Option<TlsReport>,
     pub http: Option<HttpReport>,
+    /// Why a connect to this machine timed out: the listener's accept
+    /// queue is full (see [`explain_timeouts`]). None otherwise.
+    pub accept_queue: Option<AcceptQueue>,
 }
 
 /// A warning about how the addresses differ.
@@ -200,6 +208,7 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
         closed_by_server: false,
         tls: None,
         http: None,
+        accept_queue: None,
     };
     let started = Instant::now();
     let deadline = started + timeout;
@@ -240,19 +249,32 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
             let mut stream = stream;
             report.http = Some(http_client::converse(&mut stream, http_start(Scheme::Http), address, method, deadline));
         }
-        Plan::Banner { http_if_silent } => {
+        Plan::Banner => {
             let mut stream = stream;
             let (banner, closed) = read_banner(&mut stream);
             report.closed_by_server = closed;
             let silent = banner.is_none();
             report.banner = banner;
-            if silent && !closed && http_if_silent {
+            if silent && !closed {
                 report.http =
                     Some(http_client::converse(&mut stream, http_start(Scheme::Http), address, "HEAD", deadline));
             }
         }
     }
     report
+}
+
+/// Names the cause of each connect to this machine that timed out when the
+/// local inventory shows it: a listener whose accept queue is full drops
+/// new SYNs, so its clients time out as if a firewall dropped them.
+/// `snapshot` holds the port's listeners; addresses of other hosts are left
+/// alone (a local listener on the same port says nothing about them).
+pub fn explain_timeouts(report: &mut ProbeReport, snapshot: &Snapshot) {
+    for address in &mut report.addresses {
+        if address.state == Reach::TimedOut && super::local::is_this_machine(address.address) {
+            address.accept_queue = accept_queue::why_timed_out(snapshot, address.address, address.port);
+        }
+    }
 }
 
 /// Waits up to [`BANNER_WAIT`] (never past the stream's deadline) for the
@@ -352,8 +374,10 @@ mod tests {
         assert_eq!(Plan::for_target(&target("http://h:9000/")), Plan::Http { method: "GET" });
         assert_eq!(Plan::for_target(&target("h:443")), Plan::Tls { http: Some("HEAD") });
         assert_eq!(Plan::for_target(&target("993")), Plan::Tls { http: None });
-        assert_eq!(Plan::for_target(&target("8080")), Plan::Banner { http_if_silent: true });
-        assert_eq!(Plan::for_target(&target("22")), Plan::Banner { http_if_silent: false });
+        // A silent server is asked HTTP on any port, not only the usual ones.
+        assert_eq!(Plan::for_target(&target("8080")), Plan::Banner);
+        assert_eq!(Plan::for_target(&target("62893")), Plan::Banner);
+        assert_eq!(Plan::for_target(&target("22")), Plan::Banner);
     }
 
     fn at(address: &str, state: Reach) -> AddressReport {
@@ -367,6 +391,7 @@ mod tests {
             closed_by_server: false,
             tls: None,
             http: None,
+            accept_queue: None,
         }
     }
 

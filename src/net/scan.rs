@@ -60,6 +60,11 @@ pub enum PortState {
     /// UDP only: neither an answer nor a refusal before the timeout.
     #[serde(rename = "open|filtered")]
     OpenFiltered,
+    /// TCP, this machine only: the connect timed out, and the port's
+    /// listener has a full accept queue (the kernel drops new SYNs), so the
+    /// port is open but its program is not accepting; not a firewall.
+    #[serde(rename = "open|not-accepting")]
+    NotAccepting,
 }
 
 impl PortState {
@@ -67,6 +72,7 @@ impl PortState {
         match self {
             PortState::Open => "open",
             PortState::OpenFiltered => "open|filtered",
+            PortState::NotAccepting => "open|not-accepting",
         }
     }
 }
@@ -101,8 +107,12 @@ pub struct ScanOutcome {
     pub scanned: usize,
     /// Refused: nothing listens.
     pub closed: usize,
-    /// TCP attempts that timed out (a firewall dropping them).
+    /// TCP attempts that timed out (a firewall dropping them, or a local
+    /// listener whose accept queue is full).
     pub timed_out: usize,
+    /// The ports of those attempts, by port: `scan` asks the local
+    /// inventory about them (see [`super::local::not_accepting`]).
+    pub timed_out_ports: Vec<u16>,
     /// Connections that turned out to be with themselves (never reported open).
     pub self_connections: usize,
     /// Attempts that failed otherwise, by error message: (message, count).
@@ -156,6 +166,7 @@ pub fn scan(ports: &[u16], options: &ScanOptions, done: &AtomicUsize) -> Result<
         outcome.found.extend(part.found);
         outcome.closed += part.closed;
         outcome.timed_out += part.timed_out;
+        outcome.timed_out_ports.extend(part.timed_out_ports);
         outcome.self_connections += part.self_connections;
         for (message, count) in part.errors {
             match errors.iter_mut().find(|(m, _)| *m == message) {
@@ -165,6 +176,7 @@ pub fn scan(ports: &[u16], options: &ScanOptions, done: &AtomicUsize) -> Result<
         }
     }
     outcome.found.sort_by_key(|f| f.port);
+    outcome.timed_out_ports.sort_unstable();
     errors.sort_by_key(|e| std::cmp::Reverse(e.1));
     outcome.errors = errors;
     outcome.elapsed = started.elapsed();
@@ -227,6 +239,7 @@ struct WorkerOutcome {
     found: Vec<Found>,
     closed: usize,
     timed_out: usize,
+    timed_out_ports: Vec<u16>,
     self_connections: usize,
     errors: Vec<(String, usize)>,
 }
@@ -538,7 +551,10 @@ impl<'a> Worker<'a> {
             Outcome::Open => out.found.push(Found { port, state: PortState::Open, latency }),
             Outcome::Silent => out.found.push(Found { port, state: PortState::OpenFiltered, latency }),
             Outcome::Closed => out.closed += 1,
-            Outcome::TimedOut => out.timed_out += 1,
+            Outcome::TimedOut => {
+                out.timed_out += 1;
+                out.timed_out_ports.push(port);
+            }
             Outcome::SelfConnection => out.self_connections += 1,
             Outcome::Failed(e) => {
                 let message = error_text(&e);

@@ -76,6 +76,9 @@ pub struct Certificate {
     pub not_after_unix: i64,
     /// Whole days from now until expiry; negative once expired.
     pub expires_in_days: i64,
+    /// Seconds from now until expiry; negative once expired. What the
+    /// report words as hours or minutes when under a day.
+    pub expires_in_seconds: i64,
     pub expired: bool,
     /// Subject and issuer are the same name: the certificate signed itself.
     pub self_signed: bool,
@@ -347,6 +350,7 @@ pub fn parse_certificate(der: &[u8]) -> Option<Certificate> {
         not_after: rfc3339(not_after_unix),
         not_after_unix,
         expires_in_days: (not_after_unix - now).div_euclid(86_400),
+        expires_in_seconds: not_after_unix - now,
         expired: not_after_unix < now,
         self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
         subject_alt_names: names,

@@ -9,7 +9,7 @@ use super::table::{Cell, Table};
 use crate::analysis::report::SocketReport;
 use crate::analysis::unseen::OwnerStatus;
 use berth_inventory::target::address_with_port;
-use berth_inventory::{Family, Protocol};
+use berth_inventory::{Family, Protocol, SocketState};
 
 pub struct LsLayout {
     /// Show state, queues and peer (for `-a`).
@@ -48,7 +48,7 @@ where
     }
     table.write_header(out, style)?;
     // A process's command line is joined and escaped once, not once per socket.
-    let mut commands: HashMap<u32, String> = HashMap::new();
+    let mut commands: HashMap<u32, (String, Option<String>)> = HashMap::new();
     for report in reports {
         let mut row = row_cells(&report, layout);
         row.push(command_cell(&report, &mut commands));
@@ -58,14 +58,15 @@ where
 }
 
 /// The last column: the first owner's command line, or why there is none.
-fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String>) -> Cell<'c> {
+fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, (String, Option<String>)>) -> Cell<'c> {
     match report.owners.first() {
         Some(owner) => {
-            let command = commands.entry(owner.pid).or_insert_with(|| {
-                let text = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-                printable(&text).into_owned()
+            let (command, compact) = commands.entry(owner.pid).or_insert_with(|| {
+                let (full, compact) = super::command_text(owner.cmdline, || owner.display_name());
+                (printable(&full).into_owned(), compact.map(|c| printable(&c).into_owned()))
             });
-            Cell::trusted(command.as_str(), Paint::Plain) // escaped when cached
+            // Escaped when cached.
+            Cell::trusted(command.as_str(), Paint::Plain).or_compact(compact.as_deref())
         }
         None => {
             let why = match report.owner_status {
@@ -90,8 +91,15 @@ fn row_cells<'a>(report: &'a SocketReport, layout: &LsLayout) -> Vec<Cell<'a>> {
     row.push(Cell::trusted(proto, Paint::Plain));
     if layout.connections {
         row.push(Cell::trusted(report.state.name(), Paint::Plain));
-        row.push(Cell::trusted(report.recv_queue.to_string(), Paint::Plain));
-        row.push(Cell::trusted(report.send_queue.to_string(), Paint::Plain));
+        // As ss: a listener's Recv-Q is its accept queue, its Send-Q the
+        // queue's limit (the backlog), which /proc/net/tcp does not carry.
+        let send_queue = match report.state {
+            SocketState::Listen => report.listen_backlog.map_or_else(|| "-".to_string(), |b| b.to_string()),
+            _ => report.send_queue.to_string(),
+        };
+        let full = report.state == SocketState::Listen && report.listen_backlog.is_some_and(|b| report.recv_queue > b);
+        row.push(Cell::trusted(report.recv_queue.to_string(), if full { Paint::Red } else { Paint::Plain }));
+        row.push(Cell::trusted(send_queue, Paint::Plain));
     }
     let address: std::borrow::Cow<str> =
         if report.scope == "all" { "*".into() } else { report.local.address.to_string().into() };

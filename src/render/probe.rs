@@ -43,7 +43,10 @@ fn write_address(out: &mut impl Write, report: &AddressReport, width: usize, sty
     if let Some(ms) = report.connect_ms {
         line.push_str(&format!("  {}", milliseconds(ms)));
     }
-    if report.state != Reach::Open {
+    if let Some(queue) = &report.accept_queue {
+        let why = format!("({})", printable(&queue.timeout_words()));
+        line.push_str(&format!("  {}", style.paint(Paint::Yellow, &why)));
+    } else if report.state != Reach::Open {
         if let Some(error) = &report.error {
             line.push_str(&format!("  {}", style.paint(Paint::Dim, &format!("({})", printable(error)))));
         }
@@ -80,21 +83,29 @@ fn write_tls(out: &mut impl Write, tls: &TlsReport, style: &Style) -> io::Result
         field(out, style, "tls", &style.paint(Paint::Red, &printable(error)))?;
     }
     if let Some(cert) = &tls.certificate {
-        field(out, style, "subject", &printable(&cert.subject))?;
+        // A certificate may name its holder only in its SANs (what
+        // browsers check anyway): say so rather than print an empty name.
+        let subject = match (cert.subject.is_empty(), cert.subject_alt_names.is_empty()) {
+            (false, _) => printable(&cert.subject).into_owned(),
+            (true, true) => "(none)".to_string(),
+            (true, false) => format!("(none; SAN: {})", printable(&cert.subject_alt_names.join(", "))),
+        };
+        field(out, style, "subject", &subject)?;
         let mut issuer = printable(&cert.issuer).into_owned();
         if cert.self_signed {
             issuer.push_str(" (self-signed)");
         }
         field(out, style, "issuer", &issuer)?;
+        let left = cert.expires_in_seconds;
         let expiry = if cert.expired {
-            style.paint(Paint::Red, &format!("{} (expired {} days ago)", cert.not_after, -cert.expires_in_days))
-        } else if cert.expires_in_days < 14 {
-            style.paint(Paint::Yellow, &format!("{} (in {} days)", cert.not_after, cert.expires_in_days))
+            style.paint(Paint::Red, &format!("{} (expired {} ago)", cert.not_after, span(-left)))
+        } else if left < 14 * DAY {
+            style.paint(Paint::Yellow, &format!("{} (in {})", cert.not_after, span(left)))
         } else {
-            format!("{} (in {} days)", cert.not_after, cert.expires_in_days)
+            format!("{} (in {})", cert.not_after, span(left))
         };
         field(out, style, "expires", &expiry)?;
-        if !cert.subject_alt_names.is_empty() {
+        if !cert.subject_alt_names.is_empty() && !cert.subject.is_empty() {
             field(out, style, "names", &printable(&cert.subject_alt_names.join(", ")))?;
         }
     }
@@ -155,6 +166,25 @@ fn write_http(out: &mut impl Write, http: &HttpReport, style: &Style) -> io::Res
 
 fn field(out: &mut impl Write, style: &Style, name: &str, value: &str) -> io::Result<()> {
     writeln!(out, "      {} {}", style.paint(Paint::Dim, &format!("{name:<8}")), value)
+}
+
+const DAY: i64 = 86_400;
+
+/// A length of time to a certificate's end, in the largest whole unit that
+/// is at least 1: "54 days", "1 day", "12 hours", "45 minutes", "under a
+/// minute" (never "0 days" for what ends today).
+fn span(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (count, unit) = if seconds >= DAY {
+        (seconds / DAY, "day")
+    } else if seconds >= 3_600 {
+        (seconds / 3_600, "hour")
+    } else if seconds >= 60 {
+        (seconds / 60, "minute")
+    } else {
+        return "under a minute".into();
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 /// "0.08 ms", "12.3 ms", "1520 ms".

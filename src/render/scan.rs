@@ -31,8 +31,10 @@ pub fn write_report(out: &mut impl Write, heading: &Heading, entries: &[Entry], 
     let proto = heading.protocol.name().to_uppercase();
     let scanned = thousands(heading.outcome.scanned);
     let took = format!("{:.2} s", heading.outcome.elapsed.as_secs_f64());
-    let open = entries.iter().filter(|e| e.state == PortState::Open).count();
-    let silent = entries.len() - open;
+    let count = |state: PortState| entries.iter().filter(|e| e.state == state).count();
+    let open = count(PortState::Open);
+    let silent = count(PortState::OpenFiltered);
+    let not_accepting = count(PortState::NotAccepting);
     let mut summary = match open {
         0 => format!("{who}: no open {proto} ports"),
         1 => format!("{who}: 1 open {proto} port"),
@@ -40,6 +42,9 @@ pub fn write_report(out: &mut impl Write, heading: &Heading, entries: &[Entry], 
     };
     if silent > 0 {
         summary.push_str(&format!(", {silent} open|filtered"));
+    }
+    if not_accepting > 0 {
+        summary.push_str(&format!(", {not_accepting} open but not accepting"));
     }
     writeln!(out, "{} ({scanned} scanned in {took})", style.paint(Paint::Bold, &summary))?;
     if entries.is_empty() {
@@ -63,7 +68,11 @@ pub fn write_report(out: &mut impl Write, heading: &Heading, entries: &[Entry], 
 }
 
 fn row<'a>(entry: &'a Entry, local: bool) -> Vec<Cell<'a>> {
-    let paint = if entry.state == PortState::Open { Paint::Green } else { Paint::Yellow };
+    let paint = match entry.state {
+        PortState::Open => Paint::Green,
+        PortState::OpenFiltered => Paint::Yellow,
+        PortState::NotAccepting => Paint::Red,
+    };
     let mut cells = vec![
         Cell::trusted(entry.port.to_string(), Paint::Plain),
         Cell::trusted(entry.state.name(), paint),
@@ -77,8 +86,8 @@ fn row<'a>(entry: &'a Entry, local: bool) -> Vec<Cell<'a>> {
                 let pid = if others > 0 { format!("{} +{others}", owner.pid) } else { owner.pid.to_string() };
                 cells.push(Cell::trusted(pid, Paint::Plain));
                 cells.push(Cell::new(owner.user.unwrap_or("-")));
-                let command = if owner.cmdline.is_empty() { owner.display_name() } else { owner.cmdline.join(" ") };
-                cells.push(Cell::new(command));
+                let (command, compact) = super::command_text(owner.cmdline, || owner.display_name());
+                cells.push(Cell::new(command).or_compact(compact.map(|c| printable(&c).into_owned())));
             }
             None => {
                 cells.push(Cell::trusted("-", Paint::Dim));
@@ -90,10 +99,20 @@ fn row<'a>(entry: &'a Entry, local: bool) -> Vec<Cell<'a>> {
     cells
 }
 
-/// What stderr should say besides the results: attempts that failed or
-/// went unanswered, and self-connections that were left out.
-pub fn notes(outcome: &ScanOutcome, timeout: Duration) -> Vec<String> {
+/// What stderr should say besides the results: why a port is open but not
+/// accepting, attempts that failed or went unanswered, and self-connections
+/// that were left out.
+pub fn notes(outcome: &ScanOutcome, entries: &[Entry], timeout: Duration) -> Vec<String> {
     let mut notes = Vec::new();
+    for entry in entries {
+        if let Some(queue) = &entry.accept_queue {
+            notes.push(format!(
+                "port {}: the connect timed out because {}",
+                entry.port,
+                printable(&queue.timeout_words())
+            ));
+        }
+    }
     for (message, count) in &outcome.errors {
         notes.push(format!("{} {} failed: {message}", thousands(*count), plural(*count, "attempt", "attempts")));
     }

@@ -15,6 +15,10 @@ use super::style::{Paint, Style};
 pub struct Cell<'a> {
     pub text: Cow<'a, str>,
     pub paint: Paint,
+    /// A shorter form of `text`, shown in the last column when `text` does
+    /// not fit the terminal (before anything is cut): a command line with
+    /// its program's name instead of the program's path.
+    pub compact: Option<Cow<'a, str>>,
 }
 
 impl<'a> Cell<'a> {
@@ -26,7 +30,14 @@ impl<'a> Cell<'a> {
     /// A cell of text berth made itself (numbers, addresses, labels): no
     /// control characters can be in it, so it skips the escaping scan.
     pub fn trusted(text: impl Into<Cow<'a, str>>, paint: Paint) -> Self {
-        Cell { text: text.into(), paint }
+        Cell { text: text.into(), paint, compact: None }
+    }
+
+    /// The shorter form for a last column that does not fit (trusted: the
+    /// caller escaped it, as it did `text`).
+    pub fn or_compact(mut self, compact: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.compact = compact.map(Into::into);
+        self
     }
 
     pub fn painted(text: impl Into<Cow<'a, str>>, paint: Paint) -> Self {
@@ -37,7 +48,7 @@ impl<'a> Cell<'a> {
                 Cow::Owned(safe) => Cow::Owned(safe),
             },
         };
-        Cell { text, paint }
+        Cell { text, paint, compact: None }
     }
 }
 
@@ -72,8 +83,7 @@ impl Table {
     }
 
     pub fn write_header(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
-        let header: Vec<Cell> =
-            self.headers.iter().map(|h| Cell { text: Cow::Borrowed(*h), paint: Paint::Bold }).collect();
+        let header: Vec<Cell> = self.headers.iter().map(|h| Cell::trusted(*h, Paint::Bold)).collect();
         self.write_row(out, &header, style)
     }
 
@@ -88,6 +98,11 @@ impl Table {
             if i == last {
                 if let Some(total) = style.width {
                     let room = total.saturating_sub(used).max(8);
+                    if text.chars().count() > room {
+                        if let Some(compact) = &cell.compact {
+                            text = Cow::Borrowed(compact.as_ref());
+                        }
+                    }
                     if text.chars().count() > room {
                         text = (text.chars().take(room.saturating_sub(1)).collect::<String>() + "…").into();
                     }

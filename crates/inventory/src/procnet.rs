@@ -104,6 +104,8 @@ fn parse_line(line: &str, protocol: Protocol, family: Family, netns: u64, bindv6
         state,
         recv_queue,
         send_queue,
+        // For a listener the kernel prints its accept queue as rx_queue
+        // (and 0 as tx_queue); its backlog is not in the table at all.
         listen_backlog: None,
         inode,
         uid,

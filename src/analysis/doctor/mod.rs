@@ -7,6 +7,7 @@
 //! (a check that does not apply says `skipped` and why), so scripts can
 //! look one up by id.
 
+pub mod accept_queue;
 pub mod ephemeral;
 pub mod firewall;
 pub mod limits;
@@ -144,6 +145,7 @@ pub fn port(target: &PortTarget, facts: &Facts) -> DoctorReport {
     let checks = vec![
         loopback::up(facts.system),
         port::held(&who),
+        accept_queue::check(target, facts.snapshot),
         port::time_wait(&who),
         port::localhost_order(target, facts),
         port::split_loopback(target, facts.snapshot),

@@ -75,8 +75,21 @@ fn listeners() -> Snapshot {
 }
 
 /// `ls -a`: a listener, both ends of a connection to it, a TIME_WAIT
-/// remnant (no process), a connection with full queues, a connected UDP socket.
+/// remnant (no process), a connection with full queues, a connected UDP
+/// socket, a listener whose accept queue is full (Recv-Q 17 over its
+/// backlog of 16, shown as Send-Q as ss does) and one read from /proc,
+/// which does not carry the backlog.
 fn connections() -> Snapshot {
+    let stuck = Socket {
+        recv_queue: 17,
+        listen_backlog: Some(16),
+        ..plain_socket(Protocol::Tcp, "127.0.0.1:9000", None, SocketState::Listen, 25)
+    };
+    let from_proc = Socket {
+        recv_queue: 3,
+        listen_backlog: None,
+        ..plain_socket(Protocol::Tcp, "127.0.0.1:9001", None, SocketState::Listen, 26)
+    };
     let queued = Socket {
         recv_queue: 8192,
         send_queue: 2_626_560,
@@ -94,6 +107,11 @@ fn connections() -> Snapshot {
         .time_wait("127.0.0.1:8080", "127.0.0.1:49999")
         .socket(plain_socket(Protocol::Udp, "[::1]:41000", Some("[::1]:53"), SocketState::Established, 24))
         .owner(24, 7002)
+        .socket(stuck)
+        .owner(25, 8100)
+        .socket(from_proc)
+        .owner(26, 8100)
+        .process(8100, "node", &["/home/alice/.nvm/versions/node/v22.11.0/bin/node", "server.js"])
         .process(4242, "python3", &["python3", "-m", "http.server", "8080"])
         .process(7001, "curl", &["curl", "http://127.0.0.1:8080/"])
         .process(7002, "dig", &["dig", "@::1", "example.org"])
@@ -138,7 +156,7 @@ fn namespaces() -> Snapshot {
 /// The table `ls` prints for every socket of `snapshot`, in its order.
 fn table(snapshot: &Snapshot, layout: &LsLayout, style: &Style) -> String {
     let mut sockets: Vec<&Socket> = snapshot.sockets.iter().collect();
-    sort_for_listing(&mut sockets);
+    sort_for_listing(&mut sockets, None);
     let reports = sockets.iter().map(|s| SocketReport::new(s, snapshot));
     printed(|out| write_table(out, reports, layout, style))
 }
@@ -146,7 +164,7 @@ fn table(snapshot: &Snapshot, layout: &LsLayout, style: &Style) -> String {
 /// `ls --json` for every socket of `snapshot`, in its order.
 fn json(snapshot: &Snapshot) -> String {
     let mut sockets: Vec<&Socket> = snapshot.sockets.iter().collect();
-    sort_for_listing(&mut sockets);
+    sort_for_listing(&mut sockets, None);
     printed(|out| json::write_array(out, sockets.iter().map(|s| SocketReport::new(s, snapshot))))
 }
 

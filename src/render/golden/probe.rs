@@ -45,6 +45,7 @@ fn at(address: &str, port: u16, state: Reach, ms: Option<f64>) -> AddressReport 
         closed_by_server: false,
         tls: None,
         http: None,
+        accept_queue: None,
     }
 }
 
@@ -88,6 +89,7 @@ fn certificate(subject: &str, issuer: &str, expires_in_days: i64) -> Certificate
         not_after: "2026-01-25T00:00:00Z".into(),
         not_after_unix: 1_769_299_200,
         expires_in_days,
+        expires_in_seconds: expires_in_days * 86_400 + expires_in_days.signum() * 3_600,
         expired: expires_in_days < 0,
         self_signed: subject == issuer,
         subject_alt_names: vec!["DNS:localhost".into(), "IP:127.0.0.1".into()],
@@ -216,6 +218,26 @@ fn an_expired_certificate_without_system_roots() {
         ..at("127.0.0.1", 993, Reach::Open, Some(0.2))
     };
     insta::assert_snapshot!(printed(|out| write_report(out, &probed("127.0.0.1:993", vec![expired]), &PIPE)));
+}
+
+#[test]
+fn a_san_only_certificate_that_ends_in_12_hours() {
+    let san_only = Certificate {
+        subject: String::new(),
+        not_after: "2026-01-15T19:00:00Z".into(),
+        expires_in_seconds: 12 * 3_600 + 120,
+        ..certificate("", "CN=Example Internal CA", 0)
+    };
+    let minutes = Certificate { expires_in_seconds: 45 * 60, subject_alt_names: Vec::new(), ..san_only.clone() };
+    let address = |certificate: Certificate, port: u16| AddressReport {
+        tls: Some(tls(Some(certificate), Some(true), None)),
+        ..at("127.0.0.1", port, Reach::Open, Some(0.2))
+    };
+    let report = probed("127.0.0.1:993", vec![address(san_only, 993), address(minutes, 993)]);
+    insta::assert_snapshot!(printed(|out| write_report(out, &report, &PIPE)));
+    // The JSON has the seconds that the words round.
+    let json = printed(|out| json::write_value(out, &report));
+    assert!(json.contains("\"expires_in_seconds\": 43320"), "{json}");
 }
 
 #[test]

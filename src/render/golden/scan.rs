@@ -175,7 +175,7 @@ fn notes_for_stderr() {
         self_connections: 1,
         ..local_outcome()
     };
-    insta::assert_snapshot!(notes(&outcome, Duration::from_millis(1_500)).join("\n"));
+    insta::assert_snapshot!(notes(&outcome, &[], Duration::from_millis(1_500)).join("\n"));
 }
 
 #[test]
