@@ -33,7 +33,9 @@ Examples:
 
 Exit codes: 0 found / done, 1 nothing found, 2 bad usage or input,
 3 action failed, 4 the system would not tell berth what it needs,
-5 timed out. Each command's --help says what its codes mean.";
+5 timed out, 6 berth could not write its output (a full disk, a path it
+cannot write; a reader that closed the pipe, as `| head` does, is not an
+error: 0). Each command's --help says what its codes mean.";
 
 #[derive(Parser, Debug)]
 #[command(

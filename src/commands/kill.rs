@@ -147,7 +147,7 @@ fn confirm(err: &mut impl Write, count: usize) -> Result<bool, Error> {
     write!(err, "Stop {count} {}? [y/N] ", if count == 1 { "process" } else { "processes" })?;
     err.flush()?;
     let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
+    io::stdin().lock().read_line(&mut answer).map_err(|e| Error::System(format!("cannot read the answer: {e}")))?;
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
