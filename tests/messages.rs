@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-#[allow(dead_code)]
 const NOBODY: Option<(u32, u32)> = Some((65534, 65534));
 
 /// Runs berth with `args`, its stdout going to `stdout`, within 20 s
@@ -84,7 +83,39 @@ fn a_closed_pipe_ends_berth_quietly_with_status_0() {
     }
 }
 
+// ----------------------------------------------------------- 8: free's causes
+
+fn free_names_an_address_that_is_not_on_this_machine() {
+    let _serial = serial();
+    // 192.0.2.1 (TEST-NET-1) is on no interface here; binding it sends nothing.
+    let (code, stdout, stderr) = run_berth(&["free", "-b", "192.0.2.1"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("192.0.2.1 is not an address of this machine (EADDRNOTAVAIL)"), "{stderr}");
+    assert!(!stderr.contains("widen"), "the range is not the cause: {stderr}");
+}
+
+fn free_says_privileged_ports_need_root() {
+    let _serial = serial();
+    require_root("runs berth as nobody");
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1024);
+    if start < 1024 {
+        skip(format!("net.ipv4.ip_unprivileged_port_start is {start}: ports below 1024 need no privilege here"));
+    }
+    let out = run_berth_with(&["free", "-r", "1-1023"], &[], NOBODY);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let expected =
+        format!("ports below {start} need root or CAP_NET_BIND_SERVICE (net.ipv4.ip_unprivileged_port_start={start})");
+    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    assert!(!out.stderr.contains("widen"), "the range is not the cause: {}", out.stderr);
+}
+
 tests![
+    free_names_an_address_that_is_not_on_this_machine,
+    free_says_privileged_ports_need_root,
     output_to_a_full_disk_is_a_write_error,
     an_unwritable_policy_path_is_a_write_error,
     a_closed_pipe_ends_berth_quietly_with_status_0,

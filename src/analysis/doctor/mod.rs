@@ -155,10 +155,8 @@ pub fn port(target: &PortTarget, facts: &Facts) -> DoctorReport {
     DoctorReport::new(Some(target), checks)
 }
 
-/// "1 rule", "2 rules".
-pub(crate) fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
-}
+/// "1 rule", "2 rules": the crate's one helper, in reach of every check.
+pub(crate) use super::plural;
 
 /// Percent of `part` in `whole`, for messages (0 when whole is 0).
 pub(crate) fn percent(part: usize, whole: usize) -> f64 {
