@@ -40,6 +40,10 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         return finish(&report, args.json, ExitCode::NothingFound);
     }
     if report.plan.is_empty() || args.dry_run {
+        if report.plan.is_empty() && !args.json {
+            // What could not be stopped, and why, is above.
+            writeln!(err, "berth: nothing was stopped")?;
+        }
         report.outcome = outcomes(args, global)?;
         let code = if report.plan.is_empty() { ExitCode::ActionFailed } else { ExitCode::Success };
         return finish(&report, args.json, code);

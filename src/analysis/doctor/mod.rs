@@ -138,12 +138,13 @@ pub fn machine(facts: &Facts) -> DoctorReport {
 }
 
 /// The checks of one port: why binding it or connecting to it fails or
-/// behaves oddly.
+/// behaves oddly. Who holds it comes first: for a held port that is the
+/// answer.
 pub fn port(target: &PortTarget, facts: &Facts) -> DoctorReport {
     let who = super::who::who(target, facts.snapshot);
     let checks = vec![
+        port::held(target, &who, facts),
         loopback::up(facts.system),
-        port::held(&who),
         port::time_wait(&who),
         port::localhost_order(target, facts),
         port::split_loopback(target, facts.snapshot),
