@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::style::{Paint, Style};
 use super::plural;
+use super::style::{Paint, Style};
 use crate::analysis::kill::{KillPlan, KillReport};
 use crate::analysis::unseen::{shell_word, unseen_holder, OwnerStatus, UnseenCounts};
 use crate::printable::printable;

@@ -67,9 +67,7 @@ fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, String
             });
             Cell::trusted(command.as_str(), Paint::Plain) // escaped when cached
         }
-        None => {
-            Cell::trusted(format!("({})", unseen_holder(report.owner_status)), Paint::Dim)
-        }
+        None => Cell::trusted(format!("({})", unseen_holder(report.owner_status)), Paint::Dim),
     }
 }
 
