@@ -3,6 +3,7 @@
 
 use clap::error::ErrorKind;
 use clap::Parser;
+use std::io::Write;
 
 use crate::cli::{Cli, Command};
 use crate::commands;
@@ -11,8 +12,13 @@ use crate::exit_codes::ExitCode;
 use crate::printable::printable;
 
 /// Runs berth with the process's arguments and returns the exit status.
+///
+/// SIGPIPE stays ignored (Rust's default): a reader that goes away makes
+/// writes fail with EPIPE, which [`Error::BrokenPipe`] turns into a quiet
+/// exit 0, instead of the signal ending berth with status 141 under
+/// `set -o pipefail`. (Programs `berth run` starts get SIGPIPE back at its
+/// default: the standard library resets it before exec.)
 pub fn run() -> i32 {
-    restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
@@ -42,9 +48,13 @@ pub fn run() -> i32 {
 
 /// Prints an error value as one line and gives its exit code.
 fn report(error: &Error) -> i32 {
+    if let Error::BrokenPipe = error {
+        return error.exit_code().code();
+    }
     // Messages may quote the user's input: escape control characters so an
     // error stays one line and cannot drive the terminal.
-    eprintln!("berth: {}", printable(&error.to_string()));
+    // A stderr that cannot be written to changes nothing: the code says it.
+    let _ = writeln!(std::io::stderr(), "berth: {}", printable(&error.to_string()));
     error.exit_code().code()
 }
 
@@ -75,14 +85,5 @@ fn usage_error(error: clap::Error) -> i32 {
             eprintln!("berth: {} (see 'berth --help')", printable(message));
             ExitCode::Usage.code()
         }
-    }
-}
-
-/// Rust ignores SIGPIPE, which turns `berth ls | head` into an error about a
-/// broken pipe; like other Unix tools, berth should just stop quietly.
-fn restore_default_sigpipe() {
-    // SAFETY: resetting a signal disposition at startup, before any threads.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

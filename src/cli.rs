@@ -33,7 +33,9 @@ Examples:
 
 Exit codes: 0 found / done, 1 nothing found, 2 bad usage or input,
 3 action failed, 4 the system would not tell berth what it needs,
-5 timed out. Each command's --help says what its codes mean.";
+5 timed out, 6 berth could not write its output (a full disk, a path it
+cannot write; a reader that closed the pipe, as `| head` does, is not an
+error: 0). Each command's --help says what its codes mean.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -182,14 +184,16 @@ not hold a port), 2 the port was malformed.";
 
 const KILL_EXAMPLES: &str = "\
 Examples:
-  berth kill 3000                 stop whatever holds port 3000 (asks first on a terminal)
-  berth kill 3000 8080 -y         two ports, no question (for scripts)
+  berth kill 3000                 stop whatever holds port 3000 (asks first on a terminal;
+                                  without one, as in a script, it does not ask)
+  berth kill 3000 8080 -y         two ports, no question on a terminal either
   berth kill 5432 --dry-run       show what would be stopped, stop nothing
   berth kill 8080 --force         SIGKILL what is still there after the timeout
   berth kill udp/5353 --signal HUP
 
 Exit codes: 0 freed, 1 nothing held the port, 2 bad input, 3 the port could
-not be freed (a refusal, a process that would not stop, or no permission).";
+not be freed (a refusal, a process that would not stop, or no permission:
+another user's process needs sudo berth kill PORT).";
 
 const FREE_EXAMPLES: &str = "\
 Examples:
@@ -222,7 +226,9 @@ Examples:
   berth doctor 3000               why port 3000 will not bind or connect
   berth doctor 3000 --json
 
-Exit codes: 0 no check warned or failed, 1 one did, 2 bad input.";
+Exit codes: 0 no check warned or failed, 1 one did (a held port is a
+warning: its holder comes first, with the command that frees it), 2 bad
+input, 6 the output could not be written.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -503,7 +509,7 @@ pub struct KillArgs {
     #[arg(value_name = "PORT", required = true, value_parser = values::port_target)]
     pub targets: Vec<PortTarget>,
 
-    /// Do not ask; stop them.
+    /// Do not ask on a terminal; stop them (without a terminal berth never asks).
     #[arg(short = 'y', long)]
     pub yes: bool,
 

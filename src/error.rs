@@ -11,6 +11,14 @@ pub enum Error {
     Usage(String),
     /// The system would not tell us something; the message says what to do.
     System(String),
+    /// berth could not write its output (stdout, stderr, a file it was
+    /// asked to write): a full disk, a read-only path. Not a failure to
+    /// read the system, so it has its own exit code.
+    Write(String),
+    /// The reader of berth's output went away (`berth ls | head -1`): it
+    /// has all it wanted, so berth stops quietly with status 0, as
+    /// ripgrep and other Unix tools do.
+    BrokenPipe,
 }
 
 impl Error {
@@ -18,6 +26,8 @@ impl Error {
         match self {
             Error::Usage(_) => ExitCode::Usage,
             Error::System(_) => ExitCode::SystemError,
+            Error::Write(_) => ExitCode::WriteFailed,
+            Error::BrokenPipe => ExitCode::Success,
         }
     }
 }
@@ -25,7 +35,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) | Error::System(msg) => f.write_str(msg),
+            Error::Usage(msg) | Error::System(msg) | Error::Write(msg) => f.write_str(msg),
+            Error::BrokenPipe => f.write_str("the reader of berth's output went away"),
         }
     }
 }
@@ -44,8 +55,23 @@ impl From<berth_inventory::InventoryError> for Error {
     }
 }
 
+/// `?` on an I/O error: berth's own I/O that is not reading the system is
+/// writing its output (reads of the system go through the inventory, and
+/// say what they read).
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::System(format!("cannot write output: {e}"))
+        Error::writing("output", &e)
+    }
+}
+
+impl Error {
+    /// Writing `what` failed: a broken pipe is the reader leaving, anything
+    /// else a write error.
+    pub fn writing(what: &str, e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::BrokenPipe
+        } else {
+            Error::Write(format!("cannot write {what}: {}", e))
+        }
     }
 }

@@ -17,6 +17,10 @@ pub enum ExitCode {
     /// A network operation timed out (`connect`, `listen --timeout`,
     /// `--idle-timeout`), as opposed to being refused (1).
     TimedOut = 5,
+    /// berth could not write its output: stdout or a file it was asked to
+    /// write (`ls > /dev/full`, `audit --write-policy` to a read-only path).
+    /// A broken pipe is not one: the reader left, and berth exits 0.
+    WriteFailed = 6,
     // Ctrl-C ends berth by the signal itself (no handler is installed), so
     // the shell reports 130 (128 + SIGINT) without berth choosing a code.
 }

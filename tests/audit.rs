@@ -290,9 +290,9 @@ fn bad_flags_are_usage_errors() {
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
         assert!(!stderr.contains("panicked"));
     }
-    // An unwritable policy destination is a system error, said in one line.
+    // An unwritable policy destination is a write error (6), said in one line.
     let (code, _, stderr) = run_berth(&["audit", "--write-policy", "/nonexistent-dir/p.toml"], &[]);
-    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(code, 6, "{stderr}");
     assert!(stderr.contains("cannot write the policy"), "{stderr}");
 }
 

@@ -36,8 +36,8 @@ const MACHINE_IDS: [&str; 19] = [
 ];
 
 const PORT_IDS: [&str; 10] = [
-    "loopback.up",
     "port.held",
+    "loopback.up",
     "port.accept_queue",
     "port.time_wait",
     "port.localhost_order",
@@ -244,7 +244,7 @@ fn port_held_on_ipv4_loopback_only() {
     let report = doctor(&[&p]);
     assert_eq!(report["port"].as_u64(), Some(u64::from(port)));
     assert_eq!(report["target"], p.as_str());
-    let held = expect_status(&report, "port.held", "info");
+    let held = expect_status(&report, "port.held", "warn");
     assert!(held.contains(&format!("[{}]", our_pid())), "names our process: {held}");
     assert!(held.contains(&format!("127.0.0.1:{port} (IPv4 only)")), "{held}");
     expect_status(&report, "port.time_wait", "ok");
@@ -263,7 +263,7 @@ fn port_held_on_ipv4_loopback_only() {
 
     // The same port named other ways; udp/ names nothing.
     for form in [format!("127.0.0.1:{port}"), format!("tcp/{port}"), format!("localhost:{port}")] {
-        expect_status(&doctor(&[&form]), "port.held", "info");
+        expect_status(&doctor(&[&form]), "port.held", "warn");
     }
     let udp = doctor(&[&format!("udp/{port}")]);
     expect_status(&udp, "port.held", "ok");
@@ -305,7 +305,7 @@ fn port_on_ipv6_loopback_only() {
         |port| port_unused("tcp", port, ProbeAt::V4(Ipv4Addr::UNSPECIFIED)),
     );
     let report = doctor(&[&port.to_string()]);
-    let held = expect_status(&report, "port.held", "info");
+    let held = expect_status(&report, "port.held", "warn");
     assert!(held.contains(&format!("[::1]:{port} (IPv6 only)")), "{held}");
     let expected = expected_order_status(IpAddr::V6(Ipv6Addr::LOCALHOST));
     let order = expect_status(&report, "port.localhost_order", expected);
@@ -344,7 +344,7 @@ fn different_processes_on_v4_and_v6_loopback() {
     let split = expect_status(&report, "port.split_loopback", "warn");
     assert!(split.contains(&format!("[{}]", our_pid())), "names this process: {split}");
     assert!(split.contains(&format!("[{}]", child.pid())), "names the child: {split}");
-    let held = expect_status(&report, "port.held", "info");
+    let held = expect_status(&report, "port.held", "warn");
     assert!(held.contains(&format!("[{}]", child.pid())) && held.contains(&format!("[{}]", our_pid())), "{held}");
     assert!(check(&report, "port.split_loopback")["detail"].as_str().unwrap().contains("first"));
     // Both families are served, so localhost works whichever comes first.

@@ -177,7 +177,7 @@ fn refuses_other_users_processes_when_not_root() {
     let child = holder(listener, false);
     let out = run_berth_with(&["kill", &port.to_string(), "-y"], &[], Some((65534, 65534)));
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.stderr.contains("run as root"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("sudo berth kill {port}")), "{}", out.stderr);
     assert!(!exited(&child, Duration::from_millis(200)));
 }
 

@@ -104,7 +104,7 @@ fn run_as_another_user_sees_roots_socket_hidden() {
     let table = run_berth_with(&["ls", "--port", &port.to_string()], &[], Some((NOBODY, NOBODY)));
     assert_eq!(table.code, 0);
     let row = table.stdout.lines().find(|l| has_word(l, &port.to_string())).expect("a row for the port");
-    assert!(row.contains("run as root"), "the row says why there is no owner: {row}");
+    assert!(row.contains("seen only by root"), "the row says why there is no owner: {row}");
     assert!(!has_word(row, &our_pid().to_string()), "no pid shown: {row}");
 
     // who as nobody: the port is held, by someone it cannot see.

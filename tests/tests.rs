@@ -30,6 +30,7 @@ mod errors;
 mod free;
 mod kill;
 mod ls;
+mod messages;
 mod probe;
 mod probe_deadline;
 mod root_only;
@@ -57,6 +58,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(free::cases());
     cases.extend(kill::cases());
     cases.extend(ls::cases());
+    cases.extend(messages::cases());
     cases.extend(probe::cases());
     cases.extend(probe_deadline::cases());
     cases.extend(root_only::cases());

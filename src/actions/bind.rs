@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
 
-use crate::analysis::free::{in_use, shuffled_start};
+use crate::analysis::free::{in_use, shuffled_start, Shortfall};
 use berth_inventory::{Protocol, Snapshot};
 
 /// Whether `port` can be bound on `address` for `protocol` right now.
@@ -45,39 +45,64 @@ pub fn find_free(
     addresses: &[IpAddr],
     snapshot: &Snapshot,
 ) -> (Vec<u16>, bool) {
+    let search = search(pool, count, protocols, addresses, snapshot);
+    (search.ports, search.ipv6_missing)
+}
+
+/// What [`search`] found, and why the other ports it tried were not free.
+pub struct Search {
+    pub ports: Vec<u16>,
+    /// ::1 was skipped: IPv6 is not available here.
+    pub ipv6_missing: bool,
+    pub shortfall: Shortfall,
+}
+
+/// [`find_free`], with the causes counted: each port that did not bind is
+/// counted once, by the first error it met. An address that is not on this
+/// machine ends the search (no port can bind there).
+pub fn search(pool: &[u16], count: usize, protocols: &[Protocol], addresses: &[IpAddr], snapshot: &Snapshot) -> Search {
     let mut found = Vec::with_capacity(count);
     let mut ipv6_missing = false;
-    for port in shuffled_start(pool.to_vec(), random_seed()) {
+    let mut shortfall = Shortfall::default();
+    'ports: for port in shuffled_start(pool.to_vec(), random_seed()) {
         if found.len() == count {
             break;
         }
         if protocols.iter().any(|&p| in_use(port, p, snapshot)) {
+            shortfall.in_use += 1;
             continue;
         }
         let mut ok = true;
         'check: for &protocol in protocols {
             for &address in addresses {
-                match bindable(address, port, protocol) {
-                    Ok(()) => {}
-                    // No ::1 (IPv6 disabled): the port cannot collide there.
-                    Err(e)
-                        if address.is_ipv6()
-                            && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT)) =>
-                    {
-                        ipv6_missing = true;
-                    }
-                    Err(_) => {
-                        ok = false;
-                        break 'check;
-                    }
+                let Err(e) = bindable(address, port, protocol) else { continue };
+                let errno = e.raw_os_error();
+                // No ::1 (IPv6 disabled): the port cannot collide there.
+                if address.is_ipv6()
+                    && (errno == Some(libc::EAFNOSUPPORT)
+                        || (address.is_loopback() && errno == Some(libc::EADDRNOTAVAIL)))
+                {
+                    ipv6_missing = true;
+                    continue;
                 }
+                match errno {
+                    Some(libc::EADDRNOTAVAIL) => {
+                        shortfall.not_local.push(address);
+                        break 'ports;
+                    }
+                    Some(libc::EACCES) => shortfall.needs_privilege += 1,
+                    Some(libc::EADDRINUSE) => shortfall.in_use += 1,
+                    _ => *shortfall.other.entry(crate::net::error_text(&e)).or_default() += 1,
+                }
+                ok = false;
+                break 'check;
             }
         }
         if ok {
             found.push(port);
         }
     }
-    (found, ipv6_missing)
+    Search { ports: found, ipv6_missing, shortfall }
 }
 
 /// Randomness for the starting point, from the kernel.

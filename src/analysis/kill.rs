@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::unseen::UnseenCounts;
+use super::unseen::{shell_word, UnseenCounts};
 use super::who::{who, WhoReport};
 use berth_inventory::target::PortTarget;
 use berth_inventory::{Container, Snapshot, SocketState};
@@ -57,15 +57,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// One line saying why, and what to do instead.
-    pub fn explain(&self) -> String {
+    /// One line saying why, and what to do instead (`target` as the user
+    /// named the port, for the command to run instead).
+    pub fn explain(&self, target: &str) -> String {
         match self {
             Refusal::Init => "pid 1 (init) is never stopped: it would take the whole system down".into(),
             Refusal::KernelThread => "a kernel thread cannot be stopped with a signal".into(),
             Refusal::Ancestor => "it is berth itself or the shell running it".into(),
             Refusal::OtherUser { user, uid } => format!(
-                "it belongs to {}; run as root: sudo berth kill ...",
-                user.clone().unwrap_or_else(|| format!("uid {uid}"))
+                "it belongs to {}; stopping it needs root: sudo berth kill {}",
+                user.clone().unwrap_or_else(|| format!("uid {uid}")),
+                shell_word(target)
             ),
             Refusal::Container { container, command } => format!(
                 "it runs in {} container {}; stopping the process would leave the container to restart it: {command}",

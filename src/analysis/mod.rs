@@ -19,3 +19,10 @@ pub mod kill;
 pub mod report;
 pub mod unseen;
 pub mod who;
+
+/// "1 port", "3 ports": a count with the word that fits it. The one helper
+/// for counts in words: analysis builds doctor's and free's sentences with
+/// it, and render (below which analysis sits) re-exports it for its own.
+pub fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::plural;
 use berth_inventory::{Snapshot, Socket};
 
 /// Whose a socket is, as far as the snapshot can tell.
@@ -28,6 +29,29 @@ pub fn owner_status(socket: &Socket, snapshot: &Snapshot) -> OwnerStatus {
         OwnerStatus::Hidden
     } else {
         OwnerStatus::Unknown
+    }
+}
+
+/// The one wording for a socket's holder when berth shows no process for
+/// it, used by every command (ls's and scan's COMMAND cell, who's and
+/// doctor's summaries, kill's plan), so that the same socket reads the same
+/// everywhere. A noun phrase: "port 80 is held by ...", "(...)".
+pub fn unseen_holder(status: OwnerStatus) -> &'static str {
+    match status {
+        OwnerStatus::Hidden => "another user's process, seen only by root",
+        OwnerStatus::None => "no process",
+        OwnerStatus::Owned | OwnerStatus::Unknown => "a process berth could not find",
+    }
+}
+
+/// A word for a shell: as it is when it needs no quoting, else in single
+/// quotes (`'[::1]:80'`), so a suggested command works as printed.
+pub fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
@@ -57,27 +81,37 @@ impl UnseenCounts {
     /// `unreadable_processes` is how many processes' descriptors could not be read.
     pub fn notes(&self, unreadable_processes: usize) -> Vec<String> {
         let mut notes = Vec::new();
-        let plural = |n: usize| if n == 1 { "socket belongs" } else { "sockets belong" };
+        let sockets = |n: usize| plural(n, "socket is held by", "sockets are held by");
         if self.hidden > 0 {
             notes.push(format!(
-                "{} {} to processes of other users; run as root (sudo berth ...) to see them",
-                self.hidden,
-                plural(self.hidden)
+                "{} {}; run as root (sudo berth ...) to see them",
+                sockets(self.hidden),
+                unseen_holder(OwnerStatus::Hidden)
             ));
         }
         if self.unknown > 0 {
-            let mut note = format!(
-                "{} {} to no process berth could find (kernel sockets, or processes that just exited)",
-                self.unknown,
-                plural(self.unknown)
-            );
+            let mut note = format!("{} {}", sockets(self.unknown), unseen_holder(OwnerStatus::Unknown));
             if unreadable_processes > 0 {
                 note.push_str(&format!(
-                    "; berth could not read the descriptors of {unreadable_processes} protected process(es): run as root to see them"
+                    "; berth could not read the descriptors of {}: run as root to see them",
+                    plural(unreadable_processes, "protected process", "protected processes")
                 ));
             }
             notes.push(note);
         }
         notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("3000"), "3000");
+        assert_eq!(shell_word("tcp/127.0.0.1:80"), "tcp/127.0.0.1:80");
+        assert_eq!(shell_word("[::1]:80"), "'[::1]:80'");
+        assert_eq!(shell_word("a'b"), "'a'\\''b'");
     }
 }

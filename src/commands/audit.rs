@@ -33,7 +33,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
             out.flush()?;
         } else {
             std::fs::write(destination, text).map_err(|e| {
-                Error::System(format!(
+                Error::Write(format!(
                     "cannot write the policy to {destination}: {}; give a writable path, or - for stdout",
                     crate::net::error_text(&e)
                 ))

@@ -5,14 +5,14 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::actions::bind::find_free;
+use crate::actions::bind::{search, Search};
 use crate::analysis::free::candidates;
 use crate::args::Output;
 use crate::cli::{FreeArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::render;
-use berth_inventory::{self as inventory, Protocol};
+use berth_inventory::{self as inventory, system, Protocol};
 
 #[derive(Serialize)]
 struct FreeReport {
@@ -36,19 +36,15 @@ pub fn run(args: &FreeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         )));
     }
 
-    let (ports, ipv6_missing) = find_free(&pool, args.count, &protocols, &addresses, &snapshot);
+    let Search { ports, ipv6_missing, shortfall } = search(&pool, args.count, &protocols, &addresses, &snapshot);
     if ipv6_missing {
         eprintln!("berth: note: IPv6 is not available here; checked the IPv4 addresses only");
     }
     if ports.len() < args.count {
-        eprintln!(
-            "berth: only {} of {} requested ports are free in {}-{} ({} candidates); widen the range with --range LOW-HIGH",
-            ports.len(),
-            args.count,
-            shown_range.0,
-            shown_range.1,
-            pool.len()
-        );
+        // The sysctl only matters to the message, and only when a bind said EACCES.
+        let unprivileged_start =
+            if shortfall.needs_privilege > 0 { system::collect().unprivileged_port_start } else { None };
+        eprintln!("berth: {}", shortfall.message(ports.len(), args.count, shown_range, pool.len(), unprivileged_start));
         return Ok(ExitCode::NothingFound);
     }
 

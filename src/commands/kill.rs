@@ -34,18 +34,22 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     let mut err = io::stderr().lock();
     if !args.json {
-        render::kill::write_plan(&mut err, &report.plan, args.dry_run, &style)?;
+        render::kill::write_plan(&mut err, &report.plan, args.dry_run, &style).map_err(stderr_error)?;
     }
     if !report.plan.ports.iter().any(|p| p.held) {
         return finish(&report, args.json, ExitCode::NothingFound);
     }
     if report.plan.is_empty() || args.dry_run {
+        if report.plan.is_empty() && !args.json {
+            // What could not be stopped, and why, is above.
+            writeln!(err, "berth: nothing was stopped").map_err(stderr_error)?;
+        }
         report.outcome = outcomes(args, global)?;
         let code = if report.plan.is_empty() { ExitCode::ActionFailed } else { ExitCode::Success };
         return finish(&report, args.json, code);
     }
     if !args.yes && io::stdin().is_terminal() && !confirm(&mut err, report.plan.victims.len())? {
-        writeln!(err, "berth: nothing was stopped")?;
+        writeln!(err, "berth: nothing was stopped").map_err(stderr_error)?;
         return finish(&report, args.json, ExitCode::ActionFailed);
     }
 
@@ -78,7 +82,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         });
     }
     if !args.json {
-        render::kill::write_signalled(&mut err, &report, &style)?;
+        render::kill::write_signalled(&mut err, &report, &style).map_err(stderr_error)?;
     }
 
     // Wait for the ports to be released (or every victim to exit): the
@@ -119,7 +123,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     report.outcome = outcomes(args, global)?;
     if !args.json {
-        render::kill::write_outcome(&mut err, &report, args.force, &style)?;
+        render::kill::write_outcome(&mut err, &report, args.force, &style).map_err(stderr_error)?;
     }
     let all_free = report.outcome.iter().all(|o| o.free);
     finish(&report, args.json, if all_free { ExitCode::Success } else { ExitCode::ActionFailed })
@@ -134,6 +138,12 @@ fn finish(report: &KillReport, json: bool, code: ExitCode) -> Result<ExitCode, E
     Ok(code)
 }
 
+/// kill's report goes to stderr. A stderr that cannot be written to is a
+/// write error (6), even a closed pipe: exit 0 would say the port is free.
+fn stderr_error(error: io::Error) -> Error {
+    Error::Write(format!("cannot write to stderr: {error}"))
+}
+
 fn signal_error(pid: u32, error: io::Error) -> Error {
     if error.raw_os_error() == Some(libc::EPERM) {
         Error::System(format!("not allowed to signal pid {pid}: it belongs to another user; run as root"))
@@ -144,10 +154,10 @@ fn signal_error(pid: u32, error: io::Error) -> Error {
 
 /// Asks on the terminal; anything but y/yes is no.
 fn confirm(err: &mut impl Write, count: usize) -> Result<bool, Error> {
-    write!(err, "Stop {count} {}? [y/N] ", if count == 1 { "process" } else { "processes" })?;
-    err.flush()?;
+    write!(err, "Stop {count} {}? [y/N] ", if count == 1 { "process" } else { "processes" }).map_err(stderr_error)?;
+    err.flush().map_err(stderr_error)?;
     let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
+    io::stdin().lock().read_line(&mut answer).map_err(|e| Error::System(format!("cannot read the answer: {e}")))?;
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 

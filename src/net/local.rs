@@ -11,10 +11,11 @@ use serde::Serialize;
 use super::scan::{Found, PortState, ScanOutcome};
 use crate::analysis::doctor::accept_queue::{why_timed_out, AcceptQueue};
 use crate::analysis::report::OwnerReport;
+use crate::analysis::unseen::{owner_status, OwnerStatus};
 use berth_inventory::scope::{is_loopback, unmapped};
 use berth_inventory::services::service_name;
 use berth_inventory::target::takes_traffic_for;
-use berth_inventory::{interfaces, Protocol, Snapshot};
+use berth_inventory::{interfaces, Protocol, Snapshot, Socket};
 
 /// True for loopback, the unspecified address (which connects to this
 /// machine), and any address of this machine's interfaces.
@@ -30,22 +31,8 @@ pub fn is_this_machine(address: IpAddr) -> bool {
 /// namespace, by pid, each once. Empty when the holder cannot be seen (a
 /// process of another user, without root).
 pub fn holders(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> Vec<OwnerReport<'_>> {
-    let own_netns = snapshot.namespaces.iter().find(|n| n.own).map(|n| n.inode);
-    // Connecting to 0.0.0.0 or :: reaches loopback.
-    let address = match address {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        other => other,
-    };
     let mut found: Vec<OwnerReport<'_>> = Vec::new();
-    let sockets = snapshot.sockets.iter().filter(|s| {
-        s.protocol == protocol
-            && s.local.port() == port
-            && s.state.is_listening()
-            && own_netns.is_none_or(|ns| s.netns == ns)
-            && takes_traffic_for(s, address)
-    });
-    for socket in sockets {
+    for socket in listening(snapshot, address, protocol, port) {
         for owner in &socket.owners {
             if !found.iter().any(|o| o.pid == owner.pid) {
                 found.push(OwnerReport::new(owner.pid, &owner.fds, snapshot.processes.get(&owner.pid)));
@@ -54,6 +41,32 @@ pub fn holders(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u
     }
     found.sort_by_key(|o| o.pid);
     found
+}
+
+/// Why [`holders`] found no process: the owner status of the first socket
+/// that takes the traffic (Owned when one has owners, or none does).
+fn unseen_status(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> OwnerStatus {
+    let mut sockets = listening(snapshot, address, protocol, port);
+    sockets.next().map_or(OwnerStatus::Owned, |s| owner_status(s, snapshot))
+}
+
+/// The listening (TCP) or bound (UDP) sockets in berth's own namespace that
+/// take `protocol` traffic for `address:port`.
+fn listening(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> impl Iterator<Item = &Socket> {
+    let own_netns = snapshot.namespaces.iter().find(|n| n.own).map(|n| n.inode);
+    // Connecting to 0.0.0.0 or :: reaches loopback.
+    let address = match address {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    snapshot.sockets.iter().filter(move |s| {
+        s.protocol == protocol
+            && s.local.port() == port
+            && s.state.is_listening()
+            && own_netns.is_none_or(|ns| s.netns == ns)
+            && takes_traffic_for(s, address)
+    })
 }
 
 /// One reported port: the scan's finding, and who holds it when local.
@@ -72,6 +85,9 @@ pub struct Entry<'a> {
     pub owners: Option<Vec<OwnerReport<'a>>>,
     /// For `open|not-accepting`: the listener's full accept queue.
     pub accept_queue: Option<AcceptQueue>,
+    /// Why `owners` is empty, for the one wording of an unseen holder.
+    #[serde(skip)]
+    pub owner_status: OwnerStatus,
 }
 
 /// Moves the TCP ports of this machine whose connect timed out because the
@@ -113,6 +129,7 @@ pub fn entries<'a>(
                 (PortState::NotAccepting, Some(s)) => why_timed_out(s, address, f.port),
                 _ => None,
             },
+            owner_status: snapshot.map_or(OwnerStatus::Owned, |s| unseen_status(s, address, protocol, f.port)),
         })
         .collect()
 }

@@ -19,15 +19,21 @@ pub fn write_array<T: Serialize>(out: &mut impl Write, items: impl IntoIterator<
         out.write_all(if first { b"\n" } else { b",\n" })?;
         first = false;
         let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Safe(CompactFormatter));
-        item.serialize(&mut serializer).map_err(io::Error::other)?;
+        item.serialize(&mut serializer).map_err(io_error)?;
     }
     out.write_all(if first { b"]\n" } else { b"\n]\n" })
 }
 
 pub fn write_value<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Safe(PrettyFormatter::new()));
-    value.serialize(&mut serializer).map_err(io::Error::other)?;
+    value.serialize(&mut serializer).map_err(io_error)?;
     out.write_all(b"\n")
+}
+
+/// serde_json's error as an I/O error of the same kind, so that a write
+/// that failed (a broken pipe, a full disk) is still seen as one.
+fn io_error(error: serde_json::Error) -> io::Error {
+    io::Error::new(error.io_error_kind().unwrap_or(io::ErrorKind::Other), error)
 }
 
 /// A formatter that writes what `F` writes, with the characters a terminal

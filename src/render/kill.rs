@@ -3,8 +3,10 @@
 
 use std::io::{self, Write};
 
+use super::plural;
 use super::style::{Paint, Style};
 use crate::analysis::kill::{KillPlan, KillReport};
+use crate::analysis::unseen::{shell_word, unseen_holder, OwnerStatus, UnseenCounts};
 use crate::printable::printable;
 
 pub fn write_plan(out: &mut impl Write, plan: &KillPlan, dry_run: bool, style: &Style) -> io::Result<()> {
@@ -12,7 +14,8 @@ pub fn write_plan(out: &mut impl Write, plan: &KillPlan, dry_run: bool, style: &
         if !port.held {
             let mut line = format!("port {} is free: nothing to stop", port.port);
             if port.time_wait > 0 {
-                line.push_str(&format!(" (only {} TIME_WAIT remnant(s), which no process holds)", port.time_wait));
+                let remnants = plural(port.time_wait, "TIME_WAIT remnant", "TIME_WAIT remnants");
+                line.push_str(&format!(" (only {remnants}, which no process holds)"));
             }
             writeln!(out, "{line}")?;
             continue;
@@ -41,18 +44,32 @@ pub fn write_plan(out: &mut impl Write, plan: &KillPlan, dry_run: bool, style: &
                 style.paint(Paint::Yellow, "will not stop"),
                 printable(&refused.name),
                 refused.pid,
-                refused.refusal.explain()
+                refused.refusal.explain(&port.target)
             )?;
         }
-        for note in port.unseen.notes(0) {
+        if port.unseen.hidden > 0 {
+            // berth cannot see these holders, so it cannot stop them: root can.
+            writeln!(
+                out,
+                "port {}: {} {}; stopping {} needs root: sudo berth kill {}",
+                port.port,
+                plural(port.unseen.hidden, "socket is held by", "sockets are held by"),
+                unseen_holder(OwnerStatus::Hidden),
+                if port.unseen.hidden == 1 { "it" } else { "them" },
+                shell_word(&port.target)
+            )?;
+        }
+        let only_unknown = UnseenCounts { hidden: 0, ..port.unseen };
+        for note in only_unknown.notes(0) {
             writeln!(out, "port {}: {note}", port.port)?;
         }
         if !port.spared_clients.is_empty() {
             writeln!(
                 out,
-                "port {}: sparing {} process(es) that only use it as the local end of an outgoing connection",
+                "port {}: sparing {} that only {} it as the local end of an outgoing connection",
                 port.port,
-                port.spared_clients.len()
+                plural(port.spared_clients.len(), "process", "processes"),
+                if port.spared_clients.len() == 1 { "uses" } else { "use" }
             )?;
         }
     }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::style::{Paint, Style};
 use super::table::{Cell, Table};
 use crate::analysis::report::SocketReport;
-use crate::analysis::unseen::OwnerStatus;
+use crate::analysis::unseen::{unseen_holder, OwnerStatus};
 use berth_inventory::target::address_with_port;
 use berth_inventory::{Family, Protocol, SocketState};
 
@@ -68,14 +68,7 @@ fn command_cell<'c>(report: &SocketReport, commands: &'c mut HashMap<u32, (Strin
             // Escaped when cached.
             Cell::trusted(command.as_str(), Paint::Plain).or_compact(compact.as_deref())
         }
-        None => {
-            let why = match report.owner_status {
-                OwnerStatus::Hidden => "(another user's process; run as root)",
-                OwnerStatus::None => "(no process)",
-                _ => "(owner not found)",
-            };
-            Cell::trusted(why, Paint::Dim)
-        }
+        None => Cell::trusted(format!("({})", unseen_holder(report.owner_status)), Paint::Dim),
     }
 }
 

@@ -12,10 +12,9 @@ pub mod style;
 pub mod table;
 pub mod who;
 
-/// "1 finding", "3 findings": a count with the word that fits it.
-pub fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
-}
+/// "1 finding", "3 findings": the one helper for counts in words, shared
+/// with analysis (which builds doctor's sentences with it).
+pub use crate::analysis::plural;
 
 /// "5m ago", "3h ago", "2d ago": how long before `now` a Unix time was
 /// (both in seconds; `now` is the snapshot's time, not the clock's).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::probe::milliseconds;
 use super::style::{Paint, Style};
 use super::table::{Cell, Table};
+use crate::analysis::unseen::unseen_holder;
 use crate::net::local::Entry;
 use crate::net::scan::{PortState, ScanOutcome};
 use berth_inventory::Protocol;
@@ -92,7 +93,7 @@ fn row<'a>(entry: &'a Entry, local: bool) -> Vec<Cell<'a>> {
             None => {
                 cells.push(Cell::trusted("-", Paint::Dim));
                 cells.push(Cell::trusted("-", Paint::Dim));
-                cells.push(Cell::trusted("(holder not visible)", Paint::Dim));
+                cells.push(Cell::trusted(format!("({})", unseen_holder(entry.owner_status)), Paint::Dim));
             }
         }
     }

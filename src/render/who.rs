@@ -4,7 +4,9 @@ use crate::printable::printable;
 use std::io::{self, Write};
 
 use super::style::{Paint, Style};
-use super::{age, scope_label};
+use super::{age, plural, scope_label};
+use crate::analysis::report::SocketReport;
+use crate::analysis::unseen::{shell_word, unseen_holder, OwnerStatus};
 use crate::analysis::who::WhoReport;
 use berth_inventory::target::address_with_port;
 
@@ -12,22 +14,32 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
     if !report.held {
         let mut line = format!("{} is free: nothing holds it", style.paint(Paint::Bold, &port_words(report)));
         if report.time_wait > 0 {
+            let (remnants, remain, belong) = if report.time_wait == 1 {
+                ("TIME_WAIT remnant", "remains", "it belongs to no process and expires")
+            } else {
+                ("TIME_WAIT remnants", "remain", "they belong to no process and expire")
+            };
             line.push_str(&format!(
-                ".\nOnly {} TIME_WAIT {} of closed connections remain; they belong to no process and \
-                 expire within a minute. A server that sets SO_REUSEADDR (most do) can bind now.",
-                report.time_wait,
-                if report.time_wait == 1 { "remnant" } else { "remnants" },
+                ".\nOnly {} of closed connections {remain}; {belong} within a minute. A server that sets \
+                 SO_REUSEADDR (most do) can bind now.",
+                plural(report.time_wait, remnants, remnants),
             ));
         }
         writeln!(out, "{line}")?;
         return Ok(());
     }
 
-    let count = report.holders.len();
-    let summary = match count {
-        0 => format!("{} is in use, but its holder cannot be seen", port_words(report)),
-        1 => format!("{} is held by 1 process", port_words(report)),
-        n => format!("{} is held by {n} processes", port_words(report)),
+    // Sockets on the port that show no process: other users' (without
+    // root), or ones whose process could not be found.
+    let unseen: Vec<&SocketReport> = report
+        .sockets
+        .iter()
+        .filter(|s| s.owners.is_empty() && !matches!(s.owner_status, OwnerStatus::None | OwnerStatus::Owned))
+        .collect();
+    let summary = match (report.holders.len(), unseen.first()) {
+        (0, Some(first)) => format!("{} is held by {}", port_words(report), unseen_holder(first.owner_status)),
+        (0, None) => format!("{} is held by {}", port_words(report), unseen_holder(OwnerStatus::Unknown)),
+        (n, _) => format!("{} is held by {}", port_words(report), plural(n, "process", "processes")),
     };
     writeln!(out, "{}", style.paint(Paint::Bold, &summary))?;
 
@@ -103,13 +115,42 @@ pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> 
                 out,
                 style,
                 "outgoing",
-                &format!("{} connection(s) use this port as their local port", holder.outgoing),
+                &format!(
+                    "{} this port as the local port",
+                    plural(holder.outgoing, "connection uses", "connections use")
+                ),
             )?;
+        }
+    }
+    if !unseen.is_empty() {
+        writeln!(out)?;
+        if !report.holders.is_empty() {
+            writeln!(out, "  also held by {}:", unseen_holder(unseen[0].owner_status))?;
+        }
+        for socket in &unseen {
+            let user = match socket.user {
+                Some(name) => format!("user {} (uid {})", printable(name), socket.uid),
+                None => format!("uid {}", socket.uid),
+            };
+            let text = format!(
+                "{} {}  {}  {user}",
+                socket.protocol.name(),
+                address_with_port(socket.local.address, socket.local.port),
+                socket.state.name()
+            );
+            field(out, style, "socket", &text)?;
+        }
+        if unseen.iter().any(|s| s.owner_status == OwnerStatus::Hidden) {
+            field(out, style, "see it", &format!("sudo berth who {}", shell_word(&report.target)))?;
         }
     }
     if report.time_wait > 0 {
         writeln!(out)?;
-        writeln!(out, "  also {} TIME_WAIT remnant(s) of closed connections (no process)", report.time_wait)?;
+        writeln!(
+            out,
+            "  also {} of closed connections (no process)",
+            plural(report.time_wait, "TIME_WAIT remnant", "TIME_WAIT remnants")
+        )?;
     }
     Ok(())
 }

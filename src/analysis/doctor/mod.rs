@@ -139,12 +139,13 @@ pub fn machine(facts: &Facts) -> DoctorReport {
 }
 
 /// The checks of one port: why binding it or connecting to it fails or
-/// behaves oddly.
+/// behaves oddly. Who holds it comes first: for a held port that is the
+/// answer.
 pub fn port(target: &PortTarget, facts: &Facts) -> DoctorReport {
     let who = super::who::who(target, facts.snapshot);
     let checks = vec![
+        port::held(target, &who, facts),
         loopback::up(facts.system),
-        port::held(&who),
         accept_queue::check(target, facts.snapshot),
         port::time_wait(&who),
         port::localhost_order(target, facts),
@@ -157,10 +158,8 @@ pub fn port(target: &PortTarget, facts: &Facts) -> DoctorReport {
     DoctorReport::new(Some(target), checks)
 }
 
-/// "1 rule", "2 rules".
-pub(crate) fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
-}
+/// "1 rule", "2 rules": the crate's one helper, in reach of every check.
+pub(crate) use super::plural;
 
 /// Percent of `part` in `whole`, for messages (0 when whole is 0).
 pub(crate) fn percent(part: usize, whole: usize) -> f64 {

@@ -9,6 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::ephemeral::{in_range, is_reserved};
 use super::localhost::order_words;
 use super::{plural, Check, Facts, Status};
+use crate::analysis::kill::{self, Refusal, Requester};
+use crate::analysis::report::{rfc3339, SocketReport};
+use crate::analysis::unseen::{shell_word, unseen_holder, OwnerStatus};
 use crate::analysis::who::{Binding, Holder, WhoReport};
 use berth_inventory::scope::{scope_of, BindScope};
 use berth_inventory::system::SystemFacts;
@@ -58,12 +61,24 @@ fn holder_words(holder: &Holder) -> String {
     if let Some(user) = p.user {
         who.push_str(&format!(" (user {user})"));
     }
+    if let Some(start) = p.start_time_unix {
+        who.push_str(&format!(" since {}", rfc3339(start)));
+    }
     if !holder.bindings.is_empty() {
         let bindings: Vec<String> = holder.bindings.iter().map(binding_words).collect();
         format!("{who}: {}", bindings.join(", "))
     } else {
         format!("{who}: local port of {}", plural(holder.outgoing, "outgoing connection", "outgoing connections"))
     }
+}
+
+/// An unseen holder's socket: "tcp 127.0.0.1:3000, user root (uid 0)".
+fn unseen_socket_words(socket: &SocketReport) -> String {
+    let user = match socket.user {
+        Some(name) => format!("user {name} (uid {})", socket.uid),
+        None => format!("uid {}", socket.uid),
+    };
+    format!("{} {}, {user}", socket.protocol.name(), address_with_port(socket.local.address, socket.local.port))
 }
 
 /// "name[pid]" of a socket's owners, or why there are none.
@@ -79,7 +94,11 @@ fn owners_words(sockets: &[&Socket], snapshot: &Snapshot) -> String {
 }
 
 /// Who holds the port: a second server binding it fails with EADDRINUSE.
-pub fn held(who: &WhoReport) -> Check {
+/// When a user asks about a held port, that is the answer (a warning, so
+/// listed first and exit status 1), with what frees it for this user: what
+/// `berth kill` would do as them (its plan: sudo when the holder is another
+/// user's, the refusal when berth kill will not stop it).
+pub fn held(target: &PortTarget, who: &WhoReport, facts: &Facts) -> Check {
     const ID: &str = "port.held";
     let port = who.port;
     if !who.held {
@@ -93,20 +112,51 @@ pub fn held(who: &WhoReport) -> Check {
     if who.holders.len() > 3 {
         parts.push(format!("and {} more", who.holders.len() - 3));
     }
-    let unseen = &who.unseen;
-    if unseen.hidden > 0 {
-        parts
-            .push(format!("{} of another user (run as root to see whose)", plural(unseen.hidden, "socket", "sockets")));
+    let unseen: Vec<&SocketReport> = who
+        .sockets
+        .iter()
+        .filter(|s| s.owners.is_empty() && !matches!(s.owner_status, OwnerStatus::None | OwnerStatus::Owned))
+        .collect();
+    if let Some(first) = unseen.first() {
+        let sockets: Vec<String> = unseen.iter().take(3).map(|s| unseen_socket_words(s)).collect();
+        parts.push(format!("{}: {}", unseen_holder(first.owner_status), sockets.join(", ")));
     }
-    if parts.is_empty() && unseen.no_process + unseen.unknown > 0 {
-        parts.push("sockets with no process (kernel-held, or the holder just exited)".into());
+    if parts.is_empty() {
+        parts.push(unseen_holder(OwnerStatus::Unknown).to_string());
     }
-    Check::new(ID, Status::Info, format!("port {port} is held by {}", parts.join("; ")))
+
+    // What `berth kill` would do for this user. (berth's own ancestors are
+    // not known here; a shell holding a server port is rare.)
+    let requester = Requester { uid: facts.system.euid, protected_pids: Vec::new() };
+    let plan = kill::plan(std::slice::from_ref(target), facts.snapshot, &requester);
+    let word = shell_word(&target.text);
+    let needs_root = who.unseen.hidden > 0
+        || plan.ports.iter().flat_map(|p| &p.refused).any(|r| matches!(r.refusal, Refusal::OtherUser { .. }));
+    let refusal = plan
+        .ports
+        .iter()
+        .flat_map(|p| &p.refused)
+        .find(|r| !matches!(r.refusal, Refusal::OtherUser { .. }))
+        .map(|r| format!("berth kill will not stop {}[{}]: {}", r.name, r.pid, r.refusal.explain(&target.text)));
+    let sudo = if needs_root { "sudo " } else { "" };
+    let remedy = if let Some(refusal) = refusal {
+        Some(refusal)
+    } else if needs_root || !plan.is_empty() {
+        Some(format!("free it with `{sudo}berth kill {word}`"))
+    } else {
+        None
+    };
+    let mut summary = format!("port {port} is held by {}", parts.join("; "));
+    if let Some(remedy) = remedy {
+        summary.push_str(&format!("; {remedy}"));
+    }
+    let see = if who.unseen.hidden > 0 { "sudo berth who" } else { "berth who" };
+    Check::new(ID, Status::Warn, summary)
         .detail(format!(
             "another server binding port {port} on the same address fails with 'Address already in use' \
              (EADDRINUSE) unless both set SO_REUSEPORT"
         ))
-        .fix(format!("details: berth who {port}; stop it: berth kill {port}; or pick another port: berth free"))
+        .fix(format!("details: {see} {word}; or pick another port: berth free"))
 }
 
 /// TIME_WAIT remnants alone: bind() without SO_REUSEADDR fails on them
@@ -202,24 +252,29 @@ pub fn localhost_order(target: &PortTarget, facts: &Facts) -> Check {
                     ID,
                     Status::Fail,
                     format!(
-                        "localhost resolves to {order_text}, but {name} port {port} listens on {on} only: \
-                         connecting to localhost:{port} is refused"
+                        "localhost resolves to {order_text}, but {name} port {port} listens on {on} only: clients \
+                         that look localhost up are refused at localhost:{port} ({LOOKUP_CLIENTS}); {SELF_RESOLVERS} \
+                         connect"
                     ),
                 )
+                .detail(format!(
+                    "{SELF_RESOLVERS} do not ask the system what localhost is: they try both 127.0.0.1 and ::1. \
+                     Every other client gets only {order_text} from getaddrinfo"
+                ))
                 .fix(fix)
             } else {
+                let (refused, connect) = first_address_clients(instead.is_ipv4());
                 Check::new(
                     ID,
                     Status::Warn,
                     format!(
                         "localhost resolves to {} first, but {name} port {port} listens on {on} only: clients that \
-                         try {} get 'connection refused'",
-                        order[0], order[0]
+                         try only the first address get 'connection refused' ({refused})",
+                        order[0]
                     ),
                 )
                 .detail(format!(
-                    "clients that move on to the next address ({}) connect after a refused attempt; clients that \
-                     use only the first address fail",
+                    "clients that move on to the next address ({}) connect after the refusal: {connect}",
                     reachable.join(", ")
                 ))
                 .fix(fix)
@@ -230,6 +285,33 @@ pub fn localhost_order(target: &PortTarget, facts: &Facts) -> Check {
         }
     }
     worst.unwrap_or_else(|| Check::new(ID, Status::Skipped, format!("nothing listens on port {port}")))
+}
+
+/// Clients that take localhost's addresses from getaddrinfo (in its order,
+/// from /etc/hosts).
+const LOOKUP_CLIENTS: &str = "Python, Node.js, Java, wget and other clients that ask the system";
+/// Clients that resolve `localhost` themselves, to both loopback addresses
+/// (RFC 6761), and try each: curl since 7.78, Chromium and Firefox.
+const SELF_RESOLVERS: &str = "curl and browsers (Chromium, Firefox)";
+
+/// Which well-known clients are refused, and which connect, when localhost's
+/// first address is not served but a later one of the served family is.
+/// Python's socket.create_connection tries each address in turn; Node.js
+/// 17 to 19 take the first as getaddrinfo gives it (verbatim), before 17
+/// the first IPv4 one, from 20 every address (autoSelectFamily, Happy
+/// Eyeballs); Java takes the first IPv4 address unless
+/// java.net.preferIPv6Addresses says otherwise.
+fn first_address_clients(served_is_ipv4: bool) -> (&'static str, String) {
+    const EVERY_ADDRESS: &str = "curl, browsers, wget, Python's socket.create_connection (and urllib) and Node.js \
+                                 20+ (autoSelectFamily), which try each address in turn";
+    if served_is_ipv4 {
+        (
+            "Node.js 17 to 19, Node.js 20+ with autoSelectFamily off, Java with java.net.preferIPv6Addresses set",
+            format!("{EVERY_ADDRESS}; Node.js before 17 and Java by default, which take IPv4 first"),
+        )
+    } else {
+        ("Node.js before 20, Node.js 20+ with autoSelectFamily off, Java (it takes IPv4 first)", EVERY_ADDRESS.into())
+    }
 }
 
 /// Different processes behind 127.0.0.1:P and [::1]:P: which one a client
@@ -268,7 +350,7 @@ pub fn split_loopback(target: &PortTarget, snapshot: &Snapshot) -> Check {
                     Status::Info,
                     format!("different sockets take {name} port {port} on 127.0.0.1 and ::1; their owners are not all visible"),
                 )
-                .fix("sudo berth doctor PORT shows every owner")
+                .fix(format!("sudo berth doctor {} shows every owner", shell_word(&target.text)))
             } else if pids(&v4) == pids(&v6) {
                 Check::new(
                     ID,
