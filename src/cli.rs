@@ -149,8 +149,8 @@ Examples:
   berth audit --fail-on medium         exit 1 if anything medium or worse is found (CI)
   berth audit --json | jq '.[] | select(.severity == \"critical\")'
   berth audit --sarif > berth.sarif    for code-scanning dashboards
-  berth audit --write-policy > berth-policy.toml
-  berth audit --policy berth-policy.toml   flag listeners the policy does not expect
+  berth audit --write-policy > berth-policy.toml   accept today's listeners and findings
+  berth audit --policy berth-policy.toml   flag only what is new since
 
 Probes are harmless reads (GET, OPTIONS, Redis PING/INFO, memcached stats, a
 PostgreSQL startup message); nothing is written or changed. Exit codes: 0
@@ -606,13 +606,15 @@ pub struct AuditArgs {
     #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = values::min_severity)]
     pub min_severity: Severity,
 
-    /// A TOML file of expected listeners: their findings of exposure are
-    /// silenced, and listeners it does not expect are findings.
+    /// A TOML file of expected listeners and accepted findings (from
+    /// --write-policy): those are silenced; listeners it does not expect,
+    /// and what it expects that is gone, are findings.
     #[arg(long, value_name = "FILE", env = "BERTH_POLICY")]
     pub policy: Option<std::path::PathBuf>,
 
-    /// Write the current listeners as a starting policy (to FILE, or stdout
-    /// with -) instead of auditing.
+    /// Audit, then write a policy that accepts what was found (every
+    /// listener and each finding about it, to review and prune) to FILE, or
+    /// stdout with -, instead of reporting.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     pub write_policy: Option<String>,
 

@@ -29,6 +29,7 @@ mod errors;
 mod free;
 mod kill;
 mod ls;
+mod policy_expose;
 mod probe;
 mod probe_deadline;
 mod root_only;
@@ -55,6 +56,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(free::cases());
     cases.extend(kill::cases());
     cases.extend(ls::cases());
+    cases.extend(policy_expose::cases());
     cases.extend(probe::cases());
     cases.extend(probe_deadline::cases());
     cases.extend(root_only::cases());

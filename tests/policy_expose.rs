@@ -1,0 +1,148 @@
+//! README's CI recipe for `berth audit` (a written policy accepts the
+//! machine as it is, the next run flags only what is new), `serve
+//! --expose` seen from another host, and `berth serve` started as root.
+//!
+//! Each runs in network namespaces the test creates (as root), so that
+//! only the test's own listeners are audited or reached.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use serde_json::Value;
+
+/// How long a server may take to start listening, and one audit to run.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+const AUDIT_LIMIT: Duration = Duration::from_secs(90);
+
+/// README's two CI lines, as printed there (without the `$ ` prompt): the
+/// test runs them, so the README cannot drift from what berth does.
+fn readme_ci_lines() -> (String, String) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let line = |start: &str| {
+        let found: Vec<&str> =
+            readme.lines().filter_map(|l| l.strip_prefix("$ ")).filter(|l| l.starts_with(start)).collect();
+        assert_eq!(found.len(), 1, "README.md has one line starting with `$ {start}`: {found:?}");
+        found[0].to_string()
+    };
+    (line("berth audit --write-policy"), line("berth audit --policy"))
+}
+
+/// Runs a shell line in `dir` with this build's berth first on PATH.
+fn shell(line: &str, dir: &Path) -> Output {
+    let berth = Path::new(env!("CARGO_BIN_EXE_berth"));
+    let path =
+        format!("{}:{}", berth.parent().expect("a directory").display(), std::env::var("PATH").unwrap_or_default());
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env_remove("BERTH_SOURCE")
+        .env_remove("BERTH_POLICY")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    run_within(command, line, AUDIT_LIMIT)
+}
+
+/// Waits until 127.0.0.1:port accepts a connection (bounded by START_TIMEOUT).
+fn wait_listening(child: &mut KillOnDrop, port: u16, what: &str) {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let up = poll_until(START_TIMEOUT, || {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("{what} exited: {status:?}");
+        }
+        TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()
+    });
+    assert!(up.is_some(), "{what} did not listen on {address}");
+}
+
+/// redis-server on `bind`:`port`, without a password, saving nothing.
+fn redis(port: u16, bind: &str, dir: &ScratchDir) -> KillOnDrop {
+    let program = require_program("redis-server", "redis-server");
+    let mut child = KillOnDrop(
+        Command::new(program)
+            .args(["--port", &port.to_string(), "--bind", bind, "--save", "", "--appendonly", "no"])
+            .args([
+                "--dir",
+                dir.path.to_str().expect("UTF-8"),
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+                "--unixsocket",
+                "",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server"),
+    );
+    wait_listening(&mut child, port, "redis-server");
+    child
+}
+
+/// python's http.server on 0.0.0.0:`port` (no Host check; as root here).
+fn http_server(port: u16, dir: &ScratchDir) -> KillOnDrop {
+    let python = require_program("python3", "python3");
+    let mut child = KillOnDrop(
+        Command::new(python)
+            .args(["-m", "http.server", "--bind", "0.0.0.0", &port.to_string()])
+            .current_dir(&dir.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server"),
+    );
+    wait_listening(&mut child, port, "python3 -m http.server");
+    child
+}
+
+fn readme_ci_recipe_accepts_today_and_flags_only_what_is_new() {
+    let _serial = serial();
+    require_root("network namespaces, so that only the test's listeners are audited");
+    require_program("redis-server", "redis-server");
+    let (write_line, check_line) = readme_ci_lines();
+    // A (198.51.100.1) has another host on its link, so a listener on
+    // 0.0.0.0 there is reachable and its findings are not merely info.
+    let link = Link::new("polci");
+    in_netns(&link.a, move || {
+        let dir = ScratchDir::new("policy-ci");
+        let (redis_port, http_port) = (free_port(), free_port());
+        let _redis = redis(redis_port, "127.0.0.1", &dir);
+        let _http = http_server(http_port, &dir);
+
+        let written = shell(&write_line, &dir.path);
+        assert_eq!(written.code, 0, "{write_line}: {}", written.stderr);
+        let policy = std::fs::read_to_string(dir.path.join("policy.toml")).expect("policy.toml written");
+        // Today's findings are there, each under its listener, with a comment.
+        assert!(policy.contains("\"noauth.redis\",  # medium: "), "{policy}");
+        assert!(policy.contains("\"http.dns-rebinding\",  # high: "), "{policy}");
+        assert!(policy.contains("address = [\"0.0.0.0\"]"), "{policy}");
+
+        let checked = shell(&check_line, &dir.path);
+        assert_eq!(checked.code, 0, "{check_line}:\n{}\n{}\npolicy:\n{policy}", checked.stdout, checked.stderr);
+        assert!(checked.stdout.trim_end().ends_with("no findings"), "{}\npolicy:\n{policy}", checked.stdout);
+
+        // Something new and risky: only it is flagged, and the line fails.
+        let new_port = free_port();
+        let _new = redis(new_port, "127.0.0.1", &dir);
+        let checked = shell(&check_line, &dir.path);
+        assert_eq!(checked.code, 1, "{check_line} with a new redis:\n{}\n{}", checked.stdout, checked.stderr);
+        let json = shell("berth audit --json --fail-on none --policy policy.toml", &dir.path);
+        assert_eq!(json.code, 0, "{}", json.stderr);
+        let findings = parse_array(&json.stdout, &["audit --json with the policy"]);
+        let elsewhere: Vec<&Value> = findings.iter().filter(|f| f["port"] != new_port).collect();
+        assert!(elsewhere.is_empty(), "only the new redis is flagged:\n{}", dump(&findings));
+        let ids: Vec<&str> = findings.iter().filter_map(|f| f["id"].as_str()).collect();
+        assert!(ids.contains(&"noauth.redis") && ids.contains(&"policy.unexpected"), "{ids:?}");
+    });
+}
+
+tests![readme_ci_recipe_accepts_today_and_flags_only_what_is_new];
