@@ -321,7 +321,9 @@ pub struct ServeArgs {
     #[arg(short = 'b', long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
 
-    /// Allow listening beyond loopback (prints every address it is reachable at).
+    /// Listen beyond loopback: alone, on every address (dual-stack ::);
+    /// with -b, on that address. Prints every address it is reachable at,
+    /// and answers Host headers naming them (and the host name).
     #[arg(long)]
     pub expose: bool,
 
@@ -373,7 +375,7 @@ pub struct EchoArgs {
     #[arg(short = 'b', long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
 
-    /// Allow listening beyond loopback.
+    /// Listen beyond loopback: alone, on every address (dual-stack ::); with -b, on that address.
     #[arg(long)]
     pub expose: bool,
 
@@ -421,7 +423,7 @@ pub struct ListenArgs {
     #[arg(short = 'b', long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
 
-    /// Allow listening beyond loopback.
+    /// Listen beyond loopback: alone, on every address (dual-stack ::); with -b, on that address.
     #[arg(long)]
     pub expose: bool,
 

@@ -145,4 +145,61 @@ fn readme_ci_recipe_accepts_today_and_flags_only_what_is_new() {
     });
 }
 
-tests![readme_ci_recipe_accepts_today_and_flags_only_what_is_new];
+// ---------------------------------------------------------------- serve --expose
+
+/// The status B gets for `GET /` at A's address and `port`, with this
+/// Host header (curl, 3 s at most); "000" when it cannot connect.
+fn status_from_b(link: &Link, port: u16, host: &str) -> String {
+    let curl = require_program("curl", "curl");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &link.b.name])
+        .arg(curl)
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "-H"])
+        .arg(format!("Host: {host}"))
+        .arg(format!("http://{A_ADDR}:{port}/"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl in B");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn serve_expose_binds_every_address_and_answers_the_machines_own_addresses() {
+    let _serial = serial();
+    require_root("network namespaces: another host (B) reaches the server in A over a veth link");
+    require_program("curl", "curl");
+    let link = std::sync::Arc::new(Link::new("sexp"));
+    let inside = link.clone();
+    in_netns(&link.a, move || {
+        let link = inside;
+        let site = sample_site();
+        let root = site.path.to_str().expect("UTF-8").to_string();
+
+        // --expose alone: every address, and it says which.
+        let server = ServeChild::start(&[&root, "--expose"], &[]);
+        assert!(server.wait_for_stderr("berth: also at ", Duration::from_secs(5)), "{}", server.stderr());
+        let stderr = server.stderr();
+        assert!(stderr.contains(&format!("reachable beyond this machine at {A_ADDR} (ra0)")), "{stderr}");
+        assert!(stderr.contains(&format!("http://{A_ADDR}:{}/", server.port)), "{stderr}");
+        assert_eq!(status_from_b(&link, server.port, &format!("{A_ADDR}:{}", server.port)), "200", "{stderr}");
+        assert_eq!(status_from_b(&link, server.port, A_ADDR), "200");
+        assert_eq!(status_from_b(&link, server.port, "rebind.example"), "421");
+        drop(server);
+
+        // -b ADDR --expose: ADDR, and ADDR as Host.
+        let server = ServeChild::start(&[&root, "-b", A_ADDR, "--expose"], &[]);
+        assert_eq!(status_from_b(&link, server.port, A_ADDR), "200", "{}", server.stderr());
+        assert_eq!(status_from_b(&link, server.port, "rebind.example"), "421");
+        drop(server);
+
+        // Without --expose: loopback, out of B's reach.
+        let server = ServeChild::start(&[&root], &[]);
+        assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+        assert!(!link.b_connects(server.port), "a server without --expose is reachable from B");
+        assert_eq!(status_from_b(&link, server.port, A_ADDR), "000");
+    });
+}
+
+tests![
+    readme_ci_recipe_accepts_today_and_flags_only_what_is_new,
+    serve_expose_binds_every_address_and_answers_the_machines_own_addresses,
+];
