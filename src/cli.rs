@@ -233,7 +233,10 @@ Examples:
   berth serve --expose --allow-host myhost.lan
 
 Safe by default: loopback only, Host headers must name loopback or an
---allow-host name (DNS rebinding), no CORS headers, nothing outside DIR.";
+--allow-host name (DNS rebinding), no CORS headers, nothing outside DIR.
+Not as root: started with sudo (sudo berth serve -p 80), it binds the port,
+then serves as the user who ran sudo (SUDO_UID, SUDO_GID), so only what they
+may read; as root without sudo it warns on stderr. Run it as yourself.";
 
 const ECHO_EXAMPLES: &str = "\
 Examples:

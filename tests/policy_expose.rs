@@ -199,7 +199,60 @@ fn serve_expose_binds_every_address_and_answers_the_machines_own_addresses() {
     });
 }
 
+// ---------------------------------------------------------------- serve as root
+
+/// The Uid: and Gid: lines of /proc/PID/status (real, effective, saved, fs).
+fn ids_of(pid: u32) -> (String, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    (field("Uid:").expect("a Uid line"), field("Gid:").expect("a Gid line"))
+}
+
+/// `berth serve` as root, with exactly these SUDO_* variables ([`ServeChild`]
+/// removes the outer ones).
+fn serve_as_root(root: &str, sudo: &[(&str, &str)]) -> ServeChild {
+    ServeChild::start(&[root], sudo)
+}
+
+fn serve_started_with_sudo_serves_as_the_user_and_audit_says_how_to_run_it() {
+    let _serial = serial();
+    require_root("start berth serve as root, with and without sudo's variables");
+    // A namespace of its own: the audit sees only this test's server.
+    isolated("sroot", || {
+        let site = sample_site();
+        let root = site.path.to_str().expect("UTF-8").to_string();
+
+        // Started by sudo for nobody: nobody serves, once the port is bound.
+        let server = serve_as_root(&root, &[("SUDO_UID", "65534"), ("SUDO_GID", "65534"), ("SUDO_USER", "nobody")]);
+        assert!(server.stderr().contains("now serving as nobody (uid 65534), not root"), "{}", server.stderr());
+        assert_eq!(ids_of(server.pid()), ("65534 65534 65534 65534".into(), "65534 65534 65534 65534".into()));
+        let page = http::get(server.port, "/hello.txt");
+        assert_eq!((page.status, page.text()), (200, "hello, world\n".to_string()));
+        let (findings, _) = audit_json(&[]);
+        let root_http: Vec<&Value> =
+            findings.iter().filter(|f| f["id"] == "owner.root-http" && f["port"] == server.port).collect();
+        assert!(root_http.is_empty(), "berth serve dropped root, yet: {}", dump(&findings));
+        drop(server);
+
+        // Root with no sudo user: it warns, and the audit's fix says how to run it.
+        let server = serve_as_root(&root, &[]);
+        assert!(server.stderr().contains("warning: serving as root"), "{}", server.stderr());
+        assert!(server.stderr().contains("without sudo"), "{}", server.stderr());
+        assert_eq!(ids_of(server.pid()).0, "0 0 0 0");
+        let (findings, _) = audit_json(&[]);
+        let finding = findings
+            .iter()
+            .find(|f| f["id"] == "owner.root-http" && f["port"] == server.port)
+            .unwrap_or_else(|| panic!("owner.root-http for berth serve as root:\n{}", dump(&findings)));
+        let fix = finding["fix"].as_str().unwrap_or_default();
+        assert!(fix.contains("berth serve") && fix.contains("without sudo"), "{fix}");
+    });
+}
+
 tests![
     readme_ci_recipe_accepts_today_and_flags_only_what_is_new,
     serve_expose_binds_every_address_and_answers_the_machines_own_addresses,
+    serve_started_with_sudo_serves_as_the_user_and_audit_says_how_to_run_it,
 ];

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::actions::privileges::{self, Privilege};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
@@ -52,6 +53,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
     let listener = tcp_listener(&spec)?;
+    let root = give_up_root(root, args)?;
     let bound = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
     let auth = match (basic, args.token) {
         (Some(basic), _) => Some(basic),
@@ -86,6 +88,38 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let options = Options { limits, quiet: args.quiet, hosts, workers };
     server::run(site, options, listener)?;
     Ok(ExitCode::Success)
+}
+
+/// Root serves nothing: started with sudo (to bind a low port, say),
+/// berth becomes the user who ran sudo now that the port is bound, before
+/// any thread starts, and opens DIR again as that user, so it serves only
+/// what they may read. As root with no sudo user to go back to, it says
+/// what that risks. The audit's `owner.root-http` is this risk.
+fn give_up_root(root: Root, args: &ServeArgs) -> Result<Root, Error> {
+    match privileges::current() {
+        Privilege::User => Ok(root),
+        Privilege::Sudo(user) => {
+            drop(root);
+            privileges::drop_to(&user).map_err(Error::System)?;
+            let who = match &user.name {
+                Some(name) => format!("{} (uid {})", printable(name), user.uid),
+                None => format!("uid {}", user.uid),
+            };
+            eprintln!("berth: started with sudo: the port is bound, now serving as {who}, not root");
+            open_root(&args.dir, args.follow_symlinks).map_err(|e| match e {
+                Error::Usage(message) => {
+                    Error::Usage(format!("{message} (as {who}: berth serves as the user who ran sudo)"))
+                }
+                other => other,
+            })
+        }
+        Privilege::Root => {
+            eprintln!(
+                "berth: warning: serving as root: whatever reaches this server (every local user; a web page, through the browser) talks to a root process, and files only root may read are served; run berth serve as your own user, without sudo (with sudo, berth serves as you once the port is bound)"
+            );
+            Ok(root)
+        }
+    }
 }
 
 /// What an exposed server answers to besides loopback names: the
