@@ -239,7 +239,7 @@ fn serve_started_with_sudo_serves_as_the_user_and_audit_says_how_to_run_it() {
 
         // Root with no sudo user: it warns, and the audit's fix says how to run it.
         let server = serve_as_root(&root, &[]);
-        assert!(server.stderr().contains("warning: serving as root"), "{}", server.stderr());
+        assert!(server.wait_for_stderr("warning: serving as root", Duration::from_secs(5)), "{}", server.stderr());
         assert!(server.stderr().contains("without sudo"), "{}", server.stderr());
         assert_eq!(ids_of(server.pid()).0, "0 0 0 0");
         let (findings, _) = audit_json(&[]);

@@ -53,7 +53,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
     let listener = tcp_listener(&spec)?;
-    let root = give_up_root(root, args)?;
+    let (root, as_root) = give_up_root(root, args)?;
     let bound = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
     let auth = match (basic, args.token) {
         (Some(basic), _) => Some(basic),
@@ -64,6 +64,9 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     };
     let url = local_url(bound);
     eprintln!("berth: serving {} on {url}", printable(&root.path.display().to_string()));
+    if let Some(Auth::Token { token, .. }) = &auth {
+        eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
+    }
     // --expose: the machine's own names are answered too (see exposed_names).
     let (allowed_addresses, hostname) = if args.expose { exposed_names(bound.ip()) } else { Default::default() };
     if !allowed_addresses.is_empty() || hostname.is_some() {
@@ -79,8 +82,10 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     }
     let mut allowed_hosts = allowed_hosts;
     allowed_hosts.extend(hostname);
-    if let Some(Auth::Token { token, .. }) = &auth {
-        eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
+    if as_root {
+        eprintln!(
+            "berth: warning: serving as root: whatever reaches this server (every local user; a web page, through the browser) talks to a root process, and files only root may read are served; run berth serve as your own user, without sudo (with sudo, berth serves as you once the port is bound)"
+        );
     }
     let site =
         Site { root: std::sync::Arc::new(root), guard: Guard { cors, auth }, spa: args.spa, hidden: args.hidden };
@@ -93,11 +98,12 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
 /// Root serves nothing: started with sudo (to bind a low port, say),
 /// berth becomes the user who ran sudo now that the port is bound, before
 /// any thread starts, and opens DIR again as that user, so it serves only
-/// what they may read. As root with no sudo user to go back to, it says
-/// what that risks. The audit's `owner.root-http` is this risk.
-fn give_up_root(root: Root, args: &ServeArgs) -> Result<Root, Error> {
+/// what they may read. True when it stays root (no sudo user to go back
+/// to): the caller says what that risks, after where it serves. The
+/// audit's `owner.root-http` is this risk.
+fn give_up_root(root: Root, args: &ServeArgs) -> Result<(Root, bool), Error> {
     match privileges::current() {
-        Privilege::User => Ok(root),
+        Privilege::User => Ok((root, false)),
         Privilege::Sudo(user) => {
             drop(root);
             privileges::drop_to(&user).map_err(Error::System)?;
@@ -106,19 +112,15 @@ fn give_up_root(root: Root, args: &ServeArgs) -> Result<Root, Error> {
                 None => format!("uid {}", user.uid),
             };
             eprintln!("berth: started with sudo: the port is bound, now serving as {who}, not root");
-            open_root(&args.dir, args.follow_symlinks).map_err(|e| match e {
+            let root = open_root(&args.dir, args.follow_symlinks).map_err(|e| match e {
                 Error::Usage(message) => {
                     Error::Usage(format!("{message} (as {who}: berth serves as the user who ran sudo)"))
                 }
                 other => other,
-            })
+            })?;
+            Ok((root, false))
         }
-        Privilege::Root => {
-            eprintln!(
-                "berth: warning: serving as root: whatever reaches this server (every local user; a web page, through the browser) talks to a root process, and files only root may read are served; run berth serve as your own user, without sudo (with sudo, berth serves as you once the port is bound)"
-            );
-            Ok(root)
-        }
+        Privilege::Root => Ok((root, true)),
     }
 }
 
