@@ -151,8 +151,8 @@ Examples:
   berth audit --fail-on medium         exit 1 if anything medium or worse is found (CI)
   berth audit --json | jq '.[] | select(.severity == \"critical\")'
   berth audit --sarif > berth.sarif    for code-scanning dashboards
-  berth audit --write-policy > berth-policy.toml
-  berth audit --policy berth-policy.toml   flag listeners the policy does not expect
+  berth audit --write-policy > berth-policy.toml   accept today's listeners and findings
+  berth audit --policy berth-policy.toml   flag only what is new since
 
 Probes are harmless reads (GET, OPTIONS, Redis PING/INFO, memcached stats, a
 PostgreSQL startup message); nothing is written or changed. Exit codes: 0
@@ -239,7 +239,10 @@ Examples:
   berth serve --expose --allow-host myhost.lan
 
 Safe by default: loopback only, Host headers must name loopback or an
---allow-host name (DNS rebinding), no CORS headers, nothing outside DIR.";
+--allow-host name (DNS rebinding), no CORS headers, nothing outside DIR.
+Not as root: started with sudo (sudo berth serve -p 80), it binds the port,
+then serves as the user who ran sudo (SUDO_UID, SUDO_GID), so only what they
+may read; as root without sudo it warns on stderr. Run it as yourself.";
 
 const ECHO_EXAMPLES: &str = "\
 Examples:
@@ -327,7 +330,9 @@ pub struct ServeArgs {
     #[arg(short = 'b', long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
 
-    /// Allow listening beyond loopback (prints every address it is reachable at).
+    /// Listen beyond loopback: alone, on every address (dual-stack ::);
+    /// with -b, on that address. Prints every address it is reachable at,
+    /// and answers Host headers naming them (and the host name).
     #[arg(long)]
     pub expose: bool,
 
@@ -379,7 +384,7 @@ pub struct EchoArgs {
     #[arg(short = 'b', long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
 
-    /// Allow listening beyond loopback.
+    /// Listen beyond loopback: alone, on every address (dual-stack ::); with -b, on that address.
     #[arg(long)]
     pub expose: bool,
 
@@ -427,7 +432,7 @@ pub struct ListenArgs {
     #[arg(short = 'b', long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
 
-    /// Allow listening beyond loopback.
+    /// Listen beyond loopback: alone, on every address (dual-stack ::); with -b, on that address.
     #[arg(long)]
     pub expose: bool,
 
@@ -612,13 +617,15 @@ pub struct AuditArgs {
     #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = values::min_severity)]
     pub min_severity: Severity,
 
-    /// A TOML file of expected listeners: their findings of exposure are
-    /// silenced, and listeners it does not expect are findings.
+    /// A TOML file of expected listeners and accepted findings (from
+    /// --write-policy): those are silenced; listeners it does not expect,
+    /// and what it expects that is gone, are findings.
     #[arg(long, value_name = "FILE", env = "BERTH_POLICY")]
     pub policy: Option<std::path::PathBuf>,
 
-    /// Write the current listeners as a starting policy (to FILE, or stdout
-    /// with -) instead of auditing.
+    /// Audit, then write a policy that accepts what was found (every
+    /// listener and each finding about it, to review and prune) to FILE, or
+    /// stdout with -, instead of reporting.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     pub write_policy: Option<String>,
 

@@ -31,6 +31,7 @@ mod free;
 mod kill;
 mod ls;
 mod messages;
+mod policy_expose;
 mod probe;
 mod probe_deadline;
 mod root_only;
@@ -59,6 +60,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(kill::cases());
     cases.extend(ls::cases());
     cases.extend(messages::cases());
+    cases.extend(policy_expose::cases());
     cases.extend(probe::cases());
     cases.extend(probe_deadline::cases());
     cases.extend(root_only::cases());

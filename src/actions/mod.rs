@@ -3,4 +3,5 @@
 //! nothing else in berth does.
 
 pub mod bind;
+pub mod privileges;
 pub mod signal;

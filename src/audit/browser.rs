@@ -231,7 +231,7 @@ fn host_fix(server: Option<&str>, service: &Service) -> String {
     } else if server.starts_with("apache") {
         "Apache: make the first <VirtualHost> for the port a catch-all with `Require all denied`, and give the real one `ServerName localhost` and `ServerAlias 127.0.0.1`".into()
     } else if server.starts_with("simplehttp") {
-        "python's http.server has no Host check: serve the directory with `berth serve DIR` instead, which answers only loopback Host names".into()
+        "python's http.server has no Host check: serve the directory with `berth serve DIR` instead, as your own user (without sudo), which answers only loopback Host names".into()
     } else if server.starts_with("werkzeug") {
         "Flask/Werkzeug: set `TRUSTED_HOSTS = [\"localhost\", \"127.0.0.1\"]` (Flask 3.1+) or reject other request.host values".into()
     } else if server.starts_with("uvicorn") || server.starts_with("hypercorn") {

@@ -321,6 +321,9 @@ fn root_http(service: &Service) -> Option<Finding> {
         finding.evidence.push("every local user and process can reach it on loopback".into());
     }
     finding.fix = match &owner.systemd_unit {
+        // berth's own server, which the audit recommends elsewhere: the
+        // advice is how to run it, not to replace it.
+        _ if is_berth_serve(owner) => "run berth serve as your own user: `berth serve DIR` without sudo (started with sudo, berth serve drops to the user who ran sudo once its port is bound), or require authentication with --token".into(),
         Some(unit) => format!(
             "run it as an unprivileged user (User= in {unit}, or drop privileges after binding), or require authentication"
         ),
@@ -329,10 +332,27 @@ fn root_http(service: &Service) -> Option<Finding> {
     Some(finding)
 }
 
+/// Is this process `berth serve`? (berth's name and program, and `serve`
+/// among its arguments: global options may come first.)
+fn is_berth_serve(owner: &ProcessRef) -> bool {
+    let mut words = owner.command.split(' ');
+    let program = words.next().unwrap_or_default();
+    owner.name == "berth" && program.rsplit('/').next() == Some("berth") && words.any(|w| w == "serve")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use berth_inventory::scope::BindScope;
+
+    #[test]
+    fn berth_serve_is_recognised() {
+        let with = |name: &str, command: &str| ProcessRef { name: name.into(), command: command.into(), ..owner(1, 0) };
+        assert!(is_berth_serve(&with("berth", "berth serve ./site")));
+        assert!(is_berth_serve(&with("berth", "/usr/local/bin/berth --color never serve -p 80")));
+        assert!(!is_berth_serve(&with("berth", "berth echo 7000")));
+        assert!(!is_berth_serve(&with("python3", "python3 -m http.server")));
+    }
 
     fn owner(pid: u32, uid: u32) -> ProcessRef {
         ProcessRef {

@@ -25,8 +25,24 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     let facts = gather(global)?;
 
+    let probing = (!args.no_probe).then_some(probe::Options { service_timeout: args.timeout, budget: args.budget });
+    let tcp_listeners = facts.listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count();
+    let steps = if probing.is_some() { tcp_listeners } else { 0 };
+    let mut outcome = super::with_progress(steps, "auditing [{bar:30}] {pos}/{len} services", |done| {
+        audit::run(&facts, probing, done)
+    });
+
+    // The policy accepts what this audit found, so that the next run
+    // (`--policy FILE`) reports only what is new. What could not be
+    // checked is not in it: the note says so.
     if let Some(destination) = &args.write_policy {
-        let text = policy::write(&facts);
+        let text = policy::write(&facts, &outcome);
+        for skipped in &outcome.skipped {
+            eprintln!(
+                "berth: note: {} (not in the policy: what it would find is not accepted)",
+                render::audit::skipped_line(skipped)
+            );
+        }
         if destination == "-" {
             let mut out = super::stdout();
             out.write_all(text.as_bytes())?;
@@ -38,18 +54,22 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
                     crate::net::error_text(&e)
                 ))
             })?;
-            eprintln!("berth: wrote a policy of {} listeners to {destination}", facts.listeners.len());
+            eprintln!(
+                "berth: wrote a policy of {} and {} to {destination}",
+                render::plural(facts.listeners.len(), "listener", "listeners"),
+                render::plural(outcome.findings.len(), "accepted finding", "accepted findings")
+            );
         }
         return Ok(ExitCode::Success);
     }
 
-    let probing = (!args.no_probe).then_some(probe::Options { service_timeout: args.timeout, budget: args.budget });
-    let tcp_listeners = facts.listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count();
-    let steps = if probing.is_some() { tcp_listeners } else { 0 };
-    let mut outcome = super::with_progress(steps, "auditing [{bar:30}] {pos}/{len} services", |done| {
-        audit::run(&facts, probing, done)
-    });
     if let Some(policy) = &policy {
+        if policy.implicit_exposure() && !policy.listeners.is_empty() {
+            eprintln!(
+                "berth: note: the policy has no `version = {}`: it silences only the exposure findings of the listeners it lists (and the ids in their allow); berth audit --write-policy FILE writes one that lists and accepts every finding of today's machine",
+                policy::VERSION
+            );
+        }
         policy::apply(policy, &facts, &mut outcome);
         outcome.sort();
     }

@@ -4,10 +4,11 @@
 //! listener setup, prints where it serves, and runs it.
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::actions::privileges::{self, Privilege};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
@@ -18,7 +19,7 @@ use crate::servers::http::host::HostGuard;
 use crate::servers::http::site::path::Root;
 use crate::servers::http::site::Site;
 use crate::servers::http::{server, Limits, Options};
-use crate::servers::listener::{tcp_listener, ListenSpec};
+use crate::servers::listener::{reachable_at, tcp_listener, ListenSpec};
 
 /// Environment variables that tune the timeouts (milliseconds) and the
 /// number of worker threads; meant for tests and benchmarks, so not flags.
@@ -52,6 +53,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
     let listener = tcp_listener(&spec)?;
+    let (root, as_root) = give_up_root(root, args)?;
     let bound = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
     let auth = match (basic, args.token) {
         (Some(basic), _) => Some(basic),
@@ -65,12 +67,90 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if let Some(Auth::Token { token, .. }) = &auth {
         eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
     }
+    // --expose: the machine's own names are answered too (see exposed_names).
+    let (allowed_addresses, hostname) = if args.expose { exposed_names(bound.ip()) } else { Default::default() };
+    if !allowed_addresses.is_empty() || hostname.is_some() {
+        // A link-local IPv6 address needs its zone in a URL, which
+        // browsers do not take: it is answered, but not offered.
+        let urls: Vec<String> = allowed_addresses
+            .iter()
+            .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            .map(|ip| local_url(SocketAddr::new(*ip, bound.port())))
+            .chain(hostname.iter().map(|name| format!("http://{name}:{}/", bound.port())))
+            .collect();
+        eprintln!("berth: also at {}", crate::audit::list_words(&urls));
+    }
+    let mut allowed_hosts = allowed_hosts;
+    allowed_hosts.extend(hostname);
+    if as_root {
+        eprintln!(
+            "berth: warning: serving as root: whatever reaches this server (every local user; a web page, through the browser) talks to a root process, and files only root may read are served; run berth serve as your own user, without sudo (with sudo, berth serves as you once the port is bound)"
+        );
+    }
     let site =
         Site { root: std::sync::Arc::new(root), guard: Guard { cors, auth }, spa: args.spa, hidden: args.hidden };
-    let hosts = HostGuard { allowed_hosts, allow_local_address: args.expose };
+    let hosts = HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.expose };
     let options = Options { limits, quiet: args.quiet, hosts, workers };
     server::run(site, options, listener)?;
     Ok(ExitCode::Success)
+}
+
+/// Root serves nothing: started with sudo (to bind a low port, say),
+/// berth becomes the user who ran sudo now that the port is bound, before
+/// any thread starts, and opens DIR again as that user, so it serves only
+/// what they may read. True when it stays root (no sudo user to go back
+/// to): the caller says what that risks, after where it serves. The
+/// audit's `owner.root-http` is this risk.
+fn give_up_root(root: Root, args: &ServeArgs) -> Result<(Root, bool), Error> {
+    match privileges::current() {
+        Privilege::User => Ok((root, false)),
+        Privilege::Sudo(user) => {
+            drop(root);
+            privileges::drop_to(&user).map_err(Error::System)?;
+            let who = match &user.name {
+                Some(name) => format!("{} (uid {})", printable(name), user.uid),
+                None => format!("uid {}", user.uid),
+            };
+            eprintln!("berth: started with sudo: the port is bound, now serving as {who}, not root");
+            let root = open_root(&args.dir, args.follow_symlinks).map_err(|e| match e {
+                Error::Usage(message) => {
+                    Error::Usage(format!("{message} (as {who}: berth serves as the user who ran sudo)"))
+                }
+                other => other,
+            })?;
+            Ok((root, false))
+        }
+        Privilege::Root => Ok((root, true)),
+    }
+}
+
+/// What an exposed server answers to besides loopback names: the
+/// addresses it is reachable at (every interface address for a wildcard
+/// bind, IPv4 ones only for 0.0.0.0; the address itself otherwise, see
+/// [`reachable_at`]), and for a wildcard bind the machine's host name.
+/// All are the machine's own: a web page cannot re-point them at it.
+fn exposed_names(bound: IpAddr) -> (Vec<IpAddr>, Option<String>) {
+    if bound.is_loopback() {
+        return (Vec::new(), None);
+    }
+    let addresses = reachable_at(bound).into_iter().map(|i| i.address).collect();
+    let hostname = bound.is_unspecified().then(host_name).flatten();
+    (addresses, hostname)
+}
+
+/// The machine's host name (gethostname), lowercase, when it is a usable
+/// Host name other than localhost.
+fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most buffer.len() bytes into the buffer.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    let name = std::str::from_utf8(&buffer[..end]).ok()?;
+    let name = check_host_name(name).ok()?;
+    (name != "localhost").then_some(name)
 }
 
 /// DIR must exist, be a directory, and be readable.
@@ -152,11 +232,11 @@ fn env_number(name: &str) -> Result<Option<u64>, Error> {
     }
 }
 
-/// The URL to print: the bound address, or loopback when bound to all.
+/// The URL to print: the bound address, or loopback when bound to all
+/// (127.0.0.1 for `::` too: berth binds it dual-stack).
 fn local_url(bound: SocketAddr) -> String {
     let ip = match bound.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,
     };
     match ip {
@@ -214,5 +294,6 @@ mod tests {
         assert_eq!(local_url("127.0.0.1:80".parse().unwrap()), "http://127.0.0.1:80/");
         assert_eq!(local_url("[::1]:80".parse().unwrap()), "http://[::1]:80/");
         assert_eq!(local_url("0.0.0.0:80".parse().unwrap()), "http://127.0.0.1:80/");
+        assert_eq!(local_url("[::]:80".parse().unwrap()), "http://127.0.0.1:80/");
     }
 }

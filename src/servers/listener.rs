@@ -1,7 +1,7 @@
 //! The one listener setup every berth server uses.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{SockAddr, Socket};
 
@@ -10,12 +10,12 @@ use crate::analysis::who::who;
 use crate::error::Error;
 use berth_inventory::scope::is_loopback;
 use berth_inventory::target::PortTarget;
-use berth_inventory::{self as inventory, interfaces, Protocol, Query};
+use berth_inventory::{self as inventory, interfaces, Interface, Protocol, Query};
 
 /// Where a server should listen, as the user asked.
 #[derive(Clone, Debug)]
 pub struct ListenSpec {
-    /// The address; None means 127.0.0.1.
+    /// The address; None means 127.0.0.1, or every address with `expose`.
     pub bind: Option<IpAddr>,
     /// 0 asks the kernel for any free port.
     pub port: u16,
@@ -24,60 +24,102 @@ pub struct ListenSpec {
 }
 
 impl ListenSpec {
-    /// The address to bind: the one asked for, or 127.0.0.1.
-    pub fn address(&self) -> IpAddr {
-        self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    /// The addresses to try, in order, until one binds: the one asked for;
+    /// with `--expose` alone every address (dual-stack `::`, or 0.0.0.0
+    /// where IPv6 is off); otherwise 127.0.0.1.
+    fn candidates(&self) -> Vec<IpAddr> {
+        match (self.bind, self.expose) {
+            (Some(address), _) => vec![address],
+            (None, true) => vec![IpAddr::V6(Ipv6Addr::UNSPECIFIED), IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            (None, false) => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        }
     }
 
-    /// Refuses a non-loopback address without `--expose`; with it, warns
-    /// on stderr and names every address the server will be reachable at.
+    /// Refuses a non-loopback address without `--expose`.
     fn check_exposure(&self) -> Result<(), Error> {
-        let address = self.address();
-        if is_loopback(address) {
-            return Ok(());
-        }
-        if !self.expose {
-            return Err(Error::Usage(format!(
+        match self.bind {
+            Some(address) if !is_loopback(address) && !self.expose => Err(Error::Usage(format!(
                 "listening on {address} would make the server reachable from other machines; add --expose if you mean it"
-            )));
+            ))),
+            _ => Ok(()),
         }
-        let reachable: Vec<String> = if address.is_unspecified() {
-            interfaces::list()
-                .into_iter()
-                .filter(|i| !is_loopback(i.address) && (address.is_ipv6() || i.address.is_ipv4()))
-                .map(|i| format!("{} ({})", i.address, crate::printable::printable(&i.name)))
-                .collect()
-        } else {
-            vec![address.to_string()]
-        };
-        eprintln!(
-            "berth: warning: --expose: reachable beyond this machine at {}",
-            if reachable.is_empty() { "every address of this machine".to_string() } else { reachable.join(", ") }
-        );
-        Ok(())
     }
+
+    /// Binds the first candidate that this machine has: `::` falls back to
+    /// 0.0.0.0 only when IPv6 is off (EAFNOSUPPORT, EADDRNOTAVAIL); any
+    /// other error is the answer. With `--expose`, warns on stderr naming
+    /// every address the socket is reachable at.
+    fn bind<T>(&self, protocol: Protocol, bind: impl Fn(IpAddr) -> io::Result<T>) -> Result<(T, IpAddr), Error> {
+        self.check_exposure()?;
+        let candidates = self.candidates();
+        let mut result = None;
+        for (n, &address) in candidates.iter().enumerate() {
+            match bind(address) {
+                Ok(socket) => {
+                    result = Some((socket, address));
+                    break;
+                }
+                Err(e)
+                    if n + 1 < candidates.len()
+                        && matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)) => {}
+                Err(e) => return Err(bind_error(address, self.port, protocol, e)),
+            }
+        }
+        let (socket, address) = result.expect("the last candidate returns");
+        if self.expose && !is_loopback(address) {
+            let reachable: Vec<String> = reachable_at(address)
+                .iter()
+                .map(|i| format!("{} ({})", i.address, crate::printable::printable(&i.name)))
+                .collect();
+            eprintln!(
+                "berth: warning: --expose: listening on {address}, reachable beyond this machine at {}",
+                if reachable.is_empty() {
+                    "any address this machine is given (it has none besides loopback now)".to_string()
+                } else {
+                    reachable.join(", ")
+                }
+            );
+        }
+        Ok((socket, address))
+    }
+}
+
+/// The addresses besides loopback at which a socket bound to `bound`
+/// takes connections, with their interfaces: every one for dual-stack
+/// `::`, every IPv4 one for 0.0.0.0, else `bound` itself.
+pub fn reachable_at(bound: IpAddr) -> Vec<Interface> {
+    let all = interfaces::list();
+    if !bound.is_unspecified() {
+        let name = all.iter().find(|i| i.address == bound).map(|i| i.name.clone()).unwrap_or_default();
+        return if is_loopback(bound) { Vec::new() } else { vec![Interface { name, address: bound }] };
+    }
+    let mut found: Vec<Interface> =
+        all.into_iter().filter(|i| !is_loopback(i.address) && (bound.is_ipv6() || i.address.is_ipv4())).collect();
+    found.sort_by_key(|i| (i.address.is_ipv6(), i.address));
+    found.dedup_by(|a, b| a.address == b.address);
+    found
 }
 
 /// A listening TCP socket as `spec` says, with SO_REUSEADDR (restarts do
 /// not wait out TIME_WAIT) and a deep backlog.
 pub fn tcp_listener(spec: &ListenSpec) -> Result<TcpListener, Error> {
-    spec.check_exposure()?;
-    let socket = new_socket(spec.address(), Protocol::Tcp).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
-    socket.set_reuse_address(true).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
-    socket
-        .bind(&SockAddr::from(SocketAddr::new(spec.address(), spec.port)))
-        .map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
-    socket.listen(4096).map_err(|e| bind_error(spec, Protocol::Tcp, e))?;
+    let (socket, _) = spec.bind(Protocol::Tcp, |address| {
+        let socket = new_socket(address, Protocol::Tcp)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&SockAddr::from(SocketAddr::new(address, spec.port)))?;
+        socket.listen(4096)?;
+        Ok(socket)
+    })?;
     Ok(socket.into())
 }
 
 /// A bound UDP socket as `spec` says.
 pub fn udp_socket(spec: &ListenSpec) -> Result<UdpSocket, Error> {
-    spec.check_exposure()?;
-    let socket = new_socket(spec.address(), Protocol::Udp).map_err(|e| bind_error(spec, Protocol::Udp, e))?;
-    socket
-        .bind(&SockAddr::from(SocketAddr::new(spec.address(), spec.port)))
-        .map_err(|e| bind_error(spec, Protocol::Udp, e))?;
+    let (socket, _) = spec.bind(Protocol::Udp, |address| {
+        let socket = new_socket(address, Protocol::Udp)?;
+        socket.bind(&SockAddr::from(SocketAddr::new(address, spec.port)))?;
+        Ok(socket)
+    })?;
     Ok(socket.into())
 }
 
@@ -88,9 +130,7 @@ fn new_socket(address: IpAddr, protocol: Protocol) -> io::Result<Socket> {
 }
 
 /// Turns a bind failure into advice: who holds the port, and a free one.
-fn bind_error(spec: &ListenSpec, protocol: Protocol, error: io::Error) -> Error {
-    let address = spec.address();
-    let port = spec.port;
+fn bind_error(address: IpAddr, port: u16, protocol: Protocol, error: io::Error) -> Error {
     match error.raw_os_error() {
         Some(libc::EADDRINUSE) => {
             let holder = describe_holder(port, protocol).unwrap_or_else(|| "another socket".to_string());

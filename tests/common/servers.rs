@@ -73,6 +73,11 @@ impl ServeChild {
             .args(["--port", "0"])
             .env_remove("BERTH_SOURCE")
             .env_remove("NO_COLOR")
+            // Tests run with sudo would have serve drop to the sudo user:
+            // a test that wants that says so in `env`.
+            .env_remove("SUDO_UID")
+            .env_remove("SUDO_GID")
+            .env_remove("SUDO_USER")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -74,8 +74,12 @@ pub struct Refusal {
 pub struct HostGuard {
     /// Extra Host names allowed (`--allow-host`), lowercase.
     pub allowed_hosts: Vec<String>,
+    /// With `--expose`, the machine's own addresses the server is reachable
+    /// at (every interface address for a wildcard bind, else the one bound):
+    /// an IP literal cannot be re-pointed by DNS.
+    pub allowed_addresses: Vec<IpAddr>,
     /// With `--expose`, a Host naming the very address the client connected
-    /// to is allowed: an IP literal cannot be re-pointed by DNS.
+    /// to is allowed too (an address the machine was given after start).
     pub allow_local_address: bool,
 }
 
@@ -105,6 +109,11 @@ impl HostGuard {
         };
         if loopback || self.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(host.name)) {
             return HostCheck::Allowed;
+        }
+        if let Some(address) = host.address {
+            if self.allowed_addresses.iter().any(|allowed| canonical(*allowed) == canonical(address)) {
+                return HostCheck::Allowed;
+            }
         }
         if let (true, Some(address), Some(local)) = (self.allow_local_address, host.address, local) {
             if address == local || canonical(address) == canonical(local) {
@@ -306,5 +315,21 @@ mod tests {
         let request = request_with_host(Some("198.51.100.5:62893"), 1);
         assert_eq!(guard.check(&request, Some("198.51.100.5".parse().unwrap())), HostCheck::Allowed);
         assert_eq!(guard.check(&request, Some("198.51.100.6".parse().unwrap())), HostCheck::Foreign);
+    }
+
+    #[test]
+    fn the_machines_own_addresses_with_expose() {
+        let guard = HostGuard {
+            allowed_addresses: vec!["198.51.100.5".parse().unwrap(), "2001:db8::5".parse().unwrap()],
+            allowed_hosts: vec!["myhost".into()],
+            ..HostGuard::default()
+        };
+        let check = |host: &'static str| guard.check(&request_with_host(Some(host), 1), None);
+        assert_eq!(check("198.51.100.5:62893"), HostCheck::Allowed);
+        assert_eq!(check("[2001:db8::5]:62893"), HostCheck::Allowed);
+        assert_eq!(check("[::ffff:198.51.100.5]"), HostCheck::Allowed);
+        assert_eq!(check("myhost:62893"), HostCheck::Allowed);
+        assert_eq!(check("198.51.100.6"), HostCheck::Foreign);
+        assert_eq!(check("evil.example"), HostCheck::Foreign);
     }
 }
