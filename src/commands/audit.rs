@@ -27,18 +27,19 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     if let Some(destination) = &args.write_policy {
         let text = policy::write(&facts);
-        if destination == "-" {
+        if destination.as_os_str() == "-" {
             let mut out = super::stdout();
             out.write_all(text.as_bytes())?;
             out.flush()?;
         } else {
             std::fs::write(destination, text).map_err(|e| {
                 Error::System(format!(
-                    "cannot write the policy to {destination}: {}; give a writable path, or - for stdout",
+                    "cannot write the policy to {}: {}; give a writable path, or - for stdout",
+                    destination.display(),
                     crate::net::error_text(&e)
                 ))
             })?;
-            eprintln!("berth: wrote a policy of {} listeners to {destination}", facts.listeners.len());
+            eprintln!("berth: wrote a policy of {} listeners to {}", facts.listeners.len(), destination.display());
         }
         return Ok(ExitCode::Success);
     }
