@@ -204,7 +204,7 @@ outgoing connections later. Free means bindable right now, checked by binding.";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
-  berth run --port auto -- python3 -m http.server {port}
+  berth run --port auto -- python3 -m http.server {port} --bind 127.0.0.1
   berth run -- npm run dev                     PORT is set for the program
   berth run --socket -- ./server               socket activation, no race
   berth run --env HTTP_PORT -- ./app

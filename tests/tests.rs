@@ -22,6 +22,7 @@ mod audit_browser;
 mod audit_noauth;
 mod audit_reach;
 mod audit_tls_owners;
+mod cli;
 mod doctor;
 mod echo_bridge;
 mod echo_nc;
@@ -48,6 +49,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(audit_noauth::cases());
     cases.extend(audit_reach::cases());
     cases.extend(audit_tls_owners::cases());
+    cases.extend(cli::cases());
     cases.extend(doctor::cases());
     cases.extend(echo_bridge::cases());
     cases.extend(echo_nc::cases());
