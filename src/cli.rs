@@ -138,7 +138,7 @@ pub enum Command {
     },
 
     /// Print the man page (roff) to stdout.
-    #[command(after_help = "Example:\n  berth man | gzip > /usr/local/share/man/man1/berth.1.gz")]
+    #[command(after_help = "Example:\n  mkdir -p /usr/local/share/man/man1 && berth man | gzip > /usr/local/share/man/man1/berth.1.gz")]
     Man,
 }
 
@@ -807,3 +807,6 @@ impl From<LogArg> for LogFormat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
