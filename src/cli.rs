@@ -138,7 +138,9 @@ pub enum Command {
     },
 
     /// Print the man page (roff) to stdout.
-    #[command(after_help = "Example:\n  mkdir -p /usr/local/share/man/man1 && berth man | gzip > /usr/local/share/man/man1/berth.1.gz")]
+    #[command(
+        after_help = "Example:\n  mkdir -p /usr/local/share/man/man1 && berth man | gzip > /usr/local/share/man/man1/berth.1.gz"
+    )]
     Man,
 }
 
@@ -298,8 +300,8 @@ some bytes were not delivered); 5 timed out connecting, or --idle-timeout.";
 
 const PROBE_EXAMPLES: &str = "\
 Examples:
-  berth probe 8080                    every address of localhost, port 8080
-  berth probe https://localhost:8443/ TLS certificate and HTTP status
+  berth probe 8080                     every address of localhost, port 8080
+  berth probe https://localhost:8443/  TLS certificate and HTTP status
   berth probe '[::1]:5432' --json
 Exit codes: 0 reachable, 1 not reachable, 2 bad input.";
 

@@ -27,6 +27,7 @@ mod doctor;
 mod echo_bridge;
 mod echo_nc;
 mod errors;
+mod examples;
 mod free;
 mod kill;
 mod ls;
@@ -54,6 +55,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(echo_bridge::cases());
     cases.extend(echo_nc::cases());
     cases.extend(errors::cases());
+    cases.extend(examples::cases());
     cases.extend(free::cases());
     cases.extend(kill::cases());
     cases.extend(ls::cases());

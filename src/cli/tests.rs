@@ -110,7 +110,10 @@ fn enum_values_complete_in_bash_zsh_and_fish() {
                 let entry = &fish[line..];
                 let entry = &entry[..entry.find("\ncomplete ").unwrap_or(entry.len())];
                 for value in &values {
-                    assert!(entry.contains(&format!("{value}\\t")), "fish: berth {sub} --{long} lacks {value}:\n{entry}");
+                    assert!(
+                        entry.contains(&format!("{value}\\t")),
+                        "fish: berth {sub} --{long} lacks {value}:\n{entry}"
+                    );
                 }
             }
             None => {
