@@ -93,7 +93,7 @@ fn help_command(argv: &[OsString]) -> String {
 /// paragraph. Each ends with the --help to read.
 fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
     if let Some(refusal) = std::error::Error::source(&error).and_then(|source| source.downcast_ref::<Error>()) {
-        return report(refusal, argv, None);
+        return report(&name_the_flag(refusal, &error), argv, None);
     }
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -155,6 +155,21 @@ fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
             ExitCode::Usage.code()
         }
     }
+}
+
+/// A refusal of a flag's value names the flag, when its words do not:
+/// `invalid port 'abc' for --port: ...` (a positional's refusal is left
+/// as it is: there is no flag to name).
+fn name_the_flag(refusal: &Error, error: &clap::Error) -> Error {
+    let message = refusal.to_string();
+    let flag = context(error, ContextKind::InvalidArg).unwrap_or_default();
+    let flag = flag.split(|c: char| c == ' ' || c == '=').next().unwrap_or_default();
+    let value = context(error, ContextKind::InvalidValue).unwrap_or_default();
+    let quoted = format!("'{value}': ");
+    if !flag.starts_with('-') || message.contains(flag) || !message.contains(&quoted) {
+        return Error::Usage(message);
+    }
+    Error::Usage(message.replacen(&quoted, &format!("'{value}' for {flag}: "), 1))
 }
 
 /// One string of a clap error's context.

@@ -170,7 +170,7 @@ fn assert_refused(args: &[&str], help: &str) -> String {
 /// One style of refusal for a bad value, in every command.
 fn bad_values_are_refused_in_one_style() {
     let _serial = serial();
-    let port_words = "invalid port 'abc': a port is a number 1-65535, or 0/auto for any free port";
+    let port_words = ": a port is a number 1-65535, or 0/auto for any free port";
     for args in [
         &["serve", "-p", "abc"][..],
         &["serve", "--port=abc"],
@@ -181,14 +181,17 @@ fn bad_values_are_refused_in_one_style() {
         &["run", "--port", "abc", "--", "true"],
     ] {
         let stderr = assert_refused(args, &format!("berth {} --help", args[0]));
-        assert!(stderr.contains(port_words), "berth {args:?}: {stderr}");
+        assert!(stderr.contains("invalid port 'abc'") && stderr.contains(port_words), "berth {args:?}: {stderr}");
+        if args.iter().any(|a| a.starts_with("-p") || a.starts_with("--port")) {
+            assert!(stderr.contains("'abc' for --port: "), "the flag is named: {stderr}");
+        }
     }
     for (args, words) in [
-        (&["serve", "-p", "65536"][..], "invalid port '65536': a port is a number 1-65535"),
+        (&["serve", "-p", "65536"][..], "invalid port '65536' for --port: a port is a number 1-65535"),
         (&["echo", "--port=-1"], "invalid port '-1'"),
         (&["listen", "99999999999"], "invalid port '99999999999'"),
         (&["ls", "--pid", "abc"], "invalid process id 'abc'"),
-        (&["ls", "--pid", "0"], "invalid process id '0'"),
+        (&["ls", "--pid=-1"], "invalid process id '-1'"),
         (&["ls", "--port", "abc"], "invalid port 'abc'"),
         (&["free", "-n", "abc"], "invalid count 'abc'"),
         (&["free", "-n", "5000"], "invalid count '5000'"),

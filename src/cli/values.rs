@@ -71,13 +71,9 @@ pub fn port_number(text: &str) -> Result<u16, Error> {
     parse_port(text).map_err(|_| invalid("port", text, "a port is a number 1-65535"))
 }
 
-/// `ls --pid`: a process id, above 0.
+/// `ls --pid`: a process id (0, never a process, matches nothing).
 pub fn pid(text: &str) -> Result<u32, Error> {
-    const FORMS: &str = "a process id is a whole number above 0";
-    match whole::<u32>(text, "process id", FORMS)? {
-        0 => Err(invalid("process id", text, FORMS)),
-        pid => Ok(pid),
-    }
+    whole::<u32>(text, "process id", "a process id is a whole number, such as 1234")
 }
 
 /// `TERM`, `SIGTERM`, `term`, `15`.
