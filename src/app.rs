@@ -39,19 +39,16 @@ pub fn run() -> i32 {
     };
     match result {
         Ok(code) => code.code(),
-        Err(error) => report(&error, &argv, None),
+        Err(error) => report(&error, &argv, false),
     }
 }
 
-/// Prints an error value as one line and gives its exit code; a usage
-/// error ends with where to read more (`hint`, or the command's --help).
-fn report(error: &Error, argv: &[OsString], hint: Option<String>) -> i32 {
+/// Prints an error value as one line and gives its exit code. A value
+/// refused while parsing ends with the command's --help (`with_help`); a
+/// command's own errors already say what to do instead.
+fn report(error: &Error, argv: &[OsString], with_help: bool) -> i32 {
     let message = error.to_string();
-    let hint = match (error, hint) {
-        (_, Some(hint)) => format!(" ({hint})"),
-        (Error::Usage(_), None) => format!(" (try '{}')", help_command(argv)),
-        (Error::System(_), None) => String::new(),
-    };
+    let hint = if with_help { format!(" (try '{}')", help_command(argv)) } else { String::new() };
     print_error(&format!("{message}{hint}"), argv);
     error.exit_code().code()
 }
@@ -93,7 +90,7 @@ fn help_command(argv: &[OsString]) -> String {
 /// paragraph. Each ends with the --help to read.
 fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
     if let Some(refusal) = std::error::Error::source(&error).and_then(|source| source.downcast_ref::<Error>()) {
-        return report(&name_the_flag(refusal, &error), argv, None);
+        return report(&name_the_flag(refusal, &error), argv, true);
     }
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -134,7 +131,7 @@ fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
                 flag.trim_matches(|c| c == '<' || c == '>').to_ascii_lowercase()
             };
             let refusal = crate::cli::values::invalid(&what, &given, &format!("use one of {valid}"));
-            report(&refusal, argv, None)
+            report(&refusal, argv, true)
         }
         _ => {
             if let Some(message) = misplaced_flag(&error, argv) {
@@ -163,7 +160,7 @@ fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
 fn name_the_flag(refusal: &Error, error: &clap::Error) -> Error {
     let message = refusal.to_string();
     let flag = context(error, ContextKind::InvalidArg).unwrap_or_default();
-    let flag = flag.split(|c: char| c == ' ' || c == '=').next().unwrap_or_default();
+    let flag = flag.split([' ', '=']).next().unwrap_or_default();
     let value = context(error, ContextKind::InvalidValue).unwrap_or_default();
     let quoted = format!("'{value}': ");
     if !flag.starts_with('-') || message.contains(flag) || !message.contains(&quoted) {

@@ -138,6 +138,15 @@ fn bind_failure_hints_work_as_printed() {
             }
         }
     }
+    // A refused connection: `berth who P shows what does`, run as printed
+    // (exit 1: nothing holds the port, which is the answer).
+    let free = free_port().to_string();
+    let (code, _, stderr) = run_berth(&["connect", &free], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let who = between(&stderr, "(berth ", " shows what does").unwrap_or_else(|| panic!("{stderr}"));
+    let who_args: Vec<&str> = who.split_whitespace().collect();
+    let (code, _, who_err) = run_berth(&who_args, &[]);
+    assert_eq!(code, 1, "the hint 'berth {who}': {who_err}");
     // Beyond loopback without --expose: the hint says to add it, and with it
     // the server starts (on any free port, stopped at once).
     let (code, _, stderr) = run_berth(&["serve", "-b", "0.0.0.0", "-p", "0"], &[]);
@@ -164,6 +173,10 @@ fn assert_refused(args: &[&str], help: &str) -> String {
         assert!(!stderr.contains(rust), "berth {args:?} shows Rust's or clap's wording '{rust}': {stderr}");
     }
     assert!(stderr.contains(&format!("(try '{help}')")), "berth {args:?} points to {help}: {stderr}");
+    // The help it points to is there.
+    let words: Vec<&str> = help.split_whitespace().skip(1).collect();
+    let (code, text, _) = run_berth(&words, &[]);
+    assert!(code == 0 && text.contains("Usage:"), "{help} as printed: exit {code}");
     stderr
 }
 
