@@ -80,7 +80,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     }
     eprintln!(
         "berth: running {} with {}={port}{}",
-        crate::printable::printable(&program.to_string_lossy()),
+        shown(program),
         args.env_name,
         if args.socket { format!(" and the socket on {address}:{port} as fd 3") } else { String::new() }
     );
@@ -92,8 +92,15 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         io::ErrorKind::PermissionDenied => (126, "permission denied (is it executable?)".to_string()),
         _ => (126, error.to_string()),
     };
-    eprintln!("berth: cannot run '{}': {why}", crate::printable::printable(&program.to_string_lossy()));
+    eprintln!("berth: cannot run '{}': {why}", shown(program));
     std::process::exit(code);
+}
+
+/// The program's name as berth's messages show it: escaped, and shortened
+/// when over-long, as every error line shows what the user typed.
+fn shown(program: &OsStr) -> String {
+    let text = program.to_string_lossy();
+    crate::printable::printable(&crate::printable::shortened(&text)).into_owned()
 }
 
 /// `arg` with every `{port}` replaced by the port's digits; every other byte
