@@ -1,15 +1,17 @@
 //! The thin layer between the command line and the commands: parse, call,
 //! print errors as one line, map them to exit codes.
 
-use clap::error::ErrorKind;
-use clap::Parser;
+use std::ffi::OsString;
 use std::io::Write;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::printable::printable;
+use crate::printable::{printable, shorten_inputs};
 
 /// Runs berth with the process's arguments and returns the exit status.
 ///
@@ -19,9 +21,10 @@ use crate::printable::printable;
 /// `set -o pipefail`. (Programs `berth run` starts get SIGPIPE back at its
 /// default: the standard library resets it before exec.)
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(error) => return usage_error(error),
+        Err(error) => return usage_error(error, &argv),
     };
     let result = match &cli.command {
         Command::Ls(args) => commands::ls::run(args, &cli.global),
@@ -42,29 +45,62 @@ pub fn run() -> i32 {
     };
     match result {
         Ok(code) => code.code(),
-        Err(error) => report(&error),
+        Err(error) => report(&error, &argv, false),
     }
 }
 
-/// Prints an error value as one line and gives its exit code.
-fn report(error: &Error) -> i32 {
+/// Prints an error value as one line and gives its exit code. A value
+/// refused while parsing ends with the command's --help (`with_help`); a
+/// command's own errors already say what to do instead.
+fn report(error: &Error, argv: &[OsString], with_help: bool) -> i32 {
     if let Error::BrokenPipe = error {
         return error.exit_code().code();
     }
-    // Messages may quote the user's input: escape control characters so an
-    // error stays one line and cannot drive the terminal.
-    // A stderr that cannot be written to changes nothing: the code says it.
-    let _ = writeln!(std::io::stderr(), "berth: {}", printable(&error.to_string()));
+    let message = error.to_string();
+    let hint = if with_help { format!(" (try '{}')", help_command(argv)) } else { String::new() };
+    print_error(&format!("{message}{hint}"), argv);
     error.exit_code().code()
 }
 
-/// Help and version go to stdout with status 0; real usage errors become
-/// one line on stderr (clap's first line, plus where to look) and status 2.
-/// A value that a parser of `cli::values` refused in berth's own words is
-/// reported as every other error value is.
-fn usage_error(error: clap::Error) -> i32 {
+/// The one way an error line reaches stderr: `berth: MESSAGE`, with the
+/// user's over-long inputs shortened and control characters escaped, so
+/// the line stays one short line and cannot drive the terminal.
+fn print_error(message: &str, argv: &[OsString]) {
+    let inputs: Vec<String> = argv.iter().skip(1).map(|arg| arg.to_string_lossy().into_owned()).collect();
+    let mut quoted: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    // `--flag=VALUE`: clap quotes VALUE alone.
+    quoted.extend(inputs.iter().filter_map(|arg| arg.split_once('=').map(|(_, value)| value)));
+    // A stderr that cannot be written to changes nothing: the exit code says it.
+    let _ = writeln!(std::io::stderr(), "berth: {}", printable(&shorten_inputs(message, &quoted)));
+}
+
+/// The subcommand named on the command line (by name or alias), if any:
+/// the first argument before `--` that is one.
+fn subcommand_in(argv: &[OsString]) -> Option<(usize, String)> {
+    let root = Cli::command();
+    argv.iter().enumerate().skip(1).take_while(|(_, arg)| arg.as_os_str() != "--").find_map(|(at, arg)| {
+        let text = arg.to_str()?;
+        root.find_subcommand(text).map(|sub| (at, sub.get_name().to_string()))
+    })
+}
+
+/// `berth CMD --help` for the command given, else `berth --help`.
+fn help_command(argv: &[OsString]) -> String {
+    match subcommand_in(argv) {
+        Some((_, name)) => format!("berth {name} --help"),
+        None => "berth --help".to_string(),
+    }
+}
+
+/// Help and version go to stdout with status 0; usage errors become one
+/// line on stderr, exit 2, in berth's words: a value that a parser of
+/// `cli::values` refused is reported as every other error value is; an
+/// unknown command gets "did you mean"; a flag of a command given before
+/// it, the command line that works; every other case clap's first
+/// paragraph. Each ends with the --help to read.
+fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
     if let Some(refusal) = std::error::Error::source(&error).and_then(|source| source.downcast_ref::<Error>()) {
-        return report(refusal);
+        return report(&name_the_flag(refusal, &error), argv, true);
     }
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -75,15 +111,129 @@ fn usage_error(error: clap::Error) -> i32 {
                 ExitCode::Success.code()
             }
         }
+        ErrorKind::InvalidSubcommand => {
+            let given = context(&error, ContextKind::InvalidSubcommand).unwrap_or_default();
+            // clap may suggest an alias (`list` for `lss`): name the command.
+            let suggested = context(&error, ContextKind::SuggestedSubcommand)
+                .map(|similar| Cli::command().find_subcommand(&similar).map_or(similar, |c| c.get_name().to_string()));
+            let message = match suggested {
+                Some(similar) => {
+                    format!("unknown command '{given}'; did you mean 'berth {similar}'? (try 'berth --help')")
+                }
+                None => format!("unknown command '{given}' (try 'berth --help' for the commands)"),
+            };
+            print_error(&message, argv);
+            ExitCode::Usage.code()
+        }
+        ErrorKind::InvalidValue if context(&error, ContextKind::ValidValue).is_some() => {
+            // A value enum's refusal, in the words of every other bad value.
+            let flag = context(&error, ContextKind::InvalidArg).unwrap_or_default();
+            let flag = flag.split(' ').next().unwrap_or_default();
+            let given = context(&error, ContextKind::InvalidValue).unwrap_or_default();
+            let valid = match error.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(words)) => words.join(", "),
+                _ => String::new(),
+            };
+            // `--color`, or a positional's name: `<SHELL>` → shell.
+            let what = if flag.starts_with('-') {
+                flag.to_string()
+            } else {
+                flag.trim_matches(|c| c == '<' || c == '>').to_ascii_lowercase()
+            };
+            let refusal = crate::cli::values::invalid(&what, &given, &format!("use one of {valid}"));
+            report(&refusal, argv, true)
+        }
         _ => {
+            if let Some(message) = misplaced_flag(&error, argv) {
+                print_error(&message, argv);
+                return ExitCode::Usage.code();
+            }
             // clap's message is a paragraph, then tips and usage after a
             // blank line: keep the paragraph, joined into one line.
             let rendered = error.render().to_string();
             let paragraph: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
             let message = paragraph.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            eprintln!("berth: {} (see 'berth --help')", printable(message));
+            let similar = match context(&error, ContextKind::SuggestedArg) {
+                Some(similar) => format!("; did you mean '{similar}'?"),
+                None => String::new(),
+            };
+            print_error(&format!("{message}{similar} (try '{}')", help_command(argv)), argv);
             ExitCode::Usage.code()
         }
+    }
+}
+
+/// A refusal of a flag's value names the flag, when its words do not:
+/// `invalid port 'abc' for --port: ...` (a positional's refusal is left
+/// as it is: there is no flag to name).
+fn name_the_flag(refusal: &Error, error: &clap::Error) -> Error {
+    let message = refusal.to_string();
+    let flag = context(error, ContextKind::InvalidArg).unwrap_or_default();
+    let flag = flag.split([' ', '=']).next().unwrap_or_default();
+    let value = context(error, ContextKind::InvalidValue).unwrap_or_default();
+    let quoted = format!("'{value}': ");
+    if !flag.starts_with('-') || message.contains(flag) || !message.contains(&quoted) {
+        return Error::Usage(message);
+    }
+    Error::Usage(message.replacen(&quoted, &format!("'{value}' for {flag}: "), 1))
+}
+
+/// One string of a clap error's context.
+fn context(error: &clap::Error, kind: ContextKind) -> Option<String> {
+    match error.get(kind)? {
+        ContextValue::String(text) => Some(text.clone()),
+        ContextValue::Strings(texts) => texts.first().cloned(),
+        _ => None,
+    }
+}
+
+/// `berth --json ls`: a flag of a command, given before the command. The
+/// message names the command line that works, with every argument given
+/// before the command moved after it: `berth ls --json`.
+fn misplaced_flag(error: &clap::Error, argv: &[OsString]) -> Option<String> {
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let flag = context(error, ContextKind::InvalidArg)?;
+    let (at, name) = subcommand_in(argv)?;
+    let flag_at =
+        argv[1..at].iter().position(|arg| arg.to_str().is_some_and(|a| a.split('=').next() == Some(&flag)))?;
+    let root = Cli::command();
+    let sub = root.find_subcommand(&name)?;
+    let bare = flag.split('=').next().unwrap_or(&flag);
+    let known = sub.get_arguments().any(|arg| match bare.strip_prefix("--") {
+        Some(long) => arg.get_long() == Some(long),
+        None => bare.strip_prefix('-').and_then(|s| s.chars().next()).is_some_and(|c| arg.get_short() == Some(c)),
+    });
+    if !known {
+        return None;
+    }
+    // Everything before the command that clap did not take as a global
+    // option moves after it, from the misplaced flag on.
+    let before: Vec<String> = argv[1 + flag_at..at].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let globals: Vec<String> = argv[1..1 + flag_at].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let after: Vec<String> = argv[at + 1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let line: Vec<String> = std::iter::once("berth".to_string())
+        .chain(globals)
+        .chain(std::iter::once(name.clone()))
+        .chain(after)
+        .chain(before)
+        .map(|word| shell_word(&word))
+        .collect();
+    Some(format!(
+        "{flag} is an option of 'berth {name}': give it after the command, as {} (try 'berth {name} --help')",
+        line.join(" ")
+    ))
+}
+
+/// A word as a shell reads it back: quoted when it holds anything but
+/// plain characters.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }

@@ -201,8 +201,13 @@ impl EchoArgs {
         }
     }
 
+    /// The port to bind, by `--port` or the nc-style positional (0: any).
+    pub(crate) fn port(&self) -> u16 {
+        self.port.or(self.port_shorthand).unwrap_or(crate::cli::ECHO_PORT)
+    }
+
     pub(crate) fn listen_spec(&self) -> ListenSpec {
-        ListenSpec { bind: self.bind, port: self.port, expose: self.expose }
+        ListenSpec { bind: self.bind, port: self.port(), expose: self.expose }
     }
 
     pub(crate) fn tcp_limits(&self) -> TcpLimits {
@@ -211,8 +216,9 @@ impl EchoArgs {
 }
 
 impl ListenArgs {
+    /// The port, by `--port` or the nc-style positional (clap requires one).
     pub(crate) fn listen_spec(&self) -> ListenSpec {
-        ListenSpec { bind: self.bind, port: self.port, expose: self.expose }
+        ListenSpec { bind: self.bind, port: self.port.or(self.port_shorthand).unwrap_or(0), expose: self.expose }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::net::resolve::ProbeTarget;
 use crate::servers::echo::LogFormat;
 use berth_inventory::target::PortTarget;
 use berth_inventory::SourceChoice;
-use values::{Addresses, PortList, RunPort, Seconds, Threshold};
+use values::{Addresses, Choices, PortList, RunPort, Seconds, Threshold};
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -140,7 +140,9 @@ pub enum Command {
     },
 
     /// Print the man page (roff) to stdout.
-    #[command(after_help = "Example:\n  berth man | gzip > /usr/local/share/man/man1/berth.1.gz")]
+    #[command(
+        after_help = "Example:\n  mkdir -p /usr/local/share/man/man1 && berth man | gzip > /usr/local/share/man/man1/berth.1.gz"
+    )]
     Man,
 }
 
@@ -208,11 +210,13 @@ outgoing connections later. Free means bindable right now, checked by binding.";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
-  berth run --port auto -- python3 -m http.server \\$PORT
+  berth run --port auto -- python3 -m http.server {port} --bind 127.0.0.1
   berth run -- npm run dev                     PORT is set for the program
   berth run --socket -- ./server               socket activation, no race
   berth run --env HTTP_PORT -- ./app
 
+Every {port} in the program's arguments becomes the port (the rest of each
+argument is passed on byte for byte), and PORT (or --env NAME) holds it too.
 Without --socket, berth checks the port by binding it and keeps it bound
 until the program starts (the socket closes as exec runs); a program that
 binds PORT itself races only with other programs binding in that instant.
@@ -247,8 +251,9 @@ may read; as root without sudo it warns on stderr. Run it as yourself.";
 const ECHO_EXAMPLES: &str = "\
 Examples:
   berth echo                          TCP and UDP echo on 127.0.0.1:49342
-  berth echo 7000 --log text          and print what passes through
-  berth echo 0 --tcp                  TCP only, any free port
+  berth echo --port 7000 --log text   and print what passes through
+  berth echo --tcp --port 0           TCP only, any free port
+  berth echo 7000                     the port alone, as nc takes it
 
 TCP limits: a client that sends nothing for --idle-timeout (60 s) is
 closed; one that does not read its echo for --send-timeout (30 s) is
@@ -278,6 +283,7 @@ const LISTEN_EXAMPLES: &str = "\
 Examples:
   berth listen 9000 > received.bin    receive a file
   berth listen -u 9000                UDP
+  berth listen --port 0               any free port (printed on stderr)
 The session ends when both directions are done: stdin's end is passed on as
 a half-close, the peer's end closes stdout, and berth waits until the peer
 has acknowledged every byte sent. (With a terminal on stdin, the peer's end
@@ -303,8 +309,8 @@ some bytes were not delivered); 5 timed out connecting, or --idle-timeout.";
 
 const PROBE_EXAMPLES: &str = "\
 Examples:
-  berth probe 8080                    every address of localhost, port 8080
-  berth probe https://localhost:8443/ TLS certificate and HTTP status
+  berth probe 8080                     every address of localhost, port 8080
+  berth probe https://localhost:8443/  TLS certificate and HTTP status
   berth probe '[::1]:5432' --json
 Exit codes: 0 reachable, 1 not reachable, 2 bad input.";
 
@@ -322,8 +328,8 @@ pub struct ServeArgs {
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: std::path::PathBuf,
 
-    /// The port (0 for any free one).
-    #[arg(short = 'p', long, default_value_t = 62893)]
+    /// The port: a number, or 0 or auto for any free one.
+    #[arg(short = 'p', long, value_name = "PORT", default_value = "62893", value_parser = values::listen_port)]
     pub port: u16,
 
     /// The address to listen on (loopback unless --expose).
@@ -366,7 +372,7 @@ pub struct ServeArgs {
     pub token: bool,
 
     /// Most connections served at once.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = values::max_connections)]
     pub max_connections: usize,
 
     /// Do not log a line per request.
@@ -374,11 +380,18 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
+/// The port `echo` binds when given none.
+pub const ECHO_PORT: u16 = 49342;
+
 #[derive(Args, Debug, Clone)]
 pub struct EchoArgs {
-    /// The port (0 for any free one).
-    #[arg(value_name = "PORT", default_value_t = 49342)]
-    pub port: u16,
+    /// The port: a number, or 0 or auto for any free one (default 49342).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::listen_port)]
+    pub port: Option<u16>,
+
+    /// The port as nc takes it, without --port (the same values).
+    #[arg(value_name = "PORT", value_parser = values::listen_port, conflicts_with = "port")]
+    pub port_shorthand: Option<u16>,
 
     /// The address to listen on (loopback unless --expose).
     #[arg(short = 'b', long, value_name = "ADDRESS")]
@@ -420,9 +433,18 @@ pub struct EchoArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ListenArgs {
-    /// The port (0 for any free one; the port is printed on stderr).
-    #[arg(value_name = "PORT")]
-    pub port: u16,
+    /// The port: a number, or 0 or auto for any free one (printed on stderr).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::listen_port)]
+    pub port: Option<u16>,
+
+    /// The port as nc takes it, without --port (the same values).
+    #[arg(
+        value_name = "PORT",
+        value_parser = values::listen_port,
+        conflicts_with = "port",
+        required_unless_present = "port"
+    )]
+    pub port_shorthand: Option<u16>,
 
     /// UDP instead of TCP.
     #[arg(short = 'u', long)]
@@ -530,8 +552,15 @@ pub struct KillArgs {
     #[arg(short = 't', long, value_name = "SECONDS", default_value = "5", value_parser = Seconds::from_zero())]
     pub timeout: Duration,
 
-    /// The signal to send first: TERM (default), INT, HUP, QUIT, KILL, USR1, USR2, or a number.
-    #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = values::signal)]
+    /// The signal to send first: TERM (default), INT, HUP, QUIT, KILL, USR1, USR2, ALRM, or a number.
+    #[arg(
+        short = 's',
+        long,
+        value_name = "SIGNAL",
+        default_value = "TERM",
+        hide_possible_values = true,
+        value_parser = Choices::new(values::signal, values::SIGNAL_NAMES)
+    )]
     pub signal: Signal,
 
     /// The plan and the outcome as JSON.
@@ -568,8 +597,8 @@ pub struct FreeArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The port: auto (a free one, as `berth free` picks) or a number.
-    #[arg(short = 'p', long, value_name = "auto|PORT", default_value = "auto", value_parser = values::run_port)]
+    /// The port: a number, or 0 or auto for a free one (as `berth free` picks).
+    #[arg(short = 'p', long, value_name = "PORT", default_value = "auto", value_parser = values::run_port)]
     pub port: RunPort,
 
     /// Environment variable that carries the port.
@@ -593,9 +622,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", default_value = "berth")]
     pub fd_name: String,
 
-    /// The program and its arguments (after --).
-    #[arg(value_name = "CMD", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The program and its arguments (after --), passed on byte for byte;
+    /// `{port}` in any of them becomes the port.
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(std::ffi::OsString)
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -610,11 +646,22 @@ pub struct AuditArgs {
 
     /// Exit 1 when a finding at or above this severity is found: info, low,
     /// medium, high, critical, or none (always exit 0).
-    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = values::fail_on)]
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        default_value = "high",
+        hide_possible_values = true,
+        value_parser = Choices::new(values::fail_on, values::THRESHOLDS)
+    )]
     pub fail_on: Threshold,
 
     /// Show only findings at or above this severity.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = values::min_severity)]
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        default_value = "info",
+        value_parser = Choices::new(values::min_severity, values::SEVERITIES)
+    )]
     pub min_severity: Severity,
 
     /// A TOML file of expected listeners and accepted findings (from
@@ -627,7 +674,7 @@ pub struct AuditArgs {
     /// listener and each finding about it, to review and prune) to FILE, or
     /// stdout with -, instead of reporting.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
-    pub write_policy: Option<String>,
+    pub write_policy: Option<std::path::PathBuf>,
 
     /// Seconds all probes of one service may take together.
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = Seconds::above_zero())]
@@ -685,7 +732,7 @@ pub struct LsArgs {
     pub port: Option<u16>,
 
     /// Only sockets held by this process id.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", value_parser = values::pid)]
     pub pid: Option<u32>,
 
     /// Only sockets held by processes whose name contains NAME (any case).
@@ -775,3 +822,6 @@ impl From<LogArg> for LogFormat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -205,6 +205,61 @@ pub fn write_printable_bytes(out: &mut impl Write, bytes: &[u8]) -> std::fmt::Re
     Ok(())
 }
 
+/// How many characters of an over-long input a message quotes.
+const QUOTED_CHARS: usize = 60;
+
+/// Inputs longer than this many bytes are shortened where a message quotes
+/// them: a 100,000-character argument must not become a 100,000-character
+/// error line.
+const LONG_INPUT: usize = 200;
+
+/// `text` itself, or, when it is longer than [`LONG_INPUT`] bytes, its
+/// first 60 characters and its length: `aaaa… (100000 bytes)`.
+pub fn shortened(text: &str) -> Cow<'_, str> {
+    if text.len() <= LONG_INPUT {
+        return Cow::Borrowed(text);
+    }
+    let head: String = text.chars().take(QUOTED_CHARS).collect();
+    Cow::Owned(format!("{head}… ({} bytes)", text.len()))
+}
+
+/// A message with every over-long input in it [`shortened`]: first each of
+/// `inputs` (what the user gave: the command line's arguments) wherever it
+/// appears, then any remaining word longer than [`LONG_INPUT`] (a part of
+/// an input a message quotes on its own, such as the host of HOST:PORT).
+/// The one place every error line berth prints goes through, so no message
+/// needs to shorten what it quotes itself.
+pub fn shorten_inputs(message: &str, inputs: &[&str]) -> String {
+    let mut long: Vec<&str> = inputs.iter().copied().filter(|input| input.len() > LONG_INPUT).collect();
+    long.sort_by_key(|input| std::cmp::Reverse(input.len()));
+    let mut out = message.to_string();
+    for input in long {
+        if out.contains(input) {
+            out = out.replace(input, &shortened(input));
+        }
+    }
+    if out.len() <= LONG_INPUT {
+        return out;
+    }
+    let mut result = String::with_capacity(out.len().min(4096));
+    for (i, word) in out.split(' ').enumerate() {
+        if i > 0 {
+            result.push(' ');
+        }
+        // Keep the quotes and punctuation around a long word whole.
+        let inner = word.trim_matches(|c: char| matches!(c, '\'' | '"' | ',' | ';' | ':' | '(' | ')'));
+        if inner.len() > LONG_INPUT {
+            let start = word.find(inner).unwrap_or(0);
+            result.push_str(&word[..start]);
+            result.push_str(&shortened(inner));
+            result.push_str(&word[start + inner.len()..]);
+        } else {
+            result.push_str(word);
+        }
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +383,17 @@ mod tests {
             assert_eq!(out, reference(&bytes), "{bytes:?}");
             assert_eq!(printable_bytes(&bytes), reference(&bytes));
         }
+    }
+
+    #[test]
+    fn long_inputs_are_shortened() {
+        let long = "a".repeat(100_000);
+        let message = format!("invalid port '{long}': a port is a number");
+        let short = shorten_inputs(&message, &[&long]);
+        assert_eq!(short, format!("invalid port '{}… (100000 bytes)': a port is a number", "a".repeat(60)));
+        // A part of an input quoted alone, found as a long word.
+        let part = format!("'{long}' is not an IP address");
+        assert!(shorten_inputs(&part, &[]).len() < 120, "{}", &shorten_inputs(&part, &[])[..100]);
+        assert_eq!(shorten_inputs("short 'x'", &["x"]), "short 'x'");
     }
 }

@@ -141,7 +141,7 @@ fn a_taken_port_and_bad_input() {
     assert!(stderr.contains("in use") && stderr.contains("berth who"), "{stderr}");
     drop(listener);
     for bad in [
-        &["run", "--port", "0", "--", "true"][..],
+        &["run", "--port", "65536", "--", "true"][..],
         &["run", "--port", "x", "--", "true"],
         &["run", "--env", "1BAD", "--", "true"],
         &["run", "--bind", "nowhere", "--", "true"],

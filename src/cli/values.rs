@@ -2,18 +2,23 @@
 //! typed into the type the command works with, so no command parses a
 //! string (fd's `value_parser = SizeFilter::from_string` is the model).
 //!
-//! How a refusal reads: a parser that rejects a value in berth's own words
-//! returns an [`Error::Usage`], which [`crate::app`] prints as it prints
-//! every other error value: `berth: MESSAGE`, on one line, exit 2. Where
-//! the text is not a number at all, the parser returns the standard
-//! library's error instead, and clap words it as it does for every other
-//! flag: `invalid value 'x' for '--flag <N>': invalid digit found in string`.
+//! How a refusal reads: every parser here rejects a value in berth's own
+//! words, as [`invalid`] writes them (`invalid port 'abc': a port is a
+//! number 1-65535, or 0/auto for any free port`), and returns an
+//! [`Error::Usage`], which [`crate::app`] prints as it prints every other
+//! error value: `berth: MESSAGE (try 'berth CMD --help')`, on one line,
+//! exit 2. No number is parsed by clap's own parsers, so Rust's "invalid
+//! digit found in string" never reaches the user.
+//!
+//! Values with a fixed set of words (`--fail-on`, `--signal`) are parsed by
+//! [`Choices`], which also tells clap the words, so help, completions
+//! (`audit --fail-on <Tab>`) and refusals list them.
 
-use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 use std::time::Duration;
 
-use clap::builder::TypedValueParser;
+use clap::builder::{PossibleValue, TypedValueParser};
 
 use crate::actions::signal::Signal;
 use crate::audit::Severity;
@@ -21,8 +26,39 @@ use crate::error::Error;
 use crate::net::{ports, resolve::ProbeTarget};
 use berth_inventory::target::{parse_port, PortTarget};
 
-/// What a parser that may refuse in either voice returns (see the module docs).
-type Refusal = Box<dyn StdError + Send + Sync>;
+/// The one wording of a refused value: `invalid WHAT 'TEXT': EXPECTED`,
+/// where EXPECTED says what would have been accepted. (An over-long TEXT
+/// is shortened where the line is printed, in [`crate::app`].)
+pub fn invalid(what: &str, text: &str, expected: &str) -> Error {
+    Error::Usage(format!("invalid {what} '{text}': {expected}"))
+}
+
+/// A whole number of type `T` (digits only, no sign), refused in berth's
+/// words: what it is and what is accepted.
+fn whole<T: FromStr>(text: &str, what: &str, expected: &str) -> Result<T, Error> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(what, text, expected));
+    }
+    trimmed.parse().map_err(|_| invalid(what, text, expected))
+}
+
+/// What [`listen_port`] accepts, in its refusals and in help.
+const LISTEN_PORT_FORMS: &str = "a port is a number 1-65535, or 0/auto for any free port";
+
+/// The port a command binds (`serve`, `echo`, `listen`, `run`, all as
+/// `-p/--port`): a number from 1 to 65535, or `0` or `auto`, which both
+/// mean any free port (returned as 0). The one port parser of every
+/// command that binds, so they take the same words and refuse alike.
+pub fn listen_port(text: &str) -> Result<u16, Error> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(0);
+    }
+    whole::<u32>(text, "port", LISTEN_PORT_FORMS)
+        .ok()
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or_else(|| invalid("port", text, LISTEN_PORT_FORMS))
+}
 
 /// `62893`, `:62893`, `127.0.0.1:62893`, `[::1]:62893`, `localhost:62893`,
 /// `tcp/62893`, `udp/53` (the one port parser, in the inventory).
@@ -30,15 +66,57 @@ pub fn port_target(text: &str) -> Result<PortTarget, Error> {
     Ok(PortTarget::parse(text)?)
 }
 
-/// A port number from 1 to 65535, as `ls --port` has always worded its
-/// refusal: inside clap's "invalid value" message.
-pub fn port_number(text: &str) -> Result<u16, String> {
-    parse_port(text).map_err(|e| e.0)
+/// A port number from 1 to 65535 (`ls --port`, a filter: 0 is no port).
+pub fn port_number(text: &str) -> Result<u16, Error> {
+    parse_port(text).map_err(|_| invalid("port", text, "a port is a number 1-65535"))
+}
+
+/// `ls --pid`: a process id (0, never a process, matches nothing).
+pub fn pid(text: &str) -> Result<u32, Error> {
+    whole::<u32>(text, "process id", "a process id is a whole number, such as 1234")
 }
 
 /// `TERM`, `SIGTERM`, `term`, `15`.
 pub fn signal(text: &str) -> Result<Signal, Error> {
-    Signal::parse(text).map_err(Error::Usage)
+    Signal::parse(text).map_err(|_| {
+        invalid("signal", text, "use TERM, INT, HUP, QUIT, KILL, USR1, USR2, ALRM or a number from 1 to 64")
+    })
+}
+
+/// The signal names [`signal`] takes (numbers too), for completions.
+pub const SIGNAL_NAMES: &[&str] = &["TERM", "INT", "HUP", "QUIT", "KILL", "USR1", "USR2", "ALRM"];
+
+/// A parser for a value with a fixed set of words: `parse` reads it (in
+/// berth's words when it refuses) and `words` are what clap shows in help
+/// and completes, so `--fail-on <Tab>` offers the severities.
+#[derive(Clone)]
+pub struct Choices<T> {
+    parse: fn(&str) -> Result<T, Error>,
+    words: &'static [&'static str],
+}
+
+impl<T> Choices<T> {
+    pub fn new(parse: fn(&str) -> Result<T, Error>, words: &'static [&'static str]) -> Self {
+        Choices { parse, words }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Choices<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let parse = self.parse;
+        (move |text: &str| parse(text)).parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.words.iter().map(|word| PossibleValue::new(*word))))
+    }
 }
 
 /// The most a timeout may be: an hour.
@@ -73,21 +151,22 @@ impl TypedValueParser for Seconds {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<Duration, clap::Error> {
-        let flag = match arg.and_then(clap::Arg::get_long) {
+        let what = match arg.and_then(clap::Arg::get_long) {
             Some(long) => format!("--{long}"),
-            None => "the timeout".to_string(),
+            None => "timeout".to_string(),
         };
         let zero_allowed = self.zero_allowed;
-        // A plain function parser, so clap words the non-number case and
-        // keeps berth's own refusal as the error's source (see the module docs).
-        let parse = move |text: &str| -> Result<Duration, Refusal> {
-            let seconds: f64 = text.parse()?;
+        // A plain function parser: clap keeps berth's refusal as the
+        // error's source, which `app` prints (see the module docs).
+        let parse = move |text: &str| -> Result<Duration, Error> {
+            let bounds = if zero_allowed { "from 0 to 3600" } else { "above 0, at most 3600" };
+            let refusal = || invalid(&what, text, &format!("give seconds {bounds}, such as 2 or 0.5"));
+            let seconds: f64 = text.trim().parse().map_err(|_| refusal())?;
             let low_ok = if zero_allowed { seconds >= 0.0 } else { seconds > 0.0 };
             if seconds.is_finite() && low_ok && seconds <= MAX_SECONDS {
                 return Ok(Duration::from_secs_f64(seconds));
             }
-            let bounds = if zero_allowed { "from 0 to 3600" } else { "above 0, at most 3600" };
-            Err(Error::Usage(format!("{flag} {seconds} is out of range: give seconds {bounds}")).into())
+            Err(refusal())
         };
         parse.parse_ref(cmd, arg, value)
     }
@@ -142,10 +221,11 @@ pub fn addresses(text: &str) -> Result<Addresses, Error> {
 const MAX_FREE_COUNT: usize = 1000;
 
 /// `free -n`: how many ports, 1 to `MAX_FREE_COUNT`.
-pub fn free_count(text: &str) -> Result<usize, Refusal> {
-    match text.parse::<usize>()? {
-        count @ 1..=MAX_FREE_COUNT => Ok(count),
-        count => Err(Error::Usage(format!("-n {count} is out of range: ask for 1 to {MAX_FREE_COUNT} ports")).into()),
+pub fn free_count(text: &str) -> Result<usize, Error> {
+    let forms = format!("ask for 1 to {MAX_FREE_COUNT} ports");
+    match whole::<usize>(text, "count", &forms) {
+        Ok(count @ 1..=MAX_FREE_COUNT) => Ok(count),
+        _ => Err(invalid("count", text, &forms)),
     }
 }
 
@@ -158,12 +238,13 @@ pub enum RunPort {
     Number(u16),
 }
 
-/// `run --port`: `auto` or a port number.
+/// `run --port`: as every command that binds takes it ([`listen_port`]);
+/// `0` and `auto` both pick a free one.
 pub fn run_port(text: &str) -> Result<RunPort, Error> {
-    if text.eq_ignore_ascii_case("auto") {
-        return Ok(RunPort::Auto);
-    }
-    parse_port(text).map(RunPort::Number).map_err(|e| Error::Usage(format!("--port: {e}")))
+    Ok(match listen_port(text)? {
+        0 => RunPort::Auto,
+        port => RunPort::Number(port),
+    })
 }
 
 /// `run --bind`: one IP address (brackets around IPv6 allowed).
@@ -188,28 +269,32 @@ pub fn env_name(text: &str) -> Result<String, Error> {
     Ok(text.to_string())
 }
 
-/// `echo --max-clients`: at least 1.
-pub fn max_clients(text: &str) -> Result<usize, Refusal> {
-    match text.parse::<usize>()? {
-        0 => Err(Error::Usage("--max-clients must be at least 1".into()).into()),
-        count => Ok(count),
+/// A whole number of at least 1 (`what` names it in a refusal).
+fn at_least_one<T: FromStr + PartialEq + From<u8>>(text: &str, what: &str, expected: &str) -> Result<T, Error> {
+    match whole::<T>(text, what, expected)? {
+        n if n == T::from(0) => Err(invalid(what, text, expected)),
+        n => Ok(n),
     }
+}
+
+/// `echo --max-clients`: at least 1.
+pub fn max_clients(text: &str) -> Result<usize, Error> {
+    at_least_one(text, "--max-clients", "give a number of clients, at least 1")
+}
+
+/// `serve --max-connections`: at least 1.
+pub fn max_connections(text: &str) -> Result<usize, Error> {
+    at_least_one(text, "--max-connections", "give a number of connections, at least 1")
 }
 
 /// `echo --udp-rate`: at least 1 datagram a second.
-pub fn udp_rate(text: &str) -> Result<u32, Refusal> {
-    match text.parse::<u32>()? {
-        0 => Err(Error::Usage("--udp-rate must be at least 1 datagram a second".into()).into()),
-        rate => Ok(rate),
-    }
+pub fn udp_rate(text: &str) -> Result<u32, Error> {
+    at_least_one(text, "--udp-rate", "give datagrams a second, at least 1")
 }
 
 /// `scan --concurrency`: at least 1 attempt in flight.
-pub fn concurrency(text: &str) -> Result<usize, Refusal> {
-    match text.parse::<usize>()? {
-        0 => Err(Error::Usage("--concurrency 0: give at least 1 attempt in flight".into()).into()),
-        count => Ok(count),
-    }
+pub fn concurrency(text: &str) -> Result<usize, Error> {
+    at_least_one(text, "--concurrency", "give at least 1 attempt in flight")
 }
 
 /// `audit --fail-on`: the severity from which findings fail the run;
@@ -217,15 +302,21 @@ pub fn concurrency(text: &str) -> Result<usize, Refusal> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Threshold(pub Option<Severity>);
 
+/// The words `--min-severity` takes, and `--fail-on` with `none`.
+pub const SEVERITIES: &[&str] = &["info", "low", "medium", "high", "critical"];
+pub const THRESHOLDS: &[&str] = &["info", "low", "medium", "high", "critical", "none"];
+
 /// See [`Threshold`].
 pub fn fail_on(text: &str) -> Result<Threshold, Error> {
-    if text.eq_ignore_ascii_case("none") {
+    if text.trim().eq_ignore_ascii_case("none") {
         return Ok(Threshold(None));
     }
-    text.parse::<Severity>().map(|s| Threshold(Some(s))).map_err(|e| Error::Usage(format!("--fail-on: {e}, or none")))
+    text.parse::<Severity>()
+        .map(|s| Threshold(Some(s)))
+        .map_err(|_| invalid("severity", text, "use info, low, medium, high, critical, or none"))
 }
 
 /// `audit --min-severity`.
 pub fn min_severity(text: &str) -> Result<Severity, Error> {
-    text.parse::<Severity>().map_err(|e| Error::Usage(format!("--min-severity: {e}")))
+    text.parse::<Severity>().map_err(|_| invalid("severity", text, "use info, low, medium, high or critical"))
 }

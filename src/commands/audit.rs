@@ -43,21 +43,23 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
                 render::audit::skipped_line(skipped)
             );
         }
-        if destination == "-" {
+        if destination.as_os_str() == "-" {
             let mut out = super::stdout();
             out.write_all(text.as_bytes())?;
             out.flush()?;
         } else {
             std::fs::write(destination, text).map_err(|e| {
                 Error::Write(format!(
-                    "cannot write the policy to {destination}: {}; give a writable path, or - for stdout",
+                    "cannot write the policy to {}: {}; give a writable path, or - for stdout",
+                    destination.display(),
                     crate::net::error_text(&e)
                 ))
             })?;
             eprintln!(
-                "berth: wrote a policy of {} and {} to {destination}",
+                "berth: wrote a policy of {} and {} to {}",
                 render::plural(facts.listeners.len(), "listener", "listeners"),
-                render::plural(outcome.findings.len(), "accepted finding", "accepted findings")
+                render::plural(outcome.findings.len(), "accepted finding", "accepted findings"),
+                destination.display()
             );
         }
         return Ok(ExitCode::Success);

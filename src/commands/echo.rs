@@ -17,7 +17,7 @@ pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     // With --port 0, TCP and UDP should still share one number: take a TCP
     // port from the kernel, then the same number for UDP (retrying when
     // that UDP port happens to be taken).
-    let (tcp, udp) = if tcp_wanted && udp_wanted && args.port == 0 {
+    let (tcp, udp) = if tcp_wanted && udp_wanted && args.port() == 0 {
         let mut pair = None;
         for _ in 0..SAME_PORT_TRIES {
             let listener = tcp_listener(&spec)?;

@@ -2,7 +2,11 @@
 //!
 //! berth picks the port, binds and listens on it, then *becomes* the
 //! program (execve), so the program's signals and exit status are simply
-//! its own. Two ways to hand the port over:
+//! its own. The program's arguments are OsStrings from argv to execve, so
+//! bytes that are not UTF-8 pass through unchanged; the one change berth
+//! makes is `{port}` → the port number, in each argument ([`with_port`]),
+//! so that `berth run -- python3 -m http.server {port}` works without a
+//! shell. Two ways to hand the port over:
 //! - default: `PORT` in the environment. berth's socket is close-on-exec,
 //!   so it holds the port until the very execve; the program then binds it
 //!   itself. The window left is the program's start-up time, during which
@@ -13,8 +17,10 @@
 //!   for programs that accept it (sd_listen_fds, Python socket.fromfd, the
 //!   Rust listenfd crate, Go's activation package...). No window at all.
 
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -42,8 +48,8 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     };
     let port = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound port: {e}")))?.port();
 
-    let mut command = Command::new(program);
-    command.args(&args.command[1..]).env(&args.env_name, port.to_string());
+    let mut command = Command::new(with_port(program, port));
+    command.args(args.command[1..].iter().map(|arg| with_port(arg, port))).env(&args.env_name, port.to_string());
     if args.socket {
         let fd = listener.as_raw_fd();
         command
@@ -74,7 +80,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     }
     eprintln!(
         "berth: running {} with {}={port}{}",
-        crate::printable::printable(program),
+        shown(program),
         args.env_name,
         if args.socket { format!(" and the socket on {address}:{port} as fd 3") } else { String::new() }
     );
@@ -86,8 +92,31 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         io::ErrorKind::PermissionDenied => (126, "permission denied (is it executable?)".to_string()),
         _ => (126, error.to_string()),
     };
-    eprintln!("berth: cannot run '{}': {why}", crate::printable::printable(program));
+    eprintln!("berth: cannot run '{}': {why}", shown(program));
     std::process::exit(code);
+}
+
+/// The program's name as berth's messages show it: escaped, and shortened
+/// when over-long, as every error line shows what the user typed.
+fn shown(program: &OsStr) -> String {
+    let text = program.to_string_lossy();
+    crate::printable::printable(&crate::printable::shortened(&text)).into_owned()
+}
+
+/// `arg` with every `{port}` replaced by the port's digits; every other byte
+/// as it was (non-UTF-8 included).
+fn with_port(arg: &OsStr, port: u16) -> OsString {
+    const MARK: &[u8] = b"{port}";
+    let digits = port.to_string();
+    let mut out = Vec::with_capacity(arg.len());
+    let mut rest = arg.as_bytes();
+    while let Some(at) = rest.windows(MARK.len()).position(|w| w == MARK) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(digits.as_bytes());
+        rest = &rest[at + MARK.len()..];
+    }
+    out.extend_from_slice(rest);
+    OsString::from_vec(out)
 }
 
 /// Picks a free port the way `berth free` does and listens on it.
@@ -112,4 +141,16 @@ fn bind_free_port(args: &RunArgs, global: &GlobalArgs) -> Result<std::net::TcpLi
             "no free port found on {address} in the dynamic range outside the ephemeral range; try --port NUMBER"
         ))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_is_substituted_byte_for_byte() {
+        let arg = OsStr::from_bytes(b"\xff{port}:{port}{por}");
+        assert_eq!(with_port(arg, 8080).as_bytes(), b"\xff8080:8080{por}");
+        assert_eq!(with_port(OsStr::new("plain"), 1).as_bytes(), b"plain");
+    }
 }

@@ -34,9 +34,6 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let basic = args.auth.as_deref().map(Auth::basic).transpose().map_err(Error::Usage)?;
     let cors = args.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
     let allowed_hosts = args.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
-    if args.max_connections == 0 {
-        return Err(Error::Usage("--max-connections must be at least 1".into()));
-    }
     let defaults = Limits::default();
     let mut limits = Limits {
         max_connections: args.max_connections,
