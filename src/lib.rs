@@ -18,8 +18,11 @@
 //! berth_inventory            kernel -> Snapshot, the port vocabulary; imports nothing of berth
 //! ```
 //!
-//! [`error`], [`exit_codes`] and [`printable`] (the one way text from
-//! outside is made safe to show) are shared by every layer.
+//! [`error`], [`exit_codes`], [`printable`] (the one way text from
+//! outside is made safe to show) and [`stderr`] (the one way a message
+//! reaches stderr) are shared by every layer.
+
+#![deny(clippy::print_stderr, clippy::print_stdout)]
 
 pub(crate) mod actions;
 pub(crate) mod analysis;
@@ -34,6 +37,7 @@ pub(crate) mod net;
 pub(crate) mod printable;
 pub(crate) mod render;
 pub(crate) mod servers;
+pub(crate) mod stderr;
 
 /// What the integration tests (tests/) reach inside berth, besides running
 /// the binary: not an API. Everything else is crate-private, so that the

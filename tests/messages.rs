@@ -312,6 +312,27 @@ fn kill_without_a_terminal_does_not_ask() {
     assert!(readme.contains("Without a terminal, as in a script\nor a pipe, there is no one to ask"), "README says so");
 }
 
+/// A server whose stderr reader went away (a wrapper that read the ready
+/// line and closed the pipe) goes on serving: a log line that cannot be
+/// written is dropped, it does not end the connection or the process.
+fn a_server_goes_on_when_its_stderr_is_closed() {
+    let _serial = serial();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.args(["echo", "--tcp", "--port", "0", "--log", "text"]).stdin(Stdio::null()).stdout(Stdio::null());
+    let (mut echo, line, stderr) = start_berth_command(command, "echoing on");
+    let port = port_in(&line, "tcp");
+    drop(stderr);
+    for round in 0..3 {
+        let mut stream = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        std::io::Write::write_all(&mut stream, b"hello").expect("send");
+        let mut back = [0u8; 5];
+        let read = stream.read_exact(&mut back);
+        assert!(read.is_ok() && &back == b"hello", "round {round}: no echo once stderr was closed ({read:?})");
+    }
+    assert!(echo.0.try_wait().expect("wait").is_none(), "echo is still running");
+}
+
 tests![
     doctor_answers_a_held_port_with_its_holder_first,
     localhost_order_names_the_clients_refused_and_those_that_connect,
@@ -327,4 +348,5 @@ tests![
     output_to_a_full_disk_is_a_write_error,
     an_unwritable_policy_path_is_a_write_error,
     a_closed_pipe_ends_berth_quietly_with_status_0,
+    a_server_goes_on_when_its_stderr_is_closed,
 ];

@@ -2,6 +2,7 @@
 //! rules, the system's settings), run the checks, apply the policy, render,
 //! and pick the exit code from `--fail-on`.
 
+use crate::stderr::say;
 use std::io::Write;
 
 use crate::audit::{self, listeners, policy, probe, reachability, Facts};
@@ -38,7 +39,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     if let Some(destination) = &args.write_policy {
         let text = policy::write(&facts, &outcome);
         for skipped in &outcome.skipped {
-            eprintln!(
+            say!(
                 "berth: note: {} (not in the policy: what it would find is not accepted)",
                 render::audit::skipped_line(skipped)
             );
@@ -55,7 +56,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
                     crate::net::error_text(&e)
                 ))
             })?;
-            eprintln!(
+            say!(
                 "berth: wrote a policy of {} and {} to {}",
                 render::plural(facts.listeners.len(), "listener", "listeners"),
                 render::plural(outcome.findings.len(), "accepted finding", "accepted findings"),
@@ -67,7 +68,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     if let Some(policy) = &policy {
         if policy.implicit_exposure() && !policy.listeners.is_empty() {
-            eprintln!(
+            say!(
                 "berth: note: the policy has no `version = {}`: it silences only the exposure findings of the listeners it lists (and the ids in their allow); berth audit --write-policy FILE writes one that lists and accepts every finding of today's machine",
                 policy::VERSION
             );
@@ -91,7 +92,7 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     out.flush()?;
     if args.json || args.sarif {
         for skipped in &outcome.skipped {
-            eprintln!("berth: note: {}", render::audit::skipped_line(skipped));
+            say!("berth: note: {}", render::audit::skipped_line(skipped));
         }
     }
     if let Some(error) = policy_error {

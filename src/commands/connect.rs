@@ -1,6 +1,7 @@
 //! `berth connect TARGET`: connect stdin and stdout to a TCP or UDP peer,
 //! like nc. Refused and timed out give different exit codes (1 and 5).
 
+use crate::stderr::say;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
     for address in &addresses {
         match TcpStream::connect_timeout(address, timeout) {
             Ok(stream) => {
-                eprintln!("berth: connected to {address}");
+                say!("berth: connected to {address}");
                 let _ = stream.set_nodelay(true);
                 finish_bridge(*address, bridge::tcp(stream, idle));
             }
@@ -38,7 +39,7 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
     }
     let list = |v: &[SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
     if !timed_out.is_empty() {
-        eprintln!(
+        say!(
             "berth: {} did not answer within {:.1} s (packets dropped, or a full accept queue){}",
             list(&timed_out),
             timeout.as_secs_f64(),
@@ -46,7 +47,7 @@ pub fn run(args: &ConnectArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> 
         );
         return Ok(ExitCode::TimedOut);
     }
-    eprintln!(
+    say!(
         "berth: connection refused by {}: nothing listens there (berth who {} shows what does)",
         list(&refused),
         addresses[0].port()
@@ -60,11 +61,11 @@ fn connect_udp(addresses: &[SocketAddr], linger: Duration, idle: Option<Duration
         if address.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
     let socket = UdpSocket::bind(local).map_err(|e| Error::System(format!("cannot open a UDP socket: {e}")))?;
     socket.connect(address).map_err(|e| Error::System(format!("cannot address {address}: {e}")))?;
-    eprintln!("berth: sending datagrams to {address}");
+    say!("berth: sending datagrams to {address}");
     // After stdin, wait -w for the answers to what was sent.
     match bridge::udp(socket, Some(linger), idle) {
         Err(Failure::Refused { .. }) => {
-            eprintln!("berth: {address} refused (ICMP port unreachable): nothing listens there");
+            say!("berth: {address} refused (ICMP port unreachable): nothing listens there");
             std::process::exit(ExitCode::NothingFound.code())
         }
         result => finish_bridge(address, result),
@@ -82,7 +83,7 @@ pub(crate) fn finish_bridge(peer: SocketAddr, result: Result<(), Failure>) -> ! 
     let code = match result {
         Ok(()) => ExitCode::Success,
         Err(failure) => {
-            eprintln!("berth: {peer}: {}", printable(&failure.to_string()));
+            say!("berth: {peer}: {}", printable(&failure.to_string()));
             match failure {
                 Failure::Idle(_) => ExitCode::TimedOut,
                 _ => ExitCode::ActionFailed,

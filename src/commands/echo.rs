@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::servers::echo::{serve_tcp, serve_udp};
 use crate::servers::listener::{tcp_listener, udp_socket, ListenSpec};
+use crate::stderr::say;
 
 /// How often `--port 0` may find the TCP port taken for UDP before giving up.
 const SAME_PORT_TRIES: usize = 16;
@@ -41,7 +42,7 @@ pub fn run(args: &EchoArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if let Some(socket) = &udp {
         listening.push(format!("udp {}", socket.local_addr().map_err(|e| Error::System(e.to_string()))?));
     }
-    eprintln!("berth: echoing on {} (Ctrl-C to stop)", listening.join(" and "));
+    say!("berth: echoing on {} (Ctrl-C to stop)", listening.join(" and "));
 
     let log = args.log;
     let rate = args.udp_rate;

@@ -1,5 +1,6 @@
 //! `berth free`: free ports, checked by binding.
 
+use crate::stderr::say;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -38,13 +39,13 @@ pub fn run(args: &FreeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
 
     let Search { ports, ipv6_missing, shortfall } = search(&pool, args.count, &protocols, &addresses, &snapshot);
     if ipv6_missing {
-        eprintln!("berth: note: IPv6 is not available here; checked the IPv4 addresses only");
+        say!("berth: note: IPv6 is not available here; checked the IPv4 addresses only");
     }
     if ports.len() < args.count {
         // The sysctl only matters to the message, and only when a bind said EACCES.
         let unprivileged_start =
             if shortfall.needs_privilege > 0 { system::collect().unprivileged_port_start } else { None };
-        eprintln!("berth: {}", shortfall.message(ports.len(), args.count, shown_range, pool.len(), unprivileged_start));
+        say!("berth: {}", shortfall.message(ports.len(), args.count, shown_range, pool.len(), unprivileged_start));
         return Ok(ExitCode::NothingFound);
     }
 

@@ -1,6 +1,7 @@
 //! `berth listen PORT`: wait for one client (or the first datagram), then
 //! connect it to stdin and stdout, like `nc -l`.
 
+use crate::stderr::say;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -19,13 +20,13 @@ pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     }
     let listener = tcp_listener(&spec)?;
     let local = listener.local_addr().map_err(|e| Error::System(e.to_string()))?;
-    eprintln!("berth: listening on tcp {local}");
+    say!("berth: listening on tcp {local}");
     let stream = match timeout {
         None => listener.accept().map(|(s, _)| s).map_err(|e| Error::System(format!("accept failed: {e}")))?,
         Some(limit) => match accept_within(&listener, limit)? {
             Some(stream) => stream,
             None => {
-                eprintln!("berth: no client within {:.1} s", limit.as_secs_f64());
+                say!("berth: no client within {:.1} s", limit.as_secs_f64());
                 return Ok(ExitCode::TimedOut);
             }
         },
@@ -33,7 +34,7 @@ pub fn run(args: &ListenArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     // One client only: stop listening so the port is not held for nothing.
     drop(listener);
     let peer = stream.peer_addr().map_err(|e| Error::System(format!("accept failed: {e}")))?;
-    eprintln!("berth: connection from {peer}");
+    say!("berth: connection from {peer}");
     let _ = stream.set_nodelay(true);
     finish_bridge(peer, bridge::tcp(stream, idle))
 }
@@ -62,18 +63,18 @@ fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> Result<Op
 fn listen_udp(spec: &ListenSpec, timeout: Option<Duration>, idle: Option<Duration>) -> Result<ExitCode, Error> {
     let socket = udp_socket(spec)?;
     let local = socket.local_addr().map_err(|e| Error::System(e.to_string()))?;
-    eprintln!("berth: listening on udp {local}");
+    say!("berth: listening on udp {local}");
     socket.set_read_timeout(timeout).map_err(|e| Error::System(e.to_string()))?;
     let mut buffer = vec![0u8; 65_536];
     let (n, peer) = match socket.recv_from(&mut buffer) {
         Ok(received) => received,
         Err(e) if crate::net::is_socket_timeout(&e) => {
-            eprintln!("berth: no datagram within {:.1} s", timeout.unwrap_or_default().as_secs_f64());
+            say!("berth: no datagram within {:.1} s", timeout.unwrap_or_default().as_secs_f64());
             return Ok(ExitCode::TimedOut);
         }
         Err(e) => return Err(Error::System(format!("receive failed: {e}"))),
     };
-    eprintln!("berth: datagrams from {peer}");
+    say!("berth: datagrams from {peer}");
     {
         let mut stdout = io::stdout().lock();
         stdout.write_all(&buffer[..n]).and_then(|_| stdout.flush()).map_err(Error::from)?;

@@ -8,13 +8,12 @@ use crate::cli::{GlobalArgs, LsArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::render;
+use crate::stderr::say;
 use berth_inventory::{self as inventory, Socket};
 
 pub fn run(args: &LsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     if args.all_netns && unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "berth: note: --all-netns needs root to enter other namespaces; listing this one only where it cannot"
-        );
+        say!("berth: note: --all-netns needs root to enter other namespaces; listing this one only where it cannot");
     }
     let filter = args.filter();
     let snapshot = inventory::collect(&args.query(global))?;

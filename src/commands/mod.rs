@@ -17,6 +17,7 @@ pub mod scan;
 pub mod serve;
 pub mod who;
 
+use crate::stderr::say;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub(crate) fn print_visibility_notes(snapshot: &Snapshot, unseen: &UnseenCounts)
 /// The note that the /proc fallback was taken, and why, on stderr.
 pub(crate) fn print_source_note(snapshot: &Snapshot) {
     if let Some(reason) = &snapshot.visibility.netlink_fallback_reason {
-        eprintln!("berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
+        say!("berth: note: netlink sock_diag unavailable ({reason}); read /proc/net instead");
     }
 }
 

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::{local, probe, resolve};
 use crate::render;
+use crate::stderr::say;
 use berth_inventory::{self as inventory, Query};
 
 pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
@@ -18,7 +19,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         let query = Query { udp: false, port: Some(report.port), ..Query::listeners(global.source) };
         match inventory::collect(&query) {
             Ok(snapshot) => probe::explain_timeouts(&mut report, &snapshot),
-            Err(e) => eprintln!("berth: note: cannot read this machine's listeners to explain the timeout: {e}"),
+            Err(e) => say!("berth: note: cannot read this machine's listeners to explain the timeout: {e}"),
         }
     }
     Output::new(args.json, global).write(

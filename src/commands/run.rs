@@ -17,6 +17,7 @@
 //!   for programs that accept it (sd_listen_fds, Python socket.fromfd, the
 //!   Rust listenfd crate, Go's activation package...). No window at all.
 
+use crate::stderr::say;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -78,7 +79,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         // make the program look for a socket that is not there.
         command.env_remove("LISTEN_FDS").env_remove("LISTEN_PID").env_remove("LISTEN_FDNAMES");
     }
-    eprintln!(
+    say!(
         "berth: running {} with {}={port}{}",
         shown(program),
         args.env_name,
@@ -92,7 +93,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         io::ErrorKind::PermissionDenied => (126, "permission denied (is it executable?)".to_string()),
         _ => (126, error.to_string()),
     };
-    eprintln!("berth: cannot run '{}': {why}", shown(program));
+    say!("berth: cannot run '{}': {why}", shown(program));
     std::process::exit(code);
 }
 

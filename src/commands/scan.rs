@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::{limits, local, resolve, scan};
 use crate::render;
+use crate::stderr::say;
 use berth_inventory as inventory;
 
 /// The soft descriptor limit berth asks for (as far as the hard limit allows).
@@ -39,7 +40,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         match inventory::collect(&args.holders_query(&asked, global)) {
             Ok(snapshot) => Some(snapshot),
             Err(e) => {
-                eprintln!("berth: note: cannot tell who holds the open ports: {e}");
+                say!("berth: note: cannot tell who holds the open ports: {e}");
                 None
             }
         }
@@ -57,12 +58,12 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         |out, style| render::scan::write_report(out, &heading, &entries, style),
     )?;
     for note in render::scan::notes(&outcome, &entries, args.timeout) {
-        eprintln!("berth: note: {note}");
+        say!("berth: note: {note}");
     }
     if let Some(snapshot) = &snapshot {
         if entries.iter().any(|e| e.owners.as_ref().is_some_and(Vec::is_empty)) && !snapshot.visibility.running_as_root
         {
-            eprintln!("berth: note: some open ports belong to processes of other users; run as root to see them");
+            say!("berth: note: some open ports belong to processes of other users; run as root to see them");
         }
     }
     Ok(if entries.is_empty() { ExitCode::NothingFound } else { ExitCode::Success })

@@ -3,6 +3,7 @@
 //! `servers::http`; this module checks the input, binds through the shared
 //! listener setup, prints where it serves, and runs it.
 
+use crate::stderr::say;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -60,9 +61,9 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         (None, false) => None,
     };
     let url = local_url(bound);
-    eprintln!("berth: serving {} on {url}", printable(&root.path.display().to_string()));
+    say!("berth: serving {} on {url}", printable(&root.path.display().to_string()));
     if let Some(Auth::Token { token, .. }) = &auth {
-        eprintln!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
+        say!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
     }
     // --expose: the machine's own names are answered too (see exposed_names).
     let (allowed_addresses, hostname) = if args.expose { exposed_names(bound.ip()) } else { Default::default() };
@@ -75,12 +76,12 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
             .map(|ip| local_url(SocketAddr::new(*ip, bound.port())))
             .chain(hostname.iter().map(|name| format!("http://{name}:{}/", bound.port())))
             .collect();
-        eprintln!("berth: also at {}", crate::audit::list_words(&urls));
+        say!("berth: also at {}", crate::audit::list_words(&urls));
     }
     let mut allowed_hosts = allowed_hosts;
     allowed_hosts.extend(hostname);
     if as_root {
-        eprintln!(
+        say!(
             "berth: warning: serving as root: whatever reaches this server (every local user; a web page, through the browser) talks to a root process, and files only root may read are served; run berth serve as your own user, without sudo (with sudo, berth serves as you once the port is bound)"
         );
     }
@@ -108,7 +109,7 @@ fn give_up_root(root: Root, args: &ServeArgs) -> Result<(Root, bool), Error> {
                 Some(name) => format!("{} (uid {})", printable(name), user.uid),
                 None => format!("uid {}", user.uid),
             };
-            eprintln!("berth: started with sudo: the port is bound, now serving as {who}, not root");
+            say!("berth: started with sudo: the port is bound, now serving as {who}, not root");
             let root = open_root(&args.dir, args.follow_symlinks).map_err(|e| match e {
                 Error::Usage(message) => {
                     Error::Usage(format!("{message} (as {who}: berth serves as the user who ran sudo)"))
@@ -251,7 +252,7 @@ fn fit_to_open_files(wanted: usize) -> usize {
     // Room for the listener, files being sent, stdio and the runtime.
     let room = usize::try_from(soft).unwrap_or(usize::MAX).saturating_sub(64).max(1);
     if wanted > room {
-        eprintln!("berth: note: at most {room} connections at once (open-file limit {soft}; see 'ulimit -n')");
+        say!("berth: note: at most {room} connections at once (open-file limit {soft}; see 'ulimit -n')");
         return room;
     }
     wanted

@@ -29,6 +29,7 @@
 //! `max_clients × (SMALL + STACK) + LARGE_COUNT × LARGE`: 56 MiB at the
 //! default 512 clients, where one 1 MiB buffer per client held 532 MB.
 
+use crate::stderr::say;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -254,9 +255,7 @@ pub fn serve_tcp(listener: TcpListener, limits: TcpLimits, log: Option<LogFormat
         };
         let Some(slot) = Clients::admit(&clients, stream) else {
             let max_clients = limits.max_clients;
-            eprintln!(
-                "berth: echo: {peer}: refused, {max_clients} clients already (--max-clients) and none left in time"
-            );
+            say!("berth: echo: {peer}: refused, {max_clients} clients already (--max-clients) and none left in time");
             continue;
         };
         let pool = Arc::clone(&pool);
@@ -264,7 +263,7 @@ pub fn serve_tcp(listener: TcpListener, limits: TcpLimits, log: Option<LogFormat
         // dropped with the closure, which frees the slot and closes the socket.
         let spawned = std::thread::Builder::new().name(format!("echo {peer}")).stack_size(STACK).spawn(move || {
             if log.is_some() {
-                eprintln!("berth: echo: {peer} connected");
+                say!("berth: echo: {peer} connected");
             }
             let ended = echo_stream(&slot, peer, limits, &pool, log);
             let quiet_for = slot.quiet_for();
@@ -272,28 +271,28 @@ pub fn serve_tcp(listener: TcpListener, limits: TcpLimits, log: Option<LogFormat
             // not wait for stderr too.
             drop(slot);
             match ended {
-                Ok(bytes) if log.is_some() => eprintln!("berth: echo: {peer} closed after {bytes} bytes"),
+                Ok(bytes) if log.is_some() => say!("berth: echo: {peer} closed after {bytes} bytes"),
                 Ok(_) => {}
-                Err(Ended::Idle(bytes)) => eprintln!(
+                Err(Ended::Idle(bytes)) => say!(
                     "berth: echo: {peer}: closed, nothing received for {:.1} s (--idle-timeout), after {bytes} bytes",
                     limits.idle_timeout.as_secs_f64()
                 ),
-                Err(Ended::Stalled(bytes)) => eprintln!(
+                Err(Ended::Stalled(bytes)) => say!(
                     "berth: echo: {peer}: dropped, it did not read its echo for {:.1} s (--send-timeout), after {bytes} bytes",
                     limits.send_timeout.as_secs_f64()
                 ),
-                Err(Ended::Evicted(bytes)) => eprintln!(
+                Err(Ended::Evicted(bytes)) => say!(
                     "berth: echo: {peer}: closed to make room for a new client (--max-clients {}): it was the \
                      quietest, nothing moved for {:.1} s, after {bytes} bytes",
                     limits.max_clients,
                     quiet_for
                 ),
-                Err(Ended::Failed(e)) if log.is_some() => eprintln!("berth: echo: {peer}: {e}"),
+                Err(Ended::Failed(e)) if log.is_some() => say!("berth: echo: {peer}: {e}"),
                 Err(Ended::Failed(_)) => {}
             }
         });
         if spawned.is_err() {
-            eprintln!("berth: echo: {peer}: no thread for it (system limit); dropped");
+            say!("berth: echo: {peer}: no thread for it (system limit); dropped");
         }
     }
 }
@@ -508,7 +507,7 @@ impl UdpGuard {
         let i = reason.index();
         if !self.said[i] {
             self.said[i] = true;
-            eprintln!(
+            say!(
                 "berth: echo: udp: dropping datagrams from {peer}: {}; said once, later drops are summed every {} s",
                 reason.why(self.rate),
                 DROP_REPORT.as_secs()
@@ -533,7 +532,7 @@ impl UdpGuard {
                 format!("{} {}{last}", self.counts[r.index()], r.short())
             })
             .collect();
-        eprintln!(
+        say!(
             "berth: echo: udp: dropped {} more datagrams in {:.0} s: {}",
             self.counts.iter().sum::<u64>(),
             now.duration_since(self.reported).as_secs_f64(),

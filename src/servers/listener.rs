@@ -1,5 +1,6 @@
 //! The one listener setup every berth server uses.
 
+use crate::stderr::say;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 
@@ -71,7 +72,7 @@ impl ListenSpec {
                 .iter()
                 .map(|i| format!("{} ({})", i.address, crate::printable::printable(&i.name)))
                 .collect();
-            eprintln!(
+            say!(
                 "berth: warning: --expose: listening on {address}, reachable beyond this machine at {}",
                 if reachable.is_empty() {
                     "any address this machine is given (it has none besides loopback now)".to_string()

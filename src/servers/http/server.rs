@@ -24,6 +24,7 @@
 //! and only then asks the handler; a handler's [`Blocking`] job runs on
 //! tokio's blocking threads, a bounded number at a time (`run_blocking`).
 
+use crate::stderr::say;
 use std::io::{self, IoSlice, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -123,7 +124,7 @@ pub fn run<H: Handler>(handler: H, options: Options, listener: std::net::TcpList
             .spawn(move || {
                 // The other workers go on serving; say why this one stopped.
                 if let Err(error) = worker(shared, index, listener, inbox) {
-                    eprintln!("berth: warning: a worker thread stopped: {error}");
+                    say!("berth: warning: a worker thread stopped: {error}");
                 }
             })
             .map_err(|e| Error::System(format!("cannot start a thread: {e}")))?;
@@ -264,7 +265,7 @@ fn accept_failed(error: &io::Error) {
     match error.raw_os_error() {
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
-            WARNED.call_once(|| eprintln!("berth: warning: cannot accept connections: {error} (raise 'ulimit -n'?)"));
+            WARNED.call_once(|| say!("berth: warning: cannot accept connections: {error} (raise 'ulimit -n'?)"));
             std::thread::sleep(Duration::from_millis(10));
         }
         _ => {}
