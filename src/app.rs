@@ -11,7 +11,7 @@ use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::printable::{printable, shorten_inputs};
+use crate::printable::{printable, shell_word, shorten_inputs};
 
 /// Runs berth with the process's arguments and returns the exit status.
 ///
@@ -225,15 +225,4 @@ fn misplaced_flag(error: &clap::Error, argv: &[OsString]) -> Option<String> {
         "{flag} is an option of 'berth {name}': give it after the command, as {} (try 'berth {name} --help')",
         line.join(" ")
     ))
-}
-
-/// A word as a shell reads it back: quoted when it holds anything but
-/// plain characters.
-fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }

@@ -260,6 +260,17 @@ pub fn shorten_inputs(message: &str, inputs: &[&str]) -> String {
     result
 }
 
+/// A word for a shell, for the commands berth suggests: as it is when it needs no quoting, else in single
+/// quotes (`'[::1]:80'`), so a suggested command works as printed.
+pub fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +406,13 @@ mod tests {
         let part = format!("'{long}' is not an IP address");
         assert!(shorten_inputs(&part, &[]).len() < 120, "{}", &shorten_inputs(&part, &[])[..100]);
         assert_eq!(shorten_inputs("short 'x'", &["x"]), "short 'x'");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("3000"), "3000");
+        assert_eq!(shell_word("tcp/127.0.0.1:80"), "tcp/127.0.0.1:80");
+        assert_eq!(shell_word("[::1]:80"), "'[::1]:80'");
+        assert_eq!(shell_word("a'b"), "'a'\\''b'");
     }
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::unseen::{shell_word, UnseenCounts};
+use super::unseen::UnseenCounts;
 use super::who::{who, WhoReport};
+use crate::printable::shell_word;
 use berth_inventory::target::PortTarget;
 use berth_inventory::{Container, Snapshot, SocketState};
 

@@ -44,17 +44,6 @@ pub fn unseen_holder(status: OwnerStatus) -> &'static str {
     }
 }
 
-/// A word for a shell: as it is when it needs no quoting, else in single
-/// quotes (`'[::1]:80'`), so a suggested command works as printed.
-pub fn shell_word(text: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 /// Counts of the sockets in a listing whose owners are not shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct UnseenCounts {
@@ -100,18 +89,5 @@ impl UnseenCounts {
             notes.push(note);
         }
         notes
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(shell_word("3000"), "3000");
-        assert_eq!(shell_word("tcp/127.0.0.1:80"), "tcp/127.0.0.1:80");
-        assert_eq!(shell_word("[::1]:80"), "'[::1]:80'");
-        assert_eq!(shell_word("a'b"), "'a'\\''b'");
     }
 }

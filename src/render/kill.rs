@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use super::plural;
 use super::style::{Paint, Style};
 use crate::analysis::kill::{KillPlan, KillReport};
-use crate::analysis::unseen::{shell_word, unseen_holder, OwnerStatus, UnseenCounts};
+use crate::analysis::unseen::{unseen_holder, OwnerStatus, UnseenCounts};
 use crate::printable::printable;
+use crate::printable::shell_word;
 
 pub fn write_plan(out: &mut impl Write, plan: &KillPlan, dry_run: bool, style: &Style) -> io::Result<()> {
     for port in &plan.ports {

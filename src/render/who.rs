@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use super::style::{Paint, Style};
 use super::{age, plural, scope_label};
 use crate::analysis::report::SocketReport;
-use crate::analysis::unseen::{shell_word, unseen_holder, OwnerStatus};
+use crate::analysis::unseen::{unseen_holder, OwnerStatus};
 use crate::analysis::who::WhoReport;
+use crate::printable::shell_word;
 use berth_inventory::target::address_with_port;
 
 pub fn write_report(out: &mut impl Write, report: &WhoReport, style: &Style) -> io::Result<()> {
