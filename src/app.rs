@@ -104,7 +104,11 @@ fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
     }
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = error.print();
+            // Help and version go to stdout, which may be a full disk or a
+            // closed pipe: the same exit codes as any other output.
+            if let Err(failure) = error.print().and_then(|()| std::io::stdout().flush()) {
+                return report(&Error::from(failure), argv, false);
+            }
             if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 ExitCode::Usage.code()
             } else {

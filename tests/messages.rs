@@ -51,11 +51,16 @@ fn run_with_stdout(args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
 
 fn output_to_a_full_disk_is_a_write_error() {
     let _serial = serial();
-    let full = File::options().write(true).open("/dev/full").expect("/dev/full");
-    let (code, stderr) = run_with_stdout(&["ls"], Stdio::from(full));
-    assert_eq!(code, Some(6), "berth ls > /dev/full: {stderr}");
-    assert!(stderr.contains("cannot write output"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Help and version text are output like any other.
+    let outputs: [&[&str]; 7] =
+        [&["ls"], &["--help"], &["ls", "--help"], &["-h"], &["--version"], &["completions", "bash"], &["man"]];
+    for args in outputs {
+        let full = File::options().write(true).open("/dev/full").expect("/dev/full");
+        let (code, stderr) = run_with_stdout(args, Stdio::from(full));
+        assert_eq!(code, Some(6), "berth {args:?} > /dev/full: {stderr}");
+        assert!(stderr.contains("cannot write output"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 fn an_unwritable_policy_path_is_a_write_error() {
@@ -77,7 +82,7 @@ fn a_closed_pipe_ends_berth_quietly_with_status_0() {
     // SAFETY: both descriptors are fresh and owned here alone.
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(read_end);
-    for args in [&["ls", "-a"][..], &["ls", "-a", "--json"][..], &["doctor"][..]] {
+    for args in [&["ls", "-a"][..], &["ls", "-a", "--json"][..], &["doctor"][..], &["--help"][..]] {
         let (code, stderr) = run_with_stdout(args, Stdio::from(write_end.try_clone().expect("dup")));
         assert_eq!(code, Some(0), "berth {args:?} into a closed pipe: {stderr}");
         assert!(!stderr.contains("pipe") && !stderr.contains("cannot write"), "berth {args:?}: {stderr}");
