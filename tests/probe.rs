@@ -348,6 +348,44 @@ fn json_fields_match_the_documentation() {
     assert_eq!(keys_of(at(&report, "127.0.0.1")), documented_fields("An **address**"));
 }
 
+/// A TLS server on a port berth knows nothing about: plain HTTP gets a TLS
+/// alert or a closed connection, so probe asks again with TLS and shows
+/// the handshake and the answer over it (it said only "reset without an
+/// HTTP answer").
+fn tls_on_an_unknown_port_is_found_by_asking_again() {
+    let _serial = serial();
+    let (leaf, key, ca) = test_certificates();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf, ca],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key)),
+        )
+        .expect("server config");
+    let config = Arc::new(config);
+    let (listener, port) = listener_v4();
+    let _server = ServerThread::start(listener, 8, move |stream| {
+        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        read_request_head(&mut tls);
+        let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nServer: berth-test-tls\r\nConnection: close\r\n\r\n");
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    });
+
+    let (code, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0, "{report:#}");
+    let entry = at(&report, "127.0.0.1");
+    assert_eq!(entry["tls"]["version"], "TLSv1.3", "{entry:#}");
+    assert_eq!(entry["http"]["status"], 204, "{entry:#}");
+    assert_eq!(entry["http"]["server"], "berth-test-tls", "{entry:#}");
+    let (_, text, _) = run_berth(&["probe", &format!("127.0.0.1:{port}")], &[]);
+    assert!(text.contains("TLSv1.3") && text.contains("204"), "{text}");
+}
+
 tests![
     open_on_ipv4_only_names_the_trap,
     open_on_ipv6_only_names_the_trap_the_other_way,
@@ -361,4 +399,5 @@ tests![
     a_dropped_connect_times_out,
     bad_input_exits_2_with_one_line,
     json_fields_match_the_documentation,
+    tls_on_an_unknown_port_is_found_by_asking_again,
 ];

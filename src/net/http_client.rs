@@ -227,6 +227,19 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result
     }
 }
 
+/// Whether a server that got no HTTP answer out of `report` may speak TLS
+/// instead: it closed or reset the connection without a byte, or its first
+/// bytes are a TLS record (an alert, 0x15 0x03, or a handshake, 0x16 0x03,
+/// as TLS servers send to a plain-text client). Read from the words this
+/// module writes, so the test stays beside them.
+pub fn may_be_tls(report: &HttpReport) -> bool {
+    let Some(error) = report.error.as_deref() else { return false };
+    report.status.is_none()
+        && (error.ends_with("without an HTTP answer")
+            || error.starts_with(r#"not an HTTP answer: "\u{15}\u{3}"#)
+            || error.starts_with(r#"not an HTTP answer: "\u{16}\u{3}"#))
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -545,6 +558,24 @@ impl BodyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_may_be_what_a_server_that_refused_http_speaks() {
+        let refused = |error: String| HttpReport {
+            method: "HEAD",
+            status: None,
+            reason: None,
+            server: None,
+            hops: Vec::new(),
+            stopped: None,
+            error: Some(error),
+        };
+        assert!(may_be_tls(&refused(FetchError::Closed.to_string())));
+        assert!(may_be_tls(&refused("the server reset the connection without an HTTP answer".into())));
+        assert!(may_be_tls(&refused(FetchError::NotHttp(b"\x15\x03\x03\x00\x02\x02\x32".to_vec()).to_string())));
+        assert!(!may_be_tls(&refused(FetchError::NotHttp(b"\x00\x00\x00\x08SRV".to_vec()).to_string())));
+        assert!(!may_be_tls(&refused("timed out: no HTTP answer in time".into())));
+    }
 
     fn base() -> Location {
         Location { scheme: Scheme::Http, host: "localhost".into(), port: 8080, path: "/a/b?x=1".into() }

@@ -256,12 +256,48 @@ fn probe_address(target: &ProbeTarget, address: IpAddr, plan: Plan, timeout: Dur
             let silent = banner.is_none();
             report.banner = banner;
             if silent && !closed {
-                report.http =
-                    Some(http_client::converse(&mut stream, http_start(Scheme::Http), address, "HEAD", deadline));
+                let http = http_client::converse(&mut stream, http_start(Scheme::Http), address, "HEAD", deadline);
+                drop(stream);
+                report.http = Some(http);
+                try_tls_instead(&mut report, target, address, deadline, http_start(Scheme::Https));
             }
         }
     }
     report
+}
+
+/// How long the TLS try after a refused plain HTTP request may take.
+const TLS_RETRY_WAIT: Duration = Duration::from_secs(1);
+
+/// A silent server that refused plain HTTP (it closed or reset the connection,
+/// or answered with a TLS record: [`http_client::may_be_tls`]) may speak TLS on a
+/// port berth does not know for it: ask again with a TLS handshake on a
+/// new connection, as nmap's version scan does. When the handshake
+/// completes, the TLS facts and the answer over TLS replace the plain
+/// attempt; when it does not, the plain attempt's report stands alone.
+fn try_tls_instead(
+    report: &mut AddressReport,
+    target: &ProbeTarget,
+    address: IpAddr,
+    deadline: Instant,
+    https: Location,
+) {
+    let refused_plain = report.http.as_ref().is_some_and(http_client::may_be_tls);
+    if !refused_plain || Instant::now() >= deadline {
+        return;
+    }
+    // A server that is not TLS after all may say nothing to a ClientHello:
+    // the second try waits at most TLS_RETRY_WAIT of what is left.
+    let deadline = deadline.min(Instant::now() + TLS_RETRY_WAIT);
+    let Ok(stream) = DeadlineStream::connect(&SocketAddr::new(address, target.port), deadline) else {
+        return;
+    };
+    let (tls, session) = tls_client::handshake(stream, &target.host, address, true);
+    if tls.version.is_none() {
+        return;
+    }
+    report.http = session.map(|mut session| http_client::converse(&mut session, https, address, "HEAD", deadline));
+    report.tls = Some(tls);
 }
 
 /// Names the cause of each connect to this machine that timed out when the
