@@ -23,7 +23,8 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use crate::actions::signal::Signal;
 use crate::audit::Severity;
 use crate::error::Error;
-use crate::net::{ports, resolve::ProbeTarget};
+use crate::net::resolve::{self, ProbeTarget};
+use crate::net::ports;
 use berth_inventory::target::{parse_port, PortTarget};
 
 /// The one wording of a refused value: `invalid WHAT 'TEXT': EXPECTED`,
@@ -68,7 +69,7 @@ pub fn port_target(text: &str) -> Result<PortTarget, Error> {
 
 /// A port number from 1 to 65535 (`ls --port`, a filter: 0 is no port).
 pub fn port_number(text: &str) -> Result<u16, Error> {
-    parse_port(text).map_err(|_| invalid("port", text, "a port is a number 1-65535"))
+    Ok(parse_port(text)?)
 }
 
 /// `ls --pid`: a process id (0, never a process, matches nothing).
@@ -193,11 +194,13 @@ pub fn probe_target(text: &str) -> Result<ProbeTarget, Error> {
 
 /// What `connect` is pointed at: as for `probe`, but not a URL.
 pub fn connect_target(text: &str) -> Result<ProbeTarget, Error> {
-    let parsed = ProbeTarget::parse(text)?;
-    if parsed.scheme.is_some() {
-        return Err(Error::Usage(format!("'{text}': connect takes PORT, HOST:PORT or [IPV6]:PORT, not a URL")));
-    }
-    Ok(parsed)
+    ProbeTarget::parse_address(text)
+}
+
+/// `scan HOST`: a host name or an IP address, checked as typed (it is
+/// resolved when the scan starts).
+pub fn host(text: &str) -> Result<String, Error> {
+    resolve::parse_host(text)
 }
 
 /// One `free --bind` value: an address, or `localhost` for both loopback
@@ -211,9 +214,9 @@ pub fn addresses(text: &str) -> Result<Addresses, Error> {
         return Ok(Addresses(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]));
     }
     let trimmed = text.trim_start_matches('[').trim_end_matches(']');
-    let ip = trimmed.parse::<IpAddr>().map_err(|_| {
-        Error::Usage(format!("'{text}' is not an IP address: give one such as 127.0.0.1, ::1 or 0.0.0.0"))
-    })?;
+    let ip = trimmed
+        .parse::<IpAddr>()
+        .map_err(|_| invalid("address", text, "an address is an IP address, as 127.0.0.1, ::1 or 0.0.0.0, or localhost"))?;
     Ok(Addresses(vec![ip]))
 }
 
@@ -252,7 +255,7 @@ pub fn run_address(text: &str) -> Result<IpAddr, Error> {
     text.trim_start_matches('[')
         .trim_end_matches(']')
         .parse()
-        .map_err(|_| Error::Usage(format!("--bind '{text}' is not an IP address: give one such as 127.0.0.1 or ::1")))
+        .map_err(|_| invalid("address", text, "an address is an IP address, as 127.0.0.1 or ::1"))
 }
 
 /// `run --env`: a name a shell could export (letters, digits and _, not
@@ -262,9 +265,7 @@ pub fn env_name(text: &str) -> Result<String, Error> {
         && !text.starts_with(|c: char| c.is_ascii_digit())
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(Error::Usage(format!(
-            "--env '{text}' is not a valid variable name: use letters, digits and _, not starting with a digit"
-        )));
+        return Err(invalid("variable name", text, "a name is letters, digits and _, not starting with a digit"));
     }
     Ok(text.to_string())
 }
