@@ -183,7 +183,9 @@ fn not_utf8(argv: &[OsString]) -> i32 {
         })
         .collect();
     match Cli::try_parse_from(&shown) {
-        Err(error) if !matches!(error.kind(), ErrorKind::InvalidUtf8 | ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+        Err(error)
+            if !matches!(error.kind(), ErrorKind::InvalidUtf8 | ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) =>
+        {
             usage_error(error, &shown)
         }
         _ => {

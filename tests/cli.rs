@@ -261,7 +261,10 @@ fn bad_values_are_refused_in_one_style() {
         (&["connect", "0"], "invalid port '0': 0 asks for any free port"),
         (&["connect", "65536"], &format!("invalid port '65536': {connect_words}")),
         (&["connect", "bad host:80"], "invalid host 'bad host' in 'bad host:80': a host is a name"),
-        (&["connect", "http://localhost/"], &format!("invalid target 'http://localhost/': connect takes no URL; {connect_words}")),
+        (
+            &["connect", "http://localhost/"],
+            &format!("invalid target 'http://localhost/': connect takes no URL; {connect_words}"),
+        ),
         (&["free", "-r", "abc"], &format!("invalid range 'abc' for --range: {range_words}")),
         (&["free", "-r", "0-5"], "invalid port '0' in '0-5' for --range: 0 asks for any free port"),
         (&["free", "-r", "1-65536"], &format!("invalid port '65536' in '1-65536' for --range: {range_words}")),
@@ -280,7 +283,10 @@ fn bad_values_are_refused_in_one_style() {
         (&[b"run", b"--env", b"A\xff", b"--", b"true"], "invalid variable name 'A\\xff' for --env: "),
         (&[b"who", b"\xfe"], "invalid port '\\xfe': a target is a port 1-65535"),
         (&[b"scan", b"-p", b"1-\xfe"], "invalid port '\\xfe' in '1-\\xfe' for --ports: "),
-        (&[b"probe", b"http://localhost/\xff"], "invalid argument 'http://localhost/\\xff': berth reads this value as UTF-8"),
+        (
+            &[b"probe", b"http://localhost/\xff"],
+            "invalid argument 'http://localhost/\\xff': berth reads this value as UTF-8",
+        ),
     ] {
         let argv: Vec<OsString> = args.iter().map(|a| OsStr::from_bytes(a).to_os_string()).collect();
         let out = berth_os(&argv);
@@ -288,7 +294,11 @@ fn bad_values_are_refused_in_one_style() {
         assert_eq!(out.code, 2, "berth {argv:?}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "berth {argv:?}: {}", out.stderr);
         assert!(!out.stderr.contains("UTF-8 was detected"), "berth {argv:?}: clap's words: {}", out.stderr);
-        assert!(out.stderr.contains(words) && out.stderr.contains(&help), "berth {argv:?} says {words:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(words) && out.stderr.contains(&help),
+            "berth {argv:?} says {words:?}: {}",
+            out.stderr
+        );
     }
     // An unknown command: did you mean, and the suggestion runs.
     let stderr = assert_refused(&["lss"], "berth --help");

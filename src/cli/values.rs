@@ -23,8 +23,8 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use crate::actions::signal::Signal;
 use crate::audit::Severity;
 use crate::error::Error;
-use crate::net::resolve::{self, ProbeTarget};
 use crate::net::ports;
+use crate::net::resolve::{self, ProbeTarget};
 use berth_inventory::target::{parse_port, PortTarget};
 
 /// The one wording of a refused value: `invalid WHAT 'TEXT': EXPECTED`,
@@ -214,9 +214,9 @@ pub fn addresses(text: &str) -> Result<Addresses, Error> {
         return Ok(Addresses(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]));
     }
     let trimmed = text.trim_start_matches('[').trim_end_matches(']');
-    let ip = trimmed
-        .parse::<IpAddr>()
-        .map_err(|_| invalid("address", text, "an address is an IP address, as 127.0.0.1, ::1 or 0.0.0.0, or localhost"))?;
+    let ip = trimmed.parse::<IpAddr>().map_err(|_| {
+        invalid("address", text, "an address is an IP address, as 127.0.0.1, ::1 or 0.0.0.0, or localhost")
+    })?;
     Ok(Addresses(vec![ip]))
 }
 

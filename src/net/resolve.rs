@@ -58,7 +58,8 @@ pub struct ProbeTarget {
 }
 
 /// What `probe` is pointed at, the end of each refusal of a target.
-const FORMS: &str = "a target is a port 1-65535, HOST:PORT, [IPV6]:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH";
+const FORMS: &str =
+    "a target is a port 1-65535, HOST:PORT, [IPV6]:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH";
 
 /// What `connect` is pointed at: as for probe, without URLs.
 const CONNECT_FORMS: &str = "a target is a port 1-65535, HOST:PORT or [IPV6]:PORT";

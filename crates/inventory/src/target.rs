@@ -103,7 +103,8 @@ impl PortTarget {
         };
 
         let (host, port_text) = if let Some(bracketed) = rest.strip_prefix('[') {
-            let (host, after) = bracketed.split_once(']').ok_or_else(|| target("missing ']' after the IPv6 address"))?;
+            let (host, after) =
+                bracketed.split_once(']').ok_or_else(|| target("missing ']' after the IPv6 address"))?;
             let port = after.strip_prefix(':').ok_or_else(|| target("expected ':PORT' after ']'"))?;
             (Some(host), port)
         } else if rest.matches(':').count() > 1 {
