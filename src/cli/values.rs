@@ -8,7 +8,9 @@
 //! [`Error::Usage`], which [`crate::app`] prints as it prints every other
 //! error value: `berth: MESSAGE (try 'berth CMD --help')`, on one line,
 //! exit 2. No number is parsed by clap's own parsers, so Rust's "invalid
-//! digit found in string" never reaches the user.
+//! digit found in string" never reaches the user; a value that is not
+//! UTF-8 reaches its parser shown escaped (`\xff`, see `app::not_utf8`),
+//! so it too is refused in these words.
 //!
 //! Values with a fixed set of words (`--fail-on`, `--signal`) are parsed by
 //! [`Choices`], which also tells clap the words, so help, completions
@@ -25,13 +27,16 @@ use crate::audit::Severity;
 use crate::error::Error;
 use crate::net::ports;
 use crate::net::resolve::{self, ProbeTarget};
-use berth_inventory::target::{parse_port, PortTarget};
+use berth_inventory::target::{parse_port, refusal, PortTarget};
 
 /// The one wording of a refused value: `invalid WHAT 'TEXT': EXPECTED`,
-/// where EXPECTED says what would have been accepted. (An over-long TEXT
-/// is shortened where the line is printed, in [`crate::app`].)
+/// where EXPECTED says what would have been accepted. It is the
+/// inventory's [`refusal`], which also words a refused piece of a longer
+/// input (`invalid port '99999' in 'abc:99999'`) for the target, range and
+/// port-list parsers. (An over-long TEXT is shortened where the line is
+/// printed, in [`crate::app`].)
 pub fn invalid(what: &str, text: &str, expected: &str) -> Error {
-    Error::Usage(format!("invalid {what} '{text}': {expected}"))
+    refusal(what, text, text, expected).into()
 }
 
 /// A whole number of type `T` (digits only, no sign), refused in berth's
