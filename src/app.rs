@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
@@ -11,7 +12,7 @@ use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::printable::{printable, shell_word, shorten_inputs};
+use crate::printable::{printable, printable_bytes, shell_word, shorten_inputs};
 
 /// Runs berth with the process's arguments and returns the exit status.
 ///
@@ -99,6 +100,9 @@ fn help_command(argv: &[OsString]) -> String {
 /// it, the command line that works; every other case clap's first
 /// paragraph. Each ends with the --help to read.
 fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
+    if error.kind() == ErrorKind::InvalidUtf8 {
+        return not_utf8(argv);
+    }
     if let Some(refusal) = std::error::Error::source(&error).and_then(|source| source.downcast_ref::<Error>()) {
         return report(&name_the_flag(refusal, &error), argv, true);
     }
@@ -164,6 +168,35 @@ fn usage_error(error: clap::Error, argv: &[OsString]) -> i32 {
             };
             print_error(&format!("{message}{similar} (try '{}')", help_command(argv)), argv);
             ExitCode::Usage.code()
+        }
+    }
+}
+
+/// A value that is not UTF-8 (`berth serve -p $'\xff'`), where clap says
+/// only "invalid UTF-8 was detected in one or more arguments". Parsing
+/// again with every such argument as it is shown (`\xff`) lets the value's
+/// own parser refuse it in its own words (`invalid port '\xff' for --port:
+/// ...`); a value that only its bytes spoil (a URL's path) is refused in
+/// the same style, as an argument that must be UTF-8.
+fn not_utf8(argv: &[OsString]) -> i32 {
+    let shown: Vec<OsString> = argv
+        .iter()
+        .map(|arg| match arg.to_str() {
+            Some(_) => arg.clone(),
+            None => OsString::from(printable_bytes(arg.as_bytes()).into_owned()),
+        })
+        .collect();
+    match Cli::try_parse_from(&shown) {
+        Err(error)
+            if !matches!(error.kind(), ErrorKind::InvalidUtf8 | ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) =>
+        {
+            usage_error(error, &shown)
+        }
+        _ => {
+            let at = argv.iter().position(|arg| arg.to_str().is_none()).unwrap_or(0);
+            let given = shown[at].to_string_lossy();
+            let refusal = crate::cli::values::invalid("argument", &given, "berth reads this value as UTF-8 text");
+            report(&refusal, &shown, true)
         }
     }
 }

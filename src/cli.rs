@@ -506,7 +506,7 @@ pub struct ProbeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
     /// The host to scan (default 127.0.0.1).
-    #[arg(value_name = "HOST", default_value = "127.0.0.1")]
+    #[arg(value_name = "HOST", default_value = "127.0.0.1", value_parser = values::host)]
     pub host: String,
 
     /// Ports to scan: 1-65535, 80,443,8000-8100.

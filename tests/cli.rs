@@ -184,6 +184,10 @@ fn assert_refused(args: &[&str], help: &str) -> String {
 fn bad_values_are_refused_in_one_style() {
     let _serial = serial();
     let port_words = ": a port is a number 1-65535, or 0/auto for any free port";
+    let target_words = "a target is a port 1-65535, ADDRESS:PORT, [IPV6]:PORT, localhost:PORT, tcp/PORT or udp/PORT";
+    let connect_words = "a target is a port 1-65535, HOST:PORT or [IPV6]:PORT";
+    let list_words = "give ports 1-65535 and ranges LOW-HIGH, separated by commas, as 1-1024,8080";
+    let range_words = "a range is LOW-HIGH, two ports 1-65535, as 20000-20100";
     for args in [
         &["serve", "-p", "abc"][..],
         &["serve", "--port=abc"],
@@ -222,9 +226,79 @@ fn bad_values_are_refused_in_one_style() {
         (&["ls", "--color", "sometimes"], "invalid --color 'sometimes': use one of auto, always, never"),
         (&["echo", "--log", "json"], "invalid --log 'json'"),
         (&["completions", "tcsh"], "invalid shell 'tcsh'"),
+        // Ports, targets, ranges, addresses and port lists, in every command
+        // that takes one: the part that is wrong, then what is accepted.
+        (&["who", "abc"], &format!("invalid port 'abc': {target_words}")),
+        (&["who", "0"], "invalid port '0': 0 asks for any free port and names none; a target is a port 1-65535"),
+        (&["who", "65536"], &format!("invalid port '65536': {target_words}")),
+        (&["who", "abc:99999"], &format!("invalid port '99999' in 'abc:99999': {target_words}")),
+        (&["who", "1.2.3:80"], "invalid address '1.2.3' in '1.2.3:80': use an IP address, localhost or *"),
+        (&["who", "sctp/80"], "invalid protocol 'sctp' in 'sctp/80': use tcp/PORT or udp/PORT"),
+        (&["who", "::1:80"], "invalid target '::1:80': write IPv6 addresses in brackets, as [::1]:80"),
+        (&["kill", "abc"], &format!("invalid port 'abc': {target_words}")),
+        (&["kill", "-y", "0"], "invalid port '0': 0 asks for any free port"),
+        (&["kill", "65536"], &format!("invalid port '65536': {target_words}")),
+        (&["kill", "localhost:x"], &format!("invalid port 'x' in 'localhost:x': {target_words}")),
+        (&["doctor", "abc"], &format!("invalid port 'abc': {target_words}")),
+        (&["doctor", "0"], "invalid port '0': 0 asks for any free port"),
+        (&["doctor", "65536"], &format!("invalid port '65536': {target_words}")),
+        (&["doctor", "[::1]80"], "invalid target '[::1]80': expected ':PORT' after ']'"),
+        (&["scan", "-p", "abc"], &format!("invalid port 'abc' for --ports: {list_words}")),
+        (&["scan", "-p", "0"], "invalid port '0' for --ports: 0 asks for any free port"),
+        (&["scan", "--ports=65536"], &format!("invalid port '65536' for --ports: {list_words}")),
+        (&["scan", "-p", "80,1-70000"], &format!("invalid port '70000' in '80,1-70000' for --ports: {list_words}")),
+        (&["scan", "-p", "9-1"], "invalid range '9-1' for --ports: a range runs upwards, as 1-9"),
+        (&["scan", "-p", "1-2-3"], "invalid range '1-2-3' for --ports: a range is LOW-HIGH"),
+        (&["scan", "-p", "1,,2"], "invalid port list '1,,2' for --ports: an item between commas is empty"),
+        (&["scan", "bad host", "-p", "80"], "invalid host 'bad host': a host is a name"),
+        (&["probe", "abc"], "invalid target 'abc': a host needs a port, as abc:80; a target is a port 1-65535"),
+        (&["probe", "0"], "invalid port '0': 0 asks for any free port"),
+        (&["probe", "65536"], "invalid port '65536': a target is a port 1-65535, HOST:PORT"),
+        (&["probe", "http://localhost:99999/"], "invalid port '99999' in 'http://localhost:99999/': "),
+        (&["probe", "bad host:80"], "invalid host 'bad host' in 'bad host:80': a host is a name"),
+        (&["probe", "ftp://localhost"], "invalid scheme 'ftp' in 'ftp://localhost': "),
+        (&["connect", "abc"], &format!("invalid target 'abc': a host needs a port, as abc:80; {connect_words}")),
+        (&["connect", "0"], "invalid port '0': 0 asks for any free port"),
+        (&["connect", "65536"], &format!("invalid port '65536': {connect_words}")),
+        (&["connect", "bad host:80"], "invalid host 'bad host' in 'bad host:80': a host is a name"),
+        (
+            &["connect", "http://localhost/"],
+            &format!("invalid target 'http://localhost/': connect takes no URL; {connect_words}"),
+        ),
+        (&["free", "-r", "abc"], &format!("invalid range 'abc' for --range: {range_words}")),
+        (&["free", "-r", "0-5"], "invalid port '0' in '0-5' for --range: 0 asks for any free port"),
+        (&["free", "-r", "1-65536"], &format!("invalid port '65536' in '1-65536' for --range: {range_words}")),
+        (&["free", "-r", "9-1"], "invalid range '9-1' for --range: a range runs upwards, as 1-9"),
+        (&["free", "-b", "abc"], "invalid address 'abc' for --bind: an address is an IP address"),
+        (&["run", "-b", "abc", "--", "true"], "invalid address 'abc' for --bind: an address is an IP address"),
+        (&["run", "-e", "1X", "--", "true"], "invalid variable name '1X' for --env: a name is letters, digits and _"),
+        (&["ls", "--port", "0"], "invalid port '0' for --port: 0 asks for any free port"),
     ] {
         let stderr = assert_refused(args, &format!("berth {} --help", args[0]));
         assert!(stderr.contains(words), "berth {args:?} says {words:?}: {stderr}");
+    }
+    // A value that is not UTF-8 is refused by its own parser, shown escaped.
+    for (args, words) in [
+        (&[&b"serve"[..], b"-p", b"\xff"][..], "invalid port '\\xff' for --port: a port is a number 1-65535"),
+        (&[b"run", b"--env", b"A\xff", b"--", b"true"], "invalid variable name 'A\\xff' for --env: "),
+        (&[b"who", b"\xfe"], "invalid port '\\xfe': a target is a port 1-65535"),
+        (&[b"scan", b"-p", b"1-\xfe"], "invalid port '\\xfe' in '1-\\xfe' for --ports: "),
+        (
+            &[b"probe", b"http://localhost/\xff"],
+            "invalid argument 'http://localhost/\\xff': berth reads this value as UTF-8",
+        ),
+    ] {
+        let argv: Vec<OsString> = args.iter().map(|a| OsStr::from_bytes(a).to_os_string()).collect();
+        let out = berth_os(&argv);
+        let help = format!("(try 'berth {} --help')", String::from_utf8_lossy(args[0]));
+        assert_eq!(out.code, 2, "berth {argv:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "berth {argv:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("UTF-8 was detected"), "berth {argv:?}: clap's words: {}", out.stderr);
+        assert!(
+            out.stderr.contains(words) && out.stderr.contains(&help),
+            "berth {argv:?} says {words:?}: {}",
+            out.stderr
+        );
     }
     // An unknown command: did you mean, and the suggestion runs.
     let stderr = assert_refused(&["lss"], "berth --help");

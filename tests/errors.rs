@@ -41,11 +41,11 @@ fn malformed_ports_for_who() {
     }
     // The message says what was wrong.
     let (_, _, stderr) = run_berth(&["who", "65536"], &[]);
-    assert!(stderr.contains("out of range"), "{stderr}");
+    assert!(stderr.contains("invalid port '65536': a target is a port 1-65535"), "{stderr}");
     let (_, _, stderr) = run_berth(&["who", "::1:80"], &[]);
-    assert!(stderr.contains("brackets"), "{stderr}");
+    assert!(stderr.contains("invalid target '::1:80': write IPv6 addresses in brackets, as [::1]:80"), "{stderr}");
     let (_, _, stderr) = run_berth(&["who", "sctp/80"], &[]);
-    assert!(stderr.contains("tcp or udp"), "{stderr}");
+    assert!(stderr.contains("invalid protocol 'sctp' in 'sctp/80': use tcp/PORT or udp/PORT"), "{stderr}");
 }
 
 fn bad_flags() {

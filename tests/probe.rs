@@ -334,7 +334,7 @@ fn bad_input_exits_2_with_one_line() {
     }
     let (code, _, stderr) = run_berth(&["probe", "gopher://localhost:70"], &[]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("unknown scheme"), "{stderr}");
+    assert!(stderr.contains("invalid scheme 'gopher' in 'gopher://localhost:70': "), "{stderr}");
     let (code, _, stderr) = run_berth(&["probe", "8080", "-w", "0"], &[]);
     assert_eq!(code, 2, "{stderr}");
 }

@@ -6,21 +6,23 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::plural;
-use berth_inventory::target::{parse_port, TargetError};
+use berth_inventory::target::{parse_port_in, refusal, TargetError};
 use berth_inventory::{PortRanges, Protocol, Snapshot};
 
 /// IANA's dynamic (private) range, RFC 6335.
 pub const DYNAMIC: (u16, u16) = (49152, 65535);
 
-/// `LOW-HIGH`, both ports, LOW <= HIGH.
+/// What `--range` takes, the end of each of its refusals.
+const RANGE_FORMS: &str = "a range is LOW-HIGH, two ports 1-65535, as 20000-20100";
+
+/// `LOW-HIGH`, both ports, LOW <= HIGH; a refusal names the wrong port
+/// (`invalid port '70000' in '1-70000'`).
 pub fn parse_range(text: &str) -> Result<(u16, u16), TargetError> {
-    let (low, high) = text
-        .split_once('-')
-        .ok_or_else(|| TargetError(format!("'{text}' is not a range: write LOW-HIGH, as 20000-20100")))?;
-    let low = parse_port(low)?;
-    let high = parse_port(high)?;
+    let (low, high) = text.split_once('-').ok_or_else(|| refusal("range", text, text, RANGE_FORMS))?;
+    let low = parse_port_in(low, text, RANGE_FORMS)?;
+    let high = parse_port_in(high, text, RANGE_FORMS)?;
     if low > high {
-        return Err(TargetError(format!("'{text}': the range is empty ({low} is above {high}); write LOW-HIGH")));
+        return Err(refusal("range", text, text, &format!("a range runs upwards, as {high}-{low}; {RANGE_FORMS}")));
     }
     Ok((low, high))
 }

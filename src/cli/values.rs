@@ -8,7 +8,9 @@
 //! [`Error::Usage`], which [`crate::app`] prints as it prints every other
 //! error value: `berth: MESSAGE (try 'berth CMD --help')`, on one line,
 //! exit 2. No number is parsed by clap's own parsers, so Rust's "invalid
-//! digit found in string" never reaches the user.
+//! digit found in string" never reaches the user; a value that is not
+//! UTF-8 reaches its parser shown escaped (`\xff`, see `app::not_utf8`),
+//! so it too is refused in these words.
 //!
 //! Values with a fixed set of words (`--fail-on`, `--signal`) are parsed by
 //! [`Choices`], which also tells clap the words, so help, completions
@@ -23,14 +25,18 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use crate::actions::signal::Signal;
 use crate::audit::Severity;
 use crate::error::Error;
-use crate::net::{ports, resolve::ProbeTarget};
-use berth_inventory::target::{parse_port, PortTarget};
+use crate::net::ports;
+use crate::net::resolve::{self, ProbeTarget};
+use berth_inventory::target::{parse_port, refusal, PortTarget};
 
 /// The one wording of a refused value: `invalid WHAT 'TEXT': EXPECTED`,
-/// where EXPECTED says what would have been accepted. (An over-long TEXT
-/// is shortened where the line is printed, in [`crate::app`].)
+/// where EXPECTED says what would have been accepted. It is the
+/// inventory's [`refusal`], which also words a refused piece of a longer
+/// input (`invalid port '99999' in 'abc:99999'`) for the target, range and
+/// port-list parsers. (An over-long TEXT is shortened where the line is
+/// printed, in [`crate::app`].)
 pub fn invalid(what: &str, text: &str, expected: &str) -> Error {
-    Error::Usage(format!("invalid {what} '{text}': {expected}"))
+    refusal(what, text, text, expected).into()
 }
 
 /// A whole number of type `T` (digits only, no sign), refused in berth's
@@ -68,7 +74,7 @@ pub fn port_target(text: &str) -> Result<PortTarget, Error> {
 
 /// A port number from 1 to 65535 (`ls --port`, a filter: 0 is no port).
 pub fn port_number(text: &str) -> Result<u16, Error> {
-    parse_port(text).map_err(|_| invalid("port", text, "a port is a number 1-65535"))
+    Ok(parse_port(text)?)
 }
 
 /// `ls --pid`: a process id (0, never a process, matches nothing).
@@ -193,11 +199,13 @@ pub fn probe_target(text: &str) -> Result<ProbeTarget, Error> {
 
 /// What `connect` is pointed at: as for `probe`, but not a URL.
 pub fn connect_target(text: &str) -> Result<ProbeTarget, Error> {
-    let parsed = ProbeTarget::parse(text)?;
-    if parsed.scheme.is_some() {
-        return Err(Error::Usage(format!("'{text}': connect takes PORT, HOST:PORT or [IPV6]:PORT, not a URL")));
-    }
-    Ok(parsed)
+    ProbeTarget::parse_address(text)
+}
+
+/// `scan HOST`: a host name or an IP address, checked as typed (it is
+/// resolved when the scan starts).
+pub fn host(text: &str) -> Result<String, Error> {
+    resolve::parse_host(text)
 }
 
 /// One `free --bind` value: an address, or `localhost` for both loopback
@@ -212,7 +220,7 @@ pub fn addresses(text: &str) -> Result<Addresses, Error> {
     }
     let trimmed = text.trim_start_matches('[').trim_end_matches(']');
     let ip = trimmed.parse::<IpAddr>().map_err(|_| {
-        Error::Usage(format!("'{text}' is not an IP address: give one such as 127.0.0.1, ::1 or 0.0.0.0"))
+        invalid("address", text, "an address is an IP address, as 127.0.0.1, ::1 or 0.0.0.0, or localhost")
     })?;
     Ok(Addresses(vec![ip]))
 }
@@ -252,7 +260,7 @@ pub fn run_address(text: &str) -> Result<IpAddr, Error> {
     text.trim_start_matches('[')
         .trim_end_matches(']')
         .parse()
-        .map_err(|_| Error::Usage(format!("--bind '{text}' is not an IP address: give one such as 127.0.0.1 or ::1")))
+        .map_err(|_| invalid("address", text, "an address is an IP address, as 127.0.0.1 or ::1"))
 }
 
 /// `run --env`: a name a shell could export (letters, digits and _, not
@@ -262,9 +270,7 @@ pub fn env_name(text: &str) -> Result<String, Error> {
         && !text.starts_with(|c: char| c.is_ascii_digit())
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(Error::Usage(format!(
-            "--env '{text}' is not a valid variable name: use letters, digits and _, not starting with a digit"
-        )));
+        return Err(invalid("variable name", text, "a name is letters, digits and _, not starting with a digit"));
     }
     Ok(text.to_string())
 }

@@ -3,7 +3,9 @@
 //! `probe` takes `PORT` (meaning localhost), `HOST:PORT`, `[IPV6]:PORT` or a
 //! URL (`http://host:port/path`, `https://...`); `scan` takes a host. Port
 //! numbers go through the one port parser every command uses
-//! ([`berth_inventory::target::parse_port`]), so the messages match.
+//! ([`berth_inventory::target::parse_port_in`]), and every refusal is
+//! worded as [`berth_inventory::target::refusal`] words it, so the
+//! messages match.
 //!
 //! `localhost` always stands for both 127.0.0.1 and ::1, whatever
 //! /etc/hosts says: clients differ in which one they try first, and the
@@ -14,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use serde::Serialize;
 
 use crate::error::Error;
-use berth_inventory::target::parse_port;
+use berth_inventory::target::{parse_port_in, refusal};
 
 /// How the target asked to be spoken to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -55,22 +57,51 @@ pub struct ProbeTarget {
     pub path: Option<String>,
 }
 
-const FORMS: &str = "use PORT, HOST:PORT, [IPV6]:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH";
+/// What `probe` is pointed at, the end of each refusal of a target.
+const FORMS: &str =
+    "a target is a port 1-65535, HOST:PORT, [IPV6]:PORT, http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH";
+
+/// What `connect` is pointed at: as for probe, without URLs.
+const CONNECT_FORMS: &str = "a target is a port 1-65535, HOST:PORT or [IPV6]:PORT";
+
+/// What a host may be.
+const HOST_RULE: &str = "a host is a name, as localhost or db.internal, or an IP address";
+
+/// `invalid WHAT 'PART' [in 'WHOLE']: EXPECTED`, the one wording (see
+/// [`berth_inventory::target::refusal`]).
+fn refused(what: &str, part: &str, whole: &str, expected: &str) -> Error {
+    refusal(what, part, whole, expected).into()
+}
 
 impl ProbeTarget {
+    /// PORT, HOST:PORT, `[IPV6]:PORT` or an http(s) URL (`probe`).
     pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::parse_as(text, FORMS)
+    }
+
+    /// PORT, HOST:PORT or `[IPV6]:PORT`, not a URL (`connect`).
+    pub fn parse_address(text: &str) -> Result<Self, Error> {
+        let original = text.trim();
+        if original.contains("://") {
+            return Err(refused("target", original, original, &format!("connect takes no URL; {CONNECT_FORMS}")));
+        }
+        Self::parse_as(text, CONNECT_FORMS)
+    }
+
+    /// `forms` ends each refusal: what the command takes.
+    fn parse_as(text: &str, forms: &str) -> Result<Self, Error> {
         let original = text.trim();
         if original.is_empty() {
-            return Err(Error::Usage(format!("no target given; {FORMS}")));
+            return Err(refused("target", original, original, forms));
         }
         if let Some((scheme, rest)) = original.split_once("://") {
             return Self::parse_url(original, scheme, rest);
         }
-        let (host, port_text) = split_host_port(original)?;
-        let port = port_of(original, port_text)?;
+        let (host, port_text) = split_host_port(original, original, forms)?;
+        let port = parse_port_in(port_text, original, forms)?;
         let host = match host {
             None => "localhost".to_string(),
-            Some(host) => check_host(original, host)?,
+            Some(host) => check_host(original, host, forms)?,
         };
         Ok(ProbeTarget { text: original.to_string(), host, port, scheme: None, path: None })
     }
@@ -79,11 +110,13 @@ impl ProbeTarget {
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
-            other => {
-                return Err(Error::Usage(format!(
-                    "'{original}': unknown scheme '{other}': berth probes http:// and https:// URLs, \
-                     or any TCP port as HOST:PORT"
-                )))
+            _ => {
+                return Err(refused(
+                    "scheme",
+                    scheme,
+                    original,
+                    "berth probes http:// and https:// URLs, or any TCP port as HOST:PORT",
+                ))
             }
         };
         let (authority, path) = match rest.find(['/', '?', '#']) {
@@ -91,7 +124,7 @@ impl ProbeTarget {
             None => (rest, "/"),
         };
         if authority.contains('@') {
-            return Err(Error::Usage(format!("'{original}': credentials in URLs are not supported")));
+            return Err(refused("URL", original, original, &format!("credentials (USER@) are not supported; {FORMS}")));
         }
         // The fragment stays with the client; a query alone gets the root path.
         let path = path.split('#').next().unwrap_or("/");
@@ -100,14 +133,14 @@ impl ProbeTarget {
             // [v6] alone takes the scheme's port; [v6]:PORT goes through split_host_port.
             Some((host, "")) => (Some(host), scheme.default_port()),
             _ if authority.contains(':') => {
-                let (host, port_text) = split_host_port(authority)?;
-                (host, port_of(original, port_text)?)
+                let (host, port_text) = split_host_port(authority, original, FORMS)?;
+                (host, parse_port_in(port_text, original, FORMS)?)
             }
             _ => (Some(authority), scheme.default_port()),
         };
         let host = match host {
-            Some(host) if !host.is_empty() => check_host(original, host)?,
-            _ => return Err(Error::Usage(format!("'{original}': the URL names no host; {FORMS}"))),
+            Some(host) if !host.is_empty() => check_host(original, host, FORMS)?,
+            _ => return Err(refused("URL", original, original, &format!("it names no host; {FORMS}"))),
         };
         Ok(ProbeTarget { text: original.to_string(), host, port, scheme: Some(scheme), path: Some(path) })
     }
@@ -123,53 +156,58 @@ pub fn host_header(host: &str, scheme: Scheme, port: u16) -> String {
     }
 }
 
-/// Splits `host:port`, `[v6]:port`, `:port` and `port` (host None).
-fn split_host_port(text: &str) -> Result<(Option<&str>, &str), Error> {
+/// Splits `host:port`, `[v6]:port`, `:port` and `port` (host None); `text`
+/// is a piece of `original`, which refusals quote.
+fn split_host_port<'a>(text: &'a str, original: &str, forms: &str) -> Result<(Option<&'a str>, &'a str), Error> {
+    let target = |why: &str| refused("target", original, original, &format!("{why}; {forms}"));
     if let Some(bracketed) = text.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| Error::Usage(format!("'{text}': missing ']' after the IPv6 address; {FORMS}")))?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| Error::Usage(format!("'{text}': expected ':PORT' after ']'; {FORMS}")))?;
+        let (host, after) = bracketed.split_once(']').ok_or_else(|| target("missing ']' after the IPv6 address"))?;
+        let port = after.strip_prefix(':').ok_or_else(|| target("expected ':PORT' after ']'"))?;
         return Ok((Some(host), port));
     }
     if text.matches(':').count() > 1 {
-        return Err(Error::Usage(format!("'{text}': write IPv6 addresses in brackets, as [::1]:PORT")));
+        let example = match text.rsplit_once(':') {
+            Some((address, port)) if !address.is_empty() && !port.is_empty() => format!("[{address}]:{port}"),
+            _ => "[::1]:PORT".to_string(),
+        };
+        return Err(target(&format!("write IPv6 addresses in brackets, as {example}")));
     }
     Ok(match text.split_once(':') {
         Some(("", port)) => (None, port),
         Some((host, port)) => (Some(host), port),
         None if text.bytes().all(|b| b.is_ascii_digit()) => (None, text),
-        None => return Err(Error::Usage(format!("'{text}': no port given; {FORMS}"))),
+        None => return Err(target(&format!("a host needs a port, as {text}:80"))),
     })
 }
 
-/// The port of `original`, with the whole input quoted when it was more than the port.
-fn port_of(original: &str, port_text: &str) -> Result<u16, Error> {
-    parse_port(port_text).map_err(|e| {
-        if port_text == original {
-            Error::Usage(e.0)
-        } else {
-            Error::Usage(format!("'{original}': {}", e.0))
-        }
-    })
+/// Whether `host` is an IP literal, or a name made of the characters DNS
+/// names use.
+fn host_like(host: &str) -> bool {
+    host.parse::<IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+            && !host.starts_with(['-', '.']))
 }
 
-/// An IP literal, or a name made of the characters DNS names use.
-fn check_host(original: &str, host: &str) -> Result<String, Error> {
-    if host.parse::<IpAddr>().is_ok() {
-        return Ok(host.to_string());
-    }
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        && !host.starts_with(['-', '.']);
-    if valid {
+/// `host` as [`host_like`] accepts it, refused as a piece of `original`.
+fn check_host(original: &str, host: &str, forms: &str) -> Result<String, Error> {
+    if host_like(host) {
         Ok(host.to_string())
     } else {
-        Err(Error::Usage(format!("'{original}': '{host}' is not a host name or IP address; {FORMS}")))
+        Err(refused("host", host, original, &format!("{HOST_RULE}; {forms}")))
     }
+}
+
+/// `scan HOST`: a name or an IP address (brackets around IPv6 allowed),
+/// checked as it is typed; it is resolved when the scan starts.
+pub fn parse_host(text: &str) -> Result<String, Error> {
+    let trimmed = text.trim();
+    let bare = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(trimmed);
+    if !host_like(bare) {
+        return Err(refused("host", text, text, HOST_RULE));
+    }
+    Ok(text.to_string())
 }
 
 /// Every address `host` stands for, in the resolver's order, without
@@ -205,14 +243,7 @@ pub fn resolve(host: &str) -> Result<Vec<IpAddr>, Error> {
 pub fn resolve_one(host: &str) -> Result<IpAddr, Error> {
     let host = host.trim();
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    if host.is_empty() {
-        return Err(Error::Usage("no host given: name an IP address or a host name".into()));
-    }
-    if host.parse::<IpAddr>().is_err() {
-        check_host(host, host).map_err(|_| {
-            Error::Usage(format!("'{host}' is not a host name or IP address: name one, as 127.0.0.1, ::1 or myhost"))
-        })?;
-    }
+    parse_host(host)?;
     let addresses = resolve(host)?;
     Ok(addresses.iter().copied().find(IpAddr::is_ipv4).unwrap_or(addresses[0]))
 }
@@ -267,7 +298,15 @@ mod tests {
         ] {
             assert!(ProbeTarget::parse(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(ProbeTarget::parse("gopher://x:70").unwrap_err().to_string().contains("unknown scheme"));
+        let says = |bad: &str| ProbeTarget::parse(bad).unwrap_err().to_string();
+        assert!(says("gopher://x:70").starts_with("invalid scheme 'gopher' in 'gopher://x:70': "));
+        assert_eq!(says("host:99999"), format!("invalid port '99999' in 'host:99999': {FORMS}"));
+        assert_eq!(says("bad host:80"), format!("invalid host 'bad host' in 'bad host:80': {HOST_RULE}; {FORMS}"));
+        assert!(says("0").starts_with("invalid port '0': 0 asks for any free port"), "{}", says("0"));
+        let connect = ProbeTarget::parse_address("http://x/").unwrap_err().to_string();
+        assert!(connect.starts_with("invalid target 'http://x/': connect takes no URL"), "{connect}");
+        let connect = ProbeTarget::parse_address("abc").unwrap_err().to_string();
+        assert_eq!(connect, format!("invalid target 'abc': a host needs a port, as abc:80; {CONNECT_FORMS}"));
     }
 
     #[test]

@@ -34,24 +34,46 @@ impl fmt::Display for TargetError {
 
 impl std::error::Error for TargetError {}
 
-const FORMS: &str = "use PORT, :PORT, ADDRESS:PORT, [IPV6]:PORT, localhost:PORT, tcp/PORT or udp/PORT";
+/// What a target may be, the end of every refusal of one.
+const FORMS: &str = "a target is a port 1-65535, ADDRESS:PORT, [IPV6]:PORT, localhost:PORT, tcp/PORT or udp/PORT";
 
-/// Parses a port number from 1 to 65535, with a message that says what is wrong.
-pub fn parse_port(text: &str) -> Result<u16, TargetError> {
+/// What a port number may be.
+pub const PORT_RULE: &str = "a port is a number 1-65535";
+
+/// The one wording of a refused part of what the user typed, as berth
+/// refuses every value: `invalid WHAT 'PART': EXPECTED`, and `invalid WHAT
+/// 'PART' in 'WHOLE': EXPECTED` when PART is only a piece of the input
+/// (`invalid port '99999' in 'abc:99999'`), so the message says which piece
+/// is wrong. (The CLI adds `for --FLAG` after the quoted input of a flag.)
+pub fn refusal(what: &str, part: &str, whole: &str, expected: &str) -> TargetError {
+    if part == whole {
+        TargetError(format!("invalid {what} '{part}': {expected}"))
+    } else {
+        TargetError(format!("invalid {what} '{part}' in '{whole}': {expected}"))
+    }
+}
+
+/// Parses a port number from 1 to 65535 in `text`, a piece of `whole`; the
+/// refusal ends with `expected` (what `whole` may be). Port 0 is refused
+/// saying what it would mean (any free port), since it names no socket.
+pub fn parse_port_in(text: &str, whole: &str, expected: &str) -> Result<u16, TargetError> {
     let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(TargetError("no port given: ports are numbers from 1 to 65535".into()));
+    let number = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        trimmed.parse::<u32>().ok()
+    } else {
+        None
+    };
+    match number {
+        Some(n @ 1..=65535) => Ok(n as u16),
+        Some(0) => Err(refusal("port", text, whole, &format!("0 asks for any free port and names none; {expected}"))),
+        _ => Err(refusal("port", text, whole, expected)),
     }
-    if !trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(TargetError(format!("'{text}' is not a port number: ports are numbers from 1 to 65535")));
-    }
-    match trimmed.parse::<u32>() {
-        Ok(0) => Err(TargetError(
-            "port 0 is not a real port (it asks the kernel for any free one): name a port from 1 to 65535".into(),
-        )),
-        Ok(n) if n <= 65535 => Ok(n as u16),
-        _ => Err(TargetError(format!("port {trimmed} is out of range: ports are 1 to 65535"))),
-    }
+}
+
+/// Parses a port number from 1 to 65535: `invalid port 'abc': a port is a
+/// number 1-65535` when it is not one.
+pub fn parse_port(text: &str) -> Result<u16, TargetError> {
+    parse_port_in(text, text, PORT_RULE)
 }
 
 /// `127.0.0.1:80`, `[::1]:80`: how an address with a port is written
@@ -68,46 +90,41 @@ impl PortTarget {
     pub fn parse(text: &str) -> Result<Self, TargetError> {
         let original = text.trim();
         let lower = original.to_ascii_lowercase();
+        let target = |why: &str| refusal("target", original, original, &format!("{why}; {FORMS}"));
         // to_ascii_lowercase keeps byte offsets, so the prefix length holds for both.
         let (protocol, rest) = if lower.starts_with("tcp/") {
             (Some(Protocol::Tcp), &original[4..])
         } else if lower.starts_with("udp/") {
             (Some(Protocol::Udp), &original[4..])
-        } else if lower.contains('/') {
-            return Err(TargetError(format!("'{original}': the protocol must be tcp or udp; {FORMS}")));
+        } else if let Some((protocol, _)) = original.split_once('/') {
+            return Err(refusal("protocol", protocol, original, "use tcp/PORT or udp/PORT"));
         } else {
             (None, original)
         };
 
         let (host, port_text) = if let Some(bracketed) = rest.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| TargetError(format!("'{original}': missing ']' after the IPv6 address; {FORMS}")))?;
-            let port = after
-                .strip_prefix(':')
-                .ok_or_else(|| TargetError(format!("'{original}': expected ':PORT' after ']'; {FORMS}")))?;
+            let (host, after) =
+                bracketed.split_once(']').ok_or_else(|| target("missing ']' after the IPv6 address"))?;
+            let port = after.strip_prefix(':').ok_or_else(|| target("expected ':PORT' after ']'"))?;
             (Some(host), port)
         } else if rest.matches(':').count() > 1 {
-            return Err(TargetError(format!("'{original}': write IPv6 addresses in brackets, as [::1]:PORT")));
+            // `::1:80`: the last colon most likely starts the port.
+            let example = match rest.rsplit_once(':') {
+                Some((address, port)) if !address.is_empty() && !port.is_empty() => format!("[{address}]:{port}"),
+                _ => "[::1]:PORT".to_string(),
+            };
+            return Err(target(&format!("write IPv6 addresses in brackets, as {example}")));
         } else if let Some((host, port)) = rest.split_once(':') {
             (if host.is_empty() { None } else { Some(host) }, port)
         } else {
             (None, rest)
         };
 
-        // parse_port's message quotes what it was given; name the whole
-        // input only when it was more than the port.
-        let port = parse_port(port_text).map_err(|e| {
-            if port_text == original {
-                e
-            } else {
-                TargetError(format!("'{original}': {e}"))
-            }
-        })?;
+        let port = parse_port_in(port_text, original, FORMS)?;
         let addresses = match host {
             None | Some("*") => None,
             Some(host) => Some(resolve_host(host).ok_or_else(|| {
-                TargetError(format!("'{original}': '{host}' is not an IP address or localhost; {FORMS}"))
+                refusal("address", host, original, &format!("use an IP address, localhost or *; {FORMS}"))
             })?),
         };
         Ok(PortTarget { protocol, addresses, port, text: original.to_string() })
@@ -201,7 +218,15 @@ mod tests {
             let err = PortTarget::parse(bad).expect_err(bad);
             assert!(!err.0.is_empty());
         }
-        assert!(PortTarget::parse("65536").unwrap_err().0.contains("out of range"));
-        assert!(PortTarget::parse("::1:80").unwrap_err().0.contains("brackets"));
+        let says = |bad: &str| PortTarget::parse(bad).unwrap_err().0;
+        assert_eq!(says("abc"), format!("invalid port 'abc': {FORMS}"));
+        assert_eq!(says("65536"), format!("invalid port '65536': {FORMS}"));
+        assert!(says("0").starts_with("invalid port '0': 0 asks for any free port"), "{}", says("0"));
+        // Which part of the input is wrong.
+        assert_eq!(says("abc:99999"), format!("invalid port '99999' in 'abc:99999': {FORMS}"));
+        assert!(says("1.2.3:80").starts_with("invalid address '1.2.3' in '1.2.3:80': "), "{}", says("1.2.3:80"));
+        assert!(says("sctp/80").starts_with("invalid protocol 'sctp' in 'sctp/80': use tcp/PORT"));
+        assert!(says("::1:80").starts_with("invalid target '::1:80': write IPv6 addresses in brackets, as [::1]:80"));
+        assert!(says("[::1]80").starts_with("invalid target '[::1]80': expected ':PORT' after ']'"));
     }
 }
