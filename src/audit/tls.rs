@@ -315,6 +315,7 @@ mod tests {
             takes_ipv6: false,
             owners: Vec::new(),
             socket_uid: 1000,
+            owner_status: crate::analysis::unseen::OwnerStatus::Unknown,
         }
     }
 

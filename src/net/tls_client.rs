@@ -10,6 +10,7 @@
 //! probe happens) for the name probed. The handshake's own signatures are
 //! still checked with the certificate's key, as in any TLS client.
 
+use crate::analysis::plural;
 use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -191,8 +192,9 @@ fn write_some(connection: &mut ClientConnection, io: &mut DeadlineStream) -> io:
 fn handshake_error(error: &io::Error, allowed: Duration, received: usize) -> String {
     match error.kind() {
         io::ErrorKind::TimedOut if received > 0 => format!(
-            "the TLS handshake timed out after {:.1} s: the server had sent only {received} byte(s) of its answer",
-            allowed.as_secs_f64()
+            "the TLS handshake timed out after {:.1} s: the server had sent only {} of its answer",
+            allowed.as_secs_f64(),
+            plural(received, "byte", "bytes")
         ),
         io::ErrorKind::TimedOut => {
             format!(

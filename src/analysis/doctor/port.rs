@@ -105,7 +105,8 @@ pub fn held(target: &PortTarget, who: &WhoReport, facts: &Facts) -> Check {
     if !who.held {
         let mut summary = format!("nothing holds port {port}: a server can bind it");
         if who.time_wait > 0 {
-            summary.push_str(" (only TIME_WAIT remnants remain, see port.time_wait)");
+            let remnants = super::plural(who.time_wait, "TIME_WAIT remnant remains", "TIME_WAIT remnants remain");
+            summary.push_str(&format!(" (only {remnants}, see port.time_wait)"));
         }
         return Check::new(ID, Status::Ok, summary);
     }
