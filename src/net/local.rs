@@ -46,12 +46,7 @@ pub fn holders(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u
 /// Why [`holders`] found no process, and whose the socket is: the owner
 /// status and the user (by the socket's uid, as ls shows it) of the first
 /// socket that takes the traffic (Owned and no user when none does).
-fn unseen_socket<'a>(
-    snapshot: &'a Snapshot,
-    address: IpAddr,
-    protocol: Protocol,
-    port: u16,
-) -> (OwnerStatus, Option<&'a str>) {
+fn unseen_socket(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> (OwnerStatus, Option<&str>) {
     let mut sockets = listening(snapshot, address, protocol, port);
     sockets.next().map_or((OwnerStatus::Owned, None), |s| {
         (owner_status(s, snapshot), snapshot.users.get(&s.uid).map(String::as_str))
