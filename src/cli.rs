@@ -586,7 +586,7 @@ pub struct FreeArgs {
     #[arg(short = 'r', long, value_name = "LOW-HIGH", value_parser = values::port_range)]
     pub range: Option<(u16, u16)>,
 
-    /// Address(es) the port must be free on (default 127.0.0.1 and ::1).
+    /// The addresses the port must be free on (default 127.0.0.1 and ::1).
     #[arg(short = 'b', long, value_name = "ADDRESS", value_parser = values::addresses)]
     pub bind: Vec<Addresses>,
 

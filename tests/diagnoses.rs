@@ -21,9 +21,9 @@ const BACKLOG: u32 = 16;
 /// A listener on 127.0.0.1 that never accepts, with its accept queue
 /// full: the connections the kernel queued for it (held open here) and
 /// the backlog it was given.
-struct FullQueue {
+pub(crate) struct FullQueue {
     _listener: TcpListener,
-    port: u16,
+    pub(crate) port: u16,
     _clients: Vec<TcpStream>,
     waiting: u32,
 }
@@ -32,7 +32,7 @@ struct FullQueue {
 /// queues connections up to one over the backlog (it is full when the
 /// queue is longer than the backlog), then drops every SYN. Bounded: at
 /// most 64 connects of 300 ms each.
-fn full_accept_queue() -> FullQueue {
+pub(crate) fn full_accept_queue() -> FullQueue {
     let (listener, port) = listener_v4();
     // listen() again on a listening socket sets its backlog (Linux).
     // SAFETY: a plain call on a descriptor the listener owns.

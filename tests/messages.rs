@@ -271,17 +271,43 @@ fn the_unseen_holder_reads_the_same_everywhere() {
     require_root("runs berth as nobody");
     let (listener, port) = quiet_listener_v4();
     let p = port.to_string();
+    // The socket is root's (this test's): its user shows even when its process does not.
+    let user_of = |row: &str| row.split_whitespace().any(|cell| cell == "root");
     let ls = run_berth_with(&["ls", "--port", &p], &[], NOBODY);
     let row = ls.stdout.lines().find(|l| l.contains(&p)).unwrap_or_else(|| panic!("a row: {}", ls.stdout));
     assert!(row.contains(&format!("({UNSEEN})")), "ls: {row}");
+    assert!(user_of(row), "ls USER: {row}");
+    let note = format!("berth: note: 1 socket is held by {UNSEEN}; run as root (sudo berth ...) to see them");
+    assert!(ls.stderr.contains(&note), "ls: {}", ls.stderr);
     let scan = run_berth_with(&["scan", "127.0.0.1", "--ports", &p], &[], NOBODY);
     let row = scan.stdout.lines().find(|l| l.trim_start().starts_with(&p)).unwrap_or_else(|| panic!("{}", scan.stdout));
     assert!(row.contains(&format!("({UNSEEN})")), "scan: {row}");
+    assert!(user_of(row), "scan USER, as ls: {row}");
+    assert!(scan.stderr.contains(&note), "scan's note, as ls's: {}", scan.stderr);
     let who = run_berth_with(&["who", &p], &[], NOBODY);
     assert!(who.stdout.contains(UNSEEN), "who: {}", who.stdout);
     let doctor = run_berth_with(&["doctor", &p], &[], NOBODY);
     assert!(doctor.stdout.contains(UNSEEN), "doctor: {}", doctor.stdout);
+    // audit names the listener in the policy it writes, and in its findings.
+    let audit = run_berth_with(&["audit", "--no-probe", "--write-policy", "-"], &[], NOBODY);
+    let comment = audit.stdout.lines().find(|l| l.starts_with('#') && l.ends_with(&format!(":{p}")));
+    let comment = comment.unwrap_or_else(|| panic!("audit's policy names port {p}: {}", audit.stdout));
+    assert!(comment.contains(UNSEEN), "audit: {comment}");
+    for (what, text) in [("ls", &ls.stdout), ("scan", &scan.stdout), ("who", &who.stdout), ("doctor", &doctor.stdout)] {
+        assert!(!text.contains("berth cannot see") && !text.contains("unseen process"), "{what}: {text}");
+    }
     drop(listener);
+
+    // A full accept queue names its unseen holder the same way, in doctor and probe.
+    let queue = crate::diagnoses::full_accept_queue();
+    let p = queue.port.to_string();
+    let doctor = run_berth_with(&["doctor", &p], &[], NOBODY);
+    assert!(doctor.stdout.contains(&format!("; {UNSEEN} is not accepting")), "doctor: {}", doctor.stdout);
+    let probe = run_berth_with(&["probe", &format!("127.0.0.1:{p}"), "-w", "0.5"], &[], NOBODY);
+    assert!(probe.stdout.contains(&format!("; {UNSEEN} is not accepting")), "probe: {}", probe.stdout);
+    for text in [&doctor.stdout, &probe.stdout] {
+        assert!(!text.contains("berth cannot see"), "{text}");
+    }
 }
 
 // --------------------------------------------- 15: counts; kill in a script

@@ -283,6 +283,59 @@ fn tls_version_certificate_and_http_over_tls() {
     }
 }
 
+/// A server whose certificate is a self-signed CA's (CA:TRUE, as many
+/// tools make "self-signed" ones) and that closes without close_notify
+/// once it has read the request: probe says both in words, not rustls's
+/// Debug text ("Other(OtherError(CaUsedAsEndEntity))") or the URL of its
+/// manual.
+fn tls_errors_are_said_in_words() {
+    let _serial = serial();
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, "berth self-signed CA");
+    let cert = params.self_signed(&key).expect("certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("server config");
+    let config = Arc::new(config);
+    let (listener, port) = listener_v4();
+    let _server = ServerThread::start(listener, 8, move |stream| {
+        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        read_request_head(&mut tls);
+        // No answer and no close_notify: the TCP connection just ends.
+        let _ = tls.sock.shutdown(std::net::Shutdown::Both);
+    });
+
+    let url = format!("https://127.0.0.1:{port}/");
+    let (_, report) = probe_json(&[&url]);
+    let entry = at(&report, "127.0.0.1");
+    let tls = &entry["tls"];
+    assert_eq!(tls["error"], Value::Null, "{tls:#}");
+    if tls["verified"] == false {
+        // Only with system roots to verify against (berth has none of its own).
+        assert_eq!(
+            tls["verify_error"], "the certificate is a CA certificate used as a server's (a self-signed CA)",
+            "{tls:#}"
+        );
+    }
+    let error = entry["http"]["error"].as_str().unwrap_or_else(|| panic!("an HTTP error: {entry:#}"));
+    assert_eq!(error, "reading the answer: the server closed the connection without a TLS close_notify");
+    let (_, stdout, _) = run_berth(&["probe", &url], &[]);
+    for raw in ["OtherError", "docs.rs", "CaUsedAsEndEntity"] {
+        assert!(!stdout.contains(raw), "'{raw}' in:\n{stdout}");
+    }
+}
+
 fn tls_asked_of_a_plain_server_says_so() {
     let _serial = serial();
     let (listener, port) = listener_v4();
@@ -395,6 +448,7 @@ tests![
     http_status_server_and_a_same_host_redirect_chain,
     redirects_elsewhere_and_loops_are_not_followed,
     tls_version_certificate_and_http_over_tls,
+    tls_errors_are_said_in_words,
     tls_asked_of_a_plain_server_says_so,
     a_dropped_connect_times_out,
     bad_input_exits_2_with_one_line,

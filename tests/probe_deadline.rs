@@ -351,7 +351,7 @@ fn dripped_plain_answers_end_probe_at_its_timeout() {
     let (_, address, took) = probe(&[], &format!("http://127.0.0.1:{}/", endless.port), "1");
     assert!(took < Duration::from_secs(3), "took {took:?}: {address:#}");
     let error = address["http"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("timed out with") && error.contains("byte(s) of the answer"), "{address:#}");
+    assert!(error.contains("timed out with") && error.contains("bytes of the answer"), "{address:#}");
 }
 
 fn a_redirect_chain_of_slow_answers_ends_probe_at_its_timeout() {

@@ -56,14 +56,20 @@ impl UnseenCounts {
     pub fn of<'a>(sockets: impl IntoIterator<Item = &'a Socket>, snapshot: &Snapshot) -> Self {
         let mut counts = UnseenCounts::default();
         for socket in sockets {
-            match owner_status(socket, snapshot) {
-                OwnerStatus::Owned => {}
-                OwnerStatus::Hidden => counts.hidden += 1,
-                OwnerStatus::None => counts.no_process += 1,
-                OwnerStatus::Unknown => counts.unknown += 1,
-            }
+            counts.add(owner_status(socket, snapshot));
         }
         counts
+    }
+
+    /// Counts one socket of this status (scan, which keeps the status of
+    /// each port's socket rather than the socket, counts with this).
+    pub fn add(&mut self, status: OwnerStatus) {
+        match status {
+            OwnerStatus::Owned => {}
+            OwnerStatus::Hidden => self.hidden += 1,
+            OwnerStatus::None => self.no_process += 1,
+            OwnerStatus::Unknown => self.unknown += 1,
+        }
     }
 
     /// Sentences for people, one per kind of unseen socket.

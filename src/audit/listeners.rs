@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
+use crate::analysis::unseen::{owner_status, unseen_holder, OwnerStatus};
 use berth_inventory::scope::{self, BindScope};
 use berth_inventory::{Family, Interface, Process, Protocol, Snapshot, Socket};
 
@@ -69,6 +70,9 @@ pub struct Listener {
     pub owners: Vec<ProcessRef>,
     /// The uid that created the (first) socket, known even when the owner is not.
     pub socket_uid: u32,
+    /// Why `owners` is empty, when it is: the one wording for an unseen
+    /// holder ([`unseen_holder`]) that ls, who, scan and doctor use too.
+    pub owner_status: OwnerStatus,
 }
 
 impl Listener {
@@ -77,9 +81,10 @@ impl Listener {
         self.scope.is_loopback()
     }
 
-    /// The owner's short name, or "an unseen process".
+    /// The owner's short name, or the one wording for an unseen holder
+    /// ("another user's process, seen only by root").
     pub fn owner_name(&self) -> String {
-        self.owners.first().map(|p| p.name.clone()).unwrap_or_else(|| "an unseen process".into())
+        self.owners.first().map(|p| p.name.clone()).unwrap_or_else(|| unseen_holder(self.owner_status).into())
     }
 
     /// Where berth connects to talk to it: a loopback address when the
@@ -171,6 +176,7 @@ pub fn collect(snapshot: &Snapshot, interfaces: &[Interface]) -> Vec<Listener> {
                     takes_ipv6,
                     owners,
                     socket_uid: socket.uid,
+                    owner_status: owner_status(socket, snapshot),
                 });
             }
         }

@@ -16,6 +16,8 @@
 //! Without root, processes of other users cannot be read; the checks say
 //! so (a [`Skipped`]) rather than pass silently.
 
+use crate::analysis::plural;
+use crate::analysis::unseen::unseen_holder;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::probe::Service;
@@ -70,10 +72,7 @@ impl Check for DeletedExecutable {
         let ownerless = facts.listeners.iter().filter(|l| l.owners.is_empty()).count();
         let mut reasons = Vec::new();
         if !facts.root && ownerless > 0 {
-            reasons.push(format!(
-                "{ownerless} listener(s) belong to processes berth cannot read ({} processes of other users)",
-                facts.unseen_processes
-            ));
+            reasons.push(unread_listeners(ownerless, facts.unseen_processes));
         }
         if !unreadable.is_empty() {
             let shown: Vec<String> = unreadable.iter().take(5).cloned().collect();
@@ -134,8 +133,8 @@ impl Check for RootHttp {
         (!facts.root && ownerless > 0).then(|| Skipped {
             check: "owner.root-http".into(),
             reason: format!(
-                "{ownerless} listener(s) belong to processes berth cannot read ({} processes of other users), so whether root serves them was not checked",
-                facts.unseen_processes
+                "{}, so whether root serves them was not checked",
+                unread_listeners(ownerless, facts.unseen_processes)
             ),
             remedy: Some("sudo berth audit".into()),
         })
@@ -214,14 +213,24 @@ fn takes_v6_loopback(listener: &Listener) -> bool {
     })
 }
 
+/// "2 listeners belong to processes berth cannot read (5 processes of
+/// other users)": why the owner checks skipped some listeners.
+fn unread_listeners(ownerless: usize, unseen_processes: usize) -> String {
+    let listeners = plural(ownerless, "listener belongs to a process", "listeners belong to processes");
+    format!(
+        "{listeners} berth cannot read ({})",
+        plural(unseen_processes, "process of another user", "processes of other users")
+    )
+}
+
 /// Who holds a listener, for the evidence.
 fn holder(listener: &Listener) -> String {
     match listener.owners.first() {
         Some(owner) if listener.owners.len() > 1 => {
-            format!("{} and {} other process(es)", owner.label(), listener.owners.len() - 1)
+            format!("{} and {}", owner.label(), plural(listener.owners.len() - 1, "other process", "other processes"))
         }
         Some(owner) => owner.label(),
-        None => format!("a process berth cannot see (socket uid {})", listener.socket_uid),
+        None => format!("{} (socket uid {})", unseen_holder(listener.owner_status), listener.socket_uid),
     }
 }
 
@@ -376,7 +385,28 @@ mod tests {
             takes_ipv6: addresses.iter().any(|a| a.is_ipv6()),
             owners,
             socket_uid: uid,
+            owner_status: crate::analysis::unseen::OwnerStatus::Unknown,
         }
+    }
+
+    #[test]
+    fn the_unread_listeners_are_counted_in_words() {
+        assert_eq!(
+            unread_listeners(1, 1),
+            "1 listener belongs to a process berth cannot read (1 process of another user)"
+        );
+        assert_eq!(
+            unread_listeners(2, 5),
+            "2 listeners belong to processes berth cannot read (5 processes of other users)"
+        );
+    }
+
+    #[test]
+    fn an_unseen_holder_reads_as_everywhere_else() {
+        let mut unseen = listener(80, &[V4], Vec::new(), 0);
+        unseen.owner_status = crate::analysis::unseen::OwnerStatus::Hidden;
+        assert_eq!(holder(&unseen), "another user's process, seen only by root (socket uid 0)");
+        assert_eq!(unseen.owner_name(), "another user's process, seen only by root");
     }
 
     const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

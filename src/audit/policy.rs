@@ -586,6 +586,7 @@ mod tests {
                 systemd_unit: None,
             }],
             socket_uid: 0,
+            owner_status: crate::analysis::unseen::OwnerStatus::Unknown,
         }
     }
 

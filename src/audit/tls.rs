@@ -243,9 +243,7 @@ fn untrusted(service: &Service, certificate: &Certificate, facts: &CertificateFa
     match system_refusal {
         // A self-signed certificate is vouched for by nobody; the line above says it.
         Some(_) if certificate.self_signed => {}
-        Some(error) => {
-            evidence.push(format!("no system root certificate vouches for it: {}", verify_error_text(error)))
-        }
+        Some(error) => evidence.push(format!("no system root certificate vouches for it: {error}")),
         None => evidence.push("the system's root certificates could not be read".into()),
     }
     if local_cas.is_empty() {
@@ -265,19 +263,6 @@ fn untrusted(service: &Service, certificate: &Certificate, facts: &CertificateFa
     .fix("issue the certificate from a local CA clients trust (mkcert -install, then mkcert localhost 127.0.0.1 ::1)");
     finding.evidence = evidence;
     Some(finding)
-}
-
-/// rustls's verification errors in words ("UnknownIssuer" is the usual one).
-fn verify_error_text(error: &str) -> String {
-    if error.contains("UnknownIssuer") {
-        "its issuer is not one of the system's root certificates".into()
-    } else if error.contains("CaUsedAsEndEntity") {
-        "it is a CA certificate used as a server's certificate".into()
-    } else if error.contains("BadSignature") {
-        "a signature in its chain does not verify".into()
-    } else {
-        error.to_string()
-    }
 }
 
 /// "a, b and c" of paths.
@@ -315,6 +300,7 @@ mod tests {
             takes_ipv6: false,
             owners: Vec::new(),
             socket_uid: 1000,
+            owner_status: crate::analysis::unseen::OwnerStatus::Unknown,
         }
     }
 

@@ -61,10 +61,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         say!("berth: note: {note}");
     }
     if let Some(snapshot) = &snapshot {
-        if entries.iter().any(|e| e.owners.as_ref().is_some_and(Vec::is_empty)) && !snapshot.visibility.running_as_root
-        {
-            say!("berth: note: some open ports belong to processes of other users; run as root to see them");
-        }
+        super::print_visibility_notes(snapshot, &local::unseen_counts(&entries));
     }
     Ok(if entries.is_empty() { ExitCode::NothingFound } else { ExitCode::Success })
 }

@@ -10,6 +10,7 @@
 //! same address that is being probed — so a probe of localhost never wanders
 //! off to the internet. A redirect elsewhere is reported, not followed.
 
+use crate::analysis::plural;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -213,7 +214,10 @@ fn request(transport: &mut dyn Transport, to: &Location, method: &str) -> Result
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(match buffer.len() {
                     0 => "timed out: no HTTP answer in time".to_string(),
-                    n => format!("timed out with {n} byte(s) of the answer come, before the end of its headers"),
+                    n => format!(
+                        "timed out with {} of the answer come, before the end of its headers",
+                        plural(n, "byte", "bytes")
+                    ),
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -365,7 +369,7 @@ impl std::fmt::Display for FetchError {
             FetchError::Tls(e) => f.write_str(e),
             FetchError::TimedOut => f.write_str("no answer before the deadline"),
             FetchError::Stalled(bytes) => {
-                write!(f, "timed out with {bytes} byte(s) of the answer come, not all of it")
+                write!(f, "timed out with {} of the answer come, not all of it", plural(*bytes, "byte", "bytes"))
             }
             FetchError::Closed => f.write_str("the server closed the connection without an HTTP answer"),
             FetchError::NotHttp(bytes) => {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::scan::{Found, PortState, ScanOutcome};
 use crate::analysis::doctor::accept_queue::{why_timed_out, AcceptQueue};
 use crate::analysis::report::OwnerReport;
-use crate::analysis::unseen::{owner_status, OwnerStatus};
+use crate::analysis::unseen::{owner_status, OwnerStatus, UnseenCounts};
 use berth_inventory::scope::{is_loopback, unmapped};
 use berth_inventory::services::service_name;
 use berth_inventory::target::takes_traffic_for;
@@ -43,11 +43,14 @@ pub fn holders(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u
     found
 }
 
-/// Why [`holders`] found no process: the owner status of the first socket
-/// that takes the traffic (Owned when one has owners, or none does).
-fn unseen_status(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> OwnerStatus {
+/// Why [`holders`] found no process, and whose the socket is: the owner
+/// status and the user (by the socket's uid, as ls shows it) of the first
+/// socket that takes the traffic (Owned and no user when none does).
+fn unseen_socket(snapshot: &Snapshot, address: IpAddr, protocol: Protocol, port: u16) -> (OwnerStatus, Option<&str>) {
     let mut sockets = listening(snapshot, address, protocol, port);
-    sockets.next().map_or(OwnerStatus::Owned, |s| owner_status(s, snapshot))
+    sockets.next().map_or((OwnerStatus::Owned, None), |s| {
+        (owner_status(s, snapshot), snapshot.users.get(&s.uid).map(String::as_str))
+    })
 }
 
 /// The listening (TCP) or bound (UDP) sockets in berth's own namespace that
@@ -88,6 +91,11 @@ pub struct Entry<'a> {
     /// Why `owners` is empty, for the one wording of an unseen holder.
     #[serde(skip)]
     pub owner_status: OwnerStatus,
+    /// The listening socket's user (its uid's name), which the kernel
+    /// reports even when the process cannot be seen: the USER cell then,
+    /// as in ls.
+    #[serde(skip)]
+    pub socket_user: Option<&'a str>,
 }
 
 /// Moves the TCP ports of this machine whose connect timed out because the
@@ -117,21 +125,36 @@ pub fn entries<'a>(
 ) -> Vec<Entry<'a>> {
     found
         .iter()
-        .map(|f| Entry {
-            address,
-            port: f.port,
-            protocol,
-            state: f.state,
-            latency_ms: f.latency.as_secs_f64() * 1000.0,
-            service: service_name(f.port, protocol),
-            owners: snapshot.map(|s| holders(s, address, protocol, f.port)),
-            accept_queue: match (f.state, snapshot) {
-                (PortState::NotAccepting, Some(s)) => why_timed_out(s, address, f.port),
-                _ => None,
-            },
-            owner_status: snapshot.map_or(OwnerStatus::Owned, |s| unseen_status(s, address, protocol, f.port)),
+        .map(|f| {
+            let (owner_status, socket_user) =
+                snapshot.map_or((OwnerStatus::Owned, None), |s| unseen_socket(s, address, protocol, f.port));
+            Entry {
+                address,
+                port: f.port,
+                protocol,
+                state: f.state,
+                latency_ms: f.latency.as_secs_f64() * 1000.0,
+                service: service_name(f.port, protocol),
+                owners: snapshot.map(|s| holders(s, address, protocol, f.port)),
+                accept_queue: match (f.state, snapshot) {
+                    (PortState::NotAccepting, Some(s)) => why_timed_out(s, address, f.port),
+                    _ => None,
+                },
+                owner_status,
+                socket_user,
+            }
         })
         .collect()
+}
+
+/// The ports whose holder could not be seen, counted by why, for the notes
+/// ls and who give too ([`UnseenCounts::notes`]).
+pub fn unseen_counts(entries: &[Entry]) -> UnseenCounts {
+    let mut counts = UnseenCounts::default();
+    for entry in entries.iter().filter(|e| e.owners.as_ref().is_some_and(Vec::is_empty)) {
+        counts.add(entry.owner_status);
+    }
+    counts
 }
 
 #[cfg(test)]

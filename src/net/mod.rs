@@ -49,9 +49,18 @@ pub(crate) fn is_socket_timeout(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::WouldBlock
 }
 
-/// An OS error as people read it, without Rust's "(os error N)" suffix.
+/// An I/O error as people read it: an OS error without Rust's "(os error
+/// N)" suffix; a TLS error (a read or write on a TLS session) in the words
+/// of [`tls_client::tls_error_words`], and a close without close_notify
+/// as such (rustls's own text for it is a URL to its manual).
 pub(crate) fn error_text(error: &std::io::Error) -> String {
+    if let Some(tls) = tls_client::rustls_error(error) {
+        return tls_client::tls_error_words(tls);
+    }
     let text = error.to_string();
+    if error.kind() == std::io::ErrorKind::UnexpectedEof && text.contains("close_notify") {
+        return "the server closed the connection without a TLS close_notify".into();
+    }
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
         None => text,

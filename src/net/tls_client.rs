@@ -10,6 +10,7 @@
 //! probe happens) for the name probed. The handshake's own signatures are
 //! still checked with the certificate's key, as in any TLS client.
 
+use crate::analysis::plural;
 use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -191,8 +192,9 @@ fn write_some(connection: &mut ClientConnection, io: &mut DeadlineStream) -> io:
 fn handshake_error(error: &io::Error, allowed: Duration, received: usize) -> String {
     match error.kind() {
         io::ErrorKind::TimedOut if received > 0 => format!(
-            "the TLS handshake timed out after {:.1} s: the server had sent only {received} byte(s) of its answer",
-            allowed.as_secs_f64()
+            "the TLS handshake timed out after {:.1} s: the server had sent only {} of its answer",
+            allowed.as_secs_f64(),
+            plural(received, "byte", "bytes")
         ),
         io::ErrorKind::TimedOut => {
             format!(
@@ -203,10 +205,71 @@ fn handshake_error(error: &io::Error, allowed: Duration, received: usize) -> Str
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
             "the server closed the connection during the TLS handshake".into()
         }
-        io::ErrorKind::InvalidData if error.to_string().contains("corrupt message") => {
-            format!("the server does not speak TLS here ({error})")
+        _ => match rustls_error(error) {
+            Some(tls @ (rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateHandshakeMessage { .. })) => {
+                format!("the server does not speak TLS here ({})", tls_error_words(tls))
+            }
+            Some(tls) => format!("TLS handshake failed: {}", tls_error_words(tls)),
+            None => format!("TLS handshake failed: {}", super::error_text(error)),
+        },
+    }
+}
+
+/// The rustls error inside an I/O error, if that is what it carries.
+pub(crate) fn rustls_error(error: &io::Error) -> Option<&rustls::Error> {
+    error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// rustls's errors in plain words: its Display is its Debug ("invalid peer
+/// certificate: Other(OtherError(CaUsedAsEndEntity))"), which names types,
+/// not what went wrong. The one place probe and audit turn a TLS error into
+/// text (the certificate verdict, a failed handshake, and, through
+/// [`super::error_text`], any failed read or write); an
+/// error not named here keeps rustls's own text.
+pub fn tls_error_words(error: &rustls::Error) -> String {
+    use rustls::{CertificateError, Error};
+    match error {
+        Error::InvalidCertificate(certificate) => match certificate {
+            CertificateError::UnknownIssuer => "the certificate's issuer is not one of the trusted roots".into(),
+            CertificateError::BadSignature => "a signature in the certificate's chain does not verify".into(),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "the certificate has expired".into(),
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "the certificate is not valid yet".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "the certificate is not valid for this name".into()
+            }
+            CertificateError::Revoked => "the certificate was revoked".into(),
+            CertificateError::BadEncoding => "the certificate is not valid DER".into(),
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "the certificate is not for TLS servers (its extended key usage)".into()
+            }
+            CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                "the certificate is signed with an algorithm berth does not support".into()
+            }
+            // webpki's errors that rustls has no variant for, by name.
+            CertificateError::Other(other) => match format!("{:?}", other.0).as_str() {
+                "CaUsedAsEndEntity" => {
+                    "the certificate is a CA certificate used as a server's (a self-signed CA)".into()
+                }
+                "EndEntityUsedAsCa" => "a server's certificate is used as a CA in the chain".into(),
+                "PathLenConstraintViolated" | "MaximumPathDepthExceeded" => {
+                    "the certificate's chain is too long".into()
+                }
+                "NameConstraintViolation" => "the certificate breaks its CA's name constraints".into(),
+                "UnsupportedCertVersion" => "the certificate is not an X.509 v3 certificate".into(),
+                name => format!("the certificate is not valid ({name})"),
+            },
+            other => format!("the certificate is not valid ({other:?})"),
+        },
+        Error::AlertReceived(alert) => format!("the server refused the handshake (TLS alert {alert:?})"),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } | Error::InappropriateHandshakeMessage { .. } => {
+            "the answer is not TLS as rustls expects it".into()
         }
-        _ => format!("TLS handshake failed: {error}"),
+        Error::PeerIncompatible(why) => format!("the server supports nothing berth offers ({why:?})"),
+        Error::NoCertificatesPresented => "the server sent no certificate".into(),
+        other => other.to_string(),
     }
 }
 
@@ -244,11 +307,11 @@ fn system_root_store() -> Option<Arc<RootCertStore>> {
 /// Err says why not.
 pub fn chains_to(chain: &[CertificateDer<'_>], roots: &RootCertStore, at: i64) -> Result<(), String> {
     let (end_entity, intermediates) = chain.split_first().ok_or("the server sent no certificate")?;
-    let parsed = rustls::server::ParsedCertificate::try_from(end_entity).map_err(|e| e.to_string())?;
+    let parsed = rustls::server::ParsedCertificate::try_from(end_entity).map_err(|e| tls_error_words(&e))?;
     let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(at).unwrap_or(0)));
     let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
     rustls::client::verify_server_cert_signed_by_trust_anchor(&parsed, roots, intermediates, at, algorithms.all)
-        .map_err(|e| e.to_string())
+        .map_err(|e| tls_error_words(&e))
 }
 
 /// [`chains_to`] the system's root certificates; None when the system has
@@ -291,7 +354,7 @@ impl ServerCertVerifier for Recorder {
             let verdict = roots
                 .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
                 .map(|_| ())
-                .map_err(|e| e.to_string());
+                .map_err(|e| tls_error_words(&e));
             *self.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
         }
         Ok(ServerCertVerified::assertion())
@@ -364,5 +427,57 @@ fn rfc3339(unix: i64) -> String {
             humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
         }
         _ => format!("@{unix}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    fn ca(name: &str) -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).expect("CA");
+        (cert.der().clone(), Issuer::new(params, key))
+    }
+
+    fn now() -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    }
+
+    #[test]
+    fn a_self_signed_ca_as_the_server_certificate_is_said_in_words() {
+        // What a self-signed certificate made with CA:TRUE (as many tools make them) gets from webpki:
+        // rustls's text for it is "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))".
+        let (der, _) = ca("berth self-signed");
+        let mut roots = RootCertStore::empty();
+        roots.add(der.clone()).expect("root");
+        assert_eq!(
+            chains_to(&[der], &roots, now()),
+            Err("the certificate is a CA certificate used as a server's (a self-signed CA)".to_string())
+        );
+    }
+
+    #[test]
+    fn an_unknown_issuer_is_said_in_words() {
+        let (_, issuer) = ca("berth test CA");
+        let (other, _) = ca("another CA");
+        let key = KeyPair::generate().expect("key");
+        let leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("params").signed_by(&key, &issuer);
+        let mut roots = RootCertStore::empty();
+        roots.add(other).expect("root");
+        assert_eq!(
+            chains_to(&[leaf.expect("leaf").der().clone()], &roots, now()),
+            Err("the certificate's issuer is not one of the trusted roots".to_string())
+        );
+    }
+
+    #[test]
+    fn an_io_error_that_carries_a_rustls_error_is_said_in_words() {
+        let error = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::NoCertificatesPresented);
+        assert_eq!(super::super::error_text(&error), "the server sent no certificate");
     }
 }

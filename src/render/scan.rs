@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::probe::milliseconds;
 use super::style::{Paint, Style};
 use super::table::{Cell, Table};
-use crate::analysis::unseen::unseen_holder;
+use crate::analysis::unseen::{unseen_holder, OwnerStatus};
 use crate::net::local::Entry;
 use crate::net::scan::{PortState, ScanOutcome};
 use berth_inventory::Protocol;
@@ -92,7 +92,12 @@ fn row<'a>(entry: &'a Entry, local: bool) -> Vec<Cell<'a>> {
             }
             None => {
                 cells.push(Cell::trusted("-", Paint::Dim));
-                cells.push(Cell::trusted("-", Paint::Dim));
+                // The socket's user, as ls shows it; none for a socket no process holds.
+                let user = if entry.owner_status == OwnerStatus::None { None } else { entry.socket_user };
+                match user {
+                    Some(user) => cells.push(Cell::new(user)),
+                    None => cells.push(Cell::trusted("-", Paint::Dim)),
+                }
                 cells.push(Cell::trusted(format!("({})", unseen_holder(entry.owner_status)), Paint::Dim));
             }
         }

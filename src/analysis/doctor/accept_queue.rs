@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use super::{Check, Status};
+use crate::analysis::unseen::{owner_status, unseen_holder, OwnerStatus};
 use berth_inventory::target::{takes_traffic_for, PortTarget};
 use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
@@ -46,6 +47,9 @@ pub struct AcceptQueue {
     pub full: bool,
     /// The processes holding the listener; empty when they cannot be seen.
     pub holders: Vec<QueueHolder>,
+    /// Why `holders` is empty, when it is: the words for an unseen holder
+    /// come from [`unseen_holder`], as in ls, who and scan.
+    pub owner_status: OwnerStatus,
 }
 
 impl AcceptQueue {
@@ -62,18 +66,20 @@ impl AcceptQueue {
             backlog: socket.listen_backlog,
             full: socket.listen_backlog.is_some_and(|backlog| socket.recv_queue > backlog),
             holders,
+            owner_status: owner_status(socket, snapshot),
         }
     }
 
-    /// "pid 4242 (python3)", "pids 10 (nginx), 11 (nginx)", or "its holder"
-    /// when the processes cannot be seen.
+    /// "pid 4242 (python3)", "pids 10 (nginx), 11 (nginx)", or, when the
+    /// processes cannot be seen, the one wording for an unseen holder
+    /// ("another user's process, seen only by root").
     pub fn holder_words(&self) -> String {
         let one = |h: &QueueHolder| match &h.name {
             Some(name) => format!("{} ({name})", h.pid),
             None => h.pid.to_string(),
         };
         match self.holders.as_slice() {
-            [] => "its holder (a process berth cannot see; run as root to name it)".into(),
+            [] => unseen_holder(self.owner_status).to_string(),
             [holder] => format!("pid {}", one(holder)),
             many => format!("pids {}", many.iter().map(one).collect::<Vec<_>>().join(", ")),
         }
@@ -164,9 +170,15 @@ pub fn check(target: &PortTarget, snapshot: &Snapshot) -> Check {
     queues.sort_by_key(|q| (!q.full, q.backlog.is_some() || q.waiting == 0, std::cmp::Reverse(q.waiting)));
     let queue = &queues[0];
     let at = berth_inventory::target::address_with_port(queue.listener.ip(), queue.listener.port());
+    // Only root can name another user's process: say so before what to do with it.
+    let as_root = if queue.holders.is_empty() && queue.owner_status == OwnerStatus::Hidden {
+        format!("run as root (sudo berth doctor {port}) to name it, then ")
+    } else {
+        String::new()
+    };
     let what_to_do = |pids: &str| {
         format!(
-            "look at what {pids} is doing (its log, `strace -p PID`, a stack dump) and restart it if it is stuck; \
+            "{as_root}look at what {pids} is doing (its log, `strace -p PID`, a stack dump) and restart it if it is stuck; \
              if it is only overloaded, give it more workers or a larger listen() backlog (capped by \
              net.core.somaxconn)"
         )
@@ -240,6 +252,22 @@ mod tests {
         );
         assert!(c.summary.ends_with("is not accepting (stuck or overloaded)"), "{}", c.summary);
         assert!(c.fix.is_some());
+    }
+
+    #[test]
+    fn a_full_queue_of_an_unseen_holder_uses_the_one_wording() {
+        // Root's listener seen by an unprivileged user: no owners, uid 0.
+        let mut s = listener(17, Some(16));
+        s.inode = 4242;
+        let mut snap = snapshot(vec![s]);
+        snap.our_uid = 65534;
+        snap.visibility.running_as_root = false;
+        let hidden = unseen_holder(OwnerStatus::Hidden);
+        let c = check(&target(), &snap);
+        assert!(c.summary.ends_with(&format!("; {hidden} is not accepting (stuck or overloaded)")), "{}", c.summary);
+        assert!(c.fix.as_deref().unwrap().starts_with("run as root (sudo berth doctor 8080) to name it, then "));
+        let why = why_timed_out(&snap, "127.0.0.1".parse().unwrap(), 8080).expect("full");
+        assert!(why.timeout_words().contains(&format!("; {hidden} is not accepting")), "{}", why.timeout_words());
     }
 
     #[test]

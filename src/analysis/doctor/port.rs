@@ -11,7 +11,7 @@ use super::localhost::order_words;
 use super::{plural, Check, Facts, Status};
 use crate::analysis::kill::{self, Refusal, Requester};
 use crate::analysis::report::{rfc3339, SocketReport};
-use crate::analysis::unseen::{unseen_holder, OwnerStatus};
+use crate::analysis::unseen::{owner_status, unseen_holder, OwnerStatus};
 use crate::analysis::who::{Binding, Holder, WhoReport};
 use crate::printable::shell_word;
 use berth_inventory::scope::{scope_of, BindScope};
@@ -82,11 +82,13 @@ fn unseen_socket_words(socket: &SocketReport) -> String {
     format!("{} {}, {user}", socket.protocol.name(), address_with_port(socket.local.address, socket.local.port))
 }
 
-/// "name[pid]" of a socket's owners, or why there are none.
+/// "name[pid]" of a socket's owners, or, when there are none, the one
+/// wording for an unseen holder (that of the first socket).
 fn owners_words(sockets: &[&Socket], snapshot: &Snapshot) -> String {
     let pids: BTreeSet<u32> = sockets.iter().flat_map(|s| s.owners.iter().map(|o| o.pid)).collect();
     if pids.is_empty() {
-        return "a process berth cannot see".into();
+        let status = sockets.first().map_or(OwnerStatus::Unknown, |s| owner_status(s, snapshot));
+        return unseen_holder(status).into();
     }
     pids.iter()
         .map(|pid| format!("{}[{pid}]", snapshot.processes.get(pid).map(|p| p.name.as_str()).unwrap_or("?")))
@@ -105,7 +107,8 @@ pub fn held(target: &PortTarget, who: &WhoReport, facts: &Facts) -> Check {
     if !who.held {
         let mut summary = format!("nothing holds port {port}: a server can bind it");
         if who.time_wait > 0 {
-            summary.push_str(" (only TIME_WAIT remnants remain, see port.time_wait)");
+            let remnants = super::plural(who.time_wait, "TIME_WAIT remnant remains", "TIME_WAIT remnants remain");
+            summary.push_str(&format!(" (only {remnants}, see port.time_wait)"));
         }
         return Check::new(ID, Status::Ok, summary);
     }

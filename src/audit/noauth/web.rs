@@ -16,6 +16,7 @@
 //!
 //! The questions are in [`crate::audit::probe::web`].
 
+use crate::analysis::plural;
 use serde_json::Value;
 
 use super::{exposure, finding, severity, who_can};
@@ -190,7 +191,10 @@ pub fn elasticsearch(response: &Response) -> Option<Vec<String>> {
 pub fn jupyter_kernels(response: &Response) -> Option<Vec<String>> {
     let kernels = kernel_list(response)?;
     let names: Vec<String> = kernels.iter().take(5).filter_map(|k| text(k, "name")).collect();
-    let mut line = format!("GET /api/kernels answered 200 without a token: {} running kernel(s)", kernels.len());
+    let mut line = format!(
+        "GET /api/kernels answered 200 without a token: {}",
+        plural(kernels.len(), "running kernel", "running kernels")
+    );
     if !names.is_empty() {
         line.push_str(&format!(" ({})", names.join(", ")));
     }
@@ -214,7 +218,8 @@ pub fn ollama(response: &Response) -> Option<Vec<String>> {
     }
     let names: Vec<String> =
         models.iter().take(5).filter_map(|m| text(m, "name").or_else(|| text(m, "model"))).collect();
-    let mut line = format!("GET /api/tags answered 200 without credentials: {} model(s)", models.len());
+    let mut line =
+        format!("GET /api/tags answered 200 without credentials: {}", plural(models.len(), "model", "models"));
     if !names.is_empty() {
         line.push_str(&format!(" ({})", names.join(", ")));
     }

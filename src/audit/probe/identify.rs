@@ -10,6 +10,7 @@
 //! ([`crate::net::probe`]'s `TLS_PORTS`, `HTTPS_PORTS`, `HTTP_PORTS`), so the
 //! two commands agree on what a port is expected to speak.
 
+use crate::analysis::plural;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -106,8 +107,9 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         Err(FetchError::Stalled(bytes)) => {
             service.speaks = Speaks::Silent;
             service.cut_off = Some(format!(
-                "its answer to GET / timed out after {:.1} s with {bytes} byte(s) come, not all of it",
-                asked.elapsed().as_secs_f64()
+                "its answer to GET / timed out after {:.1} s with {} come, not all of it",
+                asked.elapsed().as_secs_f64(),
+                plural(bytes, "byte", "bytes")
             ));
         }
         Err(FetchError::Connect(e)) => service.speaks = Speaks::Unreachable(e),
@@ -235,8 +237,9 @@ fn try_tls(service: &mut Service, until: Instant) -> bool {
             }
             Err(FetchError::Stalled(bytes)) => {
                 service.cut_off = Some(format!(
-                    "its answer to GET / over TLS timed out after {:.1} s with {bytes} byte(s) come, not all of it",
-                    asked.elapsed().as_secs_f64()
+                    "its answer to GET / over TLS timed out after {:.1} s with {} come, not all of it",
+                    asked.elapsed().as_secs_f64(),
+                    plural(bytes, "byte", "bytes")
                 ));
             }
             Err(_) => {}

@@ -36,6 +36,7 @@ pub mod trust;
 pub mod web;
 pub mod wire;
 
+use crate::analysis::plural;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -122,9 +123,11 @@ where
         skipped.push(Skipped {
             check: "probe".into(),
             reason: format!(
-                "the probing budget of {:.1} s ran out before {} listener(s) were probed: port(s) {}",
+                "the probing budget of {:.1} s ran out before {} {} probed: {} {}",
                 options.budget.as_secs_f64(),
-                unreached.len(),
+                plural(unreached.len(), "listener", "listeners"),
+                if unreached.len() == 1 { "was" } else { "were" },
+                if unreached.len() == 1 { "port" } else { "ports" },
                 ports.join(", ")
             ),
             remedy: Some("give more time with --budget".into()),

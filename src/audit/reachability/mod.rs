@@ -315,6 +315,7 @@ fn sensitive_port(protocol: Protocol, port: u16) -> Option<&'static catalog::Kno
         takes_ipv6: false,
         owners: Vec::new(),
         socket_uid: 0,
+        owner_status: crate::analysis::unseen::OwnerStatus::Unknown,
     };
     sensitive(&probe)
 }

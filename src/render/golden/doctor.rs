@@ -113,6 +113,13 @@ fn port_with_time_wait_remnants_only() {
 }
 
 #[test]
+fn port_with_one_time_wait_remnant() {
+    let snapshot = SnapshotBuilder::new().time_wait("127.0.0.1:8080", "127.0.0.1:49999").build();
+    let report = port("8080", &snapshot);
+    insta::assert_snapshot!(printed(|out| write_report(out, &report, &PIPE)));
+}
+
+#[test]
 fn privileged_port_named_by_host() {
     let report = port("localhost:80", &SnapshotBuilder::new().build());
     insta::assert_snapshot!(printed(|out| write_report(out, &report, &PIPE)));

@@ -132,7 +132,7 @@ fn tls_and_redirects() -> ProbeReport {
         tls: Some(tls(
             Some(certificate("CN=localhost", "CN=localhost", 10)),
             Some(false),
-            Some("invalid peer certificate: UnknownIssuer"),
+            Some("the certificate's issuer is not one of the trusted roots"),
         )),
         http: Some(http("GET", hops)),
         ..at("127.0.0.1", 8443, Reach::Open, Some(0.11))
