@@ -616,10 +616,7 @@ fn localhost_resolution_decides_which_family_must_listen() {
 fn privileged_port_for_a_user_without_privilege() {
     let _serial = serial();
     require_root("runs berth as nobody");
-    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(1024);
+    let start = unprivileged_port_start();
     if start <= 1 {
         skip(format!("needs a privileged port, but ip_unprivileged_port_start is {start}"));
     }

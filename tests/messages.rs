@@ -104,10 +104,7 @@ fn free_names_an_address_that_is_not_on_this_machine() {
 fn free_says_privileged_ports_need_root() {
     let _serial = serial();
     require_root("runs berth as nobody");
-    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(1024);
+    let start = unprivileged_port_start();
     if start < 1024 {
         skip(format!("net.ipv4.ip_unprivileged_port_start is {start}: ports below 1024 need no privilege here"));
     }

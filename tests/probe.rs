@@ -4,7 +4,7 @@
 //! here, a refused port, a timeout in a network namespace, and bad input.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -205,6 +205,41 @@ fn redirects_elsewhere_and_loops_are_not_followed() {
     assert!(server.accepted() - before <= 6, "at most 1 + 5 requests");
 }
 
+/// A TLS server on a run-time port with `chain` and its PKCS#8 `key`: each
+/// connection's handshake, request head, then `answer` with the stream.
+fn tls_server(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: Vec<u8>,
+    answer: fn(&mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>),
+) -> (ServerThread, u16) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            chain,
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key)),
+        )
+        .expect("server config");
+    let config = Arc::new(config);
+    let (listener, port) = listener_v4();
+    let server = ServerThread::start(listener, 8, move |stream| {
+        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        read_request_head(&mut tls);
+        answer(&mut tls);
+    });
+    (server, port)
+}
+
+/// A 204 from berth-test-tls, then close_notify.
+fn answer_204(tls: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>) {
+    let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nServer: berth-test-tls\r\nConnection: close\r\n\r\n");
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
 /// A CA and a leaf certificate for localhost and 127.0.0.1 that it signed.
 fn test_certificates(
 ) -> (rustls::pki_types::CertificateDer<'static>, Vec<u8>, rustls::pki_types::CertificateDer<'static>) {
@@ -233,26 +268,7 @@ fn test_certificates(
 fn tls_version_certificate_and_http_over_tls() {
     let _serial = serial();
     let (leaf, key, ca) = test_certificates();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf, ca],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key)),
-        )
-        .expect("server config");
-    let config = Arc::new(config);
-    let (listener, port) = listener_v4();
-    let _server = ServerThread::start(listener, 8, move |stream| {
-        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
-        let mut tls = rustls::StreamOwned::new(connection, stream);
-        read_request_head(&mut tls);
-        let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nServer: berth-test-tls\r\nConnection: close\r\n\r\n");
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
-    });
+    let (_server, port) = tls_server(vec![leaf, ca], key, answer_204);
 
     let (code, report) = probe_json(&[&format!("https://127.0.0.1:{port}/health")]);
     assert_eq!(code, 0, "{report:#}");
@@ -296,23 +312,8 @@ fn tls_errors_are_said_in_words() {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, "berth self-signed CA");
     let cert = params.self_signed(&key).expect("certificate");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .expect("server config");
-    let config = Arc::new(config);
-    let (listener, port) = listener_v4();
-    let _server = ServerThread::start(listener, 8, move |stream| {
-        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
-        let mut tls = rustls::StreamOwned::new(connection, stream);
-        read_request_head(&mut tls);
-        // No answer and no close_notify: the TCP connection just ends.
+    // No answer and no close_notify: the TCP connection just ends.
+    let (_server, port) = tls_server(vec![cert.der().clone()], key.serialize_der(), |tls| {
         let _ = tls.sock.shutdown(std::net::Shutdown::Both);
     });
 
@@ -408,26 +409,7 @@ fn json_fields_match_the_documentation() {
 fn tls_on_an_unknown_port_is_found_by_asking_again() {
     let _serial = serial();
     let (leaf, key, ca) = test_certificates();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf, ca],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key)),
-        )
-        .expect("server config");
-    let config = Arc::new(config);
-    let (listener, port) = listener_v4();
-    let _server = ServerThread::start(listener, 8, move |stream| {
-        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
-        let mut tls = rustls::StreamOwned::new(connection, stream);
-        read_request_head(&mut tls);
-        let _ = tls.write_all(b"HTTP/1.1 204 No Content\r\nServer: berth-test-tls\r\nConnection: close\r\n\r\n");
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
-    });
+    let (_server, port) = tls_server(vec![leaf, ca], key, answer_204);
 
     let (code, report) = probe_json(&[&format!("127.0.0.1:{port}")]);
     assert_eq!(code, 0, "{report:#}");

@@ -52,3 +52,12 @@ pub fn ephemeral_range() -> (u16, u16) {
 pub fn firewall_tools_installed() -> bool {
     harness::find_program("nft").is_some() || harness::find_program("iptables-save").is_some()
 }
+
+/// net.ipv4.ip_unprivileged_port_start: the lowest port a user without
+/// CAP_NET_BIND_SERVICE may bind (1024 when it cannot be read).
+pub fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1024)
+}
