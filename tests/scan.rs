@@ -32,13 +32,22 @@ fn ports_of(entries: &[Value]) -> BTreeSet<u16> {
     entries.iter().map(|e| e["port"].as_u64().expect("port") as u16).collect()
 }
 
-/// Listeners on 127.0.0.1 at ports close to each other (the first chosen
-/// by the kernel, the others a few above it), so a short range covers them
-/// and the closed ports between them.
+/// Listeners on 127.0.0.1 at ports close to each other, so a short range
+/// covers them and the closed ports between them. The ports are taken
+/// below the ephemeral range: inside it, the TIME_WAIT remnants of other
+/// programs' client connections block a bind (they hold the port without
+/// SO_REUSEADDR), and a busy machine can hold tens of thousands of them.
 fn nearby_listeners() -> Vec<(TcpListener, u16)> {
+    let (ephemeral_low, _) = ephemeral_range();
+    let low = 10_000.min(ephemeral_low / 2);
+    let span = ephemeral_low.saturating_sub(low + 20).max(1);
+    // Spread the tries over the span from the clock, so that tests and
+    // runs side by side do not all try the same ports first.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     // Bounded: 20 first ports, 6 neighbours each.
-    for _ in 0..20 {
-        let (first, base) = listener_v4();
+    for attempt in 0..20u32 {
+        let base = low + ((seed / 7 + attempt * 7919) % u32::from(span)) as u16;
+        let Ok(first) = TcpListener::bind((Ipv4Addr::LOCALHOST, base)) else { continue };
         let mut found = vec![(first, base)];
         for offset in [2u16, 3, 7, 11, 12] {
             let Some(port) = base.checked_add(offset) else { break };
