@@ -306,7 +306,15 @@ pub fn load(root: &Root, relative: &str, file: &File, info: FileInfo) -> io::Res
     // A file that changed while being read is served as read, but checked
     // on the next request (which then reloads it).
     let unchanged = stat_file(file).ok() == Some(meta.info);
-    let checked = generation.filter(|_| unchanged).map(|g| (g, Instant::now()));
+    // The watches were added after the caller's open: a swap of a directory
+    // on the path in between queued no event (nothing watched it yet), so
+    // the path is resolved once more, now under watch. Only when it still
+    // leads to this file may the entry be trusted without a check;
+    // otherwise the next request opens the path again.
+    let still_this_file =
+        || root.open_beneath(relative).is_ok_and(|opened| opened.info.dev == info.dev && opened.info.ino == info.ino);
+    let checked =
+        generation.filter(|_| unchanged && watches.is_some() && still_this_file()).map(|g| (g, Instant::now()));
     let entry = Cached { meta, body, gzip: OnceCell::new(), br: OnceCell::new(), watches, checked: Cell::new(checked) };
     let entry = Rc::new(entry);
     let cost = entry.cost();
