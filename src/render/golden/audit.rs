@@ -63,7 +63,7 @@ fn outcome() -> Outcome {
                 &["0.0.0.0"],
                 None,
                 Finding::new("exposure.listener", Severity::Low, "sshd listens on all interfaces")
-                    .evidence("bound to 0.0.0.0: reachable at 10.0.0.5 (eth0)")
+                    .evidence("bound to 0.0.0.0: reachable at 198.51.100.5 (eth0)")
                     .fix("bind it to 127.0.0.1 if only this machine needs it, or allow it in the firewall on purpose"),
             ),
             tcp(
@@ -101,7 +101,7 @@ fn outcome() -> Outcome {
                     Severity::Medium,
                     "port 80 is published by Docker, past INPUT firewall rules",
                 )
-                .evidence("docker-proxy -host-port 80 -container-ip 172.17.0.2 -container-port 80")
+                .evidence("docker-proxy -host-port 80 -container-ip 198.51.100.17 -container-port 80")
                 .fix("publish on 127.0.0.1 only: docker run -p 127.0.0.1:80:80"),
             ),
             // About the machine: no port at all.

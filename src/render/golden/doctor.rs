@@ -70,9 +70,9 @@ fn split_holders() -> Snapshot {
 fn every_status() -> DoctorReport {
     let checks = vec![
         Check::new("loopback.up", Status::Ok, "lo is up"),
-        Check::new("localhost.hosts", Status::Warn, "/etc/hosts maps localhost to 10.0.0.5 ev\u{202e}il\u{1b}[2J")
-            .detail("clients that look localhost up in /etc/hosts get 10.0.0.5, which is not loopback")
-            .fix("remove the line\n'10.0.0.5 localhost' from /etc/hosts"),
+        Check::new("localhost.hosts", Status::Warn, "/etc/hosts maps localhost to 198.51.100.5 ev\u{202e}il\u{1b}[2J")
+            .detail("clients that look localhost up in /etc/hosts get 198.51.100.5, which is not loopback")
+            .fix("remove the line\n'198.51.100.5 localhost' from /etc/hosts"),
         Check::new("port.privileged", Status::Info, "port 80 is below 1024")
             .detail("shown only for problems")
             .fix("run as root, or give the program CAP_NET_BIND_SERVICE"),

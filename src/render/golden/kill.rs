@@ -36,7 +36,7 @@ fn machine() -> Snapshot {
         "-host-port",
         "80",
         "-container-ip",
-        "172.17.0.2",
+        "198.51.100.17",
         "-container-port",
         "80",
     ];

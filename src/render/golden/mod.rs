@@ -7,7 +7,10 @@
 //! commands do (`ls`, `who`, `kill`, `doctor`, scan's holders); where a
 //! renderer takes the result of a probe of the network (`scan`, `probe`,
 //! `audit`), that result is built in code. So the output is the same on
-//! every run and every machine.
+//! every run and every machine. They open no socket and send nothing:
+//! every address in them is data, and those that are not loopback come
+//! from the documentation ranges (192.0.2.0/24, 198.51.100.0/24,
+//! 203.0.113.0/24, RFC 5737), which are routed nowhere.
 //!
 //! They are unit tests, next to the renderers, rather than an integration
 //! module: they build analysis and net results and use test-only support

@@ -33,7 +33,7 @@ fn shared_port() -> Snapshot {
     let v6only =
         Socket { v6only: Some(true), ..plain_socket(Protocol::Tcp, "[::1]:8080", None, SocketState::Listen, 11) };
     SnapshotBuilder::new()
-        .interface("eth0", "10.0.0.5".parse().unwrap())
+        .interface("eth0", "198.51.100.5".parse().unwrap())
         .tcp_listener("0.0.0.0:8080", 10)
         .owner(10, 4242)
         .owner(10, 4243)
@@ -51,9 +51,9 @@ fn shared_port() -> Snapshot {
         .owner(24, 4242)
         .tcp_connection("127.0.0.1:50002", "127.0.0.1:8080", SocketState::Established, 25)
         .owner(25, 7002)
-        .tcp_connection("10.0.0.5:8080", "192.0.2.50:41234", SocketState::CloseWait, 26)
+        .tcp_connection("198.51.100.5:8080", "192.0.2.50:41234", SocketState::CloseWait, 26)
         .owner(26, 4242)
-        .tcp_connection("10.0.0.5:8080", "203.0.113.9:443", SocketState::Established, 27)
+        .tcp_connection("198.51.100.5:8080", "203.0.113.9:443", SocketState::Established, 27)
         .owner(27, 8000)
         .time_wait("127.0.0.1:8080", "127.0.0.1:49999")
         .process_full(Process {
