@@ -71,7 +71,11 @@ impl Error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             Error::BrokenPipe
         } else {
-            Error::Write(format!("cannot write {what}: {}", e))
+            // Say where the output went wrong and what to look at: the
+            // redirection is the user's, not berth's.
+            Error::Write(format!(
+                "cannot write {what}: {e}; check where standard output goes (a full disk, a file that cannot be written)"
+            ))
         }
     }
 }
