@@ -111,10 +111,8 @@ fn serve_path(
 ) -> Answer {
     // The fast path: a small file in the cache, unchanged since last checked.
     let generation = freshness::generation();
-    if let Some(entry) = files::lookup_unchanged(relative, generation) {
-        if entry.in_memory() {
-            return files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra).into();
-        }
+    if let Some(reply) = from_memory(request, exchange, relative, generation) {
+        return reply.into();
     }
     // Everything else starts with the safe open, and what it opened says
     // what it is: no path is stat'ed, so nothing can change between a look
@@ -144,6 +142,18 @@ fn serve_path(
     }
 }
 
+/// The fast path: `relative` from the cache when it is held in memory and
+/// nothing watched has changed since it was checked (no open, no stat).
+fn from_memory(
+    request: &Request<'_>,
+    exchange: &mut Exchange<'_>,
+    relative: &str,
+    generation: Option<u64>,
+) -> Option<Reply> {
+    let entry = files::lookup_unchanged(relative, generation).filter(|entry| entry.in_memory())?;
+    Some(files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra))
+}
+
 /// Serves `relative` when it is a regular file; None when it is not (or
 /// is not there), for the caller to answer otherwise.
 fn serve_if_file(
@@ -153,10 +163,8 @@ fn serve_if_file(
     relative: &str,
     generation: Option<u64>,
 ) -> Option<Reply> {
-    if let Some(entry) = files::lookup_unchanged(relative, generation) {
-        if entry.in_memory() {
-            return Some(files::respond(exchange.head, request, &entry, Source::Memory, exchange.extra));
-        }
+    if let Some(reply) = from_memory(request, exchange, relative, generation) {
+        return Some(reply);
     }
     let opened = site.root.open_beneath(relative).ok().filter(|opened| opened.info.kind == Kind::File)?;
     Some(serve_file(site, request, exchange, relative, opened, generation))
