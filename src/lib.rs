@@ -12,6 +12,7 @@
 //! ```text
 //! app, commands, args, cli   the CLI: typed arguments, configured objects, calls, exit codes
 //! render                     prints what the layers below return; never reads the system
+//! watch, history             the live view of sockets over time (uses analysis), and what it records
 //! servers                    servers (they use actions, analysis and net)
 //! audit, net, actions        the audit (uses net and analysis); clients; what changes the system (uses analysis)
 //! analysis                   plain functions over Snapshots
@@ -38,6 +39,7 @@ pub(crate) mod printable;
 pub(crate) mod render;
 pub(crate) mod servers;
 pub(crate) mod stderr;
+pub(crate) mod watch;
 
 /// What the integration tests (tests/) reach inside berth, besides running
 /// the binary: not an API. Everything else is crate-private, so that the

@@ -15,7 +15,7 @@ use berth_inventory::port_facts::PortFacts;
 use berth_inventory::scope::{covers_ipv4, covers_ipv6, scope_of, BindScope};
 use berth_inventory::{Container, Family, Process, Protocol, Snapshot, Socket, SocketState, TcpCounters};
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Endpoint {
     /// Serialized as text, as the kernel's family writes it: IPv4-mapped
     /// IPv6 stays `::ffff:a.b.c.d`.
