@@ -386,6 +386,13 @@ pub struct PortRanges {
     pub bindv6only: bool,
 }
 
+impl Default for PortRanges {
+    /// The kernel's defaults: 32768-60999 ephemeral, nothing reserved, `bindv6only` off.
+    fn default() -> Self {
+        PortRanges { ephemeral: sysctl::DEFAULT_EPHEMERAL, reserved: Vec::new(), bindv6only: false }
+    }
+}
+
 /// What the snapshot could not see, so that callers can say so instead of
 /// dropping it silently.
 #[derive(Clone, Debug, Default, Serialize)]
