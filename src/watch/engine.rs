@@ -92,6 +92,14 @@ struct Tracked {
     bytes: (Option<u64>, Option<u64>),
 }
 
+/// Which live listener a listener's destroy message stands for.
+enum ListenerMatch {
+    One(SocketKey),
+    /// SO_REUSEPORT siblings at the same address.
+    Several,
+    None,
+}
+
 /// A close a dump reported, waiting for the socket's destroy message.
 #[derive(Clone, Copy, Debug)]
 struct CloseDue {
@@ -391,7 +399,16 @@ impl Engine {
             }
         }
         let listening = socket.remote.is_none();
-        let key = if listening { self.live_listener(&socket) } else { Some(socket.key()) };
+        let key = if listening {
+            match self.live_listener(&socket) {
+                ListenerMatch::One(key) => Some(key),
+                // SO_REUSEPORT siblings: which one closed is for the next dump to say.
+                ListenerMatch::Several => return None,
+                ListenerMatch::None => None,
+            }
+        } else {
+            Some(socket.key())
+        };
         if let Some(tracked) = key.and_then(|key| self.untrack(&key)) {
             let mut facts = tracked.facts;
             facts.lifetime = Some(lifetime_since(instant, tracked.first_seen, tracked.younger_than));
@@ -438,15 +455,16 @@ impl Engine {
 
     /// The live listener a listener's destroy message stands for (it has
     /// no inode): the only live one at that address, if only one is.
-    fn live_listener(&self, socket: &Socket) -> Option<SocketKey> {
-        let candidates = self.listeners_by_port.get(&(socket.protocol, socket.netns, socket.local.port()))?;
+    fn live_listener(&self, socket: &Socket) -> ListenerMatch {
+        let Some(candidates) = self.listeners_by_port.get(&(socket.protocol, socket.netns, socket.local.port())) else {
+            return ListenerMatch::None;
+        };
         let mut at_address = candidates.iter().filter(|key| key.local == socket.local);
-        let first = at_address.next().copied();
-        if at_address.next().is_some() {
-            // SO_REUSEPORT siblings: which one closed is for the next dump to say.
-            return None;
+        match (at_address.next(), at_address.next()) {
+            (Some(key), None) => ListenerMatch::One(*key),
+            (Some(_), Some(_)) => ListenerMatch::Several,
+            _ => ListenerMatch::None,
         }
-        first
     }
 
     fn closed_event(&mut self, at: SystemTime, source: EventSource, facts: SocketFacts) -> WatchEvent {
@@ -643,4 +661,335 @@ fn lifetime_since(closed: Instant, first_seen: Instant, younger_than: Option<Ins
 
 fn ms(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine fed scripted Snapshots (through a scripted Sampler, as the
+    //! runner feeds it the kernel's) and scripted close messages: every
+    //! open and close once, whichever input saw it first.
+
+    use super::*;
+    use berth_inventory::builder::{plain_socket, SnapshotBuilder};
+    use berth_inventory::sampler::{Sampler, Scripted};
+    use berth_inventory::TcpCounters;
+
+    /// A clock for scripts: instants and wall times `ms` after a fixed start.
+    #[derive(Clone, Copy)]
+    struct Clock {
+        instant: Instant,
+        wall: SystemTime,
+    }
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock { instant: Instant::now(), wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_768_464_000) }
+        }
+        fn at(&self, ms: u64) -> (SystemTime, Instant) {
+            (self.wall + Duration::from_millis(ms), self.instant + Duration::from_millis(ms))
+        }
+        fn snapshot(&self, ms: u64, build: SnapshotBuilder) -> Snapshot {
+            let (wall, instant) = self.at(ms);
+            build.taken_at(wall, instant).build()
+        }
+        /// The destroy message of a TCP socket at `ms`, with byte counters.
+        fn closed(&self, ms: u64, local: &str, remote: Option<&str>, bytes: (u64, u64)) -> CloseInput {
+            let (at, instant) = self.at(ms);
+            let mut socket = plain_socket(Protocol::Tcp, local, remote, SocketState::Close, 0);
+            socket.uid = 0;
+            socket.tcp_counters = Some(Box::new(TcpCounters {
+                bytes_received: Some(bytes.0),
+                bytes_sent: Some(bytes.1),
+                bytes_acked: Some(bytes.1),
+                rtt_us: None,
+            }));
+            CloseInput::Closed { socket, at, instant }
+        }
+    }
+
+    /// Feeds `snapshots` (full dumps) through a scripted Sampler; the first
+    /// starts the engine.
+    struct Script {
+        clock: Clock,
+        sampler: Sampler<Scripted>,
+        engine: Engine,
+        events: Vec<WatchEvent>,
+    }
+
+    impl Script {
+        fn new(clock: Clock, destroy_stream: bool, snapshots: Vec<Snapshot>) -> Script {
+            let mut sampler = Sampler::new(Scripted::new(snapshots), Duration::ZERO);
+            sampler.sample().expect("a first snapshot");
+            let mut engine = Engine::new(destroy_stream);
+            let events = engine.start(sampler.latest().expect("sampled"));
+            Script { clock, sampler, engine, events }
+        }
+        /// The next scripted snapshot as a full dump, then as a listener dump.
+        fn dump(&mut self) {
+            let diff = self.sampler.sample().expect("a scripted snapshot");
+            let snapshot = self.sampler.latest().expect("sampled").clone();
+            self.events.extend(self.engine.on_dump(DumpKind::Listeners, &diff, &snapshot, None));
+            self.events.extend(self.engine.on_dump(DumpKind::Full, &diff, &snapshot, None));
+        }
+        fn close(&mut self, input: CloseInput) {
+            self.events.extend(self.engine.on_close(input));
+        }
+        fn tick(&mut self, ms: u64) {
+            let (_, instant) = self.clock.at(ms);
+            self.events.extend(self.engine.on_tick(instant));
+        }
+        /// (kind, local port, remote port) of every event so far.
+        fn story(&self) -> Vec<(EventKind, u16, Option<u16>)> {
+            self.events
+                .iter()
+                .map(|e| {
+                    let s = e.socket.as_ref();
+                    (e.kind, s.map(|s| s.local.port).unwrap_or(0), s.and_then(|s| s.remote.map(|r| r.port)))
+                })
+                .collect()
+        }
+        fn last(&self) -> &SocketFacts {
+            self.events.last().and_then(|e| e.socket.as_ref()).expect("an event about a socket")
+        }
+    }
+
+    fn server() -> SnapshotBuilder {
+        SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 10).owner(10, 4242).process(
+            4242,
+            "python3",
+            &["python3", "-m", "http.server"],
+        )
+    }
+
+    fn with_connection(builder: SnapshotBuilder) -> SnapshotBuilder {
+        builder
+            .tcp_connection("127.0.0.1:8080", "127.0.0.1:50000", SocketState::Established, 11)
+            .owner(11, 4242)
+            .tcp_connection("127.0.0.1:50000", "127.0.0.1:8080", SocketState::Established, 12)
+    }
+
+    #[test]
+    fn a_connection_a_dump_saw_is_closed_once_by_its_destroy_message() {
+        let clock = Clock::new();
+        let snapshots = vec![
+            clock.snapshot(0, server()),
+            clock.snapshot(1000, with_connection(server())),
+            clock.snapshot(2000, server()),
+            clock.snapshot(3000, server()),
+        ];
+        let mut script = Script::new(clock, true, snapshots);
+        assert_eq!(script.story(), vec![(EventKind::ListenerPresent, 8080, None)]);
+        script.dump();
+        script.close(script.clock.closed(1500, "127.0.0.1:8080", Some("127.0.0.1:50000"), (201, 300)));
+        let closed = script.last().clone();
+        assert!(closed.open_seen);
+        assert_eq!((closed.bytes_in, closed.bytes_out), (Some(201), Some(300)));
+        assert_eq!(closed.owners.first().map(|o| o.pid), Some(4242), "the owner the dump saw");
+        let lifetime = closed.lifetime.expect("a lifetime");
+        assert_eq!(lifetime.at_least_ms, 500.0);
+        assert_eq!(lifetime.at_most_ms, Some(1500.0));
+        script.close(script.clock.closed(1500, "127.0.0.1:50000", Some("127.0.0.1:8080"), (301, 200)));
+        script.dump();
+        script.tick(2500);
+        script.dump();
+        script.tick(3500);
+        assert_eq!(
+            script.story(),
+            vec![
+                (EventKind::ListenerPresent, 8080, None),
+                (EventKind::ConnectionOpened, 8080, Some(50000)),
+                (EventKind::ConnectionOpened, 50000, Some(8080)),
+                (EventKind::ConnectionClosed, 8080, Some(50000)),
+                (EventKind::ConnectionClosed, 50000, Some(8080)),
+            ],
+            "each open and close once, the dump that no longer sees them adds nothing"
+        );
+    }
+
+    #[test]
+    fn a_connection_between_two_dumps_is_one_event_with_what_is_known() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, server())]);
+        script.close(script.clock.closed(400, "127.0.0.1:50001", Some("127.0.0.1:8080"), (101, 100)));
+        let facts = script.last().clone();
+        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ConnectionClosed));
+        assert!(!facts.open_seen);
+        assert!(facts.owners.is_empty(), "no owner is invented for a socket no dump saw");
+        assert_eq!(facts.uid, None);
+        assert_eq!(facts.inode, None);
+        let listener = facts.listener.expect("the local listener it connected to");
+        assert_eq!(listener.local.port, 8080);
+        assert_eq!(listener.owners.first().map(|o| o.pid), Some(4242));
+        assert_eq!(facts.lifetime.map(|l| l.at_most_ms), Some(Some(400.0)));
+        script.dump();
+        assert_eq!(script.engine.summary.short_lived, 1);
+        assert_eq!(script.events.len(), 2, "nothing more: {:?}", script.story());
+    }
+
+    #[test]
+    fn a_socket_that_closed_during_a_dump_is_opened_by_the_dump_and_closed_by_its_message() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            true,
+            vec![
+                clock.snapshot(0, server()),
+                clock.snapshot(1000, with_connection(server())),
+                clock.snapshot(2000, server()),
+            ],
+        );
+        // The dump at 1000 saw the connection; its close at 1001 is read after the dump.
+        script.dump();
+        script.close(script.clock.closed(1001, "127.0.0.1:50000", Some("127.0.0.1:8080"), (1, 1)));
+        script.close(script.clock.closed(1001, "127.0.0.1:8080", Some("127.0.0.1:50000"), (1, 1)));
+        script.dump();
+        script.tick(3000);
+        let kinds: Vec<EventKind> = script.story().into_iter().map(|(k, _, _)| k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::ListenerPresent,
+                EventKind::ConnectionOpened,
+                EventKind::ConnectionOpened,
+                EventKind::ConnectionClosed,
+                EventKind::ConnectionClosed
+            ]
+        );
+    }
+
+    #[test]
+    fn without_close_messages_a_dump_reports_the_close_itself() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            false,
+            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
+        );
+        script.dump();
+        script.tick(1000);
+        let closes: Vec<&WatchEvent> = script.events.iter().filter(|e| e.kind == EventKind::ConnectionClosed).collect();
+        assert_eq!(closes.len(), 2);
+        assert!(closes.iter().all(|e| e.source == EventSource::Dump));
+    }
+
+    #[test]
+    fn with_close_messages_a_dump_close_waits_for_one_then_goes_ahead() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            true,
+            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
+        );
+        script.dump();
+        script.tick(1100);
+        assert!(script.events.iter().all(|e| e.kind != EventKind::ConnectionClosed), "within the grace");
+        script.tick(1000 + CLOSE_GRACE.as_millis() as u64);
+        assert_eq!(script.events.iter().filter(|e| e.kind == EventKind::ConnectionClosed).count(), 2);
+    }
+
+    #[test]
+    fn a_listener_closes_by_its_message_though_the_message_has_no_inode() {
+        let clock = Clock::new();
+        let mut script =
+            Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, SnapshotBuilder::new())]);
+        script.close(script.clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        let facts = script.last().clone();
+        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ListenerClosed));
+        assert_eq!(facts.was_listening, Some(true));
+        assert_eq!(facts.owners.first().map(|o| o.pid), Some(4242));
+        script.dump();
+        script.tick(2000);
+        assert_eq!(script.events.iter().filter(|e| e.kind == EventKind::ListenerClosed).count(), 1);
+    }
+
+    #[test]
+    fn a_listener_between_two_dumps_is_reported_and_not_called_a_listener_for_sure() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, SnapshotBuilder::new())]);
+        script.close(script.clock.closed(30, "127.0.0.1:9999", None, (0, 0)));
+        assert_eq!(script.story(), vec![(EventKind::ListenerClosed, 9999, None)]);
+        let facts = script.last();
+        assert_eq!(facts.was_listening, None);
+        assert!(!facts.open_seen);
+    }
+
+    #[test]
+    fn reuseport_siblings_wait_for_the_dump_to_say_which_closed() {
+        let clock = Clock::new();
+        let two = SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 10).tcp_listener("127.0.0.1:8080", 20);
+        let one = SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 20);
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, two), clock.snapshot(1000, one)]);
+        script.close(script.clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        assert_eq!(script.events.len(), 2, "only the two present: {:?}", script.story());
+        script.dump();
+        script.tick(1000 + CLOSE_GRACE.as_millis() as u64);
+        let closed: Vec<&WatchEvent> = script.events.iter().filter(|e| e.kind == EventKind::ListenerClosed).collect();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].socket.as_ref().and_then(|s| s.inode), Some(10));
+    }
+
+    #[test]
+    fn a_port_bound_again_beyond_loopback_is_a_scope_change() {
+        let clock = Clock::new();
+        let wide = SnapshotBuilder::new().tcp_listener("0.0.0.0:8080", 30).owner(30, 5151).process(
+            5151,
+            "node",
+            &["node", "server.js"],
+        );
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, wide)]);
+        script.close(script.clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        script.dump();
+        let kinds: Vec<EventKind> = script.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::ListenerPresent,
+                EventKind::ListenerClosed,
+                EventKind::ListenerOpened,
+                EventKind::ScopeChanged,
+                EventKind::OwnerChanged
+            ]
+        );
+        let changed = &script.events[3];
+        assert_eq!(changed.previous.as_ref().map(|p| p.scope), Some("loopback"));
+        assert_eq!(changed.socket.as_ref().map(|s| s.scope), Some("all"));
+        let owner = &script.events[4];
+        assert_eq!(owner.previous.as_ref().and_then(|p| p.owners.first()).map(|o| o.pid), Some(4242));
+    }
+
+    #[test]
+    fn the_resetting_side_is_matched_by_its_port_and_noise_is_counted_not_shown() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            true,
+            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
+        );
+        // The side that sent the RST: addresses cleared but its port and the peer's address.
+        script.close(script.clock.closed(100, "0.0.0.0:50000", Some("127.0.0.1:0"), (0, 0)));
+        assert_eq!(script.last().local.port, 50000);
+        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ConnectionClosed));
+        // A refused connect, and a socket never used.
+        script.close(script.clock.closed(100, "0.0.0.0:50002", Some("127.0.0.1:0"), (0, 0)));
+        script.close(script.clock.closed(100, "0.0.0.0:0", None, (0, 0)));
+        assert_eq!(script.engine.summary.unaddressed_closes, 2);
+        assert_eq!(script.events.len(), 2);
+    }
+
+    #[test]
+    fn an_overflow_is_a_missed_span_ended_by_the_next_full_dump() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, server())]);
+        script.close(script.clock.closed(100, "127.0.0.1:50003", Some("127.0.0.1:8080"), (1, 1)));
+        let (at, instant) = script.clock.at(200);
+        script.close(CloseInput::Overflow { at, instant, reason: MissedReason::KernelBuffer });
+        assert!(script.engine.wants_fresh_dump());
+        script.dump();
+        let missed = script.events.iter().find(|e| e.kind == EventKind::Missed).expect("a missed event");
+        let span = missed.missed.expect("its span");
+        assert_eq!(span.from, script.clock.at(100).0, "from the last event handled");
+        assert_eq!(span.to, script.clock.at(1000).0, "to the fresh dump");
+        assert!(!script.engine.wants_fresh_dump());
+        assert_eq!(script.engine.summary.missed_spans, 1);
+    }
 }
