@@ -59,6 +59,8 @@
 //! - [`sampler`]: a Snapshot and its events at an interval, from the kernel
 //!   or from a script of Snapshots (for tests);
 //! - [`builder`]: Snapshots built in code, for tests of what reads them;
+//! - [`destroy`]: every TCP and UDP socket's end as the kernel announces it
+//!   (the sock_diag destroy groups `ss -E` reads), on a reader thread;
 //! - the port vocabulary: [`target`] (parsing `127.0.0.1:8080`, `udp/53`),
 //!   [`scope`] (who can reach a bind address), [`services`] (IANA names,
 //!   embedded at build time), [`port_facts`] (class, ephemeral, reserved);
@@ -105,6 +107,7 @@
 
 pub mod builder;
 mod cgroup;
+pub mod destroy;
 pub mod diff;
 pub mod firewall;
 pub mod interfaces;
