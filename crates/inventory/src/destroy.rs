@@ -718,6 +718,24 @@ mod tests {
     }
 
     #[test]
+    fn destroy_default_receive_buffer_is_the_largest_allowed() {
+        let stream = open();
+        let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .expect("net.core.rmem_max");
+        // Forced (CAP_NET_ADMIN): 2 x 32 MiB. Otherwise capped: 2 x rmem_max.
+        let least = 2 * rmem_max.min(DEFAULT_RECEIVE_BUFFER);
+        assert!(
+            stream.receive_buffer() >= least,
+            "receive buffer {} < {least} (rmem_max {rmem_max})",
+            stream.receive_buffer()
+        );
+        let small = stream.with_receive_buffer(64 * 1024).expect("a smaller buffer");
+        assert_eq!(small.receive_buffer(), 128 * 1024, "the kernel doubles what was asked");
+    }
+
+    #[test]
     fn destroy_tcp_v4_connection_both_ends_with_counters() {
         check_connection("127.0.0.1", Family::V4);
     }
