@@ -13,7 +13,11 @@
 //! [`DestroyStream`] is the netlink socket; [`DestroyReader`] is the
 //! dedicated thread that reads it and hands batches on through a bounded
 //! channel. Each message becomes a [`Socket`] by the same conversion the
-//! dumps use, so a destroyed socket and a dumped one compare field by field.
+//! dumps use, so a destroyed socket and a dumped one compare field by field:
+//! a destroy message is a dump reply (type SOCK_DIAG_BY_FAMILY, an
+//! `inet_diag_msg` and attributes), which netlink-packet-sock-diag parses as
+//! an `InetResponse` like any other. The protocol comes from its
+//! INET_DIAG_PROTOCOL attribute (a dump knows it from its request).
 //!
 //! # What the kernel does NOT give
 //!
