@@ -539,6 +539,8 @@ pub struct DestroyReader {
     stop: Arc<AtomicBool>,
     error: Arc<Mutex<Option<io::Error>>>,
     thread: Option<JoinHandle<()>>,
+    receive_buffer: usize,
+    netns: u64,
 }
 
 impl DestroyReader {
@@ -546,6 +548,7 @@ impl DestroyReader {
     /// holds (at least 1); a batch is what one read returned, up to 4096
     /// items. Err only if the thread cannot be started.
     pub fn spawn(stream: DestroyStream, capacity: usize) -> io::Result<DestroyReader> {
+        let (receive_buffer, netns) = (stream.receive_buffer(), stream.netns());
         let (sender, receiver) = mpsc::sync_channel(capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let error = Arc::new(Mutex::new(None));
@@ -563,7 +566,18 @@ impl DestroyReader {
                 })
                 .map_err(|e| context(e, "cannot start the destroy reader thread"))?
         };
-        Ok(DestroyReader { receiver, stop, error, thread: Some(thread) })
+        Ok(DestroyReader { receiver, stop, error, thread: Some(thread), receive_buffer, netns })
+    }
+
+    /// The stream's effective receive buffer, bytes
+    /// ([`DestroyStream::receive_buffer`]).
+    pub fn receive_buffer(&self) -> usize {
+        self.receive_buffer
+    }
+
+    /// The stream's network namespace inode ([`DestroyStream::netns`]).
+    pub fn netns(&self) -> u64 {
+        self.netns
     }
 
     /// The batches, in order. `recv_timeout` or `try_iter` on it; a
@@ -883,6 +897,8 @@ mod tests {
     #[test]
     fn destroy_reader_thread_hands_batches_and_stops_promptly() {
         let reader = DestroyReader::spawn(open(), 64).expect("reader thread");
+        assert_eq!(reader.netns(), own_netns());
+        assert!(reader.receive_buffer() > 0);
         let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
         let address = listener.local_addr().expect("address");
         let mut clients = HashSet::new();
