@@ -59,6 +59,10 @@
 //! - [`sampler`]: a Snapshot and its events at an interval, from the kernel
 //!   or from a script of Snapshots (for tests);
 //! - [`builder`]: Snapshots built in code, for tests of what reads them;
+//! - [`destroy`]: every TCP and UDP socket's end as the kernel announces it
+//!   (the sock_diag destroy groups `ss -E` reads), on a reader thread;
+//! - [`proc_events`]: processes forking, executing and exiting (the proc
+//!   connector), as a trigger for an early rescan;
 //! - the port vocabulary: [`target`] (parsing `127.0.0.1:8080`, `udp/53`),
 //!   [`scope`] (who can reach a bind address), [`services`] (IANA names,
 //!   embedded at build time), [`port_facts`] (class, ephemeral, reserved);
@@ -105,12 +109,14 @@
 
 pub mod builder;
 mod cgroup;
+pub mod destroy;
 pub mod diff;
 pub mod firewall;
 pub mod interfaces;
 mod netlink;
 mod netns;
 pub mod port_facts;
+pub mod proc_events;
 pub mod processes;
 mod procnet;
 pub mod sampler;
