@@ -31,7 +31,6 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         exec: args.exec.clone().map(Exec::new),
         duration: args.duration,
         recorder: None,
-        netns_paths: Vec::new(),
     };
     let mut out = super::stdout();
     let alerted = runner::run(config, &mut out)?;

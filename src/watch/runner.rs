@@ -13,7 +13,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::alerts::{Alerts, Exec};
-use super::closes::{self, CloseFeed};
+use super::closes::CloseFeed;
 use super::engine::{CloseInput, DumpKind, Engine};
 use super::event::{EventKind, SocketFacts, WatchEvent, Watching};
 use crate::analysis::filter::LsFilter;
@@ -58,8 +58,6 @@ pub struct WatchConfig {
     pub duration: Option<Duration>,
     /// Where events are recorded.
     pub recorder: Option<Box<dyn Record>>,
-    /// The destroy feed's namespaces beside our own, for --all-netns.
-    pub netns_paths: Vec<(std::path::PathBuf, u64)>,
 }
 
 /// Where events go to be kept (the history).
@@ -77,9 +75,19 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     let stop = stop_on_signals();
     let began = Instant::now();
 
-    // The close feed opens before the first dumps, so no close between
-    // them and the feed is lost.
-    let (feed, unavailable) = match closes::open(&config.netns_paths) {
+    let listener_query = Query { tcp_listening_only: true, owners: false, tcp_counters: false, ..config.query.clone() };
+    let owner_query = Query { tcp_listening_only: true, owners: true, tcp_counters: false, ..config.query.clone() };
+    let mut listeners = Sampler::new(Kernel::new(listener_query), config.listener_interval);
+    let mut full = Sampler::new(Kernel::new(config.query.clone()), config.interval);
+    listeners.sample()?;
+    let namespaces = &listeners.latest().expect("sampled").namespaces;
+    let own = namespaces.iter().find(|n| n.own).map(|n| n.inode).unwrap_or(0);
+    let others: Vec<(std::path::PathBuf, u64)> =
+        namespaces.iter().filter(|n| !n.own).filter_map(|n| n.path.clone().map(|p| (p, n.inode))).collect();
+
+    // The close feed opens before the full dump the story starts from, so
+    // no connection's close between the two is lost.
+    let (feed, unavailable) = match CloseFeed::open(own, &others) {
         Ok(feed) => (Some(feed), None),
         Err(why) => {
             say!("berth: note: close events from the kernel are unavailable ({why}); polling the socket table only, so sockets shorter than the interval can be missed");
@@ -87,12 +95,6 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         }
     };
     let proc_trigger = super::proc_trigger::spawn();
-
-    let listener_query = Query { tcp_listening_only: true, owners: false, tcp_counters: false, ..config.query.clone() };
-    let owner_query = Query { tcp_listening_only: true, owners: true, tcp_counters: false, ..config.query.clone() };
-    let mut listeners = Sampler::new(Kernel::new(listener_query), config.listener_interval);
-    let mut full = Sampler::new(Kernel::new(config.query.clone()), config.interval);
-    listeners.sample()?;
     full.sample()?;
     let first = full.latest().expect("sampled");
 
@@ -217,7 +219,7 @@ fn wait_for_closes(
         if wake <= now {
             return drain(feed, engine, sink);
         }
-        match feed.receiver.recv_timeout(wake - now) {
+        match feed.recv_timeout(wake - now) {
             Ok(batch) => {
                 handle_batch(batch, engine, sink)?;
                 drain(feed, engine, sink)?;
@@ -225,8 +227,10 @@ fn wait_for_closes(
             }
             Err(RecvTimeoutError::Timeout) => return Ok(()),
             Err(RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(wake.saturating_duration_since(Instant::now()));
-                return Ok(());
+                let why = feed.reader_error().unwrap_or_else(|| "the reader ended".into());
+                return Err(Error::System(format!(
+                    "reading close events from the kernel failed ({why}); run berth watch again"
+                )));
             }
         }
     }
@@ -234,7 +238,7 @@ fn wait_for_closes(
 
 /// Hands every batch already received to the engine.
 fn drain(feed: &CloseFeed, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {
-    while let Ok(batch) = feed.receiver.try_recv() {
+    while let Ok(batch) = feed.try_recv() {
         handle_batch(batch, engine, sink)?;
     }
     Ok(())

@@ -379,6 +379,11 @@ pub struct Namespace {
     /// namespace). Not in the JSON output.
     #[serde(skip)]
     pub interfaces: Vec<Interface>,
+    /// A file that opens it for setns(2) (/run/netns/NAME or
+    /// /proc/PID/ns/net), for other namespaces; None for our own. Not in
+    /// the JSON output.
+    #[serde(skip)]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// The kernel's port allocation settings, read once per snapshot.
@@ -573,8 +578,14 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     visibility.netlink_fallback_reason = own.fallback_reason;
     let source = own.source;
     let mut sockets = own.sockets;
-    let mut namespaces =
-        vec![Namespace { inode: own_ns, name: None, own: true, container: None, interfaces: interfaces::list() }];
+    let mut namespaces = vec![Namespace {
+        inode: own_ns,
+        name: None,
+        own: true,
+        container: None,
+        interfaces: interfaces::list(),
+        path: None,
+    }];
 
     if query.all_netns {
         let others = netns::read_other_namespaces(query, own_ns, &scan.netns_of_pid, port_ranges.bindv6only);
