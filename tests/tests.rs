@@ -31,6 +31,7 @@ mod errors;
 mod examples;
 mod free;
 mod kill;
+mod load_generator;
 mod ls;
 mod messages;
 mod policy_expose;
@@ -62,6 +63,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(examples::cases());
     cases.extend(free::cases());
     cases.extend(kill::cases());
+    cases.extend(load_generator::cases());
     cases.extend(ls::cases());
     cases.extend(messages::cases());
     cases.extend(policy_expose::cases());
