@@ -110,7 +110,13 @@ impl WatchArgs {
     /// owners and counters, whatever the filter shows (the history keeps
     /// everything; the filter is for the screen).
     pub(crate) fn query(&self, global: &GlobalArgs) -> Query {
-        Query { all_netns: self.all_netns, tcp_counters: true, owners: true, ..every_socket(global) }
+        Query {
+            all_netns: self.all_netns,
+            tcp_counters: true,
+            owners: true,
+            without_time_wait: true,
+            ..every_socket(global)
+        }
     }
 
     /// How often listeners are read: every 100 ms, or at the interval if it

@@ -851,6 +851,10 @@ pub struct WatchArgs {
     /// One JSON object per event, one per line (schema: docs/json.md).
     #[arg(long)]
     pub json: bool,
+
+    /// Record nothing (until the history lands).
+    #[arg(long, hide = true)]
+    pub no_history: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -45,6 +45,7 @@ mod serve_browser;
 mod serve_fs;
 mod serve_http;
 mod sources_agree;
+mod watch;
 mod who;
 
 fn main() -> std::process::ExitCode {
@@ -77,6 +78,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(serve_fs::cases());
     cases.extend(serve_http::cases());
     cases.extend(sources_agree::cases());
+    cases.extend(watch::cases());
     cases.extend(who::cases());
     common::harness::main(cases)
 }

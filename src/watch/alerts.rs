@@ -36,12 +36,6 @@ pub struct AlertRules {
     pub policy: Option<Policy>,
 }
 
-impl AlertRules {
-    pub fn any(&self) -> bool {
-        self.exposed || self.new || self.policy.is_some()
-    }
-}
-
 /// The alert rules, with what `new` remembers.
 #[derive(Debug)]
 pub struct Alerts {

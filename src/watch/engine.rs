@@ -61,7 +61,7 @@ pub enum CloseInput {
     /// The socket as the destroy message gives it (no owners, uid or inode).
     Closed { socket: Socket, at: SystemTime, instant: Instant },
     /// Messages were lost at this time.
-    Overflow { at: SystemTime, instant: Instant, reason: MissedReason },
+    Overflow { at: SystemTime, reason: MissedReason },
 }
 
 /// Which Sampler a dump came from.
@@ -136,6 +136,9 @@ pub struct Engine {
     /// listener a connection belongs to.
     listeners_by_port: FxHashMap<(Protocol, u64, u16), Vec<SocketKey>>,
     recently_closed: FxHashMap<(Protocol, u64, u16), ClosedListener>,
+    /// Sockets whose close a dump reported (their message had not come):
+    /// if it comes late, it is not a second close.
+    dump_closed: FxHashMap<SocketKey, Instant>,
     context: Context,
     /// When the last dump of each kind started.
     last_listener_dump: Option<Instant>,
@@ -157,6 +160,7 @@ impl Engine {
             live: FxHashMap::default(),
             listeners_by_port: FxHashMap::default(),
             recently_closed: FxHashMap::default(),
+            dump_closed: FxHashMap::default(),
             context: Context::default(),
             last_listener_dump: None,
             last_full_dump: None,
@@ -348,12 +352,17 @@ impl Engine {
                 if facts.state.is_listening() {
                     facts.was_listening = Some(true);
                 }
+                if self.destroy_stream {
+                    // Keyed as its message will be: without an inode.
+                    self.dump_closed.insert(SocketKey { inode: 0, ..key }, now);
+                }
                 events.push(self.closed_event(close.dump_time, EventSource::Dump, facts));
             }
         }
         let horizon = now.checked_sub(REBIND_MEMORY);
         if let Some(horizon) = horizon {
             self.recently_closed.retain(|_, c| c.at >= horizon);
+            self.dump_closed.retain(|_, at| *at >= horizon);
         }
         events
     }
@@ -418,6 +427,10 @@ impl Engine {
                 facts.was_listening = Some(facts.state.is_listening());
             }
             return Some(self.closed_event(at, EventSource::Destroy, facts));
+        }
+        // The message of a close a dump already reported: not a second close.
+        if self.dump_closed.remove(&socket.key()).is_some() {
+            return None;
         }
         // Opened and closed between two dumps: this one event says both.
         let mut facts = self.facts(&socket, None, false);
@@ -981,8 +994,8 @@ mod tests {
         let clock = Clock::new();
         let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, server())]);
         script.close(script.clock.closed(100, "127.0.0.1:50003", Some("127.0.0.1:8080"), (1, 1)));
-        let (at, instant) = script.clock.at(200);
-        script.close(CloseInput::Overflow { at, instant, reason: MissedReason::KernelBuffer });
+        let (at, _) = script.clock.at(200);
+        script.close(CloseInput::Overflow { at, reason: MissedReason::KernelBuffer });
         assert!(script.engine.wants_fresh_dump());
         script.dump();
         let missed = script.events.iter().find(|e| e.kind == EventKind::Missed).expect("a missed event");

@@ -14,7 +14,6 @@
 //! duration. Such events say what is known and leave the rest empty
 //! (`owners: []`, `uid: null`); they never borrow an owner from a guess.
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
@@ -76,22 +75,6 @@ impl EventKind {
     /// The kind for a JSON word, for reading the history back.
     pub fn from_word(word: &str) -> Option<EventKind> {
         ALL_KINDS.iter().copied().find(|kind| kind.word() == word)
-    }
-
-    /// Events about one socket (they carry [`SocketFacts`]).
-    pub fn is_about_a_socket(self) -> bool {
-        !matches!(self, EventKind::Started | EventKind::Missed | EventKind::Summary)
-    }
-
-    /// Events about a listener rather than a connection.
-    pub fn is_listener(self) -> bool {
-        matches!(
-            self,
-            EventKind::ListenerPresent
-                | EventKind::ListenerOpened
-                | EventKind::ListenerClosed
-                | EventKind::ScopeChanged
-        )
     }
 }
 
@@ -357,11 +340,6 @@ impl WatchEvent {
             alert: Some(AlertFacts { name, reason, event_kind: self.kind }),
             ..self.clone()
         }
-    }
-
-    /// The local address, for events about a socket.
-    pub fn local(&self) -> Option<SocketAddr> {
-        self.socket.as_ref().map(|s| s.local.socket_addr())
     }
 }
 

@@ -37,6 +37,9 @@ const RECORD_EVERY: Duration = Duration::from_millis(250);
 /// The earliest a process exec or exit brings the next listener dump.
 const PROC_TRIGGER_DELAY: Duration = Duration::from_millis(20);
 
+/// The longest closes a dump reported wait for a backlog of messages.
+const MAX_TICK_DELAY: Duration = Duration::from_secs(2);
+
 /// Consecutive failed dumps before the watch gives up.
 const MAX_DUMP_FAILURES: u32 = 3;
 
@@ -138,6 +141,7 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     let mut next_listener_dump = Instant::now() + config.listener_interval;
     let mut next_full_dump = Instant::now() + config.interval;
     let mut failures = 0;
+    let mut last_tick = Instant::now();
     loop {
         if stop.load(Ordering::Relaxed) || config.duration.is_some_and(|d| began.elapsed() >= d) {
             break;
@@ -150,7 +154,7 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         if let Some(limit) = config.duration {
             wake = wake.min(began + limit);
         }
-        wait_for_closes(feed.as_ref(), wake, &mut engine, &mut sink)?;
+        let caught_up = wait_for_closes(feed.as_ref(), wake, &mut engine, &mut sink)?;
 
         if let Some(trigger) = &proc_trigger {
             if trigger.swap(false, Ordering::Relaxed) {
@@ -178,8 +182,13 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
                 next_full_dump = after + config.interval;
             }
         }
-        for event in engine.on_tick(Instant::now()) {
-            sink.emit(event)?;
+        // Closes a dump saw wait for their messages while messages are
+        // still queued (a backlog may hold them), but not forever.
+        if caught_up || last_tick.elapsed() >= MAX_TICK_DELAY {
+            last_tick = Instant::now();
+            for event in engine.on_tick(last_tick) {
+                sink.emit(event)?;
+            }
         }
         sink.flush(false)?;
     }
@@ -200,19 +209,20 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     Ok(alerted)
 }
 
-/// Waits until `wake` for closes, handing each batch to the engine.
+/// Waits until `wake` for closes, handing each batch to the engine; true
+/// when every close received so far has been handled.
 fn wait_for_closes(
     feed: Option<&CloseFeed>,
     wake: Instant,
     engine: &mut Engine,
     sink: &mut Sink<'_, impl Write>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let Some(feed) = feed else {
         let now = Instant::now();
         if wake > now {
             std::thread::sleep(wake - now);
         }
-        return Ok(());
+        return Ok(true);
     };
     loop {
         let now = Instant::now();
@@ -225,7 +235,7 @@ fn wait_for_closes(
                 drain(feed, engine, sink)?;
                 sink.flush(false)?;
             }
-            Err(RecvTimeoutError::Timeout) => return Ok(()),
+            Err(RecvTimeoutError::Timeout) => return Ok(true),
             Err(RecvTimeoutError::Disconnected) => {
                 let why = feed.reader_error().unwrap_or_else(|| "the reader ended".into());
                 return Err(Error::System(format!(
@@ -236,12 +246,20 @@ fn wait_for_closes(
     }
 }
 
-/// Hands every batch already received to the engine.
-fn drain(feed: &CloseFeed, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {
-    while let Ok(batch) = feed.try_recv() {
-        handle_batch(batch, engine, sink)?;
+/// The most batches one drain hands on: under a sustained load the channel
+/// is never empty, and the dumps must still run on time.
+const DRAIN_BATCHES: usize = 64;
+
+/// Hands the batches already received to the engine (at most
+/// DRAIN_BATCHES); true when none is left (the engine has caught up).
+fn drain(feed: &CloseFeed, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<bool, Error> {
+    for _ in 0..DRAIN_BATCHES {
+        match feed.try_recv() {
+            Ok(batch) => handle_batch(batch, engine, sink)?,
+            Err(_) => return Ok(true),
+        }
     }
-    Ok(())
+    Ok(false)
 }
 
 fn handle_batch(batch: Vec<CloseInput>, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {

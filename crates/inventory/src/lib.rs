@@ -445,6 +445,11 @@ pub struct Query {
     /// applies it (netlink bytecode), so `who` on a busy machine copies a
     /// handful of sockets instead of all of them.
     pub port: Option<u16>,
+    /// Leave TIME_WAIT entries out (the kernel skips them). They are what
+    /// remains of closed connections, held by no process: `watch`, which
+    /// reads the table every second, does not pay for tens of thousands of
+    /// them on a busy machine.
+    pub without_time_wait: bool,
 }
 
 impl Query {
@@ -467,6 +472,7 @@ impl Default for Query {
             tcp_counters: true,
             owners: true,
             port: None,
+            without_time_wait: false,
         }
     }
 }

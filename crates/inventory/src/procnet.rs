@@ -36,6 +36,9 @@ pub(crate) fn read(query: &Query, netns: u64, bindv6only: bool) -> io::Result<Ve
             if protocol == Protocol::Tcp && query.tcp_listening_only && socket.state != SocketState::Listen {
                 continue;
             }
+            if query.without_time_wait && socket.state == SocketState::TimeWait {
+                continue;
+            }
             if let Some(port) = query.port {
                 if socket.local.port() != port && socket.remote.is_none_or(|r| r.port() != port) {
                     continue;
