@@ -190,9 +190,9 @@ pub struct Previous {
 /// A span of lost events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct MissedSpan {
-    #[serde(serialize_with = "rfc3339_micros")]
+    #[serde(serialize_with = "rfc3339_micros_owned")]
     pub from: SystemTime,
-    #[serde(serialize_with = "rfc3339_micros")]
+    #[serde(serialize_with = "rfc3339_micros_owned")]
     pub to: SystemTime,
     pub reason: MissedReason,
 }
@@ -276,28 +276,81 @@ pub struct Summary {
     pub unaddressed_closes: u64,
 }
 
-/// One event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One event. In JSON it is one of two shapes (docs/json.md): an event
+/// about a socket has every socket field (`null` when not known) and
+/// `previous` and `alert`; berth's own events (`started`, `missed`,
+/// `summary`) have the time, kind and source, and their one object.
+#[derive(Clone, Debug, PartialEq)]
 pub struct WatchEvent {
-    #[serde(serialize_with = "rfc3339_micros")]
     pub time: SystemTime,
-    #[serde(serialize_with = "unix_micros")]
-    #[serde(rename = "time_unix_us")]
     pub time_unix: SystemTime,
     pub kind: EventKind,
     pub source: EventSource,
-    #[serde(flatten)]
     pub socket: Option<SocketFacts>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<Previous>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<MissedSpan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertFacts>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub watching: Option<Watching>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+}
+
+/// The JSON of an event about a socket.
+#[derive(Serialize)]
+struct SocketEventJson<'a> {
+    #[serde(serialize_with = "rfc3339_micros")]
+    time: &'a SystemTime,
+    #[serde(serialize_with = "unix_micros")]
+    time_unix_us: &'a SystemTime,
+    kind: EventKind,
+    source: EventSource,
+    #[serde(flatten)]
+    socket: &'a SocketFacts,
+    previous: &'a Option<Previous>,
+    alert: &'a Option<AlertFacts>,
+}
+
+/// The JSON of one of berth's own events: only its own object.
+#[derive(Serialize)]
+struct BerthEventJson<'a> {
+    #[serde(serialize_with = "rfc3339_micros")]
+    time: &'a SystemTime,
+    #[serde(serialize_with = "unix_micros")]
+    time_unix_us: &'a SystemTime,
+    kind: EventKind,
+    source: EventSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watching: &'a Option<Watching>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missed: &'a Option<MissedSpan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: &'a Option<Summary>,
+}
+
+impl Serialize for WatchEvent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.socket {
+            Some(socket) => SocketEventJson {
+                time: &self.time,
+                time_unix_us: &self.time_unix,
+                kind: self.kind,
+                source: self.source,
+                socket,
+                previous: &self.previous,
+                alert: &self.alert,
+            }
+            .serialize(s),
+            None => BerthEventJson {
+                time: &self.time,
+                time_unix_us: &self.time_unix,
+                kind: self.kind,
+                source: self.source,
+                watching: &self.watching,
+                missed: &self.missed,
+                summary: &self.summary,
+            }
+            .serialize(s),
+        }
+    }
 }
 
 impl WatchEvent {
@@ -353,12 +406,16 @@ pub fn time_of_unix_micros(micros: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(micros)
 }
 
-fn rfc3339_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_micros(*time))
+fn rfc3339_micros<S: Serializer>(time: &&SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_micros(**time))
 }
 
-fn unix_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(unix_micros_of(*time))
+fn unix_micros<S: Serializer>(time: &&SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(unix_micros_of(**time))
+}
+
+fn rfc3339_micros_owned<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    rfc3339_micros(&time, s)
 }
 
 #[cfg(test)]
