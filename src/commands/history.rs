@@ -12,22 +12,21 @@ use crate::stderr::say;
 pub fn run(args: &HistoryArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     // The view's own arguments first: a mistake is a usage error (2)
     // whether or not there is a history yet.
-    let at = match (args.view, args.time) {
-        (HistoryView::At, Some(time)) => Some(time),
-        (HistoryView::At, None) => {
-            return Err(Error::Usage(format!(
-                "berth history at needs a time: {} (try 'berth history --help')",
-                when::TIME_FORMS
-            )))
-        }
-        (_, Some(_)) => {
-            return Err(Error::Usage(
+    let at =
+        match (args.view, args.time) {
+            (HistoryView::At, Some(time)) => Some(time),
+            (HistoryView::At, None) => {
+                return Err(Error::Usage(format!(
+                    "berth history at needs a time: {} (try 'berth history --help')",
+                    when::TIME_FORMS
+                )))
+            }
+            (_, Some(_)) => return Err(Error::Usage(
                 "only berth history at takes a time; other views take --since and --until (try 'berth history --help')"
                     .to_string(),
-            ))
-        }
-        (_, None) => None,
-    };
+            )),
+            (_, None) => None,
+        };
     let peers_port = match (args.view, args.port) {
         (HistoryView::Peers, None) => {
             return Err(Error::Usage(

@@ -235,10 +235,8 @@ pub fn event_of(row: &Row<'_>) -> rusqlite::Result<Stored> {
     let protocol: Option<String> = row.get(5)?;
     let socket = match protocol.as_deref().and_then(protocol_of) {
         Some(protocol) => {
-            let local = endpoint(row.get(8)?, row.get(9)?).unwrap_or(Endpoint {
-                address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                port: 0,
-            });
+            let local = endpoint(row.get(8)?, row.get(9)?)
+                .unwrap_or(Endpoint { address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port: 0 });
             let family = match row.get::<_, Option<String>>(6)?.as_deref() {
                 Some("ipv6") => Family::V6,
                 _ => Family::V4,

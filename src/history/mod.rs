@@ -119,11 +119,9 @@ impl fmt::Display for HistoryError {
                 shown(path),
                 schema::VERSION
             ),
-            HistoryError::NotHistory { path } => write!(
-                f,
-                "{} is not a berth history (another program's SQLite file?): name another file",
-                shown(path)
-            ),
+            HistoryError::NotHistory { path } => {
+                write!(f, "{} is not a berth history (another program's SQLite file?): name another file", shown(path))
+            }
             HistoryError::NoDefault => write!(
                 f,
                 "no place for the history: neither HOME nor XDG_STATE_HOME is set; name a file with \
@@ -148,3 +146,6 @@ impl From<HistoryError> for crate::error::Error {
         crate::error::Error::System(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests;

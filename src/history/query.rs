@@ -58,9 +58,9 @@ impl HistoryFilter {
             let wanted = wanted.to_lowercase();
             let named = owners.iter().any(|o| {
                 o.name.as_deref().is_some_and(|n| n.to_lowercase().contains(&wanted))
-                    || o.cmdline.first().is_some_and(|argv0| {
-                        argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(&wanted)
-                    })
+                    || o.cmdline
+                        .first()
+                        .is_some_and(|argv0| argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(&wanted))
             });
             if !named {
                 return false;
@@ -175,10 +175,9 @@ fn unix_us_opt<S: serde::Serializer>(time: &Option<SystemTime>, s: S) -> Result<
     }
 }
 
-/// A run's bounds: from its start to its end, or (killed) its last heartbeat.
+/// A run's last moment: its end, or (killed) its last heartbeat.
 #[derive(Clone, Copy, Debug)]
 struct RunSpan {
-    started: i64,
     last: i64,
     ended: bool,
 }
@@ -222,7 +221,11 @@ impl History {
     }
 
     /// The SQL narrowing by time, port and protocol (the rest is [`HistoryFilter::event_matches`]).
-    fn narrowing(filter: &HistoryFilter, until: Option<SystemTime>, local_port_only: bool) -> (Vec<String>, Vec<Value>) {
+    fn narrowing(
+        filter: &HistoryFilter,
+        until: Option<SystemTime>,
+        local_port_only: bool,
+    ) -> (Vec<String>, Vec<Value>) {
         let mut conditions = Vec::new();
         let mut values = Vec::new();
         if let Some(since) = filter.since {
@@ -260,15 +263,11 @@ impl History {
     }
 
     fn runs(&self) -> Result<BTreeMap<i64, RunSpan>, HistoryError> {
-        let mut statement =
-            self.conn.prepare("SELECT id, started_us, heartbeat_us, ended_us FROM runs").map_err(self.sqlite())?;
+        let mut statement = self.conn.prepare("SELECT id, heartbeat_us, ended_us FROM runs").map_err(self.sqlite())?;
         let rows = statement
             .query_map([], |row| {
-                let ended: Option<i64> = row.get(3)?;
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    RunSpan { started: row.get(1)?, last: ended.unwrap_or(row.get(2)?), ended: ended.is_some() },
-                ))
+                let ended: Option<i64> = row.get(2)?;
+                Ok((row.get::<_, i64>(0)?, RunSpan { last: ended.unwrap_or(row.get(1)?), ended: ended.is_some() }))
             })
             .map_err(self.sqlite())?;
         rows.collect::<Result<BTreeMap<_, _>, _>>().map_err(self.sqlite())
@@ -316,7 +315,7 @@ impl History {
         }
         let mut answer: Vec<ListenerSeen> = open
             .into_values()
-            .filter(|seen| runs.get(&seen.run).is_some_and(|r| r.started <= t && r.last >= t))
+            .filter(|seen| runs.get(&seen.run).is_some_and(|r| r.last >= t))
             .filter(|seen| seen_matches(filter, seen))
             .map(|mut seen| {
                 seen.open = true;
@@ -447,7 +446,10 @@ impl History {
             })
             .collect();
         answer.sort_by(|a, b| {
-            b.connections.cmp(&a.connections).then(b.last_seen.cmp(&a.last_seen)).then(a.remote_address.cmp(&b.remote_address))
+            b.connections
+                .cmp(&a.connections)
+                .then(b.last_seen.cmp(&a.last_seen))
+                .then(a.remote_address.cmp(&b.remote_address))
         });
         Ok(answer)
     }

@@ -181,7 +181,8 @@ impl Recorder {
                 if used <= target {
                     break;
                 }
-                let rows: i64 = self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).map_err(sqlite())?;
+                let rows: i64 =
+                    self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).map_err(sqlite())?;
                 if rows == 0 {
                     break;
                 }
@@ -198,7 +199,11 @@ impl Recorder {
             }
         }
         if freed {
-            self.conn.execute_batch("PRAGMA incremental_vacuum;").map_err(sqlite())?;
+            // Stepped to the end: each step gives back pages, and a single
+            // step (as execute would) leaves most of them on the freelist.
+            let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum").map_err(sqlite())?;
+            let mut steps = vacuum.query([]).map_err(sqlite())?;
+            while steps.next().map_err(sqlite())?.is_some() {}
             // The WAL holds the deletes' pages until a checkpoint: fold it
             // in, so that the file on disk shrinks now.
             let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
@@ -234,9 +239,14 @@ pub fn lock_path(path: &Path) -> PathBuf {
 
 fn open_lock(path: &Path) -> Result<File, HistoryError> {
     let lock = lock_path(path);
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock).map_err(|error| {
-        HistoryError::Io { path: lock, what: "open the history's lock file", error }
-    })
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock)
+        .map_err(|error| HistoryError::Io { path: lock, what: "open the history's lock file", error })
 }
 
 /// The exclusive lock of the one writer. A reader testing the lock holds it
@@ -248,7 +258,7 @@ fn take_lock(path: &Path) -> Result<File, HistoryError> {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             let _ = file.set_len(0);
             let _ = file.rewind();
-            let _ = write!(file, "{}\n", std::process::id());
+            let _ = writeln!(file, "{}", std::process::id());
             let _ = file.flush();
             return Ok(file);
         }

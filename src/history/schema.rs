@@ -133,7 +133,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), HistoryError> {
     if table_count(conn, path)? == 0 {
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(sqlite(path))?;
     }
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(sqlite(path))?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(sqlite(path))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(HistoryError::Io {
             path: path.to_path_buf(),

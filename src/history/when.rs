@@ -146,8 +146,7 @@ fn rfc3339(text: &str) -> Option<SystemTime> {
         }
     };
     let days = days_from_civil(year, month, day);
-    let seconds =
-        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second) - offset_seconds;
+    let seconds = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second) - offset_seconds;
     let micros: u64 = format!("{fraction:0<6}")[..6].parse().ok()?;
     let seconds = u64::try_from(seconds).ok()?;
     Some(UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_micros(micros))
@@ -251,10 +250,7 @@ mod tests {
         assert_eq!(parse_time("2026-12-01T14:00:00Z", now), Some(at(1_796_133_600)));
         assert_eq!(parse_time("2026-12-01T15:00:00+01:00", now), Some(at(1_796_133_600)));
         assert_eq!(parse_time("2026-12-01T13:30:00-00:30", now), Some(at(1_796_133_600)));
-        assert_eq!(
-            parse_time("2026-12-01T14:00:00.25Z", now),
-            Some(at(1_796_133_600) + Duration::from_millis(250))
-        );
+        assert_eq!(parse_time("2026-12-01T14:00:00.25Z", now), Some(at(1_796_133_600) + Duration::from_millis(250)));
     }
 
     #[test]
@@ -275,7 +271,9 @@ mod tests {
     #[test]
     fn refusals() {
         let now = SystemTime::now();
-        for bad in ["", "14", "25:00", "12:60", "2026-02-30", "2026-13-01", "yesterday", "tomorrow 12:00", "2h ago", "x"] {
+        for bad in
+            ["", "14", "25:00", "12:60", "2026-02-30", "2026-13-01", "yesterday", "tomorrow 12:00", "2h ago", "x"]
+        {
             assert_eq!(parse_time(bad, now), None, "{bad:?}");
         }
     }

@@ -14,11 +14,7 @@ fn owners_text(owners: &[EventOwner]) -> String {
     if owners.is_empty() {
         return "-".to_string();
     }
-    owners
-        .iter()
-        .map(|o| format!("{}[{}]", o.name.as_deref().unwrap_or("?"), o.pid))
-        .collect::<Vec<_>>()
-        .join(", ")
+    owners.iter().map(|o| format!("{}[{}]", o.name.as_deref().unwrap_or("?"), o.pid)).collect::<Vec<_>>().join(", ")
 }
 
 fn address(endpoint: &crate::analysis::report::Endpoint) -> String {
@@ -112,10 +108,7 @@ pub fn write_events(out: &mut impl Write, events: &[HistoryEvent], style: &Style
                 Cell::trusted(e.kind.word(), kind_paint(e.kind)),
                 Cell::trusted(socket.map_or("-", |s| s.protocol.name()), Paint::Plain),
                 Cell::trusted(socket.map_or("-".to_string(), |s| address(&s.local)), Paint::Plain),
-                Cell::trusted(
-                    socket.and_then(|s| s.remote.as_ref()).map_or("-".to_string(), address),
-                    Paint::Plain,
-                ),
+                Cell::trusted(socket.and_then(|s| s.remote.as_ref()).map_or("-".to_string(), address), Paint::Plain),
                 Cell::new(socket.map_or("-".to_string(), |s| owners_text(&s.owners))),
                 Cell::new(detail(event)),
             ]
@@ -128,13 +121,8 @@ pub fn write_at(out: &mut impl Write, listeners: &[ListenerSeen], style: &Style)
     if listeners.is_empty() {
         return Ok(());
     }
-    let table = Table::new(vec![
-        ("PROTO", false),
-        ("LOCAL", false),
-        ("SCOPE", false),
-        ("SINCE", false),
-        ("PROCESS", false),
-    ]);
+    let table =
+        Table::new(vec![("PROTO", false), ("LOCAL", false), ("SCOPE", false), ("SINCE", false), ("PROCESS", false)]);
     let rows: Vec<Vec<Cell>> = listeners
         .iter()
         .map(|l| {
