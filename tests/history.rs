@@ -181,6 +181,7 @@ fn which_processes_ever_listened_beyond_loopback() {
         web["processes"].as_array().expect("processes").iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(names, vec!["webd", "other"], "every holder of 8080 over time");
     assert_eq!(web["open"], false, "the run ended: nothing is open");
+    assert_eq!(keys_of(web), documented_fields("**`berth history at TIME --json`**"), "{web}");
     let (code, table, _) = history(&s.file, &["listeners", "--exposed"]);
     assert_eq!(code, 0);
     assert!(table.contains("exposedd[6060]") && !table.contains("webd"), "{table}");
@@ -203,6 +204,7 @@ fn the_busiest_peers_of_a_port() {
         })
         .collect();
     assert_eq!(summary, vec![("198.51.100.7".to_string(), 2, 200, 4000), ("198.51.100.9".to_string(), 1, 5, 7)]);
+    assert_eq!(keys_of(&peers[0]), documented_fields("**`berth history peers --port PORT --json`**"));
     let (code, table, _) = history(&s.file, &["peers", "--port", "8080"]);
     assert_eq!(code, 0);
     assert!(table.lines().nth(1).is_some_and(|l| l.contains("198.51.100.7")), "{table}");
@@ -218,6 +220,7 @@ fn since_and_until_bound_the_events() {
     assert_eq!(code, 0);
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(kinds, vec!["connection-closed", "connection-closed", "connection-closed", "listener-closed"]);
+    assert!(events.iter().all(|e| e["run"].as_u64() == Some(1)), "{}", dump(&events));
     let (_, recent) = history_json(&s.file, &["--since", "3m"]);
     let ports: Vec<u64> = recent.iter().filter_map(|e| e["local"]["port"].as_u64()).collect();
     assert_eq!(ports, vec![9999], "only the last event is less than 3 minutes old: {}", dump(&recent));

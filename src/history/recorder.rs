@@ -58,6 +58,15 @@ impl Recorder {
             })?;
         }
         let lock = take_lock(path)?;
+        // The history holds command lines and peers: readable by its owner
+        // only. SQLite gives its -wal and -shm files the same mode.
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|error| HistoryError::Io { path: path.to_path_buf(), what: "create the history", error })?;
         let conn = schema::open_for_writing(path)?;
         let sqlite = HistoryError::sqlite(path);
         let now = unix_micros_of(SystemTime::now()) as i64;

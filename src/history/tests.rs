@@ -287,6 +287,28 @@ fn at_follows_opens_closes_and_runs() {
     drop(recorder);
 }
 
+/// A listener open in a watch still running is open, with no last time;
+/// once the run ends it was last seen at the run's end.
+#[test]
+fn listeners_are_open_only_while_their_watch_runs() {
+    let scratch = Scratch::new("open");
+    let mut recorder = Recorder::open(&scratch.file(), Retention::default()).expect("new");
+    let listener = facts(Protocol::Tcp, (LO, 7100), None, SocketState::Listen);
+    recorder
+        .record(&[WatchEvent::about(SystemTime::now(), EventKind::ListenerPresent, EventSource::Dump, listener)])
+        .expect("recorded");
+    let history = History::open(&scratch.file()).expect("readable");
+    let seen = history.listeners(&HistoryFilter::default()).expect("listeners");
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].open && seen[0].last_seen.is_none(), "{seen:?}");
+    recorder.close().expect("closed");
+    let seen = history.listeners(&HistoryFilter::default()).expect("listeners");
+    assert!(!seen[0].open, "{seen:?}");
+    assert!(seen[0].last_seen.is_some_and(|last| last >= seen[0].first_seen), "{seen:?}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(scratch.file()).expect("file").permissions());
+    assert_eq!(mode & 0o777, 0o600, "the history is its owner's only");
+}
+
 /// Rows a second through the writer, in batches of 5,000 (20,000 events/s
 /// is the watch's peak): printed for the report, not asserted.
 #[test]
