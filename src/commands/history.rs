@@ -1,12 +1,17 @@
 //! `berth history [VIEW]`: what `berth watch` recorded.
 
+use std::io::Write;
+
 use crate::args::Output;
 use crate::cli::{GlobalArgs, HistoryArgs, HistoryView};
+use crate::commands::{stdout, Stdout};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::history::query::History;
+use crate::history::query::{History, HistoryEvent, HistoryFilter};
 use crate::history::{when, HistoryError};
 use crate::render;
+use crate::render::history::EventsTable;
+use crate::render::json::ArrayWriter;
 use crate::stderr::say;
 
 pub fn run(args: &HistoryArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
@@ -48,14 +53,7 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let filter = args.filter();
     let output = Output::new(args.json, global);
     let found = match args.view {
-        HistoryView::Events => {
-            let events = history.events(&filter)?;
-            output.write(
-                |out| render::json::write_array(out, &events),
-                |out, style| render::history::write_events(out, &events, style),
-            )?;
-            !events.is_empty()
-        }
+        HistoryView::Events => write_events(&history, &filter, &output)? > 0,
         HistoryView::At => {
             let listeners = history.at(at.unwrap_or_else(std::time::SystemTime::now), &filter)?;
             output.write(
@@ -86,4 +84,48 @@ pub fn run(args: &HistoryArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         say!("berth: nothing in the history {} matches", crate::printable::printable(&path.to_string_lossy()));
     }
     Ok(if found { ExitCode::Success } else { ExitCode::NothingFound })
+}
+
+/// The events, written as they are read (a long history does not fit in
+/// memory); how many.
+fn write_events(history: &History, filter: &HistoryFilter, output: &Output) -> Result<usize, Error> {
+    let mut out = stdout();
+    let count = match output {
+        Output::Json => {
+            let mut array = ArrayWriter::start(&mut out)?;
+            let count = history.each_event(filter, |event| Ok(array.push(&mut out, &event)?))?;
+            array.finish(&mut out)?;
+            count
+        }
+        Output::Text(style) => {
+            let mut first_page = Vec::new();
+            let mut table: Option<EventsTable> = None;
+            let start = |first_page: &mut Vec<HistoryEvent>, out: &mut Stdout| -> Result<EventsTable, Error> {
+                let table = EventsTable::new(first_page);
+                table.write_header(out, style)?;
+                for event in first_page.drain(..) {
+                    table.write(out, &event, style)?;
+                }
+                Ok(table)
+            };
+            let count = history.each_event(filter, |event| {
+                match &table {
+                    Some(table) => table.write(&mut out, &event, style)?,
+                    None => {
+                        first_page.push(event);
+                        if first_page.len() >= EventsTable::FIRST_PAGE {
+                            table = Some(start(&mut first_page, &mut out)?);
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            if table.is_none() && !first_page.is_empty() {
+                start(&mut first_page, &mut out)?;
+            }
+            count
+        }
+    };
+    out.flush()?;
+    Ok(count)
 }

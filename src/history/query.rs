@@ -209,6 +209,22 @@ impl History {
 
     /// Rows of `SELECT` with `conditions` (and their values), oldest first.
     fn select(&self, conditions: &[String], values: Vec<Value>) -> Result<Vec<Stored>, HistoryError> {
+        let mut rows = Vec::new();
+        self.scan(conditions, values, |stored| {
+            rows.push(stored);
+            Ok::<(), HistoryError>(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Calls `each` with the rows of `SELECT` with `conditions`, oldest
+    /// first, as they are read. An error of `each` stops the reading.
+    fn scan<E: From<HistoryError>>(
+        &self,
+        conditions: &[String],
+        values: Vec<Value>,
+        mut each: impl FnMut(Stored) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut sql = format!("SELECT {SELECT} FROM events e");
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
@@ -217,7 +233,10 @@ impl History {
         sql.push_str(" ORDER BY e.time_us, e.id");
         let mut statement = self.conn.prepare(&sql).map_err(self.sqlite())?;
         let rows = statement.query_map(params_from_iter(values), codec::event_of).map_err(self.sqlite())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.sqlite())
+        for row in rows {
+            each(row.map_err(self.sqlite())?)?;
+        }
+        Ok(())
     }
 
     /// The SQL narrowing by time, port and protocol (the rest is [`HistoryFilter::event_matches`]).
@@ -251,15 +270,35 @@ impl History {
         (conditions, values)
     }
 
-    /// The events that pass `filter`, oldest first.
-    pub fn events(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEvent>, HistoryError> {
+    /// The events that pass `filter`, oldest first, in memory (tests).
+    #[cfg(test)]
+    pub fn events(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEvent>, crate::error::Error> {
+        let mut events = Vec::new();
+        self.each_event(filter, |event| {
+            events.push(event);
+            Ok(())
+        })?;
+        Ok(events)
+    }
+
+    /// Calls `each` with every event that passes `filter`, oldest first, as
+    /// they are read (a week of a busy machine does not fit in memory);
+    /// returns how many. An error of `each` (a write) stops the reading.
+    pub fn each_event(
+        &self,
+        filter: &HistoryFilter,
+        mut each: impl FnMut(HistoryEvent) -> Result<(), crate::error::Error>,
+    ) -> Result<usize, crate::error::Error> {
         let (conditions, values) = Self::narrowing(filter, filter.until, false);
-        let rows = self.select(&conditions, values)?;
-        Ok(rows
-            .into_iter()
-            .filter(|s| filter.event_matches(&s.event))
-            .map(|s| HistoryEvent { run: s.run, event: s.event })
-            .collect())
+        let mut count = 0;
+        self.scan(&conditions, values, |stored| {
+            if filter.event_matches(&stored.event) {
+                each(HistoryEvent { run: stored.run, event: stored.event })?;
+                count += 1;
+            }
+            Ok::<(), crate::error::Error>(())
+        })?;
+        Ok(count)
     }
 
     fn runs(&self) -> Result<BTreeMap<i64, RunSpan>, HistoryError> {
@@ -396,12 +435,13 @@ impl History {
         conditions.push("e.kind IN ('connection-opened', 'connection-closed')".to_string());
         conditions.push("e.remote_address IS NOT NULL".to_string());
         let mut peers: BTreeMap<(Protocol, String), (Peer, u64, u64)> = BTreeMap::new();
-        for stored in self.select(&conditions, values)? {
+        // Aggregated as read: a week of connections does not fit in memory.
+        self.scan(&conditions, values, |stored| {
             if !filter.event_matches(&stored.event) {
-                continue;
+                return Ok::<(), HistoryError>(());
             }
-            let Some(socket) = &stored.event.socket else { continue };
-            let Some(remote) = socket.remote else { continue };
+            let Some(socket) = &stored.event.socket else { return Ok(()) };
+            let Some(remote) = socket.remote else { return Ok(()) };
             let address = remote.address.to_string();
             let time = stored.event.time;
             let (peer, opened, closes_seen_open) =
@@ -436,7 +476,8 @@ impl History {
                     peer.bytes_out += socket.bytes_out.unwrap_or(0);
                 }
             }
-        }
+            Ok(())
+        })?;
         let mut answer: Vec<Peer> = peers
             .into_values()
             .map(|(mut peer, opened, closes_seen_open)| {

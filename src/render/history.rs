@@ -85,36 +85,54 @@ fn write_rows(out: &mut impl Write, mut table: Table, rows: &[Vec<Cell>], style:
     Ok(())
 }
 
-pub fn write_events(out: &mut impl Write, events: &[HistoryEvent], style: &Style) -> io::Result<()> {
-    if events.is_empty() {
-        return Ok(());
+/// The events table, written as the events are read: its widths come from
+/// a first page of rows (a later, wider cell pushes its line's next columns
+/// along rather than the table waiting for every row).
+pub struct EventsTable {
+    table: Table,
+}
+
+impl EventsTable {
+    /// Rows measured before the table is written.
+    pub const FIRST_PAGE: usize = 1000;
+
+    pub fn new(first_page: &[HistoryEvent]) -> EventsTable {
+        let mut table = Table::new(vec![
+            ("TIME", false),
+            ("EVENT", false),
+            ("PROTO", false),
+            ("LOCAL", false),
+            ("REMOTE", false),
+            ("PROCESS", false),
+            ("DETAIL", false),
+        ]);
+        for event in first_page {
+            table.measure(&event_row(event));
+        }
+        EventsTable { table }
     }
-    let table = Table::new(vec![
-        ("TIME", false),
-        ("EVENT", false),
-        ("PROTO", false),
-        ("LOCAL", false),
-        ("REMOTE", false),
-        ("PROCESS", false),
-        ("DETAIL", false),
-    ]);
-    let rows: Vec<Vec<Cell>> = events
-        .iter()
-        .map(|event| {
-            let e = &event.event;
-            let socket = e.socket.as_ref();
-            vec![
-                Cell::trusted(local_text_millis(e.time), Paint::Plain),
-                Cell::trusted(e.kind.word(), kind_paint(e.kind)),
-                Cell::trusted(socket.map_or("-", |s| s.protocol.name()), Paint::Plain),
-                Cell::trusted(socket.map_or("-".to_string(), |s| address(&s.local)), Paint::Plain),
-                Cell::trusted(socket.and_then(|s| s.remote.as_ref()).map_or("-".to_string(), address), Paint::Plain),
-                Cell::new(socket.map_or("-".to_string(), |s| owners_text(&s.owners))),
-                Cell::new(detail(event)),
-            ]
-        })
-        .collect();
-    write_rows(out, table, &rows, style)
+
+    pub fn write_header(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
+        self.table.write_header(out, style)
+    }
+
+    pub fn write(&self, out: &mut impl Write, event: &HistoryEvent, style: &Style) -> io::Result<()> {
+        self.table.write_row(out, &event_row(event), style)
+    }
+}
+
+fn event_row(event: &HistoryEvent) -> Vec<Cell<'static>> {
+    let e = &event.event;
+    let socket = e.socket.as_ref();
+    vec![
+        Cell::trusted(local_text_millis(e.time), Paint::Plain),
+        Cell::trusted(e.kind.word(), kind_paint(e.kind)),
+        Cell::trusted(socket.map_or("-", |s| s.protocol.name()), Paint::Plain),
+        Cell::trusted(socket.map_or("-".to_string(), |s| address(&s.local)), Paint::Plain),
+        Cell::trusted(socket.and_then(|s| s.remote.as_ref()).map_or("-".to_string(), address), Paint::Plain),
+        Cell::new(socket.map_or("-".to_string(), |s| owners_text(&s.owners))),
+        Cell::new(detail(event)),
+    ]
 }
 
 pub fn write_at(out: &mut impl Write, listeners: &[ListenerSeen], style: &Style) -> io::Result<()> {
