@@ -168,11 +168,11 @@ bad usage or a malformed policy file.";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:
-  berth history                                the events berth watch recorded, oldest first
-  berth history events --port 8080 --since 1h  what happened on port 8080 in the last hour
+  berth history                                    the events berth watch recorded, oldest first
+  berth history events --port 8080 --since 1h      what happened on port 8080 in the last hour
   berth history at \"yesterday 14:00\" --port 8080   what listened on 8080 then, and who owned it
-  berth history listeners --exposed            every process that ever listened beyond loopback
-  berth history peers --port 8080              the busiest peers of port 8080
+  berth history listeners --exposed                every process that ever listened beyond loopback
+  berth history peers --port 8080                  the busiest peers of port 8080
   berth history --since 2026-12-01 --until 2026-12-02 --json
 
 Times: a time ago (90s, 2h, 7d), HH:MM (today), 'yesterday HH:MM',
@@ -821,7 +821,7 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "TIME", value_parser = values::point_in_time)]
     pub until: Option<std::time::SystemTime>,
 
-    /// Only sockets whose local or remote port is PORT (for peers: the port whose peers).
+    /// Only sockets whose local or remote port is PORT (peers: the port whose peers are shown).
     #[arg(short = 'p', long, value_name = "PORT", value_parser = values::port_number)]
     pub port: Option<u16>,
 

@@ -309,6 +309,34 @@ fn listeners_are_open_only_while_their_watch_runs() {
     assert_eq!(mode & 0o777, 0o600, "the history is its owner's only");
 }
 
+/// The ls filters over recorded events: --pid and --process match the
+/// socket's owners or its listener's, --exposed the local address, -t/-u
+/// the protocol; berth's own events only pass no filter.
+#[test]
+fn the_filters_of_ls_apply_to_events() {
+    let scratch = Scratch::new("filters");
+    let mut recorder = Recorder::open(&scratch.file(), Retention::default()).expect("new");
+    recorder.record(&every_kind_of_event()).expect("recorded");
+    let history = History::open(&scratch.file()).expect("readable");
+    let kinds = |filter: HistoryFilter| -> Vec<EventKind> {
+        history.events(&filter).expect("events").into_iter().map(|e| e.event.kind).collect()
+    };
+    use EventKind::*;
+    let none = HistoryFilter::default();
+    assert_eq!(kinds(none.clone()).len(), 8);
+    assert_eq!(
+        kinds(HistoryFilter { pid: Some(42), ..none.clone() }),
+        vec![ListenerPresent, ConnectionClosed, OwnerChanged, Alert, ListenerClosed],
+        "the close holds no owner: its listener's owner counts"
+    );
+    assert_eq!(kinds(HistoryFilter { process: Some("NGI".into()), ..none.clone() }).len(), 5);
+    assert_eq!(kinds(HistoryFilter { process: Some("avahi".into()), ..none.clone() }), Vec::<EventKind>::new());
+    assert_eq!(kinds(HistoryFilter { udp: true, ..none.clone() }), vec![OwnerChanged, Alert]);
+    assert_eq!(kinds(HistoryFilter { exposed: true, ..none.clone() }), vec![OwnerChanged, Alert]);
+    assert_eq!(kinds(HistoryFilter { port: Some(50123), ..none.clone() }), vec![ConnectionClosed], "a remote port");
+    drop(recorder);
+}
+
 /// Rows a second through the writer, in batches of 5,000 (20,000 events/s
 /// is the watch's peak): printed for the report, not asserted.
 #[test]
