@@ -328,7 +328,14 @@ impl History {
     /// latest listener-present or -opened at or before `at`, not closed
     /// after it by `at`, in a run that was still going at `at`.
     pub fn at(&self, at: SystemTime, filter: &HistoryFilter) -> Result<Vec<ListenerSeen>, HistoryError> {
-        let runs = self.runs()?;
+        let mut runs = self.runs()?;
+        // The run a watch is still writing goes on until now, however
+        // quiet it has been since its last heartbeat.
+        if writer_running(&self.path).is_some() {
+            if let Some(run) = runs.values_mut().next_back().filter(|r| !r.ended) {
+                run.last = i64::MAX;
+            }
+        }
         let t = micros(at);
         let mut open: BTreeMap<ListenerKey, ListenerSeen> = BTreeMap::new();
         for stored in self.listener_events(filter, Some(at))? {

@@ -301,7 +301,11 @@ fn listeners_are_open_only_while_their_watch_runs() {
     let seen = history.listeners(&HistoryFilter::default()).expect("listeners");
     assert_eq!(seen.len(), 1);
     assert!(seen[0].open && seen[0].last_seen.is_none(), "{seen:?}");
+    // Past the last heartbeat, the running watch still vouches for it.
+    let soon = SystemTime::now() + Duration::from_secs(5);
+    assert_eq!(history.at(soon, &HistoryFilter::default()).expect("at").len(), 1);
     recorder.close().expect("closed");
+    assert!(history.at(soon, &HistoryFilter::default()).expect("at").is_empty(), "after the run's end");
     let seen = history.listeners(&HistoryFilter::default()).expect("listeners");
     assert!(!seen[0].open, "{seen:?}");
     assert!(seen[0].last_seen.is_some_and(|last| last >= seen[0].first_seen), "{seen:?}");
