@@ -127,11 +127,21 @@ impl fmt::Display for HistoryError {
                 "no place for the history: neither HOME nor XDG_STATE_HOME is set; name a file with \
                  --history FILE (watch) or --file FILE (history), or set {HISTORY_ENV}"
             ),
-            HistoryError::Sqlite { path, error } => write!(
-                f,
-                "the history {}: {error}; if the file is damaged, move it away and berth watch starts a new one",
-                shown(path)
-            ),
+            HistoryError::Sqlite { path, error } => {
+                use rusqlite::ErrorCode;
+                let hint = match error.sqlite_error_code() {
+                    Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+                        "; berth must be able to write the file and its directory (readers too: SQLite keeps \
+                         FILE-shm beside it): a history of another user is read as that user"
+                    }
+                    Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                        "; the file is damaged: move it away, and berth watch starts a new one"
+                    }
+                    Some(ErrorCode::DiskFull) => "; free some space, or lower --max-size",
+                    _ => "",
+                };
+                write!(f, "the history {}: {error}{hint}", shown(path))
+            }
             HistoryError::Io { path, what, error } => {
                 write!(f, "cannot {what} {}: {error}", shown(path))
             }

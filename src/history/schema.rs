@@ -105,8 +105,12 @@ pub fn open_for_writing(path: &Path) -> Result<Connection, HistoryError> {
 /// Opens an existing file for reading (no migration: a file of an older
 /// version is read after the next watch brings it up).
 pub fn open_for_reading(path: &Path) -> Result<Connection, HistoryError> {
-    if !path.exists() {
-        return Err(HistoryError::Missing { path: path.to_path_buf() });
+    // Said in plain words before SQLite would say "unable to open database file".
+    if let Err(error) = std::fs::File::open(path) {
+        return Err(match error.kind() {
+            std::io::ErrorKind::NotFound => HistoryError::Missing { path: path.to_path_buf() },
+            _ => HistoryError::Io { path: path.to_path_buf(), what: "read the history", error },
+        });
     }
     // Read-write without create: a WAL reader may need to write the -shm
     // index, and a file that vanished in between is not recreated.
