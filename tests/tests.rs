@@ -30,6 +30,7 @@ mod echo_nc;
 mod errors;
 mod examples;
 mod free;
+mod history;
 mod kill;
 mod load_generator;
 mod ls;
@@ -63,6 +64,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(errors::cases());
     cases.extend(examples::cases());
     cases.extend(free::cases());
+    cases.extend(history::cases());
     cases.extend(kill::cases());
     cases.extend(load_generator::cases());
     cases.extend(ls::cases());

@@ -95,6 +95,10 @@ impl Watch {
         watch
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
     }
@@ -534,6 +538,86 @@ fn all_netns_sees_another_namespace() {
     assert_every_connection_once(&load, &events);
 }
 
+/// `--alert new`: a port first seen raises `new` once; the next run, which
+/// reads the history, does not raise it again for that port.
+fn a_port_first_seen_raises_new_once_across_runs() {
+    let _guard = serial();
+    let dir = ScratchDir::new("watch-new");
+    let file = dir.path.join("history.sqlite");
+    let history = file.to_str().expect("UTF-8 path");
+    let first = Watch::start(&["--alert", "new", "--history", history]);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a listener");
+    let port = u64::from(listener.local_addr().expect("address").port());
+    let is_new = |e: &Value| e["kind"] == "alert" && e["alert"]["name"] == "new" && port_of(e, "local") == Some(port);
+    first.wait_for(Duration::from_secs(3), is_new).unwrap_or_else(|| panic!("no new alert; {}", first.stderr()));
+    let (code, events) = first.stop();
+    assert_eq!(code, 1, "an alert was raised");
+    assert_eq!(events.iter().filter(|e| is_new(e)).count(), 1, "once");
+
+    // The next run: the port is there at the start, then bound again.
+    let second = Watch::start(&["--alert", "new", "--history", history]);
+    drop(listener);
+    let again = TcpListener::bind((Ipv4Addr::LOCALHOST, port as u16)).expect("the same port again");
+    let other = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a port never seen");
+    let other_port = u64::from(other.local_addr().expect("address").port());
+    second
+        .wait_for(Duration::from_secs(3), |e| e["kind"] == "alert" && port_of(e, "local") == Some(other_port))
+        .unwrap_or_else(|| panic!("no new alert for a new port; {}", second.stderr()));
+    second.wait_for(Duration::from_secs(3), |e| e["kind"] == "listener-opened" && port_of(e, "local") == Some(port));
+    let (_, events) = second.stop();
+    assert!(events.iter().all(|e| !is_new(e)), "the port the history knows raised new again: {}", dump(&events));
+    drop((again, other));
+}
+
+/// `kill -9` of a watch that is recording: the file is sound, and every
+/// event it printed more than a second before the kill is in it.
+fn kill_9_loses_at_most_the_last_second() {
+    let _guard = serial();
+    let dir = ScratchDir::new("watch-kill");
+    let file = dir.path.join("history.sqlite");
+    let watch = Watch::start(&["--history", file.to_str().expect("UTF-8 path")]);
+    let load = std::thread::spawn(|| short_connections(false, 200, 800, Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed_at = std::time::SystemTime::now();
+    // SAFETY: our own child, not yet reaped.
+    unsafe { libc::kill(watch.pid() as libc::pid_t, libc::SIGKILL) };
+    let load = load.join().expect("the load thread");
+    let printed: Vec<Value> = watch.events.lock().expect("events lock").clone();
+    drop(watch);
+    let cutoff = killed_at
+        .checked_sub(Duration::from_secs(1))
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as u64)
+        .expect("a time after the epoch");
+    let server = u64::from(load.server.port());
+    let before: Vec<u64> = printed
+        .iter()
+        .filter(|e| e["kind"] == "connection-closed" && port_of(e, "remote") == Some(server))
+        .filter(|e| e["time_unix_us"].as_u64().is_some_and(|t| t < cutoff))
+        .filter_map(|e| port_of(e, "local"))
+        .collect();
+    assert!(before.len() > 100, "the watch printed closes before the kill: {}", before.len());
+    let db = rusqlite::Connection::open(&file).expect("the history opens after kill -9");
+    let integrity: String = db.query_row("PRAGMA integrity_check", [], |row| row.get(0)).expect("integrity_check");
+    assert_eq!(integrity, "ok");
+    let mut query = db
+        .prepare("SELECT local_port FROM events WHERE kind = 'connection-closed' AND remote_port = ?1")
+        .expect("a query of the events");
+    let recorded: std::collections::HashSet<u64> = query
+        .query_map([server as i64], |row| row.get::<_, i64>(0))
+        .expect("rows")
+        .filter_map(Result::ok)
+        .map(|p| p as u64)
+        .collect();
+    let lost: Vec<&u64> = before.iter().filter(|p| !recorded.contains(p)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} closes printed over a second before the kill are not in the file",
+        lost.len(),
+        before.len()
+    );
+}
+
 tests![
     every_connection_at_100_per_second,
     every_connection_at_1000_per_second,
@@ -548,4 +632,6 @@ tests![
     bad_arguments_are_refused,
     duration_ends_the_watch_with_a_summary,
     all_netns_sees_another_namespace,
+    a_port_first_seen_raises_new_once_across_runs,
+    kill_9_loses_at_most_the_last_second,
 ];

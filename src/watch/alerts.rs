@@ -36,24 +36,24 @@ pub struct AlertRules {
     pub policy: Option<Policy>,
 }
 
-/// The alert rules, with what `new` remembers.
+/// The alert rules, with what `new` remembers of this run.
 #[derive(Debug)]
 pub struct Alerts {
     rules: AlertRules,
-    /// (protocol, port) of every listener seen: in the history before this
-    /// run, and in this run.
+    /// (protocol, port) of every listener seen in this run (the history
+    /// knows the ones before it).
     seen_ports: FxHashSet<(Protocol, u16)>,
     ephemeral: (u16, u16),
 }
 
 impl Alerts {
-    /// `seen_before` are the ports the history remembers (for `new`).
-    pub fn new(rules: AlertRules, seen_before: FxHashSet<(Protocol, u16)>, ranges: &PortRanges) -> Alerts {
-        Alerts { rules, seen_ports: seen_before, ephemeral: ranges.ephemeral }
+    pub fn new(rules: AlertRules, ranges: &PortRanges) -> Alerts {
+        Alerts { rules, seen_ports: FxHashSet::default(), ephemeral: ranges.ephemeral }
     }
 
-    /// The alerts `event` raises (each an `alert` event).
-    pub fn check(&mut self, event: &WatchEvent) -> Vec<WatchEvent> {
+    /// The alerts `event` raises (each an `alert` event); `seen_before`
+    /// says whether the history saw a port listening before this run.
+    pub fn check(&mut self, event: &WatchEvent, seen_before: impl Fn(Protocol, u16) -> bool) -> Vec<WatchEvent> {
         let Some(facts) = &event.socket else { return Vec::new() };
         let port_key = (facts.protocol, facts.local.port);
         let client_udp = facts.protocol == Protocol::Udp && (self.ephemeral.0..=self.ephemeral.1).contains(&port_key.1);
@@ -67,7 +67,7 @@ impl Alerts {
                 if self.rules.exposed && facts.scope != "loopback" {
                     alerts.push(event.alert(AlertName::Exposed, exposed_reason(facts)));
                 }
-                let first_time = self.seen_ports.insert(port_key);
+                let first_time = self.seen_ports.insert(port_key) && !seen_before(port_key.0, port_key.1);
                 if self.rules.new && first_time {
                     alerts.push(event.alert(
                         AlertName::New,

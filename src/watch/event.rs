@@ -16,7 +16,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::analysis::report::Endpoint;
 use berth_inventory::port_facts::PortFacts;
@@ -78,6 +78,19 @@ impl EventKind {
     }
 }
 
+impl EventKind {
+    /// Events about a listener rather than a connection.
+    pub fn is_listener(self) -> bool {
+        matches!(
+            self,
+            EventKind::ListenerPresent
+                | EventKind::ListenerOpened
+                | EventKind::ListenerClosed
+                | EventKind::ScopeChanged
+        )
+    }
+}
+
 /// Every kind, in declaration order.
 pub const ALL_KINDS: [EventKind; 11] = [
     EventKind::Started,
@@ -94,7 +107,7 @@ pub const ALL_KINDS: [EventKind; 11] = [
 ];
 
 /// How berth learned of the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventSource {
     /// A sock_diag dump (a Snapshot) saw the socket.
@@ -106,7 +119,7 @@ pub enum EventSource {
 }
 
 /// A process holding a socket, as the event keeps it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventOwner {
     pub pid: u32,
     pub name: Option<String>,
@@ -198,7 +211,7 @@ pub struct MissedSpan {
 }
 
 /// Why events were lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MissedReason {
     /// The kernel's receive buffer for destroy messages overflowed (ENOBUFS).
@@ -208,7 +221,7 @@ pub enum MissedReason {
 }
 
 /// Which alert fired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertName {
     /// A new listener reachable beyond loopback.
@@ -239,7 +252,7 @@ pub struct AlertFacts {
 }
 
 /// What the live view reads (the `started` event).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Watching {
     /// Whether the kernel's destroy messages are read (every close, however
     /// short), and if not, why not.
@@ -259,7 +272,7 @@ pub struct Watching {
 }
 
 /// Counts at the end of a watch (the `summary` event).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub duration_ms: u64,
     pub listeners_opened: u64,

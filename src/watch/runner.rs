@@ -18,13 +18,14 @@ use super::engine::{CloseInput, DumpKind, Engine};
 use super::event::{EventKind, SocketFacts, WatchEvent, Watching};
 use crate::analysis::filter::LsFilter;
 use crate::error::Error;
+use crate::history::Recorder;
 use crate::render::style::Style;
 use crate::render::watch as render;
 use crate::stderr::say;
 use berth_inventory::diff::{Change, Event as DiffEvent};
 use berth_inventory::sampler::{Kernel, Sampler};
 use berth_inventory::scope::is_loopback;
-use berth_inventory::{collect, Family, Query, Snapshot};
+use berth_inventory::{collect, Family, Protocol, Query, Snapshot};
 
 /// The longest the loop sleeps between looks at the stop flag and the
 /// proc-event trigger.
@@ -63,15 +64,37 @@ pub struct WatchConfig {
     pub recorder: Option<Box<dyn Record>>,
 }
 
-/// Where events go to be kept (the history).
+/// Where events go to be kept (the history). A trait so that the loop's
+/// tests could keep events elsewhere; [`Recorder`] is the real one.
 pub trait Record {
-    /// Appends events, in one transaction.
+    /// Appends events, in one transaction (none: the heartbeat only).
     fn record(&mut self, events: &[WatchEvent]) -> Result<(), String>;
     /// The file, for the started line.
     fn describe(&self) -> String;
+    /// Was a listener on this port recorded before this run (`--alert new`)?
+    fn port_seen_before(&self, protocol: Protocol, port: u16) -> bool;
     /// Ends the run.
     fn finish(self: Box<Self>) -> Result<(), String>;
 }
+
+impl Record for Recorder {
+    fn record(&mut self, events: &[WatchEvent]) -> Result<(), String> {
+        Recorder::record(self, events).map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn port_seen_before(&self, protocol: Protocol, port: u16) -> bool {
+        Recorder::port_seen_before(self, protocol, port)
+    }
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        self.close().map_err(|e| e.to_string())
+    }
+}
+
+/// The history's heartbeat: a run with no events still says it is alive
+/// this often (what bounds it if it is killed).
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Runs the watch until stopped; returns whether any alert fired.
 pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error> {
@@ -345,7 +368,10 @@ struct Sink<'a, W: Write> {
 
 impl<W: Write> Sink<'_, W> {
     fn emit(&mut self, event: WatchEvent) -> Result<(), Error> {
-        let alerts = self.alerts.check(&event);
+        let recorder = &self.recorder;
+        let alerts = self
+            .alerts
+            .check(&event, |protocol, port| recorder.as_ref().is_some_and(|r| r.port_seen_before(protocol, port)));
         let shown = self.shows(&event);
         if shown {
             self.write(&event)?;
@@ -391,9 +417,10 @@ impl<W: Write> Sink<'_, W> {
     }
 
     fn record(&mut self) -> Result<(), Error> {
+        let heartbeat_due = self.last_record.elapsed() >= HEARTBEAT;
         self.last_record = Instant::now();
         if let Some(recorder) = &mut self.recorder {
-            if !self.pending.is_empty() {
+            if !self.pending.is_empty() || heartbeat_due {
                 recorder
                     .record(&self.pending)
                     .map_err(|e| Error::Write(format!("cannot record events in the history: {e}")))?;
