@@ -279,6 +279,24 @@ fn connections_at(per_second: u32, count: u32, v6: bool, user: Option<(u32, u32)
     assert_close_facts(&load, &events, v6);
     let summary = events.last().expect("a summary");
     assert_eq!(summary["kind"], "summary", "the last line is the summary: {summary}");
+    assert_documented(&events);
+}
+
+/// Every event has exactly the keys docs/json.md lists for its shape.
+fn assert_documented(events: &[Value]) {
+    let socket_keys = documented_fields("## `berth watch --json`");
+    let own_keys: Vec<String> = ["time", "time_unix_us", "kind", "source"].map(String::from).to_vec();
+    let own_objects = documented_fields("**berth's own events**");
+    for event in events {
+        let keys = keys_of(event);
+        if event["source"] == "berth" {
+            let object: Vec<&String> = keys.iter().filter(|k| !own_keys.contains(k)).collect();
+            assert_eq!(object.len(), 1, "one object besides the common keys: {event}");
+            assert!(own_objects.contains(object[0]), "undocumented {}: {event}", object[0]);
+        } else {
+            assert_eq!(keys, socket_keys, "the keys of an event about a socket: {event}");
+        }
+    }
 }
 
 fn every_connection_at_100_per_second() {

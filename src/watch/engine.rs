@@ -439,10 +439,11 @@ impl Engine {
             at_least_ms: 0.0,
             at_most_ms: since.map(|since| ms(instant.saturating_duration_since(since))),
         });
-        (facts.bytes_in, facts.bytes_out) = bytes_of(&socket);
         if listening {
+            // A listener carries no data: its counters say nothing.
             facts.was_listening = None;
         } else {
+            (facts.bytes_in, facts.bytes_out) = bytes_of(&socket);
             self.summary.short_lived += 1;
         }
         Some(self.closed_event(at, EventSource::Destroy, facts))

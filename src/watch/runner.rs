@@ -399,7 +399,7 @@ impl<W: Write> Sink<'_, W> {
         if self.json {
             render::write_json_line(self.out, event)?;
         } else {
-            render::write_line(self.out, event, &self.style)?;
+            render::write_line(self.out, event, &self.style, render::Clock::Local)?;
         }
         Ok(())
     }
