@@ -50,6 +50,7 @@ fn socket(
         inode: Some(1),
         uid: Some(1000),
         user: Some("alice".to_string()),
+        v6only: None,
         scope: if local.0.is_loopback() { "loopback" } else { "all" },
         interface: None,
         port_facts: PortFacts { port_class: PortClass::of(local.1), ephemeral: false, reserved: false, service: None },

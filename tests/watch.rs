@@ -547,8 +547,13 @@ fn all_netns_sees_another_namespace() {
     let watch = Watch::start(&["--all-netns"]);
     let load = in_netns(&netns, || short_connections(false, 200, 20, Duration::from_secs(20)));
     let server = u64::from(load.server.port());
+    let last = u64::from(*load.client_ports.last().expect("connections"));
     let seen = watch
-        .wait_for(Duration::from_secs(5), |e| e["kind"] == "connection-closed" && port_of(e, "remote") == Some(server))
+        .wait_for(Duration::from_secs(5), |e| {
+            e["kind"] == "connection-closed"
+                && port_of(e, "remote") == Some(server)
+                && port_of(e, "local") == Some(last)
+        })
         .unwrap_or_else(|| panic!("no close from the other namespace; stderr: {}", watch.stderr()));
     let own = std::fs::read_link("/proc/self/ns/net").expect("our netns").to_string_lossy().to_string();
     assert!(!own.contains(&seen["netns"].to_string()), "the close carries the other namespace's inode: {seen}");

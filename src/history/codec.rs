@@ -25,10 +25,10 @@ use berth_inventory::{Family, Protocol, SocketState};
 pub const COLUMNS: &str = "time_us, kind, source, protocol, family, netns, local_address, local_port, \
      remote_address, remote_port, state, inode, uid, user, scope, interface, ephemeral, reserved, pid, process, \
      owners, listener_address, listener_port, listener_owners, open_seen, lifetime_min_ms, lifetime_max_ms, \
-     bytes_in, bytes_out, was_listening, alert, alert_reason, alert_event_kind, extra";
+     bytes_in, bytes_out, was_listening, alert, alert_reason, alert_event_kind, extra, v6only";
 
 /// How many columns [`COLUMNS`] names.
-pub const COLUMN_COUNT: usize = 34;
+pub const COLUMN_COUNT: usize = 35;
 
 fn text(s: impl Into<String>) -> Value {
     Value::Text(s.into())
@@ -103,6 +103,7 @@ pub fn values(event: &WatchEvent) -> Vec<Value> {
         None => row.extend(std::iter::repeat_n(Value::Null, 3)),
     }
     row.push(opt_text(extra(event)));
+    row.push(opt_int(event.socket.as_ref().and_then(|s| s.v6only)));
     debug_assert_eq!(row.len(), COLUMN_COUNT);
     row
 }
@@ -210,7 +211,7 @@ pub const SELECT: &str = "e.id, e.run_id, e.time_us, e.kind, e.source, e.protoco
      e.local_address, e.local_port, e.remote_address, e.remote_port, e.state, e.inode, e.uid, e.user, e.scope, \
      e.interface, e.ephemeral, e.reserved, e.owners, e.listener_address, e.listener_port, e.listener_owners, \
      e.open_seen, e.lifetime_min_ms, e.lifetime_max_ms, e.bytes_in, e.bytes_out, e.was_listening, e.alert, \
-     e.alert_reason, e.alert_event_kind, e.extra";
+     e.alert_reason, e.alert_event_kind, e.extra, e.v6only";
 
 /// A stored event: its row id, its run, and the event.
 #[derive(Clone, Debug, PartialEq)]
@@ -259,6 +260,7 @@ pub fn event_of(row: &Row<'_>) -> rusqlite::Result<Stored> {
                 inode: u64_of(row.get(13)?),
                 uid: row.get::<_, Option<i64>>(14)?.and_then(|n| u32::try_from(n).ok()),
                 user: row.get(15)?,
+                v6only: row.get(34)?,
                 scope: scope_of(scope.as_deref().unwrap_or("")),
                 interface: row.get(17)?,
                 port_facts: PortFacts {

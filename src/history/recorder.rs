@@ -27,8 +27,13 @@ use super::{HistoryError, Retention};
 use crate::watch::event::{unix_micros_of, EventKind, WatchEvent};
 use berth_inventory::Protocol;
 
-/// How often `record` applies the retention (besides at open and close).
+/// How often `record` applies the age limit (besides at open and close).
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// How often `record` looks at the file's size (two cheap pragmas): at
+/// 20,000 events a second, a file grows about 10 MiB in this time, so the
+/// cap is never passed by much.
+const SIZE_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Oldest events deleted per statement when the file is over its size cap.
 const PRUNE_CHUNK_MIN: i64 = 1000;
@@ -42,6 +47,7 @@ pub struct Recorder {
     /// (protocol, port) of every listener recorded before this run.
     seen_before: HashSet<(Protocol, u16)>,
     last_prune: Instant,
+    last_size_check: Instant,
     /// Held for the recorder's life: the one-writer lock.
     _lock: File,
 }
@@ -84,6 +90,7 @@ impl Recorder {
             retention,
             seen_before,
             last_prune: Instant::now(),
+            last_size_check: Instant::now(),
             _lock: lock,
         };
         recorder.prune()?;
@@ -133,6 +140,11 @@ impl Recorder {
         tx.commit().map_err(HistoryError::sqlite(&self.path))?;
         if self.last_prune.elapsed() >= PRUNE_EVERY {
             self.prune()?;
+        } else if self.last_size_check.elapsed() >= SIZE_CHECK_EVERY {
+            self.last_size_check = Instant::now();
+            if self.file_bytes()? > self.retention.max_bytes {
+                self.prune()?;
+            }
         }
         Ok(())
     }
@@ -169,6 +181,14 @@ impl Recorder {
     /// Deletes events older than `keep`, then the oldest while the file is
     /// over `max_bytes` (until it is under 90% of it), and gives the freed
     /// pages back to the file system.
+    /// The file's size now (its pages, free ones included).
+    fn file_bytes(&self) -> Result<u64, HistoryError> {
+        let sqlite = || HistoryError::sqlite(&self.path);
+        let page_size: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0)).map_err(sqlite())?;
+        let pages: i64 = self.conn.pragma_query_value(None, "page_count", |r| r.get(0)).map_err(sqlite())?;
+        Ok(u64::try_from(pages.saturating_mul(page_size)).unwrap_or(0))
+    }
+
     pub fn prune(&mut self) -> Result<(), HistoryError> {
         self.last_prune = Instant::now();
         let sqlite = || HistoryError::sqlite(&self.path);

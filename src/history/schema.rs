@@ -80,7 +80,8 @@ CREATE TABLE events (
     alert            TEXT,
     alert_reason     TEXT,
     alert_event_kind TEXT,
-    extra            TEXT
+    extra            TEXT,
+    v6only           INTEGER
 );
 CREATE INDEX events_time ON events(time_us);
 CREATE INDEX events_local_port ON events(local_port, time_us);

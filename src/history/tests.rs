@@ -64,6 +64,7 @@ fn facts(protocol: Protocol, local: (IpAddr, u16), remote: Option<(IpAddr, u16)>
         inode: Some(123456),
         uid: Some(1000),
         user: Some("alice".to_string()),
+        v6only: if local.0.is_ipv6() { Some(true) } else { None },
         scope: if local.0.is_loopback() { "loopback" } else { "all" },
         interface: None,
         port_facts: PortFacts {

@@ -2,10 +2,11 @@
 //! the command each alert is handed to.
 //!
 //! Alerts are judged on listeners a dump saw open (`listener-opened`), with
-//! their owners: a socket that lived only between two listener dumps (100
-//! ms at most by default) is reported, but raises no alert, because
-//! without a dump nothing says it listened rather than was only bound, nor
-//! who held it.
+//! their owners; `policy` also on the listeners there at the start. A TCP
+//! socket bound beyond loopback that lived only between two listener dumps
+//! (100 ms at most by default) raises `exposed` too, saying that the
+//! kernel cannot tell whether it listened or was only bound, and without an
+//! owner (no dump saw it).
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -51,6 +52,11 @@ impl Alerts {
         Alerts { rules, seen_ports: FxHashSet::default(), ephemeral: ranges.ephemeral }
     }
 
+    /// The machine's ephemeral range (UDP sockets in it are clients, as the audit judges them).
+    pub fn set_ranges(&mut self, ranges: &PortRanges) {
+        self.ephemeral = ranges.ephemeral;
+    }
+
     /// The alerts `event` raises (each an `alert` event); `seen_before`
     /// says whether the history saw a port listening before this run.
     pub fn check(&mut self, event: &WatchEvent, seen_before: impl Fn(Protocol, u16) -> bool) -> Vec<WatchEvent> {
@@ -60,7 +66,31 @@ impl Alerts {
         match event.kind {
             EventKind::ListenerPresent => {
                 self.seen_ports.insert(port_key);
-                Vec::new()
+                // The policy expects what it expects from the start on.
+                match &self.rules.policy {
+                    Some(policy) if !client_udp => policy::unexpected_reason(policy, &listener_of(facts))
+                        .map(|reason| vec![event.alert(AlertName::Policy, reason)])
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                }
+            }
+            // A TCP socket bound beyond loopback that opened and closed
+            // between two listener reads: maybe a listener (the kernel's
+            // message cannot say), reachable while it lived.
+            EventKind::ListenerClosed
+                if self.rules.exposed
+                    && !facts.open_seen
+                    && facts.protocol == Protocol::Tcp
+                    && facts.scope != "loopback" =>
+            {
+                vec![event.alert(
+                    AlertName::Exposed,
+                    format!(
+                        "a TCP socket bound to {} (listening, or only bound: it lived between two reads) was reachable from {}",
+                        facts.local.socket_addr(),
+                        if facts.scope == "all" { "every interface" } else { "a network address" }
+                    ),
+                )]
             }
             EventKind::ListenerOpened if !client_udp => {
                 let mut alerts = Vec::new();

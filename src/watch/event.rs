@@ -163,6 +163,9 @@ pub struct SocketFacts {
     /// The socket's uid, when a dump saw it (destroy messages carry none).
     pub uid: Option<u32>,
     pub user: Option<String>,
+    /// `IPV6_V6ONLY` of an IPv6 socket a dump saw (as `ls --json`); null
+    /// for IPv4 and for sockets only a destroy message described.
+    pub v6only: Option<bool>,
     /// For listeners: loopback, all or address (as `ls --json`).
     pub scope: &'static str,
     /// The interface that has the address, for scope `address`.
@@ -406,6 +409,13 @@ impl WatchEvent {
             alert: Some(AlertFacts { name, reason, event_kind: self.kind }),
             ..self.clone()
         }
+    }
+}
+
+impl WatchEvent {
+    /// The local address, for events about a socket.
+    pub fn local(&self) -> Option<std::net::SocketAddr> {
+        self.socket.as_ref().map(|s| s.local.socket_addr())
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::alerts::{Alerts, Exec};
 use super::closes::CloseFeed;
 use super::engine::{CloseInput, DumpKind, Engine};
-use super::event::{EventKind, SocketFacts, WatchEvent, Watching};
+use super::event::{EventKind, SocketFacts, Summary, WatchEvent, Watching};
 use crate::analysis::filter::LsFilter;
 use crate::error::Error;
 use crate::history::Recorder;
@@ -37,6 +37,14 @@ const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 /// The earliest a process exec or exit brings the next listener dump.
 const PROC_TRIGGER_DELAY: Duration = Duration::from_millis(20);
+
+/// At the end, closes are still read until none came for FINAL_QUIET, for
+/// at most FINAL_DRAIN.
+const FINAL_QUIET: Duration = Duration::from_millis(50);
+const FINAL_DRAIN: Duration = Duration::from_secs(2);
+
+/// Fresh dumps after a loss, at most this often.
+const FRESH_DUMP_GAP: Duration = Duration::from_millis(200);
 
 /// The longest closes a dump reported wait for a backlog of messages.
 const MAX_TICK_DELAY: Duration = Duration::from_secs(2);
@@ -141,7 +149,9 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         last_record: Instant::now(),
         alerted: false,
         alert_count: 0,
+        shown: Summary::default(),
     };
+    sink.alerts.set_ranges(&first.port_ranges);
     let mut started = WatchEvent::of_berth(first.taken_at, EventKind::Started);
     started.watching = Some(Watching {
         destroy_events: feed.is_some(),
@@ -165,6 +175,7 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     let mut next_full_dump = Instant::now() + config.interval;
     let mut failures = 0;
     let mut last_tick = Instant::now();
+    let mut last_fresh: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) || config.duration.is_some_and(|d| began.elapsed() >= d) {
             break;
@@ -185,8 +196,15 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
                 next_listener_dump = next_listener_dump.min(soon);
             }
         }
+        if caught_up {
+            engine.caught_up();
+        }
         let now = Instant::now();
-        let full_due = now >= next_full_dump || engine.wants_fresh_dump();
+        let fresh = engine.wants_fresh_dump() && last_fresh.is_none_or(|at: Instant| at.elapsed() >= FRESH_DUMP_GAP);
+        if fresh {
+            last_fresh = Some(now);
+        }
+        let full_due = now >= next_full_dump || fresh;
         if now >= next_listener_dump || full_due {
             let kind = if full_due { DumpKind::Full } else { DumpKind::Listeners };
             match dump(kind, &mut listeners, &mut full, &owner_query, feed.as_ref(), &mut engine, &mut sink) {
@@ -216,16 +234,34 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         sink.flush(false)?;
     }
 
-    // Closes already read are still reported, then the summary.
+    // Closes on their way are still reported (the readers nap a few ms
+    // between batches, and forwarders may hold one), then the summary.
     if let Some(feed) = &feed {
-        drain(feed, &mut engine, &mut sink)?;
+        let deadline = Instant::now() + FINAL_DRAIN;
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline && quiet_since.elapsed() < FINAL_QUIET {
+            match feed.recv_timeout(FINAL_QUIET) {
+                Ok(batch) => {
+                    handle_batch(batch, &mut engine, &mut sink)?;
+                    quiet_since = Instant::now();
+                }
+                Err(_) => break,
+            }
+        }
     }
     if let Some(feed) = feed {
         feed.stop();
     }
     let mut summary = engine.summary_event(SystemTime::now(), began.elapsed());
     if let Some(s) = summary.summary.as_mut() {
-        s.alerts = sink.alert_count;
+        // What was shown, with what berth could not see of any of it.
+        *s = Summary {
+            duration_ms: s.duration_ms,
+            alerts: sink.alert_count,
+            missed_spans: s.missed_spans,
+            unaddressed_closes: s.unaddressed_closes,
+            ..sink.shown.clone()
+        };
     }
     let alerted = sink.alerted;
     sink.finish(summary)?;
@@ -311,6 +347,7 @@ fn dump(
     let events = match kind {
         DumpKind::Listeners => {
             let diff = listeners.sample()?;
+            let finished = Instant::now();
             let snapshot = listeners.latest().expect("sampled");
             // New listeners' owners: one more read, only when there are any.
             let opened: Vec<&DiffEvent> =
@@ -324,17 +361,25 @@ fn dump(
                 };
                 collect(&query).ok()
             };
-            engine.on_dump(DumpKind::Listeners, &diff, snapshot, owners.as_ref())
+            engine.on_dump(DumpKind::Listeners, &diff, snapshot, owners.as_ref(), finished)
         }
         DumpKind::Full => {
             // A full dump also refreshes the listeners (its diff for them is
             // the listener Sampler's job, so take that too, first).
             let listener_diff = listeners.sample()?;
+            let listeners_finished = Instant::now();
             let listener_snapshot: Snapshot = listeners.latest().expect("sampled").clone();
             let diff = full.sample()?;
+            let finished = Instant::now();
             let snapshot = full.latest().expect("sampled");
-            let mut events = engine.on_dump(DumpKind::Listeners, &listener_diff, &listener_snapshot, Some(snapshot));
-            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, None));
+            let mut events = engine.on_dump(
+                DumpKind::Listeners,
+                &listener_diff,
+                &listener_snapshot,
+                Some(snapshot),
+                listeners_finished,
+            );
+            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, None, finished));
             events
         }
     };
@@ -364,16 +409,38 @@ struct Sink<'a, W: Write> {
     last_record: Instant,
     alerted: bool,
     alert_count: u64,
+    /// Counts of the events shown (the summary speaks of what was shown).
+    shown: Summary,
 }
 
 impl<W: Write> Sink<'_, W> {
+    fn count(&mut self, event: &WatchEvent) {
+        let shown = &mut self.shown;
+        match event.kind {
+            EventKind::ListenerOpened => shown.listeners_opened += 1,
+            EventKind::ListenerClosed => shown.listeners_closed += 1,
+            EventKind::ConnectionOpened => shown.connections_opened += 1,
+            EventKind::ConnectionClosed => {
+                shown.connections_closed += 1;
+                if event.socket.as_ref().is_some_and(|s| !s.open_seen) {
+                    shown.short_lived += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn emit(&mut self, event: WatchEvent) -> Result<(), Error> {
         let recorder = &self.recorder;
         let alerts = self
             .alerts
             .check(&event, |protocol, port| recorder.as_ref().is_some_and(|r| r.port_seen_before(protocol, port)));
         let shown = self.shows(&event);
+        // What the filters hide raises nothing either (no line, no --exec,
+        // no exit status); it is still recorded, and `new` still remembers it.
+        let alerts = if shown { alerts } else { Vec::new() };
         if shown {
+            self.count(&event);
             self.write(&event)?;
         }
         if self.recorder.is_some() {
@@ -468,7 +535,8 @@ pub fn shows(filter: &LsFilter, facts: &SocketFacts) -> bool {
     if filter.ipv4 != filter.ipv6 {
         let address = facts.local.address;
         let mapped = matches!(address, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
-        let takes_v4 = facts.family == Family::V4 || mapped || (address.is_unspecified() && facts.remote.is_none());
+        let dual_stack = address.is_unspecified() && facts.remote.is_none() && facts.v6only != Some(true);
+        let takes_v4 = facts.family == Family::V4 || mapped || dual_stack;
         let takes_v6 = facts.family == Family::V6 && !mapped;
         if (filter.ipv4 && !takes_v4) || (filter.ipv6 && !takes_v6) {
             return false;
@@ -479,7 +547,13 @@ pub fn shows(filter: &LsFilter, facts: &SocketFacts) -> bool {
             return false;
         }
     }
-    let owners = facts.owners.iter().chain(facts.listener.iter().flat_map(|l| l.owners.iter()));
+    // An accepted end no dump saw has no owner of its own: its listener's
+    // owner accepted it. (A client end's owner is not its listener's.)
+    let through_listener = facts
+        .listener
+        .as_ref()
+        .filter(|l| facts.owners.is_empty() && !facts.open_seen && l.local.port == facts.local.port);
+    let owners = facts.owners.iter().chain(through_listener.into_iter().flat_map(|l| l.owners.iter()));
     if let Some(pid) = filter.pid {
         if !owners.clone().any(|o| o.pid == pid) {
             return false;

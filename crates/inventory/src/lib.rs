@@ -325,6 +325,11 @@ pub struct Socket {
     /// The socket's inode in sockfs; 0 for sockets no file refers to
     /// (TIME_WAIT, SYN_RECV requests, orphans).
     pub inode: u64,
+    /// The kernel's socket cookie (sock_diag), unique for the socket's
+    /// whole life and never reused while the machine runs: what tells a
+    /// connection from a later one on the same four addresses. 0 when the
+    /// source does not give it (/proc/net).
+    pub cookie: u64,
     /// The uid that created the socket.
     pub uid: u32,
     /// IPV6_V6ONLY for IPv6 sockets. Netlink reports it per socket; from

@@ -230,12 +230,21 @@ pub(crate) fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -
         send_queue,
         listen_backlog,
         inode: u64::from(header.inode),
+        cookie: cookie(&id.cookie),
         uid: header.uid,
         v6only,
         tcp_counters,
         netns,
         owners: Default::default(),
     }
+}
+
+/// The kernel stores the socket cookie as two host-order u32, low half
+/// first (`sock_diag_save_cookie`).
+fn cookie(bytes: &[u8; 8]) -> u64 {
+    let low = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let high = u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    (u64::from(high) << 32) | u64::from(low)
 }
 
 /// Picks the counters out of the kernel's `struct tcp_info`

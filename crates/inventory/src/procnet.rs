@@ -111,6 +111,7 @@ fn parse_line(line: &str, protocol: Protocol, family: Family, netns: u64, bindv6
         // (and 0 as tx_queue); its backlog is not in the table at all.
         listen_backlog: None,
         inode,
+        cookie: 0,
         uid,
         // As netlink: no IPV6_V6ONLY for TIME_WAIT and request sockets,
         // which are not full sockets.

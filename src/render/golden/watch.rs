@@ -82,8 +82,8 @@ fn story() -> Vec<WatchEvent> {
             .owner(12, 4242),
     );
     let changes = diff(&first, &opened);
-    events.extend(engine.on_dump(DumpKind::Listeners, &changes, &opened, None));
-    events.extend(engine.on_dump(DumpKind::Full, &changes, &opened, None));
+    events.extend(engine.on_dump(DumpKind::Listeners, &changes, &opened, None, opened.taken));
+    events.extend(engine.on_dump(DumpKind::Full, &changes, &opened, None, opened.taken));
     events.extend(engine.on_close(closed(start, 1500, "127.0.0.1:41000", Some("127.0.0.1:5432"), (2049, 380))));
     events.extend(engine.on_close(closed(start, 1500, "127.0.0.1:5432", Some("127.0.0.1:41000"), (381, 2048))));
     events.extend(engine.on_close(closed(start, 1700, "127.0.0.1:41002", Some("127.0.0.1:5432"), (5, 4))));
@@ -96,7 +96,7 @@ fn story() -> Vec<WatchEvent> {
         server().tcp_listener("0.0.0.0:3000", 30).owner(30, 4242).process(4242, "node", &["node", "server.js"]),
     );
     let changes = diff(&opened, &wide);
-    for event in engine.on_dump(DumpKind::Listeners, &changes, &wide, None) {
+    for event in engine.on_dump(DumpKind::Listeners, &changes, &wide, None, wide.taken) {
         let alert = (event.kind == EventKind::ListenerOpened).then(|| {
             event.alert(AlertName::Exposed, "node listens on tcp 0.0.0.0:3000: reachable from every interface".into())
         });
@@ -105,8 +105,9 @@ fn story() -> Vec<WatchEvent> {
     }
     let (overflow, _) = at(start, 2500);
     engine.on_close(CloseInput::Overflow { at: overflow, reason: MissedReason::KernelBuffer });
+    engine.caught_up();
     let after = snapshot(start, 3000, server().tcp_listener("0.0.0.0:3000", 30).owner(30, 4242));
-    events.extend(engine.on_dump(DumpKind::Full, &diff(&wide, &after), &after, None));
+    events.extend(engine.on_dump(DumpKind::Full, &diff(&wide, &after), &after, None, after.taken));
     events.push(engine.summary_event(after.taken_at, Duration::from_secs(3)));
     events
 }
