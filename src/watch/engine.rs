@@ -102,6 +102,10 @@ const MAX_RECENT_ENDS: usize = 65_536;
 /// How many dumps of each kind are remembered for lifetime bounds.
 const DUMPS_REMEMBERED: usize = 8;
 
+/// How a resetting end and its other end find each other: protocol,
+/// namespace, the other end's local address, the resetting end's port.
+type EndKey = (Protocol, u64, IpAddr, u16);
+
 /// A resetting end's message, waiting for its other end.
 #[derive(Clone, Debug)]
 struct PendingReset {
@@ -184,8 +188,8 @@ pub struct Engine {
     /// Resetting ends waiting for their other end's message, and recent
     /// whole messages waiting for a resetting end (see `reset_end`), by
     /// (protocol, netns, the other end's local address, the resetting end's port).
-    pending_resets: FxHashMap<(Protocol, u64, IpAddr, u16), Vec<PendingReset>>,
-    recent_ends: FxHashMap<(Protocol, u64, IpAddr, u16), (SocketAddr, SocketAddr, Instant)>,
+    pending_resets: FxHashMap<EndKey, Vec<PendingReset>>,
+    recent_ends: FxHashMap<EndKey, (SocketAddr, SocketAddr, Instant)>,
     /// (start, finish) of the last dumps of each kind, for the lifetime
     /// bound of sockets no dump saw.
     listener_dumps: VecDeque<(Instant, Instant)>,
