@@ -51,6 +51,13 @@ impl ArrayWriter {
     }
 }
 
+/// One value as one compact line (JSON Lines: `watch --json`).
+pub fn write_line<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Safe(CompactFormatter));
+    value.serialize(&mut serializer).map_err(io_error)?;
+    out.write_all(b"\n")
+}
+
 pub fn write_value<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Safe(PrettyFormatter::new()));
     value.serialize(&mut serializer).map_err(io_error)?;
@@ -71,7 +78,7 @@ struct Safe<F>(F);
 /// Writes `fragment` (a piece of a string that serde_json left unescaped),
 /// escaping [`crate::printable::must_escape`] characters as `\uXXXX` (surrogate pairs
 /// above U+FFFF).
-fn write_safe_fragment<W: ?Sized + Write>(writer: &mut W, fragment: &str) -> io::Result<()> {
+pub(crate) fn write_safe_fragment<W: ?Sized + Write>(writer: &mut W, fragment: &str) -> io::Result<()> {
     if fragment.is_ascii() || !fragment.chars().any(crate::printable::must_escape) {
         return writer.write_all(fragment.as_bytes());
     }

@@ -12,6 +12,7 @@ pub mod scan;
 pub mod style;
 pub mod table;
 pub mod watch;
+pub mod watch_json;
 pub mod who;
 
 /// "1 finding", "3 findings": the one helper for counts in words, shared
