@@ -766,6 +766,31 @@ fn the_same_four_addresses_twice_are_two_connections() {
     }
 }
 
+/// A listener handed on (here: the test forks a child that keeps it, then
+/// closes its own copy) is an `owner-changed` event naming who held it before.
+fn a_listener_handed_to_another_process_changes_owner() {
+    let _guard = serial();
+    let watch = Watch::start(&["--interval", "200ms"]);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a listener");
+    let port = u64::from(listener.local_addr().expect("address").port());
+    // SAFETY: the child does nothing but hold the listener until killed.
+    let child = unsafe { fork_child(&[std::os::fd::AsRawFd::as_raw_fd(&listener)], || {}) };
+    watch.wait_for(Duration::from_secs(3), |e| e["kind"] == "listener-opened" && port_of(e, "local") == Some(port));
+    std::thread::sleep(Duration::from_millis(400));
+    drop(listener);
+    let changed = watch
+        .wait_for(Duration::from_secs(3), |e| e["kind"] == "owner-changed" && port_of(e, "local") == Some(port))
+        .unwrap_or_else(|| panic!("no owner-changed; stderr: {}", watch.stderr()));
+    assert_eq!(owner_pids(&changed), vec![child.pid()], "the child holds it now: {changed}");
+    let before: Vec<u64> = changed["previous"]["owners"]
+        .as_array()
+        .map(|o| o.iter().filter_map(|o| o["pid"].as_u64()).collect())
+        .unwrap_or_default();
+    assert!(before.contains(&u64::from(std::process::id())), "it names the test as the owner before: {changed}");
+    drop(child);
+    watch.stop();
+}
+
 tests![
     every_connection_at_100_per_second,
     every_connection_at_1000_per_second,
@@ -784,4 +809,5 @@ tests![
     kill_9_loses_at_most_the_last_second,
     connections_closed_with_a_reset_are_reported_whole,
     the_same_four_addresses_twice_are_two_connections,
+    a_listener_handed_to_another_process_changes_owner,
 ];
