@@ -14,8 +14,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::slice;
 
 use crate::analysis::filter::LsFilter;
+use crate::cli::values::invalid;
 use crate::cli::{
-    ColorChoice, DoctorArgs, EchoArgs, FreeArgs, GlobalArgs, KillArgs, ListenArgs, LsArgs, RunArgs, ScanArgs, WhoArgs,
+    ColorChoice, DoctorArgs, EchoArgs, FreeArgs, GlobalArgs, KillArgs, ListenArgs, LsArgs, RunArgs, ScanArgs,
+    WatchArgs, WhoArgs,
 };
 use crate::commands::{stdout, Stdout};
 use crate::error::Error;
@@ -23,6 +25,7 @@ use crate::render::ls::LsLayout;
 use crate::render::style::Style;
 use crate::servers::echo::TcpLimits;
 use crate::servers::listener::ListenSpec;
+use crate::watch::alerts::AlertRules;
 use berth_inventory::target::PortTarget;
 use berth_inventory::{Protocol, Query};
 
@@ -84,6 +87,68 @@ impl LsArgs {
     /// The table's columns.
     pub(crate) fn layout(&self) -> LsLayout {
         LsLayout { connections: self.all, namespaces: self.all_netns }
+    }
+}
+
+impl WatchArgs {
+    /// Which events the live view shows: `ls`'s filter, over every state.
+    pub(crate) fn filter(&self) -> LsFilter {
+        LsFilter {
+            all_states: true,
+            tcp: self.tcp,
+            udp: self.udp,
+            ipv4: self.ipv4,
+            ipv6: self.ipv6,
+            port: self.port,
+            pid: self.pid,
+            process: self.process.clone(),
+            exposed: self.exposed,
+        }
+    }
+
+    /// What the full dumps read: every socket of both protocols with
+    /// owners and counters, whatever the filter shows (the history keeps
+    /// everything; the filter is for the screen).
+    pub(crate) fn query(&self, global: &GlobalArgs) -> Query {
+        Query { all_netns: self.all_netns, tcp_counters: true, owners: true, ..every_socket(global) }
+    }
+
+    /// How often listeners are read: every 100 ms, or at the interval if it
+    /// is shorter, or (with --all-netns, where each read walks /proc to find
+    /// the namespaces) at the interval.
+    pub(crate) fn listener_interval(&self) -> std::time::Duration {
+        if self.all_netns {
+            self.interval
+        } else {
+            self.interval.min(std::time::Duration::from_millis(100))
+        }
+    }
+
+    /// `--alert` as rules: `exposed`, `new`, `policy FILE`.
+    pub(crate) fn alert_rules(&self) -> Result<AlertRules, Error> {
+        let mut rules = AlertRules::default();
+        let expected = "use exposed, new, or policy FILE (try 'berth watch --help')";
+        // The values in order: `policy` takes the next one as its file.
+        let mut words = self.alert.iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "exposed" => rules.exposed = true,
+                "new" => rules.new = true,
+                "policy" => {
+                    let Some(file) = words.next() else {
+                        return Err(invalid(
+                            "alert",
+                            word,
+                            "policy needs the policy file: --alert policy FILE (berth audit --write-policy FILE writes one)",
+                        ));
+                    };
+                    let policy = crate::audit::policy::load(std::path::Path::new(file)).map_err(Error::Usage)?;
+                    rules.policy = Some(policy);
+                }
+                _ => return Err(invalid("alert", word, expected)),
+            }
+        }
+        Ok(rules)
     }
 }
 

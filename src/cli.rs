@@ -129,6 +129,11 @@ pub enum Command {
     #[command(after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
 
+    /// Watch listeners and connections come and go, live: every close, however
+    /// short-lived, with owners, bytes and alerts.
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch(WatchArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
@@ -145,6 +150,27 @@ pub enum Command {
     )]
     Man,
 }
+
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  berth watch                          every listener and connection as it comes and goes
+  berth watch --listeners-only         only listeners opening and closing
+  berth watch -p 5432 --json           JSON lines about port 5432, for scripts
+  berth watch --alert exposed          say when a new listener is reachable beyond loopback
+  berth watch --alert new --exec 'logger -t berth'
+                                       hand each never-seen port's alert to a command
+  berth watch --alert policy berth-policy.toml
+                                       alert on listeners the audit policy does not expect
+  berth watch --duration 10s --json    ten seconds of events, then a summary line
+
+Every close is seen, however short the connection, from the kernel's
+sock_diag destroy events (what ss -E reads; no root needed); listeners and
+connections that live longer than --interval are also seen opening, with
+their owners. A connection that opened and closed between two reads of the
+table is one `connection-closed` event with `open_seen: false`.
+Ctrl-C prints a summary. Exit codes: 0 stopped, with no alert; 1 stopped
+after at least one alert; 2 bad usage; 4 the system would not give the
+socket table.";
 
 const AUDIT_EXAMPLES: &str = "\
 Examples:
@@ -748,6 +774,81 @@ pub struct LsArgs {
     pub all_netns: bool,
 
     /// One JSON object per socket, owners nested (schema: docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Only TCP.
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+
+    /// Only UDP.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Only sockets taking IPv4 traffic (dual-stack [::] listeners included).
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+
+    /// Only sockets taking IPv6 traffic.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Only sockets whose local or remote port is PORT.
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::port_number)]
+    pub port: Option<u16>,
+
+    /// Only sockets held by this process id (connections too short to have
+    /// an owner count through the listener they belong to).
+    #[arg(long, value_name = "PID", value_parser = values::pid)]
+    pub pid: Option<u32>,
+
+    /// Only sockets held by processes whose name contains NAME (any case).
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// Only sockets bound beyond loopback (0.0.0.0, ::, or a network address).
+    #[arg(long)]
+    pub exposed: bool,
+
+    /// Only listeners, no connections.
+    #[arg(long)]
+    pub listeners_only: bool,
+
+    /// Also show the listeners already there when the watch starts.
+    #[arg(long)]
+    pub initial: bool,
+
+    /// Watch every network namespace on the machine (needs root).
+    #[arg(long)]
+    pub all_netns: bool,
+
+    /// How often the whole socket table is read (50ms to 1h): connections
+    /// living longer are seen opening with their owners. Listeners are read
+    /// every 100ms (or this interval, if shorter).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = values::watch_interval)]
+    pub interval: std::time::Duration,
+
+    /// Stop after this long (10s, 2h), with the summary.
+    #[arg(long, value_name = "TIME", value_parser = values::watch_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Raise an alert: `exposed` (a new listener reachable beyond loopback),
+    /// `new` (a listener on a port the history never saw), `policy FILE`
+    /// (a listener the audit policy FILE does not expect). Repeatable.
+    #[arg(long, value_name = "KIND [FILE]", num_args = 1..=2, action = clap::ArgAction::Append)]
+    pub alert: Vec<String>,
+
+    /// Run this shell command for every alert, with the alert as JSON on its
+    /// stdin and BERTH_ALERT, BERTH_EVENT, BERTH_REASON, BERTH_PROTOCOL,
+    /// BERTH_ADDRESS, BERTH_PORT, BERTH_SCOPE, BERTH_PID, BERTH_PROCESS and
+    /// BERTH_TIME in its environment.
+    #[arg(long, value_name = "CMD", requires = "alert")]
+    pub exec: Option<String>,
+
+    /// One JSON object per event, one per line (schema: docs/json.md).
     #[arg(long)]
     pub json: bool,
 }

@@ -303,6 +303,31 @@ fn expectation(entry: &Expected) -> String {
     }
 }
 
+/// Why the policy does not expect this listener, in the words of the
+/// audit's `policy.unexpected` finding; None when an entry fits it. What
+/// `berth watch --alert policy` asks of each new listener.
+pub fn unexpected_reason(policy: &Policy, listener: &Listener) -> Option<String> {
+    let fits: Vec<(usize, Fit)> = policy.listeners.iter().enumerate().map(|(i, e)| (i, fit(e, listener))).collect();
+    if fits.iter().any(|(_, f)| *f == Fit::Full) {
+        return None;
+    }
+    let scope = ScopeName::of(&listener.scope);
+    let found_text = format!("{} on {}", listener.owner_name(), listener.places());
+    Some(match fits.iter().find(|(_, f)| *f == Fit::Port) {
+        Some(&(index, _)) => format!(
+            "the policy expects {}; found {found_text} ({})",
+            expectation(&policy.listeners[index]),
+            scope.phrase()
+        ),
+        None => format!(
+            "no policy entry for {} port {}; found {found_text} ({})",
+            listener.protocol.name(),
+            listener.port,
+            scope.phrase()
+        ),
+    })
+}
+
 /// Silences expected and accepted findings and adds policy findings.
 pub fn apply(policy: &Policy, facts: &Facts, outcome: &mut Outcome) {
     let mut used = vec![false; policy.listeners.len()];

@@ -178,6 +178,40 @@ impl TypedValueParser for Seconds {
     }
 }
 
+/// A span of time as people write it: `1s`, `100ms`, `2m`, `1h 30m`, `7d`
+/// (humantime's units), or plain seconds (`0.5`), between `low` and
+/// `high`; `what` names the value in the refusal.
+fn span(text: &str, what: &str, low: Duration, high: Duration, example: &str) -> Result<Duration, Error> {
+    let trimmed = text.trim();
+    let parsed = match trimmed.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds)),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(trimmed).ok(),
+    };
+    match parsed {
+        Some(duration) if duration >= low && duration <= high => Ok(duration),
+        _ => Err(invalid(
+            what,
+            text,
+            &format!(
+                "give a time from {} to {}, such as {example}",
+                humantime::format_duration(low),
+                humantime::format_duration(high)
+            ),
+        )),
+    }
+}
+
+/// `watch --interval`: 50 ms to an hour.
+pub fn watch_interval(text: &str) -> Result<Duration, Error> {
+    span(text, "interval", Duration::from_millis(50), Duration::from_secs(3600), "1s or 200ms")
+}
+
+/// `watch --duration`: how long to watch, 1 ms to 30 days.
+pub fn watch_duration(text: &str) -> Result<Duration, Error> {
+    span(text, "duration", Duration::from_millis(1), Duration::from_secs(30 * 86400), "10s or 2h")
+}
+
 /// `scan --ports`: ports and ranges, as `1-1024,8080`, each port once, ascending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortList(pub Vec<u16>);

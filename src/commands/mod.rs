@@ -15,6 +15,7 @@ pub mod probe;
 pub mod run;
 pub mod scan;
 pub mod serve;
+pub mod watch;
 pub mod who;
 
 use crate::stderr::say;

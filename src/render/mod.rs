@@ -10,6 +10,7 @@ pub mod probe;
 pub mod scan;
 pub mod style;
 pub mod table;
+pub mod watch;
 pub mod who;
 
 /// "1 finding", "3 findings": the one helper for counts in words, shared

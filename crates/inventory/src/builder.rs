@@ -65,6 +65,7 @@ impl SnapshotBuilder {
                     own: true,
                     container: None,
                     interfaces: vec![lo(Ipv4Addr::LOCALHOST.into()), lo(Ipv6Addr::LOCALHOST.into())],
+                    path: None,
                 }],
                 port_ranges: PortRanges { ephemeral: (32768, 60999), reserved: Vec::new(), bindv6only: false },
                 visibility: Visibility { running_as_root: false, ..Visibility::default() },

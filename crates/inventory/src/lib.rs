@@ -59,6 +59,10 @@
 //! - [`sampler`]: a Snapshot and its events at an interval, from the kernel
 //!   or from a script of Snapshots (for tests);
 //! - [`builder`]: Snapshots built in code, for tests of what reads them;
+//! - [`destroy`]: every TCP and UDP socket's end as the kernel announces it
+//!   (the sock_diag destroy groups `ss -E` reads), on a reader thread;
+//! - [`proc_events`]: processes forking, executing and exiting (the proc
+//!   connector), as a trigger for an early rescan;
 //! - the port vocabulary: [`target`] (parsing `127.0.0.1:8080`, `udp/53`),
 //!   [`scope`] (who can reach a bind address), [`services`] (IANA names,
 //!   embedded at build time), [`port_facts`] (class, ephemeral, reserved);
@@ -105,12 +109,14 @@
 
 pub mod builder;
 mod cgroup;
+pub mod destroy;
 pub mod diff;
 pub mod firewall;
 pub mod interfaces;
 mod netlink;
 mod netns;
 pub mod port_facts;
+pub mod proc_events;
 pub mod processes;
 mod procnet;
 pub mod sampler;
@@ -373,6 +379,11 @@ pub struct Namespace {
     /// namespace). Not in the JSON output.
     #[serde(skip)]
     pub interfaces: Vec<Interface>,
+    /// A file that opens it for setns(2) (/run/netns/NAME or
+    /// /proc/PID/ns/net), for other namespaces; None for our own. Not in
+    /// the JSON output.
+    #[serde(skip)]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// The kernel's port allocation settings, read once per snapshot.
@@ -384,6 +395,13 @@ pub struct PortRanges {
     pub reserved: Vec<(u16, u16)>,
     /// net.ipv6.bindv6only: the IPV6_V6ONLY default for new sockets.
     pub bindv6only: bool,
+}
+
+impl Default for PortRanges {
+    /// The kernel's defaults: 32768-60999 ephemeral, nothing reserved, `bindv6only` off.
+    fn default() -> Self {
+        PortRanges { ephemeral: sysctl::DEFAULT_EPHEMERAL, reserved: Vec::new(), bindv6only: false }
+    }
 }
 
 /// What the snapshot could not see, so that callers can say so instead of
@@ -560,8 +578,14 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     visibility.netlink_fallback_reason = own.fallback_reason;
     let source = own.source;
     let mut sockets = own.sockets;
-    let mut namespaces =
-        vec![Namespace { inode: own_ns, name: None, own: true, container: None, interfaces: interfaces::list() }];
+    let mut namespaces = vec![Namespace {
+        inode: own_ns,
+        name: None,
+        own: true,
+        container: None,
+        interfaces: interfaces::list(),
+        path: None,
+    }];
 
     if query.all_netns {
         let others = netns::read_other_namespaces(query, own_ns, &scan.netns_of_pid, port_ranges.bindv6only);

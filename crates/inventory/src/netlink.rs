@@ -180,7 +180,7 @@ fn receive_dump(
     }
 }
 
-fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -> Socket {
+pub(crate) fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -> Socket {
     let header = &response.header;
     let id = &header.socket_id;
     let family = if header.family == AF_INET { Family::V4 } else { Family::V6 };
@@ -234,7 +234,7 @@ fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -> Socket {
 /// Picks the counters out of the kernel's `struct tcp_info`
 /// (include/uapi/linux/tcp.h). The struct only grows, so a field is present
 /// when the kernel's copy is long enough to hold it.
-fn parse_tcp_info(bytes: &[u8]) -> TcpCounters {
+pub(crate) fn parse_tcp_info(bytes: &[u8]) -> TcpCounters {
     let u32_at =
         |offset: usize| bytes.get(offset..offset + 4).map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")));
     let u64_at =

@@ -77,6 +77,7 @@ pub(crate) fn read_other_namespaces(
                     own: false,
                     container: None,
                     interfaces,
+                    path: Some(candidate.path),
                 });
             }
             Err(reason) => result.skipped.push(format!("{label}: {reason}")),

@@ -5,7 +5,7 @@ use std::fs;
 use super::PortRanges;
 
 /// Linux's default when the sysctl cannot be read.
-const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
+pub(crate) const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
 
 pub(crate) fn port_ranges() -> PortRanges {
     let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")

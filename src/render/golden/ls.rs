@@ -127,6 +127,7 @@ fn namespaces() -> Snapshot {
         own: false,
         container,
         interfaces: Vec::new(),
+        path: None,
     };
     let docker = Container {
         runtime: "docker".into(),

@@ -1,0 +1,995 @@
+//! The watch engine: turns what the Samplers' diffs say and what the
+//! kernel's destroy messages say into one stream of [`WatchEvent`]s, each
+//! socket's open and close reported once.
+//!
+//! It is plain logic over its inputs (no kernel, no clock of its own): the
+//! runner ([`super::run`]) feeds it the diff events of two
+//! [`Sampler`](berth_inventory::sampler::Sampler)s and the closes read
+//! from the destroy stream, in the order they happened, and the unit tests
+//! feed it scripted Snapshots and closes the same way.
+//!
+//! # Two inputs, one story
+//!
+//! - Dumps (Snapshots at an interval) see every socket that lives longer
+//!   than the interval, with its owner, uid and state. Listeners are dumped
+//!   often (cheap: the kernel filters LISTEN), connections at `--interval`.
+//! - Destroy messages report every socket's end within milliseconds, with
+//!   addresses and final byte counters, but no owner, uid or inode.
+//!
+//! The engine keeps `live`, the sockets it has reported open. A dump's
+//! "opened" is reported once and enters `live`; a destroy message for a
+//! socket in `live` closes it (with the bytes and the lifetime since it was
+//! first seen); a destroy message for a socket not in `live` is a socket
+//! that opened and closed between two dumps: one `connection-closed` (or
+//! `listener-closed`) event with `open_seen: false` stands for both. A
+//! dump's "closed" for a socket still in `live` waits [`CLOSE_GRACE`] for
+//! its destroy message (which carries more) before it is reported from the
+//! dump; without a destroy stream it is reported at once.
+//!
+//! The runner drains the destroy messages that arrived before a dump
+//! started before it applies that dump, and those that arrived during it
+//! after, so a socket that closed while the dump was walking the table is
+//! opened by the dump and closed by its message: never twice, never lost.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustc_hash::FxHashMap;
+
+use super::event::{
+    EventKind, EventOwner, EventSource, Lifetime, ListenerRef, MissedReason, MissedSpan, Previous, SocketFacts,
+    Summary, WatchEvent,
+};
+use crate::analysis::report::Endpoint;
+use berth_inventory::diff::{Change, Event as DiffEvent, SocketKey};
+use berth_inventory::port_facts::PortFacts;
+use berth_inventory::scope::{scope_of, BindScope};
+use berth_inventory::{PortRanges, Protocol, Snapshot, Socket, SocketState};
+
+/// How long a dump's "closed" waits for the socket's destroy message.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// How long a closed listener is remembered, so that the port bound again
+/// by another process or at another address reads as a change of owner or
+/// scope.
+const REBIND_MEMORY: Duration = Duration::from_secs(10);
+
+/// One socket's end as the kernel reported it (a destroy message), or the
+/// report that some were lost.
+#[derive(Clone, Debug)]
+pub enum CloseInput {
+    /// The socket as the destroy message gives it (no owners, uid or inode).
+    Closed { socket: Socket, at: SystemTime, instant: Instant },
+    /// Messages were lost at this time.
+    Overflow { at: SystemTime, instant: Instant, reason: MissedReason },
+}
+
+/// Which Sampler a dump came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DumpKind {
+    /// Listening TCP and every UDP socket, often, without owners (the
+    /// runner looks the owners of new listeners up).
+    Listeners,
+    /// Every socket with its owners, at `--interval`.
+    Full,
+}
+
+/// A socket the engine has reported open.
+#[derive(Clone, Debug)]
+struct Tracked {
+    facts: SocketFacts,
+    /// When a dump first saw it.
+    first_seen: Instant,
+    /// When the dump before that one started: it did not see the socket,
+    /// so the socket is younger than this.
+    younger_than: Option<Instant>,
+    /// When a dump last saw it.
+    last_seen: Instant,
+    /// A dump no longer sees it: the close, unless its destroy message
+    /// comes first.
+    close_due: Option<CloseDue>,
+    /// Byte counters from the last dump (the close from a dump reports these).
+    bytes: (Option<u64>, Option<u64>),
+}
+
+/// Which live listener a listener's destroy message stands for.
+enum ListenerMatch {
+    One(SocketKey),
+    /// SO_REUSEPORT siblings at the same address.
+    Several,
+    None,
+}
+
+/// A close a dump reported, waiting for the socket's destroy message.
+#[derive(Clone, Copy, Debug)]
+struct CloseDue {
+    /// When to report it from the dump.
+    due: Instant,
+    /// The dump that no longer saw the socket.
+    dump_started: Instant,
+    dump_time: SystemTime,
+}
+
+/// A listener that closed recently, for owner-changed and scope-changed.
+#[derive(Clone, Debug)]
+struct ClosedListener {
+    at: Instant,
+    local: Endpoint,
+    scope: &'static str,
+    owners: Vec<EventOwner>,
+}
+
+/// The facts of the machine that events are described against: the last
+/// full Snapshot's namespaces and port ranges (destroy messages carry none).
+#[derive(Clone, Debug, Default)]
+struct Context {
+    interfaces: FxHashMap<u64, Vec<berth_inventory::Interface>>,
+    port_ranges: PortRanges,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    live: FxHashMap<SocketKey, Tracked>,
+    /// The live listeners by (protocol, netns, port): for matching a
+    /// listener's destroy message (which has no inode) and for finding the
+    /// listener a connection belongs to.
+    listeners_by_port: FxHashMap<(Protocol, u64, u16), Vec<SocketKey>>,
+    recently_closed: FxHashMap<(Protocol, u64, u16), ClosedListener>,
+    context: Context,
+    /// When the last dump of each kind started.
+    last_listener_dump: Option<Instant>,
+    last_full_dump: Option<Instant>,
+    /// Whether destroy messages are read (then dump closes wait for them).
+    destroy_stream: bool,
+    /// The last event time handled before an overflow, for its span.
+    last_handled: Option<SystemTime>,
+    /// An overflow waiting for the fresh dump that ends its span.
+    open_gap: Option<(SystemTime, MissedReason)>,
+    pub summary: Summary,
+}
+
+impl Engine {
+    /// An engine; `destroy_stream` says whether closes will come from the
+    /// kernel's destroy messages.
+    pub fn new(destroy_stream: bool) -> Engine {
+        Engine {
+            live: FxHashMap::default(),
+            listeners_by_port: FxHashMap::default(),
+            recently_closed: FxHashMap::default(),
+            context: Context::default(),
+            last_listener_dump: None,
+            last_full_dump: None,
+            destroy_stream,
+            last_handled: None,
+            open_gap: None,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Where the story starts: the first full Snapshot. Every socket in it
+    /// is live; each listener is reported as `listener-present`.
+    pub fn start(&mut self, snapshot: &Snapshot) -> Vec<WatchEvent> {
+        self.learn_context(snapshot);
+        self.last_full_dump = Some(snapshot.taken);
+        self.last_listener_dump = Some(snapshot.taken);
+        let mut events = Vec::new();
+        let mut sockets: Vec<&Socket> = snapshot.sockets.iter().filter(|s| s.state != SocketState::TimeWait).collect();
+        sockets.sort_by_key(|s| s.key());
+        for socket in sockets {
+            let facts = self.facts(socket, Some(snapshot), true);
+            self.track(socket, facts.clone(), snapshot.taken, None);
+            if socket.state.is_listening() {
+                events.push(WatchEvent::about(snapshot.taken_at, EventKind::ListenerPresent, EventSource::Dump, facts));
+            }
+        }
+        events
+    }
+
+    /// How many sockets are live, listeners and connections.
+    pub fn live_counts(&self) -> (usize, usize) {
+        let listeners = self.live.values().filter(|t| t.facts.state.is_listening()).count();
+        (listeners, self.live.len() - listeners)
+    }
+
+    /// A dump's diff. `snapshot` is the dump (the Sampler's latest);
+    /// `owners`, for a listener dump, a Snapshot with the owners of the
+    /// listeners it opened (looked up by the runner), if any.
+    pub fn on_dump(
+        &mut self,
+        kind: DumpKind,
+        diff: &[DiffEvent],
+        snapshot: &Snapshot,
+        owners: Option<&Snapshot>,
+    ) -> Vec<WatchEvent> {
+        let started = snapshot.taken;
+        let previous_dump = match kind {
+            DumpKind::Listeners => self.last_listener_dump.replace(started),
+            DumpKind::Full => {
+                self.learn_context(snapshot);
+                self.last_full_dump.replace(started)
+            }
+        };
+        let mut events = Vec::new();
+        for event in diff {
+            let socket = &event.socket;
+            let listening = socket.state.is_listening();
+            // Each Sampler speaks for its own sockets: listeners come from
+            // the listener dumps (more often), connections and listeners'
+            // owners from the full dumps.
+            let ours = match (kind, &event.change) {
+                (DumpKind::Listeners, Change::ListenerOpened | Change::ListenerClosed) => true,
+                (DumpKind::Full, Change::ConnectionOpened | Change::ConnectionClosed) => true,
+                (DumpKind::Full, Change::OwnersChanged { .. }) => listening,
+                _ => false,
+            };
+            if !ours {
+                continue;
+            }
+            let key = socket.key();
+            match &event.change {
+                Change::ListenerOpened | Change::ConnectionOpened => {
+                    if self.live.contains_key(&key) {
+                        continue;
+                    }
+                    let (socket, source_snapshot) = match owners.and_then(|o| find(o, &key)) {
+                        Some(with_owners) => (with_owners, owners.expect("found in it")),
+                        None => (socket, snapshot),
+                    };
+                    let facts = self.facts(socket, Some(source_snapshot), true);
+                    self.track(socket, facts.clone(), started, previous_dump);
+                    let opened_kind = if listening { EventKind::ListenerOpened } else { EventKind::ConnectionOpened };
+                    let opened = WatchEvent::about(snapshot.taken_at, opened_kind, EventSource::Dump, facts);
+                    let rebinds = if listening {
+                        self.summary.listeners_opened += 1;
+                        self.rebind_events(&opened)
+                    } else {
+                        self.summary.connections_opened += 1;
+                        Vec::new()
+                    };
+                    events.push(opened);
+                    events.extend(rebinds);
+                }
+                Change::ListenerClosed | Change::ConnectionClosed => {
+                    if let Some(tracked) = self.live.get_mut(&key) {
+                        if tracked.close_due.is_none() {
+                            let due = if self.destroy_stream { started + CLOSE_GRACE } else { started };
+                            tracked.close_due =
+                                Some(CloseDue { due, dump_started: started, dump_time: snapshot.taken_at });
+                        }
+                    }
+                }
+                Change::OwnersChanged { .. } => {
+                    let facts = self.facts(socket, Some(snapshot), true);
+                    if let Some(tracked) = self.live.get_mut(&key) {
+                        let previous = Previous {
+                            local: tracked.facts.local,
+                            scope: tracked.facts.scope,
+                            owners: std::mem::take(&mut tracked.facts.owners),
+                        };
+                        tracked.facts.owners = facts.owners.clone();
+                        let mut changed =
+                            WatchEvent::about(snapshot.taken_at, EventKind::OwnerChanged, EventSource::Dump, facts);
+                        changed.previous = Some(previous);
+                        events.push(changed);
+                    }
+                }
+                Change::StateChanged { .. } => {}
+            }
+        }
+        // When each live socket was last seen, and (full dumps) the
+        // counters of live connections, for closes reported from a dump.
+        for socket in &snapshot.sockets {
+            if kind == DumpKind::Listeners && !socket.state.is_listening() {
+                continue;
+            }
+            if let Some(tracked) = self.live.get_mut(&socket.key()) {
+                tracked.last_seen = started;
+                if kind == DumpKind::Full {
+                    tracked.bytes = bytes_of(socket);
+                }
+            }
+        }
+        // A gap ends with the first full dump after it: whatever was lost,
+        // the table is known again.
+        if kind == DumpKind::Full {
+            if let Some((from, reason)) = self.open_gap.take() {
+                let mut missed = WatchEvent::of_berth(snapshot.taken_at, EventKind::Missed);
+                missed.missed = Some(MissedSpan { from, to: snapshot.taken_at, reason });
+                self.summary.missed_spans += 1;
+                events.insert(0, missed);
+            }
+        }
+        self.last_handled = Some(snapshot.taken_at);
+        events
+    }
+
+    /// Whether a fresh full dump is wanted now (after an overflow).
+    pub fn wants_fresh_dump(&self) -> bool {
+        self.open_gap.is_some()
+    }
+
+    /// One close from the destroy stream.
+    pub fn on_close(&mut self, input: CloseInput) -> Vec<WatchEvent> {
+        match input {
+            CloseInput::Overflow { at, reason, .. } => {
+                if self.open_gap.is_none() {
+                    self.open_gap = Some((self.last_handled.unwrap_or(at), reason));
+                }
+                Vec::new()
+            }
+            CloseInput::Closed { socket, at, instant } => {
+                self.last_handled = Some(at);
+                self.close_from_kernel(socket, at, instant).into_iter().collect()
+            }
+        }
+    }
+
+    /// Closes a dump reported whose destroy message did not come within
+    /// [`CLOSE_GRACE`]; call it whenever time has passed.
+    pub fn on_tick(&mut self, now: Instant) -> Vec<WatchEvent> {
+        let mut due: Vec<SocketKey> = self
+            .live
+            .iter()
+            .filter(|(_, t)| t.close_due.is_some_and(|close| close.due <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        due.sort();
+        let mut events = Vec::new();
+        for key in due {
+            if let Some(tracked) = self.untrack(&key) {
+                let close = tracked.close_due.expect("filtered on it");
+                let mut facts = tracked.facts;
+                facts.lifetime = Some(Lifetime {
+                    at_least_ms: ms(tracked.last_seen.saturating_duration_since(tracked.first_seen)),
+                    at_most_ms: tracked.younger_than.map(|t| ms(close.dump_started.saturating_duration_since(t))),
+                });
+                (facts.bytes_in, facts.bytes_out) = tracked.bytes;
+                if facts.state.is_listening() {
+                    facts.was_listening = Some(true);
+                }
+                events.push(self.closed_event(close.dump_time, EventSource::Dump, facts));
+            }
+        }
+        let horizon = now.checked_sub(REBIND_MEMORY);
+        if let Some(horizon) = horizon {
+            self.recently_closed.retain(|_, c| c.at >= horizon);
+        }
+        events
+    }
+
+    /// The earliest instant [`on_tick`](Engine::on_tick) has work.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.live.values().filter_map(|t| t.close_due.map(|close| close.due)).min()
+    }
+
+    /// The summary event at the end of a watch.
+    pub fn summary_event(&self, at: SystemTime, watched: Duration) -> WatchEvent {
+        let mut event = WatchEvent::of_berth(at, EventKind::Summary);
+        let mut summary = self.summary.clone();
+        summary.duration_ms = watched.as_millis() as u64;
+        event.summary = Some(summary);
+        event
+    }
+
+    // ------------------------------------------------------------ internals
+
+    fn close_from_kernel(&mut self, socket: Socket, at: SystemTime, instant: Instant) -> Option<WatchEvent> {
+        if socket.local.ip().is_unspecified() && socket.local.port() == 0 {
+            // A socket created and never bound or used.
+            self.summary.unaddressed_closes += 1;
+            return None;
+        }
+        if let Some(remote) = socket.remote {
+            if remote.port() == 0 {
+                // No peer port: the side that reset the connection (its
+                // addresses are cleared before the message is built), a
+                // refused connect, or an accept-queue child reset with its
+                // listener. The resetting side may still be a live
+                // connection, known by its local port and peer address.
+                if let Some(key) = self.reset_connection(&socket) {
+                    let tracked = self.untrack(&key).expect("found live");
+                    let mut facts = tracked.facts;
+                    facts.lifetime = Some(lifetime_since(instant, tracked.first_seen, tracked.younger_than));
+                    (facts.bytes_in, facts.bytes_out) = tracked.bytes;
+                    return Some(self.closed_event(at, EventSource::Destroy, facts));
+                }
+                self.summary.unaddressed_closes += 1;
+                return None;
+            }
+        }
+        let listening = socket.remote.is_none();
+        let key = if listening {
+            match self.live_listener(&socket) {
+                ListenerMatch::One(key) => Some(key),
+                // SO_REUSEPORT siblings: which one closed is for the next dump to say.
+                ListenerMatch::Several => return None,
+                ListenerMatch::None => None,
+            }
+        } else {
+            Some(socket.key())
+        };
+        if let Some(tracked) = key.and_then(|key| self.untrack(&key)) {
+            let mut facts = tracked.facts;
+            facts.lifetime = Some(lifetime_since(instant, tracked.first_seen, tracked.younger_than));
+            if !listening {
+                (facts.bytes_in, facts.bytes_out) = bytes_of(&socket);
+            } else {
+                facts.was_listening = Some(facts.state.is_listening());
+            }
+            return Some(self.closed_event(at, EventSource::Destroy, facts));
+        }
+        // Opened and closed between two dumps: this one event says both.
+        let mut facts = self.facts(&socket, None, false);
+        let since = if listening { self.last_listener_dump } else { self.last_full_dump };
+        facts.lifetime = Some(Lifetime {
+            at_least_ms: 0.0,
+            at_most_ms: since.map(|since| ms(instant.saturating_duration_since(since))),
+        });
+        (facts.bytes_in, facts.bytes_out) = bytes_of(&socket);
+        if listening {
+            facts.was_listening = None;
+        } else {
+            self.summary.short_lived += 1;
+        }
+        Some(self.closed_event(at, EventSource::Destroy, facts))
+    }
+
+    /// The live connection a reset-side message stands for: same protocol,
+    /// namespace and local port, peer at the message's remote address.
+    fn reset_connection(&self, socket: &Socket) -> Option<SocketKey> {
+        let remote_ip = socket.remote.map(|r| r.ip())?;
+        let mut found = self.live.iter().filter(|(key, _)| {
+            key.protocol == socket.protocol
+                && key.netns == socket.netns
+                && key.local.port() == socket.local.port()
+                && key.remote.is_some_and(|r| r.ip() == remote_ip)
+        });
+        let first = found.next().map(|(key, _)| *key);
+        // Two candidates: the message does not say which; the dumps will.
+        if found.next().is_some() {
+            return None;
+        }
+        first
+    }
+
+    /// The live listener a listener's destroy message stands for (it has
+    /// no inode): the only live one at that address, if only one is.
+    fn live_listener(&self, socket: &Socket) -> ListenerMatch {
+        let Some(candidates) = self.listeners_by_port.get(&(socket.protocol, socket.netns, socket.local.port())) else {
+            return ListenerMatch::None;
+        };
+        let mut at_address = candidates.iter().filter(|key| key.local == socket.local);
+        match (at_address.next(), at_address.next()) {
+            (Some(key), None) => ListenerMatch::One(*key),
+            (Some(_), Some(_)) => ListenerMatch::Several,
+            _ => ListenerMatch::None,
+        }
+    }
+
+    fn closed_event(&mut self, at: SystemTime, source: EventSource, facts: SocketFacts) -> WatchEvent {
+        let listening = facts.remote.is_none();
+        if listening {
+            self.summary.listeners_closed += 1;
+            self.recently_closed.insert(
+                (facts.protocol, facts.netns, facts.local.port),
+                ClosedListener {
+                    at: Instant::now(),
+                    local: facts.local,
+                    scope: facts.scope,
+                    owners: facts.owners.clone(),
+                },
+            );
+        } else {
+            self.summary.connections_closed += 1;
+        }
+        let kind = if listening { EventKind::ListenerClosed } else { EventKind::ConnectionClosed };
+        WatchEvent::about(at, kind, source, facts)
+    }
+
+    /// A listener opened on a port another process or another address held
+    /// a moment ago: owner-changed and scope-changed.
+    fn rebind_events(&mut self, opened: &WatchEvent) -> Vec<WatchEvent> {
+        let Some(facts) = &opened.socket else { return Vec::new() };
+        let Some(before) = self.recently_closed.remove(&(facts.protocol, facts.netns, facts.local.port)) else {
+            return Vec::new();
+        };
+        let previous = Previous { local: before.local, scope: before.scope, owners: before.owners.clone() };
+        let mut events = Vec::new();
+        if before.scope != facts.scope {
+            let mut changed = WatchEvent { kind: EventKind::ScopeChanged, ..opened.clone() };
+            changed.previous = Some(previous.clone());
+            events.push(changed);
+        }
+        let pids = |owners: &[EventOwner]| owners.iter().map(|o| o.pid).collect::<Vec<_>>();
+        if !before.owners.is_empty() && !facts.owners.is_empty() && pids(&before.owners) != pids(&facts.owners) {
+            let mut changed = WatchEvent { kind: EventKind::OwnerChanged, ..opened.clone() };
+            changed.previous = Some(previous);
+            events.push(changed);
+        }
+        events
+    }
+
+    fn track(&mut self, socket: &Socket, facts: SocketFacts, seen: Instant, younger_than: Option<Instant>) {
+        let key = socket.key();
+        if socket.state.is_listening() {
+            self.listeners_by_port.entry((socket.protocol, socket.netns, socket.local.port())).or_default().push(key);
+        }
+        self.live.insert(
+            key,
+            Tracked {
+                facts,
+                first_seen: seen,
+                last_seen: seen,
+                younger_than,
+                close_due: None,
+                bytes: bytes_of(socket),
+            },
+        );
+    }
+
+    fn untrack(&mut self, key: &SocketKey) -> Option<Tracked> {
+        let tracked = self.live.remove(key)?;
+        if key.remote.is_none() {
+            let port_key = (key.protocol, key.netns, key.local.port());
+            if let Some(keys) = self.listeners_by_port.get_mut(&port_key) {
+                keys.retain(|k| k != key);
+                if keys.is_empty() {
+                    self.listeners_by_port.remove(&port_key);
+                }
+            }
+        }
+        Some(tracked)
+    }
+
+    fn learn_context(&mut self, snapshot: &Snapshot) {
+        self.context.port_ranges = snapshot.port_ranges.clone();
+        self.context.interfaces = snapshot.namespaces.iter().map(|n| (n.inode, n.interfaces.clone())).collect();
+    }
+
+    /// The facts of a socket, described against `snapshot` (owners,
+    /// processes, users) or, for a destroy message, against what the engine
+    /// knows (scope, port facts, the listener it belongs to).
+    fn facts(&self, socket: &Socket, snapshot: Option<&Snapshot>, open_seen: bool) -> SocketFacts {
+        let interfaces = self.context.interfaces.get(&socket.netns).map(Vec::as_slice).unwrap_or(&[]);
+        let (scope, interface) = match scope_of(socket.local.ip(), interfaces) {
+            BindScope::Loopback => ("loopback", None),
+            BindScope::All => ("all", None),
+            BindScope::Address { interface } => ("address", interface),
+        };
+        let (owners, uid, user, inode) = match snapshot {
+            Some(snapshot) => (
+                owners_of(socket, snapshot),
+                Some(socket.uid),
+                snapshot.users.get(&socket.uid).cloned(),
+                (socket.inode != 0).then_some(socket.inode),
+            ),
+            None => (Vec::new(), None, None, None),
+        };
+        SocketFacts {
+            protocol: socket.protocol,
+            family: socket.family,
+            local: socket.local.into(),
+            remote: socket.remote.map(Endpoint::from),
+            state: socket.state,
+            netns: socket.netns,
+            inode,
+            uid,
+            user,
+            scope,
+            interface,
+            port_facts: PortFacts::of(socket.local.port(), socket.protocol, &self.context.port_ranges),
+            owners,
+            listener: socket.remote.and_then(|remote| self.listener_of(socket, remote)),
+            open_seen,
+            lifetime: None,
+            bytes_in: None,
+            bytes_out: None,
+            was_listening: None,
+        }
+    }
+
+    /// The local listener a connection belongs to: one on its local port
+    /// (it is the accepted end), else one on its remote port when the peer
+    /// is on this machine (it is the client end).
+    fn listener_of(&self, socket: &Socket, remote: SocketAddr) -> Option<ListenerRef> {
+        let on_port = |port: u16, ip: IpAddr| {
+            self.listeners_by_port.get(&(socket.protocol, socket.netns, port)).and_then(|keys| {
+                keys.iter()
+                    .filter_map(|key| self.live.get(key))
+                    .find(|t| covers(t.facts.local.address, ip))
+                    .map(|t| ListenerRef { local: t.facts.local, owners: t.facts.owners.clone() })
+            })
+        };
+        if let Some(found) = on_port(socket.local.port(), socket.local.ip()) {
+            return Some(found);
+        }
+        let interfaces = self.context.interfaces.get(&socket.netns).map(Vec::as_slice).unwrap_or(&[]);
+        let peer_is_here = scope_of(remote.ip(), interfaces) != BindScope::Address { interface: None }
+            && !remote.ip().is_unspecified();
+        if peer_is_here {
+            return on_port(remote.port(), remote.ip());
+        }
+        None
+    }
+}
+
+/// Does a listener bound to `bound` take connections to `ip`?
+fn covers(bound: IpAddr, ip: IpAddr) -> bool {
+    let unmap = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    bound.is_unspecified() || unmap(bound) == unmap(ip)
+}
+
+fn find<'a>(snapshot: &'a Snapshot, key: &SocketKey) -> Option<&'a Socket> {
+    snapshot.sockets.iter().find(|s| s.key() == *key)
+}
+
+fn owners_of(socket: &Socket, snapshot: &Snapshot) -> Vec<EventOwner> {
+    socket
+        .owners
+        .iter()
+        .map(|owner| {
+            let process = snapshot.processes.get(&owner.pid);
+            EventOwner {
+                pid: owner.pid,
+                name: process.map(|p| p.name.clone()),
+                cmdline: process.map(|p| p.cmdline.clone()).unwrap_or_default(),
+                uid: process.map(|p| p.uid),
+                user: process.and_then(|p| p.user.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Payload bytes received and sent, from the socket's tcp_info.
+fn bytes_of(socket: &Socket) -> (Option<u64>, Option<u64>) {
+    match &socket.tcp_counters {
+        Some(counters) => (counters.bytes_received, counters.bytes_sent),
+        None => (None, None),
+    }
+}
+
+fn lifetime_since(closed: Instant, first_seen: Instant, younger_than: Option<Instant>) -> Lifetime {
+    Lifetime {
+        at_least_ms: ms(closed.saturating_duration_since(first_seen)),
+        at_most_ms: younger_than.map(|t| ms(closed.saturating_duration_since(t))),
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine fed scripted Snapshots (through a scripted Sampler, as the
+    //! runner feeds it the kernel's) and scripted close messages: every
+    //! open and close once, whichever input saw it first.
+
+    use super::*;
+    use berth_inventory::builder::{plain_socket, SnapshotBuilder};
+    use berth_inventory::sampler::{Sampler, Scripted};
+    use berth_inventory::TcpCounters;
+
+    /// A clock for scripts: instants and wall times `ms` after a fixed start.
+    #[derive(Clone, Copy)]
+    struct Clock {
+        instant: Instant,
+        wall: SystemTime,
+    }
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock { instant: Instant::now(), wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_768_464_000) }
+        }
+        fn at(&self, ms: u64) -> (SystemTime, Instant) {
+            (self.wall + Duration::from_millis(ms), self.instant + Duration::from_millis(ms))
+        }
+        fn snapshot(&self, ms: u64, build: SnapshotBuilder) -> Snapshot {
+            let (wall, instant) = self.at(ms);
+            build.taken_at(wall, instant).build()
+        }
+        /// The destroy message of a TCP socket at `ms`, with byte counters.
+        fn closed(&self, ms: u64, local: &str, remote: Option<&str>, bytes: (u64, u64)) -> CloseInput {
+            let (at, instant) = self.at(ms);
+            let mut socket = plain_socket(Protocol::Tcp, local, remote, SocketState::Close, 0);
+            socket.uid = 0;
+            socket.tcp_counters = Some(Box::new(TcpCounters {
+                bytes_received: Some(bytes.0),
+                bytes_sent: Some(bytes.1),
+                bytes_acked: Some(bytes.1),
+                rtt_us: None,
+            }));
+            CloseInput::Closed { socket, at, instant }
+        }
+    }
+
+    /// Feeds `snapshots` (full dumps) through a scripted Sampler; the first
+    /// starts the engine.
+    struct Script {
+        clock: Clock,
+        sampler: Sampler<Scripted>,
+        engine: Engine,
+        events: Vec<WatchEvent>,
+    }
+
+    impl Script {
+        fn new(clock: Clock, destroy_stream: bool, snapshots: Vec<Snapshot>) -> Script {
+            let mut sampler = Sampler::new(Scripted::new(snapshots), Duration::ZERO);
+            sampler.sample().expect("a first snapshot");
+            let mut engine = Engine::new(destroy_stream);
+            let events = engine.start(sampler.latest().expect("sampled"));
+            Script { clock, sampler, engine, events }
+        }
+        /// The next scripted snapshot as a full dump, then as a listener dump.
+        fn dump(&mut self) {
+            let diff = self.sampler.sample().expect("a scripted snapshot");
+            let snapshot = self.sampler.latest().expect("sampled").clone();
+            self.events.extend(self.engine.on_dump(DumpKind::Listeners, &diff, &snapshot, None));
+            self.events.extend(self.engine.on_dump(DumpKind::Full, &diff, &snapshot, None));
+        }
+        fn close(&mut self, input: CloseInput) {
+            self.events.extend(self.engine.on_close(input));
+        }
+        fn tick(&mut self, ms: u64) {
+            let (_, instant) = self.clock.at(ms);
+            self.events.extend(self.engine.on_tick(instant));
+        }
+        /// (kind, local port, remote port) of every event so far.
+        fn story(&self) -> Vec<(EventKind, u16, Option<u16>)> {
+            self.events
+                .iter()
+                .map(|e| {
+                    let s = e.socket.as_ref();
+                    (e.kind, s.map(|s| s.local.port).unwrap_or(0), s.and_then(|s| s.remote.map(|r| r.port)))
+                })
+                .collect()
+        }
+        fn last(&self) -> &SocketFacts {
+            self.events.last().and_then(|e| e.socket.as_ref()).expect("an event about a socket")
+        }
+    }
+
+    fn server() -> SnapshotBuilder {
+        SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 10).owner(10, 4242).process(
+            4242,
+            "python3",
+            &["python3", "-m", "http.server"],
+        )
+    }
+
+    fn with_connection(builder: SnapshotBuilder) -> SnapshotBuilder {
+        builder
+            .tcp_connection("127.0.0.1:8080", "127.0.0.1:50000", SocketState::Established, 11)
+            .owner(11, 4242)
+            .tcp_connection("127.0.0.1:50000", "127.0.0.1:8080", SocketState::Established, 12)
+    }
+
+    #[test]
+    fn a_connection_a_dump_saw_is_closed_once_by_its_destroy_message() {
+        let clock = Clock::new();
+        let snapshots = vec![
+            clock.snapshot(0, server()),
+            clock.snapshot(1000, with_connection(server())),
+            clock.snapshot(2000, server()),
+            clock.snapshot(3000, server()),
+        ];
+        let mut script = Script::new(clock, true, snapshots);
+        assert_eq!(script.story(), vec![(EventKind::ListenerPresent, 8080, None)]);
+        script.dump();
+        script.close(script.clock.closed(1500, "127.0.0.1:8080", Some("127.0.0.1:50000"), (201, 300)));
+        let closed = script.last().clone();
+        assert!(closed.open_seen);
+        assert_eq!((closed.bytes_in, closed.bytes_out), (Some(201), Some(300)));
+        assert_eq!(closed.owners.first().map(|o| o.pid), Some(4242), "the owner the dump saw");
+        let lifetime = closed.lifetime.expect("a lifetime");
+        assert_eq!(lifetime.at_least_ms, 500.0);
+        assert_eq!(lifetime.at_most_ms, Some(1500.0));
+        script.close(script.clock.closed(1500, "127.0.0.1:50000", Some("127.0.0.1:8080"), (301, 200)));
+        script.dump();
+        script.tick(2500);
+        script.dump();
+        script.tick(3500);
+        assert_eq!(
+            script.story(),
+            vec![
+                (EventKind::ListenerPresent, 8080, None),
+                (EventKind::ConnectionOpened, 8080, Some(50000)),
+                (EventKind::ConnectionOpened, 50000, Some(8080)),
+                (EventKind::ConnectionClosed, 8080, Some(50000)),
+                (EventKind::ConnectionClosed, 50000, Some(8080)),
+            ],
+            "each open and close once, the dump that no longer sees them adds nothing"
+        );
+    }
+
+    #[test]
+    fn a_connection_between_two_dumps_is_one_event_with_what_is_known() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, server())]);
+        script.close(script.clock.closed(400, "127.0.0.1:50001", Some("127.0.0.1:8080"), (101, 100)));
+        let facts = script.last().clone();
+        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ConnectionClosed));
+        assert!(!facts.open_seen);
+        assert!(facts.owners.is_empty(), "no owner is invented for a socket no dump saw");
+        assert_eq!(facts.uid, None);
+        assert_eq!(facts.inode, None);
+        let listener = facts.listener.expect("the local listener it connected to");
+        assert_eq!(listener.local.port, 8080);
+        assert_eq!(listener.owners.first().map(|o| o.pid), Some(4242));
+        assert_eq!(facts.lifetime.map(|l| l.at_most_ms), Some(Some(400.0)));
+        script.dump();
+        assert_eq!(script.engine.summary.short_lived, 1);
+        assert_eq!(script.events.len(), 2, "nothing more: {:?}", script.story());
+    }
+
+    #[test]
+    fn a_socket_that_closed_during_a_dump_is_opened_by_the_dump_and_closed_by_its_message() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            true,
+            vec![
+                clock.snapshot(0, server()),
+                clock.snapshot(1000, with_connection(server())),
+                clock.snapshot(2000, server()),
+            ],
+        );
+        // The dump at 1000 saw the connection; its close at 1001 is read after the dump.
+        script.dump();
+        script.close(script.clock.closed(1001, "127.0.0.1:50000", Some("127.0.0.1:8080"), (1, 1)));
+        script.close(script.clock.closed(1001, "127.0.0.1:8080", Some("127.0.0.1:50000"), (1, 1)));
+        script.dump();
+        script.tick(3000);
+        let kinds: Vec<EventKind> = script.story().into_iter().map(|(k, _, _)| k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::ListenerPresent,
+                EventKind::ConnectionOpened,
+                EventKind::ConnectionOpened,
+                EventKind::ConnectionClosed,
+                EventKind::ConnectionClosed
+            ]
+        );
+    }
+
+    #[test]
+    fn without_close_messages_a_dump_reports_the_close_itself() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            false,
+            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
+        );
+        script.dump();
+        script.tick(1000);
+        let closes: Vec<&WatchEvent> = script.events.iter().filter(|e| e.kind == EventKind::ConnectionClosed).collect();
+        assert_eq!(closes.len(), 2);
+        assert!(closes.iter().all(|e| e.source == EventSource::Dump));
+    }
+
+    #[test]
+    fn with_close_messages_a_dump_close_waits_for_one_then_goes_ahead() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            true,
+            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
+        );
+        script.dump();
+        script.tick(1100);
+        assert!(script.events.iter().all(|e| e.kind != EventKind::ConnectionClosed), "within the grace");
+        script.tick(1000 + CLOSE_GRACE.as_millis() as u64);
+        assert_eq!(script.events.iter().filter(|e| e.kind == EventKind::ConnectionClosed).count(), 2);
+    }
+
+    #[test]
+    fn a_listener_closes_by_its_message_though_the_message_has_no_inode() {
+        let clock = Clock::new();
+        let mut script =
+            Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, SnapshotBuilder::new())]);
+        script.close(script.clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        let facts = script.last().clone();
+        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ListenerClosed));
+        assert_eq!(facts.was_listening, Some(true));
+        assert_eq!(facts.owners.first().map(|o| o.pid), Some(4242));
+        script.dump();
+        script.tick(2000);
+        assert_eq!(script.events.iter().filter(|e| e.kind == EventKind::ListenerClosed).count(), 1);
+    }
+
+    #[test]
+    fn a_listener_between_two_dumps_is_reported_and_not_called_a_listener_for_sure() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, SnapshotBuilder::new())]);
+        script.close(script.clock.closed(30, "127.0.0.1:9999", None, (0, 0)));
+        assert_eq!(script.story(), vec![(EventKind::ListenerClosed, 9999, None)]);
+        let facts = script.last();
+        assert_eq!(facts.was_listening, None);
+        assert!(!facts.open_seen);
+    }
+
+    #[test]
+    fn reuseport_siblings_wait_for_the_dump_to_say_which_closed() {
+        let clock = Clock::new();
+        let two = SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 10).tcp_listener("127.0.0.1:8080", 20);
+        let one = SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 20);
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, two), clock.snapshot(1000, one)]);
+        script.close(script.clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        assert_eq!(script.events.len(), 2, "only the two present: {:?}", script.story());
+        script.dump();
+        script.tick(1000 + CLOSE_GRACE.as_millis() as u64);
+        let closed: Vec<&WatchEvent> = script.events.iter().filter(|e| e.kind == EventKind::ListenerClosed).collect();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].socket.as_ref().and_then(|s| s.inode), Some(10));
+    }
+
+    #[test]
+    fn a_port_bound_again_beyond_loopback_is_a_scope_change() {
+        let clock = Clock::new();
+        let wide = SnapshotBuilder::new().tcp_listener("0.0.0.0:8080", 30).owner(30, 5151).process(
+            5151,
+            "node",
+            &["node", "server.js"],
+        );
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, wide)]);
+        script.close(script.clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        script.dump();
+        let kinds: Vec<EventKind> = script.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::ListenerPresent,
+                EventKind::ListenerClosed,
+                EventKind::ListenerOpened,
+                EventKind::ScopeChanged,
+                EventKind::OwnerChanged
+            ]
+        );
+        let changed = &script.events[3];
+        assert_eq!(changed.previous.as_ref().map(|p| p.scope), Some("loopback"));
+        assert_eq!(changed.socket.as_ref().map(|s| s.scope), Some("all"));
+        let owner = &script.events[4];
+        assert_eq!(owner.previous.as_ref().and_then(|p| p.owners.first()).map(|o| o.pid), Some(4242));
+    }
+
+    #[test]
+    fn the_resetting_side_is_matched_by_its_port_and_noise_is_counted_not_shown() {
+        let clock = Clock::new();
+        let mut script = Script::new(
+            clock,
+            true,
+            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
+        );
+        // The side that sent the RST: addresses cleared but its port and the peer's address.
+        script.close(script.clock.closed(100, "0.0.0.0:50000", Some("127.0.0.1:0"), (0, 0)));
+        assert_eq!(script.last().local.port, 50000);
+        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ConnectionClosed));
+        // A refused connect, and a socket never used.
+        script.close(script.clock.closed(100, "0.0.0.0:50002", Some("127.0.0.1:0"), (0, 0)));
+        script.close(script.clock.closed(100, "0.0.0.0:0", None, (0, 0)));
+        assert_eq!(script.engine.summary.unaddressed_closes, 2);
+        assert_eq!(script.events.len(), 2);
+    }
+
+    #[test]
+    fn an_overflow_is_a_missed_span_ended_by_the_next_full_dump() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, server())]);
+        script.close(script.clock.closed(100, "127.0.0.1:50003", Some("127.0.0.1:8080"), (1, 1)));
+        let (at, instant) = script.clock.at(200);
+        script.close(CloseInput::Overflow { at, instant, reason: MissedReason::KernelBuffer });
+        assert!(script.engine.wants_fresh_dump());
+        script.dump();
+        let missed = script.events.iter().find(|e| e.kind == EventKind::Missed).expect("a missed event");
+        let span = missed.missed.expect("its span");
+        assert_eq!(span.from, script.clock.at(100).0, "from the last event handled");
+        assert_eq!(span.to, script.clock.at(1000).0, "to the fresh dump");
+        assert!(!script.engine.wants_fresh_dump());
+        assert_eq!(script.engine.summary.missed_spans, 1);
+    }
+}

@@ -1,0 +1,475 @@
+//! The live loop of `berth watch`: two Samplers (listeners often, every
+//! socket at `--interval`), the close feed, and the proc connector as a
+//! trigger, fed in time order to the [`Engine`]; each event it returns is
+//! filtered, printed, checked against the alerts and recorded.
+//!
+//! One thread runs the loop; the destroy readers have their own threads
+//! (they must never wait on a dump or a write, see
+//! docs/design/watch-engine.md §3), and so does the proc connector.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::alerts::{Alerts, Exec};
+use super::closes::CloseFeed;
+use super::engine::{CloseInput, DumpKind, Engine};
+use super::event::{EventKind, SocketFacts, WatchEvent, Watching};
+use crate::analysis::filter::LsFilter;
+use crate::error::Error;
+use crate::render::style::Style;
+use crate::render::watch as render;
+use crate::stderr::say;
+use berth_inventory::diff::{Change, Event as DiffEvent};
+use berth_inventory::sampler::{Kernel, Sampler};
+use berth_inventory::scope::is_loopback;
+use berth_inventory::{collect, Family, Query, Snapshot};
+
+/// The longest the loop sleeps between looks at the stop flag and the
+/// proc-event trigger.
+const MAX_NAP: Duration = Duration::from_millis(50);
+
+/// Events are written to the history at most this long after they happen
+/// (what a kill -9 can lose).
+const RECORD_EVERY: Duration = Duration::from_millis(250);
+
+/// The earliest a process exec or exit brings the next listener dump.
+const PROC_TRIGGER_DELAY: Duration = Duration::from_millis(20);
+
+/// Consecutive failed dumps before the watch gives up.
+const MAX_DUMP_FAILURES: u32 = 3;
+
+/// Everything the loop needs, configured by `args`.
+pub struct WatchConfig {
+    /// The query of the full dumps (the listener query is derived from it).
+    pub query: Query,
+    pub interval: Duration,
+    pub listener_interval: Duration,
+    pub filter: LsFilter,
+    pub listeners_only: bool,
+    /// Show the listeners there at the start (`listener-present`).
+    pub initial: bool,
+    pub json: bool,
+    pub style: Style,
+    pub alerts: Alerts,
+    pub exec: Option<Exec>,
+    /// Stop after this long (else at SIGINT / SIGTERM).
+    pub duration: Option<Duration>,
+    /// Where events are recorded.
+    pub recorder: Option<Box<dyn Record>>,
+}
+
+/// Where events go to be kept (the history).
+pub trait Record {
+    /// Appends events, in one transaction.
+    fn record(&mut self, events: &[WatchEvent]) -> Result<(), String>;
+    /// The file, for the started line.
+    fn describe(&self) -> String;
+    /// Ends the run.
+    fn finish(self: Box<Self>) -> Result<(), String>;
+}
+
+/// Runs the watch until stopped; returns whether any alert fired.
+pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error> {
+    let stop = stop_on_signals();
+    let began = Instant::now();
+
+    let listener_query = Query { tcp_listening_only: true, owners: false, tcp_counters: false, ..config.query.clone() };
+    let owner_query = Query { tcp_listening_only: true, owners: true, tcp_counters: false, ..config.query.clone() };
+    let mut listeners = Sampler::new(Kernel::new(listener_query), config.listener_interval);
+    let mut full = Sampler::new(Kernel::new(config.query.clone()), config.interval);
+    listeners.sample()?;
+    let namespaces = &listeners.latest().expect("sampled").namespaces;
+    let own = namespaces.iter().find(|n| n.own).map(|n| n.inode).unwrap_or(0);
+    let others: Vec<(std::path::PathBuf, u64)> =
+        namespaces.iter().filter(|n| !n.own).filter_map(|n| n.path.clone().map(|p| (p, n.inode))).collect();
+
+    // The close feed opens before the full dump the story starts from, so
+    // no connection's close between the two is lost.
+    let (feed, unavailable) = match CloseFeed::open(own, &others) {
+        Ok(feed) => (Some(feed), None),
+        Err(why) => {
+            say!("berth: note: close events from the kernel are unavailable ({why}); polling the socket table only, so sockets shorter than the interval can be missed");
+            (None, Some(why))
+        }
+    };
+    let proc_trigger = super::proc_trigger::spawn();
+    full.sample()?;
+    let first = full.latest().expect("sampled");
+
+    let mut engine = Engine::new(feed.is_some());
+    let present = engine.start(first);
+    let (listener_count, connection_count) = engine.live_counts();
+    let mut sink = Sink {
+        out,
+        json: config.json,
+        style: config.style,
+        filter: config.filter.clone(),
+        listeners_only: config.listeners_only,
+        initial: config.initial,
+        alerts: config.alerts,
+        exec: config.exec.take(),
+        recorder: config.recorder.take(),
+        pending: Vec::new(),
+        last_record: Instant::now(),
+        alerted: false,
+        alert_count: 0,
+    };
+    let mut started = WatchEvent::of_berth(first.taken_at, EventKind::Started);
+    started.watching = Some(Watching {
+        destroy_events: feed.is_some(),
+        destroy_unavailable: unavailable,
+        receive_buffer: feed.as_ref().map(|f| f.receive_buffer),
+        proc_events: proc_trigger.is_some(),
+        interval_ms: config.interval.as_millis() as u64,
+        listener_interval_ms: config.listener_interval.as_millis() as u64,
+        namespaces: first.namespaces.len(),
+        listeners: listener_count,
+        connections: connection_count,
+        history: sink.recorder.as_ref().map(|r| r.describe()),
+    });
+    sink.emit(started)?;
+    for event in present {
+        sink.emit(event)?;
+    }
+    sink.flush(true)?;
+
+    let mut next_listener_dump = Instant::now() + config.listener_interval;
+    let mut next_full_dump = Instant::now() + config.interval;
+    let mut failures = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) || config.duration.is_some_and(|d| began.elapsed() >= d) {
+            break;
+        }
+        let now = Instant::now();
+        let mut wake = next_listener_dump.min(next_full_dump).min(now + MAX_NAP);
+        if let Some(due) = engine.next_due() {
+            wake = wake.min(due);
+        }
+        if let Some(limit) = config.duration {
+            wake = wake.min(began + limit);
+        }
+        wait_for_closes(feed.as_ref(), wake, &mut engine, &mut sink)?;
+
+        if let Some(trigger) = &proc_trigger {
+            if trigger.swap(false, Ordering::Relaxed) {
+                let soon = Instant::now() + PROC_TRIGGER_DELAY;
+                next_listener_dump = next_listener_dump.min(soon);
+            }
+        }
+        let now = Instant::now();
+        let full_due = now >= next_full_dump || engine.wants_fresh_dump();
+        if now >= next_listener_dump || full_due {
+            let kind = if full_due { DumpKind::Full } else { DumpKind::Listeners };
+            match dump(kind, &mut listeners, &mut full, &owner_query, feed.as_ref(), &mut engine, &mut sink) {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    if failures >= MAX_DUMP_FAILURES {
+                        return Err(e);
+                    }
+                    say!("berth: note: reading the socket table failed ({e}); trying again");
+                }
+            }
+            let after = Instant::now();
+            next_listener_dump = after + config.listener_interval;
+            if full_due {
+                next_full_dump = after + config.interval;
+            }
+        }
+        for event in engine.on_tick(Instant::now()) {
+            sink.emit(event)?;
+        }
+        sink.flush(false)?;
+    }
+
+    // Closes already read are still reported, then the summary.
+    if let Some(feed) = &feed {
+        drain(feed, &mut engine, &mut sink)?;
+    }
+    if let Some(feed) = feed {
+        feed.stop();
+    }
+    let mut summary = engine.summary_event(SystemTime::now(), began.elapsed());
+    if let Some(s) = summary.summary.as_mut() {
+        s.alerts = sink.alert_count;
+    }
+    let alerted = sink.alerted;
+    sink.finish(summary)?;
+    Ok(alerted)
+}
+
+/// Waits until `wake` for closes, handing each batch to the engine.
+fn wait_for_closes(
+    feed: Option<&CloseFeed>,
+    wake: Instant,
+    engine: &mut Engine,
+    sink: &mut Sink<'_, impl Write>,
+) -> Result<(), Error> {
+    let Some(feed) = feed else {
+        let now = Instant::now();
+        if wake > now {
+            std::thread::sleep(wake - now);
+        }
+        return Ok(());
+    };
+    loop {
+        let now = Instant::now();
+        if wake <= now {
+            return drain(feed, engine, sink);
+        }
+        match feed.recv_timeout(wake - now) {
+            Ok(batch) => {
+                handle_batch(batch, engine, sink)?;
+                drain(feed, engine, sink)?;
+                sink.flush(false)?;
+            }
+            Err(RecvTimeoutError::Timeout) => return Ok(()),
+            Err(RecvTimeoutError::Disconnected) => {
+                let why = feed.reader_error().unwrap_or_else(|| "the reader ended".into());
+                return Err(Error::System(format!(
+                    "reading close events from the kernel failed ({why}); run berth watch again"
+                )));
+            }
+        }
+    }
+}
+
+/// Hands every batch already received to the engine.
+fn drain(feed: &CloseFeed, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {
+    while let Ok(batch) = feed.try_recv() {
+        handle_batch(batch, engine, sink)?;
+    }
+    Ok(())
+}
+
+fn handle_batch(batch: Vec<CloseInput>, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {
+    for input in batch {
+        for event in engine.on_close(input) {
+            sink.emit(event)?;
+        }
+    }
+    Ok(())
+}
+
+/// One dump: closes read before it first, then its diff, then the closes
+/// that came while it ran (see the engine's module docs).
+fn dump(
+    kind: DumpKind,
+    listeners: &mut Sampler<Kernel>,
+    full: &mut Sampler<Kernel>,
+    owner_query: &Query,
+    feed: Option<&CloseFeed>,
+    engine: &mut Engine,
+    sink: &mut Sink<'_, impl Write>,
+) -> Result<(), Error> {
+    if let Some(feed) = feed {
+        drain(feed, engine, sink)?;
+    }
+    let events = match kind {
+        DumpKind::Listeners => {
+            let diff = listeners.sample()?;
+            let snapshot = listeners.latest().expect("sampled");
+            // New listeners' owners: one more read, only when there are any.
+            let opened: Vec<&DiffEvent> =
+                diff.iter().filter(|e| e.change == Change::ListenerOpened && e.socket.state.is_listening()).collect();
+            let owners = if opened.is_empty() {
+                None
+            } else {
+                let query = match opened.as_slice() {
+                    [one] => Query { port: Some(one.socket.local.port()), ..owner_query.clone() },
+                    _ => owner_query.clone(),
+                };
+                collect(&query).ok()
+            };
+            engine.on_dump(DumpKind::Listeners, &diff, snapshot, owners.as_ref())
+        }
+        DumpKind::Full => {
+            // A full dump also refreshes the listeners (its diff for them is
+            // the listener Sampler's job, so take that too, first).
+            let listener_diff = listeners.sample()?;
+            let listener_snapshot: Snapshot = listeners.latest().expect("sampled").clone();
+            let diff = full.sample()?;
+            let snapshot = full.latest().expect("sampled");
+            let mut events = engine.on_dump(DumpKind::Listeners, &listener_diff, &listener_snapshot, Some(snapshot));
+            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, None));
+            events
+        }
+    };
+    for event in events {
+        sink.emit(event)?;
+    }
+    if let Some(feed) = feed {
+        drain(feed, engine, sink)?;
+    }
+    Ok(())
+}
+
+/// Where events go: the filter, the screen or JSON lines, the alerts and
+/// `--exec`, and the history.
+struct Sink<'a, W: Write> {
+    out: &'a mut W,
+    json: bool,
+    style: Style,
+    filter: LsFilter,
+    listeners_only: bool,
+    initial: bool,
+    alerts: Alerts,
+    exec: Option<Exec>,
+    recorder: Option<Box<dyn Record>>,
+    /// Events not yet recorded.
+    pending: Vec<WatchEvent>,
+    last_record: Instant,
+    alerted: bool,
+    alert_count: u64,
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn emit(&mut self, event: WatchEvent) -> Result<(), Error> {
+        let alerts = self.alerts.check(&event);
+        let shown = self.shows(&event);
+        if shown {
+            self.write(&event)?;
+        }
+        if self.recorder.is_some() {
+            self.pending.push(event);
+        }
+        for alert in alerts {
+            self.alerted = true;
+            self.alert_count += 1;
+            if shown {
+                self.write(&alert)?;
+            }
+            if let Some(exec) = &mut self.exec {
+                exec.run(&alert);
+            }
+            if self.recorder.is_some() {
+                self.pending.push(alert);
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, event: &WatchEvent) -> Result<(), Error> {
+        if self.json {
+            render::write_json_line(self.out, event)?;
+        } else {
+            render::write_line(self.out, event, &self.style)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the screen, and the history when RECORD_EVERY has passed (or `now`).
+    fn flush(&mut self, now: bool) -> Result<(), Error> {
+        self.out.flush()?;
+        if let Some(exec) = &mut self.exec {
+            exec.reap();
+        }
+        if now || self.last_record.elapsed() >= RECORD_EVERY {
+            self.record()?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self) -> Result<(), Error> {
+        self.last_record = Instant::now();
+        if let Some(recorder) = &mut self.recorder {
+            if !self.pending.is_empty() {
+                recorder
+                    .record(&self.pending)
+                    .map_err(|e| Error::Write(format!("cannot record events in the history: {e}")))?;
+                self.pending.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, summary: WatchEvent) -> Result<(), Error> {
+        self.emit(summary)?;
+        self.out.flush()?;
+        self.record()?;
+        if let Some(recorder) = self.recorder.take() {
+            recorder.finish().map_err(|e| Error::Write(format!("cannot close the history: {e}")))?;
+        }
+        if let Some(exec) = &mut self.exec {
+            exec.finish();
+        }
+        Ok(())
+    }
+
+    /// Whether the filters show this event (berth's own always show).
+    fn shows(&self, event: &WatchEvent) -> bool {
+        match event.kind {
+            EventKind::ListenerPresent if !self.initial => return false,
+            EventKind::Started | EventKind::Missed | EventKind::Summary => return true,
+            _ => {}
+        }
+        let Some(facts) = &event.socket else { return true };
+        if self.listeners_only && facts.remote.is_some() {
+            return false;
+        }
+        shows(&self.filter, facts)
+    }
+}
+
+/// `ls`'s filters, applied to an event's socket. A connection with no
+/// owner of its own (it lived between two dumps) matches `--pid` and
+/// `--process` through the local listener it belongs to.
+pub fn shows(filter: &LsFilter, facts: &SocketFacts) -> bool {
+    if !filter.wants_protocol(facts.protocol) {
+        return false;
+    }
+    if filter.ipv4 != filter.ipv6 {
+        let address = facts.local.address;
+        let mapped = matches!(address, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
+        let takes_v4 = facts.family == Family::V4 || mapped || (address.is_unspecified() && facts.remote.is_none());
+        let takes_v6 = facts.family == Family::V6 && !mapped;
+        if (filter.ipv4 && !takes_v4) || (filter.ipv6 && !takes_v6) {
+            return false;
+        }
+    }
+    if let Some(port) = filter.port {
+        if facts.local.port != port && facts.remote.is_none_or(|r| r.port != port) {
+            return false;
+        }
+    }
+    let owners = facts.owners.iter().chain(facts.listener.iter().flat_map(|l| l.owners.iter()));
+    if let Some(pid) = filter.pid {
+        if !owners.clone().any(|o| o.pid == pid) {
+            return false;
+        }
+    }
+    if let Some(wanted) = &filter.process {
+        let wanted = wanted.to_lowercase();
+        let named = owners.clone().any(|o| {
+            o.name.as_deref().is_some_and(|n| n.to_lowercase().contains(&wanted))
+                || o.cmdline
+                    .first()
+                    .is_some_and(|argv0| argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(&wanted))
+        });
+        if !named {
+            return false;
+        }
+    }
+    if filter.exposed && is_loopback(facts.local.address) {
+        return false;
+    }
+    true
+}
+
+/// SIGINT and SIGTERM set the flag the loop stops on (then the summary is
+/// printed and the history closed), instead of killing berth mid-write.
+fn stop_on_signals() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    &STOP
+}
