@@ -69,7 +69,23 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LOADGEN_SRC = os.path.join(HERE, "tools", "loadgen.c")
-SOCKFARM = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench", "sockfarm.py"))
+
+
+def default_sockfarm():
+    """../shared/bench/sockfarm.py beside the checkout; from a git worktree
+    elsewhere, beside the main checkout (the one holding the .git directory)."""
+    candidates = [os.path.join(ROOT, "..", "shared", "bench", "sockfarm.py")]
+    try:
+        common = subprocess.run(["git", "-C", ROOT, "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        if common:
+            candidates.append(os.path.join(os.path.dirname(common), "..", "shared", "bench", "sockfarm.py"))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for candidate in candidates:
+        if os.path.exists(candidate):
+            return os.path.normpath(candidate)
+    return os.path.normpath(candidates[0])
 TRACEFS = "/sys/kernel/tracing"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOBODY = 65534
@@ -184,6 +200,20 @@ def memory_kib(pid):
     except OSError:
         return None, None
     return found.get("VmRSS"), found.get("VmHWM")
+
+
+def sockstat_tcp():
+    """This namespace's TCP counts from /proc/net/sockstat (inuse, tw, ...):
+    TIME_WAIT remnants of earlier runs still cost every table walk."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    words = line.split()[1:]
+                    return {words[i]: int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def wait_for(check, timeout, step=0.05):
@@ -535,6 +565,7 @@ def miss_pct(seen, total):
 
 
 def measure(setup, loadgen, name, rate, seconds, tag):
+    before = sockstat_tcp()
     w = setup.start(name, tag)
     try:
         time.sleep(0.3)
@@ -563,6 +594,7 @@ def measure(setup, loadgen, name, rate, seconds, tag):
         "rss_kib": rss,
         "hwm_kib": hwm,
         "alive_after_load": alive,
+        "sockstat_tcp_before": before,
         "exit_code": code,
     }
     if name.startswith("berth"):
@@ -607,6 +639,7 @@ def summarize(runs, watchers, rates):
                 continue
             row = {
                 "runs": len(mine),
+                "time_wait_before": median([(r.get("sockstat_tcp_before") or {}).get("tw") for r in mine]),
                 "rate_reached": median([r["rate_reached"] for r in mine]),
                 "opens_missed_pct": median([r["opens_missed_pct"] for r in mine]),
                 "opens_missed_pct_max": max((r["opens_missed_pct"] for r in mine if r["opens_missed_pct"] is not None), default=None),
@@ -632,7 +665,7 @@ def summarize(runs, watchers, rates):
 def print_table(table, watchers, rates):
     print()
     print(f"{'watcher':<13} {'asked/s':>7} {'reached/s':>9} {'opens missed %':>15} {'closes missed %':>16} "
-          f"{'CPU %':>6} {'RSS MiB':>7} {'HWM MiB':>7} {'close latency ms p50/p99':>25}")
+          f"{'CPU %':>6} {'RSS MiB':>7} {'HWM MiB':>7} {'TW':>6} {'close latency ms p50/p99':>25}")
     for rate in rates:
         for name in watchers:
             row = table.get(f"{name}@{rate}")
@@ -648,7 +681,9 @@ def print_table(table, watchers, rates):
             if "closing_state_seen_pct" in row:
                 latency = f"(in a closing state: {fmt(row['closing_state_seen_pct'], '.1f')}%)"
             print(f"{name:<13} {rate:>7} {fmt(row['rate_reached'], '.0f'):>9} {opens:>15} {closes:>16} "
-                  f"{fmt(row['cpu_pct']):>6} {fmt(row['rss_mib']):>7} {fmt(row['hwm_mib']):>7} {latency:>25}{died}")
+                  f"{fmt(row['cpu_pct']):>6} {fmt(row['rss_mib']):>7} {fmt(row['hwm_mib']):>7} "
+                  f"{fmt(row['time_wait_before'], '.0f'):>6} {latency:>25}{died}")
+    print("(TW: TIME_WAIT sockets in the namespace when the watcher started, median; every table walk pays for them)")
 
 
 def ratios(table, watchers, rates):
@@ -705,21 +740,33 @@ def rss_run(setup, loadgen, minutes):
     usable = [s for s in samples if s["rss_kib"] is not None]
     if len(usable) < 3:
         return {"samples": samples, "error": "too few samples"}
-    # Least squares of RSS against events, from the second sample (after start-up).
-    xs = [s["events"] for s in usable[1:]]
-    ys = [s["rss_kib"] * 1024 for s in usable[1:]]
-    ts = [s["t_s"] for s in usable[1:]]
-    slope_event = linear_slope(xs, ys)
-    events_per_s = (xs[-1] - xs[0]) / (ts[-1] - ts[0]) if ts[-1] > ts[0] else 0
-    first = usable[1]["rss_kib"] / 1024
-    hour = first + (slope_event or 0) * events_per_s * 3600 / (1 << 20)
+    # Least squares of RSS against events, from the second sample (after start-up);
+    # and from the first minute on, once the TIME_WAIT remnants (60 s) are in a steady
+    # state: the extrapolation uses the latter when there are enough samples.
+    def fit(chosen):
+        xs = [s["events"] for s in chosen]
+        ys = [s["rss_kib"] * 1024 for s in chosen]
+        return linear_slope(xs, ys)
+
+    whole = usable[1:]
+    steady = [s for s in usable if s["t_s"] >= 60]
+    slope_whole = fit(whole)
+    slope_steady = fit(steady) if len(steady) >= 3 else None
+    slope = slope_steady if slope_steady is not None else slope_whole
+    span = whole[-1]["t_s"] - whole[0]["t_s"]
+    events_per_s = (whole[-1]["events"] - whole[0]["events"]) / span if span > 0 else 0
+    last = usable[-1]["rss_kib"] / 1024
+    remaining_s = max(0.0, 3600 - usable[-1]["t_s"])
+    hour = last + max(0.0, slope or 0) * events_per_s * remaining_s / (1 << 20)
     return {
         "minutes": minutes,
         "samples": samples,
         "events_per_s": events_per_s,
-        "growth_bytes_per_event": slope_event,
-        "rss_first_mib": first,
-        "rss_last_mib": usable[-1]["rss_kib"] / 1024,
+        "growth_bytes_per_event": slope,
+        "growth_bytes_per_event_whole_run": slope_whole,
+        "growth_bytes_per_event_after_1_min": slope_steady,
+        "rss_first_mib": whole[0]["rss_kib"] / 1024,
+        "rss_last_mib": last,
         "rss_1h_extrapolated_mib": hour,
     }
 
@@ -737,19 +784,21 @@ def linear_slope(xs, ys):
 
 def idle_cost(setup, seconds, sizes):
     """berth's CPU with no load, and beside sockfarm farms of each size
-    (1,000 listeners + C connections: 1,000 + 2C sockets)."""
+    (1,000 listeners + C connections: 1,000 + 2C sockets), as root and as
+    uid 65534 where both run (the farm is root's: only root resolves its owners)."""
     results = []
     farms = [0] + sizes
-    if sizes and not os.path.exists(SOCKFARM):
-        setup.skipped["idle-farm"] = f"no sockfarm at {SOCKFARM}"
+    sockfarm = setup.args.sockfarm
+    if sizes and not os.path.exists(sockfarm):
+        setup.skipped["idle-farm"] = f"no sockfarm at {sockfarm} (--sockfarm PATH)"
         farms = [0]
     for conns in farms:
         farm = None
         ready = os.path.join(setup.work, f"farm-{conns}.json")
-        entry = {"farm_conns": conns, "sockets": 0}
+        entry = {"farm_conns": conns, "sockets": 0, "sockstat_tcp": sockstat_tcp()}
         try:
             if conns:
-                farm = subprocess.Popen([sys.executable, SOCKFARM, "-L", "1000", "-C", str(conns), "-P", "100",
+                farm = subprocess.Popen([sys.executable, sockfarm, "-L", "1000", "-C", str(conns), "-P", "100",
                                          "--base-port", "24000", "--ready-file", ready, "--setup-timeout", "180",
                                          "--max-seconds", "900", "-q"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -760,19 +809,21 @@ def idle_cost(setup, seconds, sizes):
                     continue
                 with open(ready) as f:
                     described = json.load(f)
-                entry["sockets"] = described.get("total_sockets") or (1000 + 2 * conns)
-            w = setup.start("berth", f"idle-{conns}")
-            try:
-                time.sleep(2.0)  # past the first full snapshot
-                t0, c0 = time.monotonic(), cpu_ticks(w.pid)
-                time.sleep(seconds)
-                t1, c1 = time.monotonic(), cpu_ticks(w.pid)
-                rss, hwm = memory_kib(w.pid)
-            finally:
-                w.stop()
-            cpu_s = (c1 - c0) / CLK_TCK
-            entry.update({"window_s": t1 - t0, "cpu_pct": 100 * cpu_s / (t1 - t0),
-                          "cpu_ms_per_interval": 1000 * cpu_s / (t1 - t0), "rss_kib": rss, "hwm_kib": hwm})
+                entry["sockets"] = described.get("sockets") or (1000 + 2 * conns)
+            entry["sockstat_tcp"] = sockstat_tcp()
+            for name in [n for n in ("berth", "berth-unpriv") if n in setup.runnable()]:
+                w = setup.start(name, f"idle-{conns}")
+                try:
+                    time.sleep(2.0)  # past the first full snapshot
+                    t0, c0 = time.monotonic(), cpu_ticks(w.pid)
+                    time.sleep(seconds)
+                    t1, c1 = time.monotonic(), cpu_ticks(w.pid)
+                    rss, hwm = memory_kib(w.pid)
+                finally:
+                    w.stop()
+                cpu_s = (c1 - c0) / CLK_TCK
+                entry[name] = {"window_s": t1 - t0, "cpu_pct": 100 * cpu_s / (t1 - t0),
+                               "cpu_ms_per_interval": 1000 * cpu_s / (t1 - t0), "rss_kib": rss, "hwm_kib": hwm}
         except RuntimeError as e:
             entry["error"] = str(e)
         finally:
@@ -820,9 +871,13 @@ def parse_args(argv):
     p.add_argument("--idle-seconds", type=float, default=10.0, help="idle window per farm size (0: skip)")
     p.add_argument("--farm-sizes", default="5000,10000,20000",
                    help="sockfarm connection counts (1,000 listeners + 2C sockets; 20000 gives 41,001)")
+    p.add_argument("--sockfarm", default=default_sockfarm(), help="path of sockfarm.py")
     p.add_argument("--watchers", default=",".join(ALL_WATCHERS))
     p.add_argument("--busy", action="store_true", help="keep the second core busy with a spinning process")
     p.add_argument("--no-netns", action="store_true", help="as root, stay in the machine's network namespace")
+    p.add_argument("--max-tw", type=int, default=None,
+                   help="in the private namespace, set net.ipv4.tcp_max_tw_buckets (0: no TIME_WAIT remnants, "
+                        "to tell a watcher's per-event cost from the cost of walking remnants)")
     p.add_argument("--quick", action="store_true", help="1 round, 1.5 s windows, no RSS or idle runs")
     p.add_argument("--keep-output", action="store_true", help="keep each watcher's raw output in the work dir")
     p.add_argument("--out", help="results JSON (default bench/results/watch-TIMESTAMP.json)")
@@ -842,6 +897,11 @@ def main(argv):
         code = reexec_in_netns(argv)
         if code is not None:
             return code
+    if args.max_tw is not None:
+        if not os.environ.get("BERTH_BENCH_IN_NETNS"):
+            sys.exit("--max-tw changes a sysctl: only inside the private namespace (as root, without --no-netns)")
+        with open("/proc/sys/net/ipv4/tcp_max_tw_buckets", "w") as f:
+            f.write(str(args.max_tw))
     work = tempfile.mkdtemp(prefix="berth-bench-watch-")
     setup = Setup(args, work)
     spinner = None
@@ -857,6 +917,19 @@ def main(argv):
         windows = {1000: args.seconds, args.fast_rate: args.fast_seconds}
         for name, why in setup.skipped.items():
             log(f"skipped: {name}: {why}")
+        # Idle and RSS first, on a table without the TIME_WAIT remnants of the load rounds.
+        rss = None
+        idle = None
+        if setup.berth and args.idle_seconds > 0:
+            log(f"idle cost: {args.idle_seconds} s per farm size {[0] + args.farm_sizes}")
+            idle = idle_cost(setup, args.idle_seconds, args.farm_sizes)
+        elif args.idle_seconds > 0:
+            setup.skipped["idle"] = setup.skipped.get("berth", "no berth")
+        if setup.berth and args.rss_minutes > 0:
+            log(f"RSS run: 100/s for {args.rss_minutes} min")
+            rss = rss_run(setup, loadgen, args.rss_minutes)
+        elif args.rss_minutes > 0:
+            setup.skipped["rss"] = setup.skipped.get("berth", "no berth")
         runs = []
         for round_no in range(args.rounds):
             for rate in rates:
@@ -874,21 +947,9 @@ def main(argv):
                     runs.append(run)
                     log(f"round {round_no + 1}/{args.rounds} {name:<12} {rate:>5}/s reached {fmt(run['rate_reached'], '.0f')}/s: "
                         f"opens missed {fmt(run['opens_missed_pct'], '.2f')}% closes missed {fmt(run['closes_missed_pct'], '.2f')}% "
-                        f"CPU {run['cpu_pct']:.1f}%")
+                        f"CPU {run['cpu_pct']:.1f}% (TIME_WAIT before: {(run['sockstat_tcp_before'] or {}).get('tw')})")
         good = [r for r in runs if "error" not in r]
         table = summarize(good, watchers, rates)
-        rss = None
-        idle = None
-        if setup.berth and args.rss_minutes > 0:
-            log(f"RSS run: 100/s for {args.rss_minutes} min")
-            rss = rss_run(setup, loadgen, args.rss_minutes)
-        elif args.rss_minutes > 0:
-            setup.skipped["rss"] = setup.skipped.get("berth", "no berth")
-        if setup.berth and args.idle_seconds > 0:
-            log(f"idle cost: {args.idle_seconds} s per farm size {[0] + args.farm_sizes}")
-            idle = idle_cost(setup, args.idle_seconds, args.farm_sizes)
-        elif args.idle_seconds > 0:
-            setup.skipped["idle"] = setup.skipped.get("berth", "no berth")
     finally:
         if spinner is not None:
             spinner.send_signal(signal.SIGTERM)
@@ -915,16 +976,22 @@ def main(argv):
             print(f"RSS run: {rss['error']}")
         else:
             print(f"RSS at 100/s for {rss['minutes']} min ({rss['events_per_s']:.0f} events/s): {rss['rss_first_mib']:.1f} -> "
-                  f"{rss['rss_last_mib']:.1f} MiB, growth {fmt(rss['growth_bytes_per_event'], '.1f')} B/event, "
+                  f"{rss['rss_last_mib']:.1f} MiB, growth {fmt(rss['growth_bytes_per_event'], '.1f')} B/event "
+                  f"(whole run {fmt(rss['growth_bytes_per_event_whole_run'], '.1f')}, after the first minute "
+                  f"{fmt(rss['growth_bytes_per_event_after_1_min'], '.1f')}), "
                   f"extrapolated to 1 h: {rss['rss_1h_extrapolated_mib']:.1f} MiB")
     if idle:
         print()
         for entry in idle:
             if "error" in entry:
                 print(f"idle, farm {entry['farm_conns']}: {entry['error']}")
-            else:
-                print(f"idle, {entry['sockets']:>6} farm sockets: CPU {entry['cpu_pct']:.2f}% "
-                      f"({entry['cpu_ms_per_interval']:.1f} ms per 1 s interval), RSS {entry['rss_kib'] / 1024:.1f} MiB")
+                continue
+            for name in ("berth", "berth-unpriv"):
+                m = entry.get(name)
+                if m:
+                    print(f"idle {name:<12} {entry['sockets']:>6} farm sockets: CPU {m['cpu_pct']:.2f}% "
+                          f"({m['cpu_ms_per_interval']:.1f} ms per 1 s interval), RSS {m['rss_kib'] / 1024:.1f} MiB, "
+                          f"HWM {m['hwm_kib'] / 1024:.1f} MiB")
     for name, why in setup.skipped.items():
         print(f"skipped: {name}: {why}")
 
