@@ -11,16 +11,19 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
 use std::slice;
 
 use crate::analysis::filter::LsFilter;
 use crate::cli::values::invalid;
 use crate::cli::{
-    ColorChoice, DoctorArgs, EchoArgs, FreeArgs, GlobalArgs, KillArgs, ListenArgs, LsArgs, RunArgs, ScanArgs,
-    WatchArgs, WhoArgs,
+    ColorChoice, DoctorArgs, EchoArgs, FreeArgs, GlobalArgs, HistoryArgs, KillArgs, ListenArgs, LsArgs, RecordArgs,
+    RunArgs, ScanArgs, WatchArgs, WhoArgs,
 };
 use crate::commands::{stdout, Stdout};
 use crate::error::Error;
+use crate::history::query::HistoryFilter;
+use crate::history::{self, HistoryError, Recorder, Retention};
 use crate::render::ls::LsLayout;
 use crate::render::style::Style;
 use crate::servers::echo::TcpLimits;
@@ -110,7 +113,13 @@ impl WatchArgs {
     /// owners and counters, whatever the filter shows (the history keeps
     /// everything; the filter is for the screen).
     pub(crate) fn query(&self, global: &GlobalArgs) -> Query {
-        Query { all_netns: self.all_netns, tcp_counters: true, owners: true, ..every_socket(global) }
+        Query {
+            all_netns: self.all_netns,
+            tcp_counters: true,
+            owners: true,
+            without_time_wait: true,
+            ..every_socket(global)
+        }
     }
 
     /// How often listeners are read: every 100 ms, or at the interval if it
@@ -344,5 +353,59 @@ impl Output {
         }
         out.flush()?;
         Ok(())
+    }
+}
+
+impl HistoryArgs {
+    /// The history file to read: --file, else the default place.
+    pub(crate) fn path(&self) -> Result<PathBuf, Error> {
+        match &self.file {
+            Some(file) => Ok(file.clone()),
+            None => history::default_path().ok_or_else(|| HistoryError::NoDefault.into()),
+        }
+    }
+
+    /// The filters every view applies.
+    pub(crate) fn filter(&self) -> HistoryFilter {
+        HistoryFilter {
+            since: self.since,
+            until: self.until,
+            port: self.port,
+            pid: self.pid,
+            process: self.process.clone(),
+            tcp: self.tcp,
+            udp: self.udp,
+            exposed: self.exposed,
+        }
+    }
+}
+
+// Used by `berth watch`, which flattens RecordArgs into its arguments.
+#[allow(dead_code)]
+impl RecordArgs {
+    /// How much history `--keep` and `--max-size` keep.
+    pub(crate) fn retention(&self) -> Retention {
+        Retention { keep: self.keep, max_bytes: self.max_size }
+    }
+
+    /// The file to record to: --history, else the default place; None
+    /// with --no-history.
+    pub(crate) fn history_path(&self) -> Result<Option<PathBuf>, Error> {
+        if self.no_history {
+            return Ok(None);
+        }
+        match &self.history {
+            Some(file) => Ok(Some(file.clone())),
+            None => history::default_path().map(Some).ok_or_else(|| HistoryError::NoDefault.into()),
+        }
+    }
+
+    /// The recorder of this watch, or None with --no-history. A file
+    /// another watch is writing is an error that says what to do.
+    pub(crate) fn recorder(&self) -> Result<Option<Recorder>, Error> {
+        match self.history_path()? {
+            Some(path) => Ok(Some(Recorder::open(&path, self.retention())?)),
+            None => Ok(None),
+        }
     }
 }

@@ -134,6 +134,11 @@ pub enum Command {
     #[command(after_help = WATCH_EXAMPLES)]
     Watch(WatchArgs),
 
+    /// What berth watch recorded: events, what listened at a time, every
+    /// listener ever seen, the busiest peers of a port.
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(HistoryArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
@@ -186,6 +191,24 @@ Probes are harmless reads (GET, OPTIONS, Redis PING/INFO, memcached stats, a
 PostgreSQL startup message); nothing is written or changed. Exit codes: 0
 nothing at or above --fail-on (default high), 1 findings at or above it, 2
 bad usage or a malformed policy file.";
+
+const HISTORY_EXAMPLES: &str = "\
+Examples:
+  berth history                                    the events berth watch recorded, oldest first
+  berth history events --port 8080 --since 1h      what happened on port 8080 in the last hour
+  berth history at \"yesterday 14:00\" --port 8080   what listened on 8080 then, and who owned it
+  berth history listeners --exposed                every process that ever listened beyond loopback
+  berth history peers --port 8080                  the busiest peers of port 8080
+  berth history --since 2026-12-01 --until 2026-12-02 --json
+
+Times: a time ago (90s, 2h, 7d), HH:MM (today), 'yesterday HH:MM',
+YYYY-MM-DD[ HH:MM[:SS]] (local time), or RFC 3339 (2026-12-01T14:00:00Z).
+The history is $XDG_STATE_HOME/berth/history.sqlite (else
+~/.local/state/berth/history.sqlite), or $BERTH_HISTORY, or --file FILE;
+berth watch records it.
+
+Exit codes: 0 found, 1 nothing matched (or there is no history yet), 2 bad
+usage or a bad time, 4 the history could not be read.";
 
 const LS_EXAMPLES: &str = "\
 Examples:
@@ -838,7 +861,7 @@ pub struct WatchArgs {
     /// Raise an alert: `exposed` (a new listener reachable beyond loopback),
     /// `new` (a listener on a port the history never saw), `policy FILE`
     /// (a listener the audit policy FILE does not expect). Repeatable.
-    #[arg(long, value_name = "KIND [FILE]", num_args = 1..=2, action = clap::ArgAction::Append)]
+    #[arg(long, value_names = ["KIND", "FILE"], num_args = 1..=2, action = clap::ArgAction::Append)]
     pub alert: Vec<String>,
 
     /// Run this shell command for every alert, with the alert as JSON on its
@@ -851,6 +874,9 @@ pub struct WatchArgs {
     /// One JSON object per event, one per line (schema: docs/json.md).
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -867,6 +893,91 @@ pub struct WhoArgs {
     /// The report as one JSON object (schema: docs/json.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `berth history`'s views.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryView {
+    Events,
+    At,
+    Listeners,
+    Peers,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// What to show: events (one line each, oldest first), at TIME (what
+    /// listened then, and who owned it), listeners (every listener ever
+    /// seen), peers (the busiest peers of --port).
+    #[arg(value_name = "VIEW", value_enum, default_value = "events")]
+    pub view: HistoryView,
+
+    /// For `at`: the time (the forms of --since).
+    #[arg(value_name = "TIME", value_parser = values::point_in_time)]
+    pub time: Option<std::time::SystemTime>,
+
+    /// Only from TIME on: a time ago (90s, 2h, 7d), HH:MM, 'yesterday HH:MM',
+    /// YYYY-MM-DD[ HH:MM[:SS]] or RFC 3339.
+    #[arg(long, value_name = "TIME", value_parser = values::point_in_time)]
+    pub since: Option<std::time::SystemTime>,
+
+    /// Only up to TIME (the forms of --since).
+    #[arg(long, value_name = "TIME", value_parser = values::point_in_time)]
+    pub until: Option<std::time::SystemTime>,
+
+    /// Only sockets whose local or remote port is PORT (peers: the port whose peers are shown).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::port_number)]
+    pub port: Option<u16>,
+
+    /// Only sockets held by this process id.
+    #[arg(long, value_name = "PID", value_parser = values::pid)]
+    pub pid: Option<u32>,
+
+    /// Only sockets held by processes whose name contains NAME (any case).
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// Only TCP.
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+
+    /// Only UDP.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// Only sockets bound beyond loopback (0.0.0.0, ::, or a network address).
+    #[arg(long)]
+    pub exposed: bool,
+
+    /// The history file (default: $BERTH_HISTORY, else $XDG_STATE_HOME/berth/history.sqlite,
+    /// else ~/.local/state/berth/history.sqlite).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+
+    /// A JSON array, one object per line (schema: docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `berth watch` records its events (flattened into its arguments).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RecordArgs {
+    /// Record the events to FILE (default: $BERTH_HISTORY, else
+    /// $XDG_STATE_HOME/berth/history.sqlite, else ~/.local/state/berth/history.sqlite).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_history")]
+    pub history: Option<std::path::PathBuf>,
+
+    /// Record nothing.
+    #[arg(long)]
+    pub no_history: bool,
+
+    /// Keep events this long (12h, 7d, 30d).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = values::keep)]
+    pub keep: Duration,
+
+    /// Delete the oldest events when the file grows past SIZE (256MiB, 1GiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = values::size)]
+    pub max_size: u64,
 }
 
 /// When to colour output: `args::style` decides what `Auto` means.

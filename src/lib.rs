@@ -34,6 +34,7 @@ pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod error;
 pub(crate) mod exit_codes;
+pub(crate) mod history;
 pub(crate) mod net;
 pub(crate) mod printable;
 pub(crate) mod render;
@@ -49,4 +50,13 @@ pub mod test_support {
     pub use crate::actions::signal::{HandleError, ProcessHandle};
     pub use crate::net::scan::is_self_connection;
     pub use crate::servers::http::site::freshness::MAX_WATCHES;
+
+    /// The history's writer and the events it keeps: the history tests
+    /// fill a file as `berth watch` would, then ask `berth history`.
+    pub use crate::analysis::report::Endpoint;
+    pub use crate::history::recorder::lock_path;
+    pub use crate::history::{HistoryError, Recorder, Retention};
+    pub use crate::watch::event::{
+        AlertFacts, AlertName, EventKind, EventOwner, EventSource, Lifetime, ListenerRef, SocketFacts, WatchEvent,
+    };
 }

@@ -328,6 +328,17 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
                 }
             }
         }
+        "watch" => {
+            // `--alert policy FILE`: a policy that expects nothing.
+            if let Some(at) = args.windows(2).position(|pair| pair[0] == "--alert" && pair[1] == "policy") {
+                if let Some(file) = args.get(at + 2) {
+                    let path = in_scratch(dir, file);
+                    if !path.exists() {
+                        std::fs::write(&path, "version = 2\n").unwrap();
+                    }
+                }
+            }
+        }
         "serve" => {
             for arg in args.iter().skip(1).filter(|a| a.starts_with("./")) {
                 dir.write(&format!("{arg}/index.html"), "<h1>example</h1>");
@@ -406,6 +417,9 @@ fn execute(invocation: &Invocation, args: &[String], dir: &ScratchDir) -> (Outco
     let command_name = args.first().map(String::as_str).unwrap_or_default();
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command.args(args).current_dir(&dir.path).env_remove("BERTH_SOURCE").stderr(Stdio::piped());
+    // `watch` records and `history` reads a file of the scratch directory,
+    // never the user's own history.
+    command.env("BERTH_HISTORY", dir.path.join("history.sqlite"));
     command.stdin(match &invocation.stdin {
         Some(file) => Stdio::from(std::fs::File::open(in_scratch(dir, file)).unwrap()),
         None => Stdio::null(),
@@ -427,7 +441,13 @@ fn execute(invocation: &Invocation, args: &[String], dir: &ScratchDir) -> (Outco
     // audit probes for up to its 20 s budget; servers and sessions are
     // given a few seconds; the rest finish at once.
     let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run");
-    let mut deadline = Instant::now() + Duration::from_secs(if long_running { 10 } else { 60 });
+    let limit = match command_name {
+        // A watch runs until stopped: a moment shows its arguments work.
+        "watch" => 2,
+        _ if long_running => 10,
+        _ => 60,
+    };
+    let mut deadline = Instant::now() + Duration::from_secs(limit);
     let mut text = String::new();
     let outcome = loop {
         while let Ok(line) = received.try_recv() {
@@ -499,7 +519,7 @@ fn every_printed_example_runs() {
             report.push(format!("{how:<36} {shown}{notes}"));
             let usage = USAGE_WORDS.iter().find(|w| stderr.contains(*w));
             let command = prepared.args.first().map(String::as_str).unwrap_or_default();
-            let may_run_on = matches!(command, "serve" | "echo" | "listen" | "connect" | "run");
+            let may_run_on = matches!(command, "serve" | "echo" | "listen" | "connect" | "run" | "watch");
             if matches!(outcome, Outcome::Exited(2)) || usage.is_some() || stderr.contains("panicked") {
                 failures.push(format!("{shown}\n  ran berth {:?}: {how}\n  {stderr}", prepared.args));
             } else if matches!(outcome, Outcome::StillRunning) && !may_run_on {

@@ -30,6 +30,7 @@ mod echo_nc;
 mod errors;
 mod examples;
 mod free;
+mod history;
 mod kill;
 mod load_generator;
 mod ls;
@@ -45,6 +46,7 @@ mod serve_browser;
 mod serve_fs;
 mod serve_http;
 mod sources_agree;
+mod watch;
 mod who;
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(errors::cases());
     cases.extend(examples::cases());
     cases.extend(free::cases());
+    cases.extend(history::cases());
     cases.extend(kill::cases());
     cases.extend(load_generator::cases());
     cases.extend(ls::cases());
@@ -77,6 +80,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(serve_fs::cases());
     cases.extend(serve_http::cases());
     cases.extend(sources_agree::cases());
+    cases.extend(watch::cases());
     cases.extend(who::cases());
     common::harness::main(cases)
 }

@@ -26,6 +26,11 @@ const FREE_FORM: &[&str] = &[
     "TARGET",
     "LOW-HIGH",
     "CMD",
+    "TIME",
+    "DURATION",
+    // `watch --alert KIND [FILE]`: exposed, new, or policy and its file.
+    "KIND",
+    "SIZE",
 ];
 
 /// Every (subcommand, argument) pair that takes a value, globals included.
@@ -131,4 +136,35 @@ fn enum_values_complete_in_bash_zsh_and_fish() {
 /// ` -s X` when the argument has a short form, as fish writes it.
 fn short_part(arg: &Arg) -> String {
     arg.get_short().map(|c| format!(" -s {c}")).unwrap_or_default()
+}
+
+/// `berth watch`'s recording flags (RecordArgs, flattened into WatchArgs):
+/// their defaults, their units, and --history against --no-history.
+#[test]
+fn record_args_parse_and_give_a_retention() {
+    use clap::Parser;
+
+    use super::RecordArgs;
+    use crate::history::Retention;
+
+    #[derive(Parser, Debug)]
+    struct Watch {
+        #[command(flatten)]
+        record: RecordArgs,
+    }
+    let parse = |args: &[&str]| Watch::try_parse_from(std::iter::once("watch").chain(args.iter().copied()));
+    let defaults = parse(&[]).expect("no flags").record;
+    assert_eq!(defaults.retention(), Retention::default());
+    let given = parse(&["--keep", "12h", "--max-size", "1GiB", "--history", "/tmp/h.sqlite"]).expect("flags").record;
+    assert_eq!(given.retention(), Retention { keep: std::time::Duration::from_secs(12 * 3600), max_bytes: 1 << 30 });
+    assert_eq!(given.history_path().expect("a path"), Some(std::path::PathBuf::from("/tmp/h.sqlite")));
+    let none = parse(&["--no-history"]).expect("--no-history").record;
+    assert_eq!(none.history_path().expect("no path"), None);
+    assert!(none.recorder().expect("no recorder").is_none());
+    assert!(parse(&["--history", "x", "--no-history"]).is_err(), "they conflict");
+    for bad in [&["--keep", "10s"][..], &["--keep", "soon"], &["--max-size", "10"], &["--max-size", "5XB"]] {
+        assert!(parse(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(super::values::size("500MB").expect("MB"), 500_000_000);
+    assert_eq!(super::values::size("64k").ok(), None, "under 1 MiB");
 }

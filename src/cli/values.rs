@@ -360,3 +360,51 @@ pub fn fail_on(text: &str) -> Result<Threshold, Error> {
 pub fn min_severity(text: &str) -> Result<Severity, Error> {
     text.parse::<Severity>().map_err(|_| invalid("severity", text, "use info, low, medium, high or critical"))
 }
+
+/// `history --since/--until` and `history at TIME`: a time ago (`90s`,
+/// `2h`, `7d`), `HH:MM` today, `yesterday HH:MM`, a local
+/// `YYYY-MM-DD[ HH:MM[:SS]]`, or RFC 3339 (see [`crate::history::when`]).
+pub fn point_in_time(text: &str) -> Result<std::time::SystemTime, Error> {
+    crate::history::when::parse_time(text, std::time::SystemTime::now())
+        .ok_or_else(|| invalid("time", text, crate::history::when::TIME_FORMS))
+}
+
+/// `watch --keep`: how long the history keeps events (`7d`, `12h`, `30d`),
+/// at least a minute.
+pub fn keep(text: &str) -> Result<Duration, Error> {
+    let expected = "give a duration of at least a minute, such as 12h, 7d or 30d";
+    match humantime::parse_duration(text.trim()) {
+        Ok(keep) if keep >= Duration::from_secs(60) => Ok(keep),
+        _ => Err(invalid("--keep", text, expected)),
+    }
+}
+
+/// `watch --max-size`: bytes, with a unit (`256MiB`, `1GiB`, `500MB`, `64k`),
+/// at least 1 MiB.
+pub fn size(text: &str) -> Result<u64, Error> {
+    let expected = "give a size of at least 1MiB, such as 256MiB, 1GiB or 500MB";
+    let refusal = || invalid("--max-size", text, expected);
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    if digits.is_empty() {
+        return Err(refusal());
+    }
+    let number: u64 = digits.parse().map_err(|_| refusal())?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        "t" | "tib" => 1 << 40,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(refusal()),
+    };
+    match number.checked_mul(multiplier) {
+        Some(bytes) if bytes >= 1 << 20 => Ok(bytes),
+        _ => Err(refusal()),
+    }
+}

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod doctor;
 pub mod echo;
 pub mod free;
+pub mod history;
 pub mod kill;
 pub mod listen;
 pub mod ls;

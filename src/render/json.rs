@@ -24,6 +24,33 @@ pub fn write_array<T: Serialize>(out: &mut impl Write, items: impl IntoIterator<
     out.write_all(if first { b"]\n" } else { b"\n]\n" })
 }
 
+/// A JSON array written as its elements come, one per line as
+/// [`write_array`] writes them: for answers too long to hold in memory
+/// (`berth history events` over days of a busy machine).
+pub struct ArrayWriter {
+    first: bool,
+}
+
+impl ArrayWriter {
+    /// Writes the opening bracket.
+    pub fn start(out: &mut impl Write) -> io::Result<ArrayWriter> {
+        out.write_all(b"[")?;
+        Ok(ArrayWriter { first: true })
+    }
+
+    pub fn push<T: Serialize>(&mut self, out: &mut impl Write, item: &T) -> io::Result<()> {
+        out.write_all(if self.first { b"\n" } else { b",\n" })?;
+        self.first = false;
+        let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Safe(CompactFormatter));
+        item.serialize(&mut serializer).map_err(io_error)
+    }
+
+    /// Writes the closing bracket.
+    pub fn finish(self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(if self.first { b"]\n" } else { b"\n]\n" })
+    }
+}
+
 pub fn write_value<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Safe(PrettyFormatter::new()));
     value.serialize(&mut serializer).map_err(io_error)?;

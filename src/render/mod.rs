@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod doctor;
+pub mod history;
 pub mod json;
 pub mod kill;
 pub mod ls;

@@ -18,8 +18,22 @@ pub fn write_json_line(out: &mut impl Write, event: &WatchEvent) -> io::Result<(
     out.write_all(b"\n")
 }
 
+/// Which clock the lines show times in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The machine's local time (what people run it with).
+    Local,
+    /// UTC (the golden tests, the same on every machine).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Utc,
+}
+
 /// One event as one line of text.
-pub fn write_line(out: &mut impl Write, event: &WatchEvent, style: &Style) -> io::Result<()> {
+pub fn write_line(out: &mut impl Write, event: &WatchEvent, style: &Style, zone: Clock) -> io::Result<()> {
+    let clock = |time: SystemTime| match zone {
+        Clock::Local => clock(time),
+        Clock::Utc => utc_clock(time),
+    };
     let mut line = String::with_capacity(160);
     line.push_str(&style.paint(Paint::Dim, &clock(event.time)));
     line.push_str("  ");
@@ -235,6 +249,12 @@ fn bytes_words(bytes: u64) -> String {
         10_000..=9_999_999 => format!("{:.1} KiB", bytes as f64 / 1024.0),
         _ => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
     }
+}
+
+/// The UTC time of day, `14:03:07.123`.
+fn utc_clock(time: SystemTime) -> String {
+    let text = humantime::format_rfc3339_millis(time).to_string();
+    text.get(11..23).map(str::to_string).unwrap_or(text)
 }
 
 /// The local wall-clock time of day, `14:03:07.123`.

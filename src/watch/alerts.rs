@@ -2,10 +2,11 @@
 //! the command each alert is handed to.
 //!
 //! Alerts are judged on listeners a dump saw open (`listener-opened`), with
-//! their owners: a socket that lived only between two listener dumps (100
-//! ms at most by default) is reported, but raises no alert, because
-//! without a dump nothing says it listened rather than was only bound, nor
-//! who held it.
+//! their owners; `policy` also on the listeners there at the start. A TCP
+//! socket bound beyond loopback that lived only between two listener dumps
+//! (100 ms at most by default) raises `exposed` too, saying that the
+//! kernel cannot tell whether it listened or was only bound, and without an
+//! owner (no dump saw it).
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -36,44 +37,67 @@ pub struct AlertRules {
     pub policy: Option<Policy>,
 }
 
-impl AlertRules {
-    pub fn any(&self) -> bool {
-        self.exposed || self.new || self.policy.is_some()
-    }
-}
-
-/// The alert rules, with what `new` remembers.
+/// The alert rules, with what `new` remembers of this run.
 #[derive(Debug)]
 pub struct Alerts {
     rules: AlertRules,
-    /// (protocol, port) of every listener seen: in the history before this
-    /// run, and in this run.
+    /// (protocol, port) of every listener seen in this run (the history
+    /// knows the ones before it).
     seen_ports: FxHashSet<(Protocol, u16)>,
     ephemeral: (u16, u16),
 }
 
 impl Alerts {
-    /// `seen_before` are the ports the history remembers (for `new`).
-    pub fn new(rules: AlertRules, seen_before: FxHashSet<(Protocol, u16)>, ranges: &PortRanges) -> Alerts {
-        Alerts { rules, seen_ports: seen_before, ephemeral: ranges.ephemeral }
+    pub fn new(rules: AlertRules, ranges: &PortRanges) -> Alerts {
+        Alerts { rules, seen_ports: FxHashSet::default(), ephemeral: ranges.ephemeral }
     }
 
-    /// The alerts `event` raises (each an `alert` event).
-    pub fn check(&mut self, event: &WatchEvent) -> Vec<WatchEvent> {
+    /// The machine's ephemeral range (UDP sockets in it are clients, as the audit judges them).
+    pub fn set_ranges(&mut self, ranges: &PortRanges) {
+        self.ephemeral = ranges.ephemeral;
+    }
+
+    /// The alerts `event` raises (each an `alert` event); `seen_before`
+    /// says whether the history saw a port listening before this run.
+    pub fn check(&mut self, event: &WatchEvent, seen_before: impl Fn(Protocol, u16) -> bool) -> Vec<WatchEvent> {
         let Some(facts) = &event.socket else { return Vec::new() };
         let port_key = (facts.protocol, facts.local.port);
         let client_udp = facts.protocol == Protocol::Udp && (self.ephemeral.0..=self.ephemeral.1).contains(&port_key.1);
         match event.kind {
             EventKind::ListenerPresent => {
                 self.seen_ports.insert(port_key);
-                Vec::new()
+                // The policy expects what it expects from the start on.
+                match &self.rules.policy {
+                    Some(policy) if !client_udp => policy::unexpected_reason(policy, &listener_of(facts))
+                        .map(|reason| vec![event.alert(AlertName::Policy, reason)])
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                }
+            }
+            // A TCP socket bound beyond loopback that opened and closed
+            // between two listener reads: maybe a listener (the kernel's
+            // message cannot say), reachable while it lived.
+            EventKind::ListenerClosed
+                if self.rules.exposed
+                    && !facts.open_seen
+                    && facts.protocol == Protocol::Tcp
+                    && facts.scope != "loopback" =>
+            {
+                vec![event.alert(
+                    AlertName::Exposed,
+                    format!(
+                        "a TCP socket bound to {} (listening, or only bound: it lived between two reads) was reachable from {}",
+                        facts.local.socket_addr(),
+                        if facts.scope == "all" { "every interface" } else { "a network address" }
+                    ),
+                )]
             }
             EventKind::ListenerOpened if !client_udp => {
                 let mut alerts = Vec::new();
                 if self.rules.exposed && facts.scope != "loopback" {
                     alerts.push(event.alert(AlertName::Exposed, exposed_reason(facts)));
                 }
-                let first_time = self.seen_ports.insert(port_key);
+                let first_time = self.seen_ports.insert(port_key) && !seen_before(port_key.0, port_key.1);
                 if self.rules.new && first_time {
                     alerts.push(event.alert(
                         AlertName::New,

@@ -31,8 +31,6 @@ pub struct CloseFeed {
     channel: Channel,
     /// The smallest effective receive buffer among the readers, bytes.
     pub receive_buffer: usize,
-    /// The namespaces read, by inode.
-    pub namespaces: Vec<u64>,
 }
 
 enum Channel {
@@ -51,11 +49,7 @@ impl CloseFeed {
             .and_then(|stream| DestroyReader::spawn(stream, READER_CAPACITY))
             .map_err(|e| describe_refusal(&e))?;
         if others.is_empty() {
-            return Ok(CloseFeed {
-                receive_buffer: own_reader.receive_buffer(),
-                namespaces: vec![own],
-                channel: Channel::One(own_reader),
-            });
+            return Ok(CloseFeed { receive_buffer: own_reader.receive_buffer(), channel: Channel::One(own_reader) });
         }
         let mut readers = vec![own_reader];
         for (path, inode) in others {
@@ -68,7 +62,6 @@ impl CloseFeed {
             }
         }
         let receive_buffer = readers.iter().map(DestroyReader::receive_buffer).min().unwrap_or(0);
-        let namespaces = readers.iter().map(DestroyReader::netns).collect();
         let (sender, receiver) = mpsc::sync_channel(READER_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
         let forwarders = readers
@@ -93,7 +86,7 @@ impl CloseFeed {
                 })
             })
             .collect();
-        Ok(CloseFeed { channel: Channel::Merged { receiver, stop, forwarders }, receive_buffer, namespaces })
+        Ok(CloseFeed { channel: Channel::Merged { receiver, stop, forwarders }, receive_buffer })
     }
 
     fn receiver(&self) -> &Receiver<Vec<Destroyed>> {
@@ -142,9 +135,8 @@ fn convert(batch: Vec<Destroyed>) -> Vec<CloseInput> {
         .into_iter()
         .map(|item| match item {
             Destroyed::Closed { socket, at, instant, .. } => CloseInput::Closed { socket, at, instant },
-            Destroyed::Overflow { at, instant, reason } => CloseInput::Overflow {
+            Destroyed::Overflow { at, reason, .. } => CloseInput::Overflow {
                 at,
-                instant,
                 reason: match reason {
                     OverflowReason::KernelBuffer => MissedReason::KernelBuffer,
                     OverflowReason::ConsumerBehind => MissedReason::ConsumerBehind,

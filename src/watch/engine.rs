@@ -31,6 +31,7 @@
 //! after, so a socket that closed while the dump was walking the table is
 //! opened by the dump and closed by its message: never twice, never lost.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -61,7 +62,7 @@ pub enum CloseInput {
     /// The socket as the destroy message gives it (no owners, uid or inode).
     Closed { socket: Socket, at: SystemTime, instant: Instant },
     /// Messages were lost at this time.
-    Overflow { at: SystemTime, instant: Instant, reason: MissedReason },
+    Overflow { at: SystemTime, reason: MissedReason },
 }
 
 /// Which Sampler a dump came from.
@@ -90,6 +91,45 @@ struct Tracked {
     close_due: Option<CloseDue>,
     /// Byte counters from the last dump (the close from a dump reports these).
     bytes: (Option<u64>, Option<u64>),
+}
+
+/// How long a resetting end waits for its other end's message (and a
+/// whole message for a resetting end), and how many may wait.
+const RESET_PAIRING: Duration = Duration::from_millis(250);
+const MAX_PENDING_RESETS: usize = 65_536;
+const MAX_RECENT_ENDS: usize = 65_536;
+
+/// How many dumps of each kind are remembered for lifetime bounds.
+const DUMPS_REMEMBERED: usize = 8;
+
+/// How a resetting end and its other end find each other: protocol,
+/// namespace, the other end's local address, the resetting end's port.
+type EndKey = (Protocol, u64, IpAddr, u16);
+
+/// A resetting end's message, waiting for its other end.
+#[derive(Clone, Debug)]
+struct PendingReset {
+    socket: Socket,
+    at: SystemTime,
+    instant: Instant,
+}
+
+/// How a late destroy message is recognised as the close a dump reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum LateKey {
+    Cookie(u64),
+    /// Sources without cookies: the addresses (no inode: messages have none).
+    Address(SocketKey),
+}
+
+/// Events lost since `from`: the span ends with the first full dump taken
+/// after the close feed caught up (`ready`), since messages may be lost
+/// until the kernel's queue has been emptied.
+#[derive(Clone, Copy, Debug)]
+struct Gap {
+    from: SystemTime,
+    reason: MissedReason,
+    ready: bool,
 }
 
 /// Which live listener a listener's destroy message stands for.
@@ -136,6 +176,24 @@ pub struct Engine {
     /// listener a connection belongs to.
     listeners_by_port: FxHashMap<(Protocol, u64, u16), Vec<SocketKey>>,
     recently_closed: FxHashMap<(Protocol, u64, u16), ClosedListener>,
+    /// Messages that closed one of several SO_REUSEPORT siblings (sources
+    /// without cookies), by address: the dump that says which is no late
+    /// message to wait for.
+    messages_used: FxHashMap<SocketKey, u32>,
+    /// The live sockets by cookie (destroy messages carry it).
+    by_cookie: FxHashMap<u64, SocketKey>,
+    /// Sockets whose close a dump reported (their message had not come):
+    /// if it comes late, it is not a second close.
+    dump_closed: FxHashMap<LateKey, Instant>,
+    /// Resetting ends waiting for their other end's message, and recent
+    /// whole messages waiting for a resetting end (see `reset_end`), by
+    /// (protocol, netns, the other end's local address, the resetting end's port).
+    pending_resets: FxHashMap<EndKey, Vec<PendingReset>>,
+    recent_ends: FxHashMap<EndKey, (SocketAddr, SocketAddr, Instant)>,
+    /// (start, finish) of the last dumps of each kind, for the lifetime
+    /// bound of sockets no dump saw.
+    listener_dumps: VecDeque<(Instant, Instant)>,
+    full_dumps: VecDeque<(Instant, Instant)>,
     context: Context,
     /// When the last dump of each kind started.
     last_listener_dump: Option<Instant>,
@@ -145,7 +203,7 @@ pub struct Engine {
     /// The last event time handled before an overflow, for its span.
     last_handled: Option<SystemTime>,
     /// An overflow waiting for the fresh dump that ends its span.
-    open_gap: Option<(SystemTime, MissedReason)>,
+    open_gap: Option<Gap>,
     pub summary: Summary,
 }
 
@@ -157,6 +215,13 @@ impl Engine {
             live: FxHashMap::default(),
             listeners_by_port: FxHashMap::default(),
             recently_closed: FxHashMap::default(),
+            by_cookie: FxHashMap::default(),
+            messages_used: FxHashMap::default(),
+            dump_closed: FxHashMap::default(),
+            pending_resets: FxHashMap::default(),
+            recent_ends: FxHashMap::default(),
+            listener_dumps: VecDeque::new(),
+            full_dumps: VecDeque::new(),
             context: Context::default(),
             last_listener_dump: None,
             last_full_dump: None,
@@ -173,6 +238,8 @@ impl Engine {
         self.learn_context(snapshot);
         self.last_full_dump = Some(snapshot.taken);
         self.last_listener_dump = Some(snapshot.taken);
+        self.full_dumps.push_back((snapshot.taken, snapshot.taken));
+        self.listener_dumps.push_back((snapshot.taken, snapshot.taken));
         let mut events = Vec::new();
         let mut sockets: Vec<&Socket> = snapshot.sockets.iter().filter(|s| s.state != SocketState::TimeWait).collect();
         sockets.sort_by_key(|s| s.key());
@@ -192,17 +259,26 @@ impl Engine {
         (listeners, self.live.len() - listeners)
     }
 
-    /// A dump's diff. `snapshot` is the dump (the Sampler's latest);
-    /// `owners`, for a listener dump, a Snapshot with the owners of the
-    /// listeners it opened (looked up by the runner), if any.
+    /// A dump's diff. `snapshot` is the dump (the Sampler's latest), which
+    /// ended at `finished`; `owners`, for a listener dump, a Snapshot with
+    /// the owners of the listeners it opened (looked up by the runner), if any.
     pub fn on_dump(
         &mut self,
         kind: DumpKind,
         diff: &[DiffEvent],
         snapshot: &Snapshot,
         owners: Option<&Snapshot>,
+        finished: Instant,
     ) -> Vec<WatchEvent> {
         let started = snapshot.taken;
+        let log = match kind {
+            DumpKind::Listeners => &mut self.listener_dumps,
+            DumpKind::Full => &mut self.full_dumps,
+        };
+        log.push_back((started, finished));
+        if log.len() > DUMPS_REMEMBERED {
+            log.pop_front();
+        }
         let previous_dump = match kind {
             DumpKind::Listeners => self.last_listener_dump.replace(started),
             DumpKind::Full => {
@@ -285,6 +361,8 @@ impl Engine {
             }
             if let Some(tracked) = self.live.get_mut(&socket.key()) {
                 tracked.last_seen = started;
+                // Seen again: a dump that missed it was wrong.
+                tracked.close_due = None;
                 if kind == DumpKind::Full {
                     tracked.bytes = bytes_of(socket);
                 }
@@ -293,7 +371,7 @@ impl Engine {
         // A gap ends with the first full dump after it: whatever was lost,
         // the table is known again.
         if kind == DumpKind::Full {
-            if let Some((from, reason)) = self.open_gap.take() {
+            if let Some(Gap { from, reason, .. }) = self.open_gap.take_if(|gap| gap.ready) {
                 let mut missed = WatchEvent::of_berth(snapshot.taken_at, EventKind::Missed);
                 missed.missed = Some(MissedSpan { from, to: snapshot.taken_at, reason });
                 self.summary.missed_spans += 1;
@@ -304,23 +382,37 @@ impl Engine {
         events
     }
 
-    /// Whether a fresh full dump is wanted now (after an overflow).
+    /// The close feed has no message waiting: a loss before now can be
+    /// closed by the next full dump.
+    pub fn caught_up(&mut self) {
+        if let Some(gap) = &mut self.open_gap {
+            gap.ready = true;
+        }
+    }
+
+    /// Whether a fresh full dump is wanted now (after an overflow, once
+    /// the close feed has caught up).
     pub fn wants_fresh_dump(&self) -> bool {
-        self.open_gap.is_some()
+        self.open_gap.is_some_and(|gap| gap.ready)
     }
 
     /// One close from the destroy stream.
     pub fn on_close(&mut self, input: CloseInput) -> Vec<WatchEvent> {
         match input {
             CloseInput::Overflow { at, reason, .. } => {
-                if self.open_gap.is_none() {
-                    self.open_gap = Some((self.last_handled.unwrap_or(at), reason));
+                match &mut self.open_gap {
+                    // Another loss before the span ended: the same span, not ready yet.
+                    Some(gap) => gap.ready = false,
+                    None => {
+                        let from = self.last_handled.map_or(at, |last| last.min(at));
+                        self.open_gap = Some(Gap { from, reason, ready: false });
+                    }
                 }
                 Vec::new()
             }
             CloseInput::Closed { socket, at, instant } => {
                 self.last_handled = Some(at);
-                self.close_from_kernel(socket, at, instant).into_iter().collect()
+                self.close_from_kernel(socket, at, instant)
             }
         }
     }
@@ -348,12 +440,34 @@ impl Engine {
                 if facts.state.is_listening() {
                     facts.was_listening = Some(true);
                 }
+                let address = SocketKey { inode: 0, ..key };
+                let used = self.messages_used.get_mut(&address).filter(|n| **n > 0);
+                if let Some(used) = used {
+                    // Its message came already (an SO_REUSEPORT sibling's).
+                    *used -= 1;
+                } else if self.destroy_stream {
+                    // Keyed as its message will be: by cookie, or without an inode.
+                    let late = if key.cookie != 0 { LateKey::Cookie(key.cookie) } else { LateKey::Address(address) };
+                    self.dump_closed.insert(late, now);
+                }
                 events.push(self.closed_event(close.dump_time, EventSource::Dump, facts));
             }
+        }
+        if let Some(horizon) = now.checked_sub(RESET_PAIRING) {
+            let before = self.pending_resets.values().map(Vec::len).sum::<usize>();
+            self.pending_resets.retain(|_, waiting| {
+                waiting.retain(|r| r.instant >= horizon);
+                !waiting.is_empty()
+            });
+            let after = self.pending_resets.values().map(Vec::len).sum::<usize>();
+            self.summary.unaddressed_closes += (before - after) as u64;
+            self.recent_ends.retain(|_, (_, _, at)| *at >= horizon);
         }
         let horizon = now.checked_sub(REBIND_MEMORY);
         if let Some(horizon) = horizon {
             self.recently_closed.retain(|_, c| c.at >= horizon);
+            self.dump_closed.retain(|_, at| *at >= horizon);
+            self.messages_used.retain(|_, n| *n > 0);
         }
         events
     }
@@ -374,83 +488,146 @@ impl Engine {
 
     // ------------------------------------------------------------ internals
 
-    fn close_from_kernel(&mut self, socket: Socket, at: SystemTime, instant: Instant) -> Option<WatchEvent> {
+    fn close_from_kernel(&mut self, socket: Socket, at: SystemTime, instant: Instant) -> Vec<WatchEvent> {
+        // By cookie first: exact, whatever the message lost (the resetting
+        // side's addresses), whichever SO_REUSEPORT sibling it was, and
+        // never an earlier connection on the same four addresses.
+        if socket.cookie != 0 {
+            if let Some(key) = self.by_cookie.get(&socket.cookie).copied() {
+                let tracked = self.untrack(&key).expect("indexed sockets are live");
+                return vec![self.close_tracked(tracked, &socket, at, instant)];
+            }
+            if self.dump_closed.remove(&LateKey::Cookie(socket.cookie)).is_some() {
+                return Vec::new();
+            }
+        }
         if socket.local.ip().is_unspecified() && socket.local.port() == 0 {
             // A socket created and never bound or used.
             self.summary.unaddressed_closes += 1;
-            return None;
+            return Vec::new();
         }
         if let Some(remote) = socket.remote {
             if remote.port() == 0 {
-                // No peer port: the side that reset the connection (its
-                // addresses are cleared before the message is built), a
-                // refused connect, or an accept-queue child reset with its
-                // listener. The resetting side may still be a live
-                // connection, known by its local port and peer address.
-                if let Some(key) = self.reset_connection(&socket) {
-                    let tracked = self.untrack(&key).expect("found live");
-                    let mut facts = tracked.facts;
-                    facts.lifetime = Some(lifetime_since(instant, tracked.first_seen, tracked.younger_than));
-                    (facts.bytes_in, facts.bytes_out) = tracked.bytes;
-                    return Some(self.closed_event(at, EventSource::Destroy, facts));
-                }
-                self.summary.unaddressed_closes += 1;
-                return None;
+                return self.reset_end(socket, at, instant);
             }
         }
         let listening = socket.remote.is_none();
+        // Sources without cookies (/proc/net): by address.
         let key = if listening {
             match self.live_listener(&socket) {
                 ListenerMatch::One(key) => Some(key),
-                // SO_REUSEPORT siblings: which one closed is for the next dump to say.
-                ListenerMatch::Several => return None,
+                // SO_REUSEPORT siblings: which one closed is for the next
+                // dump to say; this message is its close, used up.
+                ListenerMatch::Several => {
+                    *self.messages_used.entry(SocketKey { cookie: 0, ..socket.key() }).or_insert(0) += 1;
+                    return Vec::new();
+                }
                 ListenerMatch::None => None,
             }
         } else {
-            Some(socket.key())
+            Some(SocketKey { cookie: 0, ..socket.key() })
         };
         if let Some(tracked) = key.and_then(|key| self.untrack(&key)) {
-            let mut facts = tracked.facts;
-            facts.lifetime = Some(lifetime_since(instant, tracked.first_seen, tracked.younger_than));
-            if !listening {
-                (facts.bytes_in, facts.bytes_out) = bytes_of(&socket);
-            } else {
-                facts.was_listening = Some(facts.state.is_listening());
-            }
-            return Some(self.closed_event(at, EventSource::Destroy, facts));
+            return vec![self.close_tracked(tracked, &socket, at, instant)];
         }
-        // Opened and closed between two dumps: this one event says both.
-        let mut facts = self.facts(&socket, None, false);
-        let since = if listening { self.last_listener_dump } else { self.last_full_dump };
-        facts.lifetime = Some(Lifetime {
-            at_least_ms: 0.0,
-            at_most_ms: since.map(|since| ms(instant.saturating_duration_since(since))),
-        });
-        (facts.bytes_in, facts.bytes_out) = bytes_of(&socket);
-        if listening {
-            facts.was_listening = None;
-        } else {
-            self.summary.short_lived += 1;
+        if self.dump_closed.remove(&LateKey::Address(SocketKey { cookie: 0, ..socket.key() })).is_some() {
+            return Vec::new();
         }
-        Some(self.closed_event(at, EventSource::Destroy, facts))
+        let mut events = Vec::new();
+        if !listening {
+            // The other end of a connection whose resetting end came first?
+            events.extend(self.pair_reset(&socket));
+            self.remember_end(&socket, instant);
+        }
+        events.push(self.close_unseen(&socket, at, instant));
+        events
     }
 
-    /// The live connection a reset-side message stands for: same protocol,
-    /// namespace and local port, peer at the message's remote address.
-    fn reset_connection(&self, socket: &Socket) -> Option<SocketKey> {
-        let remote_ip = socket.remote.map(|r| r.ip())?;
-        let mut found = self.live.iter().filter(|(key, _)| {
-            key.protocol == socket.protocol
-                && key.netns == socket.netns
-                && key.local.port() == socket.local.port()
-                && key.remote.is_some_and(|r| r.ip() == remote_ip)
-        });
-        let first = found.next().map(|(key, _)| *key);
-        // Two candidates: the message does not say which; the dumps will.
-        if found.next().is_some() {
-            return None;
+    /// The close of a socket a dump saw: what the dump knew, with the
+    /// message's counters (unless the message lost them, as the resetting
+    /// side's does).
+    fn close_tracked(&mut self, tracked: Tracked, message: &Socket, at: SystemTime, instant: Instant) -> WatchEvent {
+        let mut facts = tracked.facts;
+        facts.lifetime = Some(lifetime_since(instant, tracked.first_seen, tracked.younger_than));
+        if facts.remote.is_some() {
+            let addressed = message.remote.is_some_and(|r| r.port() != 0);
+            (facts.bytes_in, facts.bytes_out) = if addressed { bytes_of(message) } else { tracked.bytes };
+        } else {
+            facts.was_listening = Some(facts.state.is_listening());
         }
-        first
+        self.closed_event(at, EventSource::Destroy, facts)
+    }
+
+    /// A socket that opened and closed between two dumps: this one event
+    /// says both.
+    fn close_unseen(&mut self, socket: &Socket, at: SystemTime, instant: Instant) -> WatchEvent {
+        let listening = socket.remote.is_none();
+        let mut facts = self.facts(socket, None, false);
+        let dumps = if listening { &self.listener_dumps } else { &self.full_dumps };
+        facts.lifetime = Some(Lifetime { at_least_ms: 0.0, at_most_ms: unseen_since(dumps, instant).map(ms) });
+        if listening {
+            // A listener carries no data: its counters say nothing.
+            facts.was_listening = None;
+        } else {
+            if socket.remote.is_some_and(|r| r.port() != 0)
+                && socket.tcp_counters.as_ref().is_some_and(|c| c.bytes_sent.is_some())
+            {
+                (facts.bytes_in, facts.bytes_out) = bytes_of(socket);
+            }
+            self.summary.short_lived += 1;
+        }
+        self.closed_event(at, EventSource::Destroy, facts)
+    }
+
+    /// The message of a connection's resetting end (SO_LINGER 0, or an
+    /// abort): the kernel clears its local address and peer port before
+    /// the message is built, so only its local port and peer address are
+    /// left. On this machine the other end's message names both: the two
+    /// are paired, in whichever order they come, within [`RESET_PAIRING`].
+    /// A refused connect and an accept-queue child reset with its listener
+    /// look the same and have no other end: they are counted, not shown.
+    fn reset_end(&mut self, socket: Socket, at: SystemTime, instant: Instant) -> Vec<WatchEvent> {
+        let peer_ip = socket.remote.map(|r| r.ip()).filter(|ip| !ip.is_unspecified());
+        let Some(peer_ip) = peer_ip.filter(|_| socket.local.ip().is_unspecified()) else {
+            self.summary.unaddressed_closes += 1;
+            return Vec::new();
+        };
+        let key = (socket.protocol, socket.netns, peer_ip, socket.local.port());
+        if let Some((other_local, other_remote, _)) = self.recent_ends.remove(&key) {
+            // Its counters were cleared with its addresses: none to report.
+            let whole = Socket { local: other_remote, remote: Some(other_local), tcp_counters: None, ..socket };
+            return vec![self.close_unseen(&whole, at, instant)];
+        }
+        if self.pending_resets.len() < MAX_PENDING_RESETS {
+            self.pending_resets.entry(key).or_default().push(PendingReset { socket, at, instant });
+        } else {
+            self.summary.unaddressed_closes += 1;
+        }
+        Vec::new()
+    }
+
+    /// A waiting resetting end that `socket` (a whole message) is the other end of.
+    fn pair_reset(&mut self, socket: &Socket) -> Option<WatchEvent> {
+        let remote = socket.remote?;
+        let key = (socket.protocol, socket.netns, socket.local.ip(), remote.port());
+        let waiting = self.pending_resets.get_mut(&key)?;
+        let reset = waiting.pop()?;
+        if waiting.is_empty() {
+            self.pending_resets.remove(&key);
+        }
+        let whole = Socket { local: remote, remote: Some(socket.local), tcp_counters: None, ..reset.socket };
+        Some(self.close_unseen(&whole, reset.at, reset.instant))
+    }
+
+    /// Remembers a whole connection message for a resetting end that may
+    /// come after it.
+    fn remember_end(&mut self, socket: &Socket, instant: Instant) {
+        if let Some(remote) = socket.remote {
+            if self.recent_ends.len() < MAX_RECENT_ENDS {
+                let key = (socket.protocol, socket.netns, socket.local.ip(), remote.port());
+                self.recent_ends.insert(key, (socket.local, remote, instant));
+            }
+        }
     }
 
     /// The live listener a listener's destroy message stands for (it has
@@ -515,6 +692,9 @@ impl Engine {
         if socket.state.is_listening() {
             self.listeners_by_port.entry((socket.protocol, socket.netns, socket.local.port())).or_default().push(key);
         }
+        if key.cookie != 0 {
+            self.by_cookie.insert(key.cookie, key);
+        }
         self.live.insert(
             key,
             Tracked {
@@ -530,6 +710,9 @@ impl Engine {
 
     fn untrack(&mut self, key: &SocketKey) -> Option<Tracked> {
         let tracked = self.live.remove(key)?;
+        if key.cookie != 0 {
+            self.by_cookie.remove(&key.cookie);
+        }
         if key.remote.is_none() {
             let port_key = (key.protocol, key.netns, key.local.port());
             if let Some(keys) = self.listeners_by_port.get_mut(&port_key) {
@@ -576,6 +759,7 @@ impl Engine {
             inode,
             uid,
             user,
+            v6only: snapshot.and(socket.v6only),
             scope,
             interface,
             port_facts: PortFacts::of(socket.local.port(), socket.protocol, &self.context.port_ranges),
@@ -659,6 +843,18 @@ fn lifetime_since(closed: Instant, first_seen: Instant, younger_than: Option<Ins
     }
 }
 
+/// How long a socket no dump saw can have lived, closed as of `received`:
+/// since the start of the last dump that had finished before its message
+/// came (had it been there all that dump's walk, the dump would have seen
+/// it). None when no dump finished before it.
+fn unseen_since(dumps: &VecDeque<(Instant, Instant)>, received: Instant) -> Option<Duration> {
+    dumps
+        .iter()
+        .rev()
+        .find(|(_, finished)| *finished <= received)
+        .map(|(started, _)| received.saturating_duration_since(*started))
+}
+
 fn ms(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -728,8 +924,9 @@ mod tests {
         fn dump(&mut self) {
             let diff = self.sampler.sample().expect("a scripted snapshot");
             let snapshot = self.sampler.latest().expect("sampled").clone();
-            self.events.extend(self.engine.on_dump(DumpKind::Listeners, &diff, &snapshot, None));
-            self.events.extend(self.engine.on_dump(DumpKind::Full, &diff, &snapshot, None));
+            let finished = snapshot.taken;
+            self.events.extend(self.engine.on_dump(DumpKind::Listeners, &diff, &snapshot, None, finished));
+            self.events.extend(self.engine.on_dump(DumpKind::Full, &diff, &snapshot, None, finished));
         }
         fn close(&mut self, input: CloseInput) {
             self.events.extend(self.engine.on_close(input));
@@ -957,23 +1154,99 @@ mod tests {
         assert_eq!(owner.previous.as_ref().and_then(|p| p.owners.first()).map(|o| o.pid), Some(4242));
     }
 
+    /// A connection with its cookie, as netlink dumps give it.
+    fn with_cookie(local: &str, remote: &str, inode: u64, cookie: u64) -> Socket {
+        Socket { cookie, ..plain_socket(Protocol::Tcp, local, Some(remote), SocketState::Established, inode) }
+    }
+
     #[test]
-    fn the_resetting_side_is_matched_by_its_port_and_noise_is_counted_not_shown() {
+    fn the_resetting_side_is_matched_by_its_cookie_and_noise_is_counted_not_shown() {
         let clock = Clock::new();
-        let mut script = Script::new(
-            clock,
-            true,
-            vec![clock.snapshot(0, with_connection(server())), clock.snapshot(1000, server())],
-        );
-        // The side that sent the RST: addresses cleared but its port and the peer's address.
-        script.close(script.clock.closed(100, "0.0.0.0:50000", Some("127.0.0.1:0"), (0, 0)));
-        assert_eq!(script.last().local.port, 50000);
-        assert_eq!(script.events.last().map(|e| e.kind), Some(EventKind::ConnectionClosed));
+        let live = server().socket(with_cookie("127.0.0.1:8080", "127.0.0.1:50000", 11, 501)).socket(with_cookie(
+            "127.0.0.1:8080",
+            "127.0.0.1:50001",
+            13,
+            503,
+        ));
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, live), clock.snapshot(1000, server())]);
+        // The accepted end of 50001 resets: addresses cleared but its port and
+        // the peer's address; only its cookie says which of the two it is.
+        let CloseInput::Closed { mut socket, at, instant } =
+            clock.closed(100, "0.0.0.0:8080", Some("127.0.0.1:0"), (0, 0))
+        else {
+            unreachable!()
+        };
+        socket.cookie = 503;
+        script.close(CloseInput::Closed { socket, at, instant });
+        assert_eq!(script.last().remote.map(|r| r.port), Some(50001), "the one its cookie names");
         // A refused connect, and a socket never used.
-        script.close(script.clock.closed(100, "0.0.0.0:50002", Some("127.0.0.1:0"), (0, 0)));
-        script.close(script.clock.closed(100, "0.0.0.0:0", None, (0, 0)));
+        script.close(clock.closed(100, "0.0.0.0:50002", Some("127.0.0.1:0"), (0, 0)));
+        script.close(clock.closed(100, "0.0.0.0:0", None, (0, 0)));
+        script.tick(100 + RESET_PAIRING.as_millis() as u64 + 1);
         assert_eq!(script.engine.summary.unaddressed_closes, 2);
-        assert_eq!(script.events.len(), 2);
+        assert_eq!(script.events.len(), 2, "{:?}", script.story());
+    }
+
+    #[test]
+    fn a_short_connection_reset_by_one_end_is_two_closes_with_whole_addresses() {
+        let clock = Clock::new();
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, server())]);
+        // The client resets (SO_LINGER 0): its message first, then the server end's.
+        script.close(clock.closed(10, "0.0.0.0:50010", Some("127.0.0.1:0"), (0, 0)));
+        script.close(clock.closed(11, "127.0.0.1:8080", Some("127.0.0.1:50010"), (4, 4)));
+        let mut story = script.story();
+        story.sort();
+        assert_eq!(
+            story,
+            vec![
+                (EventKind::ListenerPresent, 8080, None),
+                (EventKind::ConnectionClosed, 8080, Some(50010)),
+                (EventKind::ConnectionClosed, 50010, Some(8080)),
+            ]
+        );
+        let reset = script.events.iter().find(|e| e.local().is_some_and(|l| l.port() == 50010)).expect("the reset end");
+        let facts = reset.socket.as_ref().expect("facts");
+        assert_eq!((facts.bytes_in, facts.bytes_out), (None, None), "its counters were cleared: none invented");
+        // The other order: the server end first.
+        script.close(clock.closed(20, "127.0.0.1:8080", Some("127.0.0.1:50011"), (4, 4)));
+        script.close(clock.closed(21, "0.0.0.0:50011", Some("127.0.0.1:0"), (0, 0)));
+        assert!(script.events.iter().any(|e| e.local().is_some_and(|l| l.port() == 50011)));
+        assert_eq!(script.engine.summary.unaddressed_closes, 0);
+    }
+
+    #[test]
+    fn a_later_connection_on_the_same_four_addresses_is_a_new_socket() {
+        let clock = Clock::new();
+        let first = server().socket(with_cookie("127.0.0.1:50020", "127.0.0.1:8080", 21, 601));
+        let second = server().socket(with_cookie("127.0.0.1:50020", "127.0.0.1:8080", 22, 602));
+        let mut script = Script::new(clock, true, vec![clock.snapshot(0, first), clock.snapshot(1000, second)]);
+        let CloseInput::Closed { mut socket, at, instant } =
+            clock.closed(500, "127.0.0.1:50020", Some("127.0.0.1:8080"), (1, 1))
+        else {
+            unreachable!()
+        };
+        socket.cookie = 601;
+        script.close(CloseInput::Closed { socket, at, instant });
+        script.dump();
+        let kinds: Vec<EventKind> = script.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::ListenerPresent, EventKind::ConnectionClosed, EventKind::ConnectionOpened]);
+        assert_eq!(script.events[2].socket.as_ref().and_then(|s| s.inode), Some(22), "the second one is opened");
+    }
+
+    #[test]
+    fn a_listener_after_reuseport_siblings_closed_is_still_reported() {
+        let clock = Clock::new();
+        let two = SnapshotBuilder::new().tcp_listener("127.0.0.1:8080", 10).tcp_listener("127.0.0.1:8080", 20);
+        let mut script =
+            Script::new(clock, true, vec![clock.snapshot(0, two), clock.snapshot(1000, SnapshotBuilder::new())]);
+        script.close(clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        script.close(clock.closed(500, "127.0.0.1:8080", None, (0, 0)));
+        script.dump();
+        script.tick(1000 + CLOSE_GRACE.as_millis() as u64);
+        // A short listener on the same address a moment later.
+        script.close(clock.closed(1400, "127.0.0.1:8080", None, (0, 0)));
+        let closes = script.events.iter().filter(|e| e.kind == EventKind::ListenerClosed).count();
+        assert_eq!(closes, 3, "two siblings and the short one: {:?}", script.story());
     }
 
     #[test]
@@ -981,8 +1254,10 @@ mod tests {
         let clock = Clock::new();
         let mut script = Script::new(clock, true, vec![clock.snapshot(0, server()), clock.snapshot(1000, server())]);
         script.close(script.clock.closed(100, "127.0.0.1:50003", Some("127.0.0.1:8080"), (1, 1)));
-        let (at, instant) = script.clock.at(200);
-        script.close(CloseInput::Overflow { at, instant, reason: MissedReason::KernelBuffer });
+        let (at, _) = script.clock.at(200);
+        script.close(CloseInput::Overflow { at, reason: MissedReason::KernelBuffer });
+        assert!(!script.engine.wants_fresh_dump(), "not before the feed caught up");
+        script.engine.caught_up();
         assert!(script.engine.wants_fresh_dump());
         script.dump();
         let missed = script.events.iter().find(|e| e.kind == EventKind::Missed).expect("a missed event");

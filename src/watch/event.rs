@@ -14,10 +14,9 @@
 //! duration. Such events say what is known and leave the rest empty
 //! (`owners: []`, `uid: null`); they never borrow an owner from a guess.
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::analysis::report::Endpoint;
 use berth_inventory::port_facts::PortFacts;
@@ -77,12 +76,9 @@ impl EventKind {
     pub fn from_word(word: &str) -> Option<EventKind> {
         ALL_KINDS.iter().copied().find(|kind| kind.word() == word)
     }
+}
 
-    /// Events about one socket (they carry [`SocketFacts`]).
-    pub fn is_about_a_socket(self) -> bool {
-        !matches!(self, EventKind::Started | EventKind::Missed | EventKind::Summary)
-    }
-
+impl EventKind {
     /// Events about a listener rather than a connection.
     pub fn is_listener(self) -> bool {
         matches!(
@@ -111,7 +107,7 @@ pub const ALL_KINDS: [EventKind; 11] = [
 ];
 
 /// How berth learned of the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventSource {
     /// A sock_diag dump (a Snapshot) saw the socket.
@@ -123,7 +119,7 @@ pub enum EventSource {
 }
 
 /// A process holding a socket, as the event keeps it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventOwner {
     pub pid: u32,
     pub name: Option<String>,
@@ -167,6 +163,9 @@ pub struct SocketFacts {
     /// The socket's uid, when a dump saw it (destroy messages carry none).
     pub uid: Option<u32>,
     pub user: Option<String>,
+    /// `IPV6_V6ONLY` of an IPv6 socket a dump saw (as `ls --json`); null
+    /// for IPv4 and for sockets only a destroy message described.
+    pub v6only: Option<bool>,
     /// For listeners: loopback, all or address (as `ls --json`).
     pub scope: &'static str,
     /// The interface that has the address, for scope `address`.
@@ -207,15 +206,15 @@ pub struct Previous {
 /// A span of lost events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct MissedSpan {
-    #[serde(serialize_with = "rfc3339_micros")]
+    #[serde(serialize_with = "rfc3339_micros_owned")]
     pub from: SystemTime,
-    #[serde(serialize_with = "rfc3339_micros")]
+    #[serde(serialize_with = "rfc3339_micros_owned")]
     pub to: SystemTime,
     pub reason: MissedReason,
 }
 
 /// Why events were lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MissedReason {
     /// The kernel's receive buffer for destroy messages overflowed (ENOBUFS).
@@ -225,7 +224,7 @@ pub enum MissedReason {
 }
 
 /// Which alert fired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertName {
     /// A new listener reachable beyond loopback.
@@ -256,7 +255,7 @@ pub struct AlertFacts {
 }
 
 /// What the live view reads (the `started` event).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Watching {
     /// Whether the kernel's destroy messages are read (every close, however
     /// short), and if not, why not.
@@ -276,7 +275,7 @@ pub struct Watching {
 }
 
 /// Counts at the end of a watch (the `summary` event).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub duration_ms: u64,
     pub listeners_opened: u64,
@@ -293,28 +292,81 @@ pub struct Summary {
     pub unaddressed_closes: u64,
 }
 
-/// One event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One event. In JSON it is one of two shapes (docs/json.md): an event
+/// about a socket has every socket field (`null` when not known) and
+/// `previous` and `alert`; berth's own events (`started`, `missed`,
+/// `summary`) have the time, kind and source, and their one object.
+#[derive(Clone, Debug, PartialEq)]
 pub struct WatchEvent {
-    #[serde(serialize_with = "rfc3339_micros")]
     pub time: SystemTime,
-    #[serde(serialize_with = "unix_micros")]
-    #[serde(rename = "time_unix_us")]
     pub time_unix: SystemTime,
     pub kind: EventKind,
     pub source: EventSource,
-    #[serde(flatten)]
     pub socket: Option<SocketFacts>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<Previous>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<MissedSpan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertFacts>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub watching: Option<Watching>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+}
+
+/// The JSON of an event about a socket.
+#[derive(Serialize)]
+struct SocketEventJson<'a> {
+    #[serde(serialize_with = "rfc3339_micros")]
+    time: &'a SystemTime,
+    #[serde(serialize_with = "unix_micros")]
+    time_unix_us: &'a SystemTime,
+    kind: EventKind,
+    source: EventSource,
+    #[serde(flatten)]
+    socket: &'a SocketFacts,
+    previous: &'a Option<Previous>,
+    alert: &'a Option<AlertFacts>,
+}
+
+/// The JSON of one of berth's own events: only its own object.
+#[derive(Serialize)]
+struct BerthEventJson<'a> {
+    #[serde(serialize_with = "rfc3339_micros")]
+    time: &'a SystemTime,
+    #[serde(serialize_with = "unix_micros")]
+    time_unix_us: &'a SystemTime,
+    kind: EventKind,
+    source: EventSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watching: &'a Option<Watching>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missed: &'a Option<MissedSpan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: &'a Option<Summary>,
+}
+
+impl Serialize for WatchEvent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.socket {
+            Some(socket) => SocketEventJson {
+                time: &self.time,
+                time_unix_us: &self.time_unix,
+                kind: self.kind,
+                source: self.source,
+                socket,
+                previous: &self.previous,
+                alert: &self.alert,
+            }
+            .serialize(s),
+            None => BerthEventJson {
+                time: &self.time,
+                time_unix_us: &self.time_unix,
+                kind: self.kind,
+                source: self.source,
+                watching: &self.watching,
+                missed: &self.missed,
+                summary: &self.summary,
+            }
+            .serialize(s),
+        }
+    }
 }
 
 impl WatchEvent {
@@ -358,9 +410,11 @@ impl WatchEvent {
             ..self.clone()
         }
     }
+}
 
+impl WatchEvent {
     /// The local address, for events about a socket.
-    pub fn local(&self) -> Option<SocketAddr> {
+    pub fn local(&self) -> Option<std::net::SocketAddr> {
         self.socket.as_ref().map(|s| s.local.socket_addr())
     }
 }
@@ -375,12 +429,16 @@ pub fn time_of_unix_micros(micros: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(micros)
 }
 
-fn rfc3339_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_micros(*time))
+fn rfc3339_micros<S: Serializer>(time: &&SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_micros(**time))
 }
 
-fn unix_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(unix_micros_of(*time))
+fn unix_micros<S: Serializer>(time: &&SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(unix_micros_of(**time))
+}
+
+fn rfc3339_micros_owned<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    rfc3339_micros(&time, s)
 }
 
 #[cfg(test)]

@@ -15,16 +15,17 @@ use std::time::{Duration, Instant, SystemTime};
 use super::alerts::{Alerts, Exec};
 use super::closes::CloseFeed;
 use super::engine::{CloseInput, DumpKind, Engine};
-use super::event::{EventKind, SocketFacts, WatchEvent, Watching};
+use super::event::{EventKind, SocketFacts, Summary, WatchEvent, Watching};
 use crate::analysis::filter::LsFilter;
 use crate::error::Error;
+use crate::history::Recorder;
 use crate::render::style::Style;
 use crate::render::watch as render;
 use crate::stderr::say;
 use berth_inventory::diff::{Change, Event as DiffEvent};
 use berth_inventory::sampler::{Kernel, Sampler};
 use berth_inventory::scope::is_loopback;
-use berth_inventory::{collect, Family, Query, Snapshot};
+use berth_inventory::{collect, Family, Protocol, Query, Snapshot};
 
 /// The longest the loop sleeps between looks at the stop flag and the
 /// proc-event trigger.
@@ -36,6 +37,17 @@ const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 /// The earliest a process exec or exit brings the next listener dump.
 const PROC_TRIGGER_DELAY: Duration = Duration::from_millis(20);
+
+/// At the end, closes are still read until none came for FINAL_QUIET, for
+/// at most FINAL_DRAIN.
+const FINAL_QUIET: Duration = Duration::from_millis(50);
+const FINAL_DRAIN: Duration = Duration::from_secs(2);
+
+/// Fresh dumps after a loss, at most this often.
+const FRESH_DUMP_GAP: Duration = Duration::from_millis(200);
+
+/// The longest closes a dump reported wait for a backlog of messages.
+const MAX_TICK_DELAY: Duration = Duration::from_secs(2);
 
 /// Consecutive failed dumps before the watch gives up.
 const MAX_DUMP_FAILURES: u32 = 3;
@@ -60,15 +72,37 @@ pub struct WatchConfig {
     pub recorder: Option<Box<dyn Record>>,
 }
 
-/// Where events go to be kept (the history).
+/// Where events go to be kept (the history). A trait so that the loop's
+/// tests could keep events elsewhere; [`Recorder`] is the real one.
 pub trait Record {
-    /// Appends events, in one transaction.
+    /// Appends events, in one transaction (none: the heartbeat only).
     fn record(&mut self, events: &[WatchEvent]) -> Result<(), String>;
     /// The file, for the started line.
     fn describe(&self) -> String;
+    /// Was a listener on this port recorded before this run (`--alert new`)?
+    fn port_seen_before(&self, protocol: Protocol, port: u16) -> bool;
     /// Ends the run.
     fn finish(self: Box<Self>) -> Result<(), String>;
 }
+
+impl Record for Recorder {
+    fn record(&mut self, events: &[WatchEvent]) -> Result<(), String> {
+        Recorder::record(self, events).map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn port_seen_before(&self, protocol: Protocol, port: u16) -> bool {
+        Recorder::port_seen_before(self, protocol, port)
+    }
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        self.close().map_err(|e| e.to_string())
+    }
+}
+
+/// The history's heartbeat: a run with no events still says it is alive
+/// this often (what bounds it if it is killed).
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Runs the watch until stopped; returns whether any alert fired.
 pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error> {
@@ -115,7 +149,9 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         last_record: Instant::now(),
         alerted: false,
         alert_count: 0,
+        shown: Summary::default(),
     };
+    sink.alerts.set_ranges(&first.port_ranges);
     let mut started = WatchEvent::of_berth(first.taken_at, EventKind::Started);
     started.watching = Some(Watching {
         destroy_events: feed.is_some(),
@@ -138,6 +174,8 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     let mut next_listener_dump = Instant::now() + config.listener_interval;
     let mut next_full_dump = Instant::now() + config.interval;
     let mut failures = 0;
+    let mut last_tick = Instant::now();
+    let mut last_fresh: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) || config.duration.is_some_and(|d| began.elapsed() >= d) {
             break;
@@ -150,7 +188,7 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         if let Some(limit) = config.duration {
             wake = wake.min(began + limit);
         }
-        wait_for_closes(feed.as_ref(), wake, &mut engine, &mut sink)?;
+        let caught_up = wait_for_closes(feed.as_ref(), wake, &mut engine, &mut sink)?;
 
         if let Some(trigger) = &proc_trigger {
             if trigger.swap(false, Ordering::Relaxed) {
@@ -158,8 +196,15 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
                 next_listener_dump = next_listener_dump.min(soon);
             }
         }
+        if caught_up {
+            engine.caught_up();
+        }
         let now = Instant::now();
-        let full_due = now >= next_full_dump || engine.wants_fresh_dump();
+        let fresh = engine.wants_fresh_dump() && last_fresh.is_none_or(|at: Instant| at.elapsed() >= FRESH_DUMP_GAP);
+        if fresh {
+            last_fresh = Some(now);
+        }
+        let full_due = now >= next_full_dump || fresh;
         if now >= next_listener_dump || full_due {
             let kind = if full_due { DumpKind::Full } else { DumpKind::Listeners };
             match dump(kind, &mut listeners, &mut full, &owner_query, feed.as_ref(), &mut engine, &mut sink) {
@@ -178,41 +223,65 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
                 next_full_dump = after + config.interval;
             }
         }
-        for event in engine.on_tick(Instant::now()) {
-            sink.emit(event)?;
+        // Closes a dump saw wait for their messages while messages are
+        // still queued (a backlog may hold them), but not forever.
+        if caught_up || last_tick.elapsed() >= MAX_TICK_DELAY {
+            last_tick = Instant::now();
+            for event in engine.on_tick(last_tick) {
+                sink.emit(event)?;
+            }
         }
         sink.flush(false)?;
     }
 
-    // Closes already read are still reported, then the summary.
+    // Closes on their way are still reported (the readers nap a few ms
+    // between batches, and forwarders may hold one), then the summary.
     if let Some(feed) = &feed {
-        drain(feed, &mut engine, &mut sink)?;
+        let deadline = Instant::now() + FINAL_DRAIN;
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline && quiet_since.elapsed() < FINAL_QUIET {
+            match feed.recv_timeout(FINAL_QUIET) {
+                Ok(batch) => {
+                    handle_batch(batch, &mut engine, &mut sink)?;
+                    quiet_since = Instant::now();
+                }
+                Err(_) => break,
+            }
+        }
     }
     if let Some(feed) = feed {
         feed.stop();
     }
     let mut summary = engine.summary_event(SystemTime::now(), began.elapsed());
     if let Some(s) = summary.summary.as_mut() {
-        s.alerts = sink.alert_count;
+        // What was shown, with what berth could not see of any of it.
+        *s = Summary {
+            duration_ms: s.duration_ms,
+            alerts: sink.alert_count,
+            missed_spans: s.missed_spans,
+            unaddressed_closes: s.unaddressed_closes,
+            ..sink.shown.clone()
+        };
     }
     let alerted = sink.alerted;
     sink.finish(summary)?;
     Ok(alerted)
 }
 
-/// Waits until `wake` for closes, handing each batch to the engine.
+/// Waits until `wake` for closes, handing each batch to the engine; true
+/// when every close received so far has been handled.
 fn wait_for_closes(
     feed: Option<&CloseFeed>,
     wake: Instant,
     engine: &mut Engine,
     sink: &mut Sink<'_, impl Write>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let Some(feed) = feed else {
         let now = Instant::now();
         if wake > now {
             std::thread::sleep(wake - now);
         }
-        return Ok(());
+        return Ok(true);
     };
     loop {
         let now = Instant::now();
@@ -225,7 +294,7 @@ fn wait_for_closes(
                 drain(feed, engine, sink)?;
                 sink.flush(false)?;
             }
-            Err(RecvTimeoutError::Timeout) => return Ok(()),
+            Err(RecvTimeoutError::Timeout) => return Ok(true),
             Err(RecvTimeoutError::Disconnected) => {
                 let why = feed.reader_error().unwrap_or_else(|| "the reader ended".into());
                 return Err(Error::System(format!(
@@ -236,12 +305,20 @@ fn wait_for_closes(
     }
 }
 
-/// Hands every batch already received to the engine.
-fn drain(feed: &CloseFeed, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {
-    while let Ok(batch) = feed.try_recv() {
-        handle_batch(batch, engine, sink)?;
+/// The most batches one drain hands on: under a sustained load the channel
+/// is never empty, and the dumps must still run on time.
+const DRAIN_BATCHES: usize = 64;
+
+/// Hands the batches already received to the engine (at most
+/// DRAIN_BATCHES); true when none is left (the engine has caught up).
+fn drain(feed: &CloseFeed, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<bool, Error> {
+    for _ in 0..DRAIN_BATCHES {
+        match feed.try_recv() {
+            Ok(batch) => handle_batch(batch, engine, sink)?,
+            Err(_) => return Ok(true),
+        }
     }
-    Ok(())
+    Ok(false)
 }
 
 fn handle_batch(batch: Vec<CloseInput>, engine: &mut Engine, sink: &mut Sink<'_, impl Write>) -> Result<(), Error> {
@@ -270,6 +347,7 @@ fn dump(
     let events = match kind {
         DumpKind::Listeners => {
             let diff = listeners.sample()?;
+            let finished = Instant::now();
             let snapshot = listeners.latest().expect("sampled");
             // New listeners' owners: one more read, only when there are any.
             let opened: Vec<&DiffEvent> =
@@ -283,17 +361,25 @@ fn dump(
                 };
                 collect(&query).ok()
             };
-            engine.on_dump(DumpKind::Listeners, &diff, snapshot, owners.as_ref())
+            engine.on_dump(DumpKind::Listeners, &diff, snapshot, owners.as_ref(), finished)
         }
         DumpKind::Full => {
             // A full dump also refreshes the listeners (its diff for them is
             // the listener Sampler's job, so take that too, first).
             let listener_diff = listeners.sample()?;
+            let listeners_finished = Instant::now();
             let listener_snapshot: Snapshot = listeners.latest().expect("sampled").clone();
             let diff = full.sample()?;
+            let finished = Instant::now();
             let snapshot = full.latest().expect("sampled");
-            let mut events = engine.on_dump(DumpKind::Listeners, &listener_diff, &listener_snapshot, Some(snapshot));
-            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, None));
+            let mut events = engine.on_dump(
+                DumpKind::Listeners,
+                &listener_diff,
+                &listener_snapshot,
+                Some(snapshot),
+                listeners_finished,
+            );
+            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, None, finished));
             events
         }
     };
@@ -323,13 +409,38 @@ struct Sink<'a, W: Write> {
     last_record: Instant,
     alerted: bool,
     alert_count: u64,
+    /// Counts of the events shown (the summary speaks of what was shown).
+    shown: Summary,
 }
 
 impl<W: Write> Sink<'_, W> {
+    fn count(&mut self, event: &WatchEvent) {
+        let shown = &mut self.shown;
+        match event.kind {
+            EventKind::ListenerOpened => shown.listeners_opened += 1,
+            EventKind::ListenerClosed => shown.listeners_closed += 1,
+            EventKind::ConnectionOpened => shown.connections_opened += 1,
+            EventKind::ConnectionClosed => {
+                shown.connections_closed += 1;
+                if event.socket.as_ref().is_some_and(|s| !s.open_seen) {
+                    shown.short_lived += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn emit(&mut self, event: WatchEvent) -> Result<(), Error> {
-        let alerts = self.alerts.check(&event);
+        let recorder = &self.recorder;
+        let alerts = self
+            .alerts
+            .check(&event, |protocol, port| recorder.as_ref().is_some_and(|r| r.port_seen_before(protocol, port)));
         let shown = self.shows(&event);
+        // What the filters hide raises nothing either (no line, no --exec,
+        // no exit status); it is still recorded, and `new` still remembers it.
+        let alerts = if shown { alerts } else { Vec::new() };
         if shown {
+            self.count(&event);
             self.write(&event)?;
         }
         if self.recorder.is_some() {
@@ -355,7 +466,7 @@ impl<W: Write> Sink<'_, W> {
         if self.json {
             render::write_json_line(self.out, event)?;
         } else {
-            render::write_line(self.out, event, &self.style)?;
+            render::write_line(self.out, event, &self.style, render::Clock::Local)?;
         }
         Ok(())
     }
@@ -373,9 +484,10 @@ impl<W: Write> Sink<'_, W> {
     }
 
     fn record(&mut self) -> Result<(), Error> {
+        let heartbeat_due = self.last_record.elapsed() >= HEARTBEAT;
         self.last_record = Instant::now();
         if let Some(recorder) = &mut self.recorder {
-            if !self.pending.is_empty() {
+            if !self.pending.is_empty() || heartbeat_due {
                 recorder
                     .record(&self.pending)
                     .map_err(|e| Error::Write(format!("cannot record events in the history: {e}")))?;
@@ -423,7 +535,8 @@ pub fn shows(filter: &LsFilter, facts: &SocketFacts) -> bool {
     if filter.ipv4 != filter.ipv6 {
         let address = facts.local.address;
         let mapped = matches!(address, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
-        let takes_v4 = facts.family == Family::V4 || mapped || (address.is_unspecified() && facts.remote.is_none());
+        let dual_stack = address.is_unspecified() && facts.remote.is_none() && facts.v6only != Some(true);
+        let takes_v4 = facts.family == Family::V4 || mapped || dual_stack;
         let takes_v6 = facts.family == Family::V6 && !mapped;
         if (filter.ipv4 && !takes_v4) || (filter.ipv6 && !takes_v6) {
             return false;
@@ -434,7 +547,13 @@ pub fn shows(filter: &LsFilter, facts: &SocketFacts) -> bool {
             return false;
         }
     }
-    let owners = facts.owners.iter().chain(facts.listener.iter().flat_map(|l| l.owners.iter()));
+    // An accepted end no dump saw has no owner of its own: its listener's
+    // owner accepted it. (A client end's owner is not its listener's.)
+    let through_listener = facts
+        .listener
+        .as_ref()
+        .filter(|l| facts.owners.is_empty() && !facts.open_seen && l.local.port == facts.local.port);
+    let owners = facts.owners.iter().chain(through_listener.into_iter().flat_map(|l| l.owners.iter()));
     if let Some(pid) = filter.pid {
         if !owners.clone().any(|o| o.pid == pid) {
             return false;

@@ -205,6 +205,7 @@ pub fn plain_socket(protocol: Protocol, local: &str, remote: Option<&str>, state
         send_queue: 0,
         listen_backlog: (state == SocketState::Listen).then_some(128),
         inode,
+        cookie: 0,
         uid: 1000,
         v6only: local.is_ipv6().then_some(false),
         tcp_counters: None,

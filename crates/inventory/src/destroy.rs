@@ -445,8 +445,8 @@ fn parse_datagram(
                 });
                 match protocol {
                     Some(protocol) => {
-                        let cookie = cookie(&response.header.socket_id.cookie);
                         let socket = netlink::convert(&response, protocol, netns);
+                        let cookie = socket.cookie;
                         out.push(Destroyed::Closed { socket, cookie, at, instant });
                     }
                     None => unparsed += 1,
@@ -461,14 +461,6 @@ fn parse_datagram(
         offset += (length + 3) & !3;
     }
     unparsed
-}
-
-/// The kernel stores the cookie as two host-order u32, low half first
-/// (`sock_diag_save_cookie`).
-fn cookie(bytes: &[u8; 8]) -> u64 {
-    let low = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    let high = u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    (u64::from(high) << 32) | u64::from(low)
 }
 
 /// setsockopt with an int value.

@@ -2,8 +2,9 @@
 //! changed state, or changed hands, as [`Event`]s.
 //!
 //! A socket is the same socket in both snapshots when its [`SocketKey`] is
-//! the same: protocol, namespace, both addresses and, for sockets without a
-//! peer, the inode. The addresses are part of it because the kernel reuses
+//! the same: protocol, namespace, both addresses, the kernel's socket
+//! cookie where the source gives it and, for sockets without a peer, the
+//! inode. The addresses are part of it because the kernel reuses
 //! inode numbers; a listener's inode is part of it because a port can be
 //! closed and bound again by another socket between two snapshots. A
 //! connection's inode is not: it has none (0) while it waits in the accept
@@ -37,6 +38,10 @@ pub struct SocketKey {
     /// The inode of a socket without a peer (a listener); 0 for
     /// connections, which their addresses identify (see the module docs).
     pub inode: u64,
+    /// The kernel's socket cookie (netlink; 0 from /proc/net): a
+    /// connection that ends and a later one on the same four addresses
+    /// (which loopback allows at once, through tcp_tw_reuse) are two sockets.
+    pub cookie: u64,
 }
 
 impl Socket {
@@ -48,6 +53,7 @@ impl Socket {
             local: self.local,
             remote: self.remote,
             inode: if self.remote.is_some() { 0 } else { self.inode },
+            cookie: self.cookie,
         }
     }
 }

@@ -325,6 +325,11 @@ pub struct Socket {
     /// The socket's inode in sockfs; 0 for sockets no file refers to
     /// (TIME_WAIT, SYN_RECV requests, orphans).
     pub inode: u64,
+    /// The kernel's socket cookie (sock_diag), unique for the socket's
+    /// whole life and never reused while the machine runs: what tells a
+    /// connection from a later one on the same four addresses. 0 when the
+    /// source does not give it (/proc/net).
+    pub cookie: u64,
     /// The uid that created the socket.
     pub uid: u32,
     /// IPV6_V6ONLY for IPv6 sockets. Netlink reports it per socket; from
@@ -445,6 +450,11 @@ pub struct Query {
     /// applies it (netlink bytecode), so `who` on a busy machine copies a
     /// handful of sockets instead of all of them.
     pub port: Option<u16>,
+    /// Leave TIME_WAIT entries out (the kernel skips them). They are what
+    /// remains of closed connections, held by no process: `watch`, which
+    /// reads the table every second, does not pay for tens of thousands of
+    /// them on a busy machine.
+    pub without_time_wait: bool,
 }
 
 impl Query {
@@ -467,6 +477,7 @@ impl Default for Query {
             tcp_counters: true,
             owners: true,
             port: None,
+            without_time_wait: false,
         }
     }
 }

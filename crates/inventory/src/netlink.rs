@@ -24,6 +24,9 @@ const RECV_BUFFER: usize = 64 * 1024;
 /// TCP_LISTEN as a state bit for the kernel's filter.
 const LISTEN_STATE_BIT: u32 = 1 << 10;
 
+/// TCP_TIME_WAIT as a state bit.
+const TIME_WAIT_STATE_BIT: u32 = 1 << 6;
+
 /// Every TCP state but TCP_BOUND_INACTIVE (13): since Linux 6.5 that bit
 /// asks for sockets that are only bound (neither listening nor connected),
 /// which /proc/net/tcp never lists and nothing berth reports is about, so
@@ -44,7 +47,11 @@ pub(crate) fn dump(query: &Query, netns: u64) -> io::Result<Vec<Socket>> {
     let mut buffer = vec![0u8; RECV_BUFFER];
     let mut requests: Vec<(u8, u8, u32)> = Vec::with_capacity(4);
     if query.tcp {
-        let states = if query.tcp_listening_only { LISTEN_STATE_BIT } else { ALL_TCP_STATES };
+        let states = match (query.tcp_listening_only, query.without_time_wait) {
+            (true, _) => LISTEN_STATE_BIT,
+            (false, false) => ALL_TCP_STATES,
+            (false, true) => ALL_TCP_STATES & !TIME_WAIT_STATE_BIT,
+        };
         requests.push((AF_INET, IPPROTO_TCP, states));
         requests.push((AF_INET6, IPPROTO_TCP, states));
     }
@@ -223,12 +230,21 @@ pub(crate) fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -
         send_queue,
         listen_backlog,
         inode: u64::from(header.inode),
+        cookie: cookie(&id.cookie),
         uid: header.uid,
         v6only,
         tcp_counters,
         netns,
         owners: Default::default(),
     }
+}
+
+/// The kernel stores the socket cookie as two host-order u32, low half
+/// first (`sock_diag_save_cookie`).
+fn cookie(bytes: &[u8; 8]) -> u64 {
+    let low = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let high = u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    (u64::from(high) << 32) | u64::from(low)
 }
 
 /// Picks the counters out of the kernel's `struct tcp_info`

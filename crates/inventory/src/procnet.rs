@@ -36,6 +36,9 @@ pub(crate) fn read(query: &Query, netns: u64, bindv6only: bool) -> io::Result<Ve
             if protocol == Protocol::Tcp && query.tcp_listening_only && socket.state != SocketState::Listen {
                 continue;
             }
+            if query.without_time_wait && socket.state == SocketState::TimeWait {
+                continue;
+            }
             if let Some(port) = query.port {
                 if socket.local.port() != port && socket.remote.is_none_or(|r| r.port() != port) {
                     continue;
@@ -108,6 +111,7 @@ fn parse_line(line: &str, protocol: Protocol, family: Family, netns: u64, bindv6
         // (and 0 as tx_queue); its backlog is not in the table at all.
         listen_backlog: None,
         inode,
+        cookie: 0,
         uid,
         // As netlink: no IPV6_V6ONLY for TIME_WAIT and request sockets,
         // which are not full sockets.

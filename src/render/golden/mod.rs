@@ -31,6 +31,7 @@ mod kill;
 mod ls;
 mod probe;
 mod scan;
+mod watch;
 mod who;
 
 use std::io;
