@@ -38,8 +38,9 @@ pub struct Connections {
     /// every connection).
     pub server: SocketAddr,
     /// The client (ephemeral) port of each connection, in the order made.
-    /// Distinct within a paced run; a burst longer than the ephemeral range
-    /// reuses ports.
+    /// A port can come round again within a run (on loopback the kernel
+    /// reuses a port whose TIME_WAIT it may, net.ipv4.tcp_tw_reuse), and a
+    /// burst longer than the ephemeral range always does: compare as multisets.
     pub client_ports: Vec<u16>,
     /// The peer port of each connection the server side accepted, in accept
     /// order: the same ports as `client_ports`, seen from the other end.
