@@ -110,13 +110,15 @@ impl WatchArgs {
     }
 
     /// What the full dumps read: every socket of both protocols with
-    /// owners and counters, whatever the filter shows (the history keeps
-    /// everything; the filter is for the screen).
+    /// counters, whatever the filter shows (the history keeps everything;
+    /// the filter is for the screen), without TIME_WAIT remnants and
+    /// without owners: the loop looks owners up only for what opened, and
+    /// every few seconds for the listeners (see watch::runner).
     pub(crate) fn query(&self, global: &GlobalArgs) -> Query {
         Query {
             all_netns: self.all_netns,
             tcp_counters: true,
-            owners: true,
+            owners: false,
             without_time_wait: true,
             ..every_socket(global)
         }

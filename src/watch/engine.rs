@@ -253,6 +253,38 @@ impl Engine {
         events
     }
 
+    /// A Snapshot with owners, taken now and then (the dumps carry none:
+    /// finding owners walks every process's descriptors, the costly part
+    /// of a read). Live sockets get owners they lacked, and a listener now
+    /// held by other processes is an `owner-changed` event.
+    pub fn on_owners(&mut self, snapshot: &Snapshot) -> Vec<WatchEvent> {
+        let mut events = Vec::new();
+        for socket in &snapshot.sockets {
+            if socket.owners.is_empty() {
+                continue;
+            }
+            let key = socket.key();
+            let Some(tracked) = self.live.get(&key) else { continue };
+            let pids = |owners: &[EventOwner]| owners.iter().map(|o| o.pid).collect::<Vec<u32>>();
+            let now: Vec<u32> = socket.owners.iter().map(|o| o.pid).collect();
+            if pids(&tracked.facts.owners) == now {
+                continue;
+            }
+            let owners = owners_of(socket, snapshot);
+            let tracked = self.live.get_mut(&key).expect("just found");
+            let before = std::mem::replace(&mut tracked.facts.owners, owners);
+            if before.is_empty() || !socket.state.is_listening() {
+                continue;
+            }
+            let previous = Previous { local: tracked.facts.local, scope: tracked.facts.scope, owners: before };
+            let mut changed =
+                WatchEvent::about(snapshot.taken_at, EventKind::OwnerChanged, EventSource::Dump, tracked.facts.clone());
+            changed.previous = Some(previous);
+            events.push(changed);
+        }
+        events
+    }
+
     /// How many sockets are live, listeners and connections.
     pub fn live_counts(&self) -> (usize, usize) {
         let listeners = self.live.values().filter(|t| t.facts.state.is_listening()).count();

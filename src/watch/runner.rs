@@ -25,7 +25,7 @@ use crate::stderr::say;
 use berth_inventory::diff::{Change, Event as DiffEvent};
 use berth_inventory::sampler::{Kernel, Sampler};
 use berth_inventory::scope::is_loopback;
-use berth_inventory::{collect, Family, Protocol, Query, Snapshot};
+use berth_inventory::{collect, Family, Protocol, Query};
 
 /// The longest the loop sleeps between looks at the stop flag and the
 /// proc-event trigger.
@@ -42,6 +42,11 @@ const PROC_TRIGGER_DELAY: Duration = Duration::from_millis(20);
 /// at most FINAL_DRAIN.
 const FINAL_QUIET: Duration = Duration::from_millis(50);
 const FINAL_DRAIN: Duration = Duration::from_secs(2);
+
+/// How often the listeners' owners are read again (a listener handed to
+/// another process, by fork or descriptor passing, is seen within this).
+/// Owners of what opens are read when it opens.
+const OWNER_REFRESH: Duration = Duration::from_secs(2);
 
 /// Fresh dumps after a loss, at most this often.
 const FRESH_DUMP_GAP: Duration = Duration::from_millis(200);
@@ -110,7 +115,7 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     let began = Instant::now();
 
     let listener_query = Query { tcp_listening_only: true, owners: false, tcp_counters: false, ..config.query.clone() };
-    let owner_query = Query { tcp_listening_only: true, owners: true, tcp_counters: false, ..config.query.clone() };
+    let owners = OwnerQueries::new(&config.query);
     let mut listeners = Sampler::new(Kernel::new(listener_query), config.listener_interval);
     let mut full = Sampler::new(Kernel::new(config.query.clone()), config.interval);
     listeners.sample()?;
@@ -130,7 +135,9 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     };
     let proc_trigger = super::proc_trigger::spawn();
     full.sample()?;
-    let first = full.latest().expect("sampled");
+    // The story starts from a read with owners (the dumps carry none).
+    let with_owners = collect(&owners.everything)?;
+    let first = &with_owners;
 
     let mut engine = Engine::new(feed.is_some());
     let present = engine.start(first);
@@ -176,6 +183,7 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
     let mut failures = 0;
     let mut last_tick = Instant::now();
     let mut last_fresh: Option<Instant> = None;
+    let mut next_owner_refresh = Instant::now() + OWNER_REFRESH;
     loop {
         if stop.load(Ordering::Relaxed) || config.duration.is_some_and(|d| began.elapsed() >= d) {
             break;
@@ -207,7 +215,15 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         let full_due = now >= next_full_dump || fresh;
         if now >= next_listener_dump || full_due {
             let kind = if full_due { DumpKind::Full } else { DumpKind::Listeners };
-            match dump(kind, &mut listeners, &mut full, &owner_query, feed.as_ref(), &mut engine, &mut sink) {
+            if now >= next_owner_refresh {
+                next_owner_refresh = now + OWNER_REFRESH;
+                if let Ok(snapshot) = collect(&owners.listeners) {
+                    for event in engine.on_owners(&snapshot) {
+                        sink.emit(event)?;
+                    }
+                }
+            }
+            match dump(kind, &mut listeners, &mut full, &owners, feed.as_ref(), &mut engine, &mut sink) {
                 Ok(()) => failures = 0,
                 Err(e) => {
                     failures += 1;
@@ -330,13 +346,44 @@ fn handle_batch(batch: Vec<CloseInput>, engine: &mut Engine, sink: &mut Sink<'_,
     Ok(())
 }
 
+/// The reads with owners: the listeners (for new listeners and the
+/// periodic refresh) and every socket (when a full dump saw connections open).
+struct OwnerQueries {
+    listeners: Query,
+    everything: Query,
+}
+
+impl OwnerQueries {
+    fn new(full: &Query) -> OwnerQueries {
+        OwnerQueries {
+            listeners: Query { tcp_listening_only: true, owners: true, tcp_counters: false, ..full.clone() },
+            everything: Query { owners: true, ..full.clone() },
+        }
+    }
+
+    /// The read that finds the owners of what `opened` lists: only its
+    /// port when there is one, only listeners when no connection opened.
+    fn for_opened(&self, opened: &[&DiffEvent]) -> Query {
+        let connections = opened.iter().any(|e| !e.socket.state.is_listening());
+        let base = if connections { &self.everything } else { &self.listeners };
+        let first = opened.first().map(|e| e.socket.local.port());
+        let one_port = first.filter(|port| opened.iter().all(|e| e.socket.local.port() == *port));
+        Query { port: one_port, ..base.clone() }
+    }
+}
+
+/// The events of a diff that opened something (their owners are looked up).
+fn opened(diff: &[DiffEvent]) -> Vec<&DiffEvent> {
+    diff.iter().filter(|e| matches!(e.change, Change::ListenerOpened | Change::ConnectionOpened)).collect()
+}
+
 /// One dump: closes read before it first, then its diff, then the closes
 /// that came while it ran (see the engine's module docs).
 fn dump(
     kind: DumpKind,
     listeners: &mut Sampler<Kernel>,
     full: &mut Sampler<Kernel>,
-    owner_query: &Query,
+    owner_queries: &OwnerQueries,
     feed: Option<&CloseFeed>,
     engine: &mut Engine,
     sink: &mut Sink<'_, impl Write>,
@@ -349,18 +396,10 @@ fn dump(
             let diff = listeners.sample()?;
             let finished = Instant::now();
             let snapshot = listeners.latest().expect("sampled");
+            let mut new: Vec<&DiffEvent> = opened(&diff);
+            new.retain(|e| e.socket.state.is_listening());
             // New listeners' owners: one more read, only when there are any.
-            let opened: Vec<&DiffEvent> =
-                diff.iter().filter(|e| e.change == Change::ListenerOpened && e.socket.state.is_listening()).collect();
-            let owners = if opened.is_empty() {
-                None
-            } else {
-                let query = match opened.as_slice() {
-                    [one] => Query { port: Some(one.socket.local.port()), ..owner_query.clone() },
-                    _ => owner_query.clone(),
-                };
-                collect(&query).ok()
-            };
+            let owners = if new.is_empty() { None } else { collect(&owner_queries.for_opened(&new)).ok() };
             engine.on_dump(DumpKind::Listeners, &diff, snapshot, owners.as_ref(), finished)
         }
         DumpKind::Full => {
@@ -368,18 +407,22 @@ fn dump(
             // the listener Sampler's job, so take that too, first).
             let listener_diff = listeners.sample()?;
             let listeners_finished = Instant::now();
-            let listener_snapshot: Snapshot = listeners.latest().expect("sampled").clone();
             let diff = full.sample()?;
             let finished = Instant::now();
+            let mut new: Vec<&DiffEvent> = opened(&listener_diff);
+            new.retain(|e| e.socket.state.is_listening());
+            new.extend(opened(&diff).into_iter().filter(|e| !e.socket.state.is_listening()));
+            let owners = if new.is_empty() { None } else { collect(&owner_queries.for_opened(&new)).ok() };
+            let listener_snapshot = listeners.latest().expect("sampled");
             let snapshot = full.latest().expect("sampled");
             let mut events = engine.on_dump(
                 DumpKind::Listeners,
                 &listener_diff,
-                &listener_snapshot,
-                Some(snapshot),
+                listener_snapshot,
+                owners.as_ref(),
                 listeners_finished,
             );
-            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, None, finished));
+            events.extend(engine.on_dump(DumpKind::Full, &diff, snapshot, owners.as_ref(), finished));
             events
         }
     };
