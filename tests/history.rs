@@ -54,7 +54,7 @@ fn socket(
         scope: if local.0.is_loopback() { "loopback" } else { "all" },
         interface: None,
         port_facts: PortFacts { port_class: PortClass::of(local.1), ephemeral: false, reserved: false, service: None },
-        owners,
+        owners: owners.into(),
         listener: None,
         open_seen: true,
         lifetime: None,
@@ -77,7 +77,7 @@ fn listener(kind: EventKind, time: SystemTime, address: IpAddr, port: u16, owner
 
 fn connection_closed(time: SystemTime, port: u16, peer: IpAddr, peer_port: u16, bytes: (u64, u64)) -> WatchEvent {
     let mut facts = socket((LO, port), Some((peer, peer_port)), SocketState::Close, Vec::new());
-    facts.listener = Some(ListenerRef { local: facts.local, owners: vec![owner(4242, "webd")] });
+    facts.listener = Some(ListenerRef { local: facts.local, owners: vec![owner(4242, "webd")].into() });
     facts.open_seen = false;
     facts.lifetime = Some(Lifetime { at_least_ms: 0.0, at_most_ms: Some(3.0) });
     facts.bytes_in = Some(bytes.0);

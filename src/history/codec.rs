@@ -245,7 +245,7 @@ pub fn event_of(row: &Row<'_>) -> rusqlite::Result<Stored> {
             let scope: Option<String> = row.get(16)?;
             let state: Option<String> = row.get(12)?;
             let listener = endpoint(row.get(21)?, row.get(22)?)
-                .map(|local| ListenerRef { local, owners: owners_of(row.get(23).ok().flatten()) });
+                .map(|local| ListenerRef { local, owners: owners_of(row.get(23).ok().flatten()).into() });
             let lifetime_min: Option<f64> = row.get(25)?;
             let lifetime_max: Option<f64> = row.get(26)?;
             let ephemeral: Option<bool> = row.get(18)?;
@@ -269,7 +269,7 @@ pub fn event_of(row: &Row<'_>) -> rusqlite::Result<Stored> {
                     reserved: reserved.unwrap_or(false),
                     service: service_name(local.port, protocol),
                 },
-                owners: owners_of(row.get(20)?),
+                owners: owners_of(row.get(20)?).into(),
                 listener,
                 open_seen: row.get::<_, Option<bool>>(24)?.unwrap_or(true),
                 lifetime: lifetime_min.map(|at_least_ms| Lifetime { at_least_ms, at_most_ms: lifetime_max }),

@@ -349,7 +349,7 @@ impl History {
                     open.remove(&key);
                 }
                 EventKind::OwnerChanged | EventKind::ScopeChanged => match open.get_mut(&key) {
-                    Some(seen) if !socket.owners.is_empty() => seen.owners = socket.owners.clone(),
+                    Some(seen) if !socket.owners.is_empty() => seen.owners = socket.owners.to_vec(),
                     Some(_) => {}
                     None if stored.event.kind == EventKind::ScopeChanged => {
                         open.insert(key, seen_from(&stored, socket));
@@ -397,9 +397,9 @@ impl History {
             seen.scope = socket.scope;
             seen.interface = socket.interface.clone();
             if !socket.owners.is_empty() {
-                seen.owners = socket.owners.clone();
+                seen.owners = socket.owners.to_vec();
                 let processes = seen.processes.get_or_insert_with(Vec::new);
-                for owner in &socket.owners {
+                for owner in socket.owners.iter() {
                     if !processes.iter().any(|p| p.pid == owner.pid && p.name == owner.name) {
                         processes.push(owner.clone());
                     }
@@ -512,7 +512,7 @@ fn seen_from(stored: &Stored, socket: &SocketFacts) -> ListenerSeen {
         local: socket.local,
         scope: socket.scope,
         interface: socket.interface.clone(),
-        owners: socket.owners.clone(),
+        owners: socket.owners.to_vec(),
         processes: None,
         first_seen: time,
         first_seen_unix_us: time,

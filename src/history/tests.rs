@@ -73,7 +73,7 @@ fn facts(protocol: Protocol, local: (IpAddr, u16), remote: Option<(IpAddr, u16)>
             reserved: false,
             service: berth_inventory::services::service_name(local.1, protocol),
         },
-        owners: vec![owner(42, "nginx")],
+        owners: vec![owner(42, "nginx")].into(),
         listener: None,
         open_seen: true,
         lifetime: None,
@@ -109,7 +109,7 @@ fn every_kind_of_event() -> Vec<WatchEvent> {
         Some((IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)), 50123)),
         SocketState::Close,
     );
-    accepted.listener = Some(ListenerRef { local: listener.local, owners: vec![owner(42, "nginx")] });
+    accepted.listener = Some(ListenerRef { local: listener.local, owners: vec![owner(42, "nginx")].into() });
     accepted.lifetime = Some(Lifetime { at_least_ms: 0.0, at_most_ms: Some(12.5) });
     accepted.bytes_in = Some(518);
     accepted.bytes_out = Some(90_000);
@@ -117,7 +117,7 @@ fn every_kind_of_event() -> Vec<WatchEvent> {
     accepted.inode = None;
     accepted.uid = None;
     accepted.user = None;
-    accepted.owners = Vec::new();
+    accepted.owners = Vec::new().into();
     let closed = WatchEvent::about(t(2), EventKind::ConnectionClosed, EventSource::Destroy, accepted);
     let mut udp = facts(Protocol::Udp, (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 5353), None, SocketState::Unconnected);
     udp.interface = Some("eth0".to_string());
@@ -125,7 +125,7 @@ fn every_kind_of_event() -> Vec<WatchEvent> {
     udp.port_facts.ephemeral = true;
     udp.port_facts.reserved = true;
     let mut changed = WatchEvent::about(t(3), EventKind::OwnerChanged, EventSource::Dump, udp.clone());
-    changed.previous = Some(Previous { local: udp.local, scope: "loopback", owners: vec![owner(7, "avahi")] });
+    changed.previous = Some(Previous { local: udp.local, scope: "loopback", owners: vec![owner(7, "avahi")].into() });
     let alert = WatchEvent::about(t(4), EventKind::ListenerOpened, EventSource::Dump, udp)
         .alert(AlertName::Exposed, "reachable from every interface".to_string());
     let mut closed_listener = facts(Protocol::Tcp, (LO, 8080), None, SocketState::Close);
@@ -267,7 +267,7 @@ fn at_follows_opens_closes_and_runs() {
     let t = |s: u64| base + Duration::from_secs(s);
     let listener = facts(Protocol::Tcp, (LO, 7000), None, SocketState::Listen);
     let mut closing = listener.clone();
-    closing.owners = Vec::new();
+    closing.owners = Vec::new().into();
     let mut recorder = Recorder::open(&scratch.file(), Retention::default()).expect("new");
     recorder
         .record(&[

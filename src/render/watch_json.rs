@@ -298,9 +298,9 @@ mod tests {
                     reserved: n % 2 == 1,
                     service: (n % 2 == 0).then_some("http"),
                 },
-                owners: vec![hostile(text), EventOwner::default()],
+                owners: vec![hostile(text), EventOwner::default()].into(),
                 listener: (n % 2 == 0)
-                    .then(|| ListenerRef { local: Endpoint { address, port: 80 }, owners: vec![hostile(text)] }),
+                    .then(|| ListenerRef { local: Endpoint { address, port: 80 }, owners: vec![hostile(text)].into() }),
                 open_seen: n % 2 == 1,
                 lifetime: [
                     None,
@@ -315,7 +315,8 @@ mod tests {
             let time = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_768_464_000_123_456_789 + n as u64);
             let mut event = WatchEvent::about(time, EventKind::ConnectionClosed, EventSource::Destroy, facts.clone());
             if n % 2 == 1 {
-                event.previous = Some(Previous { local: facts.local, scope: "loopback", owners: vec![hostile(text)] });
+                event.previous =
+                    Some(Previous { local: facts.local, scope: "loopback", owners: vec![hostile(text)].into() });
                 event = event.alert(AlertName::Policy, text.to_string());
             } else {
                 event.alert = Some(AlertFacts {

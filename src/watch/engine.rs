@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustc_hash::FxHashMap;
 
 use super::event::{
-    EventKind, EventOwner, EventSource, Lifetime, ListenerRef, MissedReason, MissedSpan, Previous, SocketFacts,
+    EventKind, EventOwner, EventSource, Lifetime, ListenerRef, MissedReason, MissedSpan, Owners, Previous, SocketFacts,
     Summary, WatchEvent,
 };
 use crate::analysis::report::Endpoint;
@@ -156,7 +156,7 @@ struct ClosedListener {
     at: Instant,
     local: Endpoint,
     scope: &'static str,
-    owners: Vec<EventOwner>,
+    owners: Owners,
 }
 
 /// The facts of the machine that events are described against: the last
@@ -180,6 +180,8 @@ pub struct Engine {
     /// without cookies), by address: the dump that says which is no late
     /// message to wait for.
     messages_used: FxHashMap<SocketKey, u32>,
+    /// See `shared_owners`: the snapshot it holds owners of, and them by pid.
+    owner_cache: std::cell::RefCell<(Option<Instant>, FxHashMap<u32, Owners>)>,
     /// The live sockets by cookie (destroy messages carry it).
     by_cookie: FxHashMap<u64, SocketKey>,
     /// Sockets whose close a dump reported (their message had not come):
@@ -216,6 +218,7 @@ impl Engine {
             listeners_by_port: FxHashMap::default(),
             recently_closed: FxHashMap::default(),
             by_cookie: FxHashMap::default(),
+            owner_cache: Default::default(),
             messages_used: FxHashMap::default(),
             dump_closed: FxHashMap::default(),
             pending_resets: FxHashMap::default(),
@@ -267,10 +270,10 @@ impl Engine {
             let Some(tracked) = self.live.get(&key) else { continue };
             let pids = |owners: &[EventOwner]| owners.iter().map(|o| o.pid).collect::<Vec<u32>>();
             let now: Vec<u32> = socket.owners.iter().map(|o| o.pid).collect();
-            if pids(&tracked.facts.owners) == now {
+            if pids(&tracked.facts.owners[..]) == now {
                 continue;
             }
-            let owners = owners_of(socket, snapshot);
+            let owners = self.shared_owners(socket, snapshot);
             let tracked = self.live.get_mut(&key).expect("just found");
             let before = std::mem::replace(&mut tracked.facts.owners, owners);
             if before.is_empty() || !socket.state.is_listening() {
@@ -283,6 +286,19 @@ impl Engine {
             events.push(changed);
         }
         events
+    }
+
+    /// The owners of `socket`, one shared copy per single-owner process of
+    /// the snapshot being read (the cache is emptied for each snapshot).
+    fn shared_owners(&self, socket: &Socket, snapshot: &Snapshot) -> Owners {
+        let mut cache = self.owner_cache.borrow_mut();
+        if cache.0 != Some(snapshot.taken) {
+            *cache = (Some(snapshot.taken), FxHashMap::default());
+        }
+        match socket.owners.as_slice() {
+            [one] => cache.1.entry(one.pid).or_insert_with(|| owners_of(socket, snapshot)).clone(),
+            _ => owners_of(socket, snapshot),
+        }
     }
 
     /// How many sockets are live, listeners and connections.
@@ -774,12 +790,12 @@ impl Engine {
         };
         let (owners, uid, user, inode) = match snapshot {
             Some(snapshot) => (
-                owners_of(socket, snapshot),
+                self.shared_owners(socket, snapshot),
                 Some(socket.uid),
                 snapshot.users.get(&socket.uid).cloned(),
                 (socket.inode != 0).then_some(socket.inode),
             ),
-            None => (Vec::new(), None, None, None),
+            None => (Owners::from([]), None, None, None),
         };
         SocketFacts {
             protocol: socket.protocol,
@@ -843,7 +859,10 @@ fn find<'a>(snapshot: &'a Snapshot, key: &SocketKey) -> Option<&'a Socket> {
     snapshot.sockets.iter().find(|s| s.key() == *key)
 }
 
-fn owners_of(socket: &Socket, snapshot: &Snapshot) -> Vec<EventOwner> {
+fn owners_of(socket: &Socket, snapshot: &Snapshot) -> Owners {
+    if socket.owners.is_empty() {
+        return Owners::from([]);
+    }
     socket
         .owners
         .iter()

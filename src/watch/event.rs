@@ -144,8 +144,13 @@ pub struct Lifetime {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ListenerRef {
     pub local: Endpoint,
-    pub owners: Vec<EventOwner>,
+    pub owners: Owners,
 }
+
+/// The owners of a socket, shared: every connection of a process (and
+/// every connection to a listener) points at one copy of its command line,
+/// so 40,000 live connections do not hold 40,000 copies.
+pub type Owners = std::sync::Arc<[EventOwner]>;
 
 /// Everything an event knows about its socket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -175,7 +180,7 @@ pub struct SocketFacts {
     /// The processes holding it. Empty when none was seen: the socket
     /// lived between two dumps, belongs to another user (not root), or no
     /// process holds it.
-    pub owners: Vec<EventOwner>,
+    pub owners: Owners,
     /// For connections: the local listener it belongs to, when one is known.
     pub listener: Option<ListenerRef>,
     /// Whether a dump saw this socket open. False for a socket that opened
@@ -200,7 +205,7 @@ pub struct SocketFacts {
 pub struct Previous {
     pub local: Endpoint,
     pub scope: &'static str,
-    pub owners: Vec<EventOwner>,
+    pub owners: Owners,
 }
 
 /// A span of lost events.
