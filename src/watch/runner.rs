@@ -51,6 +51,13 @@ const OWNER_REFRESH: Duration = Duration::from_secs(2);
 /// Fresh dumps after a loss, at most this often.
 const FRESH_DUMP_GAP: Duration = Duration::from_millis(200);
 
+/// Events reach stdout in writes at most this often (each is a system
+/// call; under a steady load of closes, one per batch of the reader was
+/// most of a watch's own CPU), and the engine's timers are looked at at
+/// most this often: both well inside the 10 ms an event may take.
+const FLUSH_EVERY: Duration = Duration::from_millis(4);
+const TICK_EVERY: Duration = Duration::from_millis(20);
+
 /// The longest closes a dump reported wait for a backlog of messages.
 const MAX_TICK_DELAY: Duration = Duration::from_secs(2);
 
@@ -154,6 +161,8 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         recorder: config.recorder.take(),
         pending: Vec::new(),
         last_record: Instant::now(),
+        last_flush: Instant::now(),
+        unflushed: false,
         alerted: false,
         alert_count: 0,
         shown: Summary::default(),
@@ -191,6 +200,9 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         let now = Instant::now();
         let mut wake = next_listener_dump.min(next_full_dump).min(now + MAX_NAP);
         if let Some(due) = engine.next_due() {
+            wake = wake.min(due);
+        }
+        if let Some(due) = sink.flush_due() {
             wake = wake.min(due);
         }
         if let Some(limit) = config.duration {
@@ -241,7 +253,8 @@ pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error>
         }
         // Closes a dump saw wait for their messages while messages are
         // still queued (a backlog may hold them), but not forever.
-        if caught_up || last_tick.elapsed() >= MAX_TICK_DELAY {
+        let since_tick = last_tick.elapsed();
+        if (caught_up && since_tick >= TICK_EVERY) || since_tick >= MAX_TICK_DELAY {
             last_tick = Instant::now();
             for event in engine.on_tick(last_tick) {
                 sink.emit(event)?;
@@ -450,6 +463,9 @@ struct Sink<'a, W: Write> {
     /// Events not yet recorded.
     pending: Vec<WatchEvent>,
     last_record: Instant,
+    last_flush: Instant,
+    /// Lines written since the last flush was put off.
+    unflushed: bool,
     alerted: bool,
     alert_count: u64,
     /// Counts of the events shown (the summary speaks of what was shown).
@@ -457,6 +473,11 @@ struct Sink<'a, W: Write> {
 }
 
 impl<W: Write> Sink<'_, W> {
+    /// When lines held back by FLUSH_EVERY must go out.
+    fn flush_due(&self) -> Option<Instant> {
+        self.unflushed.then(|| self.last_flush + FLUSH_EVERY)
+    }
+
     fn count(&mut self, event: &WatchEvent) {
         let shown = &mut self.shown;
         match event.kind {
@@ -514,8 +535,15 @@ impl<W: Write> Sink<'_, W> {
         Ok(())
     }
 
-    /// Flushes the screen, and the history when RECORD_EVERY has passed (or `now`).
+    /// Flushes the screen (at most every FLUSH_EVERY, unless `now`), and
+    /// the history when RECORD_EVERY has passed (or `now`).
     fn flush(&mut self, now: bool) -> Result<(), Error> {
+        if !now && self.last_flush.elapsed() < FLUSH_EVERY {
+            self.unflushed = true;
+            return Ok(());
+        }
+        self.last_flush = Instant::now();
+        self.unflushed = false;
         self.out.flush()?;
         if let Some(exec) = &mut self.exec {
             exec.reap();
