@@ -18,7 +18,7 @@ use crate::analysis::filter::LsFilter;
 use crate::cli::values::invalid;
 use crate::cli::{
     ColorChoice, DoctorArgs, EchoArgs, FreeArgs, GlobalArgs, HistoryArgs, KillArgs, ListenArgs, LsArgs, RecordArgs,
-    RunArgs, ScanArgs, WatchArgs, WhoArgs,
+    RunArgs, ScanArgs, SocketFilterArgs, WatchArgs, WhoArgs,
 };
 use crate::commands::{stdout, Stdout};
 use crate::error::Error;
@@ -54,11 +54,11 @@ fn sockets_of(targets: &[PortTarget], global: &GlobalArgs) -> Query {
     }
 }
 
-impl LsArgs {
-    /// Which sockets of the snapshot `ls` shows.
-    pub(crate) fn filter(&self) -> LsFilter {
+impl SocketFilterArgs {
+    /// The filter these flags ask for; `all_states` also shows connections.
+    pub(crate) fn filter(&self, all_states: bool) -> LsFilter {
         LsFilter {
-            all_states: self.all,
+            all_states,
             tcp: self.tcp,
             udp: self.udp,
             ipv4: self.ipv4,
@@ -68,6 +68,13 @@ impl LsArgs {
             process: self.process.clone(),
             exposed: self.exposed,
         }
+    }
+}
+
+impl LsArgs {
+    /// Which sockets of the snapshot `ls` shows.
+    pub(crate) fn filter(&self) -> LsFilter {
+        self.sockets.filter(self.all)
     }
 
     /// What `ls` reads: the protocols its filter shows, listeners only
@@ -82,7 +89,7 @@ impl LsArgs {
             all_netns: self.all_netns,
             tcp_counters: self.json,
             owners: true,
-            port: self.port,
+            port: self.sockets.port,
             ..every_socket(global)
         }
     }
@@ -96,17 +103,7 @@ impl LsArgs {
 impl WatchArgs {
     /// Which events the live view shows: `ls`'s filter, over every state.
     pub(crate) fn filter(&self) -> LsFilter {
-        LsFilter {
-            all_states: true,
-            tcp: self.tcp,
-            udp: self.udp,
-            ipv4: self.ipv4,
-            ipv6: self.ipv6,
-            port: self.port,
-            pid: self.pid,
-            process: self.process.clone(),
-            exposed: self.exposed,
-        }
+        self.sockets.filter(true)
     }
 
     /// What the full dumps read: every socket of both protocols with

@@ -750,16 +750,9 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+/// The socket filters `ls` and `watch` share (`ls`'s analysis::filter).
 #[derive(Args, Debug, Clone, Default)]
-pub struct LsArgs {
-    /// Every socket in every state (ESTABLISHED, TIME_WAIT, ...), as ss -a.
-    #[arg(short = 'a', long)]
-    pub all: bool,
-
-    /// Only listening TCP and bound UDP sockets (the default).
-    #[arg(short = 'l', long, conflicts_with = "all")]
-    pub listening: bool,
-
+pub struct SocketFilterArgs {
     /// Only TCP.
     #[arg(short = 't', long)]
     pub tcp: bool,
@@ -780,7 +773,8 @@ pub struct LsArgs {
     #[arg(short = 'p', long, value_name = "PORT", value_parser = values::port_number)]
     pub port: Option<u16>,
 
-    /// Only sockets held by this process id.
+    /// Only sockets held by this process id (in `watch`, connections too
+    /// short to have an owner count through the listener that accepted them).
     #[arg(long, value_name = "PID", value_parser = values::pid)]
     pub pid: Option<u32>,
 
@@ -791,6 +785,20 @@ pub struct LsArgs {
     /// Only sockets bound beyond loopback (0.0.0.0, ::, or a network address).
     #[arg(long)]
     pub exposed: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct LsArgs {
+    /// Every socket in every state (ESTABLISHED, TIME_WAIT, ...), as ss -a.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Only listening TCP and bound UDP sockets (the default).
+    #[arg(short = 'l', long, conflicts_with = "all")]
+    pub listening: bool,
+
+    #[command(flatten)]
+    pub sockets: SocketFilterArgs,
 
     /// Also list every other network namespace on the machine (needs root).
     #[arg(long)]
@@ -803,38 +811,8 @@ pub struct LsArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
-    /// Only TCP.
-    #[arg(short = 't', long)]
-    pub tcp: bool,
-
-    /// Only UDP.
-    #[arg(short = 'u', long)]
-    pub udp: bool,
-
-    /// Only sockets taking IPv4 traffic (dual-stack [::] listeners included).
-    #[arg(short = '4', long = "ipv4")]
-    pub ipv4: bool,
-
-    /// Only sockets taking IPv6 traffic.
-    #[arg(short = '6', long = "ipv6")]
-    pub ipv6: bool,
-
-    /// Only sockets whose local or remote port is PORT.
-    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::port_number)]
-    pub port: Option<u16>,
-
-    /// Only sockets held by this process id (connections too short to have
-    /// an owner count through the listener they belong to).
-    #[arg(long, value_name = "PID", value_parser = values::pid)]
-    pub pid: Option<u32>,
-
-    /// Only sockets held by processes whose name contains NAME (any case).
-    #[arg(long, value_name = "NAME")]
-    pub process: Option<String>,
-
-    /// Only sockets bound beyond loopback (0.0.0.0, ::, or a network address).
-    #[arg(long)]
-    pub exposed: bool,
+    #[command(flatten)]
+    pub sockets: SocketFilterArgs,
 
     /// Only listeners, no connections.
     #[arg(long)]

@@ -60,12 +60,10 @@ impl LsFilter {
         if let Some(wanted) = &self.process {
             let wanted = wanted.to_lowercase();
             let named = socket.owners.iter().any(|owner| {
-                snapshot.processes.get(&owner.pid).is_some_and(|p| {
-                    p.name.to_lowercase().contains(&wanted)
-                        || p.cmdline.first().is_some_and(|argv0| {
-                            argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(&wanted)
-                        })
-                })
+                snapshot
+                    .processes
+                    .get(&owner.pid)
+                    .is_some_and(|p| process_named(&wanted, Some(&p.name), p.cmdline.first().map(String::as_str)))
             });
             if !named {
                 return false;
@@ -76,6 +74,15 @@ impl LsFilter {
         }
         true
     }
+}
+
+/// `--process NAME` (given in lower case): the process's short name or its
+/// program's file name (argv[0] without its directory) contains it, in any
+/// case. The one test `ls`, `watch` and `history` apply.
+pub fn process_named(wanted_lowercase: &str, name: Option<&str>, argv0: Option<&str>) -> bool {
+    name.is_some_and(|n| n.to_lowercase().contains(wanted_lowercase))
+        || argv0
+            .is_some_and(|argv0| argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(wanted_lowercase))
 }
 
 /// The order listings use: by namespace, protocol and port, the listening

@@ -57,10 +57,11 @@ impl HistoryFilter {
         if let Some(wanted) = &self.process {
             let wanted = wanted.to_lowercase();
             let named = owners.iter().any(|o| {
-                o.name.as_deref().is_some_and(|n| n.to_lowercase().contains(&wanted))
-                    || o.cmdline
-                        .first()
-                        .is_some_and(|argv0| argv0.rsplit('/').next().unwrap_or(argv0).to_lowercase().contains(&wanted))
+                crate::analysis::filter::process_named(
+                    &wanted,
+                    o.name.as_deref(),
+                    o.cmdline.first().map(String::as_str),
+                )
             });
             if !named {
                 return false;
