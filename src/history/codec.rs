@@ -166,27 +166,7 @@ pub fn scope_of(word: &str) -> &'static str {
 }
 
 fn state_of(protocol: Protocol, name: &str) -> SocketState {
-    use SocketState::*;
-    let known = [
-        Established,
-        SynSent,
-        SynRecv,
-        FinWait1,
-        FinWait2,
-        TimeWait,
-        Close,
-        CloseWait,
-        LastAck,
-        Listen,
-        Closing,
-        Unconnected,
-    ];
-    let state = known.into_iter().find(|s| s.name() == name).unwrap_or(Unknown(0));
-    // TCP_CLOSE is UNCONN for UDP and CLOSE for TCP: the name already says which.
-    match (protocol, state) {
-        (Protocol::Udp, Close) => Unconnected,
-        (_, s) => s,
-    }
+    SocketState::from_name(protocol, name).unwrap_or(SocketState::Unknown(0))
 }
 
 /// Owners from their JSON (an unreadable array is no owners).

@@ -237,6 +237,28 @@ impl SocketState {
         }
     }
 
+    /// The state a [`name`](SocketState::name) stands for (as JSON and the
+    /// history write it); UDP's CLOSE is UNCONN. None for a name no state has.
+    pub fn from_name(protocol: Protocol, name: &str) -> Option<SocketState> {
+        use SocketState::*;
+        let known = [
+            Established,
+            SynSent,
+            SynRecv,
+            FinWait1,
+            FinWait2,
+            TimeWait,
+            Close,
+            CloseWait,
+            LastAck,
+            Listen,
+            Closing,
+            Unconnected,
+        ];
+        let state = known.into_iter().find(|s| s.name() == name)?;
+        Some(if protocol == Protocol::Udp && state == Close { Unconnected } else { state })
+    }
+
     /// The name `ss` prints, which is also the JSON value.
     pub fn name(self) -> &'static str {
         use SocketState::*;
