@@ -13,7 +13,6 @@
 pub mod alerts;
 pub mod closes;
 pub mod engine;
-#[allow(dead_code)] // from_word, ALL_KINDS and time_of_unix_micros: for the history (next merge)
 pub mod event;
 pub mod proc_trigger;
 pub mod runner;
