@@ -65,7 +65,8 @@ impl PortBytes {
                 }
                 if let Some(counters) = &socket.tcp_counters {
                     let port = socket.local.port();
-                    let totals = if self.listening.contains_key(&port) { &mut self.closed } else { &mut self.unmatched };
+                    let totals =
+                        if self.listening.contains_key(&port) { &mut self.closed } else { &mut self.unmatched };
                     let entry = totals.entry(port).or_default();
                     entry.0 += counters.bytes_received.unwrap_or(0);
                     entry.1 += counters.bytes_sent.unwrap_or(0);

@@ -41,7 +41,6 @@ pub(super) type Waiting<'a> = dyn Fn() + Sync + 'a;
 const FILE_CHUNK: usize = 64 * 1024;
 
 /// A certificate or key file larger than this is not one.
-#[cfg_attr(not(test), allow(dead_code))]
 const MAX_PEM_FILE: u64 = 1 << 20;
 
 /// The TLS configuration of a server: the certificate chain in `cert` (PEM,
@@ -50,7 +49,6 @@ const MAX_PEM_FILE: u64 = 1 << 20;
 /// problem is a usage error of one line that names the file and says what
 /// to do.
 // Until `berth metrics --tls-cert` (the first user) is wired in.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> {
     let cert_text = cert.display().to_string();
     let key_text = key.display().to_string();
@@ -102,7 +100,6 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error
 }
 
 /// The bytes of a PEM file, bounded; `what` names it in errors.
-#[cfg_attr(not(test), allow(dead_code))]
 fn read_pem_file(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
     let text = path.display().to_string();
     let shown = printable(&text);
@@ -124,7 +121,6 @@ fn read_pem_file(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
