@@ -604,6 +604,7 @@ def main(argv):
         return 2
     work = tempfile.mkdtemp(prefix="berth-bench-metrics-")
     started = time.time()
+    loadavg_at_start = os.getloadavg()
     spinner = None
     loads = []
     try:
@@ -626,6 +627,9 @@ def main(argv):
             spinner.stop()
         shutil.rmtree(work, ignore_errors=True)
 
+    print(f"load average {loadavg_at_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
+          f"{'private' if os.environ.get('BERTH_BENCH_IN_NETNS') else 'the machine' + chr(39) + 's own'} network namespace"
+          f"{'; busy: last CPU spinning' if args.busy else ''}; {args.warmup} warm-up + {args.rounds} rounds per load")
     print_table(loads)
     good = [e for e in loads if "error" not in e]
     growth = {}
@@ -662,6 +666,7 @@ def main(argv):
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "kernel": os.uname().release,
         "cpus": os.cpu_count(),
+        "loadavg_at_start": [round(v, 2) for v in loadavg_at_start],
         "loadavg_at_end": [round(v, 2) for v in os.getloadavg()],
         "netns": "private" if os.environ.get("BERTH_BENCH_IN_NETNS") else "machine's own",
         "busy": args.busy,
