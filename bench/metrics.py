@@ -627,9 +627,10 @@ def main(argv):
             spinner.stop()
         shutil.rmtree(work, ignore_errors=True)
 
+    netns = "private" if os.environ.get("BERTH_BENCH_IN_NETNS") else "the machine's own"
+    busy = "; busy: last CPU spinning" if args.busy else ""
     print(f"load average {loadavg_at_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
-          f"{'private' if os.environ.get('BERTH_BENCH_IN_NETNS') else 'the machine' + chr(39) + 's own'} network namespace"
-          f"{'; busy: last CPU spinning' if args.busy else ''}; {args.warmup} warm-up + {args.rounds} rounds per load")
+          f"{netns} network namespace{busy}; {args.warmup} warm-up + {args.rounds} rounds per load")
     print_table(loads)
     good = [e for e in loads if "error" not in e]
     growth = {}
