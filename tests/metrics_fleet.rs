@@ -389,6 +389,39 @@ fn dashboard_and_doc_promql_parse_in_prometheus() {
     );
 }
 
+/// The series names of docs/metrics.md's table (rows "| `berth_...` |").
+fn documented_series() -> Vec<String> {
+    let text = std::fs::read_to_string(DOC).expect("read docs/metrics.md");
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `berth_"))
+        .filter_map(|rest| rest.split_once('`').map(|(name, _)| format!("berth_{name}")))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// docs/metrics.md's table of series is exactly what `berth metrics`
+/// prints (its `# TYPE` lines, with the default periodic audit so that
+/// the berth_audit_* series are there), so neither can grow a series the
+/// other does not know.
+fn docs_list_every_series_berth_prints() {
+    let _serial = serial();
+    let (code, stdout, stderr) = run_berth(&["metrics", "--no-probe"], &[]);
+    assert_eq!(code, 0, "berth metrics exited {code}: {stderr}");
+    let mut printed: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    printed.sort();
+    printed.dedup();
+    assert!(printed.len() >= 10, "few series in berth metrics' output:\n{stdout}");
+    assert_eq!(documented_series(), printed, "docs/metrics.md's series table against berth metrics' # TYPE lines");
+}
+
 // ------------------------------------------------------------ the fleet
 
 /// An IPv4 prefix from `ip` output ("a.b.c.d/n" or a bare address, /32).
@@ -791,5 +824,6 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
 tests![
     alert_rules_pass_promtool,
     dashboard_and_doc_promql_parse_in_prometheus,
+    docs_list_every_series_berth_prints,
     three_hosts_in_prometheus_and_the_exposure_alert,
 ];
