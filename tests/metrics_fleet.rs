@@ -16,7 +16,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,10 +58,20 @@ struct HttpResponse {
 /// read to the end (10 s limit on each read). Prometheus answers large
 /// bodies chunked, which the serve tests' client does not read.
 fn http_get(host: &str, port: u16, target: &str) -> std::io::Result<HttpResponse> {
+    http_get_with(host, port, target, &[])
+}
+
+/// As [`http_get`], with extra request headers.
+fn http_get_with(host: &str, port: u16, target: &str, headers: &[(&str, &str)]) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect((host, port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")?;
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let split = raw
@@ -536,7 +546,7 @@ fn start_listeners(netns: &NetnsGuard, specs: &[Spec]) -> (KillOnDrop, Vec<(Stri
 /// Host `index` (0..3): namespace, veth 10.213.`octet`.(4i+1) here and
 /// .(4i+2) inside, its listeners, and `berth metrics --listen ADDR:0
 /// --expose --audit-every 0` inside, its port read from its stderr line.
-fn start_host(index: u8, octet: u8, specs: &[Spec]) -> Host {
+fn start_host(index: u8, octet: u8, specs: &[Spec], token_file: Option<&Path>) -> Host {
     let netns = NetnsGuard::create(&format!("fleet{index}"));
     let outside = format!("bfl{}h{index}", std::process::id());
     let _ = ip(&["link", "del", &outside]); // a leftover of a crashed run with this pid
@@ -568,6 +578,7 @@ fn start_host(index: u8, octet: u8, specs: &[Spec]) -> Host {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &netns.name, env!("CARGO_BIN_EXE_berth"), "metrics"])
         .args(["--listen", &format!("{address}:0"), "--expose", "--audit-every", "0"])
+        .args(token_file.map(|f| vec!["--token-file".as_ref(), f.as_os_str()]).unwrap_or_default())
         .env_remove("BERTH_SOURCE")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
@@ -643,8 +654,9 @@ fn is_exposure_alert(alert: &Value) -> bool {
 
 /// Three hosts (network namespaces over veth pairs), each running `berth
 /// metrics` on its own address with listeners of its own; a real
-/// Prometheus scrapes them every second with the shipped rules. Every
-/// target is up, every host's listeners are in `berth_listener_info` under
+/// Prometheus scrapes them every second with the shipped rules (the
+/// second host only with its bearer token, as docs/metrics.md configures
+/// it: without, it answers 401). Every target is up, every host's listeners are in `berth_listener_info` under
 /// its own instance with the right proto/address/port/scope/process labels
 /// (and no other host's), `berth_listeners` counts them, and nothing is
 /// exposed. Then a listener on 0.0.0.0 in one namespace makes
@@ -668,13 +680,24 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
         vec![tcp("127.0.0.12"), tcp("127.0.0.12")],
         vec![tcp("127.0.0.13"), udp("127.0.0.13")],
     ];
-    let mut hosts: Vec<Host> = (0..3u8).map(|i| start_host(i, octet, &specs[usize::from(i)])).collect();
+    // The second host wants a bearer token (--token-file), scraped by a
+    // job of its own with `authorization`, as docs/metrics.md shows.
+    let secrets = ScratchDir::new("fleet-token");
+    let token = format!("fleet-{}-token", std::process::id());
+    let token_file = secrets.write("token", format!("{token}\n"));
+    let mut hosts: Vec<Host> = (0..3u8)
+        .map(|i| start_host(i, octet, &specs[usize::from(i)], (i == 1).then_some(token_file.as_path())))
+        .collect();
     let started = std::time::Instant::now();
 
     // Straight to each exporter first, so a broken exporter is told apart
     // from a Prometheus that cannot reach it.
-    for host in &hosts {
-        let response = http_get(&host.address, host.metrics_port, "/metrics")
+    let unauthorized = http_get(&hosts[1].address, hosts[1].metrics_port, "/metrics").expect("GET /metrics");
+    assert_eq!(unauthorized.status, 401, "GET /metrics without the token: {}", unauthorized.body);
+    let bearer = format!("Bearer {token}");
+    for (index, host) in hosts.iter().enumerate() {
+        let headers: &[(&str, &str)] = if index == 1 { &[("Authorization", &bearer)] } else { &[] };
+        let response = http_get_with(&host.address, host.metrics_port, "/metrics", headers)
             .unwrap_or_else(|e| panic!("GET /metrics from {}: {e}\n{}", host.instance(), host.berth_log()));
         assert_eq!(
             response.status,
@@ -687,10 +710,16 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
         assert!(response.body.contains("berth_listener_info{"), "{}:\n{}", host.instance(), response.body);
     }
 
-    let targets: Vec<String> = hosts.iter().map(|h| format!("'{}'", h.instance())).collect();
     let config = format!(
-        "global:\n  scrape_interval: {s}s\n  scrape_timeout: {s}s\n  evaluation_interval: {s}s\nrule_files:\n  - berth-alerts.yml\nscrape_configs:\n  - job_name: berth\n    static_configs:\n      - targets: [{}]\n",
-        targets.join(", "),
+        "global:\n  scrape_interval: {s}s\n  scrape_timeout: {s}s\n  evaluation_interval: {s}s\n\
+         rule_files:\n  - berth-alerts.yml\n\
+         scrape_configs:\n  - job_name: berth\n    static_configs:\n      - targets: ['{}', '{}']\n\
+         \x20 - job_name: berth-token\n    authorization:\n      type: Bearer\n      credentials_file: {}\n\
+         \x20   static_configs:\n      - targets: ['{}']\n",
+        hosts[0].instance(),
+        hosts[2].instance(),
+        token_file.display(),
+        hosts[1].instance(),
         s = SCRAPE_INTERVAL.as_secs()
     );
     let prometheus = Prometheus::start(&config, &[("berth-alerts.yml", &rules_with_short_for())]);
@@ -704,7 +733,7 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
     // Every target up.
     let mut last = Vec::new();
     let up = poll_until(Duration::from_secs(20), || {
-        last = prometheus.query("up{job=\"berth\"}");
+        last = prometheus.query("up{job=~\"berth.*\"}");
         (last.len() == 3 && last.iter().all(|s| sample_value(s) == 1.0)).then_some(())
     });
     assert!(up.is_some(), "not every target up within 20 s: {last:?}\n{}", context(&prometheus, &hosts));
@@ -738,7 +767,7 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
     };
     let mut series = Vec::new();
     let complete = poll_until(Duration::from_secs(15), || {
-        series = prometheus.query("berth_listener_info{job=\"berth\"}");
+        series = prometheus.query("berth_listener_info{job=~\"berth.*\"}");
         hosts.iter().all(|h| seen_for(&series, &h.instance()) == expected(h)).then_some(())
     });
     for host in &hosts {
