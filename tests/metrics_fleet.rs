@@ -498,6 +498,33 @@ fn docs_list_every_series_berth_prints() {
     assert_eq!(documented_series(), printed, "docs/metrics.md's series table against berth metrics' # TYPE lines");
 }
 
+/// What `berth metrics` prints passes `promtool check metrics` (the
+/// exposition parses, and Prometheus's naming lints find nothing: units,
+/// `_total` on counters, no reserved suffixes).
+fn berth_output_passes_promtool_check_metrics() {
+    let _serial = serial();
+    let promtool = require_program("promtool", "prometheus");
+    let (code, stdout, stderr) = run_berth(&["metrics", "--no-probe"], &[]);
+    assert_eq!(code, 0, "berth metrics exited {code}: {stderr}");
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    let writer = std::thread::spawn(move || stdin.write_all(stdout.as_bytes()));
+    let stdout = read_within(child.stdout.take().expect("stdout piped"), Duration::from_secs(30), "promtool's stdout");
+    let stderr = read_within(child.stderr.take().expect("stderr piped"), Duration::from_secs(30), "promtool's stderr");
+    let _ = writer.join();
+    let status = KillOnDrop(child).0.wait().expect("wait for promtool");
+    assert!(
+        status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+        "promtool check metrics ({status}):\n{stdout}\n{stderr}"
+    );
+}
+
 // ------------------------------------------------------------ the fleet
 
 /// An IPv4 prefix from `ip` output ("a.b.c.d/n" or a bare address, /32).
@@ -965,5 +992,6 @@ tests![
     alert_rules_and_doc_queries_pass_promtool,
     dashboard_and_doc_promql_parse_in_prometheus,
     docs_list_every_series_berth_prints,
+    berth_output_passes_promtool_check_metrics,
     three_hosts_in_prometheus_and_the_exposure_alert,
 ];
