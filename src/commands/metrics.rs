@@ -31,9 +31,8 @@ pub fn run(args: &MetricsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         (None, None) => None,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
-        // TEMPORARY until the core's TLS lands (branch tls).
-        (Some(_), Some(_)) => return Err(Error::Usage("TLS lands with the HTTP core's TLS".into())),
-        _ => None::<Arc<rustls::ServerConfig>>,
+        (Some(cert), Some(key)) => Some(crate::servers::http::tls::server_config(cert, key)?),
+        _ => None,
     };
     let textfile = args.textfile.as_deref().map(Textfile::new).transpose()?;
     let settings = AuditSettings { source: global.source, probe: !args.no_probe };
@@ -131,8 +130,7 @@ fn serve(
     };
     // Two workers: scrapes are few, and the collection runs on the
     // blocking pool, not on the event loops.
-    let _ = tls;
-    let options = Options { limits, quiet: !args.log, hosts, workers: 2 };
+    let options = Options { limits, quiet: !args.log, hosts, workers: 2, tls };
     let handler = MetricsHandler { exporter, guard: Guard { cors: Vec::new(), auth } };
     server::run(handler, options, listener)?;
     Ok(ExitCode::Success)

@@ -119,6 +119,7 @@ impl Exporter {
             without_time_wait: false,
             ..Query::default()
         };
+        lock(&self.bytes).begin_read();
         let snapshot = match inventory::collect(&query) {
             Ok(snapshot) => Some(snapshot),
             Err(e) => {
@@ -141,7 +142,10 @@ impl Exporter {
                 }
                 bytes.totals(snapshot).clone()
             }
-            None => Default::default(),
+            None => {
+                bytes.abandon_read();
+                Default::default()
+            }
         };
         if self.closes_wanted && !self.closes_ok.load(Ordering::Relaxed) {
             failed.push(Part::Closes);

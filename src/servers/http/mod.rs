@@ -14,6 +14,10 @@
 //! - [`host`]: the Host guard (DNS rebinding), applied before any handler;
 //! - [`handler`]: what a handler is and what it answers;
 //! - [`response`]: response heads and bodies;
+//! - [`tls`]: HTTPS when [`Options::tls`] is set: the configuration from
+//!   PEM files, and each connection's rustls session, through which the
+//!   same connection loop reads and writes (files are then read and
+//!   encrypted in chunks instead of sendfile);
 //! - `log`: the request log, with the token masked.
 //!
 //! What handlers share without the core applying it: [`guard`] (CORS and
@@ -34,6 +38,7 @@ pub mod server;
 pub mod site;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 pub use handler::{Answer, Blocking, Exchange, Handler};
 pub use server::{Limits, Options};

@@ -23,6 +23,11 @@
 //! whether the connection stays open, checks the Host ([`super::host`]),
 //! and only then asks the handler; a handler's [`Blocking`] job runs on
 //! tokio's blocking threads, a bounded number at a time (`run_blocking`).
+//!
+//! With [`Options::tls`], a connection first does a TLS handshake, within
+//! the header timeout of the accept (which then also bounds the first
+//! head), and the same loop runs over the session ([`super::tls`]); the
+//! plain path pays one branch for it.
 
 use crate::stderr::say;
 use std::io::{self, IoSlice, Write};
@@ -42,6 +47,7 @@ use super::log::{finish_log_line, start_log_line};
 use super::registry::{Registry, SlotGuard, State};
 use super::request::{self, HeadError, Parsed, Request, MAX_HEAD};
 use super::response::{Body, Reply};
+use super::tls::{Session, HANDSHAKE_RECORD};
 use crate::error::Error;
 
 /// How long clients may take, and how many may be connected at once.
@@ -77,6 +83,9 @@ pub struct Options {
     pub hosts: HostGuard,
     /// Worker threads (one per core by default).
     pub workers: usize,
+    /// HTTPS: every connection starts with a TLS handshake (see
+    /// [`super::tls::server_config`]); None is plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct Shared<H> {
@@ -205,13 +214,16 @@ fn hand_out<H: Handler>(shared: &Arc<Shared<H>>, index: usize, stream: TcpStream
 fn admit<H: Handler>(shared: &Arc<Shared<H>>, index: usize, stream: TcpStream, peer: SocketAddr) {
     let counted = Counted { shared: shared.clone(), index };
     let Some(slot) = Registry::admit(&shared.registry, stream.as_raw_fd()) else {
-        // Every connection is busy writing: say so, and close.
-        let _ = stream.try_write(&canned(503, "berth: too many connections; retry in a moment\n"));
+        // Every connection is busy writing: say so, and close (over TLS,
+        // just close: a handshake for a refusal costs what is short).
+        if shared.options.tls.is_none() {
+            let _ = stream.try_write(&canned(503, "berth: too many connections; retry in a moment\n"));
+        }
         return;
     };
     let _ = stream.set_nodelay(true);
     let local = if shared.options.hosts.allow_local_address { stream.local_addr().ok().map(|a| a.ip()) } else { None };
-    let connection = Connection { slot, stream };
+    let connection = Connection { slot, stream, tls: None };
     tokio::spawn(async move {
         connection.serve(&counted.shared, peer, local).await;
         drop(counted);
@@ -328,6 +340,9 @@ async fn answer<H: Handler>(
 struct Connection {
     slot: SlotGuard,
     stream: TcpStream,
+    /// The TLS session, on an HTTPS server once the client has sent its
+    /// first bytes; every read and write goes through it then.
+    tls: Option<Box<Session>>,
 }
 
 /// Reusable buffers of one connection.
@@ -344,7 +359,12 @@ struct Buffers<S> {
 }
 
 impl Connection {
-    async fn serve<H: Handler>(self, shared: &Shared<H>, peer: SocketAddr, local: Option<IpAddr>) {
+    async fn serve<H: Handler>(mut self, shared: &Shared<H>, peer: SocketAddr, local: Option<IpAddr>) {
+        if let Some(config) = &shared.options.tls {
+            if self.start_tls(shared, peer, config).await.is_err() {
+                return;
+            }
+        }
         let mut buffers = Buffers {
             input: vec![0u8; MAX_HEAD].into_boxed_slice(),
             start: 0,
@@ -357,8 +377,51 @@ impl Connection {
         let _ = self.serve_requests(shared, peer, local, &mut buffers).await;
     }
 
+    /// The TLS handshake, within the header timeout of the accept (the
+    /// registry's deadline for a new connection, which then also bounds
+    /// the first head). A client that speaks plain HTTP to this port gets
+    /// a plain-text 400 saying so (nginx's 497), and the connection ends.
+    async fn start_tls<H: Handler>(
+        &mut self,
+        shared: &Shared<H>,
+        peer: SocketAddr,
+        config: &Arc<rustls::ServerConfig>,
+    ) -> io::Result<()> {
+        let mut first = [0u8; 1];
+        if self.stream.peek(&mut first).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if first[0] != HANDSHAKE_RECORD {
+            if first[0].is_ascii_alphabetic() {
+                self.refuse_plain_http(shared, peer).await;
+            }
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        let mut session = Box::new(Session::new(config)?);
+        session.handshake(&self.stream).await?;
+        self.tls = Some(session);
+        Ok(())
+    }
+
+    async fn refuse_plain_http<H: Handler>(&mut self, shared: &Shared<H>, peer: SocketAddr) {
+        let registry = &shared.registry;
+        let limits = shared.options.limits;
+        if !shared.options.quiet {
+            let mut log = String::new();
+            start_log_line(&mut log, peer, "-", "-", None);
+            finish_log_line(&mut log, 400, 0, Duration::ZERO, Some("plain HTTP on the HTTPS port"));
+            let _ = io::stderr().write_all(log.as_bytes());
+        }
+        if self.slot.enter(State::Idle, State::Writing, registry.deadline(limits.send_timeout)) {
+            let text = canned(400, "berth: this port speaks HTTPS: use https:// (plain HTTP was sent)\n");
+            if self.write_all(registry, limits, &text, &[]).await.is_ok() {
+                let _ = self.close_gracefully(registry, &mut [0u8; 4096]).await;
+            }
+        }
+    }
+
     async fn serve_requests<H: Handler>(
-        &self,
+        &mut self,
         shared: &Shared<H>,
         peer: SocketAddr,
         local: Option<IpAddr>,
@@ -455,7 +518,13 @@ impl Connection {
             if n == 0 {
                 if !was_idle && self.slot.state() == State::Closing {
                     // The header timeout ran out on a partial head.
-                    let _ = self.stream.try_write(&canned(408, "berth: the request head took too long\n"));
+                    let text = canned(408, "berth: the request head took too long\n");
+                    match &mut self.tls {
+                        None => {
+                            let _ = self.stream.try_write(&text);
+                        }
+                        Some(tls) => tls.try_send_last(&self.stream, &text),
+                    }
                     if !shared.options.quiet {
                         start_log_line(&mut b.log, peer, "-", "-", None);
                         finish_log_line(&mut b.log, 408, 0, Duration::ZERO, Some("request head too slow"));
@@ -479,7 +548,15 @@ impl Connection {
     }
 
     /// Reads what has arrived (0 at the end of the stream), waiting if nothing has.
-    async fn read(&self, into: &mut [u8]) -> io::Result<usize> {
+    async fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            None => self.read_plain(into).await,
+            Some(tls) => tls.read(&self.stream, into).await,
+        }
+    }
+
+    /// Reads what has arrived on the socket itself.
+    async fn read_plain(&self, into: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.stream.try_read(into) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stream.readable().await?,
@@ -489,7 +566,18 @@ impl Connection {
     }
 
     /// Writes the head in `head` and then the body.
-    async fn send(&self, registry: &Registry, limits: Limits, head: &[u8], body: Body) -> io::Result<()> {
+    async fn send(&mut self, registry: &Registry, limits: Limits, head: &[u8], body: Body) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            let slot = &self.slot;
+            let waiting = || slot.extend(registry.deadline(limits.send_timeout));
+            return match body {
+                Body::Empty => tls.write_all(&self.stream, &waiting, head, &[]).await,
+                Body::Bytes(bytes) => tls.write_all(&self.stream, &waiting, head, &bytes).await,
+                Body::File { file, offset, len } => {
+                    tls.send_file(&self.stream, &waiting, head, &file, offset, len).await
+                }
+            };
+        }
         match body {
             Body::Empty => self.write_all(registry, limits, head, &[]).await,
             Body::Bytes(bytes) => self.write_all(registry, limits, head, &bytes).await,
@@ -595,7 +683,16 @@ impl Connection {
     /// with unread data (which makes the kernel send a reset) cannot destroy
     /// the response before the client has read it. Bounded in time by the
     /// registry deadline and in bytes.
-    async fn close_gracefully(&self, registry: &Registry, scratch: &mut [u8]) -> io::Result<()> {
+    async fn close_gracefully(&mut self, registry: &Registry, scratch: &mut [u8]) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            // Waited for only while Writing, where the sweeper bounds it by
+            // the send deadline; otherwise the socket takes it at once or not at all.
+            if self.slot.state() == State::Writing {
+                let _ = tls.close(&self.stream).await;
+            } else {
+                tls.try_close(&self.stream);
+            }
+        }
         // SAFETY: shutdown on our own open socket.
         unsafe { libc::shutdown(self.stream.as_raw_fd(), libc::SHUT_WR) };
         if !self.slot.enter(State::Writing, State::Reading, registry.deadline(Duration::from_secs(2))) {
@@ -603,7 +700,7 @@ impl Connection {
         }
         let mut drained = 0;
         while drained < 1 << 20 {
-            match self.read(scratch).await {
+            match self.read_plain(scratch).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => drained += n,
             }
