@@ -13,10 +13,11 @@
 //! API. Namespaces, veths and every child are removed by guards, on success
 //! and on failure.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -642,8 +643,8 @@ fn start_listeners(netns: &NetnsGuard, specs: &[Spec]) -> (KillOnDrop, Vec<(Stri
 
 /// Host `index` (0..3): namespace, veth 10.213.`octet`.(4i+1) here and
 /// .(4i+2) inside, its listeners, and `berth metrics --listen ADDR:0
-/// --expose --audit-every 0` inside, its port read from its stderr line.
-fn start_host(index: u8, octet: u8, specs: &[Spec], token_file: Option<&Path>) -> Host {
+/// --expose --audit-every 0 EXTRA...` inside, its port read from its stderr line.
+fn start_host(index: u8, octet: u8, specs: &[Spec], extra: &[&OsStr]) -> Host {
     let netns = NetnsGuard::create(&format!("fleet{index}"));
     let outside = format!("bfl{}h{index}", std::process::id());
     let _ = ip(&["link", "del", &outside]); // a leftover of a crashed run with this pid
@@ -651,7 +652,7 @@ fn start_host(index: u8, octet: u8, specs: &[Spec], token_file: Option<&Path>) -
     assert!(ok, "ip link add {outside} type veth peer fleet0 in {}: {err}", netns.name);
     let veth = VethGuard { name: outside.clone() };
     let here = format!("10.213.{octet}.{}", 4 * index + 1);
-    let address = format!("10.213.{octet}.{}", 4 * index + 2);
+    let address = host_address(octet, index);
     for args in [
         vec!["addr".to_string(), "add".into(), format!("{here}/30"), "dev".into(), outside.clone()],
         vec!["link".into(), "set".into(), outside.clone(), "up".into()],
@@ -675,7 +676,7 @@ fn start_host(index: u8, octet: u8, specs: &[Spec], token_file: Option<&Path>) -
     let mut child = Command::new("ip")
         .args(["netns", "exec", &netns.name, env!("CARGO_BIN_EXE_berth"), "metrics"])
         .args(["--listen", &format!("{address}:0"), "--expose", "--audit-every", "0"])
-        .args(token_file.map(|f| vec!["--token-file".as_ref(), f.as_os_str()]).unwrap_or_default())
+        .args(extra)
         .env_remove("BERTH_SOURCE")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
@@ -689,12 +690,13 @@ fn start_host(index: u8, octet: u8, specs: &[Spec], token_file: Option<&Path>) -
     let (found, port_found) = std::sync::mpsc::channel();
     let collected = Arc::clone(&log);
     // Reads berth's stderr to its end (so a full pipe never stalls it), and
-    // sends the port of its "metrics on http://ADDR:PORT/metrics" line.
+    // sends the port of its "metrics on http(s)://ADDR:PORT/metrics" line.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(port) = line
-                .split_once("metrics on http://")
-                .and_then(|(_, url)| url.split('/').next())
+                .split_once("metrics on http")
+                .and_then(|(_, url)| url.strip_prefix("s://").or_else(|| url.strip_prefix("://")))
+                .and_then(|url| url.split('/').next())
                 .and_then(|authority| authority.rsplit_once(':'))
                 .and_then(|(_, port)| port.parse::<u16>().ok())
             {
@@ -735,6 +737,11 @@ fn rules_with_short_for() -> String {
     format!("{}for: {TEST_FOR}\n{}", &text[..at], &text[at + "for: 1m\n".len()..])
 }
 
+/// The address of host `index` inside its namespace.
+fn host_address(octet: u8, index: u8) -> String {
+    format!("10.213.{octet}.{}", 4 * index + 2)
+}
+
 /// BerthListenerExposed's expression, as shipped.
 fn exposure_expression() -> String {
     let text = std::fs::read_to_string(ALERTS).expect("read berth-alerts.yml");
@@ -752,8 +759,8 @@ fn is_exposure_alert(alert: &Value) -> bool {
 /// Three hosts (network namespaces over veth pairs), each running `berth
 /// metrics` on its own address with listeners of its own; a real
 /// Prometheus scrapes them every second with the shipped rules (the
-/// second host only with its bearer token, as docs/metrics.md configures
-/// it: without, it answers 401). Every target is up, every host's listeners are in `berth_listener_info` under
+/// second host only with its bearer token, the third over HTTPS, as
+/// docs/metrics.md configures them). Every target is up, every host's listeners are in `berth_listener_info` under
 /// its own instance with the right proto/address/port/scope/process labels
 /// (and no other host's), `berth_listeners` counts them, bytes a client
 /// sends to one listener show in `berth_port_received_bytes_total`, and
@@ -778,22 +785,38 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
         vec![tcp("127.0.0.12"), tcp("127.0.0.12")],
         vec![tcp("127.0.0.13"), udp("127.0.0.13")],
     ];
-    // The second host wants a bearer token (--token-file), scraped by a
-    // job of its own with `authorization`, as docs/metrics.md shows.
-    let secrets = ScratchDir::new("fleet-token");
+    // The second host wants a bearer token (--token-file), the third
+    // serves HTTPS (--tls-cert, --tls-key: a self-signed certificate for
+    // its address); each is scraped by a job of its own, configured as
+    // docs/metrics.md shows (`authorization`, `scheme: https` + `tls_config`).
+    let secrets = ScratchDir::new("fleet-secrets");
     let token = format!("fleet-{}-token", std::process::id());
     let token_file = secrets.write("token", format!("{token}\n"));
-    let mut hosts: Vec<Host> = (0..3u8)
-        .map(|i| start_host(i, octet, &specs[usize::from(i)], (i == 1).then_some(token_file.as_path())))
-        .collect();
+    let certified = rcgen::generate_simple_self_signed(vec![host_address(octet, 2)]).expect("a certificate");
+    let cert_file = secrets.write("cert.pem", certified.cert.pem());
+    let key_file = secrets.write("key.pem", certified.signing_key.serialize_pem());
+    let extras: [Vec<&OsStr>; 3] = [
+        vec![],
+        vec!["--token-file".as_ref(), token_file.as_os_str()],
+        vec!["--tls-cert".as_ref(), cert_file.as_os_str(), "--tls-key".as_ref(), key_file.as_os_str()],
+    ];
+    let mut hosts: Vec<Host> =
+        (0..3u8).map(|i| start_host(i, octet, &specs[usize::from(i)], &extras[usize::from(i)])).collect();
     let started = std::time::Instant::now();
 
     // Straight to each exporter first, so a broken exporter is told apart
     // from a Prometheus that cannot reach it.
     let unauthorized = http_get(&hosts[1].address, hosts[1].metrics_port, "/metrics").expect("GET /metrics");
     assert_eq!(unauthorized.status, 401, "GET /metrics without the token: {}", unauthorized.body);
+    // A plain-HTTP request to the HTTPS exporter gets no metrics.
+    let plain = http_get(&hosts[2].address, hosts[2].metrics_port, "/metrics");
+    assert!(
+        plain.as_ref().map_or(true, |r| r.status != 200),
+        "plain HTTP to the --tls-cert exporter answered 200: {:?}",
+        plain.map(|r| r.body)
+    );
     let bearer = format!("Bearer {token}");
-    for (index, host) in hosts.iter().enumerate() {
+    for (index, host) in hosts.iter().enumerate().take(2) {
         let headers: &[(&str, &str)] = if index == 1 { &[("Authorization", &bearer)] } else { &[] };
         let response = http_get_with(&host.address, host.metrics_port, "/metrics", headers)
             .unwrap_or_else(|e| panic!("GET /metrics from {}: {e}\n{}", host.instance(), host.berth_log()));
@@ -811,13 +834,16 @@ fn three_hosts_in_prometheus_and_the_exposure_alert() {
     let config = format!(
         "global:\n  scrape_interval: {s}s\n  scrape_timeout: {s}s\n  evaluation_interval: {s}s\n\
          rule_files:\n  - berth-alerts.yml\n\
-         scrape_configs:\n  - job_name: berth\n    static_configs:\n      - targets: ['{}', '{}']\n\
+         scrape_configs:\n  - job_name: berth\n    static_configs:\n      - targets: ['{}']\n\
          \x20 - job_name: berth-token\n    authorization:\n      type: Bearer\n      credentials_file: {}\n\
+         \x20   static_configs:\n      - targets: ['{}']\n\
+         \x20 - job_name: berth-tls\n    scheme: https\n    tls_config:\n      ca_file: {}\n\
          \x20   static_configs:\n      - targets: ['{}']\n",
         hosts[0].instance(),
-        hosts[2].instance(),
         token_file.display(),
         hosts[1].instance(),
+        cert_file.display(),
+        hosts[2].instance(),
         s = SCRAPE_INTERVAL.as_secs()
     );
     let prometheus = Prometheus::start(&config, &[("berth-alerts.yml", &rules_with_short_for())]);
