@@ -1111,42 +1111,76 @@ fn http10_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn node_exporter_reads_the_textfile() {
-    let _serial = serial();
+/// Debian's prometheus-node-exporter with only the textfile collector, on
+/// DIR, at 127.0.0.1:<free>; as root it runs as nobody, as Debian runs it
+/// as its own user. Killed by its pid on drop.
+fn node_exporter_on(dir: &Path) -> (KillOnDrop, u16) {
     let node_exporter = require_program("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter");
-    let (_tcp, tcp_port) = listener_v4();
-    let dir = ScratchDir::new("mnode");
-    let (code, _, stderr) =
-        run_berth(&["metrics", "--textfile", dir.path.to_str().unwrap(), "--audit-every", "0"], &[]);
-    assert_eq!(code, 0, "{stderr}");
     let port = free_port();
     let mut command = Command::new(node_exporter);
     command
         .args(["--collector.disable-defaults", "--collector.textfile"])
-        .arg(format!("--collector.textfile.directory={}", dir.path.display()))
+        .arg(format!("--collector.textfile.directory={}", dir.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if is_root() {
-        // As Debian runs it: not as root, so berth.prom must be readable by others.
         command.uid(NOBODY.0).gid(NOBODY.1).current_dir("/");
     }
     let mut node = KillOnDrop(command.spawn().expect("start prometheus-node-exporter"));
     wait_listening(&mut node.0, port, "prometheus-node-exporter");
+    (node, port)
+}
+
+/// node_exporter's /metrics, parsed strictly (it is Prometheus text 0.0.4).
+fn node_exporter_scrape(port: u16) -> Exposition {
     let (status, body) = http10_get(port, "/metrics");
     assert_eq!(status, 200, "{body}");
-    let lines: Vec<&str> = body.lines().collect();
-    assert!(
-        lines.iter().any(|l| l.starts_with("node_textfile_scrape_error ") && l.ends_with(" 0")),
-        "node_textfile_scrape_error is not 0:\n{body}"
+    parse_or_panic(&body, Format::Text, "node_exporter's /metrics")
+}
+
+fn the_strict_parser_accepts_node_exporters_output() {
+    let _serial = serial();
+    // The parser is not stricter than the reference implementation:
+    // node_exporter's own exposition (Go's client library) parses, HELP
+    // texts, summaries and counters included.
+    let dir = ScratchDir::new("mnode-self");
+    dir.write("x.prom", "# HELP x A \\\\ help\\nline.\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1\n");
+    let (_node, port) = node_exporter_on(&dir.path);
+    let metrics = node_exporter_scrape(port);
+    assert!(metrics.types.get("go_gc_duration_seconds").is_some_and(|t| t == "summary"), "{:?}", metrics.types);
+    assert_eq!(
+        metrics.value("x", &[("a", "q\"\\\n")]),
+        Some(1.0),
+        "escapes round-trip: {:?}",
+        metrics.series("x", &[])
     );
-    let ours = format!("port=\"{tcp_port}\"");
-    assert!(
-        lines.iter().any(|l| l.starts_with("berth_listener_info{") && l.contains(&ours) && l.contains("proto=\"tcp\"")),
-        "node_exporter does not expose berth_listener_info for port {tcp_port}:\n{body}"
+    assert_eq!(metrics.value("node_textfile_scrape_error", &[]), Some(0.0));
+}
+
+fn node_exporter_reads_the_textfile() {
+    let _serial = serial();
+    let (_tcp, tcp_port) = listener_v4();
+    let dir = ScratchDir::new("mnode");
+    let (code, _, stderr) =
+        run_berth(&["metrics", "--textfile", dir.path.to_str().unwrap(), "--audit-every", "0"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (mut node, port) = node_exporter_on(&dir.path);
+    let metrics = node_exporter_scrape(port);
+    assert_eq!(
+        metrics.value("node_textfile_scrape_error", &[]),
+        Some(0.0),
+        "node_exporter could not read berth.prom (as {}); mtimes {:?}",
+        if is_root() { "nobody" } else { "this user" },
+        metrics.series("node_textfile_mtime_seconds", &[])
     );
-    assert!(lines.iter().any(|l| l.starts_with("berth_build_info{")), "berth_build_info:\n{body}");
+    let listener = metrics.listener("tcp", "127.0.0.1", tcp_port).unwrap_or_else(|| {
+        panic!("node_exporter does not expose berth_listener_info for port {tcp_port}: {:?}", metrics.listeners())
+    });
+    assert_eq!(label(listener, "scope"), "loopback");
+    assert_eq!(label(listener, "process"), our_comm());
+    assert_eq!(metrics.series("berth_build_info", &[]).len(), 1, "berth_build_info through node_exporter");
     terminate(&mut node.0, "prometheus-node-exporter");
 }
 
@@ -1262,6 +1296,7 @@ fn an_unreadable_port_range_is_a_scrape_error() {
 
 tests![
     the_strict_parser_refuses_broken_expositions,
+    the_strict_parser_accepts_node_exporters_output,
     one_shot_lists_tcp_and_udp_listeners,
     one_shot_lists_a_v6_loopback_listener,
     listen_negotiates_text_and_openmetrics,
