@@ -781,6 +781,58 @@ fn a_missing_token_file_is_a_usage_error() {
     assert!(line.contains(missing.to_str().unwrap()), "names the file: {line}");
 }
 
+// ---------------------------------------------------------------- TLS
+
+fn serves_https_with_a_cert_and_key() {
+    let _serial = serial();
+    let dir = ScratchDir::new("mtls-serve");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    let cert_file = dir.write("cert.pem", cert.pem());
+    let key_file = dir.write("key.pem", key.serialize_pem());
+    let exporter = Exporter::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--audit-every",
+        "0",
+        "--tls-cert",
+        cert_file.to_str().unwrap(),
+        "--tls-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(exporter.url.starts_with("https://127.0.0.1:"), "the URL says https: {}", exporter.url);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).expect("trust the certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).expect("a TLS client");
+    let tcp = crate::common::http::connect(exporter.port);
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    let raw = format!("GET /metrics HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", exporter.port);
+    tls.write_all(raw.as_bytes()).expect("send over TLS");
+    let response = read_response(&mut tls, false).expect("an answer over TLS");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("Content-Type"), Some(TEXT_TYPE));
+    let metrics = parse_or_panic(&response.text(), Format::Text, "GET /metrics over TLS");
+    assert!(metrics.listener("tcp", "127.0.0.1", exporter.port).is_some(), "{:?}", metrics.listeners());
+
+    // Plain HTTP on the TLS port gets no metrics (whatever else it gets).
+    let mut stream = crate::common::http::connect(exporter.port);
+    let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("berth_listener_info"), "metrics over plain HTTP on the TLS port: {answer}");
+    assert!(!exporter.stderr().contains("panicked"), "{}", exporter.stderr());
+}
+
 // ---------------------------------------------------------------- 4: byte counters
 
 fn port_bytes(metrics: &Exposition, port: u16) -> (f64, f64) {
@@ -1305,6 +1357,7 @@ tests![
     token_is_required_when_set,
     token_from_file_and_environment,
     a_missing_token_file_is_a_usage_error,
+    serves_https_with_a_cert_and_key,
     port_byte_counters_count_closed_connections_and_never_go_down,
     audit_findings_appear_and_audit_every_zero_turns_them_off,
     textfile_is_written_once,
