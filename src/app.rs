@@ -45,6 +45,7 @@ pub fn run() -> i32 {
         Command::Scan(args) => commands::scan::run(args, &cli.global),
         Command::Watch(args) => commands::watch::run(args, &cli.global),
         Command::History(args) => commands::history::run(args, &cli.global),
+        Command::Metrics(args) => commands::metrics::run(args, &cli.global),
     };
     match result {
         Ok(code) => code.code(),

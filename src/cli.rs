@@ -139,6 +139,11 @@ pub enum Command {
     #[command(after_help = HISTORY_EXAMPLES)]
     History(HistoryArgs),
 
+    /// Export listeners, sockets, bytes per port and audit findings to
+    /// Prometheus: serve /metrics, write a node_exporter textfile, or print once.
+    #[command(after_help = METRICS_EXAMPLES)]
+    Metrics(MetricsArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
@@ -155,6 +160,31 @@ pub enum Command {
     )]
     Man,
 }
+
+const METRICS_EXAMPLES: &str = "\
+Examples:
+  berth metrics                          print every series once (Prometheus text)
+  berth metrics --listen 9798            serve http://127.0.0.1:9798/metrics for Prometheus
+  berth metrics --listen 9798 --expose --token-file ./token
+                                         serve every address (for the fleet's Prometheus),
+                                         with the bearer token in ./token required
+  berth metrics --textfile /var/lib/prometheus/node-exporter --every 30s
+                                         feed node_exporter's textfile collector
+  berth metrics --listen 9798 --audit-every 0
+                                         no periodic audit (no berth_audit_* findings)
+
+Series (docs/metrics.md lists every one, with PromQL for common questions):
+berth_listener_info{proto,address,port,scope,service,process,user,container},
+berth_listeners{scope}, berth_sockets{proto,state}, berth_time_wait_sockets,
+berth_ephemeral_ports_in_use{proto}, berth_ephemeral_port_range_size,
+berth_port_received_bytes_total{port}, berth_port_sent_bytes_total{port},
+berth_audit_finding{check,severity,port,process}, berth_scrape_error{part},
+berth_scrape_duration_seconds, berth_build_info{version}.
+Alerting rules and a Grafana dashboard: contrib/prometheus, contrib/grafana.
+--listen and --every run until stopped (Ctrl-C, SIGTERM). Exit codes: 0
+done; 2 bad usage (a malformed address, a missing token file or directory);
+4 the system would not give the socket table or the port; 6 the textfile
+could not be written.";
 
 const WATCH_EXAMPLES: &str = "\
 Examples:
@@ -807,6 +837,59 @@ pub struct LsArgs {
     /// One JSON object per socket, owners nested (schema: docs/json.md).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Serve /metrics on this port or address:port (loopback unless
+    /// --expose; 0 for any free port, printed on stderr).
+    #[arg(long, value_name = "[ADDRESS:]PORT", value_parser = values::listen_address, conflicts_with = "textfile")]
+    pub listen: Option<(Option<std::net::IpAddr>, u16)>,
+
+    /// Listen on an address other hosts can reach (with --listen).
+    #[arg(long, requires = "listen")]
+    pub expose: bool,
+
+    /// Write DIR/berth.prom for node_exporter's textfile collector (a
+    /// temporary file renamed into place: never seen half-written).
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<std::path::PathBuf>,
+
+    /// With --textfile: write the file again this often (1s to 1h), until stopped.
+    #[arg(long, value_name = "TIME", requires = "textfile", value_parser = values::textfile_every)]
+    pub every: Option<std::time::Duration>,
+
+    /// Require `Authorization: Bearer TOKEN` (shown in `ps`: prefer
+    /// --token-file or the environment variable).
+    #[arg(long, value_name = "TOKEN", env = "BERTH_METRICS_TOKEN", hide_env_values = true, requires = "listen")]
+    pub token: Option<String>,
+
+    /// Require the bearer token in FILE (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "token", requires = "listen")]
+    pub token_file: Option<std::path::PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "listen"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Run the audit this often (1m, 5m, 1h) for the berth_audit_* series;
+    /// 0 turns it off. The first run starts with the exporter.
+    #[arg(long, value_name = "TIME", default_value = "5m", value_parser = values::audit_every)]
+    pub audit_every: std::time::Duration,
+
+    /// The periodic audit contacts no service (bind addresses, firewall
+    /// and owners only).
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// A log line per request on stderr (off by default: Prometheus
+    /// scrapes every few seconds).
+    #[arg(long, requires = "listen")]
+    pub log: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -12,6 +12,7 @@
 //! ```text
 //! app, commands, args, cli   the CLI: typed arguments, configured objects, calls, exit codes
 //! render                     prints what the layers below return; never reads the system
+//! metrics                    the Prometheus exporter (uses servers, audit and analysis)
 //! watch, history             the live view of sockets over time (uses analysis), and what it records
 //! servers                    servers (they use actions, analysis and net)
 //! audit, net, actions        the audit (uses net and analysis); clients; what changes the system (uses analysis)
@@ -35,6 +36,7 @@ pub(crate) mod commands;
 pub(crate) mod error;
 pub(crate) mod exit_codes;
 pub(crate) mod history;
+pub(crate) mod metrics;
 pub(crate) mod net;
 pub(crate) mod printable;
 pub(crate) mod render;

@@ -339,6 +339,38 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
                 }
             }
         }
+        "metrics" => {
+            let mut at = 1;
+            while at + 1 < args.len() {
+                let value = args[at + 1].clone();
+                match args[at].as_str() {
+                    // The token file an example names is made, with a token.
+                    "--token-file" => {
+                        std::fs::write(in_scratch(dir, &value), "example-token\n").unwrap();
+                        args[at + 1] = in_scratch(dir, &value).display().to_string();
+                    }
+                    // node_exporter's directory becomes one of the scratch
+                    // directory's (never the machine's own).
+                    "--textfile" => {
+                        let textfile = dir.path.join("textfile");
+                        std::fs::create_dir_all(&textfile).unwrap();
+                        args[at + 1] = textfile.display().to_string();
+                        notes.push(format!("{value} -> the scratch directory's textfile/"));
+                    }
+                    // A --listen port that is taken here becomes a free one.
+                    "--listen" => {
+                        let port = value.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+                        if port != 0 && !bindable(port, false) {
+                            let free = free_port().to_string();
+                            args[at + 1] = format!("{}{free}", &value[..value.len() - port.to_string().len()]);
+                            notes.push(format!("port {port} is taken here: {free} instead"));
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
         "serve" => {
             for arg in args.iter().skip(1).filter(|a| a.starts_with("./")) {
                 dir.write(&format!("{arg}/index.html"), "<h1>example</h1>");
@@ -408,6 +440,7 @@ fn ready_marker(command: &str) -> Option<&'static str> {
         "echo" => Some("berth: echoing on"),
         "listen" => Some("berth: listening on"),
         "run" => Some("berth: running"),
+        "metrics" => Some("berth: metrics on"),
         _ => None,
     }
 }
@@ -440,7 +473,8 @@ fn execute(invocation: &Invocation, args: &[String], dir: &ScratchDir) -> (Outco
     });
     // audit probes for up to its 20 s budget; servers and sessions are
     // given a few seconds; the rest finish at once.
-    let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run");
+    let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run")
+        || (command_name == "metrics" && args.iter().any(|a| a == "--every"));
     let limit = match command_name {
         // A watch runs until stopped: a moment shows its arguments work.
         "watch" => 2,
@@ -519,7 +553,7 @@ fn every_printed_example_runs() {
             report.push(format!("{how:<36} {shown}{notes}"));
             let usage = USAGE_WORDS.iter().find(|w| stderr.contains(*w));
             let command = prepared.args.first().map(String::as_str).unwrap_or_default();
-            let may_run_on = matches!(command, "serve" | "echo" | "listen" | "connect" | "run" | "watch");
+            let may_run_on = matches!(command, "serve" | "echo" | "listen" | "connect" | "run" | "watch" | "metrics");
             if matches!(outcome, Outcome::Exited(2)) || usage.is_some() || stderr.contains("panicked") {
                 failures.push(format!("{shown}\n  ran berth {:?}: {how}\n  {stderr}", prepared.args));
             } else if matches!(outcome, Outcome::StillRunning) && !may_run_on {

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use berth_inventory::processes::start_ticks_of;
@@ -133,6 +134,24 @@ impl ProcessHandle {
         let rc = unsafe { libc::poll(&mut poll, 1, millis) };
         rc > 0 && poll.revents & libc::POLLIN != 0
     }
+}
+
+/// SIGINT and SIGTERM set the returned flag, which a long-running loop
+/// stops on (`watch` then prints its summary and closes the history,
+/// `metrics --textfile` removes its temporary file), instead of being
+/// killed mid-write.
+pub fn stop_on_signals() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    &STOP
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ mod tests {
     use super::*;
 
     fn linux_default() -> PortRanges {
-        PortRanges { ephemeral: (32768, 60999), reserved: vec![(62000, 62009)], bindv6only: false }
+        PortRanges { ephemeral: (32768, 60999), reserved: vec![(62000, 62009)], bindv6only: false, unread: None }
     }
 
     #[test]

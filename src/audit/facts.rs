@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::io;
 
-use berth_inventory::firewall::Firewall;
+use berth_inventory::firewall::{self, Firewall};
 use berth_inventory::processes::{self, Executable};
-use berth_inventory::system::SystemFacts;
+use berth_inventory::system::{self, SystemFacts};
 use berth_inventory::Interface;
+use berth_inventory::{self as inventory, interfaces, InventoryError, Query, Snapshot, SourceChoice};
 
-use super::{Listener, Reach};
+use super::{listeners, reachability, Listener, Reach};
 
 /// What the command read of the machine for the audit: the checks judge
 /// it, and the probes find the listeners in it.
@@ -34,6 +35,36 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Reads the facts: one snapshot of the listeners and owners, the
+    /// firewall rules (read on another thread meanwhile: nft and
+    /// iptables-save are separate programs), the system's settings and the
+    /// interfaces. The snapshot comes back too, for its source and
+    /// visibility notes. What `berth audit` and `berth metrics` audit.
+    pub fn gather(source: SourceChoice) -> Result<(Facts, Snapshot), InventoryError> {
+        let query = Query::listeners(source);
+        let (snapshot, firewall) = std::thread::scope(|scope| {
+            let firewall = scope.spawn(firewall::read);
+            let snapshot = inventory::collect(&query);
+            (snapshot, firewall.join().unwrap_or_default())
+        });
+        let snapshot = snapshot?;
+        let system = system::collect();
+        let interfaces = interfaces::list();
+        let listeners = listeners::collect(&snapshot, &interfaces);
+        let reach = reachability::assess(&listeners, &firewall, &system, &interfaces);
+        let facts = Facts {
+            listeners,
+            reach,
+            firewall,
+            system,
+            interfaces,
+            root: snapshot.visibility.running_as_root,
+            unseen_processes: snapshot.visibility.unreadable_processes,
+            ephemeral: snapshot.port_ranges.ephemeral,
+        };
+        Ok((facts, snapshot))
+    }
+
     /// The reach of a listener (by its index in `listeners`).
     pub fn reach_of(&self, index: usize) -> &Reach {
         &self.reach[index]

@@ -212,6 +212,43 @@ pub fn watch_duration(text: &str) -> Result<Duration, Error> {
     span(text, "duration", Duration::from_millis(1), Duration::from_secs(30 * 86400), "10s or 2h")
 }
 
+/// `metrics --every`: 1 s to an hour.
+pub fn textfile_every(text: &str) -> Result<Duration, Error> {
+    span(text, "period", Duration::from_secs(1), Duration::from_secs(3600), "30s or 1m")
+}
+
+/// `metrics --audit-every`: 0 (off) or 1 s to a day.
+pub fn audit_every(text: &str) -> Result<Duration, Error> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    span(text, "period", Duration::from_secs(1), Duration::from_secs(86400), "5m, 1h, or 0 for off")
+}
+
+/// What [`listen_address`] accepts, in its refusals.
+const LISTEN_ADDRESS_FORMS: &str =
+    "give a port (9798), an address and port (127.0.0.1:9798, [::1]:9798), or port 0 for any free port";
+
+/// `metrics --listen`: `PORT`, `ADDRESS:PORT` or `[IPv6]:PORT`; the
+/// address is None when only a port is given (loopback, or every address
+/// with --expose, as for serve's --bind).
+pub fn listen_address(text: &str) -> Result<(Option<IpAddr>, u16), Error> {
+    let trimmed = text.trim();
+    if let Ok(port) = listen_port(trimmed) {
+        return Ok((None, port));
+    }
+    let (host, port) = match trimmed.rsplit_once(':') {
+        Some((host, port)) => (host.trim_start_matches('[').trim_end_matches(']'), port),
+        None => return Err(invalid("listen address", text, LISTEN_ADDRESS_FORMS)),
+    };
+    let address = match host {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        _ => host.parse::<IpAddr>().map_err(|_| invalid("listen address", text, LISTEN_ADDRESS_FORMS))?,
+    };
+    let port = listen_port(port).map_err(|_| invalid("listen address", text, LISTEN_ADDRESS_FORMS))?;
+    Ok((Some(address), port))
+}
+
 /// `scan --ports`: ports and ranges, as `1-1024,8080`, each port once, ascending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortList(pub Vec<u16>);

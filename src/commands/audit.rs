@@ -5,12 +5,12 @@
 use crate::stderr::say;
 use std::io::Write;
 
-use crate::audit::{self, listeners, policy, probe, reachability, Facts};
+use crate::audit::{self, policy, probe, Facts};
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::render;
-use berth_inventory::{self as inventory, firewall, interfaces, system, Protocol, Query};
+use berth_inventory::Protocol;
 
 pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     // A policy that cannot be read or parsed is an input error (exit 2), but
@@ -101,30 +101,10 @@ pub fn run(args: &AuditArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     Ok(if threshold_hit { ExitCode::NothingFound } else { ExitCode::Success })
 }
 
-/// One snapshot of the listeners and owners, the firewall rules (read on
-/// another thread meanwhile: nft and iptables-save are separate programs),
-/// the system's settings and the interfaces.
+/// The audit's facts ([`Facts::gather`]), with the note on a fallback
+/// source said once.
 fn gather(global: &GlobalArgs) -> Result<Facts, Error> {
-    let query = Query::listeners(global.source);
-    let (snapshot, firewall) = std::thread::scope(|scope| {
-        let firewall = scope.spawn(firewall::read);
-        let snapshot = inventory::collect(&query);
-        (snapshot, firewall.join().unwrap_or_default())
-    });
-    let snapshot = snapshot?;
+    let (facts, snapshot) = Facts::gather(global.source)?;
     super::print_source_note(&snapshot);
-    let system = system::collect();
-    let interfaces = interfaces::list();
-    let listeners = listeners::collect(&snapshot, &interfaces);
-    let reach = reachability::assess(&listeners, &firewall, &system, &interfaces);
-    Ok(Facts {
-        listeners,
-        reach,
-        firewall,
-        system,
-        interfaces,
-        root: snapshot.visibility.running_as_root,
-        unseen_processes: snapshot.visibility.unreadable_processes,
-        ephemeral: snapshot.port_ranges.ephemeral,
-    })
+    Ok(facts)
 }

@@ -12,6 +12,7 @@ pub mod history;
 pub mod kill;
 pub mod listen;
 pub mod ls;
+pub mod metrics;
 pub mod probe;
 pub mod run;
 pub mod scan;

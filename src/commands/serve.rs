@@ -127,7 +127,7 @@ fn give_up_root(root: Root, args: &ServeArgs) -> Result<(Root, bool), Error> {
 /// bind, IPv4 ones only for 0.0.0.0; the address itself otherwise, see
 /// [`reachable_at`]), and for a wildcard bind the machine's host name.
 /// All are the machine's own: a web page cannot re-point them at it.
-fn exposed_names(bound: IpAddr) -> (Vec<IpAddr>, Option<String>) {
+pub(crate) fn exposed_names(bound: IpAddr) -> (Vec<IpAddr>, Option<String>) {
     if bound.is_loopback() {
         return (Vec::new(), None);
     }
@@ -232,7 +232,7 @@ fn env_number(name: &str) -> Result<Option<u64>, Error> {
 
 /// The URL to print: the bound address, or loopback when bound to all
 /// (127.0.0.1 for `::` too: berth binds it dual-stack).
-fn local_url(bound: SocketAddr) -> String {
+pub(crate) fn local_url(bound: SocketAddr) -> String {
     let ip = match bound.ip() {
         ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,
@@ -245,7 +245,7 @@ fn local_url(bound: SocketAddr) -> String {
 
 /// Each connection is a descriptor: raise the soft limit to the hard one,
 /// and serve fewer connections at once if even that is too low.
-fn fit_to_open_files(wanted: usize) -> usize {
+pub(crate) fn fit_to_open_files(wanted: usize) -> usize {
     // The soft limit raised to the hard one (the shared helper): deep
     // paths, listings and connections all hold descriptors.
     let soft = limits::raise_fd_limit(u64::MAX);
@@ -260,7 +260,7 @@ fn fit_to_open_files(wanted: usize) -> usize {
 
 /// A client that goes away mid-response must not kill the server: writes
 /// to its socket fail with EPIPE instead of raising SIGPIPE.
-fn ignore_sigpipe() {
+pub(crate) fn ignore_sigpipe() {
     // SAFETY: setting a signal disposition; serve runs no code that relies on SIGPIPE.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);

@@ -8,7 +8,7 @@
 //! docs/design/watch-engine.md §3), and so does the proc connector.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -118,7 +118,7 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Runs the watch until stopped; returns whether any alert fired.
 pub fn run(mut config: WatchConfig, out: &mut impl Write) -> Result<bool, Error> {
-    let stop = stop_on_signals();
+    let stop = crate::actions::signal::stop_on_signals();
     let began = Instant::now();
 
     let listener_query = Query { tcp_listening_only: true, owners: false, tcp_counters: false, ..config.query.clone() };
@@ -643,20 +643,4 @@ pub fn shows(filter: &LsFilter, facts: &SocketFacts) -> bool {
         return false;
     }
     true
-}
-
-/// SIGINT and SIGTERM set the flag the loop stops on (then the summary is
-/// printed and the history closed), instead of killing berth mid-write.
-fn stop_on_signals() -> &'static AtomicBool {
-    static STOP: AtomicBool = AtomicBool::new(false);
-    extern "C" fn on_signal(_: libc::c_int) {
-        STOP.store(true, Ordering::Relaxed);
-    }
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-    &STOP
 }

@@ -67,7 +67,12 @@ impl SnapshotBuilder {
                     interfaces: vec![lo(Ipv4Addr::LOCALHOST.into()), lo(Ipv6Addr::LOCALHOST.into())],
                     path: None,
                 }],
-                port_ranges: PortRanges { ephemeral: (32768, 60999), reserved: Vec::new(), bindv6only: false },
+                port_ranges: PortRanges {
+                    ephemeral: (32768, 60999),
+                    reserved: Vec::new(),
+                    bindv6only: false,
+                    unread: None,
+                },
                 visibility: Visibility { running_as_root: false, ..Visibility::default() },
                 users: [(1000, "alice".to_string())].into_iter().collect(),
                 our_uid: 1000,

@@ -136,6 +136,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 pub use interfaces::Interface;
+pub use netns::own_namespace;
 pub use processes::{Container, Process};
 
 /// Transport protocol of a socket.
@@ -422,12 +423,17 @@ pub struct PortRanges {
     pub reserved: Vec<(u16, u16)>,
     /// net.ipv6.bindv6only: the IPV6_V6ONLY default for new sockets.
     pub bindv6only: bool,
+    /// Why net.ipv4.ip_local_port_range could not be read, when it could
+    /// not (the kernel's default range is assumed then): `berth metrics`
+    /// reports it as a scrape error rather than export a guess silently.
+    #[serde(skip)]
+    pub unread: Option<String>,
 }
 
 impl Default for PortRanges {
     /// The kernel's defaults: 32768-60999 ephemeral, nothing reserved, `bindv6only` off.
     fn default() -> Self {
-        PortRanges { ephemeral: sysctl::DEFAULT_EPHEMERAL, reserved: Vec::new(), bindv6only: false }
+        PortRanges { ephemeral: sysctl::DEFAULT_EPHEMERAL, reserved: Vec::new(), bindv6only: false, unread: None }
     }
 }
 

@@ -18,7 +18,7 @@ use super::{interfaces, processes, read_sockets, Namespace, Query, Socket};
 const NAMED_NETNS_DIR: &str = "/run/netns";
 
 /// The namespace berth's calling thread is in.
-pub(crate) fn own_namespace() -> u64 {
+pub fn own_namespace() -> u64 {
     fs::read_link("/proc/thread-self/ns/net")
         .ok()
         .and_then(|l| l.to_str().and_then(processes::namespace_inode))

@@ -62,7 +62,8 @@ mod tests {
 
     #[test]
     fn classes_and_ranges() {
-        let ranges = PortRanges { ephemeral: (32768, 60999), reserved: vec![(40000, 40010)], bindv6only: false };
+        let ranges =
+            PortRanges { ephemeral: (32768, 60999), reserved: vec![(40000, 40010)], bindv6only: false, unread: None };
         let f = PortFacts::of(22, Protocol::Tcp, &ranges);
         assert_eq!(
             (f.port_class, f.ephemeral, f.reserved, f.service),

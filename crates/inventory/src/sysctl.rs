@@ -8,15 +8,19 @@ use super::PortRanges;
 pub(crate) const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
 
 pub(crate) fn port_ranges() -> PortRanges {
-    let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| parse_range_pair(&text))
-        .unwrap_or(DEFAULT_EPHEMERAL);
+    const RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+    let (ephemeral, unread) = match fs::read_to_string(RANGE) {
+        Ok(text) => match parse_range_pair(&text) {
+            Some(range) => (range, None),
+            None => (DEFAULT_EPHEMERAL, Some(format!("{RANGE} does not hold two port numbers"))),
+        },
+        Err(e) => (DEFAULT_EPHEMERAL, Some(format!("cannot read {RANGE}: {e}"))),
+    };
     let reserved = fs::read_to_string("/proc/sys/net/ipv4/ip_local_reserved_ports")
         .map(|text| parse_port_list(&text))
         .unwrap_or_default();
     let bindv6only = fs::read_to_string("/proc/sys/net/ipv6/bindv6only").map(|t| t.trim() == "1").unwrap_or(false);
-    PortRanges { ephemeral, reserved, bindv6only }
+    PortRanges { ephemeral, reserved, bindv6only, unread }
 }
 
 /// `32768\t60999\n`
