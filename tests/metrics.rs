@@ -1124,26 +1124,32 @@ fn textfile_rewrites_are_atomic_and_leave_no_temporary_files() {
     });
     assert!(rewritten.is_some(), "berth.prom not rewritten within 10 s with --every 1s");
 
+    // Replaced, not rewritten in place: a new inode each time (rename),
+    // or a reader could see half of it.
+    let now = std::fs::metadata(&file).expect("stat berth.prom");
+    assert_ne!(now.ino(), first.ino(), "berth.prom was rewritten in place (same inode), not renamed over");
+
     // A reader never sees a partial file: each read parses, has every
-    // family the first had, and berth_build_info.
+    // family the first had, and berth_build_info. Reads go on, back to
+    // back, until three rewrites were seen (at least 2000 reads; at most
+    // 200 000 or 20 s).
     let mut inodes = BTreeSet::new();
     let started = Instant::now();
-    for read in 0..2000 {
-        if started.elapsed() > Duration::from_secs(30) {
-            break;
-        }
-        let mut opened = std::fs::File::open(&file).unwrap_or_else(|e| panic!("read {read}: berth.prom missing: {e}"));
+    let mut reads = 0;
+    while reads < 200_000 && started.elapsed() < Duration::from_secs(20) && (reads < 2000 || inodes.len() < 4) {
+        reads += 1;
+        let mut opened = std::fs::File::open(&file).unwrap_or_else(|e| panic!("read {reads}: berth.prom missing: {e}"));
         inodes.insert(opened.metadata().expect("fstat").ino());
         let mut text = String::new();
         opened.read_to_string(&mut text).expect("read berth.prom");
-        let parsed =
-            parse(&text, Format::Text).unwrap_or_else(|e| panic!("read {read}: a partial or broken file: {e}\n{text}"));
+        let parsed = parse(&text, Format::Text)
+            .unwrap_or_else(|e| panic!("read {reads}: a partial or broken file: {e}\n{text}"));
         let now: BTreeSet<String> = parsed.types.keys().cloned().collect();
-        assert_eq!(now, families, "read {read}: families differ from the first file's");
-        assert_eq!(parsed.series("berth_build_info", &[]).len(), 1, "read {read}: berth_build_info");
-        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(now, families, "read {reads}: families differ from the first file's");
+        assert_eq!(parsed.series("berth_build_info", &[]).len(), 1, "read {reads}: berth_build_info");
     }
-    assert!(inodes.len() >= 2, "the reads spanned no rewrite (one inode): nothing was proven; {inodes:?}");
+    assert!(reads >= 2000, "only {reads} reads in 20 s");
+    assert!(inodes.len() >= 2, "the {reads} reads spanned no rewrite (one inode): nothing was proven");
 
     let status = terminate(&mut child.0, "berth metrics --textfile");
     assert!(status.success() || status.signal() == Some(libc::SIGTERM), "after SIGTERM: {status:?}");
