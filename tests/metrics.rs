@@ -863,6 +863,38 @@ fn port_bytes(metrics: &Exposition, port: u16) -> (f64, f64) {
     }
 }
 
+/// One connection to `listener`: the client sends `n` bytes, the server
+/// reads them and answers `m`, which the client reads. Returns (client, server).
+fn exchange(listener: &std::net::TcpListener, port: u16, n: u64, m: u64, seed: u64) -> (TcpStream, TcpStream) {
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    for s in [&client, &server] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    let request = random_bytes(n as usize, seed);
+    client.write_all(&request).expect("client sends");
+    let mut got = vec![0u8; n as usize];
+    server.read_exact(&mut got).expect("server receives");
+    assert_eq!(got, request);
+    let answer = random_bytes(m as usize, seed + 1000);
+    server.write_all(&answer).expect("server sends");
+    let mut back = vec![0u8; m as usize];
+    client.read_exact(&mut back).expect("client receives");
+    assert_eq!(back, answer);
+    (client, server)
+}
+
+/// Closes a connection client first; the server reads the EOF (so the
+/// client's FIN, which acknowledges every byte it read, has arrived) and
+/// closes: the server side's final counts are in its destroy message.
+fn close_client_first(client: TcpStream, mut server: TcpStream) {
+    drop(client);
+    let mut byte = [0u8; 1];
+    assert_eq!(server.read(&mut byte).expect("the server reads the EOF"), 0, "EOF after the client closed");
+    drop(server);
+}
+
 fn port_byte_counters_count_closed_connections_and_never_go_down() {
     let _serial = serial();
     // In a namespace of its own when root: another test run's audit or scan,
@@ -870,77 +902,82 @@ fn port_byte_counters_count_closed_connections_and_never_go_down() {
     isolated("mbytes", || {
         let (listener, port) = listener_v4();
         let exporter = Exporter::start(&["--listen", "127.0.0.1:0", "--audit-every", "0"]);
-        let mut pairs = Vec::new();
-        let (mut want_received, mut sizes) = (0u64, Vec::new());
-        for i in 0..20u64 {
-            let (n, m) = (1000 + 97 * i, 2000 + 131 * i);
-            let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-            let (mut server, _) = listener.accept().expect("accept");
-            for s in [&client, &server] {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-            }
-            let request = random_bytes(n as usize, i + 1);
-            client.write_all(&request).expect("client sends");
-            let mut got = vec![0u8; n as usize];
-            server.read_exact(&mut got).expect("server receives");
-            assert_eq!(got, request);
-            let answer = random_bytes(m as usize, i + 100);
-            server.write_all(&answer).expect("server sends");
-            let mut back = vec![0u8; m as usize];
-            client.read_exact(&mut back).expect("client receives");
-            assert_eq!(back, answer);
-            want_received += n;
-            sizes.push((n, m));
-            pairs.push((client, server));
-        }
-        let want_sent: u64 = sizes.iter().map(|(_, m)| m).sum();
-
-        let mut history = Vec::new();
-        let mut previous = (0.0, 0.0);
-        let mut check = |history: &mut Vec<(f64, f64)>, closed: usize, sent_floor: u64| {
+        let mut history: Vec<(f64, f64)> = Vec::new();
+        // Every scrape: never below the last one.
+        let scrape = |history: &mut Vec<(f64, f64)>| {
             let now = port_bytes(&exporter.scrape(), port);
+            if let Some(last) = history.last() {
+                assert!(now.0 >= last.0 && now.1 >= last.1, "a counter went down: {now:?} after {last:?}; {history:?}");
+            }
             history.push(now);
+            now
+        };
+
+        // Phase 1: 20 connections open at once, then closed one by one,
+        // a scrape after each close.
+        let sizes: Vec<(u64, u64)> = (0..20).map(|i| (1000 + 97 * i, 2000 + 131 * i)).collect();
+        let pairs: Vec<_> =
+            sizes.iter().enumerate().map(|(i, &(n, m))| exchange(&listener, port, n, m, i as u64 + 1)).collect();
+        let mut want_received: u64 = sizes.iter().map(|(n, _)| n).sum();
+        let mut want_sent: u64 = sizes.iter().map(|(_, m)| m).sum();
+        let now = scrape(&mut history);
+        assert!(now.0 >= want_received as f64, "received {} < the {want_received} bytes read", now.0);
+        let mut acknowledged = 0;
+        for (i, (client, server)) in pairs.into_iter().enumerate() {
+            close_client_first(client, server);
+            acknowledged += sizes[i].1;
+            let now = scrape(&mut history);
             assert!(
                 now.0 >= want_received as f64,
-                "received {} < the {want_received} bytes the server has read ({closed} closed); history {history:?}",
-                now.0
+                "received {} < {want_received} ({} closed); {history:?}",
+                now.0,
+                i + 1
             );
             assert!(
-                now.1 >= sent_floor as f64,
-                "sent {} < the {sent_floor} bytes the closed connections' peers acknowledged; history {history:?}",
+                now.1 >= acknowledged as f64,
+                "sent {} < the {acknowledged} bytes acknowledged; {history:?}",
                 now.1
             );
-            assert!(now.0 >= previous.0 && now.1 >= previous.1, "a counter went down: history {history:?}");
-            previous = now;
-        };
-        check(&mut history, 0, 0);
-        // Closed one by one, client first; the server reads the EOF (so
-        // the client's FIN, which acknowledges every byte it read, has
-        // arrived) and closes: its final counts are the destroy event's.
-        let mut sent_floor = 0;
-        for (i, (client, mut server)) in pairs.into_iter().enumerate() {
-            drop(client);
-            let mut byte = [0u8; 1];
-            assert_eq!(server.read(&mut byte).expect("the server reads the EOF"), 0, "connection {i}: EOF");
-            drop(server);
-            sent_floor += sizes[i].1;
-            check(&mut history, i + 1, sent_floor);
         }
-        // Exact, once the destroy events are in (a bounded poll).
+
+        // Phase 2: 10 connections each opened, used and closed between two
+        // scrapes, so no scrape sees them open: their bytes can only come
+        // from the close messages. Each round's total catches up (bounded poll).
+        for round in 0..10u64 {
+            let (n, m) = (500 + 61 * round, 700 + 83 * round);
+            let (client, server) = exchange(&listener, port, n, m, 100 + round);
+            close_client_first(client, server);
+            want_received += n;
+            want_sent += m;
+            let caught_up = poll_until(Duration::from_secs(10), || {
+                let now = scrape(&mut history);
+                (now.0 >= want_received as f64 && now.1 >= want_sent as f64).then_some(())
+            });
+            assert!(
+                caught_up.is_some(),
+                "round {round}: a connection closed between scrapes is not counted within 10 s: \
+                 now {:?}, the test moved ({want_received}, {want_sent})",
+                history.last()
+            );
+        }
+
+        // Exact, once every close message is in (a bounded poll).
         let exact = poll_until(Duration::from_secs(10), || {
-            let now = port_bytes(&exporter.scrape(), port);
-            assert!(now.0 >= previous.0 && now.1 >= previous.1, "a counter went down: {now:?} after {previous:?}");
-            previous = now;
+            let now = scrape(&mut history);
             (now == (want_received as f64, want_sent as f64)).then_some(())
         });
+        let last = *history.last().expect("scrapes");
         assert!(
             exact.is_some(),
-            "after all closed: received/sent {previous:?}, the test moved ({want_received}, {want_sent}) \
-             (received {:+} over: the kernel's tcpi_bytes_received counts each peer FIN as a byte); history {history:?}",
-            previous.0 - want_received as f64
+            "after all closed: received/sent {last:?}, the test moved ({want_received}, {want_sent}) \
+             (received {:+} over, sent {:+}; the kernel's tcpi_bytes_received counts each peer FIN as a byte); \
+             {} scrapes, the first 40: {:?}",
+            last.0 - want_received as f64,
+            last.1 - want_sent as f64,
+            history.len(),
+            &history[..history.len().min(40)]
         );
-        assert!(history.len() >= 10);
+        assert!(history.len() >= 30, "{} scrapes", history.len());
         drop(listener);
     });
 }
