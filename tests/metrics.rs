@@ -616,6 +616,47 @@ fn one_shot_lists_a_v6_loopback_listener() {
     drop(v6);
 }
 
+/// A listener on 127.0.0.1 held only by a forked child whose comm is `name`
+/// (PR_SET_NAME). Returns the child (killed on drop), its port and its
+/// comm as /proc shows it.
+fn listener_held_by_comm(name: &[u8]) -> (ChildGuard, u16, String) {
+    use std::os::fd::AsRawFd;
+    let (listener, port) = listener_v4();
+    let mut c_name = name.to_vec();
+    c_name.push(0);
+    let fd = listener.as_raw_fd();
+    // Made before the fork and freed by the parent only: the child calls
+    // prctl(2) on it and nothing else (no allocation, no free).
+    let name_at = c_name.as_ptr() as usize;
+    // SAFETY: see above; the buffer outlives the fork in both processes.
+    let child = unsafe {
+        fork_child(&[fd], move || {
+            libc::prctl(libc::PR_SET_NAME, name_at as *const libc::c_char);
+        })
+    };
+    drop(c_name);
+    drop(listener);
+    let comm = poll_until(Duration::from_secs(5), || {
+        let comm = std::fs::read(format!("/proc/{}/comm", child.pid)).ok()?;
+        let comm = String::from_utf8_lossy(comm.strip_suffix(b"\n").unwrap_or(&comm)).into_owned();
+        (comm.as_bytes() == name).then_some(comm)
+    });
+    let comm = comm.unwrap_or_else(|| panic!("the child did not take the name {:?}", String::from_utf8_lossy(name)));
+    (child, port, comm)
+}
+
+fn label_values_with_quotes_backslashes_and_newlines_are_escaped() {
+    let _serial = serial();
+    let (_quoted, quoted_port, quoted) = listener_held_by_comm(b"q\"uo\\te{x}=,");
+    let (_newline, newline_port, _) = listener_held_by_comm(b"new\nline");
+    let metrics = one_shot(&["--audit-every", "0"]);
+    let sample = metrics.listener("tcp", "127.0.0.1", quoted_port).expect("the quoted child's listener");
+    assert_eq!(label(sample, "process"), quoted, "the comm, escaped and read back exactly: {sample:?}");
+    let sample = metrics.listener("tcp", "127.0.0.1", newline_port).expect("the newline child's listener");
+    let shown = label(sample, "process");
+    assert!(shown.starts_with("new") && shown.ends_with("line"), "{shown:?}");
+}
+
 // ---------------------------------------------------------------- 2: --listen
 
 fn listen_negotiates_text_and_openmetrics() {
@@ -1445,6 +1486,7 @@ tests![
     the_strict_parser_accepts_node_exporters_output,
     one_shot_lists_tcp_and_udp_listeners,
     one_shot_lists_a_v6_loopback_listener,
+    label_values_with_quotes_backslashes_and_newlines_are_escaped,
     listen_negotiates_text_and_openmetrics,
     listen_refuses_foreign_host_headers,
     concurrent_scrapes_succeed_with_one_listener_set,
