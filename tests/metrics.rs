@@ -657,6 +657,72 @@ fn label_values_with_quotes_backslashes_and_newlines_are_escaped() {
     assert!(shown.starts_with("new") && shown.ends_with("line"), "{shown:?}");
 }
 
+fn scopes_states_and_counts_in_a_namespace_of_its_own() {
+    let _serial = serial();
+    require_root("a network namespace, where the test knows every socket");
+    let netns = NetnsGuard::create("mscope");
+    let (ok, err) = ip(&["-n", &netns.name, "addr", "add", "192.0.2.7/32", "dev", "lo"]);
+    assert!(ok, "ip addr add 192.0.2.7/32 dev lo: {err}");
+    run_in(&netns, &["sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40999"]);
+    in_netns(&netns, || {
+        let (loopback, loopback_port) = listener_v4();
+        let all = std::net::TcpListener::bind("0.0.0.0:0").expect("bind 0.0.0.0:0 in the namespace");
+        let all_port = all.local_addr().unwrap().port();
+        let one = std::net::TcpListener::bind("192.0.2.7:0").expect("bind 192.0.2.7:0");
+        let one_port = one.local_addr().unwrap().port();
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let udp_port = udp.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", loopback_port)).expect("connect");
+        let (server, _) = loopback.accept().expect("accept");
+        let _remnant = time_wait_port();
+
+        let metrics = one_shot(&["--audit-every", "0"]);
+        let scope = |proto: &str, address: &str, port: u16| {
+            let sample = metrics
+                .listener(proto, address, port)
+                .unwrap_or_else(|| panic!("no listener_info for {proto} {address}:{port}: {:?}", metrics.listeners()));
+            label(sample, "scope")
+        };
+        assert_eq!(scope("tcp", "127.0.0.1", loopback_port), "loopback");
+        assert_eq!(scope("tcp", "0.0.0.0", all_port), "all");
+        assert_eq!(scope("tcp", "192.0.2.7", one_port), "address");
+        assert_eq!(scope("udp", "127.0.0.1", udp_port), "loopback");
+        // Only these four in this namespace.
+        assert_eq!(metrics.listeners().len(), 4, "{:?}", metrics.listeners());
+        // Each expected count checked, the mismatches said together.
+        let mut wrong = Vec::new();
+        let mut expect = |name: &str, labels: &[(&str, &str)], want: f64| {
+            let got = metrics.value(name, labels);
+            if got != Some(want) {
+                wrong.push(format!("{name}{labels:?}: {got:?}, expected {want}"));
+            }
+        };
+        expect("berth_listeners", &[("scope", "loopback")], 2.0);
+        expect("berth_listeners", &[("scope", "all")], 1.0);
+        expect("berth_listeners", &[("scope", "address")], 1.0);
+        // The spec's state names are ss's: LISTEN, ESTAB, TIME-WAIT, UNCONN.
+        expect("berth_sockets", &[("proto", "tcp"), ("state", "LISTEN")], 3.0);
+        expect("berth_sockets", &[("proto", "tcp"), ("state", "ESTAB")], 2.0);
+        expect("berth_sockets", &[("proto", "tcp"), ("state", "TIME-WAIT")], 1.0);
+        expect("berth_sockets", &[("proto", "udp"), ("state", "UNCONN")], 1.0);
+        expect("berth_time_wait_sockets", &[], 1.0);
+        // The namespace's own range: 40000-40999.
+        expect("berth_ephemeral_port_range_size", &[], 1000.0);
+        let states: Vec<String> = metrics.series("berth_sockets", &[]).iter().map(|s| label(s, "state")).collect();
+        assert!(wrong.is_empty(), "{}\n(berth_sockets states given: {states:?})", wrong.join("\n"));
+        let count = |name: &str, labels: &[(&str, &str)]| metrics.value(name, labels).unwrap_or(-1.0);
+        let in_use = count("berth_ephemeral_ports_in_use", &[("proto", "tcp")]);
+        assert!(in_use >= 1.0, "the client's port (40000-40999) is in use: {in_use}");
+        assert_eq!(
+            metrics.series("berth_port_received_bytes_total", &[]).len(),
+            3,
+            "a counter per listening TCP port: {:?}",
+            metrics.series("berth_port_received_bytes_total", &[])
+        );
+        drop((client, server, all, one, udp));
+    });
+}
+
 // ---------------------------------------------------------------- 2: --listen
 
 fn listen_negotiates_text_and_openmetrics() {
@@ -1487,6 +1553,7 @@ tests![
     one_shot_lists_tcp_and_udp_listeners,
     one_shot_lists_a_v6_loopback_listener,
     label_values_with_quotes_backslashes_and_newlines_are_escaped,
+    scopes_states_and_counts_in_a_namespace_of_its_own,
     listen_negotiates_text_and_openmetrics,
     listen_refuses_foreign_host_headers,
     concurrent_scrapes_succeed_with_one_listener_set,
