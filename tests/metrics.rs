@@ -825,6 +825,16 @@ fn concurrent_scrapes_succeed_with_one_listener_set() {
         for (i, set) in sets.iter().enumerate() {
             assert_eq!(set, &sets[0], "scrape {i}'s listeners differ from scrape 0's");
         }
+        // Concurrent scrapes share a snapshot: a shared one has one
+        // duration, to the nanosecond. Twenty different ones would be twenty walks of /proc.
+        let durations: BTreeSet<String> = responses
+            .iter()
+            .map(|r| {
+                let parsed = parse_or_panic(&r.text(), Format::Text, "a concurrent scrape");
+                format!("{:?}", parsed.value("berth_scrape_duration_seconds", &[]))
+            })
+            .collect();
+        assert!(durations.len() < 20, "20 concurrent scrapes, 20 snapshots (no two shared one): {durations:?}");
         assert!(exporter.stderr().lines().all(|l| !l.contains("panicked")), "{}", exporter.stderr());
     });
 }
