@@ -839,6 +839,31 @@ fn concurrent_scrapes_succeed_with_one_listener_set() {
     });
 }
 
+fn expose_serves_another_address_in_a_namespace() {
+    let _serial = serial();
+    require_root("a network namespace with an address of its own");
+    let netns = NetnsGuard::create("mexpose");
+    let (ok, err) = ip(&["-n", &netns.name, "addr", "add", "192.0.2.9/32", "dev", "lo"]);
+    assert!(ok, "ip addr add 192.0.2.9/32 dev lo: {err}");
+    in_netns(&netns, || {
+        let exporter = Exporter::start(&["--listen", "192.0.2.9:0", "--expose", "--audit-every", "0"]);
+        assert!(exporter.url.starts_with("http://192.0.2.9:"), "{}", exporter.url);
+        let ask = |host: &str| {
+            let mut stream = TcpStream::connect(("192.0.2.9", exporter.port)).expect("connect to 192.0.2.9");
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let raw = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            stream.write_all(raw.as_bytes()).expect("send");
+            read_response(&mut stream, false).expect("an answer")
+        };
+        let by_address = ask(&format!("192.0.2.9:{}", exporter.port));
+        assert_eq!(by_address.status, 200, "Host: the exposed address: {}", by_address.text());
+        let metrics = parse_or_panic(&by_address.text(), Format::Text, "exposed /metrics");
+        let own = metrics.listener("tcp", "192.0.2.9", exporter.port).expect("berth's own listener");
+        assert_eq!(label(own, "scope"), "address");
+        assert_eq!(ask("evil.example").status, 421, "the Host guard stays on with --expose");
+    });
+}
+
 // ---------------------------------------------------------------- 3: --token
 
 fn assert_unauthorized(port: u16, headers: &[(&str, &str)], what: &str) {
@@ -1567,6 +1592,7 @@ tests![
     listen_negotiates_text_and_openmetrics,
     listen_refuses_foreign_host_headers,
     concurrent_scrapes_succeed_with_one_listener_set,
+    expose_serves_another_address_in_a_namespace,
     token_is_required_when_set,
     token_from_file_and_environment,
     a_missing_token_file_is_a_usage_error,
