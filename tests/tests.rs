@@ -35,6 +35,7 @@ mod kill;
 mod load_generator;
 mod ls;
 mod messages;
+mod metrics;
 mod metrics_fleet;
 mod policy_expose;
 mod probe;
@@ -70,6 +71,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(load_generator::cases());
     cases.extend(ls::cases());
     cases.extend(messages::cases());
+    cases.extend(metrics::cases());
     cases.extend(metrics_fleet::cases());
     cases.extend(policy_expose::cases());
     cases.extend(probe::cases());
