@@ -226,27 +226,26 @@ pub fn audit_every(text: &str) -> Result<Duration, Error> {
 }
 
 /// What [`listen_address`] accepts, in its refusals.
-const LISTEN_ADDRESS_FORMS: &str =
-    "give a port (9798), an address and port (127.0.0.1:9798, [::1]:9798), or port 0 for any free port";
+const LISTEN_ADDRESS_FORMS: &str = "give a port (9798), an address and port (127.0.0.1:9798; an IPv6 address in brackets, [::1]:9798), or port 0 for any free port";
 
-/// `metrics --listen`: `PORT`, `ADDRESS:PORT` or `[IPv6]:PORT`; the
-/// address is None when only a port is given (loopback, or every address
-/// with --expose, as for serve's --bind).
+/// `metrics --listen`: `PORT`, `ADDRESS:PORT`, `[IPv6]:PORT` or
+/// `localhost:PORT`, as std's socket address syntax has it (so an IPv6
+/// address needs its brackets, as everywhere in berth); the address is
+/// None when only a port is given (loopback, or every address with
+/// --expose, as for serve's --bind).
 pub fn listen_address(text: &str) -> Result<(Option<IpAddr>, u16), Error> {
     let trimmed = text.trim();
     if let Ok(port) = listen_port(trimmed) {
         return Ok((None, port));
     }
-    let (host, port) = match trimmed.rsplit_once(':') {
-        Some((host, port)) => (host.trim_start_matches('[').trim_end_matches(']'), port),
-        None => return Err(invalid("listen address", text, LISTEN_ADDRESS_FORMS)),
-    };
-    let address = match host {
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        _ => host.parse::<IpAddr>().map_err(|_| invalid("listen address", text, LISTEN_ADDRESS_FORMS))?,
-    };
-    let port = listen_port(port).map_err(|_| invalid("listen address", text, LISTEN_ADDRESS_FORMS))?;
-    Ok((Some(address), port))
+    if let Ok(address) = trimmed.parse::<std::net::SocketAddr>() {
+        return Ok((Some(address.ip()), address.port()));
+    }
+    if let Some(port) = trimmed.strip_prefix("localhost:") {
+        let port = listen_port(port).map_err(|_| invalid("listen address", text, LISTEN_ADDRESS_FORMS))?;
+        return Ok((Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), port));
+    }
+    Err(invalid("listen address", text, LISTEN_ADDRESS_FORMS))
 }
 
 /// `scan --ports`: ports and ranges, as `1-1024,8080`, each port once, ascending.

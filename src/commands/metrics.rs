@@ -129,8 +129,10 @@ fn serve(
         send_timeout: Duration::from_secs(30),
     };
     // Two workers: scrapes are few, and the collection runs on the
-    // blocking pool, not on the event loops.
-    let options = Options { limits, quiet: !args.log, hosts, workers: 2, tls };
+    // blocking pool, not on the event loops. Up to 16 scrapes at once
+    // wait there for the one collection they share (Exporter::scrape);
+    // more wait for a permit.
+    let options = Options { limits, quiet: !args.log, hosts, workers: 2, blocking_jobs: Some(16), tls };
     let handler = MetricsHandler { exporter, guard: Guard { cors: Vec::new(), auth } };
     server::run(handler, options, listener)?;
     Ok(ExitCode::Success)

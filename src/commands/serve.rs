@@ -88,7 +88,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let site =
         Site { root: std::sync::Arc::new(root), guard: Guard { cors, auth }, spa: args.spa, hidden: args.hidden };
     let hosts = HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.expose };
-    let options = Options { limits, quiet: args.quiet, hosts, workers, tls: None };
+    let options = Options { limits, quiet: args.quiet, hosts, workers, blocking_jobs: None, tls: None };
     server::run(site, options, listener)?;
     Ok(ExitCode::Success)
 }

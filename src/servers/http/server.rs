@@ -83,6 +83,10 @@ pub struct Options {
     pub hosts: HostGuard,
     /// Worker threads (one per core by default).
     pub workers: usize,
+    /// How many handlers' blocking jobs may run at once; None is half the
+    /// workers (see [`blocking_limit`]). metrics raises it: its jobs mostly
+    /// wait for one shared collection, and each waiter holds a thread.
+    pub blocking_jobs: Option<usize>,
     /// HTTPS: every connection starts with a TLS handshake (see
     /// [`super::tls::server_config`]); None is plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -117,7 +121,8 @@ pub fn run<H: Handler>(handler: H, options: Options, listener: std::net::TcpList
             (Worker { connections: AtomicUsize::new(0), inbox }, receiver)
         })
         .unzip();
-    let blocking = Arc::new(Semaphore::new(blocking_limit(options.workers)));
+    let blocking =
+        Arc::new(Semaphore::new(options.blocking_jobs.unwrap_or_else(|| blocking_limit(options.workers)).max(1)));
     let shared = Arc::new(Shared { handler, registry: registry.clone(), options, workers, blocking });
     std::thread::Builder::new()
         .name("berth-sweeper".into())

@@ -104,7 +104,7 @@ fn start_with(
     let address = listener.local_addr().expect("address");
     let hosts =
         HostGuard { allowed_hosts: allowed_hosts.iter().map(|h| h.to_string()).collect(), ..HostGuard::default() };
-    let options = Options { limits, quiet: true, hosts, workers: 1, tls };
+    let options = Options { limits, quiet: true, hosts, workers: 1, blocking_jobs: None, tls };
     let gate = Arc::new(Gate::default());
     let handler = Fixed { gate: gate.clone(), file };
     std::thread::spawn(move || server::run(handler, options, listener));
