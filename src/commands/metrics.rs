@@ -38,6 +38,9 @@ pub fn run(args: &MetricsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let settings = AuditSettings { source: global.source, probe: !args.no_probe };
     let auditing = !args.audit_every.is_zero();
     let long_running = args.listen.is_some() || args.every.is_some();
+    if long_running {
+        crate::metrics::exporter::limit_malloc_arenas();
+    }
 
     // A one-shot exposition audits once, before it is made; a long-running
     // exporter audits on its own thread.

@@ -2,7 +2,7 @@
 //! between scrapes that overlap, and keeps what must outlive a scrape (the
 //! owner cache, the byte totals, the audit thread's last result).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ pub struct Exporter {
     landed: Condvar,
     /// Said once: the first failure of each part, on stderr.
     warned: Mutex<Vec<Part>>,
+    /// Sockets in the last collection (see [`TRIM_FROM_SOCKETS`]).
+    last_socket_count: AtomicUsize,
 }
 
 /// The collection in progress, if any, and the last one made.
@@ -72,6 +74,7 @@ impl Exporter {
             flight: Mutex::default(),
             landed: Condvar::new(),
             warned: Mutex::default(),
+            last_socket_count: AtomicUsize::new(0),
         }
     }
 
@@ -102,6 +105,10 @@ impl Exporter {
         };
         flight.last = Some(exposition.clone());
         self.landed.notify_all();
+        drop(flight);
+        if self.last_socket_count.load(Ordering::Relaxed) >= TRIM_FROM_SOCKETS {
+            give_back_memory();
+        }
         exposition
     }
 
@@ -121,7 +128,10 @@ impl Exporter {
         };
         lock(&self.bytes).begin_read();
         let snapshot = match inventory::collect(&query) {
-            Ok(snapshot) => Some(snapshot),
+            Ok(snapshot) => {
+                self.last_socket_count.store(snapshot.sockets.len(), Ordering::Relaxed);
+                Some(snapshot)
+            }
             Err(e) => {
                 self.warn_once(Part::Sockets, &e.to_string());
                 failed.push(Part::Sockets);
@@ -177,6 +187,35 @@ impl Exporter {
                 part.word()
             );
         }
+    }
+}
+
+/// From how many sockets a collection's memory is handed back: below, the
+/// pages it would free are few, and faulting them in again on the next
+/// scrape costs more time (3% of a scrape at 4,500 sockets) than they save.
+const TRIM_FROM_SOCKETS: usize = 10_000;
+
+/// A collection at 45,000 sockets allocates some 10 MiB and frees it all;
+/// glibc keeps freed memory in the arena of the thread that freed it, and
+/// each blocking thread gets an arena of its own, so without this the
+/// exporter's resident size stays at its peak times the threads (53 MiB
+/// measured at 45k sockets, against 31 MiB with one arena and 18 MiB
+/// trimmed). Each scrape hands the free memory back to the kernel.
+pub fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Long-running exporters keep glibc to two arenas (see [`give_back_memory`]),
+/// set before any thread starts.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets an allocator parameter; called before threads exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

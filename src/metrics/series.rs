@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use berth_inventory::port_facts::PortFacts;
@@ -81,174 +81,286 @@ pub struct OwnerLabels {
     pub container: String,
 }
 
-type Labels = Vec<(&'static str, String)>;
+/// One listener's labels, in the order of `LISTENER_LABELS`.
+type ListenerRow = [String; 8];
+const LISTENER_LABELS: [&str; 8] = ["proto", "address", "port", "scope", "service", "process", "user", "container"];
+
+/// One exposition's values, read out of the collection before encoding;
+/// the encoder walks them once (a [`Collector`], so that no series goes
+/// through a hash map of label sets, as the crate's `Family` would have
+/// it for 5,000 listeners). Rows are sorted: the same machine gives the
+/// same text.
+#[derive(Debug, Default)]
+struct Collected {
+    sockets_read: bool,
+    listeners: Vec<ListenerRow>,
+    by_scope: [(&'static str, i64); 3],
+    by_state: Vec<(Protocol, SocketState, i64)>,
+    time_wait: i64,
+    ephemeral_in_use: [(&'static str, i64); 2],
+    range_size: i64,
+    bytes: Vec<(u16, u64, u64)>,
+    close_overflows: u64,
+    audit: Option<AuditResult>,
+    errors: [(&'static str, i64); 5],
+    scrape_seconds: f64,
+}
+
+/// Ports in use, one bit each.
+struct PortSet(Box<[u64; 1024]>);
+
+impl PortSet {
+    fn new() -> PortSet {
+        PortSet(Box::new([0; 1024]))
+    }
+
+    fn insert(&mut self, port: u16) {
+        self.0[usize::from(port >> 6)] |= 1 << (port & 63);
+    }
+
+    fn len(&self) -> i64 {
+        self.0.iter().map(|word| i64::from(word.count_ones())).sum()
+    }
+}
 
 /// The OpenMetrics text of one collection (ends with `# EOF`).
 pub fn encode_openmetrics(inputs: &Inputs<'_>) -> String {
-    let mut registry = Registry::default();
-    let family = |registry: &mut Registry, name: &str, help: &str| {
-        let family = Family::<Labels, Gauge>::default();
-        registry.register(name, help, family.clone());
-        family
+    let mut collected = Collected {
+        by_scope: [("loopback", 0), ("all", 0), ("address", 0)],
+        ephemeral_in_use: [("tcp", 0), ("udp", 0)],
+        bytes: inputs.bytes.iter().map(|(&port, &(rx, tx))| (port, rx, tx)).collect(),
+        close_overflows: inputs.close_overflows,
+        audit: inputs.audit.cloned(),
+        scrape_seconds: inputs.scrape_seconds,
+        ..Collected::default()
     };
-
-    let listener_info = family(
-        &mut registry,
-        "berth_listener_info",
-        "A listening TCP socket or bound UDP socket: its address, port, scope, IANA service and owner. Always 1",
-    );
-    let listeners = family(&mut registry, "berth_listeners", "Listening TCP and bound UDP sockets, by bind scope");
-    let sockets = family(&mut registry, "berth_sockets", "Sockets of this network namespace, by protocol and state");
-    let time_wait = Gauge::<i64>::default();
-    registry.register(
-        "berth_time_wait_sockets",
-        "TCP sockets in TIME-WAIT (closed connections the kernel still remembers)",
-        time_wait.clone(),
-    );
-    let ephemeral_in_use = family(
-        &mut registry,
-        "berth_ephemeral_ports_in_use",
-        "Distinct local ports inside the ephemeral range used by connections (TCP) or sockets (UDP)",
-    );
-    let range_size = Gauge::<i64>::default();
-    registry.register(
-        "berth_ephemeral_port_range_size",
-        "Ports in net.ipv4.ip_local_port_range, less the reserved ones",
-        range_size.clone(),
-    );
-    let received = Family::<Labels, Counter>::default();
-    registry.register(
-        "berth_port_received_bytes",
-        "Bytes received by the connections accepted on a local listening TCP port, closed ones included",
-        received.clone(),
-    );
-    let sent = Family::<Labels, Counter>::default();
-    registry.register(
-        "berth_port_sent_bytes",
-        "Bytes sent by the connections accepted on a local listening TCP port, closed ones included",
-        sent.clone(),
-    );
-    let missed = Counter::<u64>::default();
-    registry.register(
-        "berth_close_messages_dropped",
-        "Times the kernel dropped close messages (its buffer overflowed): those connections' last bytes are not counted",
-        missed.clone(),
-    );
-
+    for (slot, part) in collected.errors.iter_mut().zip(Part::ALL) {
+        *slot = (part.word(), i64::from(inputs.failed.contains(&part)));
+    }
     if let Some(snapshot) = inputs.sockets {
-        let interfaces = snapshot.namespaces.first().map(|n| n.interfaces.as_slice()).unwrap_or(&[]);
-        let mut by_scope: BTreeMap<&'static str, i64> = [("loopback", 0), ("all", 0), ("address", 0)].into();
-        let mut by_state: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
-        let (mut tcp_ephemeral, mut udp_ephemeral) = (Vec::new(), Vec::new());
-        let (low, high) = snapshot.port_ranges.ephemeral;
-        for socket in &snapshot.sockets {
-            *by_state.entry((socket.protocol.name(), socket.state.name())).or_default() += 1;
-            let port = socket.local.port();
-            if socket.state.is_listening() {
-                let scope = match scope_of(socket.local.ip(), interfaces) {
-                    BindScope::Loopback => "loopback",
-                    BindScope::All => "all",
-                    BindScope::Address { .. } => "address",
-                };
-                *by_scope.entry(scope).or_default() += 1;
-                let owner = (inputs.owner_of)(socket).unwrap_or_default();
-                let service = PortFacts::of(port, socket.protocol, &snapshot.port_ranges).service.unwrap_or("");
-                let user = if owner.user.is_empty() {
-                    snapshot.users.get(&socket.uid).cloned().unwrap_or_default()
-                } else {
-                    owner.user
-                };
-                let labels = vec![
-                    ("proto", socket.protocol.name().to_string()),
-                    ("address", socket.local.ip().to_string()),
-                    ("port", port.to_string()),
-                    ("scope", scope.to_string()),
-                    ("service", service.to_string()),
-                    ("process", owner.process),
-                    ("user", user),
-                    ("container", owner.container),
-                ];
-                listener_info.get_or_create(&labels).set(1);
-            }
-            if (low..=high).contains(&port) {
-                match (socket.protocol, socket.state) {
-                    (Protocol::Tcp, SocketState::Listen) => {}
-                    (Protocol::Tcp, _) => tcp_ephemeral.push(port),
-                    (Protocol::Udp, _) => udp_ephemeral.push(port),
-                }
-            }
-        }
-        for (scope, count) in by_scope {
-            listeners.get_or_create(&vec![("scope", scope.to_string())]).set(count);
-        }
-        for ((proto, state), count) in by_state {
-            sockets.get_or_create(&vec![("proto", proto.to_string()), ("state", state.to_string())]).set(count);
-            if proto == "tcp" && state == SocketState::TimeWait.name() {
-                time_wait.set(count);
-            }
-        }
-        for (proto, mut ports) in [("tcp", tcp_ephemeral), ("udp", udp_ephemeral)] {
-            ports.sort_unstable();
-            ports.dedup();
-            ephemeral_in_use.get_or_create(&vec![("proto", proto.to_string())]).set(ports.len() as i64);
-        }
-        range_size.set(range_size_of(snapshot));
+        read_sockets(snapshot, inputs.owner_of, &mut collected);
     }
-    for (&port, &(rx, tx)) in inputs.bytes {
-        received.get_or_create(&vec![("port", port.to_string())]).inc_by(rx);
-        sent.get_or_create(&vec![("port", port.to_string())]).inc_by(tx);
-    }
-    missed.inc_by(inputs.close_overflows);
-
-    if let Some(audit) = inputs.audit {
-        let finding = family(
-            &mut registry,
-            "berth_audit_finding",
-            "A finding of the last periodic audit (berth audit): its check, severity, port and process. Always 1",
-        );
-        for f in &audit.findings {
-            let labels = vec![
-                ("check", f.check.to_string()),
-                ("severity", f.severity.to_string()),
-                ("port", f.port.map(|p| p.to_string()).unwrap_or_default()),
-                ("process", f.process.clone()),
-            ];
-            finding.get_or_create(&labels).set(1);
-        }
-        let last = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "berth_audit_last_run_timestamp_seconds",
-            "When the last periodic audit finished, Unix time",
-            last.clone(),
-        );
-        last.set(audit.finished_unix);
-        let duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register("berth_audit_duration_seconds", "How long the last periodic audit took", duration.clone());
-        duration.set(audit.seconds);
-    }
-
-    let errors = family(
-        &mut registry,
-        "berth_scrape_error",
-        "1 when this part of the collection failed (the series from it are missing or stale), else 0",
-    );
-    for part in Part::ALL {
-        errors.get_or_create(&vec![("part", part.word().to_string())]).set(i64::from(inputs.failed.contains(&part)));
-    }
-    let scrape = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-    registry.register(
-        "berth_scrape_duration_seconds",
-        "How long reading the system for this exposition took",
-        scrape.clone(),
-    );
-    scrape.set(inputs.scrape_seconds);
-    let build = family(&mut registry, "berth_build_info", "The berth that exports these series. Always 1");
-    build.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())]).set(1);
-
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collected));
     let mut text = String::with_capacity(4096);
     // Writing into a String cannot fail.
     let _ = encode(&mut text, &registry);
     text
+}
+
+/// The per-socket pass: listeners with their labels, counts by scope and
+/// state, ephemeral ports in use.
+fn read_sockets(snapshot: &Snapshot, owner_of: &dyn Fn(&Socket) -> Option<OwnerLabels>, collected: &mut Collected) {
+    collected.sockets_read = true;
+    let interfaces = snapshot.namespaces.first().map(|n| n.interfaces.as_slice()).unwrap_or(&[]);
+    let (low, high) = snapshot.port_ranges.ephemeral;
+    let (mut tcp_ephemeral, mut udp_ephemeral) = (PortSet::new(), PortSet::new());
+    for socket in &snapshot.sockets {
+        // A dozen states at most: a short list beats a map.
+        match collected.by_state.iter_mut().find(|(p, s, _)| *p == socket.protocol && *s == socket.state) {
+            Some(entry) => entry.2 += 1,
+            None => collected.by_state.push((socket.protocol, socket.state, 1)),
+        }
+        let port = socket.local.port();
+        if socket.state.is_listening() {
+            let scope = match scope_of(socket.local.ip(), interfaces) {
+                BindScope::Loopback => 0,
+                BindScope::All => 1,
+                BindScope::Address { .. } => 2,
+            };
+            collected.by_scope[scope].1 += 1;
+            let owner = owner_of(socket).unwrap_or_default();
+            let service = PortFacts::of(port, socket.protocol, &snapshot.port_ranges).service.unwrap_or("");
+            let user = if owner.user.is_empty() {
+                snapshot.users.get(&socket.uid).cloned().unwrap_or_default()
+            } else {
+                owner.user
+            };
+            collected.listeners.push([
+                socket.protocol.name().to_string(),
+                socket.local.ip().to_string(),
+                port.to_string(),
+                collected.by_scope[scope].0.to_string(),
+                service.to_string(),
+                owner.process,
+                user,
+                owner.container,
+            ]);
+        }
+        if (low..=high).contains(&port) {
+            match (socket.protocol, socket.state) {
+                (Protocol::Tcp, SocketState::Listen) => {}
+                (Protocol::Tcp, _) => tcp_ephemeral.insert(port),
+                (Protocol::Udp, _) => udp_ephemeral.insert(port),
+            }
+        }
+    }
+    // SO_REUSEPORT siblings are one listener to Prometheus: one series.
+    collected.listeners.sort_unstable();
+    collected.listeners.dedup();
+    collected.by_state.sort_unstable();
+    collected.time_wait = collected
+        .by_state
+        .iter()
+        .find(|(p, s, _)| *p == Protocol::Tcp && *s == SocketState::TimeWait)
+        .map_or(0, |entry| entry.2);
+    collected.ephemeral_in_use = [("tcp", tcp_ephemeral.len()), ("udp", udp_ephemeral.len())];
+    collected.range_size = range_size_of(snapshot);
+}
+
+/// A gauge series with these labels.
+fn gauge<L: EncodeLabelSet, V: EncodeGaugeValue>(
+    family: &mut MetricEncoder<'_>,
+    labels: &L,
+    value: V,
+) -> Result<(), std::fmt::Error> {
+    family.encode_family(labels)?.encode_gauge(&value)
+}
+
+/// A counter series with these labels.
+fn counter<L: EncodeLabelSet>(family: &mut MetricEncoder<'_>, labels: &L, value: u64) -> Result<(), std::fmt::Error> {
+    family.encode_family(labels)?.encode_counter::<NoLabelSet, _, u64>(&value, None)
+}
+
+impl Collector for Collected {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if self.sockets_read {
+            let mut family = encoder.encode_descriptor(
+                "berth_listener_info",
+                "A listening TCP socket or bound UDP socket: its address, port, scope, IANA service and owner. Always 1",
+                None,
+                MetricType::Gauge,
+            )?;
+            for row in &self.listeners {
+                let labels: [(&str, &str); 8] = std::array::from_fn(|i| (LISTENER_LABELS[i], row[i].as_str()));
+                gauge(&mut family, &labels, 1i64)?;
+            }
+            let mut family = encoder.encode_descriptor(
+                "berth_listeners",
+                "Listening TCP and bound UDP sockets, by bind scope",
+                None,
+                MetricType::Gauge,
+            )?;
+            for &(scope, count) in &self.by_scope {
+                gauge(&mut family, &[("scope", scope)], count)?;
+            }
+            let mut family = encoder.encode_descriptor(
+                "berth_sockets",
+                "Sockets of this network namespace, by protocol and state",
+                None,
+                MetricType::Gauge,
+            )?;
+            for &(protocol, state, count) in &self.by_state {
+                gauge(&mut family, &[("proto", protocol.name()), ("state", state.name())], count)?;
+            }
+            encoder
+                .encode_descriptor(
+                    "berth_time_wait_sockets",
+                    "TCP sockets in TIME-WAIT (closed connections the kernel still remembers)",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&self.time_wait)?;
+            let mut family = encoder.encode_descriptor(
+                "berth_ephemeral_ports_in_use",
+                "Distinct local ports inside the ephemeral range used by connections (TCP) or sockets (UDP)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for &(protocol, count) in &self.ephemeral_in_use {
+                gauge(&mut family, &[("proto", protocol)], count)?;
+            }
+            encoder
+                .encode_descriptor(
+                    "berth_ephemeral_port_range_size",
+                    "Ports in net.ipv4.ip_local_port_range, less the reserved ones",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&self.range_size)?;
+        }
+        let mut buffer = itoa::Buffer::new();
+        for (name, help, sent) in [
+            (
+                "berth_port_received_bytes",
+                "Bytes received by the connections accepted on a local listening TCP port, closed ones included",
+                false,
+            ),
+            (
+                "berth_port_sent_bytes",
+                "Bytes sent by the connections accepted on a local listening TCP port, closed ones included",
+                true,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for &(port, rx, tx) in &self.bytes {
+                counter(&mut family, &[("port", buffer.format(port))], if sent { tx } else { rx })?;
+            }
+        }
+        encoder
+            .encode_descriptor(
+                "berth_close_messages_dropped",
+                "Times the kernel dropped close messages (its buffer overflowed): those connections' last bytes are not counted",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&self.close_overflows, None)?;
+        if let Some(audit) = &self.audit {
+            let mut family = encoder.encode_descriptor(
+                "berth_audit_finding",
+                "A finding of the last periodic audit (berth audit): its check, severity, port and process. Always 1",
+                None,
+                MetricType::Gauge,
+            )?;
+            for f in &audit.findings {
+                let port = f.port.map(|p| p.to_string()).unwrap_or_default();
+                let labels =
+                    [("check", f.check), ("severity", f.severity), ("port", port.as_str()), ("process", &f.process)];
+                gauge(&mut family, &labels, 1i64)?;
+            }
+            encoder
+                .encode_descriptor(
+                    "berth_audit_last_run_timestamp_seconds",
+                    "When the last periodic audit finished, Unix time",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&audit.finished_unix)?;
+            encoder
+                .encode_descriptor(
+                    "berth_audit_duration_seconds",
+                    "How long the last periodic audit took",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&audit.seconds)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "berth_scrape_error",
+            "1 when this part of the collection failed (the series from it are missing or stale), else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for &(part, failed) in &self.errors {
+            gauge(&mut family, &[("part", part)], failed)?;
+        }
+        encoder
+            .encode_descriptor(
+                "berth_scrape_duration_seconds",
+                "How long reading the system for this exposition took",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&self.scrape_seconds)?;
+        let mut family = encoder.encode_descriptor(
+            "berth_build_info",
+            "The berth that exports these series. Always 1",
+            None,
+            MetricType::Gauge,
+        )?;
+        gauge(&mut family, &[("version", env!("CARGO_PKG_VERSION"))], 1i64)?;
+        Ok(())
+    }
 }
 
 /// Ports the kernel may pick for clients: the ephemeral range less the

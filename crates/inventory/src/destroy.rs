@@ -80,13 +80,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_sock_diag::{
-    constants::{IPPROTO_TCP, IPPROTO_UDP},
-    inet::nlas::Nla,
-    SockDiagMessage,
-};
-
 use super::{netlink, Protocol, Socket};
 
 /// The four groups: SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET_UDP_DESTROY,
@@ -98,6 +91,9 @@ const GROUPS: [libc::c_int; 4] = [1, 2, 3, 4];
 const TCP_GROUP_BITS: u32 = (1 << 0) | (1 << 2);
 /// The same for the UDP groups.
 const UDP_GROUP_BITS: u32 = (1 << 1) | (1 << 3);
+
+/// nlmsg_type of the destroy messages (inet_diag_msg, as in a dump's replies).
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
 
 /// Messages one `recvmmsg` takes.
 const BATCH: usize = 64;
@@ -423,42 +419,26 @@ fn parse_datagram(
     out: &mut Vec<Destroyed>,
 ) -> u64 {
     let mut unparsed = 0;
-    let mut offset = 0;
-    while offset < datagram.len() {
-        let Ok(message) = <NetlinkMessage<SockDiagMessage>>::deserialize(&datagram[offset..]) else {
-            return unparsed + 1;
-        };
-        let length = message.header.length as usize;
-        match message.payload {
-            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                let from_attribute = response.nlas.iter().find_map(|nla| match nla {
-                    Nla::Protocol(IPPROTO_TCP) => Some(Protocol::Tcp),
-                    Nla::Protocol(IPPROTO_UDP) => Some(Protocol::Udp),
-                    _ => None,
-                });
-                let protocol = from_attribute.or(if groups & TCP_GROUP_BITS != 0 {
-                    Some(Protocol::Tcp)
-                } else if groups & UDP_GROUP_BITS != 0 {
-                    Some(Protocol::Udp)
-                } else {
-                    None
-                });
-                match protocol {
-                    Some(protocol) => {
-                        let socket = netlink::convert(&response, protocol, netns);
-                        let cookie = socket.cookie;
-                        out.push(Destroyed::Closed { socket, cookie, at, instant });
-                    }
-                    None => unparsed += 1,
+    // A message without the protocol attribute is of the group it came on.
+    let by_group = if groups & TCP_GROUP_BITS != 0 {
+        Some(Protocol::Tcp)
+    } else if groups & UDP_GROUP_BITS != 0 {
+        Some(Protocol::Udp)
+    } else {
+        None
+    };
+    for message in netlink::Messages(datagram) {
+        match message {
+            Some((SOCK_DIAG_BY_FAMILY, payload)) => match netlink::parse_inet_diag_msg(payload, by_group, netns) {
+                Some((socket, _)) => {
+                    let cookie = socket.cookie;
+                    out.push(Destroyed::Closed { socket, cookie, at, instant });
                 }
-            }
-            _ => unparsed += 1,
+                None => unparsed += 1,
+            },
+            Some(_) => unparsed += 1,
+            None => return unparsed + 1,
         }
-        if length == 0 {
-            break;
-        }
-        // Netlink messages are 4-byte aligned.
-        offset += (length + 3) & !3;
     }
     unparsed
 }

@@ -687,7 +687,8 @@ pub fn collect(query: &Query) -> Result<Snapshot, InventoryError> {
     }
 
     let mut names = users::UserNames::default();
-    let socket_uids: HashSet<u32> = sockets.iter().map(|s| s.uid).collect();
+    // One entry per socket goes through this set: FxHash, as above.
+    let socket_uids: FxHashSet<u32> = sockets.iter().map(|s| s.uid).collect();
     let users = socket_uids.into_iter().filter_map(|uid| names.name_of(uid).map(|n| (uid, n))).collect();
 
     Ok(Snapshot { taken_at, taken, source, sockets, processes, namespaces, port_ranges, visibility, users, our_uid })

@@ -5,12 +5,12 @@
 //! established connections out of the kernel at all.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::{
     constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP},
-    inet::{nlas::Nla, ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags},
+    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
     SockDiagMessage,
 };
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
@@ -80,7 +80,9 @@ pub(crate) fn dump(query: &Query, netns: u64) -> io::Result<Vec<Socket>> {
         }
     }
     for (family, protocol, states) in requests {
-        let tcp_info = query.tcp_counters && protocol == IPPROTO_TCP;
+        // A listener's counters are dropped (`parse_inet_diag_msg`): the
+        // kernel need not fill them for a listeners-only request.
+        let tcp_info = query.tcp_counters && protocol == IPPROTO_TCP && states != LISTEN_STATE_BIT;
         send_request(&socket, family, protocol, states, tcp_info, query.port)?;
         receive_dump(&socket, &mut buffer, protocol, netns, &mut sockets)?;
     }
@@ -217,64 +219,131 @@ fn receive_dump(
     out: &mut Vec<Socket>,
 ) -> io::Result<()> {
     let protocol = if protocol == IPPROTO_TCP { Protocol::Tcp } else { Protocol::Udp };
+    let malformed = || io::Error::new(io::ErrorKind::InvalidData, "malformed sock_diag reply");
     loop {
         let size = socket.recv(&mut &mut buffer[..], 0)?;
         if size == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "netlink closed the dump early"));
         }
-        let mut offset = 0;
-        while offset < size {
-            // Replies to the compat request carry its type: read them as
-            // the inet_diag_msg they are.
-            if buffer.len() >= offset + 6
-                && u16::from_ne_bytes([buffer[offset + 4], buffer[offset + 5]]) == TCPDIAG_GETSOCK
-            {
-                buffer[offset + 4..offset + 6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-            }
-            let message = <NetlinkMessage<SockDiagMessage>>::deserialize(&buffer[offset..size])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("malformed sock_diag reply: {e}")))?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                    out.push(convert(&response, protocol, netns));
+        for message in Messages(&buffer[..size]) {
+            let (kind, payload) = message.ok_or_else(malformed)?;
+            match kind {
+                // Replies to the compat request carry its type: they are
+                // the same inet_diag_msg.
+                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
+                    let (socket, _) = parse_inet_diag_msg(payload, Some(protocol), netns).ok_or_else(malformed)?;
+                    out.push(socket);
                 }
-                NetlinkPayload::Done(_) => return Ok(()),
-                NetlinkPayload::Error(error) => {
-                    let code = error.code.map(|c| c.get()).unwrap_or(0);
-                    return Err(io::Error::from_raw_os_error(-code));
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let code = payload.get(..4).map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
+                    return Err(io::Error::from_raw_os_error(-code.ok_or_else(malformed)?));
                 }
                 _ => {}
             }
-            if length == 0 {
-                break;
-            }
-            // Netlink messages are 4-byte aligned.
-            offset += (length + 3) & !3;
         }
     }
 }
 
-pub(crate) fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -> Socket {
-    let header = &response.header;
-    let id = &header.socket_id;
-    let family = if header.family == AF_INET { Family::V4 } else { Family::V6 };
-    let local = SocketAddr::new(id.source_address, id.source_port);
-    let remote = if id.destination_port == 0 && id.destination_address.is_unspecified() {
-        None
-    } else {
-        Some(SocketAddr::new(id.destination_address, id.destination_port))
+/// nlmsg_type of a dump's end.
+const NLMSG_DONE: u16 = 3;
+/// nlmsg_type of an error (its payload starts with the negative errno).
+const NLMSG_ERROR: u16 = 2;
+/// `struct nlmsghdr`: length, type, flags, sequence, port id.
+const NLMSG_HEADER: usize = 16;
+/// `struct inet_diag_msg` (include/uapi/linux/inet_diag.h): family, state,
+/// timer, retrans (4 bytes), the 48-byte `inet_diag_sockid` (sport and
+/// dport big-endian, src[4] and dst[4] in network order, interface, the
+/// cookie as two host-order u32), then expires, rqueue, wqueue, uid and
+/// inode (host-order u32 each).
+const INET_DIAG_MSG: usize = 72;
+/// Attribute types berth reads (enum inet_diag_attr_type).
+const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_PROTOCOL: u16 = 10;
+const INET_DIAG_SKV6ONLY: u16 = 11;
+
+/// The netlink messages in one datagram, as (type, payload); None for a
+/// message whose length does not fit (the rest is not read).
+pub(crate) struct Messages<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Option<(u16, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.len() < NLMSG_HEADER {
+            return None;
+        }
+        let length = u32::from_ne_bytes(self.0[0..4].try_into().expect("4 bytes")) as usize;
+        let kind = u16::from_ne_bytes([self.0[4], self.0[5]]);
+        if length < NLMSG_HEADER || length > self.0.len() {
+            self.0 = &[];
+            return Some(None);
+        }
+        let payload = &self.0[NLMSG_HEADER..length];
+        // Netlink messages are 4-byte aligned.
+        self.0 = self.0.get((length + 3) & !3..).unwrap_or(&[]);
+        Some(Some((kind, payload)))
+    }
+}
+
+/// One `inet_diag_msg` and its attributes, read in place (the fixed layout
+/// above; no allocation but the socket's own). The protocol comes from
+/// the INET_DIAG_PROTOCOL attribute when the kernel sends it (destroy
+/// messages do), else `protocol`; the attribute's value is returned too.
+/// None when the message is too short or no protocol is known.
+pub(crate) fn parse_inet_diag_msg(
+    payload: &[u8],
+    protocol: Option<Protocol>,
+    netns: u64,
+) -> Option<(Socket, Option<u8>)> {
+    let message = payload.get(..INET_DIAG_MSG)?;
+    let u32_at = |offset: usize| u32::from_ne_bytes(message[offset..offset + 4].try_into().expect("4 bytes"));
+    let family = if message[0] == AF_INET { Family::V4 } else { Family::V6 };
+    let address = |offset: usize| -> IpAddr {
+        match family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(&message[offset..offset + 4]).expect("4"))),
+            Family::V6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&message[offset..offset + 16]).expect("16"))),
+        }
     };
-    let state = SocketState::from_kernel(protocol, header.state);
+    let source_port = u16::from_be_bytes([message[4], message[5]]);
+    let destination_port = u16::from_be_bytes([message[6], message[7]]);
+    let (source, destination) = (address(8), address(24));
+    let cookie = cookie(message[44..52].try_into().expect("8 bytes"));
+    let (recv_queue, send_queue, uid, inode) = (u32_at(56), u32_at(60), u32_at(64), u32_at(68));
 
     let mut v6only = None;
-    let mut tcp_counters = None;
-    for nla in &response.nlas {
-        match nla {
-            Nla::SkV6Only(flag) => v6only = Some(*flag),
-            Nla::TcpInfo(bytes) => tcp_counters = Some(Box::new(parse_tcp_info(bytes))),
+    let mut info: Option<&[u8]> = None;
+    let mut protocol_attribute = None;
+    let mut attributes = &payload[INET_DIAG_MSG..];
+    while attributes.len() >= 4 {
+        let length = u16::from_ne_bytes([attributes[0], attributes[1]]) as usize;
+        // The top bits are the nested and byte-order flags.
+        let kind = u16::from_ne_bytes([attributes[2], attributes[3]]) & 0x3fff;
+        if length < 4 || length > attributes.len() {
+            break;
+        }
+        let value = &attributes[4..length];
+        match kind {
+            INET_DIAG_INFO => info = Some(value),
+            INET_DIAG_SKV6ONLY => v6only = value.first().map(|&b| b != 0),
+            INET_DIAG_PROTOCOL => protocol_attribute = value.first().copied(),
             _ => {}
         }
+        attributes = attributes.get((length + 3) & !3..).unwrap_or(&[]);
     }
+    let protocol = match protocol_attribute {
+        Some(IPPROTO_TCP) => Protocol::Tcp,
+        Some(IPPROTO_UDP) => Protocol::Udp,
+        _ => protocol?,
+    };
+
+    let local = SocketAddr::new(source, source_port);
+    let remote = if destination_port == 0 && destination.is_unspecified() {
+        None
+    } else {
+        Some(SocketAddr::new(destination, destination_port))
+    };
+    let state = SocketState::from_kernel(protocol, message[1]);
     if family == Family::V4 {
         v6only = None;
     }
@@ -282,28 +351,28 @@ pub(crate) fn convert(response: &InetResponse, protocol: Protocol, netns: u64) -
     // the backlog limit in wqueue; keep the limit apart so "send queue"
     // means the same thing for every socket (and as in /proc/net).
     let (send_queue, listen_backlog) =
-        if state == SocketState::Listen { (0, Some(header.send_queue)) } else { (header.send_queue, None) };
-    if state == SocketState::Listen {
-        tcp_counters = None;
-    }
-    Socket {
+        if state == SocketState::Listen { (0, Some(send_queue)) } else { (send_queue, None) };
+    let tcp_counters =
+        if state == SocketState::Listen { None } else { info.map(|bytes| Box::new(parse_tcp_info(bytes))) };
+    let socket = Socket {
         protocol,
         family,
         // IPv4-mapped addresses (::ffff:a.b.c.d) are kept as the kernel gives them.
         local,
         remote,
         state,
-        recv_queue: header.recv_queue,
+        recv_queue,
         send_queue,
         listen_backlog,
-        inode: u64::from(header.inode),
-        cookie: cookie(&id.cookie),
-        uid: header.uid,
+        inode: u64::from(inode),
+        cookie,
+        uid,
         v6only,
         tcp_counters,
         netns,
         owners: Default::default(),
-    }
+    };
+    Some((socket, protocol_attribute))
 }
 
 /// The kernel stores the socket cookie as two host-order u32, low half
@@ -328,6 +397,79 @@ pub(crate) fn parse_tcp_info(bytes: &[u8]) -> TcpCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reply as the netlink crate writes it, parsed in place: every field
+    /// berth reads, both families, with and without the attributes.
+    #[test]
+    fn inet_diag_messages_are_read_as_the_netlink_crate_writes_them() {
+        use netlink_packet_core::Emitable;
+        use netlink_packet_sock_diag::inet::{nlas::Nla, InetResponse, InetResponseHeader};
+
+        let mut info = vec![0u8; 232];
+        info[128..136].copy_from_slice(&4242u64.to_ne_bytes());
+        info[200..208].copy_from_slice(&777u64.to_ne_bytes());
+        let cases = [
+            (AF_INET, "127.0.0.1:8080", "127.0.0.1:50000", 1u8, vec![Nla::TcpInfo(info.clone())]),
+            (
+                AF_INET6,
+                "[::1]:8080",
+                "[::ffff:127.0.0.1]:50001",
+                1,
+                vec![Nla::Congestion("cubic".into()), Nla::TcpInfo(info.clone()), Nla::SkV6Only(true)],
+            ),
+            (AF_INET6, "[::]:9090", "[::]:0", 10, vec![Nla::SkV6Only(false), Nla::Protocol(IPPROTO_TCP)]),
+            (AF_INET, "0.0.0.0:53", "0.0.0.0:0", 7, vec![Nla::Protocol(IPPROTO_UDP)]),
+        ];
+        for (family, local, remote, state, nlas) in cases {
+            let (local, remote): (SocketAddr, SocketAddr) = (local.parse().unwrap(), remote.parse().unwrap());
+            let mut socket_id = if family == AF_INET { SocketId::new_v4() } else { SocketId::new_v6() };
+            socket_id.source_port = local.port();
+            socket_id.destination_port = remote.port();
+            socket_id.source_address = local.ip();
+            socket_id.destination_address = remote.ip();
+            socket_id.cookie = [1, 2, 3, 4, 5, 6, 7, 8];
+            let response = InetResponse {
+                header: InetResponseHeader {
+                    family,
+                    state,
+                    timer: None,
+                    socket_id,
+                    recv_queue: 3,
+                    send_queue: 128,
+                    uid: 1001,
+                    inode: 99,
+                },
+                nlas: nlas.into(),
+            };
+            let mut bytes = vec![0u8; response.buffer_len()];
+            response.emit(&mut bytes);
+            let (socket, protocol) = parse_inet_diag_msg(&bytes, Some(Protocol::Tcp), 5).expect("parsed");
+            let udp = state == 7;
+            assert_eq!(socket.protocol, if udp { Protocol::Udp } else { Protocol::Tcp });
+            assert_eq!(protocol, response.nlas.iter().find_map(|n| if let Nla::Protocol(p) = n { Some(*p) } else { None }));
+            assert_eq!(socket.local, local);
+            assert_eq!(socket.remote, (remote.port() != 0).then_some(remote));
+            assert_eq!(socket.state, SocketState::from_kernel(socket.protocol, state));
+            assert_eq!(socket.cookie, (u64::from(u32::from_ne_bytes([5, 6, 7, 8])) << 32) | u64::from(u32::from_ne_bytes([1, 2, 3, 4])));
+            assert_eq!((socket.recv_queue, socket.uid, socket.inode, socket.netns), (3, 1001, 99, 5));
+            let listening = socket.state == SocketState::Listen;
+            assert_eq!(socket.send_queue, if listening { 0 } else { 128 });
+            assert_eq!(socket.listen_backlog, listening.then_some(128));
+            let has_info = response.nlas.iter().any(|n| matches!(n, Nla::TcpInfo(_)));
+            assert_eq!(socket.tcp_counters.as_ref().and_then(|c| c.bytes_received), has_info.then_some(4242));
+            assert_eq!(socket.tcp_counters.as_ref().and_then(|c| c.bytes_sent), has_info.then_some(777));
+            let v6only = response.nlas.iter().find_map(|n| if let Nla::SkV6Only(v) = n { Some(*v) } else { None });
+            assert_eq!(socket.v6only, if family == AF_INET { None } else { v6only });
+        }
+        // Too short, or an attribute longer than the message: no panic.
+        assert!(parse_inet_diag_msg(&[0u8; 40], Some(Protocol::Tcp), 0).is_none());
+        let mut bad = vec![0u8; INET_DIAG_MSG + 4];
+        bad[INET_DIAG_MSG..].copy_from_slice(&[200, 0, 2, 0]);
+        assert!(parse_inet_diag_msg(&bad, Some(Protocol::Tcp), 0).is_some());
+        assert!(parse_inet_diag_msg(&[0u8; INET_DIAG_MSG], None, 0).is_none());
+        let truncated = [0xffu8; 20];
+        assert_eq!(Messages(&truncated).collect::<Vec<_>>(), vec![None]);
+    }
 
     #[test]
     fn tcp_info_fields_are_read_only_when_present() {
