@@ -25,6 +25,8 @@ import sys
 import threading
 import time
 
+from benchlib import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -45,12 +47,6 @@ class Server(socketserver.ThreadingTCPServer):
 server = Server(("127.0.0.1", int(sys.argv[1])), Echo)
 server.serve_forever()
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port, deadline=10.0):

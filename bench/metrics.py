@@ -64,11 +64,13 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import (cpu_ticks, default_sockfarm, fmt, free_port, log, median, memory_kib, quantile,
+                      reexec_in_netns, slope, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -80,50 +82,7 @@ LABELS = {"berth": "berth metrics", "ne": "node_exporter", "ne+tcpstat": "node_e
 DEFAULT_LOADS = "0:0:0,500:2000:10,5000:20000:100"
 
 
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def default_sockfarm():
-    """../shared/bench/sockfarm.py beside the checkout; from a git worktree
-    elsewhere, beside the main checkout (the one holding the .git directory)."""
-    candidates = [os.path.join(ROOT, "..", "shared", "bench", "sockfarm.py")]
-    try:
-        common = subprocess.run(["git", "-C", ROOT, "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        if common:
-            candidates.append(os.path.join(os.path.dirname(common), "..", "shared", "bench", "sockfarm.py"))
-    except (OSError, subprocess.SubprocessError):
-        pass
-    candidates.append("/work/shared/bench/sockfarm.py")
-    for candidate in candidates:
-        if os.path.exists(candidate):
-            return os.path.normpath(candidate)
-    return os.path.normpath(candidates[0])
-
-
 # ---------------------------------------------------------------- /proc
-
-
-def cpu_ticks(pid):
-    """utime + stime of a process (all its threads), in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def memory_kib(pid):
-    """VmRSS and VmHWM in KiB (None when the process is gone)."""
-    found = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    found[key] = int(value.split()[0])
-    except OSError:
-        return None, None
-    return found.get("VmRSS"), found.get("VmHWM")
 
 
 def sockstat():
@@ -147,46 +106,6 @@ def socket_count(stat):
     for key in ("TCP", "UDP", "TCP6", "UDP6"):
         total += stat.get(key, {}).get("inuse", 0)
     return total + stat.get("TCP", {}).get("tw", 0)
-
-
-def wait_for(check, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
-
-
-def quantile(values, q):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def slope(xs, ys):
-    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
-    if len(pairs) < 2:
-        return None
-    mx = sum(x for x, _ in pairs) / len(pairs)
-    my = sum(y for _, y in pairs) / len(pairs)
-    var = sum((x - mx) ** 2 for x, _ in pairs)
-    if var == 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in pairs) / var
-
-
-def free_port():
-    """A loopback port that was free a moment ago (bound to port 0, read back, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- HTTP
@@ -476,10 +395,6 @@ def profile_berth(args, work, berth):
 # ---------------------------------------------------------------- output
 
 
-def fmt(value, spec=".1f", none="-"):
-    return none if value is None else format(value, spec)
-
-
 def print_table(loads):
     print(f"{'sockets':>8} {'exporter':<22} {'median ms':>9} {'p90 ms':>8} {'CPU ms/scrape':>13} "
           f"{'RSS MiB':>8} {'HWM MiB':>8} {'series':>7} {'berth/this':>10}")
@@ -526,24 +441,6 @@ def targets(loads, args):
 # ---------------------------------------------------------------- main
 
 
-def reexec_in_netns(argv):
-    """As root: the same bench in a private network namespace (lo up)."""
-    unshare = shutil.which("unshare")
-    ip = shutil.which("ip")
-    if not unshare or not ip:
-        log("no unshare/ip: running in the machine's own network namespace")
-        return None
-    script = f'{ip} link set lo up && exec "$@"'
-    env = dict(os.environ, BERTH_BENCH_IN_NETNS="1")
-    proc = subprocess.Popen([unshare, "--net", "sh", "-c", script, "sh", sys.executable, os.path.abspath(__file__)] + argv,
-                            env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        return proc.wait(timeout=120)
-
-
 def parse_loads(text):
     loads = []
     for part in text.split(","):
@@ -560,7 +457,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--berth", default=os.path.join(ROOT, "target", "release", "berth"))
     p.add_argument("--node-exporter", default=NODE_EXPORTER)
-    p.add_argument("--sockfarm", default=default_sockfarm(), help="path of sockfarm.py")
+    p.add_argument("--sockfarm", default=default_sockfarm(fallbacks=["/work/shared/bench/sockfarm.py"]), help="path of sockfarm.py")
     p.add_argument("--loads", default=DEFAULT_LOADS,
                    help="comma-separated LISTENERS:CONNS:PROCS per load (sockets = L + 2C); default " + DEFAULT_LOADS)
     p.add_argument("--base-port", type=int, default=20000, help="first farm listener port")
@@ -592,7 +489,7 @@ def parse_args(argv):
 def main(argv):
     args = parse_args(argv)
     if os.geteuid() == 0 and not args.no_netns and not os.environ.get("BERTH_BENCH_IN_NETNS"):
-        code = reexec_in_netns(argv)
+        code = reexec_in_netns(__file__, argv, interrupt_timeout=120)
         if code is not None:
             return code
     for what, path in (("berth", args.berth), ("node_exporter", args.node_exporter)):

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CASES = [
@@ -41,13 +43,6 @@ CASES = [
     ("1 KiB", "/1k.bin", ["nginx", "nginx-cache", "python"], "requests", {"nginx": 1.0, "python": 50.0}),
     ("1 MiB", "/1m.bin", ["nginx", "nginx-cache"], "bytes", {"nginx": 0.8}),
 ]
-
-
-def free_port():
-    """A loopback port that was free a moment ago (bound to port 0, read back, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port, proc, timeout=10.0):

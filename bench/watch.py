@@ -59,33 +59,18 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from benchlib import cpu_ticks, default_sockfarm, fmt, log, median, memory_kib, quantile, reexec_in_netns, wait_for
+from benchlib import slope as linear_slope  # rss_run() has a local named slope
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LOADGEN_SRC = os.path.join(HERE, "tools", "loadgen.c")
-
-
-def default_sockfarm():
-    """../shared/bench/sockfarm.py beside the checkout; from a git worktree
-    elsewhere, beside the main checkout (the one holding the .git directory)."""
-    candidates = [os.path.join(ROOT, "..", "shared", "bench", "sockfarm.py")]
-    try:
-        common = subprocess.run(["git", "-C", ROOT, "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        if common:
-            candidates.append(os.path.join(os.path.dirname(common), "..", "shared", "bench", "sockfarm.py"))
-    except (OSError, subprocess.SubprocessError):
-        pass
-    for candidate in candidates:
-        if os.path.exists(candidate):
-            return os.path.normpath(candidate)
-    return os.path.normpath(candidates[0])
 TRACEFS = "/sys/kernel/tracing"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOBODY = 65534
@@ -100,10 +85,6 @@ CLOSING_STATES = {"FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK
 TARGET_CPU_1K = 5.0  # % of one core at 1,000/s
 TARGET_RSS_1H_MIB = 20.0
 TARGET_LATENCY_P50_MS = 10.0
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- processes
@@ -181,27 +162,6 @@ class Watched:
             return ""
 
 
-def cpu_ticks(pid):
-    """utime + stime of a process (all its threads), in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def memory_kib(pid):
-    """VmRSS and VmHWM in KiB (None when the process is gone)."""
-    found = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    found[key] = int(value.split()[0])
-    except OSError:
-        return None, None
-    return found.get("VmRSS"), found.get("VmHWM")
-
-
 def sockstat_tcp():
     """This namespace's TCP counts from /proc/net/sockstat (inuse, tw, ...):
     TIME_WAIT remnants of earlier runs still cost every table walk."""
@@ -214,28 +174,6 @@ def sockstat_tcp():
     except (OSError, ValueError):
         pass
     return None
-
-
-def wait_for(check, timeout, step=0.05):
-    """Polls check() until it is true or `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
-
-
-def quantile(values, q):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 # ---------------------------------------------------------------- the load
@@ -626,10 +564,6 @@ def measure(setup, loadgen, name, rate, seconds, tag):
     return run
 
 
-def fmt(value, spec=".1f", none="-"):
-    return none if value is None else format(value, spec)
-
-
 def summarize(runs, watchers, rates):
     table = {}
     for rate in rates:
@@ -771,17 +705,6 @@ def rss_run(setup, loadgen, minutes):
     }
 
 
-def linear_slope(xs, ys):
-    n = len(xs)
-    if n < 2:
-        return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    var = sum((x - mx) ** 2 for x in xs)
-    if var == 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
-
-
 def idle_cost(setup, seconds, sizes):
     """berth's CPU with no load, and beside sockfarm farms of each size
     (1,000 listeners + C connections: 1,000 + 2C sockets), as root and as
@@ -841,24 +764,6 @@ def idle_cost(setup, seconds, sizes):
 # ---------------------------------------------------------------- main
 
 
-def reexec_in_netns(argv):
-    """As root: the same bench in a private network namespace (lo up)."""
-    unshare = shutil.which("unshare")
-    ip = shutil.which("ip")
-    if not unshare or not ip:
-        log("no unshare/ip: running in the machine's own network namespace")
-        return None
-    script = f'{ip} link set lo up && exec "$@"'
-    env = dict(os.environ, BERTH_BENCH_IN_NETNS="1")
-    proc = subprocess.Popen([unshare, "--net", "sh", "-c", script, "sh", sys.executable, os.path.abspath(__file__)] + argv,
-                            env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        return proc.wait(timeout=60)
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--berth", default=os.path.join(ROOT, "target", "release", "berth"))
@@ -894,7 +799,7 @@ def parse_args(argv):
 def main(argv):
     args = parse_args(argv)
     if os.geteuid() == 0 and not args.no_netns and not os.environ.get("BERTH_BENCH_IN_NETNS"):
-        code = reexec_in_netns(argv)
+        code = reexec_in_netns(__file__, argv, interrupt_timeout=60)
         if code is not None:
             return code
     if args.max_tw is not None:
