@@ -45,66 +45,90 @@ impl Format {
     }
 }
 
-/// One collection in both formats, built once and shared by every
-/// scraper that asked while it was being made.
-#[derive(Clone, Debug)]
+/// One collection, shared by every scraper that asked while it was being
+/// made; the classic text is derived once, by the first that wants it.
+#[derive(Debug)]
 pub struct Exposition {
-    pub openmetrics: Bytes,
-    pub prometheus: Bytes,
+    openmetrics: Bytes,
+    prometheus: std::sync::OnceLock<Bytes>,
 }
 
 impl Exposition {
     pub fn from_openmetrics(text: String) -> Exposition {
-        let prometheus = classic_text(&text);
-        Exposition { openmetrics: Bytes::from(text), prometheus: Bytes::from(prometheus) }
+        Exposition { openmetrics: Bytes::from(text), prometheus: std::sync::OnceLock::new() }
     }
 
     pub fn body(&self, format: Format) -> Bytes {
         match format {
             Format::OpenMetrics => self.openmetrics.clone(),
-            Format::Prometheus => self.prometheus.clone(),
+            Format::Prometheus => self
+                .prometheus
+                .get_or_init(|| {
+                    // The OpenMetrics text was made from a String.
+                    let text = std::str::from_utf8(&self.openmetrics).unwrap_or_default();
+                    Bytes::from(classic_text(text))
+                })
+                .clone(),
         }
     }
 }
 
 /// The classic text format of an OpenMetrics text (see the module doc).
+/// Only comment lines change; the samples between them (nearly all of
+/// the text) are copied a run at a time.
 pub fn classic_text(openmetrics: &str) -> String {
     let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
+    let mut rest = openmetrics;
+    while !rest.is_empty() {
+        if !rest.starts_with('#') {
+            // Samples up to the next comment line.
+            let end = rest.find("\n#").map_or(rest.len(), |at| at + 1);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
             continue;
         }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            if let Some(name) = rest.strip_suffix(" counter") {
-                debug_assert!(COUNTERS.contains(&name), "counter {name} is missing from COUNTERS");
-                out.push_str("# TYPE ");
-                out.push_str(name);
-                out.push_str("_total counter\n");
-                continue;
-            }
-            if let Some(name) = rest.strip_suffix(" unknown") {
-                out.push_str("# TYPE ");
-                out.push_str(name);
-                out.push_str(" untyped\n");
-                continue;
-            }
-        }
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            // HELP comes before TYPE: a counter's is told by its name.
-            if COUNTERS.contains(&name) {
-                out.push_str("# HELP ");
-                out.push_str(name);
-                out.push_str("_total ");
-                out.push_str(help);
-                out.push('\n');
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
+        let end = rest.find('\n').map_or(rest.len(), |at| at + 1);
+        let line = rest[..end].trim_end_matches('\n');
+        rest = &rest[end..];
+        comment_line(line, &mut out);
     }
     out
+}
+
+/// One `#` line of the OpenMetrics text, as the classic format has it.
+fn comment_line(line: &str, out: &mut String) {
+    if line == "# EOF" || line.starts_with("# UNIT ") {
+        return;
+    }
+    if let Some(rest) = line.strip_prefix("# TYPE ") {
+        if let Some(name) = rest.strip_suffix(" counter") {
+            debug_assert!(COUNTERS.contains(&name), "counter {name} is missing from COUNTERS");
+            out.push_str("# TYPE ");
+            out.push_str(name);
+            out.push_str("_total counter\n");
+            return;
+        }
+        if let Some(name) = rest.strip_suffix(" unknown") {
+            out.push_str("# TYPE ");
+            out.push_str(name);
+            out.push_str(" untyped\n");
+            return;
+        }
+    }
+    if let Some(rest) = line.strip_prefix("# HELP ") {
+        let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+        // HELP comes before TYPE: a counter's is told by its name.
+        if COUNTERS.contains(&name) {
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push_str("_total ");
+            out.push_str(help);
+            out.push('\n');
+            return;
+        }
+    }
+    out.push_str(line);
+    out.push('\n');
 }
 
 /// The counters berth registers (without `_total`, as registered): their

@@ -446,11 +446,17 @@ mod tests {
             let (socket, protocol) = parse_inet_diag_msg(&bytes, Some(Protocol::Tcp), 5).expect("parsed");
             let udp = state == 7;
             assert_eq!(socket.protocol, if udp { Protocol::Udp } else { Protocol::Tcp });
-            assert_eq!(protocol, response.nlas.iter().find_map(|n| if let Nla::Protocol(p) = n { Some(*p) } else { None }));
+            assert_eq!(
+                protocol,
+                response.nlas.iter().find_map(|n| if let Nla::Protocol(p) = n { Some(*p) } else { None })
+            );
             assert_eq!(socket.local, local);
             assert_eq!(socket.remote, (remote.port() != 0).then_some(remote));
             assert_eq!(socket.state, SocketState::from_kernel(socket.protocol, state));
-            assert_eq!(socket.cookie, (u64::from(u32::from_ne_bytes([5, 6, 7, 8])) << 32) | u64::from(u32::from_ne_bytes([1, 2, 3, 4])));
+            assert_eq!(
+                socket.cookie,
+                (u64::from(u32::from_ne_bytes([5, 6, 7, 8])) << 32) | u64::from(u32::from_ne_bytes([1, 2, 3, 4]))
+            );
             assert_eq!((socket.recv_queue, socket.uid, socket.inode, socket.netns), (3, 1001, 99, 5));
             let listening = socket.state == SocketState::Listen;
             assert_eq!(socket.send_queue, if listening { 0 } else { 128 });
