@@ -31,6 +31,9 @@ const FREE_FORM: &[&str] = &[
     // `watch --alert KIND [FILE]`: exposed, new, or policy and its file.
     "KIND",
     "SIZE",
+    // `metrics --listen [ADDRESS:]PORT` and `--token TOKEN`.
+    "[ADDRESS:]PORT",
+    "TOKEN",
 ];
 
 /// Every (subcommand, argument) pair that takes a value, globals included.
