@@ -250,7 +250,7 @@ const NLMSG_DONE: u16 = 3;
 /// nlmsg_type of an error (its payload starts with the negative errno).
 const NLMSG_ERROR: u16 = 2;
 /// `struct nlmsghdr`: length, type, flags, sequence, port id.
-const NLMSG_HEADER: usize = 16;
+pub(crate) const NLMSG_HEADER: usize = 16;
 /// `struct inet_diag_msg` (include/uapi/linux/inet_diag.h): family, state,
 /// timer, retrans (4 bytes), the 48-byte `inet_diag_sockid` (sport and
 /// dport big-endian, src[4] and dst[4] in network order, interface, the

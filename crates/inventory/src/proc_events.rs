@@ -21,6 +21,8 @@ use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::netlink::NLMSG_HEADER;
+
 /// include/uapi/linux/connector.h and cn_proc.h.
 const CN_IDX_PROC: u32 = 1;
 const CN_VAL_PROC: u32 = 1;
@@ -31,8 +33,6 @@ const PROC_EVENT_FORK: u32 = 1;
 const PROC_EVENT_EXEC: u32 = 2;
 const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 
-/// struct nlmsghdr.
-const NLMSG_HEADER: usize = 16;
 /// struct cn_msg without its data: id {idx, val}, seq, ack, len (u16), flags (u16).
 const CN_MSG_HEADER: usize = 20;
 /// Offset of `event_data` in struct proc_event (what, cpu, timestamp_ns).
@@ -282,15 +282,9 @@ fn parse_datagram(datagram: &[u8], out: &mut Vec<ProcEvent>, answer_to: Option<u
         bytes.get(offset..offset + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
     };
     let mut answer = None;
-    let mut offset = 0;
-    while offset + NLMSG_HEADER <= datagram.len() {
-        let Some(length) = u32_at(datagram, offset).map(|l| l as usize) else { break };
-        if length < NLMSG_HEADER || offset + length > datagram.len() {
-            break;
-        }
-        let message = &datagram[offset..offset + length];
-        offset += (length + 3) & !3;
-        let cn = &message[NLMSG_HEADER..];
+    // The netlink framing is sock_diag's (one message walk in the crate).
+    for message in crate::netlink::Messages(datagram) {
+        let Some((_, cn)) = message else { break };
         let (Some(idx), Some(val), Some(ack)) = (u32_at(cn, 0), u32_at(cn, 4), u32_at(cn, 12)) else {
             continue;
         };
