@@ -13,7 +13,7 @@
 //! fails the test that met it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -446,18 +446,7 @@ impl Exporter {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start berth metrics");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr piped");
-        let collected = stderr.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut line = String::new();
-            // Ends when berth exits and the pipe closes.
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                collected.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = collect_stderr(&mut child);
         let mut exporter = Exporter { child, port: 0, url: String::new(), stderr };
         let found = poll_until(START_LIMIT, || {
             let text = exporter.stderr();

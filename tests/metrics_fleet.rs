@@ -15,7 +15,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -684,37 +684,26 @@ fn start_host(index: u8, octet: u8, specs: &[Spec], extra: &[&OsStr]) -> Host {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start berth metrics");
-    let stderr = child.stderr.take().expect("stderr piped");
+    let log = collect_stderr(&mut child);
     let berth = KillOnDrop(child);
-    let log = Arc::new(Mutex::new(String::new()));
-    let (found, port_found) = std::sync::mpsc::channel();
-    let collected = Arc::clone(&log);
-    // Reads berth's stderr to its end (so a full pipe never stalls it), and
-    // sends the port of its "metrics on http(s)://ADDR:PORT/metrics" line.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(port) = line
-                .split_once("metrics on http")
+    // The port of its "metrics on http(s)://ADDR:PORT/metrics" line.
+    let port_in = |text: &str| {
+        text.lines().find_map(|line| {
+            line.split_once("metrics on http")
                 .and_then(|(_, url)| url.strip_prefix("s://").or_else(|| url.strip_prefix("://")))
                 .and_then(|url| url.split('/').next())
                 .and_then(|authority| authority.rsplit_once(':'))
                 .and_then(|(_, port)| port.parse::<u16>().ok())
-            {
-                let _ = found.send(port);
-            }
-            if let Ok(mut text) = collected.lock() {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
-    });
-    let metrics_port = port_found.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
-        panic!(
-            "berth metrics in {} printed no 'metrics on http://...' line within 10 s:\n{}",
-            netns.name,
-            log.lock().map(|s| s.clone()).unwrap_or_default()
-        )
-    });
+        })
+    };
+    let metrics_port = poll_until(Duration::from_secs(10), || port_in(&log.lock().unwrap_or_else(|p| p.into_inner())))
+        .unwrap_or_else(|| {
+            panic!(
+                "berth metrics in {} printed no 'metrics on http://...' line within 10 s:\n{}",
+                netns.name,
+                log.lock().map(|s| s.clone()).unwrap_or_default()
+            )
+        });
     Host {
         listeners: vec![listener],
         _berth: berth,

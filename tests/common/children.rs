@@ -5,7 +5,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::RawFd;
-use std::process::{ChildStdout, Command};
+use std::process::{Child, ChildStdout, Command};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::berth::Output;
@@ -332,4 +333,21 @@ pub fn read_within(mut reader: impl Read + Send + 'static, limit: Duration, what
         Ok(Err(e)) => panic!("reading {what}: {e}"),
         Err(_) => panic!("{what} did not end within {limit:?}"),
     }
+}
+
+/// Everything `child` writes on its (piped) stderr, collected into the
+/// returned text by a thread that ends when berth exits and the pipe closes.
+pub fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let pipe = child.stderr.take().expect("stderr piped");
+    let collected = stderr.clone();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            collected.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
+            line.clear();
+        }
+    });
+    stderr
 }

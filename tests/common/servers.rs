@@ -65,7 +65,6 @@ impl ServeChild {
     /// As [`ServeChild::start`], with `configure` given the command last
     /// (for a `pre_exec` hook, say).
     pub fn start_with(args: &[&str], env: &[(&str, &str)], configure: impl FnOnce(&mut Command)) -> ServeChild {
-        use std::io::BufRead;
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
             .arg("serve")
@@ -86,18 +85,7 @@ impl ServeChild {
         }
         configure(&mut command);
         let mut child = command.spawn().expect("cannot start berth serve");
-        let stderr = std::sync::Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr piped");
-        let collected = stderr.clone();
-        std::thread::spawn(move || {
-            let mut reader = std::io::BufReader::new(pipe);
-            let mut line = String::new();
-            // Ends when berth exits and the pipe closes.
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                collected.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
-                line.clear();
-            }
-        });
+        let stderr = super::children::collect_stderr(&mut child);
         let mut server = ServeChild { child, url: String::new(), port: 0, stderr };
         let started = Instant::now();
         for _ in 0..1000 {
