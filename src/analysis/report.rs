@@ -135,10 +135,10 @@ impl<'a> SocketReport<'a> {
         let namespace = snapshot.namespace(socket.netns);
         let interfaces = namespace.map(|n| n.interfaces.as_slice()).unwrap_or(&[]);
         let scope = scope_of(socket.local.ip(), interfaces);
-        let (scope_word, interface) = match scope {
-            BindScope::Loopback => ("loopback", None),
-            BindScope::All => ("all", None),
-            BindScope::Address { interface } => ("address", interface),
+        let scope_word = scope.kind();
+        let interface = match scope {
+            BindScope::Address { interface } => interface,
+            _ => None,
         };
         SocketReport {
             protocol: socket.protocol,

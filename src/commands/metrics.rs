@@ -64,13 +64,13 @@ pub fn run(args: &MetricsArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
     let exporter = Exporter::new(global.source, audit, long_running);
     match (&textfile, args.every) {
         (Some(textfile), None) => {
-            textfile.write(&exporter.scrape().body(Format::Prometheus))?;
+            textfile.write(&classic_text(&exporter)?)?;
             Ok(ExitCode::Success)
         }
         (Some(textfile), Some(every)) => keep_writing(textfile, &exporter, every),
         (None, _) => {
             let mut out = super::stdout();
-            out.write_all(&exporter.scrape().body(Format::Prometheus))?;
+            out.write_all(&classic_text(&exporter)?)?;
             out.flush()?;
             Ok(ExitCode::Success)
         }
@@ -88,7 +88,7 @@ fn keep_writing(textfile: &Textfile, exporter: &Exporter, every: Duration) -> Re
     );
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let written = textfile.write(&exporter.scrape().body(Format::Prometheus));
+        let written = classic_text(exporter).and_then(|text| textfile.write(&text));
         if let Err(e) = written {
             textfile.clean_up();
             return Err(e);
@@ -100,6 +100,16 @@ fn keep_writing(textfile: &Textfile, exporter: &Exporter, every: Duration) -> Re
     }
     textfile.clean_up();
     Ok(ExitCode::Success)
+}
+
+/// One exposition in the classic text format (what stdout and the textfile get).
+fn classic_text(exporter: &Exporter) -> Result<bytes::Bytes, Error> {
+    exporter.scrape().map(|exposition| exposition.body(Format::Prometheus)).ok_or_else(|| {
+        Error::System(
+            "reading the system failed (a bug in berth: the panic is printed above); nothing was written; please report it"
+                .into(),
+        )
+    })
 }
 
 /// `--listen`: `/metrics` on the HTTP core, until berth is stopped.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::audit::{self, probe, Facts};
+use crate::stderr::say;
 use berth_inventory::SourceChoice;
 
 /// A finding as the series label it: bounded values only.
@@ -86,6 +87,10 @@ pub fn spawn(settings: AuditSettings, every: Duration) -> std::io::Result<Arc<Mu
         let started = Instant::now();
         let previous = slot.lock().ok().and_then(|g| g.clone());
         let result = run_once(settings, previous.as_ref());
+        // Said when it starts failing, not at every run.
+        if let Some(why) = result.error.as_ref().filter(|_| previous.as_ref().is_none_or(|p| p.error.is_none())) {
+            say!("berth: warning: the periodic audit failed: {why}; berth_audit_finding keeps the last run's findings and berth_scrape_error{{part=\"audit\"}} is 1 until one succeeds");
+        }
         if let Ok(mut guard) = slot.lock() {
             *guard = Some(result);
         }

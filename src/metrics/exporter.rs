@@ -60,7 +60,8 @@ impl Exporter {
             match start_close_feed(bytes.clone(), closes_ok.clone()) {
                 Ok(()) => closes_ok.store(true, Ordering::Relaxed),
                 Err(e) => say!(
-                    "berth: warning: cannot read the kernel's close messages ({e}): bytes of connections that close between scrapes are not counted"
+                    "berth: warning: no close messages from the kernel: {}; bytes of connections that open and close between two scrapes are not counted (berth_scrape_error{{part=\"closes\"}} is 1)",
+                    crate::watch::closes::describe_refusal(&e)
                 ),
             }
         }
@@ -80,17 +81,17 @@ impl Exporter {
 
     /// An exposition of now. A scrape that arrives while another's
     /// collection runs waits for that one and shares it: ten scrapers at
-    /// once cost one read of the system.
-    pub fn scrape(&self) -> Arc<Exposition> {
+    /// once cost one read of the system. None when the collection failed
+    /// outright (a panic, which is a bug): no scraper is handed an old or an
+    /// empty exposition as if it were now.
+    pub fn scrape(&self) -> Option<Arc<Exposition>> {
         let mut flight = lock(&self.flight);
         if flight.running {
             let generation = flight.generation;
             while flight.generation == generation {
                 flight = self.landed.wait(flight).unwrap_or_else(PoisonError::into_inner);
             }
-            if let Some(last) = &flight.last {
-                return last.clone();
-            }
+            return flight.last.clone();
         }
         flight.running = true;
         drop(flight);
@@ -99,11 +100,8 @@ impl Exporter {
         let mut flight = lock(&self.flight);
         flight.running = false;
         flight.generation += 1;
-        let exposition = match made {
-            Ok(exposition) => Arc::new(exposition),
-            Err(_) => flight.last.clone().unwrap_or_else(|| Arc::new(Exposition::from_openmetrics(String::new()))),
-        };
-        flight.last = Some(exposition.clone());
+        flight.last = made.ok().map(Arc::new);
+        let exposition = flight.last.clone();
         self.landed.notify_all();
         drop(flight);
         if self.last_socket_count.load(Ordering::Relaxed) >= TRIM_FROM_SOCKETS {
@@ -139,23 +137,29 @@ impl Exporter {
             }
         };
         let mut owners = lock(&self.owners);
-        let mut bytes = lock(&self.bytes);
-        let totals = match &snapshot {
-            Some(snapshot) => {
-                if let Some(why) = &snapshot.port_ranges.unread {
-                    self.warn_once(Part::PortRanges, why);
-                    failed.push(Part::PortRanges);
-                }
-                if let Err(e) = owners.update(snapshot, self.source) {
-                    self.warn_once(Part::Owners, &e.to_string());
-                    failed.push(Part::Owners);
-                }
-                bytes.totals(snapshot).clone()
+        if let Some(snapshot) = &snapshot {
+            if let Some(why) = &snapshot.port_ranges.unread {
+                self.warn_once(Part::PortRanges, why);
+                failed.push(Part::PortRanges);
             }
-            None => {
-                bytes.abandon_read();
-                Default::default()
+            if let Err(e) = owners.update(snapshot, self.source) {
+                self.warn_once(Part::Owners, &e.to_string());
+                failed.push(Part::Owners);
             }
+        }
+        // The close feed's thread waits on this lock: held only to match
+        // the table against the closes, not while owners are read or the
+        // text is written.
+        let (totals, close_overflows) = {
+            let mut bytes = lock(&self.bytes);
+            let totals = match &snapshot {
+                Some(snapshot) => bytes.totals(snapshot).clone(),
+                None => {
+                    bytes.abandon_read();
+                    Default::default()
+                }
+            };
+            (totals, bytes.overflows)
         };
         if self.closes_wanted && !self.closes_ok.load(Ordering::Relaxed) {
             failed.push(Part::Closes);
@@ -169,7 +173,7 @@ impl Exporter {
             sockets: snapshot.as_ref(),
             owner_of: &owner_of,
             bytes: &totals,
-            close_overflows: bytes.overflows,
+            close_overflows,
             audit: audit.as_ref(),
             failed: &failed,
             scrape_seconds: started.elapsed().as_secs_f64(),
@@ -234,7 +238,7 @@ fn start_close_feed(bytes: Arc<Mutex<PortBytes>>, ok: Arc<AtomicBool>) -> std::i
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 let why = reader.error().map(|e| e.to_string()).unwrap_or_else(|| "it stopped".into());
-                say!("berth: warning: the kernel's close messages stopped ({why}): bytes of closed connections are no longer counted");
+                say!("berth: warning: the kernel's close messages stopped ({why}): bytes of connections that close between scrapes are no longer counted; restart berth metrics to read them again");
                 ok.store(false, Ordering::Relaxed);
                 return;
             }

@@ -5,11 +5,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::servers::http::guard::{AuthCheck, Guard};
 use crate::servers::http::request::{Method, Request};
-use crate::servers::http::response::{Body, Head, Reply};
+use crate::servers::http::response::Reply;
 use crate::servers::http::{Answer, Blocking, Exchange, Handler};
 
 use super::exporter::Exporter;
@@ -73,7 +71,7 @@ struct Scrape {
 
 impl Blocking for Scrape {
     fn run(&mut self) {
-        self.exposition = Some(self.exporter.scrape());
+        self.exposition = self.exporter.scrape();
     }
 
     fn reply(self: Box<Self>, request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
@@ -85,16 +83,8 @@ impl Blocking for Scrape {
                 "collection failed",
             );
         };
-        let body: Bytes = exposition.body(self.format);
-        let mut head = Head::start(exchange.head, 200);
-        head.number("Content-Length", body.len() as u64)
-            .header("Content-Type", self.format.content_type())
-            .header("Vary", b"Accept")
-            .header("Cache-Control", b"no-store")
-            .header("X-Content-Type-Options", b"nosniff")
-            .raw(exchange.extra)
-            .finish();
-        let body = if request.method() == Method::Head { Body::Empty } else { Body::Bytes(body) };
-        Reply { status: 200, body, close: false, note: None }
+        // One URL, two formats: caches must key on Accept.
+        exchange.extra.extend_from_slice(b"Vary: Accept\r\n");
+        exchange.body(request, 200, self.format.content_type(), exposition.body(self.format), "")
     }
 }

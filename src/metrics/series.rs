@@ -16,7 +16,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use berth_inventory::port_facts::PortFacts;
-use berth_inventory::scope::{scope_of, BindScope};
+use berth_inventory::scope::scope_of;
 use berth_inventory::{Protocol, Snapshot, Socket, SocketState};
 
 use super::audit_runner::AuditResult;
@@ -163,12 +163,10 @@ fn read_sockets(snapshot: &Snapshot, owner_of: &dyn Fn(&Socket) -> Option<OwnerL
         }
         let port = socket.local.port();
         if socket.state.is_listening() {
-            let scope = match scope_of(socket.local.ip(), interfaces) {
-                BindScope::Loopback => 0,
-                BindScope::All => 1,
-                BindScope::Address { .. } => 2,
-            };
-            collected.by_scope[scope].1 += 1;
+            let scope = scope_of(socket.local.ip(), interfaces).kind();
+            if let Some(entry) = collected.by_scope.iter_mut().find(|(kind, _)| *kind == scope) {
+                entry.1 += 1;
+            }
             let owner = owner_of(socket).unwrap_or_default();
             let service = PortFacts::of(port, socket.protocol, &snapshot.port_ranges).service.unwrap_or("");
             let user = if owner.user.is_empty() {
@@ -180,7 +178,7 @@ fn read_sockets(snapshot: &Snapshot, owner_of: &dyn Fn(&Socket) -> Option<OwnerL
                 socket.protocol.name().to_string(),
                 socket.local.ip().to_string(),
                 port.to_string(),
-                collected.by_scope[scope].0.to_string(),
+                scope.to_string(),
                 service.to_string(),
                 owner.process,
                 user,
@@ -215,6 +213,16 @@ fn gauge<L: EncodeLabelSet, V: EncodeGaugeValue>(
     value: V,
 ) -> Result<(), std::fmt::Error> {
     family.encode_family(labels)?.encode_gauge(&value)
+}
+
+/// A series without labels: its descriptor and its one value.
+fn lone_gauge<V: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &'static str,
+    help: &str,
+    value: V,
+) -> Result<(), std::fmt::Error> {
+    encoder.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&value)
 }
 
 /// A counter series with these labels.
@@ -253,14 +261,12 @@ impl Collector for Collected {
             for &(protocol, state, count) in &self.by_state {
                 gauge(&mut family, &[("proto", protocol.name()), ("state", state.name())], count)?;
             }
-            encoder
-                .encode_descriptor(
-                    "berth_time_wait_sockets",
-                    "TCP sockets in TIME-WAIT (closed connections the kernel still remembers)",
-                    None,
-                    MetricType::Gauge,
-                )?
-                .encode_gauge(&self.time_wait)?;
+            lone_gauge(
+                &mut encoder,
+                "berth_time_wait_sockets",
+                "TCP sockets in TIME-WAIT (closed connections the kernel still remembers)",
+                self.time_wait,
+            )?;
             let mut family = encoder.encode_descriptor(
                 "berth_ephemeral_ports_in_use",
                 "Distinct local ports inside the ephemeral range used by connections (TCP) or sockets (UDP)",
@@ -270,14 +276,12 @@ impl Collector for Collected {
             for &(protocol, count) in &self.ephemeral_in_use {
                 gauge(&mut family, &[("proto", protocol)], count)?;
             }
-            encoder
-                .encode_descriptor(
-                    "berth_ephemeral_port_range_size",
-                    "Ports in net.ipv4.ip_local_port_range, less the reserved ones",
-                    None,
-                    MetricType::Gauge,
-                )?
-                .encode_gauge(&self.range_size)?;
+            lone_gauge(
+                &mut encoder,
+                "berth_ephemeral_port_range_size",
+                "Ports in net.ipv4.ip_local_port_range, less the reserved ones",
+                self.range_size,
+            )?;
         }
         let mut buffer = itoa::Buffer::new();
         for (name, help, sent) in [
@@ -318,22 +322,18 @@ impl Collector for Collected {
                     [("check", f.check), ("severity", f.severity), ("port", port.as_str()), ("process", &f.process)];
                 gauge(&mut family, &labels, 1i64)?;
             }
-            encoder
-                .encode_descriptor(
-                    "berth_audit_last_run_timestamp_seconds",
-                    "When the last periodic audit finished, Unix time",
-                    None,
-                    MetricType::Gauge,
-                )?
-                .encode_gauge(&audit.finished_unix)?;
-            encoder
-                .encode_descriptor(
-                    "berth_audit_duration_seconds",
-                    "How long the last periodic audit took",
-                    None,
-                    MetricType::Gauge,
-                )?
-                .encode_gauge(&audit.seconds)?;
+            lone_gauge(
+                &mut encoder,
+                "berth_audit_last_run_timestamp_seconds",
+                "When the last periodic audit finished, Unix time",
+                audit.finished_unix,
+            )?;
+            lone_gauge(
+                &mut encoder,
+                "berth_audit_duration_seconds",
+                "How long the last periodic audit took",
+                audit.seconds,
+            )?;
         }
         let mut family = encoder.encode_descriptor(
             "berth_scrape_error",
@@ -344,14 +344,12 @@ impl Collector for Collected {
         for &(part, failed) in &self.errors {
             gauge(&mut family, &[("part", part)], failed)?;
         }
-        encoder
-            .encode_descriptor(
-                "berth_scrape_duration_seconds",
-                "How long reading the system for this exposition took",
-                None,
-                MetricType::Gauge,
-            )?
-            .encode_gauge(&self.scrape_seconds)?;
+        lone_gauge(
+            &mut encoder,
+            "berth_scrape_duration_seconds",
+            "How long reading the system for this exposition took",
+            self.scrape_seconds,
+        )?;
         let mut family = encoder.encode_descriptor(
             "berth_build_info",
             "The berth that exports these series. Always 1",
@@ -364,19 +362,38 @@ impl Collector for Collected {
 }
 
 /// Ports the kernel may pick for clients: the ephemeral range less the
-/// reserved ports inside it.
+/// reserved ports inside it (reserved ranges may overlap: each port once).
 fn range_size_of(snapshot: &Snapshot) -> i64 {
     let (low, high) = snapshot.port_ranges.ephemeral;
+    let mut reserved = PortSet::new();
+    for &(a, b) in &snapshot.port_ranges.reserved {
+        for port in a.max(low)..=b.min(high) {
+            reserved.insert(port);
+        }
+    }
     if high < low {
         return 0;
     }
-    let reserved: i64 = snapshot
-        .port_ranges
-        .reserved
-        .iter()
-        .map(|&(a, b)| (a.max(low), b.min(high)))
-        .filter(|(a, b)| a <= b)
-        .map(|(a, b)| i64::from(b - a) + 1)
-        .sum();
-    i64::from(high - low) + 1 - reserved
+    i64::from(high - low) + 1 - reserved.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_inventory::builder::SnapshotBuilder;
+    use berth_inventory::PortRanges;
+
+    #[test]
+    fn the_range_size_counts_each_reserved_port_once() {
+        let ranges = |reserved: Vec<(u16, u16)>| PortRanges {
+            ephemeral: (40000, 40999),
+            reserved,
+            bindv6only: false,
+            unread: None,
+        };
+        let size = |reserved| range_size_of(&SnapshotBuilder::new().port_ranges(ranges(reserved)).build());
+        assert_eq!(size(vec![]), 1000);
+        // Overlapping, and partly outside the range.
+        assert_eq!(size(vec![(40000, 40009), (40005, 40014), (39990, 40000), (41000, 42000)]), 985);
+    }
 }

@@ -37,7 +37,12 @@ impl Textfile {
                     "--textfile {shown}: no such directory; create it (mkdir -p {shown}) or give the directory node_exporter's --collector.textfile.directory names"
                 )))
             }
-            Err(e) => return Err(Error::System(format!("--textfile {shown}: {}", crate::net::error_text(&e)))),
+            Err(e) => {
+                return Err(Error::System(format!(
+                    "--textfile {shown}: {}; give a directory berth may enter and write",
+                    crate::net::error_text(&e)
+                )))
+            }
         }
         Ok(Textfile {
             target: dir.join(FILE_NAME),
@@ -55,7 +60,7 @@ impl Textfile {
             let _ = std::fs::remove_file(&self.temporary);
             let advice = match e.kind() {
                 ErrorKind::PermissionDenied => "; run berth as a user who may write there, or choose another directory",
-                _ => "",
+                _ => "; free some space there, or choose another directory",
             };
             Error::Write(format!(
                 "cannot {what} {}: {}{advice}",

@@ -146,8 +146,9 @@ fn convert(batch: Vec<Destroyed>) -> Vec<CloseInput> {
         .collect()
 }
 
-/// Why the kernel refused, in words that say what it means.
-fn describe_refusal(error: &std::io::Error) -> String {
+/// Why the kernel refused the destroy groups, in words that say what it
+/// means (also `berth metrics`' warning when its close feed cannot open).
+pub(crate) fn describe_refusal(error: &std::io::Error) -> String {
     match error.raw_os_error() {
         Some(libc::EPROTONOSUPPORT) | Some(libc::ENOENT) => {
             format!("this kernel has no sock_diag destroy groups ({error})")

@@ -783,10 +783,11 @@ impl Engine {
     /// knows (scope, port facts, the listener it belongs to).
     fn facts(&self, socket: &Socket, snapshot: Option<&Snapshot>, open_seen: bool) -> SocketFacts {
         let interfaces = self.context.interfaces.get(&socket.netns).map(Vec::as_slice).unwrap_or(&[]);
-        let (scope, interface) = match scope_of(socket.local.ip(), interfaces) {
-            BindScope::Loopback => ("loopback", None),
-            BindScope::All => ("all", None),
-            BindScope::Address { interface } => ("address", interface),
+        let bind_scope = scope_of(socket.local.ip(), interfaces);
+        let scope = bind_scope.kind();
+        let interface = match bind_scope {
+            BindScope::Address { interface } => interface,
+            _ => None,
         };
         let (owners, uid, user, inode) = match snapshot {
             Some(snapshot) => (

@@ -30,6 +30,16 @@ impl BindScope {
         matches!(self, BindScope::Loopback)
     }
 
+    /// The kind as one word: `loopback`, `all` or `address`, as the JSON's
+    /// `scope`, watch's events and the `scope` label of `berth metrics` have it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BindScope::Loopback => "loopback",
+            BindScope::All => "all",
+            BindScope::Address { .. } => "address",
+        }
+    }
+
     /// Short word for tables.
     pub fn label(&self) -> String {
         match self {

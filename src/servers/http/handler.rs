@@ -60,10 +60,23 @@ impl Exchange<'_> {
     /// become the body without copying a static one). An empty `note` is
     /// no note.
     pub fn text(&mut self, request: &Request<'_>, status: u16, message: impl Into<Bytes>, note: &'static str) -> Reply {
-        let body: Bytes = message.into();
+        self.body(request, status, b"text/plain; charset=utf-8", message.into(), note)
+    }
+
+    /// A whole answer held in memory (a text, a generated page, an
+    /// exposition), typed `content_type`, not to be cached, with the extra
+    /// lines; a HEAD request gets the head alone.
+    pub fn body(
+        &mut self,
+        request: &Request<'_>,
+        status: u16,
+        content_type: &[u8],
+        body: Bytes,
+        note: &'static str,
+    ) -> Reply {
         let mut head = Head::start(self.head, status);
         head.number("Content-Length", body.len() as u64)
-            .header("Content-Type", b"text/plain; charset=utf-8")
+            .header("Content-Type", content_type)
             .header("Cache-Control", b"no-store")
             .header("X-Content-Type-Options", b"nosniff")
             .raw(self.extra)
