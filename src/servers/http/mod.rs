@@ -31,6 +31,7 @@ pub mod guard;
 pub mod handler;
 pub mod host;
 mod log;
+pub mod mock;
 mod registry;
 pub mod request;
 pub mod response;
