@@ -13,6 +13,9 @@
 //! [`Blocking`] job, which the core runs on tokio's blocking threads, a
 //! bounded number at a time, while the connection waits.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::request::{Method, Request};
@@ -41,6 +44,17 @@ pub trait Handler: Send + Sync + 'static {
     fn log_secret(&self) -> Option<&str> {
         None
     }
+
+    /// The largest request body the handler reads for `request`, or None
+    /// for a handler that reads none (the core then answers and closes the
+    /// connection, so that a body is never taken for the next request).
+    /// With a limit, the core reads the body (Content-Length or chunked,
+    /// after a `100 Continue` when the client asks for one) before
+    /// [`Handler::respond`], into [`Exchange::body`]; a larger one is
+    /// answered 413.
+    fn body_limit(&self, _request: &Request<'_>) -> Option<usize> {
+        None
+    }
 }
 
 /// The connection's buffers, lent to a handler for one request.
@@ -52,6 +66,15 @@ pub struct Exchange<'a> {
     /// [`Handler::headers`], then whatever the handler adds while answering
     /// (Allow, Set-Cookie, Location).
     pub extra: &'a mut Vec<u8>,
+    /// The request's body, when [`Handler::body_limit`] asked for it
+    /// (empty otherwise).
+    pub body: &'a [u8],
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// What the request log says after the status, for this request only
+    /// (mock: which response it chose); empty is nothing. Cleared by the
+    /// core before each request.
+    pub note: &'a mut String,
 }
 
 impl Exchange<'_> {
@@ -92,6 +115,24 @@ pub enum Answer {
     Reply(Reply),
     /// Work to do off the event loop before the answer can be given.
     Blocking(Box<dyn Blocking>),
+    /// The answer after a pause (mock's latency), the connection kept
+    /// open and within its deadline meanwhile.
+    Delayed(Duration, Box<Answer>),
+    /// No proper answer, on purpose (mock's fault injection).
+    Fault(Fault),
+}
+
+/// A broken answer a handler may give, so that clients can be tested
+/// against a bad server.
+#[derive(Debug)]
+pub enum Fault {
+    /// The connection is reset (RST, no response).
+    Reset,
+    /// The connection is closed without a response ("empty reply").
+    Close,
+    /// The head and the first half of the body are sent, then nothing
+    /// more until the client gives up (or the send timeout closes it).
+    Stall(Reply),
 }
 
 impl From<Reply> for Answer {

@@ -27,6 +27,7 @@
 //! The listening socket itself comes from [`crate::servers::listener`], which
 //! keeps it on loopback unless `--expose`.
 
+pub mod body;
 pub mod guard;
 pub mod handler;
 pub mod host;
@@ -41,5 +42,5 @@ pub mod site;
 mod tests;
 pub mod tls;
 
-pub use handler::{Answer, Blocking, Exchange, Handler};
+pub use handler::{Answer, Blocking, Exchange, Fault, Handler};
 pub use server::{Limits, Options};

@@ -59,13 +59,47 @@ pub struct Request<'b> {
     /// Transfer-Encoding). berth never reads bodies: it answers and closes,
     /// so a body can never be mistaken for the next request.
     pub has_body: bool,
+    /// Content-Length, when sent (checked: one number).
+    pub content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked` is the last coding: the body comes in
+    /// chunks. Any other Transfer-Encoding cannot be read (see
+    /// [`Request::unreadable_body`]).
+    pub chunked: bool,
+    /// A Transfer-Encoding other than chunked alone, whose body berth
+    /// cannot delimit.
+    pub other_coding: bool,
+    /// `Expect: 100-continue`: the client waits for a 100 before the body.
+    pub expect_continue: bool,
+    /// The whole head as received, for handlers that read headers the core
+    /// does not keep (see [`Request::header`]).
+    pub raw_head: &'b [u8],
     /// Bytes of the head, to consume from the buffer.
     pub head_len: usize,
 }
 
-impl Request<'_> {
+impl<'b> Request<'b> {
     pub fn method(&self) -> Method {
         self.method.unwrap_or(Method::Other)
+    }
+
+    /// Every header field of the request, in order: name and trimmed
+    /// value, from the head httparse has already checked (so a plain
+    /// split at the first colon is exact). For handlers that read headers
+    /// the core does not keep (mock's parameters, Prefer, Content-Type);
+    /// the core's own fields above stay the fast path.
+    pub fn headers(&self) -> impl Iterator<Item = (&'b str, &'b [u8])> + 'b {
+        let head = self.raw_head;
+        head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = std::str::from_utf8(&line[..colon]).ok()?;
+            Some((name, trim(&line[colon + 1..])))
+        })
+    }
+
+    /// The first header field named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 }
 
@@ -79,6 +113,8 @@ pub enum HeadError {
     /// 400: a Content-Length that is not one number (empty, not digits,
     /// or two different values); the body's end is unknown.
     BadLength,
+    /// 400: both Content-Length and Transfer-Encoding (request smuggling).
+    BothFramings,
 }
 
 /// The outcome of trying to parse the bytes received so far.
@@ -121,6 +157,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
         target: raw.path.unwrap_or(""),
         minor_version,
         keep_alive: minor_version >= 1,
+        raw_head: &buf[..head_len],
         head_len,
         ..Request::default()
     };
@@ -165,7 +202,20 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
                 request.accept_encoding = parse_accept_encoding(value)
             }
             17 if name.eq_ignore_ascii_case(b"if-modified-since") => request.if_modified_since = Some(value),
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => request.has_body = true,
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                request.has_body = true;
+                // RFC 9112 §6.1: chunked must be the last coding; a body in
+                // any other framing cannot be delimited.
+                // Only `chunked` alone is read; `gzip, chunked` and the like are not.
+                if value.eq_ignore_ascii_case(b"chunked") && !request.chunked {
+                    request.chunked = true;
+                } else {
+                    request.other_coding = true;
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                request.expect_continue = value.eq_ignore_ascii_case(b"100-continue")
+            }
             29 if name.eq_ignore_ascii_case(b"access-control-request-method") => {
                 request.access_control_request_method = Some(value)
             }
@@ -175,6 +225,11 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             _ => {}
         }
     }
+    if request.chunked && content_length.is_some() {
+        // Both framings (RFC 9112 §6.3: a smuggling attempt): refused.
+        return Parsed::Error(HeadError::BothFramings);
+    }
+    request.content_length = content_length;
     Parsed::Complete(request)
 }
 

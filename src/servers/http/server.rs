@@ -30,6 +30,7 @@
 //! plain path pays one branch for it.
 
 use crate::stderr::say;
+use std::borrow::Cow;
 use std::io::{self, IoSlice, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -41,7 +42,8 @@ use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::handler::{Answer, Blocking, Exchange, Handler};
+use super::body::{BodyError, Chunked};
+use super::handler::{Answer, Blocking, Exchange, Fault, Handler};
 use super::host::HostGuard;
 use super::log::{finish_log_line, start_log_line};
 use super::registry::{Registry, SlotGuard, State};
@@ -161,6 +163,7 @@ fn worker<H: Handler>(
 ) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| Error::System(format!("cannot start the server's event loop: {e}")))?;
     runtime.block_on(async move {
@@ -289,6 +292,25 @@ fn accept_failed(error: &io::Error) {
     }
 }
 
+/// How much of a body [`Connection::read_body`] took from the buffer, and
+/// whether it read past the body's end (the connection then closes).
+struct BodyRead {
+    from_buffer: usize,
+    overran: bool,
+}
+
+/// A request refused before the handler: status, text, log note.
+type Refusal = (u16, &'static str, &'static str);
+
+/// The log note of a fault, with the handler's own note when it has one.
+fn fault_note<'a>(what: &'a str, note: &str) -> Cow<'a, str> {
+    if note.is_empty() {
+        Cow::Borrowed(what)
+    } else {
+        Cow::Owned(format!("{what}; {note}"))
+    }
+}
+
 /// A complete response that closes the connection, for the rare answers
 /// given before a request reaches the handler (503 at the cap, 408, 400
 /// and 431 for heads).
@@ -301,20 +323,31 @@ fn canned(status: u16, message: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// What the connection loop does with a request's answer.
+enum Outcome {
+    Send(Reply),
+    Fault(Fault),
+}
+
 /// The answer to one complete request: whether the connection stays open
 /// (and the Connection line that says so), the handler's lines for every
 /// response, the Host check, and only then the handler, with its blocking
-/// job run off the event loop.
+/// job run off the event loop and its pauses waited out (the connection's
+/// deadline moved past each one). `body_read`: the handler has read the
+/// request's body, so the connection may stay open.
 async fn answer<H: Handler>(
     shared: &Shared<H>,
     request: &Request<'_>,
     local: Option<IpAddr>,
+    body_read: bool,
+    slot: &SlotGuard,
     mut exchange: Exchange<'_>,
     scratch: &mut H::Scratch,
-) -> Reply {
+) -> Outcome {
     exchange.extra.clear();
+    exchange.note.clear();
     let host = shared.options.hosts.check(request, local);
-    let close = !request.keep_alive || request.has_body || host.ends_connection();
+    let close = !request.keep_alive || (request.has_body && !body_read) || host.ends_connection();
     if close {
         exchange.extra.extend_from_slice(b"Connection: close\r\n");
     } else if request.minor_version == 0 {
@@ -323,20 +356,33 @@ async fn answer<H: Handler>(
     shared.handler.headers(request, exchange.extra);
     let mut reply = match host.refusal() {
         Some(refusal) => exchange.text(request, refusal.status, refusal.message, refusal.note),
-        None => match shared.handler.respond(request, &mut exchange, scratch) {
-            Answer::Reply(reply) => reply,
-            Answer::Blocking(job) => match run_blocking(&shared.blocking, job).await {
-                Some(job) => job.reply(request, &mut exchange),
-                None => {
-                    let mut reply = exchange.text(request, 500, "berth: this request was lost\n", "blocking job lost");
-                    reply.close = true;
-                    reply
+        None => {
+            let mut next = shared.handler.respond(request, &mut exchange, scratch);
+            loop {
+                match next {
+                    Answer::Reply(reply) => break reply,
+                    Answer::Fault(fault) => return Outcome::Fault(fault),
+                    Answer::Delayed(pause, then) => {
+                        let limits = shared.options.limits;
+                        slot.extend(shared.registry.deadline(pause + limits.send_timeout));
+                        tokio::time::sleep(pause).await;
+                        next = *then;
+                    }
+                    Answer::Blocking(job) => match run_blocking(&shared.blocking, job).await {
+                        Some(job) => break job.reply(request, &mut exchange),
+                        None => {
+                            let mut reply =
+                                exchange.text(request, 500, "berth: this request was lost\n", "blocking job lost");
+                            reply.close = true;
+                            break reply;
+                        }
+                    },
                 }
-            },
-        },
+            }
+        }
     };
     reply.close |= close;
-    reply
+    Outcome::Send(reply)
 }
 
 /// One client connection. Field order matters: the slot leaves the
@@ -358,6 +404,10 @@ struct Buffers<S> {
     end: usize,
     head: Vec<u8>,
     extra: Vec<u8>,
+    /// The request's body, for handlers that read bodies.
+    body: Vec<u8>,
+    /// The handler's note for the log line.
+    note: String,
     log: String,
     /// The handler's own, from request to request.
     scratch: S,
@@ -376,6 +426,8 @@ impl Connection {
             end: 0,
             head: Vec::with_capacity(512),
             extra: Vec::new(),
+            body: Vec::new(),
+            note: String::new(),
             log: String::new(),
             scratch: H::Scratch::default(),
         };
@@ -440,12 +492,51 @@ impl Connection {
                 let parsed = request::parse(&b.input[b.start..b.end]);
                 match parsed {
                     Parsed::Complete(request) => {
+                        // The body, for a handler that reads bodies; bytes of
+                        // it already in the buffer are used from there.
+                        let mut consumed = request.head_len;
+                        let mut body_read = false;
+                        let mut close_after = false;
+                        b.body.clear();
+                        if let Some(limit) = request.has_body.then(|| shared.handler.body_limit(&request)).flatten() {
+                            let buffered = &b.input[b.start + request.head_len..b.end];
+                            match self.read_body(registry, limits, &request, buffered, limit, &mut b.body).await? {
+                                Ok(read) => {
+                                    consumed += read.from_buffer;
+                                    close_after = read.overran;
+                                    body_read = true;
+                                }
+                                Err((status, message, note)) => {
+                                    if !shared.options.quiet {
+                                        start_log_line(
+                                            &mut b.log,
+                                            peer,
+                                            request.method_text,
+                                            request.target,
+                                            shared.handler.log_secret(),
+                                        );
+                                        finish_log_line(&mut b.log, status, 0, Duration::ZERO, Some(note));
+                                        let _ = io::stderr().write_all(b.log.as_bytes());
+                                    }
+                                    if self.slot.enter(
+                                        State::Reading,
+                                        State::Writing,
+                                        registry.deadline(limits.send_timeout),
+                                    ) {
+                                        self.send(registry, limits, &canned(status, message), Body::Empty).await?;
+                                    }
+                                    return self.close_gracefully(registry, &mut b.input).await;
+                                }
+                            }
+                        }
                         if !self.slot.enter(State::Reading, State::Writing, registry.deadline(limits.send_timeout)) {
                             return Ok(());
                         }
                         let started = (!shared.options.quiet).then(Instant::now);
-                        let exchange = Exchange { head: &mut b.head, extra: &mut b.extra };
-                        let reply = answer(shared, &request, local, exchange, &mut b.scratch).await;
+                        let exchange =
+                            Exchange { head: &mut b.head, extra: &mut b.extra, body: &b.body, peer, note: &mut b.note };
+                        let outcome =
+                            answer(shared, &request, local, body_read, &self.slot, exchange, &mut b.scratch).await;
                         if started.is_some() {
                             start_log_line(
                                 &mut b.log,
@@ -455,16 +546,38 @@ impl Connection {
                                 shared.handler.log_secret(),
                             );
                         }
-                        b.start += request.head_len;
-                        if b.start == b.end {
+                        b.start += consumed;
+                        if b.start >= b.end {
                             b.start = 0;
                             b.end = 0;
                         }
-                        let close = reply.close;
+                        let reply = match outcome {
+                            Outcome::Send(reply) => reply,
+                            Outcome::Fault(fault) => {
+                                if let Some(started) = started {
+                                    let (status, what) = match &fault {
+                                        Fault::Reset => (0, "fault: connection reset"),
+                                        Fault::Close => (0, "fault: closed without a reply"),
+                                        Fault::Stall(reply) => (reply.status, "fault: the body stalls"),
+                                    };
+                                    let with_note = fault_note(what, &b.note);
+                                    finish_log_line(&mut b.log, status, 0, started.elapsed(), Some(&with_note));
+                                    let _ = io::stderr().write_all(b.log.as_bytes());
+                                }
+                                return self.fault(registry, limits, &b.head, fault, &mut b.input).await;
+                            }
+                        };
+                        let close = reply.close || close_after;
                         let (status, note, length) = (reply.status, reply.note, reply.body.len());
                         let sent = self.send(registry, limits, &b.head, reply.body).await;
                         if let Some(started) = started {
-                            finish_log_line(&mut b.log, status, length, started.elapsed(), note);
+                            let note = match (note, b.note.is_empty()) {
+                                (Some(note), true) => Some(Cow::Borrowed(note)),
+                                (Some(note), false) => Some(Cow::Owned(format!("{note}; {}", b.note))),
+                                (None, false) => Some(Cow::Borrowed(b.note.as_str())),
+                                (None, true) => None,
+                            };
+                            finish_log_line(&mut b.log, status, length, started.elapsed(), note.as_deref());
                             let _ = io::stderr().write_all(b.log.as_bytes());
                         }
                         sent?;
@@ -504,6 +617,11 @@ impl Connection {
                                 400,
                                 canned(400, "berth: Content-Length must be one number (digits only)\n"),
                                 "invalid Content-Length",
+                            ),
+                            HeadError::BothFramings => (
+                                400,
+                                canned(400, "berth: Content-Length and Transfer-Encoding together are refused\n"),
+                                "both Content-Length and Transfer-Encoding",
                             ),
                         };
                         if !shared.options.quiet {
@@ -549,6 +667,111 @@ impl Connection {
                 first = false;
             }
             b.end += n;
+        }
+    }
+
+    /// Reads a request's body into `body`: first what is already in the
+    /// buffer after the head (`buffered`), then from the socket, each read
+    /// moving the deadline by the header timeout (a client that stops
+    /// sending is cut off by the sweeper, and the read ends). A client
+    /// that sent `Expect: 100-continue` is told to go on first. The error
+    /// is the refusal to send (status, text, log note); io errors end the
+    /// connection.
+    async fn read_body(
+        &mut self,
+        registry: &Registry,
+        limits: Limits,
+        request: &Request<'_>,
+        buffered: &[u8],
+        limit: usize,
+        body: &mut Vec<u8>,
+    ) -> io::Result<Result<BodyRead, Refusal>> {
+        if request.other_coding {
+            return Ok(Err((501, "berth: only Transfer-Encoding: chunked is read\n", "unsupported Transfer-Encoding")));
+        }
+        if request.content_length.is_some_and(|length| length > limit as u64) {
+            return Ok(Err((413, "berth: the request body is larger than this server takes\n", "body too large")));
+        }
+        if request.expect_continue && buffered.is_empty() {
+            self.send(registry, limits, b"HTTP/1.1 100 Continue\r\n\r\n", Body::Empty).await?;
+        }
+        let too_large = || Err((413, "berth: the request body is larger than this server takes\n", "body too large"));
+        if let Some(length) = request.content_length {
+            let length = length as usize;
+            let from_buffer = buffered.len().min(length);
+            body.extend_from_slice(&buffered[..from_buffer]);
+            body.resize(length, 0);
+            let mut filled = from_buffer;
+            while filled < length {
+                let n = self.read(&mut body[filled..]).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                filled += n;
+                self.slot.extend(registry.deadline(limits.header_timeout));
+            }
+            return Ok(Ok(BodyRead { from_buffer, overran: false }));
+        }
+        let mut decoder = Chunked::default();
+        let refuse = |error| match error {
+            BodyError::TooLarge => too_large(),
+            BodyError::BadChunk => {
+                Err((400, "berth: the chunked request body is malformed\n", "malformed chunked body"))
+            }
+        };
+        let (from_buffer, done) = match decoder.feed(buffered, body, limit) {
+            Ok(fed) => fed,
+            Err(error) => return Ok(refuse(error)),
+        };
+        if done {
+            return Ok(Ok(BodyRead { from_buffer, overran: false }));
+        }
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let n = self.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.slot.extend(registry.deadline(limits.header_timeout));
+            match decoder.feed(&chunk[..n], body, limit) {
+                // Bytes after the body (a pipelined request) were read past:
+                // the connection closes after this answer rather than lose them.
+                Ok((used, true)) => return Ok(Ok(BodyRead { from_buffer, overran: used < n })),
+                Ok((_, false)) => {}
+                Err(error) => return Ok(refuse(error)),
+            }
+        }
+    }
+
+    /// Carries out a handler's [`Fault`]: a reset (SO_LINGER 0, so that
+    /// the close sends RST), a close without a reply, or a head and half a
+    /// body and then silence until the client gives up or the send
+    /// deadline passes (the sweeper then shuts the socket, which ends the
+    /// wait).
+    async fn fault(
+        &mut self,
+        registry: &Registry,
+        limits: Limits,
+        head: &[u8],
+        fault: Fault,
+        scratch: &mut [u8],
+    ) -> io::Result<()> {
+        match fault {
+            Fault::Reset => {
+                let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+                Ok(())
+            }
+            Fault::Close => self.close_gracefully(registry, scratch).await,
+            Fault::Stall(reply) => {
+                let body = match reply.body {
+                    Body::Bytes(bytes) => bytes.slice(..bytes.len() / 2),
+                    _ => bytes::Bytes::new(),
+                };
+                self.send(registry, limits, head, Body::Bytes(body)).await?;
+                self.slot.extend(registry.deadline(limits.send_timeout));
+                while matches!(self.read_plain(scratch).await, Ok(n) if n > 0) {}
+                Ok(())
+            }
         }
     }
 
