@@ -38,6 +38,7 @@ pub fn run() -> i32 {
         Command::Doctor(args) => commands::doctor::run(args, &cli.global),
         Command::Audit(args) => commands::audit::run(args, &cli.global),
         Command::Serve(args) => commands::serve::run(args, &cli.global),
+        Command::Mock(args) => commands::mock::run(args, &cli.global),
         Command::Echo(args) => commands::echo::run(args, &cli.global),
         Command::Listen(args) => commands::listen::run(args, &cli.global),
         Command::Connect(args) => commands::connect::run(args, &cli.global),

@@ -104,6 +104,12 @@ pub enum Command {
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
 
+    /// A mock HTTP API from an OpenAPI document (3.0, 3.1, Swagger 2.0) or a
+    /// routes file, on 127.0.0.1:4010: examples or generated data, validation,
+    /// latency and faults, hot reload, a request journal.
+    #[command(after_help = MOCK_EXAMPLES)]
+    Mock(MockArgs),
+
     /// TCP and UDP echo server on 127.0.0.1:49342.
     #[command(after_help = ECHO_EXAMPLES)]
     Echo(EchoArgs),
@@ -327,6 +333,33 @@ Not as root: started with sudo (sudo berth serve -p 80), it binds the port,
 then serves as the user who ran sudo (SUDO_UID, SUDO_GID), so only what they
 may read; as root without sudo it warns on stderr. Run it as yourself.";
 
+const MOCK_EXAMPLES: &str = "\
+Examples:
+  berth mock openapi.yaml                 the API on http://127.0.0.1:4010/
+  berth mock openapi.yaml --port 0 --seed 7 --dynamic
+                                          any free port, values generated from the
+                                          schemas, the same ones on every run
+  berth mock routes.toml                  an API without a spec: [[route]] method,
+                                          path, status, headers, body or body_file
+  berth mock openapi.yaml --delay 20ms..200ms --fail 5%:503 --fail 1%:reset
+  berth mock --proxy http://127.0.0.1:8080 --record recorded.toml
+                                          pass everything to a real service on
+                                          loopback and record its answers as routes
+  curl -H 'Prefer: code=404' http://127.0.0.1:4010/pets/1
+  curl -H 'Prefer: example=cat' http://127.0.0.1:4010/pets/1
+  curl http://127.0.0.1:4010/__berth/requests      what the clients sent
+
+Requests are checked against the spec (parameters, bodies, security): a bad
+one gets 400 or 422 as application/problem+json naming each failing JSON
+pointer (/query/limit, /body/name); --no-validate serves it anyway. The spec
+and every file it refers to are watched: an edit is served at once, an
+invalid edit is logged and the last good version goes on serving.
+Safe by default: loopback only, Host headers must name loopback or an
+--allow-host name, no CORS headers without --cors.
+
+Exit codes: 0 stopped by a signal, 2 bad input (an unusable spec names its
+file, line and JSON pointer).";
+
 const ECHO_EXAMPLES: &str = "\
 Examples:
   berth echo                          TCP and UDP echo on 127.0.0.1:49342
@@ -449,6 +482,89 @@ pub struct ServeArgs {
     /// Require a random token (printed once) as a bearer token or ?token=.
     #[arg(long)]
     pub token: bool,
+
+    /// Most connections served at once.
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = values::max_connections)]
+    pub max_connections: usize,
+
+    /// Do not log a line per request.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MockArgs {
+    /// The OpenAPI document (JSON or YAML) or routes file (TOML, YAML, JSON);
+    /// none with --proxy.
+    #[arg(value_name = "SPEC", required_unless_present = "proxy")]
+    pub spec: Option<std::path::PathBuf>,
+
+    /// The port: a number, or 0 or auto for any free one (default 4010,
+    /// Prism's, where clients written for a mock look for one).
+    #[arg(short = 'p', long, value_name = "PORT", default_value = "4010", value_parser = values::listen_port)]
+    pub port: u16,
+
+    /// The address to listen on (loopback unless --expose).
+    #[arg(short = 'b', long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::IpAddr>,
+
+    /// Listen beyond loopback (see berth serve --help); the journal stays
+    /// for loopback clients only.
+    #[arg(long)]
+    pub expose: bool,
+
+    /// Also answer requests whose Host header names NAME (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+
+    /// Send CORS headers allowing ORIGIN (repeatable), and answer its
+    /// preflight requests; none are sent without it.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
+
+    /// Generated values repeat: the same request gets the same answer on
+    /// every run with the same N.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Generate every body from its schema, even where the spec has an
+    /// example (per request: Prefer: dynamic=true or false).
+    #[arg(short = 'd', long)]
+    pub dynamic: bool,
+
+    /// Answer requests that do not match the spec instead of refusing them.
+    #[arg(long)]
+    pub no_validate: bool,
+
+    /// Wait before each answer: 50ms, a range 20ms..200ms, or a log-normal
+    /// lognormal:MEDIAN:P99 (lognormal:40ms:400ms). An operation's
+    /// x-berth-delay (a route's delay) takes its place.
+    #[arg(long, value_name = "DELAY")]
+    pub delay: Option<String>,
+
+    /// Fail RATE of the requests (repeatable): RATE:STATUS (5%:500),
+    /// RATE:reset, RATE:empty (closed without an answer), RATE:stall (half
+    /// the body, then silence). An operation's x-berth-fail takes its place.
+    #[arg(long, value_name = "RATE:KIND")]
+    pub fail: Vec<String>,
+
+    /// Do not watch the spec and the files it refers to for changes.
+    #[arg(long)]
+    pub no_reload: bool,
+
+    /// Append every request and the answer chosen to FILE, as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<std::path::PathBuf>,
+
+    /// Pass the requests the spec does not know (all of them with --record)
+    /// to the service at URL, on this machine (http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Record each answer of --proxy as a route of the routes file FILE
+    /// (TOML, or JSON for a .json name), which berth mock FILE serves back.
+    #[arg(long, value_name = "FILE", requires = "proxy")]
+    pub record: Option<std::path::PathBuf>,
 
     /// Most connections served at once.
     #[arg(long, value_name = "N", default_value = "1024", value_parser = values::max_connections)]

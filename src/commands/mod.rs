@@ -13,6 +13,7 @@ pub mod kill;
 pub mod listen;
 pub mod ls;
 pub mod metrics;
+pub mod mock;
 pub mod probe;
 pub mod run;
 pub mod scan;

@@ -35,18 +35,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let basic = args.auth.as_deref().map(Auth::basic).transpose().map_err(Error::Usage)?;
     let cors = args.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
     let allowed_hosts = args.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
-    let defaults = Limits::default();
-    let mut limits = Limits {
-        max_connections: args.max_connections,
-        header_timeout: env_millis(HEADER_TIMEOUT_ENV)?.unwrap_or(defaults.header_timeout),
-        idle_timeout: env_millis(IDLE_TIMEOUT_ENV)?.unwrap_or(defaults.idle_timeout),
-        send_timeout: env_millis(SEND_TIMEOUT_ENV)?.unwrap_or(defaults.send_timeout),
-    };
-    let workers = match env_number(WORKERS_ENV)? {
-        Some(n) => n.clamp(1, 64) as usize,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-    };
-    limits.max_connections = fit_to_open_files(limits.max_connections);
+    let (limits, workers) = tuned_limits(args.max_connections)?;
     ignore_sigpipe();
 
     let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
@@ -65,19 +54,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if let Some(Auth::Token { token, .. }) = &auth {
         say!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
     }
-    // --expose: the machine's own names are answered too (see exposed_names).
-    let (allowed_addresses, hostname) = if args.expose { exposed_names(bound.ip()) } else { Default::default() };
-    if !allowed_addresses.is_empty() || hostname.is_some() {
-        // A link-local IPv6 address needs its zone in a URL, which
-        // browsers do not take: it is answered, but not offered.
-        let urls: Vec<String> = allowed_addresses
-            .iter()
-            .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
-            .map(|ip| local_url(SocketAddr::new(*ip, bound.port())))
-            .chain(hostname.iter().map(|name| format!("http://{name}:{}/", bound.port())))
-            .collect();
-        say!("berth: also at {}", crate::audit::list_words(&urls));
-    }
+    let (allowed_addresses, hostname) = announce_exposed(bound, args.expose);
     let mut allowed_hosts = allowed_hosts;
     allowed_hosts.extend(hostname);
     if as_root {
@@ -91,6 +68,43 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let options = Options { limits, quiet: args.quiet, hosts, workers, blocking_jobs: None, tls: None };
     server::run(site, options, listener)?;
     Ok(ExitCode::Success)
+}
+
+/// The core's limits for `--max-connections`, with the timeouts and the
+/// worker count the environment may set (tests and benchmarks), and the
+/// connection cap fitted to the open-file limit. serve's and mock's.
+pub(crate) fn tuned_limits(max_connections: usize) -> Result<(Limits, usize), Error> {
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_connections: fit_to_open_files(max_connections),
+        header_timeout: env_millis(HEADER_TIMEOUT_ENV)?.unwrap_or(defaults.header_timeout),
+        idle_timeout: env_millis(IDLE_TIMEOUT_ENV)?.unwrap_or(defaults.idle_timeout),
+        send_timeout: env_millis(SEND_TIMEOUT_ENV)?.unwrap_or(defaults.send_timeout),
+    };
+    let workers = match env_number(WORKERS_ENV)? {
+        Some(n) => n.clamp(1, 64) as usize,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    Ok((limits, workers))
+}
+
+/// With --expose, the machine's own addresses and name are answered too
+/// (see [`exposed_names`]); says where else the server is reachable, and
+/// returns them for the Host guard.
+pub(crate) fn announce_exposed(bound: SocketAddr, expose: bool) -> (Vec<IpAddr>, Option<String>) {
+    let (allowed_addresses, hostname) = if expose { exposed_names(bound.ip()) } else { Default::default() };
+    if !allowed_addresses.is_empty() || hostname.is_some() {
+        // A link-local IPv6 address needs its zone in a URL, which
+        // browsers do not take: it is answered, but not offered.
+        let urls: Vec<String> = allowed_addresses
+            .iter()
+            .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            .map(|ip| local_url(SocketAddr::new(*ip, bound.port())))
+            .chain(hostname.iter().map(|name| format!("http://{name}:{}/", bound.port())))
+            .collect();
+        say!("berth: also at {}", crate::audit::list_words(&urls));
+    }
+    (allowed_addresses, hostname)
 }
 
 /// Root serves nothing: started with sudo (to bind a low port, say),
@@ -179,7 +193,7 @@ fn open_root(dir: &Path, follow_symlinks: bool) -> Result<Root, Error> {
 }
 
 /// `--cors` takes exact origins: scheme://host[:port], as browsers send them.
-fn check_origin(origin: &str) -> Result<String, Error> {
+pub(crate) fn check_origin(origin: &str) -> Result<String, Error> {
     if origin == "*" || origin == "null" {
         return Err(Error::Usage(format!(
             "--cors {origin} would let any web site read these files; name the exact origin, e.g. --cors http://localhost:3000"
@@ -198,7 +212,7 @@ fn check_origin(origin: &str) -> Result<String, Error> {
 }
 
 /// `--allow-host NAME`: a host name (a port, if given, is dropped).
-fn check_host_name(name: &str) -> Result<String, Error> {
+pub(crate) fn check_host_name(name: &str) -> Result<String, Error> {
     let bare = match name.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => name,

@@ -299,14 +299,17 @@ pub fn resolve_location(base: &Location, location: &str) -> Option<Location> {
 
 // ------------------------------------------------------------------ fetch
 
-/// One request the audit sends: the method, the path, the Host header and
-/// any other headers (Origin, Upgrade, ...). `Connection: close` is added.
+/// One request the audit (or mock's `--proxy`) sends: the method, the
+/// path, the Host header, any other headers (Origin, Upgrade, ...) and a
+/// body (sent with its Content-Length; empty is none). `Connection:
+/// close` is added.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub host: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
 }
 
 /// A response: the head and at most the body limit of the body (chunked
@@ -420,8 +423,13 @@ pub fn fetch(
     if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
         text.push_str("Connection: close\r\n");
     }
+    if !request.body.is_empty() {
+        text.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
+    }
     text.push_str("\r\n");
-    connection.write_all(text.as_bytes()).and_then(|()| connection.flush()).map_err(|e| match e.kind() {
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(request.body);
+    connection.write_all(&bytes).and_then(|()| connection.flush()).map_err(|e| match e.kind() {
         io::ErrorKind::TimedOut => FetchError::TimedOut,
         _ => FetchError::Other(format!("sending the request: {}", super::error_text(&e))),
     })?;

@@ -84,7 +84,7 @@ pub fn identify<'a>(index: usize, listener: &'a Listener, deadline: Instant) -> 
         }
     }
 
-    let request = Request { method: "GET", path: "/", host: &service.host, headers: &[] };
+    let request = Request { method: "GET", path: "/", host: &service.host, headers: &[], body: &[] };
     // At least a banner wait's time for the answer, never past the deadline.
     let asked = Instant::now();
     let answer_by = first_contact.max(asked + BANNER_WAIT).min(deadline);

@@ -108,7 +108,7 @@ impl Service<'_> {
     ) -> Result<Response, FetchError> {
         let left = left(self.deadline).ok_or(FetchError::TimedOut)?;
         let until = (Instant::now() + (left / 2).max(MIN_REQUEST_WAIT)).min(self.deadline);
-        http_client::fetch(&self.endpoint, &Request { method, path, host, headers }, until, BODY_LIMIT)
+        http_client::fetch(&self.endpoint, &Request { method, path, host, headers, body: &[] }, until, BODY_LIMIT)
     }
 
     /// `GET path` with the loopback Host header.

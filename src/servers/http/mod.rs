@@ -42,5 +42,5 @@ pub mod site;
 mod tests;
 pub mod tls;
 
-pub use handler::{Answer, Blocking, Exchange, Fault, Handler};
+pub use handler::{Answer, Blocking, Exchange, Handler};
 pub use server::{Limits, Options};

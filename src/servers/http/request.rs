@@ -96,11 +96,6 @@ impl<'b> Request<'b> {
             Some((name, trim(&line[colon + 1..])))
         })
     }
-
-    /// The first header field named `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
-    }
 }
 
 /// Why a head was refused; each maps to a status and closes the connection.

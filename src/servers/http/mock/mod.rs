@@ -5,9 +5,15 @@
 //! - [`spec`]: the loaders (files, `$ref`s, OpenAPI 3.x, Swagger 2.0, routes);
 //! - [`schema`]: generating and validating values.
 
-// Until the command is wired in (this session), parts are unused.
-#![allow(dead_code)]
-
+pub mod check;
+pub mod faults;
+pub mod handler;
+pub mod journal;
 pub mod model;
+pub mod prefer;
+pub mod proxy;
+pub mod reload;
+pub mod respond;
+pub mod router;
 pub mod schema;
 pub mod spec;

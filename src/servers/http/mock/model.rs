@@ -143,7 +143,6 @@ pub struct Parameter {
     pub style: Style,
     pub explode: bool,
     pub allow_empty_value: bool,
-    pub location: Location,
 }
 
 #[derive(Debug, Clone)]
@@ -166,7 +165,6 @@ pub enum StatusKey {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: StatusKey,
-    pub description: String,
     pub headers: Vec<ResponseHeader>,
     /// By media type, in the order written; empty: no body.
     pub content: Vec<MediaType>,
@@ -175,7 +173,6 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct ResponseHeader {
     pub name: String,
-    pub required: bool,
     pub schema: Option<SchemaId>,
     /// `example` (or the first of `examples`); a routes file's literal value.
     pub example: Option<Value>,
@@ -304,6 +301,4 @@ pub struct Schema {
     pub default: Option<Value>,
     /// The `false` schema: nothing validates.
     pub never: bool,
-    /// Where it was written, for messages.
-    pub location: Location,
 }
