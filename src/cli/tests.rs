@@ -13,6 +13,10 @@ use super::Cli;
 const FREE_FORM: &[&str] = &[
     "PORT",
     "PORTS",
+    "SPEC",
+    "DELAY",
+    "RATE:KIND",
+    "URL",
     "ADDRESS",
     "NAME",
     "ORIGIN",

@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(first["headers"][0][0], "Host");
         journal.clear();
         assert!(journal.recent(|_| true).is_empty());
-        assert!(Journal::open(Some(&dir.join("missing/x.jsonl"))).unwrap_err().contains("cannot open the journal"));
+        assert!(Journal::open(Some(&dir.join("missing/x.jsonl"))).err().unwrap().contains("cannot open the journal"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

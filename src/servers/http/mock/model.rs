@@ -58,7 +58,9 @@ pub struct Location {
 impl std::fmt::Display for Location {
     /// `spec.yaml:12 (#/paths/~1pets/get)`, or without the line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        let shown =
+            std::env::current_dir().ok().and_then(|cwd| self.file.strip_prefix(cwd).ok().map(|p| p.to_path_buf()));
+        write!(f, "{}", shown.as_deref().unwrap_or(self.file.as_path()).display())?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }

@@ -207,9 +207,11 @@ fn match_parts(parts: &[Part], mut value: &str, params: &mut Vec<(String, String
                 let taken = match parts.get(index + 1) {
                     None => value.len(),
                     Some(Part::Text(next)) => {
-                        let is_last_text = index + 2 == parts.len();
+                        // The last text of the segment: the parameter before it takes
+                        // as much as it can ("a.b.json" → "a.b", "json").
+                        let is_last_text = !parts[index + 2..].iter().any(|p| matches!(p, Part::Text(_)));
                         let at = if is_last_text { value.rfind(next.as_str())? } else { value.find(next.as_str())? };
-                        if is_last_text && at + next.len() != value.len() {
+                        if is_last_text && index + 2 == parts.len() && at + next.len() != value.len() {
                             return None;
                         }
                         at

@@ -17,6 +17,9 @@ use crate::servers::http::mock::model::{Additional, Schema, SchemaId, Schemas, T
 /// Levels of nesting generated before values are cut short.
 pub const MAX_DEPTH: usize = 6;
 
+/// Levels past which nothing more is generated, whatever the schema requires.
+const HARD_DEPTH: usize = 24;
+
 /// Whose value it is: a request leaves readOnly properties out, an answer
 /// writeOnly ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +57,7 @@ pub fn static_value(schemas: &Schemas, id: SchemaId, direction: Direction) -> Va
     Maker { schemas, direction, fixed: true }.make(id, &mut rng, 0)
 }
 
+#[derive(Clone, Copy)]
 struct Maker<'s> {
     schemas: &'s Schemas,
     direction: Direction,
@@ -63,6 +67,11 @@ struct Maker<'s> {
 
 impl Maker<'_> {
     fn make(&self, id: SchemaId, rng: &mut impl Rng, depth: usize) -> Value {
+        if depth > HARD_DEPTH {
+            // A schema that requires itself (a: {$ref: A}, required): no
+            // finite value exists; stop rather than recurse for ever.
+            return Value::Null;
+        }
         let schema = self.effective(id, 0);
         if self.fixed || rng.random_bool(0.3) {
             if let Some(example) = schema.example.as_ref().or(schema.default.as_ref()) {
@@ -205,7 +214,20 @@ impl Maker<'_> {
         if schema.exclusive_minimum.is_some() && value <= low {
             value = (low + high) / 2.0;
         }
-        (value * 100.0).round() / 100.0
+        let rounded = (value * 100.0).round() / 100.0;
+        let inside = |v: f64| {
+            schema.exclusive_minimum.is_none_or(|m| v > m)
+                && schema.exclusive_maximum.is_none_or(|m| v < m)
+                && schema.minimum.is_none_or(|m| v >= m)
+                && schema.maximum.is_none_or(|m| v <= m)
+        };
+        if inside(rounded) {
+            rounded
+        } else if inside(value) {
+            value
+        } else {
+            (low + high) / 2.0
+        }
     }
 
     fn string(&self, schema: &Schema, rng: &mut impl Rng) -> String {
@@ -251,9 +273,14 @@ impl Maker<'_> {
         while items.len() < count && tries < count * 4 + 8 {
             tries += 1;
             let index = items.len();
-            let value = match schema.prefix_items.get(index).copied().or(schema.items) {
-                Some(item) => self.make(item, rng, depth + 1),
-                None => Value::String(if self.fixed { "string".into() } else { word(rng) }),
+            // A fixed array's later items come from a fixed seed, so that
+            // they differ (uniqueItems) and still never change.
+            let mut seeded = SeededRng::seed_from_u64(tries as u64);
+            let varied = Maker { fixed: false, ..*self };
+            let value = match (schema.prefix_items.get(index).copied().or(schema.items), self.fixed && index > 0) {
+                (Some(item), false) => self.make(item, rng, depth + 1),
+                (Some(item), true) => varied.make(item, &mut seeded, depth + 1),
+                (None, _) => Value::String(if self.fixed { "string".into() } else { word(rng) }),
             };
             if schema.unique_items && items.iter().any(|v| json_equal(v, &value)) {
                 continue;
@@ -303,7 +330,9 @@ impl Maker<'_> {
         }
         // Required names the schema gives no property for.
         for name in &schema.required {
-            map.entry(name.clone()).or_insert(Value::String("value".into()));
+            if !schema.properties.iter().any(|(n, _)| n == name) {
+                map.entry(name.clone()).or_insert(Value::String("value".into()));
+            }
         }
         Value::Object(map)
     }
@@ -402,9 +431,17 @@ fn word(rng: &mut impl Rng) -> String {
     WORDS[rng.random_range(0..WORDS.len())].to_string()
 }
 
+/// A string matching `pattern`, where rand_regex can make one: anchors,
+/// which it does not take, are dropped first (OpenAPI patterns are
+/// searches, and `^...$` the usual way to write a whole-string one).
 fn from_pattern(pattern: &str, rng: &mut impl Rng, fixed: bool) -> Option<String> {
-    let mut parser = regex_syntax::ParserBuilder::new().unicode(false).build();
-    let hir = parser.parse(pattern).ok()?;
+    let core = pattern.strip_prefix('^').unwrap_or(pattern);
+    let core = match core.strip_suffix('$') {
+        Some(rest) if !rest.ends_with('\\') => rest,
+        _ => core,
+    };
+    let mut parser = regex_syntax::ParserBuilder::new().build();
+    let hir = parser.parse(core).ok()?;
     let generator = rand_regex::Regex::with_hir(hir, 8).ok()?;
     let text: String = if fixed {
         let mut seeded = SeededRng::seed_from_u64(0);
@@ -412,7 +449,7 @@ fn from_pattern(pattern: &str, rng: &mut impl Rng, fixed: bool) -> Option<String
     } else {
         rng.sample(&generator)
     };
-    Some(text)
+    regex::Regex::new(pattern).ok()?.is_match(&text).then_some(text)
 }
 
 fn format_sample(format: &str, rng: &mut impl Rng, fixed: bool) -> Option<String> {
@@ -530,7 +567,14 @@ mod tests {
             required: vec!["age".into()],
             ..Schema::default()
         });
-        ids.push(s.add(Schema { all_of: vec![pet, extra], ..Schema::default() }));
+        // (pet forbids other properties, so it cannot be a part of an allOf that adds one)
+        let named = s.add(Schema {
+            types: Some(vec![Type::Object]),
+            properties: vec![("name".into(), string)],
+            required: vec!["name".into()],
+            ..Schema::default()
+        });
+        ids.push(s.add(Schema { all_of: vec![named, extra], ..Schema::default() }));
         ids.push(s.add(Schema { one_of: vec![string, int], ..Schema::default() }));
         ids.push(s.add(Schema { any_of: vec![pet, int], ..Schema::default() }));
         let tree = s.add(Schema::default());
@@ -564,8 +608,8 @@ mod tests {
         let (a, b) = (rng_for(7, &[b"GET", b"/pets/1"]), rng_for(7, &[b"GET", b"/pets/1"]));
         let pet = ids[ids.len() - 5];
         assert_eq!(
-            generate(&schemas, pet, &mut a.clone(), Direction::Response),
-            generate(&schemas, pet, &mut b.clone(), Direction::Response)
+            generate(&schemas, pet, &mut { a }, Direction::Response),
+            generate(&schemas, pet, &mut { b }, Direction::Response)
         );
         let values: Vec<Value> =
             (0..20).map(|s| generate(&schemas, pet, &mut rng_for(s, &[b"x"]), Direction::Response)).collect();
@@ -582,9 +626,10 @@ mod tests {
             ..Schema::default()
         });
         let never = s.add(Schema { never: true, ..Schema::default() });
+        let one = s.add(Schema { enumeration: Some(vec![json!(1)]), ..Schema::default() });
         let tight = s.add(Schema {
             types: Some(vec![Type::Array]),
-            items: Some(s.add(Schema { enumeration: Some(vec![json!(1)]), ..Schema::default() })),
+            items: Some(one),
             min_items: Some(3),
             unique_items: true,
             ..Schema::default()

@@ -487,11 +487,8 @@ mod tests {
         let found = failures(&schemas, tree, deep);
         assert_eq!(found.len(), 1);
         assert!(found[0].1.contains("nested too deeply"));
-        let strings = schemas.add(Schema {
-            types: Some(vec![Type::Array]),
-            items: Some(schemas.add(Schema { types: Some(vec![Type::String]), ..Schema::default() })),
-            ..Schema::default()
-        });
+        let string = schemas.add(Schema { types: Some(vec![Type::String]), ..Schema::default() });
+        let strings = schemas.add(Schema { types: Some(vec![Type::Array]), items: Some(string), ..Schema::default() });
         let many: Vec<Value> = (0..1000).map(|n| json!(n)).collect();
         assert_eq!(failures(&schemas, strings, Value::Array(many)).len(), MAX_FAILURES);
     }

@@ -56,7 +56,9 @@ pub fn load(path: &Path) -> Result<Api, LoadError> {
     let root = loader.open(path, None)?;
     let value = root.get().clone();
     let Value::Object(top) = &value else {
-        return Err(loader.error(&root, "is not a mapping: neither OpenAPI 3.x, Swagger 2.0 nor a routes file"));
+        return Err(
+            loader.error(&root, "this file is not a mapping: neither OpenAPI 3.x, Swagger 2.0 nor a routes file")
+        );
     };
     let mut api = if top.contains_key("openapi") || top.contains_key("swagger") {
         openapi::convert(&mut loader, &root)?
@@ -65,7 +67,7 @@ pub fn load(path: &Path) -> Result<Api, LoadError> {
     } else {
         return Err(loader.error(
             &root,
-            "is neither OpenAPI 3.x (an 'openapi' field), Swagger 2.0 ('swagger: \"2.0\"') nor a routes file (a 'routes' list or [[route]] tables)",
+            "this file is neither OpenAPI 3.x (an 'openapi' field), Swagger 2.0 ('swagger: \"2.0\"') nor a routes file (a 'routes' list or [[route]] tables)",
         ));
     };
     api.schemas = std::mem::take(&mut loader.schemas);

@@ -69,16 +69,19 @@ pub(super) fn convert(loader: &mut Loader, node: &Node) -> Result<SchemaId, Load
     }
     let object = node.get().as_object().cloned().unwrap_or_default();
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
-        let target = loader.follow(node, reference)?;
         let siblings = object.keys().any(|k| k != "$ref" && !ANNOTATIONS.contains(&k.as_str()) && !k.starts_with("x-"));
         if !siblings || !loader.json_schema_2020 {
-            // 3.0 and 2.0: a $ref's siblings are ignored (the specification says so).
+            // 3.0 and 2.0: a $ref's siblings are ignored (the specification
+            // says so). The chain is followed to its end first, so that a
+            // cycle of bare $refs is an error, not an endless descent.
+            let target = loader.resolve(node)?;
             let id = convert(loader, &target)?;
             loader.schema_ids.insert(key, id);
             return Ok(id);
         }
         // 3.1: the $ref and its siblings both apply.
         let id = reserve(loader, key, Schema::default());
+        let target = loader.follow(node, reference)?;
         let referred = convert(loader, &target)?;
         let mut own = fill(loader, node, &object, true)?;
         own.all_of.insert(0, referred);
