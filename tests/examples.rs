@@ -371,6 +371,24 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
                 at += 1;
             }
         }
+        "mock" => {
+            // The spec an example names is made: the OpenAPI Initiative's
+            // petstore for a document, a one-route file for a routes file.
+            let mut previous = String::new();
+            for arg in args.iter().skip(1) {
+                let named_output = previous == "--record" || previous == "--journal";
+                previous = arg.clone();
+                if named_output || arg.starts_with('-') || in_scratch(dir, arg).exists() {
+                    continue;
+                }
+                if arg.ends_with(".toml") {
+                    std::fs::write(in_scratch(dir, arg), "[[route]]\npath = \"/users/{id}\"\njson = { id = 1 }\n").unwrap();
+                } else if arg.ends_with(".yaml") || arg.ends_with(".json") {
+                    let petstore = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mock/oai/v3.0/petstore.yaml");
+                    std::fs::copy(petstore, in_scratch(dir, arg)).unwrap();
+                }
+            }
+        }
         "serve" => {
             for arg in args.iter().skip(1).filter(|a| a.starts_with("./")) {
                 dir.write(&format!("{arg}/index.html"), "<h1>example</h1>");
@@ -409,9 +427,10 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
     let default = match command.as_str() {
         "serve" => Some(62893),
         "echo" => Some(49342),
+        "mock" => Some(4010),
         _ => None,
     };
-    if matches!(command.as_str(), "serve" | "echo" | "listen" | "run") {
+    if matches!(command.as_str(), "serve" | "echo" | "listen" | "run" | "mock") {
         let positional = match command.as_str() {
             "echo" | "listen" => args.iter().position(|a| a.parse::<u16>().is_ok()),
             _ => None,
@@ -437,6 +456,7 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
 fn ready_marker(command: &str) -> Option<&'static str> {
     match command {
         "serve" => Some("berth: serving"),
+        "mock" => Some("berth: mocking"),
         "echo" => Some("berth: echoing on"),
         "listen" => Some("berth: listening on"),
         "run" => Some("berth: running"),
@@ -473,7 +493,7 @@ fn execute(invocation: &Invocation, args: &[String], dir: &ScratchDir) -> (Outco
     });
     // audit probes for up to its 20 s budget; servers and sessions are
     // given a few seconds; the rest finish at once.
-    let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run")
+    let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run" | "mock")
         || (command_name == "metrics" && args.iter().any(|a| a == "--every"));
     let limit = match command_name {
         // A watch runs until stopped: a moment shows its arguments work.
@@ -553,7 +573,8 @@ fn every_printed_example_runs() {
             report.push(format!("{how:<36} {shown}{notes}"));
             let usage = USAGE_WORDS.iter().find(|w| stderr.contains(*w));
             let command = prepared.args.first().map(String::as_str).unwrap_or_default();
-            let may_run_on = matches!(command, "serve" | "echo" | "listen" | "connect" | "run" | "watch" | "metrics");
+            let may_run_on =
+                matches!(command, "serve" | "echo" | "listen" | "connect" | "run" | "watch" | "metrics" | "mock");
             if matches!(outcome, Outcome::Exited(2)) || usage.is_some() || stderr.contains("panicked") {
                 failures.push(format!("{shown}\n  ran berth {:?}: {how}\n  {stderr}", prepared.args));
             } else if matches!(outcome, Outcome::StillRunning) && !may_run_on {
