@@ -382,7 +382,8 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
                     continue;
                 }
                 if arg.ends_with(".toml") {
-                    std::fs::write(in_scratch(dir, arg), "[[route]]\npath = \"/users/{id}\"\njson = { id = 1 }\n").unwrap();
+                    std::fs::write(in_scratch(dir, arg), "[[route]]\npath = \"/users/{id}\"\njson = { id = 1 }\n")
+                        .unwrap();
                 } else if arg.ends_with(".yaml") || arg.ends_with(".json") {
                     let petstore = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mock/oai/v3.0/petstore.yaml");
                     std::fs::copy(petstore, in_scratch(dir, arg)).unwrap();

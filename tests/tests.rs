@@ -37,6 +37,7 @@ mod ls;
 mod messages;
 mod metrics;
 mod metrics_fleet;
+mod mock_api;
 mod policy_expose;
 mod probe;
 mod probe_deadline;
@@ -73,6 +74,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(messages::cases());
     cases.extend(metrics::cases());
     cases.extend(metrics_fleet::cases());
+    cases.extend(mock_api::cases());
     cases.extend(policy_expose::cases());
     cases.extend(probe::cases());
     cases.extend(probe_deadline::cases());

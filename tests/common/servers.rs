@@ -65,9 +65,26 @@ impl ServeChild {
     /// As [`ServeChild::start`], with `configure` given the command last
     /// (for a `pre_exec` hook, say).
     pub fn start_with(args: &[&str], env: &[(&str, &str)], configure: impl FnOnce(&mut Command)) -> ServeChild {
+        ServeChild::launch("serve", "berth: serving ", args, env, configure)
+    }
+
+    /// `berth mock ARGS --port 0`, ready once it says where it mocks.
+    pub fn mock(args: &[&str]) -> ServeChild {
+        ServeChild::launch("mock", "berth: mocking ", args, &[], |_| {})
+    }
+
+    /// `berth SUBCOMMAND ARGS --port 0`, ready at the stderr line starting
+    /// with `ready`, whose last word is the URL.
+    pub fn launch(
+        subcommand: &str,
+        ready: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&mut Command),
+    ) -> ServeChild {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
-            .arg("serve")
+            .arg(subcommand)
             .args(args)
             .args(["--port", "0"])
             .env_remove("BERTH_SOURCE")
@@ -84,13 +101,13 @@ impl ServeChild {
             command.env(key, value);
         }
         configure(&mut command);
-        let mut child = command.spawn().expect("cannot start berth serve");
+        let mut child = command.spawn().expect("cannot start berth");
         let stderr = super::children::collect_stderr(&mut child);
         let mut server = ServeChild { child, url: String::new(), port: 0, stderr };
         let started = Instant::now();
         for _ in 0..1000 {
             let text = server.stderr();
-            if let Some(line) = text.lines().find(|l| l.starts_with("berth: serving ")) {
+            if let Some(line) = text.lines().find(|l| l.starts_with(ready)) {
                 let url = line.rsplit(' ').next().expect("a URL").to_string();
                 let port = url.trim_end_matches('/').rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
                 server.url = url;
@@ -98,12 +115,12 @@ impl ServeChild {
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("berth serve {args:?} exited ({status}) before serving:\n{text}");
+                panic!("berth {subcommand} {args:?} exited ({status}) before serving:\n{text}");
             }
-            assert!(started.elapsed() < Duration::from_secs(15), "berth serve {args:?} printed no URL:\n{text}");
+            assert!(started.elapsed() < Duration::from_secs(15), "berth {subcommand} {args:?} printed no URL:\n{text}");
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("berth serve {args:?} printed no URL:\n{}", server.stderr());
+        panic!("berth {subcommand} {args:?} printed no URL:\n{}", server.stderr());
     }
 
     pub fn pid(&self) -> u32 {

@@ -172,9 +172,7 @@ pub fn request(api: &Api, operation: &Operation, parts: &Parts<'_>) -> Result<()
     }
     let parameters_failed = !failures.is_empty();
     if let Some(body) = &operation.request_body {
-        if let Err(refused) = check_body(api, body, parts, &mut failures) {
-            return Err(refused);
-        }
+        check_body(api, body, parts, &mut failures)?;
     }
     if failures.is_empty() {
         return Ok(());

@@ -23,6 +23,12 @@ pub enum Routed {
     NotFound,
 }
 
+/// How concrete a match is, segment by segment (see [`matches`]).
+type Rank = Vec<u8>;
+
+/// Path parameters: name and percent-decoded value.
+type Params = Vec<(String, String)>;
+
 #[derive(Debug)]
 enum Segment {
     Literal(String),
@@ -74,11 +80,11 @@ impl Router {
 
     /// Routes a request's path (the target without its query, as sent).
     pub fn route(&self, method: &str, raw_path: &str) -> Routed {
-        let decoded: Vec<String> = split(raw_path).map(|s| decode(s)).collect();
+        let decoded: Vec<String> = split(raw_path).map(decode).collect();
         let mut result = self.route_segments(method, &decoded);
         if result == Routed::NotFound {
             for base in &self.base_paths {
-                let base: Vec<String> = split(base).map(|s| decode(s)).collect();
+                let base: Vec<String> = split(base).map(decode).collect();
                 if decoded.len() >= base.len() && decoded[..base.len()] == base[..] {
                     result = self.route_segments(method, &decoded[base.len()..]);
                     if result != Routed::NotFound {
@@ -96,7 +102,7 @@ impl Router {
 
     fn route_segments(&self, method: &str, segments: &[String]) -> Routed {
         let Some(candidates) = self.by_length.get(&segments.len()) else { return Routed::NotFound };
-        let mut best: Option<(Vec<u8>, usize, Vec<(String, String)>)> = None;
+        let mut best: Option<(Rank, usize, Params)> = None;
         for &index in candidates {
             let template = &self.templates[index];
             let Some((rank, params)) = matches(&template.segments, segments) else { continue };
@@ -167,7 +173,7 @@ fn parse_template(path: &str) -> Vec<Segment> {
 
 /// Whether the segments match, with the match's rank (per segment: 2
 /// literal, 1 mixed, 0 parameter; compared left to right) and the values.
-fn matches(template: &[Segment], segments: &[String]) -> Option<(Vec<u8>, Vec<(String, String)>)> {
+fn matches(template: &[Segment], segments: &[String]) -> Option<(Rank, Params)> {
     let mut rank = Vec::with_capacity(template.len());
     let mut params = Vec::new();
     for (segment, value) in template.iter().zip(segments) {

@@ -54,8 +54,7 @@ impl std::fmt::Display for LoadError {
 pub fn load(path: &Path) -> Result<Api, LoadError> {
     let mut loader = Loader::default();
     let root = loader.open(path, None)?;
-    let value = root.get().clone();
-    let Value::Object(top) = &value else {
+    let Value::Object(top) = root.get() else {
         return Err(
             loader.error(&root, "this file is not a mapping: neither OpenAPI 3.x, Swagger 2.0 nor a routes file")
         );
@@ -76,11 +75,10 @@ pub fn load(path: &Path) -> Result<Api, LoadError> {
     Ok(api)
 }
 
-/// One read document.
+/// One read document. Its text is not kept (a big spec's is tens of
+/// megabytes): errors read the file again to find their line.
 struct Document {
     value: Arc<Value>,
-    /// Its text, for line lookups on error.
-    text: Arc<str>,
 }
 
 /// A place in a document: its file and a JSON pointer.
@@ -137,8 +135,12 @@ pub(super) fn escape(token: &str) -> String {
     }
 }
 
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        std::borrow::Cow::Borrowed(token)
+    }
 }
 
 fn navigate<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
@@ -149,7 +151,7 @@ fn navigate<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
     for token in pointer.strip_prefix('/')?.split('/') {
         let token = unescape(token);
         here = match here {
-            Value::Object(map) => map.get(&token)?,
+            Value::Object(map) => map.get(token.as_ref())?,
             Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
             _ => return None,
         };
@@ -211,7 +213,7 @@ impl Loader {
                 message,
             })?;
             self.files.push(canonical.clone());
-            self.documents.insert(canonical.clone(), Document { value: Arc::new(value), text: Arc::from(text) });
+            self.documents.insert(canonical.clone(), Document { value: Arc::new(value) });
         }
         let document = &self.documents[&canonical];
         Ok(Node { file: Arc::new(canonical), doc: document.value.clone(), pointer: String::new() })
@@ -219,12 +221,12 @@ impl Loader {
 
     /// An error at `node`: its file, the line where the node starts, its pointer.
     pub fn error(&self, node: &Node, message: &str) -> LoadError {
-        let line = self.documents.get(node.file.as_path()).and_then(|document| {
+        let line = self.text(&node.file).and_then(|text| {
             let tokens: Vec<String> = match node.pointer.strip_prefix('/') {
-                Some(rest) => rest.split('/').map(unescape).collect(),
+                Some(rest) => rest.split('/').map(|t| unescape(t).into_owned()).collect(),
                 None => Vec::new(),
             };
-            yaml::line_of(&document.text, &tokens)
+            yaml::line_of(&text, &tokens)
         });
         LoadError {
             file: shown_path(&node.file),
@@ -236,8 +238,8 @@ impl Loader {
 
     /// The text of a file read, for line lookups of formats the YAML walk
     /// does not read (TOML).
-    pub fn text(&self, file: &Path) -> Option<&str> {
-        self.documents.get(file).map(|d| &*d.text)
+    pub fn text(&self, file: &Path) -> Option<String> {
+        std::fs::read_to_string(file).ok()
     }
 
     pub fn location(&self, node: &Node) -> Location {

@@ -67,7 +67,11 @@ pub(super) fn convert(loader: &mut Loader, node: &Node) -> Result<SchemaId, Load
         Value::Object(_) => {}
         _ => return Err(loader.error(node, "a schema must be an object (or true/false)")),
     }
-    let object = node.get().as_object().cloned().unwrap_or_default();
+    // Borrowed through the node's own handle on the document, not the
+    // loader: no copy of the subtree (a big spec has big ones).
+    let document = node.clone();
+    let empty = serde_json::Map::new();
+    let object = document.get().as_object().unwrap_or(&empty);
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
         let siblings = object.keys().any(|k| k != "$ref" && !ANNOTATIONS.contains(&k.as_str()) && !k.starts_with("x-"));
         if !siblings || !loader.json_schema_2020 {
@@ -83,13 +87,13 @@ pub(super) fn convert(loader: &mut Loader, node: &Node) -> Result<SchemaId, Load
         let id = reserve(loader, key, Schema::default());
         let target = loader.follow(node, reference)?;
         let referred = convert(loader, &target)?;
-        let mut own = fill(loader, node, &object, true)?;
+        let mut own = fill(loader, node, object, true)?;
         own.all_of.insert(0, referred);
         loader.schemas.nodes[id.0 as usize] = own;
         return Ok(id);
     }
     let id = reserve(loader, key, Schema::default());
-    let schema = fill(loader, node, &object, false)?;
+    let schema = fill(loader, node, object, false)?;
     loader.schemas.nodes[id.0 as usize] = schema;
     Ok(id)
 }
@@ -230,19 +234,15 @@ fn fill(
     schema.minimum = number("minimum");
     schema.maximum = number("maximum");
     schema.multiple_of = number("multipleOf").filter(|m| *m > 0.0);
-    match (object.get("exclusiveMinimum"), object.get("exclusiveMaximum")) {
-        (minimum, maximum) => {
-            match minimum {
-                Some(Value::Bool(true)) => schema.exclusive_minimum = schema.minimum.take(),
-                Some(Value::Number(n)) => schema.exclusive_minimum = n.as_f64(),
-                _ => {}
-            }
-            match maximum {
-                Some(Value::Bool(true)) => schema.exclusive_maximum = schema.maximum.take(),
-                Some(Value::Number(n)) => schema.exclusive_maximum = n.as_f64(),
-                _ => {}
-            }
-        }
+    match object.get("exclusiveMinimum") {
+        Some(Value::Bool(true)) => schema.exclusive_minimum = schema.minimum.take(),
+        Some(Value::Number(n)) => schema.exclusive_minimum = n.as_f64(),
+        _ => {}
+    }
+    match object.get("exclusiveMaximum") {
+        Some(Value::Bool(true)) => schema.exclusive_maximum = schema.maximum.take(),
+        Some(Value::Number(n)) => schema.exclusive_maximum = n.as_f64(),
+        _ => {}
     }
     if object.get("nullable").and_then(Value::as_bool) == Some(true) {
         match &mut schema.types {
