@@ -15,6 +15,9 @@ mod routes;
 mod schema;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -54,8 +57,9 @@ impl std::fmt::Display for LoadError {
 pub fn load(path: &Path) -> Result<Api, LoadError> {
     let mut loader = Loader::default();
     let root = loader.open(path, None)?;
-    let value = root.get().clone();
-    let Value::Object(top) = &value else {
+    // A borrow of the document, never a copy: a 50 MB spec stays one value.
+    let document = root.doc.clone();
+    let Some(top) = navigate(&document, "").and_then(Value::as_object) else {
         return Err(
             loader.error(&root, "this file is not a mapping: neither OpenAPI 3.x, Swagger 2.0 nor a routes file")
         );

@@ -230,19 +230,16 @@ fn fill(
     schema.minimum = number("minimum");
     schema.maximum = number("maximum");
     schema.multiple_of = number("multipleOf").filter(|m| *m > 0.0);
-    match (object.get("exclusiveMinimum"), object.get("exclusiveMaximum")) {
-        (minimum, maximum) => {
-            match minimum {
-                Some(Value::Bool(true)) => schema.exclusive_minimum = schema.minimum.take(),
-                Some(Value::Number(n)) => schema.exclusive_minimum = n.as_f64(),
-                _ => {}
-            }
-            match maximum {
-                Some(Value::Bool(true)) => schema.exclusive_maximum = schema.maximum.take(),
-                Some(Value::Number(n)) => schema.exclusive_maximum = n.as_f64(),
-                _ => {}
-            }
-        }
+    // 3.0 and 2.0: a boolean that makes the bound exclusive; 3.1: the bound itself.
+    match object.get("exclusiveMinimum") {
+        Some(Value::Bool(true)) => schema.exclusive_minimum = schema.minimum.take(),
+        Some(Value::Number(n)) => schema.exclusive_minimum = n.as_f64(),
+        _ => {}
+    }
+    match object.get("exclusiveMaximum") {
+        Some(Value::Bool(true)) => schema.exclusive_maximum = schema.maximum.take(),
+        Some(Value::Number(n)) => schema.exclusive_maximum = n.as_f64(),
+        _ => {}
     }
     if object.get("nullable").and_then(Value::as_bool) == Some(true) {
         match &mut schema.types {
