@@ -193,3 +193,50 @@ fn a_big_spec_loads() {
     assert_eq!(api.operations.len(), count);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn openapi_31_type_arrays_const_prefix_items_and_unsupported_keywords() {
+    use crate::servers::http::mock::model::Type;
+    let api = load(&fixture("v31.yaml")).unwrap();
+    assert_eq!(api.source, SourceKind::OpenApi31);
+    let get = op(&api, "GET", "/point");
+    assert_eq!(get.delay.as_deref(), Some("20ms"));
+    assert_eq!(get.fail, ["10%:500"]);
+    assert!(get.security.is_empty());
+    assert_eq!(get.responses[0].status, StatusKey::Range(2));
+    let point = api.schemas.get(get.responses[0].content[0].schema.unwrap());
+    assert_eq!(point.types.as_deref(), Some(&[Type::Object, Type::Null][..]));
+    let kind = api.schemas.get(point.properties[0].1);
+    assert_eq!(kind.constant, Some(serde_json::json!("point")));
+    let pair = api.schemas.get(point.properties[1].1);
+    assert_eq!(pair.prefix_items.len(), 2);
+    assert_eq!(api.schemas.get(pair.prefix_items[1]).exclusive_minimum, Some(0.0));
+    let bad = api.schemas.get(point.properties[2].1);
+    assert_eq!(bad.pattern, None);
+    let listed: Vec<&str> = api.unsupported.iter().map(|u| u.what.as_str()).collect();
+    assert!(listed.iter().any(|w| w.contains("pattern")), "{listed:?}");
+    assert!(listed.iter().any(|w| w.contains("if")), "{listed:?}");
+}
+
+#[test]
+fn swagger_20_base_path_form_data_collection_format_examples_and_security() {
+    use crate::servers::http::mock::model::{SecurityKind, Style};
+    let api = load(&fixture("swagger.yaml")).unwrap();
+    assert_eq!(api.source, SourceKind::Swagger20);
+    assert_eq!(api.base_paths, ["/api"]);
+    assert_eq!(api.security_schemes[0].kind, SecurityKind::Http { scheme: "basic".into() });
+    let get = op(&api, "GET", "/pets");
+    assert_eq!(get.security, vec![vec![0]]);
+    assert_eq!(get.parameters[0].style, Style::PipeDelimited);
+    let media = &get.responses[0].content[0];
+    assert_eq!(media.media_type, "application/json");
+    assert_eq!(media.example, Some(serde_json::json!([{"id": 1}])));
+    let post = op(&api, "POST", "/pets");
+    let body = post.request_body.as_ref().expect("formData is a body");
+    let types: Vec<&str> = body.content.iter().map(|m| m.media_type.as_str()).collect();
+    assert!(types.contains(&"multipart/form-data"), "{types:?}");
+    let form = api.schemas.get(body.content[0].schema.unwrap());
+    assert_eq!(form.required, ["name"]);
+    let photo = api.schemas.get(form.properties[1].1);
+    assert_eq!(photo.format.as_deref(), Some("binary"));
+}
