@@ -15,6 +15,9 @@ mod routes;
 mod schema;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -234,6 +234,7 @@ fn fill(
     schema.minimum = number("minimum");
     schema.maximum = number("maximum");
     schema.multiple_of = number("multipleOf").filter(|m| *m > 0.0);
+    // 3.0 and 2.0: a boolean that makes the bound exclusive; 3.1: the bound itself.
     match object.get("exclusiveMinimum") {
         Some(Value::Bool(true)) => schema.exclusive_minimum = schema.minimum.take(),
         Some(Value::Number(n)) => schema.exclusive_minimum = n.as_f64(),

@@ -15,6 +15,10 @@ use serde_json::{Map, Number, Value};
 /// Most nodes a document may have, aliases expanded.
 pub const MAX_NODES: usize = 20_000_000;
 
+/// Most nodes aliases may add (copies of anchored nodes): far above what
+/// specs that share pieces by anchors use, far below a memory blow-up.
+pub const MAX_ALIAS_NODES: usize = 2_000_000;
+
 /// Why a YAML text could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
@@ -42,6 +46,8 @@ struct Walker<'t> {
     parser: Parser<'t, saphyr_parser::StrInput<'t>>,
     anchors: FxHashMap<usize, (Value, usize)>,
     nodes: usize,
+    /// Nodes added by aliases, against [`MAX_ALIAS_NODES`].
+    alias_nodes: usize,
     /// In line-finding mode: the pointer sought, the path so far, and the
     /// line once found.
     target: Option<&'t [String]>,
@@ -57,6 +63,7 @@ impl<'t> Walker<'t> {
             parser: Parser::new_from_str(text),
             anchors: FxHashMap::default(),
             nodes: 0,
+            alias_nodes: 0,
             target,
             path: Vec::new(),
             found: None,
@@ -119,15 +126,27 @@ impl<'t> Walker<'t> {
                 (scalar(&text, style, tag.as_deref()), anchor)
             }
             Event::Alias(id) => {
-                let Some((value, size)) = self.anchors.get(&id).cloned() else {
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
                     return Err(YamlError {
                         message: "an alias to an unknown anchor".into(),
                         line: Some(line),
                         column: Some(column),
                     });
                 };
+                // Counted before the copy is made, and against a budget of
+                // its own: a bomb is refused before it takes the memory.
                 self.count(size, line)?;
-                return Ok(value);
+                self.alias_nodes += size;
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(YamlError {
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?); berth refuses it"
+                        ),
+                        line: Some(line),
+                        column: Some(column),
+                    });
+                }
+                return Ok(self.anchors[&id].0.clone());
             }
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
