@@ -300,7 +300,9 @@ impl Maker<'_> {
                 continue;
             }
             let required = schema.required.contains(name);
-            let include = required || (depth < MAX_DEPTH && (self.fixed || rng.random_bool(0.7)));
+            // Optional properties: always near the top (a client wants to
+            // see the answer's shape), often deeper, never past the bound.
+            let include = required || (depth < MAX_DEPTH && (self.fixed || depth < 2 || rng.random_bool(0.7)));
             if include {
                 map.insert(name.clone(), self.make(*property, rng, depth + 1));
             }

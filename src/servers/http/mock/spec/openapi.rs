@@ -102,6 +102,9 @@ pub(super) fn convert(loader: &mut Loader, root: &Node) -> Result<Api, LoadError
         };
         for method in METHODS {
             let Some(node) = item.field(method) else { continue };
+            // Not in the specification, but common in split specs
+            // (DigitalOcean's): an operation that is a $ref to a file.
+            let node = loader.resolve(&node)?;
             let operation = operation(loader, &api, &context, &path, method, &node, &shared, &global_security)?;
             api.operations.push(operation);
         }
@@ -204,6 +207,7 @@ fn operation(
     let mut parameters: Vec<Parameter> = shared.to_vec();
     let mut body = None;
     if let Some(list) = node.field("parameters") {
+        let list = loader.resolve(&list)?;
         for parameter in parameters_with_body(loader, &list, context, node, &mut body)? {
             parameters.retain(|p| !(p.name == parameter.name && p.place == parameter.place));
             parameters.push(parameter);
@@ -225,6 +229,7 @@ fn operation(
     let mut responses = Vec::new();
     let produces = strings(node.get().get("produces")).unwrap_or_else(|| context.produces.clone());
     if let Some(list) = node.field("responses") {
+        let list = loader.resolve(&list)?;
         for (status, response) in list.entries() {
             if status.starts_with("x-") {
                 continue;
@@ -447,6 +452,7 @@ fn response_object(
 ) -> Result<Response, LoadError> {
     let mut headers = Vec::new();
     if let Some(list) = node.field("headers") {
+        let list = loader.resolve(&list)?;
         for (name, header) in list.entries() {
             let header = loader.resolve(&header)?;
             let (schema, example) = if context.swagger {
@@ -486,6 +492,7 @@ fn response_object(
             }
         }
     } else if let Some(types) = node.field("content") {
+        let types = loader.resolve(&types)?;
         for (media_type, media) in types.entries() {
             content.push(media_type_object(loader, &media_type, &media)?);
         }

@@ -182,7 +182,10 @@ fn fill(
             "maxItems" => schema.max_items = count(key),
             "uniqueItems" => schema.unique_items = value.as_bool().unwrap_or(false),
             "properties" => {
-                for (name, property) in here().entries() {
+                // A $ref for the whole map is not JSON Schema, but split
+                // specs use it (DigitalOcean's): followed all the same.
+                let properties = loader.resolve(&here())?;
+                for (name, property) in properties.entries() {
                     let id = convert(loader, &property)?;
                     schema.properties.push((name, id));
                 }
