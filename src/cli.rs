@@ -355,7 +355,8 @@ pointer (/query/limit, /body/name); --no-validate serves it anyway. The spec
 and every file it refers to are watched: an edit is served at once, an
 invalid edit is logged and the last good version goes on serving.
 Safe by default: loopback only, Host headers must name loopback or an
---allow-host name, no CORS headers without --cors.
+--allow-host name, no CORS headers without --cors; the journal answers
+loopback clients only, also with --expose.
 
 Exit codes: 0 stopped by a signal, 2 bad input (an unusable spec names its
 file, line and JSON pointer).";
@@ -444,23 +445,8 @@ pub struct ServeArgs {
     #[arg(short = 'p', long, value_name = "PORT", default_value = "62893", value_parser = values::listen_port)]
     pub port: u16,
 
-    /// The address to listen on (loopback unless --expose).
-    #[arg(short = 'b', long, value_name = "ADDRESS")]
-    pub bind: Option<std::net::IpAddr>,
-
-    /// Listen beyond loopback: alone, on every address (dual-stack ::);
-    /// with -b, on that address. Prints every address it is reachable at,
-    /// and answers Host headers naming them (and the host name).
-    #[arg(long)]
-    pub expose: bool,
-
-    /// Also answer requests whose Host header names NAME (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub allow_host: Vec<String>,
-
-    /// Send CORS headers allowing ORIGIN (repeatable); none are sent without it.
-    #[arg(long, value_name = "ORIGIN")]
-    pub cors: Vec<String>,
+    #[command(flatten)]
+    pub http: HttpServerArgs,
 
     /// Answer unknown paths with /index.html (single-page apps).
     #[arg(long)]
@@ -482,6 +468,30 @@ pub struct ServeArgs {
     /// Require a random token (printed once) as a bearer token or ?token=.
     #[arg(long)]
     pub token: bool,
+}
+
+/// How an HTTP server berth starts listens and whom it answers: the flags
+/// serve and mock share (each has its own --port, for its own default).
+#[derive(Args, Debug, Clone)]
+pub struct HttpServerArgs {
+    /// The address to listen on (loopback unless --expose).
+    #[arg(short = 'b', long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::IpAddr>,
+
+    /// Listen beyond loopback: alone, on every address (dual-stack ::);
+    /// with -b, on that address. Prints every address it is reachable at,
+    /// and answers Host headers naming them (and the host name).
+    #[arg(long)]
+    pub expose: bool,
+
+    /// Also answer requests whose Host header names NAME (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+
+    /// Send CORS headers allowing ORIGIN (repeatable), and answer its
+    /// preflight requests; none are sent without it.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
 
     /// Most connections served at once.
     #[arg(long, value_name = "N", default_value = "1024", value_parser = values::max_connections)]
@@ -504,23 +514,8 @@ pub struct MockArgs {
     #[arg(short = 'p', long, value_name = "PORT", default_value = "4010", value_parser = values::listen_port)]
     pub port: u16,
 
-    /// The address to listen on (loopback unless --expose).
-    #[arg(short = 'b', long, value_name = "ADDRESS")]
-    pub bind: Option<std::net::IpAddr>,
-
-    /// Listen beyond loopback (see berth serve --help); the journal stays
-    /// for loopback clients only.
-    #[arg(long)]
-    pub expose: bool,
-
-    /// Also answer requests whose Host header names NAME (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub allow_host: Vec<String>,
-
-    /// Send CORS headers allowing ORIGIN (repeatable), and answer its
-    /// preflight requests; none are sent without it.
-    #[arg(long, value_name = "ORIGIN")]
-    pub cors: Vec<String>,
+    #[command(flatten)]
+    pub http: HttpServerArgs,
 
     /// Generated values repeat: the same request gets the same answer on
     /// every run with the same N.
@@ -565,14 +560,6 @@ pub struct MockArgs {
     /// (TOML, or JSON for a .json name), which berth mock FILE serves back.
     #[arg(long, value_name = "FILE", requires = "proxy")]
     pub record: Option<std::path::PathBuf>,
-
-    /// Most connections served at once.
-    #[arg(long, value_name = "N", default_value = "1024", value_parser = values::max_connections)]
-    pub max_connections: usize,
-
-    /// Do not log a line per request.
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
 }
 
 /// The port `echo` binds when given none.

@@ -27,8 +27,9 @@ use crate::servers::listener::{tcp_listener, ListenSpec};
 
 pub fn run(args: &MockArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     // Everything the user typed is checked before the port is bound.
-    let cors = args.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
-    let mut allowed_hosts = args.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
+    let cors = args.http.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
+    let mut allowed_hosts =
+        args.http.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
     let delay =
         args.delay.as_deref().map(Delay::parse).transpose().map_err(|e| Error::Usage(format!("--delay: {e}")))?;
     let fail = FailRules::parse(&args.fail).map_err(|e| Error::Usage(format!("--fail: {e}")))?;
@@ -42,10 +43,10 @@ pub fn run(args: &MockArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
             .map_err(Error::Usage)?,
     };
     let journal = Arc::new(Journal::open(args.journal.as_deref()).map_err(Error::Usage)?);
-    let (limits, workers) = tuned_limits(args.max_connections)?;
+    let (limits, workers) = tuned_limits(args.http.max_connections)?;
     ignore_sigpipe();
 
-    let listen = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
+    let listen = ListenSpec { bind: args.http.bind, port: args.port, expose: args.http.expose };
     let listener = tcp_listener(&listen)?;
     let bound = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
     let url = local_url(bound);
@@ -61,7 +62,7 @@ pub fn run(args: &MockArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
             None => say!("berth: requests the spec does not know go to http://{}", proxy.address()),
         }
     }
-    let (allowed_addresses, hostname) = announce_exposed(bound, args.expose);
+    let (allowed_addresses, hostname) = announce_exposed(bound, args.http.expose);
     allowed_hosts.extend(hostname);
 
     let current = Arc::new(ArcSwap::from_pointee(loaded));
@@ -79,8 +80,8 @@ pub fn run(args: &MockArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         proxy,
     };
     let handler = MockHandler { current, settings, journal };
-    let hosts = HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.expose };
-    let options = Options { limits, quiet: args.quiet, hosts, workers, blocking_jobs: None, tls: None };
+    let hosts = HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.http.expose };
+    let options = Options { limits, quiet: args.http.quiet, hosts, workers, blocking_jobs: None, tls: None };
     server::run(handler, options, listener)?;
     Ok(ExitCode::Success)
 }

@@ -33,12 +33,12 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     // Everything the user typed is checked before the port is bound.
     let root = open_root(&args.dir, args.follow_symlinks)?;
     let basic = args.auth.as_deref().map(Auth::basic).transpose().map_err(Error::Usage)?;
-    let cors = args.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
-    let allowed_hosts = args.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
-    let (limits, workers) = tuned_limits(args.max_connections)?;
+    let cors = args.http.cors.iter().map(|origin| check_origin(origin)).collect::<Result<Vec<_>, _>>()?;
+    let allowed_hosts = args.http.allow_host.iter().map(|name| check_host_name(name)).collect::<Result<Vec<_>, _>>()?;
+    let (limits, workers) = tuned_limits(args.http.max_connections)?;
     ignore_sigpipe();
 
-    let spec = ListenSpec { bind: args.bind, port: args.port, expose: args.expose };
+    let spec = ListenSpec { bind: args.http.bind, port: args.port, expose: args.http.expose };
     let listener = tcp_listener(&spec)?;
     let (root, as_root) = give_up_root(root, args)?;
     let bound = listener.local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
@@ -54,7 +54,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     if let Some(Auth::Token { token, .. }) = &auth {
         say!("berth: token required; open {url}?token={token} (or send Authorization: Bearer {token})");
     }
-    let (allowed_addresses, hostname) = announce_exposed(bound, args.expose);
+    let (allowed_addresses, hostname) = announce_exposed(bound, args.http.expose);
     let mut allowed_hosts = allowed_hosts;
     allowed_hosts.extend(hostname);
     if as_root {
@@ -64,8 +64,8 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     }
     let site =
         Site { root: std::sync::Arc::new(root), guard: Guard { cors, auth }, spa: args.spa, hidden: args.hidden };
-    let hosts = HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.expose };
-    let options = Options { limits, quiet: args.quiet, hosts, workers, blocking_jobs: None, tls: None };
+    let hosts = HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.http.expose };
+    let options = Options { limits, quiet: args.http.quiet, hosts, workers, blocking_jobs: None, tls: None };
     server::run(site, options, listener)?;
     Ok(ExitCode::Success)
 }

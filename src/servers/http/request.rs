@@ -308,6 +308,17 @@ pub fn percent_decoded(raw: &[u8]) -> impl Iterator<Item = Result<u8, MalformedE
     })
 }
 
+/// `raw` percent-decoded into text: a malformed escape stays a plain `%`
+/// (as a browser reads it) and bytes that are not UTF-8 become U+FFFD.
+/// For handlers that match decoded text (mock's paths and `$ref`s).
+pub fn percent_decoded_text(raw: &str) -> String {
+    let bytes: Vec<u8> = percent_decoded(raw.as_bytes()).map(|byte| byte.unwrap_or(b'%')).collect();
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    }
+}
+
 pub(crate) fn trim(mut bytes: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = bytes {
         if first.is_ascii_whitespace() {

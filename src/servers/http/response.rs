@@ -171,6 +171,15 @@ impl<'a> Head<'a> {
     }
 }
 
+/// A header line ("Name: value\r\n") added to `buf`: the lines a handler
+/// puts in [`super::Exchange::extra`] (Allow, Location, WWW-Authenticate ...).
+pub fn push_header_line(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(b": ");
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}
+
 pub fn push_number(buf: &mut Vec<u8>, value: u64) {
     let mut formatter = itoa::Buffer::new();
     buf.extend_from_slice(formatter.format(value).as_bytes());

@@ -494,6 +494,16 @@ impl Connection {
                     Parsed::Complete(request) => {
                         // The body, for a handler that reads bodies; bytes of
                         // it already in the buffer are used from there.
+                        // The log line starts as the request arrives; it ends once answered.
+                        if !shared.options.quiet {
+                            start_log_line(
+                                &mut b.log,
+                                peer,
+                                request.method_text,
+                                request.target,
+                                shared.handler.log_secret(),
+                            );
+                        }
                         let mut consumed = request.head_len;
                         let mut body_read = false;
                         let mut close_after = false;
@@ -508,13 +518,6 @@ impl Connection {
                                 }
                                 Err((status, message, note)) => {
                                     if !shared.options.quiet {
-                                        start_log_line(
-                                            &mut b.log,
-                                            peer,
-                                            request.method_text,
-                                            request.target,
-                                            shared.handler.log_secret(),
-                                        );
                                         finish_log_line(&mut b.log, status, 0, Duration::ZERO, Some(note));
                                         let _ = io::stderr().write_all(b.log.as_bytes());
                                     }
@@ -537,15 +540,6 @@ impl Connection {
                             Exchange { head: &mut b.head, extra: &mut b.extra, body: &b.body, peer, note: &mut b.note };
                         let outcome =
                             answer(shared, &request, local, body_read, &self.slot, exchange, &mut b.scratch).await;
-                        if started.is_some() {
-                            start_log_line(
-                                &mut b.log,
-                                peer,
-                                request.method_text,
-                                request.target,
-                                shared.handler.log_secret(),
-                            );
-                        }
                         b.start += consumed;
                         if b.start >= b.end {
                             b.start = 0;

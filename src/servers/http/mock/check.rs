@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::journal::Problem;
-use super::model::{Api, Operation, ParameterIn, RequestBody, SecurityKind};
+use super::model::{pointer_token, Api, Operation, ParameterIn, RequestBody, SecurityKind};
 use super::schema::generate::Direction;
 use super::schema::params;
 use super::schema::validate::{validate, Failure};
@@ -86,7 +86,7 @@ pub fn security(api: &Api, operation: &Operation, parts: &Parts<'_>) -> Result<(
                     ParameterIn::Cookie => "cookie",
                     ParameterIn::Path => "path",
                 };
-                (format!("/{place}/{}", escape(name)), format!("is required (API key '{}')", scheme.name))
+                (format!("/{place}/{}", pointer_token(name)), format!("is required (API key '{}')", scheme.name))
             }
             SecurityKind::Http { scheme: http } => {
                 challenge.get_or_insert_with(|| format!("{} realm=\"berth mock\"", capitalised(http)));
@@ -158,7 +158,7 @@ pub fn request(api: &Api, operation: &Operation, parts: &Parts<'_>) -> Result<()
                     .map(|(_, v)| params::coerce(schemas, parameter.schema, v)),
             ),
         };
-        let pointer = format!("/{place}/{}", escape(&parameter.name));
+        let pointer = format!("/{place}/{}", pointer_token(&parameter.name));
         match value {
             None if parameter.required => failures.push(Failure { pointer, message: "is required".into() }),
             None => {}
@@ -253,9 +253,4 @@ fn check_body(api: &Api, body: &RequestBody, parts: &Parts<'_>, failures: &mut V
 /// The query's pairs, decoded as a form (`+` is a space).
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query.map(|q| params::parse_form(q.as_bytes())).unwrap_or_default()
-}
-
-/// A JSON pointer token (RFC 6901): `~` as `~0`, `/` as `~1`.
-pub fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }

@@ -82,28 +82,14 @@ fn standard_normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// `50ms`, `2s`, `1.5s`, `0`, within [`MAX_DELAY`].
+/// `50ms`, `2s`, `1s 500ms`, `0`: humantime's units, as every other
+/// duration berth reads; within [`MAX_DELAY`].
 fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(at) => text.split_at(at),
-        None => return Err(format!("'{text}' has no unit (ms or s)")),
-    };
-    let value: f64 = number.parse().map_err(|_| format!("'{text}' is not a duration"))?;
-    let seconds = match unit {
-        "us" | "µs" => value / 1e6,
-        "ms" => value / 1e3,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        _ => return Err(format!("'{text}': unit '{unit}' is not one of us, ms, s, m")),
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("'{text}' is not a duration"));
-    }
-    let pause = Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' is not a duration"))?;
+    let pause = humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration ({e})"))?;
     if pause > MAX_DELAY {
         return Err(format!("'{text}' is longer than {}s, the most berth waits", MAX_DELAY.as_secs()));
     }
@@ -195,7 +181,7 @@ mod tests {
     #[test]
     fn delays_parse_and_stay_in_bounds() {
         assert_eq!(Delay::parse("50ms"), Ok(Delay::Fixed(Duration::from_millis(50))));
-        assert_eq!(Delay::parse("1.5s"), Ok(Delay::Fixed(Duration::from_millis(1500))));
+        assert_eq!(Delay::parse("1500ms"), Ok(Delay::Fixed(Duration::from_millis(1500))));
         assert_eq!(
             Delay::parse("20ms..200ms"),
             Ok(Delay::Uniform(Duration::from_millis(20), Duration::from_millis(200)))

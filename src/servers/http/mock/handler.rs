@@ -28,7 +28,7 @@ use super::schema::generate::rng_for;
 use crate::servers::http::guard::Guard;
 use crate::servers::http::handler::{Answer, Exchange, Fault, Handler};
 use crate::servers::http::request::{Method, Request};
-use crate::servers::http::response::{Body, Head, Reply};
+use crate::servers::http::response::{push_header_line, Body, Head, Reply};
 
 /// Largest request body read (a mock API's bodies are small; this keeps a
 /// client from making berth hold more).
@@ -137,7 +137,7 @@ impl Handler for MockHandler {
             }
             Routed::WrongMethod { allowed } => {
                 let allow = allowed.join(", ");
-                let _ = write!(ExtraLines(exchange.extra), "Allow: {allow}\r\n");
+                push_header_line(exchange.extra, "Allow", allow.as_bytes());
                 let detail = format!("{} is not documented for this path (documented: {allow})", request.method_text);
                 entry.response = "method-not-allowed".into();
                 self.refuse(request, exchange, entry, 405, &detail, &[], None).into()
@@ -168,7 +168,7 @@ impl Handler for MockHandler {
         if guard.has_cors() {
             extra.extend_from_slice(b"Vary: Origin\r\n");
             if let Some(origin) = guard.cors_origin(request) {
-                let _ = write!(ExtraLines(extra), "Access-Control-Allow-Origin: {origin}\r\n");
+                push_header_line(extra, "Access-Control-Allow-Origin", origin.as_bytes());
                 extra.extend_from_slice(b"Access-Control-Expose-Headers: *\r\n");
             }
         }
@@ -325,7 +325,7 @@ impl MockHandler {
         challenge: Option<&str>,
     ) -> Reply {
         if let Some(challenge) = challenge {
-            let _ = write!(ExtraLines(exchange.extra), "WWW-Authenticate: {challenge}\r\n");
+            push_header_line(exchange.extra, "WWW-Authenticate", challenge.as_bytes());
         }
         let _ = write!(exchange.note, "{}", entry.response);
         entry.status = status;
@@ -418,9 +418,7 @@ fn preflight(request: &Request<'_>, exchange: &mut Exchange<'_>) -> Reply {
     if let Some(asked) = request.access_control_request_headers {
         // Only header-name characters: nothing else is echoed.
         if asked.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b',' | b' ')) {
-            exchange.extra.extend_from_slice(b"Access-Control-Allow-Headers: ");
-            exchange.extra.extend_from_slice(asked);
-            exchange.extra.extend_from_slice(b"\r\n");
+            push_header_line(exchange.extra, "Access-Control-Allow-Headers", asked);
         }
     }
     exchange.extra.extend_from_slice(b"Access-Control-Max-Age: 600\r\n");
@@ -470,16 +468,6 @@ fn sep(note: &str) -> &'static str {
         ""
     } else {
         "; "
-    }
-}
-
-/// `write!` into a byte buffer of header lines.
-struct ExtraLines<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for ExtraLines<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 

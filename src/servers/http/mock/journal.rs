@@ -75,7 +75,7 @@ fn rfc3339_millis<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok
 /// The journal of one mock server.
 pub struct Journal {
     recent: Mutex<VecDeque<Arc<Entry>>>,
-    file: Option<Mutex<mpsc::Sender<Arc<Entry>>>>,
+    file: Option<mpsc::Sender<Arc<Entry>>>,
 }
 
 impl Journal {
@@ -96,7 +96,7 @@ impl Journal {
                     .name("berth-journal".into())
                     .spawn(move || write_lines(out, receiver, &shown))
                     .map_err(|e| format!("cannot start the journal's thread: {e}"))?;
-                Some(Mutex::new(sender))
+                Some(sender)
             }
         };
         Ok(Journal { recent: Mutex::new(VecDeque::with_capacity(KEPT)), file })
@@ -105,7 +105,7 @@ impl Journal {
     pub fn record(&self, entry: Entry) {
         let entry = Arc::new(entry);
         if let Some(file) = &self.file {
-            let _ = file.lock().unwrap_or_else(|e| e.into_inner()).send(entry.clone());
+            let _ = file.send(entry.clone());
         }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == KEPT {

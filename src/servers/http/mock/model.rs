@@ -68,6 +68,16 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// A JSON pointer token (RFC 6901): `~` as `~0`, `/` as `~1`. The one
+/// escape of the mock's pointers, into specs and into requests alike.
+pub fn pointer_token(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains(['~', '/']) {
+        std::borrow::Cow::Owned(token.replace('~', "~0").replace('/', "~1"))
+    } else {
+        std::borrow::Cow::Borrowed(token)
+    }
+}
+
 /// A feature of the input berth does not act on: listed at start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported {

@@ -150,7 +150,10 @@ impl Blocking for ProxyJob {
                     Some(Ok(_)) => format!("the answer is larger than {} MiB", UPSTREAM_BODY_LIMIT >> 20),
                     None => "the request was not sent".into(),
                 };
-                let detail = format!("the upstream {} did not answer: {why}", proxy.address());
+                let detail = format!(
+                    "the upstream {} did not answer: {why}; is the service running, and is --proxy its address?",
+                    proxy.address()
+                );
                 entry.status = 502;
                 entry.response = "proxy".into();
                 journal.record(entry);

@@ -7,6 +7,7 @@
 use rustc_hash::FxHashMap;
 
 use super::model::Operation;
+use crate::servers::http::request::percent_decoded_text;
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,11 +81,11 @@ impl Router {
 
     /// Routes a request's path (the target without its query, as sent).
     pub fn route(&self, method: &str, raw_path: &str) -> Routed {
-        let decoded: Vec<String> = split(raw_path).map(decode).collect();
+        let decoded: Vec<String> = split(raw_path).map(percent_decoded_text).collect();
         let mut result = self.route_segments(method, &decoded);
         if result == Routed::NotFound {
             for base in &self.base_paths {
-                let base: Vec<String> = split(base).map(decode).collect();
+                let base: Vec<String> = split(base).map(percent_decoded_text).collect();
                 if decoded.len() >= base.len() && decoded[..base.len()] == base[..] {
                     result = self.route_segments(method, &decoded[base.len()..]);
                     if result != Routed::NotFound {
@@ -130,12 +131,6 @@ fn split(path: &str) -> impl Iterator<Item = &str> {
     path.strip_prefix('/').unwrap_or(path).split('/')
 }
 
-fn decode(segment: &str) -> String {
-    let bytes: Vec<u8> =
-        crate::servers::http::request::percent_decoded(segment.as_bytes()).map(|byte| byte.unwrap_or(b'%')).collect();
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 fn parse_template(path: &str) -> Vec<Segment> {
     split(path)
         .map(|segment| {
@@ -148,7 +143,7 @@ fn parse_template(path: &str) -> Vec<Segment> {
                         rest = &rest[close + 1..];
                     }
                     (Some(open), _) => {
-                        parts.push(Part::Text(decode(&rest[..open])));
+                        parts.push(Part::Text(percent_decoded_text(&rest[..open])));
                         rest = &rest[open..];
                         if !rest[1..].contains('}') {
                             parts.push(Part::Text(rest.to_string()));
@@ -156,7 +151,7 @@ fn parse_template(path: &str) -> Vec<Segment> {
                         }
                     }
                     (None, _) => {
-                        parts.push(Part::Text(decode(rest)));
+                        parts.push(Part::Text(percent_decoded_text(rest)));
                         rest = "";
                     }
                 }

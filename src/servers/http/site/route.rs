@@ -12,7 +12,7 @@ use super::path::{self, OpenError, Opened, PathError};
 use super::{freshness, Site};
 use crate::servers::http::guard::{Auth, AuthCheck};
 use crate::servers::http::request::{wants_json, Method, Request};
-use crate::servers::http::response::{Body, Head, Reply};
+use crate::servers::http::response::{push_header_line, Body, Head, Reply};
 use crate::servers::http::{Answer, Blocking, Exchange};
 
 /// The lines every response of the site carries, the core's refusals
@@ -22,7 +22,7 @@ pub fn cors_headers(site: &Site, request: &Request<'_>, extra: &mut Vec<u8>) {
     if site.guard.has_cors() {
         extra.extend_from_slice(b"Vary: Origin\r\n");
         if let Some(origin) = site.guard.cors_origin(request) {
-            push_line(extra, "Access-Control-Allow-Origin", origin.as_bytes());
+            push_header_line(extra, "Access-Control-Allow-Origin", origin.as_bytes());
             extra.extend_from_slice(
                 b"Access-Control-Expose-Headers: Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges\r\n",
             );
@@ -64,7 +64,7 @@ pub fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, de
         AuthCheck::AllowedSetCookie => {
             if let Some(Auth::Token { token, cookie }) = &site.guard.auth {
                 let value = format!("{cookie}={token}; Path=/; HttpOnly; SameSite=Strict");
-                push_line(exchange.extra, "Set-Cookie", value.as_bytes());
+                push_header_line(exchange.extra, "Set-Cookie", value.as_bytes());
                 // Keep the token out of Referer headers sent to other sites.
                 exchange.extra.extend_from_slice(b"Referrer-Policy: no-referrer\r\n");
             }
@@ -80,7 +80,7 @@ pub fn route(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>, de
                      or send Authorization: Bearer TOKEN\n",
                 ),
             };
-            push_line(exchange.extra, "WWW-Authenticate", challenge);
+            push_header_line(exchange.extra, "WWW-Authenticate", challenge);
             return exchange.text(request, 401, message, "no valid credentials").into();
         }
     }
@@ -272,7 +272,7 @@ fn redirect_to_dir(exchange: &mut Exchange<'_>, request: &Request<'_>, relative:
         location.push('?');
         location.push_str(query);
     }
-    push_line(exchange.extra, "Location", location.as_bytes());
+    push_header_line(exchange.extra, "Location", location.as_bytes());
     exchange.text(request, 301, "berth: a directory: its URL ends with /\n", "")
 }
 
@@ -285,7 +285,7 @@ fn options(site: &Site, request: &Request<'_>, exchange: &mut Exchange<'_>) -> R
         if let Some(asked) = request.access_control_request_headers {
             // Only header-name characters: nothing else is echoed.
             if asked.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b',' | b' ')) {
-                push_line(exchange.extra, "Access-Control-Allow-Headers", asked);
+                push_header_line(exchange.extra, "Access-Control-Allow-Headers", asked);
             }
         }
         exchange.extra.extend_from_slice(b"Access-Control-Max-Age: 600\r\n");
@@ -323,11 +323,4 @@ fn open_error(exchange: &mut Exchange<'_>, request: &Request<'_>, failure: OpenE
 
 fn not_found(exchange: &mut Exchange<'_>, request: &Request<'_>, note: &'static str) -> Reply {
     exchange.text(request, 404, "berth: not found\n", note)
-}
-
-fn push_line(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(b": ");
-    buf.extend_from_slice(value);
-    buf.extend_from_slice(b"\r\n");
 }

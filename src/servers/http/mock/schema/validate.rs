@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::generate::Direction;
-use crate::servers::http::mock::model::{Additional, SchemaId, Schemas, Type};
+use crate::servers::http::mock::model::{pointer_token, Additional, SchemaId, Schemas, Type};
 
 /// Deepest nesting of a value checked.
 pub const MAX_DEPTH: usize = 64;
@@ -258,7 +258,7 @@ fn check(
                             || (direction == Direction::Response && p.write_only)
                     });
                     if !skipped {
-                        fail(failures, &format!("{pointer}/{}", escape(name)), "is required".into());
+                        fail(failures, &format!("{pointer}/{}", pointer_token(name)), "is required".into());
                     }
                 }
             }
@@ -272,7 +272,7 @@ fn check(
             for (name, item) in map {
                 let length = pointer.len();
                 pointer.push('/');
-                pointer.push_str(&escape(name));
+                pointer.push_str(&pointer_token(name));
                 match schema.properties.iter().find(|(n, _)| n == name) {
                     Some((_, property)) => {
                         let p = schemas.get(*property);
@@ -307,10 +307,6 @@ fn is_valid_at(schemas: &Schemas, id: SchemaId, value: &Value, direction: Direct
     let mut pointer = String::new();
     check(schemas, id, value, direction, &mut pointer, &mut failures, depth + 1);
     failures.is_empty()
-}
-
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// What a string fails to be for its format, if it does; unknown formats pass.

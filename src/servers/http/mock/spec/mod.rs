@@ -22,9 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+
+use crate::servers::http::request::percent_decoded_text;
 use serde_json::Value;
 
-use super::model::{Api, Location, SchemaId, Unsupported};
+use super::model::{pointer_token, Api, Location, SchemaId, Unsupported};
 
 /// Largest file read.
 pub const MAX_FILE: u64 = 256 * 1024 * 1024;
@@ -101,7 +103,11 @@ impl Node {
 
     /// The child under `key` (an object key or an array index).
     pub fn child(&self, key: &str) -> Node {
-        Node { file: self.file.clone(), doc: self.doc.clone(), pointer: format!("{}/{}", self.pointer, escape(key)) }
+        Node {
+            file: self.file.clone(),
+            doc: self.doc.clone(),
+            pointer: format!("{}/{}", self.pointer, pointer_token(key)),
+        }
     }
 
     pub fn field(&self, key: &str) -> Option<Node> {
@@ -126,15 +132,6 @@ impl Node {
             Value::Array(items) => (0..items.len()).map(|i| self.child(&i.to_string())).collect(),
             _ => Vec::new(),
         }
-    }
-}
-
-/// RFC 6901 token escape.
-pub(super) fn escape(token: &str) -> String {
-    if token.contains(['~', '/']) {
-        token.replace('~', "~0").replace('/', "~1")
-    } else {
-        token.to_string()
     }
 }
 
@@ -189,13 +186,13 @@ impl Loader {
             Err(error) => {
                 return Err(fail(
                     self,
-                    format!("cannot read {}: {}; check the path", path.display(), error_text(&error)),
+                    format!("cannot read {}: {}; check the path", path.display(), crate::net::error_text(&error)),
                 ))
             }
         };
         if !self.documents.contains_key(&canonical) {
             let meta = std::fs::metadata(&canonical)
-                .map_err(|e| fail(self, format!("cannot read {}: {}", path.display(), error_text(&e))))?;
+                .map_err(|e| fail(self, format!("cannot read {}: {}", path.display(), crate::net::error_text(&e))))?;
             if meta.is_dir() {
                 return Err(fail(self, format!("{} is a directory; give the spec's file", path.display())));
             }
@@ -206,7 +203,7 @@ impl Loader {
                 ));
             }
             let bytes = std::fs::read(&canonical)
-                .map_err(|e| fail(self, format!("cannot read {}: {}", path.display(), error_text(&e))))?;
+                .map_err(|e| fail(self, format!("cannot read {}: {}", path.display(), crate::net::error_text(&e))))?;
             let text =
                 String::from_utf8(bytes).map_err(|_| fail(self, format!("{} is not UTF-8 text", path.display())))?;
             let value = parse_text(&text, &canonical).map_err(|(line, message)| LoadError {
@@ -288,7 +285,7 @@ impl Loader {
         let target = if file.is_empty() {
             Node { pointer: String::new(), ..from.clone() }
         } else {
-            let decoded = percent_decode(file);
+            let decoded = percent_decoded_text(file);
             let base = from.file.parent().unwrap_or(Path::new("."));
             let path = base.join(&decoded);
             if !path.exists() {
@@ -296,7 +293,7 @@ impl Loader {
             }
             self.open(&path, Some(&at))?
         };
-        let pointer = percent_decode(fragment);
+        let pointer = percent_decoded_text(fragment);
         if !pointer.is_empty() && !pointer.starts_with('/') {
             return Err(self.error(
                 &at,
@@ -343,12 +340,6 @@ fn toml_line(text: &str, error: &toml::de::Error) -> Option<u32> {
     Some(text[..span.start.min(text.len())].matches('\n').count() as u32 + 1)
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes: Vec<u8> =
-        crate::servers::http::request::percent_decoded(text.as_bytes()).map(|b| b.unwrap_or(b'%')).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// A path as the user would recognise it: relative to the working
 /// directory when it is under it.
 fn shown_path(path: &Path) -> PathBuf {
@@ -356,8 +347,4 @@ fn shown_path(path: &Path) -> PathBuf {
         Ok(cwd) => path.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf()),
         Err(_) => path.to_path_buf(),
     }
-}
-
-fn error_text(error: &std::io::Error) -> String {
-    crate::net::error_text(error)
 }

@@ -349,7 +349,9 @@ fn parameters_with_body(
             }
         };
         let schema = if context.swagger {
-            Some(schema::convert(loader, &swagger_items_schema(&item))?)
+            // A Swagger 2.0 parameter is its own schema (type, format,
+            // items, enum, bounds); its other fields are annotations.
+            Some(schema::convert(loader, &item)?)
         } else if let Some(schema) = item.field("schema") {
             Some(schema::convert(loader, &schema)?)
         } else if let Some(content) = item.field("content") {
@@ -405,7 +407,7 @@ fn parameters_with_body(
         let mut file = false;
         for (name, required, field) in &form_fields {
             file |= field.str_field("type") == Some("file");
-            let id = schema::convert(loader, &swagger_items_schema(field))?;
+            let id = schema::convert(loader, field)?;
             object.properties.push((name.clone(), id));
             if *required {
                 object.required.push(name.clone());
@@ -434,13 +436,6 @@ fn parameters_with_body(
         *body = Some(RequestBody { required: any_required, content });
     }
     Ok(out)
-}
-
-/// A Swagger 2.0 parameter or header is its own schema (type, format,
-/// items, enum, bounds); the node itself is converted, the parameter's
-/// own fields being annotations to the converter.
-fn swagger_items_schema(node: &Node) -> Node {
-    node.clone()
 }
 
 fn response_object(

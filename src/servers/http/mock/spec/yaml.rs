@@ -53,8 +53,6 @@ struct Walker<'t> {
     target: Option<&'t [String]>,
     path: Vec<String>,
     found: Option<u32>,
-    /// The line of the last key read (a mapping entry's line).
-    key_line: u32,
 }
 
 impl<'t> Walker<'t> {
@@ -67,7 +65,6 @@ impl<'t> Walker<'t> {
             target,
             path: Vec::new(),
             found: None,
-            key_line: 0,
         }
     }
 
@@ -189,7 +186,6 @@ impl<'t> Walker<'t> {
                             })
                         }
                     };
-                    self.key_line = key_line;
                     let (event, line, column) = self.next()?;
                     let tracking = self.on_path();
                     if tracking {
