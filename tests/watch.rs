@@ -329,29 +329,64 @@ fn listeners_short_and_long(user: Option<(u32, u32)>) {
     let last = u64::from(lives.last().expect("listeners").port);
     watch.wait_for(Duration::from_secs(5), |e| e["kind"] == "listener-closed" && port_of(e, "local") == Some(last));
     let (_, events) = watch.stop();
-    let counts = tally(&events);
-    let get = |kind: &str, port: u64| counts.get(&(kind.to_string(), port, 0)).copied().unwrap_or(0);
+    // Each listener claims its own close: by socket inode, or, for one never
+    // seen open (the kernel names no inode then), the first unclaimed close
+    // on its port after it began. Not by port alone: bind to port 0 may hand
+    // a port out again once its listener closed.
+    let of_listener = |kind: &str, inode: u64| {
+        events.iter().filter(|e| e["kind"] == kind && e["inode"].as_u64() == Some(inode)).collect::<Vec<_>>()
+    };
+    let closes: Vec<&Value> = events.iter().filter(|e| e["kind"] == "listener-closed").collect();
+    let mut claimed = vec![false; closes.len()];
     for life in &lives {
-        let port = u64::from(life.port);
-        assert_eq!(get("listener-closed", port), 1, "listener {port} (lived {:?}): {}", life.lived, dump(&events));
-        assert!(get("listener-opened", port) <= 1, "listener {port} opened twice");
-        let closed = events
-            .iter()
-            .find(|e| e["kind"] == "listener-closed" && port_of(e, "local") == Some(port))
-            .expect("counted");
+        let port = life.port;
+        let opens = of_listener("listener-opened", life.inode);
+        assert!(opens.len() <= 1, "listener {port} opened twice: {}", dump(&events));
+        assert!(
+            of_listener("listener-closed", life.inode).len() <= 1,
+            "listener {port} closed twice: {}",
+            dump(&events)
+        );
+        let mine = |e: &Value| {
+            e["inode"].as_u64() == Some(life.inode)
+                || (e["inode"].is_null()
+                    && port_of(e, "local") == Some(u64::from(port))
+                    && e["time_unix_us"].as_u64().is_some_and(|at| at >= life.opened_unix_us))
+        };
+        let index = (0..closes.len())
+            .find(|&i| !claimed[i] && mine(closes[i]))
+            .unwrap_or_else(|| panic!("listener {port} (lived {:?}) not seen closing: {}", life.lived, dump(&events)));
+        claimed[index] = true;
+        let closed = closes[index];
         assert_eq!(closed["local"]["address"], "127.0.0.1");
-        if get("listener-opened", port) == 1 {
+        if opens.len() == 1 {
             assert_eq!(closed["open_seen"], true, "{closed}");
             assert_eq!(closed["was_listening"], true, "{closed}");
         } else {
             assert_eq!(closed["open_seen"], false, "{closed}");
         }
     }
-    let long = u64::from(lives.last().expect("the 2 s listener").port);
-    let opened = events
+    // Nothing reported twice: no close left over on these ports while they
+    // were in use (a second report would land within moments of the first).
+    let first = lives.first().expect("listeners").opened_unix_us;
+    let end = lives.last().expect("listeners").closed_unix_us + 500_000;
+    let ours: Vec<u64> = lives.iter().map(|l| u64::from(l.port)).collect();
+    let left_over: Vec<&&Value> = closes
         .iter()
-        .find(|e| e["kind"] == "listener-opened" && port_of(e, "local") == Some(long))
-        .unwrap_or_else(|| panic!("the 2 s listener {long} was not seen opening: {}", dump(&events)));
+        .zip(&claimed)
+        .filter(|&(e, &taken)| {
+            !taken
+                && port_of(e, "local").is_some_and(|p| ours.contains(&p))
+                && e["time_unix_us"].as_u64().is_some_and(|at| (first..=end).contains(&at))
+        })
+        .map(|(e, _)| e)
+        .collect();
+    assert!(left_over.is_empty(), "closes reported twice: {left_over:?}");
+    let long = lives.last().expect("the 2 s listener");
+    let opened = of_listener("listener-opened", long.inode)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("the 2 s listener {} was not seen opening: {}", long.port, dump(&events)));
     if user.is_none() {
         let pids = owner_pids(opened);
         assert_eq!(pids, vec![u64::from(std::process::id())], "its owner is this test: {opened}");

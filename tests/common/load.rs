@@ -12,6 +12,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -201,6 +202,13 @@ pub fn burst(count: u32, threads: u32, limit: Duration) -> Connections {
 pub struct Listened {
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its socket's inode: what tells two listeners apart when the kernel
+    /// hands the same port out twice (bind to port 0 after the first closed).
+    pub inode: u64,
+    /// When it began listening and when it closed, µs since the epoch: what
+    /// places a close reported without an inode (a socket never seen open).
+    pub opened_unix_us: u64,
+    pub closed_unix_us: u64,
     /// From listen() to close().
     pub lived: Duration,
 }
@@ -221,11 +229,16 @@ pub fn short_listeners_with(count: u32, lifetime: Duration, mut during: impl FnM
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .unwrap_or_else(|e| panic!("short_listeners: bind 127.0.0.1:0 after {} listeners: {e}", lives.len()));
         let listening = Instant::now();
+        let opened_unix_us = unix_us_now();
         let port = listener.local_addr().expect("local_addr of a short listener").port();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .expect("the short listener's descriptor in /proc/self/fd")
+            .ino();
         during(port);
         sleep_until(listening + lifetime);
         drop(listener);
-        lives.push(Listened { port, lived: listening.elapsed() });
+        let lived = listening.elapsed();
+        lives.push(Listened { port, inode, opened_unix_us, closed_unix_us: unix_us_now(), lived });
     }
     lives
 }
