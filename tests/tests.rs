@@ -41,6 +41,7 @@ mod mock_api;
 mod policy_expose;
 mod probe;
 mod probe_deadline;
+mod proxy;
 mod root_only;
 mod run;
 mod scan;
@@ -78,6 +79,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(policy_expose::cases());
     cases.extend(probe::cases());
     cases.extend(probe_deadline::cases());
+    cases.extend(proxy::cases());
     cases.extend(root_only::cases());
     cases.extend(run::cases());
     cases.extend(scan::cases());

@@ -82,6 +82,20 @@ impl ServeChild {
         env: &[(&str, &str)],
         configure: impl FnOnce(&mut Command),
     ) -> ServeChild {
+        ServeChild::launch_url(subcommand, ready, args, env, configure, |line| line.rsplit(' ').next())
+    }
+
+    /// As [`ServeChild::launch`], with `url_in` picking the URL out of the
+    /// ready line (for a line such as "proxying URL to BACKEND", where the
+    /// URL is not the last word).
+    pub fn launch_url(
+        subcommand: &str,
+        ready: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&mut Command),
+        url_in: fn(&str) -> Option<&str>,
+    ) -> ServeChild {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
             .arg(subcommand)
@@ -108,7 +122,7 @@ impl ServeChild {
         for _ in 0..1000 {
             let text = server.stderr();
             if let Some(line) = text.lines().find(|l| l.starts_with(ready)) {
-                let url = line.rsplit(' ').next().expect("a URL").to_string();
+                let url = url_in(line).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
                 let port = url.trim_end_matches('/').rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
                 server.url = url;
                 server.port = port;

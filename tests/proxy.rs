@@ -1,0 +1,973 @@
+//! `berth proxy` against real clients: curl (HTTP/1.1 and HTTP/2), Python's
+//! urllib and a rustls client of the test's own, each trusting only the
+//! root the proxy made in a scratch XDG_DATA_HOME, in front of small
+//! backends on threads of the test (an echo of the request head, a byte
+//! counter, a WebSocket echo, an event stream). Forwarded headers,
+//! upgrades, a streamed gibibyte each way with the proxy's peak memory,
+//! unbuffered events, a backend that comes and goes, the token and its
+//! one-time login, basic auth, the Host allow-list, the redirect from plain
+//! http, and bad input.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::http::read_response;
+use crate::common::*;
+
+const CURL: &str = "curl";
+const PYTHON: &str = "python3";
+const GIB: u64 = 1 << 30;
+
+// ---------------------------------------------------------------- the proxy
+
+/// A HOME and XDG_DATA_HOME of the test's own, where the proxy makes its CA.
+struct Home {
+    dir: ScratchDir,
+}
+
+impl Home {
+    fn new(tag: &str) -> Home {
+        let dir = ScratchDir::new(tag);
+        std::fs::create_dir_all(dir.path.join("data")).expect("create XDG_DATA_HOME");
+        Home { dir }
+    }
+
+    fn home(&self) -> String {
+        self.dir.path.display().to_string()
+    }
+
+    fn data(&self) -> String {
+        self.dir.path.join("data").display().to_string()
+    }
+
+    fn ca_file(&self, name: &str) -> PathBuf {
+        self.dir.path.join("data/berth/ca").join(name)
+    }
+
+    /// The root the proxy's certificates chain to (what clients trust).
+    fn root_pem(&self) -> PathBuf {
+        self.ca_file("root.pem")
+    }
+
+    /// `berth proxy TARGET ARGS --port 0`, ready once it says where it proxies.
+    fn proxy(&self, target: &str, args: &[&str]) -> ServeChild {
+        let mut all = vec![target];
+        all.extend_from_slice(args);
+        let (home, data) = (self.home(), self.data());
+        let env = [("HOME", home.as_str()), ("XDG_DATA_HOME", data.as_str())];
+        ServeChild::launch_url(
+            "proxy",
+            "berth: proxying ",
+            &all,
+            &env,
+            |_| {},
+            |line| line.strip_prefix("berth: proxying ")?.split_whitespace().next(),
+        )
+    }
+
+    /// `berth ARGS` run to its end with this HOME.
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        run_berth(args, &[("HOME", &self.home()), ("XDG_DATA_HOME", &self.data())])
+    }
+}
+
+/// The proxy's peak resident memory so far (VmHWM), in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read the proxy's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .expect("a VmHWM line")
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .expect("VmHWM in kB")
+}
+
+// ---------------------------------------------------------------- curl
+
+/// What curl got: status and HTTP version (from -w), the last response
+/// head's headers and the body (from -D -), and curl's own stderr.
+#[derive(Debug)]
+struct Got {
+    status: u16,
+    version: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    #[allow(dead_code)] // read through Debug, in failure messages
+    stderr: String,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+const MARK: &str = "\n@@curl-wrote@@ ";
+
+/// curl ARGS trusting the proxy's root (and no proxy from the environment).
+fn curl(home: &Home, args: &[&str]) -> Got {
+    require_program(CURL, "curl");
+    let mut command = Command::new(CURL);
+    command
+        .args(["-sS", "--noproxy", "*", "--max-time", "30", "-D", "-", "-w"])
+        .arg(format!("{MARK}%{{http_code}} %{{http_version}}"))
+        .arg("--cacert")
+        .arg(home.root_pem())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_within(command, &format!("curl {args:?}"), Duration::from_secs(60));
+    let (mut rest, trailer) =
+        out.stdout.rsplit_once(MARK).unwrap_or_else(|| panic!("curl {args:?} wrote no trailer: {out:?}"));
+    let (status, version) = trailer.trim().split_once(' ').expect("code and version");
+    // -D - writes every head (an interim 100's too) before the body: the last one is the answer's.
+    let mut headers = Vec::new();
+    for _ in 0..10 {
+        if !rest.starts_with("HTTP/") {
+            break;
+        }
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        rest = body;
+    }
+    Got {
+        status: status.parse().expect("a status code"),
+        version: version.to_string(),
+        headers,
+        body: rest.to_string(),
+        stderr: out.stderr,
+    }
+}
+
+// ---------------------------------------------------------------- backends
+
+/// A request as a backend read it: the request line and headers (the body,
+/// if any, is left for the answer to read).
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    head: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+type Conn = BufReader<TcpStream>;
+
+/// A plain HTTP/1.1 backend on 127.0.0.1: each connection on a thread of its
+/// own, one request read, `answer` called with it, the connection closed.
+struct Backend {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    _server: ServerThread,
+}
+
+impl Backend {
+    fn start(answer: impl Fn(&Seen, &mut Conn) + Send + Sync + 'static) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a backend");
+        Backend::on(listener, answer)
+    }
+
+    fn on(listener: TcpListener, answer: impl Fn(&Seen, &mut Conn) + Send + Sync + 'static) -> Backend {
+        let port = listener.local_addr().expect("the backend's address").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(answer);
+        let log = seen.clone();
+        // At most 64 connections, each on its own thread (the proxy may hold
+        // several at once), each bounded by the socket time-outs.
+        let server = ServerThread::start(listener, 64, move |stream| {
+            let (log, answer) = (log.clone(), answer.clone());
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+            std::thread::spawn(move || {
+                let mut conn = BufReader::with_capacity(64 * 1024, stream);
+                if let Some(request) = read_head(&mut conn) {
+                    log.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
+                    answer(&request, &mut conn);
+                }
+            });
+        });
+        Backend { port, seen, _server: server }
+    }
+
+    fn target(&self) -> String {
+        self.port.to_string()
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn hits(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// A request head, line by line (bounded); None if the peer closed first.
+fn read_head(conn: &mut Conn) -> Option<Seen> {
+    let mut head = String::new();
+    let mut ended = false;
+    for _ in 0..200 {
+        let before = head.len();
+        if conn.read_line(&mut head).ok()? == 0 {
+            return None;
+        }
+        if head[before..].trim().is_empty() {
+            ended = true;
+            break;
+        }
+    }
+    if !ended {
+        return None;
+    }
+    let mut lines = head.lines();
+    let mut request_line = lines.next()?.split(' ');
+    let method = request_line.next()?.to_string();
+    let target = request_line.next()?.to_string();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
+    Some(Seen { method, target, headers, head })
+}
+
+/// Reads the request's body to its end (Content-Length or chunked) and
+/// counts its bytes.
+fn count_body(seen: &Seen, conn: &mut Conn) -> std::io::Result<u64> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let chunked = seen.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if !chunked {
+        let length: u64 =
+            seen.header("content-length").map_or(Ok(0), str::parse).map_err(|e| invalid(format!("{e}")))?;
+        return std::io::copy(&mut conn.by_ref().take(length), &mut std::io::sink());
+    }
+    let mut total = 0;
+    let mut line = String::new();
+    // Bounded: a gibibyte in chunks of at least 16 bytes.
+    for _ in 0..(GIB * 2 / 16) {
+        line.clear();
+        conn.read_line(&mut line)?;
+        let size_text = line.trim().split(';').next().unwrap_or_default().to_string();
+        let size = u64::from_str_radix(&size_text, 16).map_err(|e| invalid(format!("chunk size {line:?}: {e}")))?;
+        if size == 0 {
+            for _ in 0..100 {
+                line.clear();
+                if conn.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            return Ok(total);
+        }
+        let copied = std::io::copy(&mut conn.by_ref().take(size), &mut std::io::sink())?;
+        if copied != size {
+            return Err(invalid(format!("chunk of {size} bytes ended after {copied}")));
+        }
+        total += size;
+        line.clear();
+        conn.read_line(&mut line)?;
+    }
+    Err(invalid("too many chunks".to_string()))
+}
+
+/// A complete response with Content-Length, then the connection closes.
+fn respond(conn: &mut Conn, status: &str, content_type: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let stream = conn.get_mut();
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+/// A backend that answers every request with the request's head.
+fn echo_backend() -> Backend {
+    Backend::start(|seen, conn| {
+        let _ = count_body(seen, conn);
+        respond(conn, "200 OK", "text/plain", seen.head.as_bytes());
+    })
+}
+
+// ---------------------------------------------------------------- a TLS client
+
+fn tls_config(home: &Home, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(home.root_pem()).expect("read root.pem");
+    for cert in certs {
+        roots.add(cert.expect("a certificate in root.pem")).expect("a root rustls takes");
+    }
+    assert!(!roots.is_empty(), "no certificate in {}", home.root_pem().display());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection to the proxy on 127.0.0.1 for the name localhost, the
+/// handshake done (so a certificate the root does not vouch for fails here).
+fn tls_connect(config: &Arc<rustls::ClientConfig>, port: u16) -> Tls {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    tcp.set_write_timeout(Some(Duration::from_secs(10))).expect("write timeout");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let connection = rustls::ClientConnection::new(config.clone(), name).expect("a TLS client");
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    for _ in 0..10 {
+        if !tls.conn.is_handshaking() {
+            break;
+        }
+        tls.conn.complete_io(&mut tls.sock).expect("TLS handshake with the proxy (trusting root.pem)");
+    }
+    assert!(!tls.conn.is_handshaking(), "the TLS handshake did not finish");
+    tls
+}
+
+// ---------------------------------------------------------------- WebSocket
+
+const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+fn ws_accept(key: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, format!("{key}{WS_GUID}").as_bytes());
+    data_encoding::BASE64.encode(digest.as_ref())
+}
+
+/// One frame: (opcode, payload, was it masked).
+fn read_frame(reader: &mut impl Read) -> std::io::Result<(u8, Vec<u8>, bool)> {
+    let mut two = [0u8; 2];
+    reader.read_exact(&mut two)?;
+    let opcode = two[0] & 0x0f;
+    let masked = two[1] & 0x80 != 0;
+    let length = match two[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            reader.read_exact(&mut b)?;
+            u64::from(u16::from_be_bytes(b))
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            reader.read_exact(&mut b)?;
+            u64::from_be_bytes(b)
+        }
+        n => u64::from(n),
+    };
+    assert!(length <= 1 << 20, "a frame of {length} bytes");
+    let mut mask = [0u8; 4];
+    if masked {
+        reader.read_exact(&mut mask)?;
+    }
+    let mut payload = vec![0u8; length as usize];
+    reader.read_exact(&mut payload)?;
+    if masked {
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i % 4];
+        }
+    }
+    Ok((opcode, payload, masked))
+}
+
+/// One final frame; masked with `mask` when given (client to server).
+fn write_frame(writer: &mut impl Write, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> std::io::Result<()> {
+    let mut frame = vec![0x80 | opcode];
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => frame.push(mask_bit | n as u8),
+        n if n <= 0xffff => {
+            frame.push(mask_bit | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(mask_bit | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(mask) => {
+            frame.extend_from_slice(&mask);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        }
+        None => frame.extend_from_slice(payload),
+    }
+    writer.write_all(&frame)?;
+    writer.flush()
+}
+
+/// A WebSocket echo: the handshake, then every data frame sent back
+/// unmasked (a frame that came unmasked is answered with a close 1002).
+fn websocket_backend() -> Backend {
+    Backend::start(|seen, conn| {
+        let upgrade = seen.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let Some(key) = seen.header("sec-websocket-key").filter(|_| upgrade) else {
+            respond(conn, "426 Upgrade Required", "text/plain", b"a WebSocket endpoint\n");
+            return;
+        };
+        let head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            ws_accept(key)
+        );
+        if conn.get_mut().write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        for _ in 0..100 {
+            let Ok((opcode, payload, masked)) = read_frame(conn) else { return };
+            let stream = conn.get_mut();
+            if !masked {
+                let _ = write_frame(stream, 0x8, &1002u16.to_be_bytes(), None);
+                return;
+            }
+            let reply = match opcode {
+                0x8 => write_frame(stream, 0x8, &payload, None),
+                0x9 => write_frame(stream, 0xA, &payload, None),
+                _ => write_frame(stream, opcode, &payload, None),
+            };
+            if opcode == 0x8 || reply.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------- tests
+
+fn both_http_versions_and_python_get_the_backends_answer() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-versions");
+    let backend = echo_backend();
+    let proxy = home.proxy(&backend.target(), &[]);
+    assert!(proxy.url.starts_with("https://localhost:"), "ready URL {}", proxy.url);
+    assert!(home.root_pem().is_file(), "no CA root at {}:\n{}", home.root_pem().display(), proxy.stderr());
+    let url = format!("{}hello?x=1", proxy.url);
+
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let got = curl(&home, &[flag, &url]);
+        assert_eq!((got.status, got.version.as_str()), (200, version), "curl {flag}: {got:?}");
+        assert!(got.body.starts_with("GET /hello?x=1 HTTP/1.1\r\n"), "curl {flag}: the backend's answer? {got:?}");
+    }
+    assert_eq!(backend.hits(), 2);
+
+    // The IPv6 loopback too.
+    let got = curl(&home, &["--resolve", &format!("localhost:{}:[::1]", proxy.port), &url]);
+    assert_eq!(got.status, 200, "over ::1: {got:?}");
+
+    let python = require_program(PYTHON, "python3");
+    let script = "import ssl, sys, urllib.request\n\
+                  ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
+                  opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))\n\
+                  with opener.open(sys.argv[2], timeout=10) as r:\n    \
+                      sys.stdout.write('%d %d\\n' % (r.status, r.version))\n    \
+                      sys.stdout.write(r.read().decode())\n";
+    let mut command = Command::new(python);
+    command
+        .args(["-c", script])
+        .arg(home.root_pem())
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_within(command, "python3 urllib", Duration::from_secs(30));
+    assert_eq!(out.code, 0, "python3 urllib failed: {out:?}");
+    assert!(out.stdout.starts_with("200 11\nGET /hello?x=1 HTTP/1.1\r\n"), "python3 urllib: {out:?}");
+
+    // And a rustls client of our own, offering only h2 (the proxy picks it).
+    let tls = tls_connect(&tls_config(&home, &[b"h2", b"http/1.1"]), proxy.port);
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]), "ALPN picked by the proxy");
+}
+
+fn forwarded_headers_reach_the_backend_and_host_is_the_backends() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-forwarded");
+    let backend = echo_backend();
+    let proxy = home.proxy(&format!("127.0.0.1:{}", backend.port), &[]);
+    let front = format!("localhost:{}", proxy.port);
+    let back = format!("127.0.0.1:{}", backend.port);
+
+    for (flag, pin, client) in
+        [("--http1.1", "127.0.0.1", "127.0.0.1"), ("--http2", "127.0.0.1", "127.0.0.1"), ("--http1.1", "[::1]", "::1")]
+    {
+        let before = backend.hits();
+        let got = curl(&home, &[flag, "--resolve", &format!("{front}:{pin}"), &format!("{}headers", proxy.url)]);
+        assert_eq!(got.status, 200, "{got:?}");
+        assert_eq!(backend.hits(), before + 1);
+        let seen = backend.seen().pop().expect("a request");
+        let what = format!("{flag} from {client}, the backend saw:\n{}", seen.head);
+        assert_eq!(seen.header("host"), Some(back.as_str()), "{what}");
+        assert_eq!(seen.header("x-forwarded-for"), Some(client), "{what}");
+        assert_eq!(seen.header("x-forwarded-proto"), Some("https"), "{what}");
+        assert_eq!(seen.header("x-forwarded-host"), Some(front.as_str()), "{what}");
+        assert_eq!((seen.method.as_str(), seen.target.as_str()), ("GET", "/headers"), "{what}");
+    }
+    drop(proxy);
+
+    let proxy = home.proxy(&backend.target(), &["--preserve-host"]);
+    let front = format!("localhost:{}", proxy.port);
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, &proxy.url]);
+        assert_eq!(got.status, 200, "--preserve-host {flag}: {got:?}");
+        let seen = backend.seen().pop().expect("a request");
+        assert_eq!(
+            seen.header("host"),
+            Some(front.as_str()),
+            "--preserve-host {flag}, the backend saw:\n{}",
+            seen.head
+        );
+        assert_eq!(seen.header("x-forwarded-host"), Some(front.as_str()), "{}", seen.head);
+    }
+}
+
+fn websocket_frames_echo_through_the_proxy() {
+    let _serial = serial();
+    let home = Home::new("proxy-ws");
+    let backend = websocket_backend();
+    let proxy = home.proxy(&backend.target(), &[]);
+    let mut tls = tls_connect(&tls_config(&home, &[b"http/1.1"]), proxy.port);
+    let key = data_encoding::BASE64.encode(&random_bytes(16, 15));
+    let request = format!(
+        "GET /socket HTTP/1.1\r\nHost: localhost:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        proxy.port
+    );
+    tls.write_all(request.as_bytes()).expect("send the upgrade");
+    let response = read_response(&mut tls, true).expect("an answer to the upgrade");
+    assert_eq!(response.status, 101, "{response:?}\n{}", proxy.stderr());
+    assert_eq!(response.header("sec-websocket-accept"), Some(ws_accept(&key).as_str()), "{response:?}");
+    assert!(response.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")), "{response:?}");
+
+    // A short text frame, a long binary one (64-bit length), a ping.
+    let long = random_bytes(70_000, 16);
+    let frames: [(u8, &[u8], u8); 3] =
+        [(0x1, b"hello through berth", 0x1), (0x2, &long, 0x2), (0x9, b"are you there", 0xA)];
+    for (i, (opcode, payload, answer)) in frames.into_iter().enumerate() {
+        write_frame(&mut tls, opcode, payload, Some([1, 2, 3, i as u8])).expect("send a frame");
+        let (got_opcode, got, masked) = read_frame(&mut tls).expect("the echo");
+        assert_eq!((got_opcode, masked), (answer, false), "frame {i}: opcode and mask of the echo");
+        assert!(got == payload, "frame {i}: the echo differs ({} bytes, sent {})", got.len(), payload.len());
+    }
+    write_frame(&mut tls, 0x8, &1000u16.to_be_bytes(), Some([9, 9, 9, 9])).expect("send a close");
+    let (opcode, payload, _) = read_frame(&mut tls).expect("the close echoed");
+    assert_eq!((opcode, payload), (0x8, 1000u16.to_be_bytes().to_vec()));
+    assert_eq!(backend.hits(), 1);
+}
+
+fn a_gibibyte_streams_each_way_in_bounded_memory() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-gib");
+    let backend = Backend::start(|seen, conn| {
+        if seen.method == "GET" {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {GIB}\r\nConnection: close\r\n\r\n");
+            let stream = conn.get_mut();
+            let zeros = vec![0u8; 64 * 1024];
+            let _ = stream.write_all(head.as_bytes());
+            for _ in 0..(GIB / zeros.len() as u64) {
+                if stream.write_all(&zeros).is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+        match count_body(seen, conn) {
+            Ok(n) => respond(conn, "200 OK", "text/plain", format!("received {n}").as_bytes()),
+            Err(e) => respond(conn, "400 Bad Request", "text/plain", format!("{e}").as_bytes()),
+        }
+    });
+    let proxy = home.proxy(&backend.target(), &[]);
+
+    let upload = |flag: &str| {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "head -c {GIB} /dev/zero | curl -sS --noproxy '*' --max-time 100 {flag} --cacert \"$1\" -T - -w ' %{{http_code}}' \"$2\""
+            ))
+            .arg("sh")
+            .arg(home.root_pem())
+            .arg(format!("{}upload", proxy.url))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let out = run_within(command, &format!("a 1 GiB upload {flag}"), Duration::from_secs(120));
+        eprintln!("1 GiB up {flag} in {:?}", started.elapsed());
+        assert_eq!(out.stdout, format!("received {GIB} 200"), "upload {flag}: {out:?}\n{}", proxy.stderr());
+    };
+    upload("--http1.1");
+    upload("--http2");
+
+    for flag in ["--http1.1", "--http2"] {
+        let mut command = Command::new(CURL);
+        command
+            .args([
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "100",
+                flag,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download} %{http_code}",
+            ])
+            .arg("--cacert")
+            .arg(home.root_pem())
+            .arg(format!("{}download", proxy.url))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let out = run_within(command, "a 1 GiB download", Duration::from_secs(120));
+        eprintln!("1 GiB down {flag} in {:?}", started.elapsed());
+        assert_eq!(out.stdout, format!("{GIB} 200"), "download {flag}: {out:?}\n{}", proxy.stderr());
+    }
+
+    let peak = peak_kib(proxy.pid());
+    eprintln!("the proxy's peak RSS: {peak} KiB");
+    assert!(peak < 100 * 1024, "the proxy peaked at {peak} KiB streaming 4 GiB");
+}
+
+const EVENTS: usize = 5;
+const EVENT_GAP: Duration = Duration::from_millis(200);
+
+/// Arrival times of the events, as `feed` reports text arriving.
+fn events_arrived(mut feed: impl FnMut() -> Option<(Vec<u8>, Instant)>) -> Vec<Instant> {
+    let mut text = Vec::new();
+    let mut arrived = Vec::new();
+    // Bounded: EVENTS events, each read bounded by the client's time-outs.
+    for _ in 0..10_000 {
+        if arrived.len() == EVENTS {
+            break;
+        }
+        let Some((bytes, at)) = feed() else { break };
+        text.extend_from_slice(&bytes);
+        while arrived.len() < EVENTS && contains(&text, format!("data: event {}\n", arrived.len()).as_bytes()) {
+            arrived.push(at);
+        }
+    }
+    arrived
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn assert_unbuffered(what: &str, sent: &[Instant], arrived: &[Instant]) {
+    assert_eq!(arrived.len(), EVENTS, "{what}: {} of {EVENTS} events arrived", arrived.len());
+    assert_eq!(sent.len(), EVENTS, "{what}: the backend sent {} events", sent.len());
+    let lags: Vec<Duration> = sent.iter().zip(arrived).map(|(s, a)| a.saturating_duration_since(*s)).collect();
+    eprintln!("{what}: event lags {lags:?}");
+    for (i, lag) in lags.iter().enumerate() {
+        assert!(
+            *lag < Duration::from_millis(100),
+            "{what}: event {i} took {lag:?} (sent every {EVENT_GAP:?}): {lags:?}"
+        );
+    }
+}
+
+fn server_sent_events_pass_unbuffered() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-sse");
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let backend = Backend::start(move |_, conn| {
+        let stream = conn.get_mut();
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                    Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        for i in 0..EVENTS {
+            let event = format!("id: {i}\ndata: event {i}\n\n");
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
+            if stream.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes()).is_err() {
+                return;
+            }
+            std::thread::sleep(EVENT_GAP);
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+    });
+    let proxy = home.proxy(&backend.target(), &[]);
+    let take_sent = || std::mem::take(&mut *sent.lock().unwrap_or_else(|p| p.into_inner()));
+
+    // HTTP/1.1, our own client.
+    let mut tls = tls_connect(&tls_config(&home, &[b"http/1.1"]), proxy.port);
+    let request = format!(
+        "GET /events HTTP/1.1\r\nHost: localhost:{}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n",
+        proxy.port
+    );
+    tls.write_all(request.as_bytes()).expect("send the request");
+    let mut buffer = vec![0u8; 16 * 1024];
+    let arrived = events_arrived(|| match tls.read(&mut buffer) {
+        Ok(0) => None,
+        Ok(n) => Some((buffer[..n].to_vec(), Instant::now())),
+        Err(e) => panic!("reading the events: {e}"),
+    });
+    drop(tls);
+    assert_unbuffered("HTTP/1.1", &take_sent(), &arrived);
+
+    // HTTP/2, curl -N, line by line as curl writes them.
+    let mut child = Command::new(CURL)
+        .args(["-sSN", "--noproxy", "*", "--max-time", "10", "--http2", "--cacert"])
+        .arg(home.root_pem())
+        .arg(format!("{}events", proxy.url))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start curl");
+    let stdout = child.stdout.take().expect("curl's stdout");
+    let _curl = KillOnDrop(child);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout);
+        for _ in 0..100 {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 || sender.send((line.into_bytes(), Instant::now())).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let arrived = events_arrived(|| receiver.recv_timeout(Duration::from_secs(10)).ok());
+    assert_unbuffered("HTTP/2", &take_sent(), &arrived);
+}
+
+fn a_backend_down_gets_a_502_naming_it_then_200_once_up() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-502");
+    let port = free_port();
+    let proxy = home.proxy(&port.to_string(), &[]);
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, &proxy.url]);
+        assert_eq!(got.status, 502, "{flag}, nothing on {port}: {got:?}");
+        assert!(got.body.contains(&format!("127.0.0.1:{port}")), "the 502 page does not name the backend: {got:?}");
+    }
+    assert!(proxy.stderr().lines().count() < 20, "the proxy's log:\n{}", proxy.stderr());
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the backend's port");
+    let backend = Backend::on(listener, |_, conn| respond(conn, "200 OK", "text/plain", b"back again\n"));
+    let got = curl(&home, &[&proxy.url]);
+    assert_eq!((got.status, got.body.as_str()), (200, "back again\n"), "{got:?}");
+    assert_eq!(backend.hits(), 1);
+}
+
+fn a_token_guards_the_proxy_and_its_login_works_once() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-token");
+    let backend = echo_backend();
+    let proxy = home.proxy(&backend.target(), &["--token"]);
+    assert!(proxy.wait_for_stderr("berth_login=", Duration::from_secs(5)), "no login URL:\n{}", proxy.stderr());
+    let log = proxy.stderr();
+    let token = log
+        .lines()
+        .find_map(|l| l.strip_prefix("berth: token "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no token line:\n{log}"))
+        .to_string();
+    let login = log
+        .split_whitespace()
+        .find(|w| w.contains("berth_login="))
+        .unwrap_or_else(|| panic!("no login URL:\n{log}"))
+        .trim_matches(|c: char| "\"'<>()".contains(c))
+        .to_string();
+    assert!(login.starts_with("https://"), "login URL {login}");
+
+    for headers in [vec![], vec!["-H", "Authorization: Bearer wrong-token"], vec!["-H", "Cookie: berth=forged"]] {
+        let mut args = headers.clone();
+        args.push(&proxy.url);
+        let got = curl(&home, &args);
+        assert_eq!(got.status, 401, "{headers:?}: {got:?}");
+    }
+    assert_eq!(backend.hits(), 0, "the backend saw a request without the token");
+
+    let bearer = format!("Authorization: Bearer {token}");
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, "-H", &bearer, &proxy.url]);
+        assert_eq!(got.status, 200, "{flag} with the token: {got:?}");
+    }
+    assert_eq!(backend.hits(), 2);
+
+    let first = curl(&home, &[&login]);
+    assert!(matches!(first.status, 302 | 303 | 307), "the login URL: {first:?}");
+    let cookie = first.header("set-cookie").unwrap_or_else(|| panic!("no cookie: {first:?}")).to_string();
+    assert!(cookie.to_ascii_lowercase().contains("httponly"), "cookie {cookie}");
+    let location = first.header("location").unwrap_or_else(|| panic!("no Location: {first:?}"));
+    assert!(!location.contains("berth_login"), "the redirect keeps the code: {location}");
+    let pair = cookie.split(';').next().expect("name=value").trim().to_string();
+
+    let again = curl(&home, &[&login]);
+    assert!(again.status >= 400, "the login URL worked twice: {again:?}");
+    assert_eq!(again.header("set-cookie"), None, "a second cookie: {again:?}");
+    assert_eq!(backend.hits(), 2, "the login reached the backend");
+
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, "-H", &format!("Cookie: {pair}"), &format!("{}after-login", proxy.url)]);
+        assert_eq!(got.status, 200, "{flag} with the cookie {pair}: {got:?}");
+        assert!(got.body.starts_with("GET /after-login "), "{got:?}");
+    }
+    drop(proxy);
+
+    // A token given.
+    let proxy = home.proxy(&backend.target(), &["--token=given-token-1234"]);
+    assert_eq!(curl(&home, &["-H", "Authorization: Bearer given-token-1234", &proxy.url]).status, 200);
+    assert_eq!(curl(&home, &["-H", &bearer, &proxy.url]).status, 401, "the earlier run's token still works");
+}
+
+fn basic_auth_guards_the_proxy() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-auth");
+    let backend = echo_backend();
+    let proxy = home.proxy(&backend.target(), &["--auth", "alice:wonder land"]);
+    for args in [vec![], vec!["-u", "alice:wrong"], vec!["-u", "bob:wonder land"]] {
+        let mut all = args.clone();
+        all.push(&proxy.url);
+        let got = curl(&home, &all);
+        assert_eq!(got.status, 401, "{args:?}: {got:?}");
+        let challenge =
+            got.header("www-authenticate").unwrap_or_else(|| panic!("{args:?}: no WWW-Authenticate: {got:?}"));
+        assert!(challenge.starts_with("Basic"), "{challenge}");
+    }
+    assert_eq!(backend.hits(), 0);
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, "-u", "alice:wonder land", &proxy.url]);
+        assert_eq!(got.status, 200, "{flag}: {got:?}");
+    }
+    assert_eq!(backend.hits(), 2);
+}
+
+fn foreign_host_headers_are_refused_unless_allowed() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-host");
+    let backend = echo_backend();
+    let proxy = home.proxy(&backend.target(), &[]);
+    for flag in ["--http1.1", "--http2"] {
+        for host in ["evil.example", "evil.example:443", &format!("evil.example:{}", proxy.port)] {
+            let got = curl(&home, &[flag, "-H", &format!("Host: {host}"), &proxy.url]);
+            assert!(matches!(got.status, 421 | 403), "{flag} Host {host}: {got:?}");
+        }
+        // The names the proxy answers to.
+        for host in [format!("localhost:{}", proxy.port), format!("127.0.0.1:{}", proxy.port)] {
+            let got = curl(&home, &[flag, "-H", &format!("Host: {host}"), &proxy.url]);
+            assert_eq!(got.status, 200, "{flag} Host {host}: {got:?}");
+        }
+    }
+    assert_eq!(backend.hits(), 4, "the backend saw a foreign Host");
+    drop(proxy);
+
+    let proxy = home.proxy(&backend.target(), &["--allow-host", "myapp.test"]);
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, "-H", "Host: myapp.test", &proxy.url]);
+        assert_eq!(got.status, 200, "{flag} Host myapp.test, allowed: {got:?}");
+        let seen = backend.seen().pop().expect("a request");
+        assert_eq!(seen.header("x-forwarded-host"), Some("myapp.test"), "{}", seen.head);
+        let got = curl(&home, &[flag, "-H", "Host: evil.example", &proxy.url]);
+        assert!(matches!(got.status, 421 | 403), "{flag} Host evil.example beside an allowed one: {got:?}");
+    }
+    assert_eq!(backend.hits(), 6);
+}
+
+fn plain_http_is_redirected_to_https() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-redirect");
+    let backend = echo_backend();
+    let http_port = free_port();
+    let proxy = home.proxy(&backend.target(), &["--http-port", &http_port.to_string()]);
+    let up = poll_until(Duration::from_secs(5), || TcpStream::connect(("127.0.0.1", http_port)).ok());
+    assert!(up.is_some(), "nothing listens on --http-port {http_port}:\n{}", proxy.stderr());
+
+    let plain = format!("http://localhost:{http_port}/some/path?x=1");
+    let got = curl(&home, &[&plain]);
+    assert_eq!(got.status, 308, "{got:?}");
+    let location = got.header("location").unwrap_or_else(|| panic!("no Location: {got:?}"));
+    assert_eq!(location, format!("https://localhost:{}/some/path?x=1", proxy.port), "{got:?}");
+    assert_eq!(backend.hits(), 0, "plain http reached the backend");
+
+    let got = curl(&home, &["-L", &plain]);
+    assert_eq!(got.status, 200, "{got:?}");
+    assert!(got.body.starts_with("GET /some/path?x=1 HTTP/1.1\r\n"), "{got:?}");
+}
+
+fn bad_input_is_refused_clearly() {
+    let _serial = serial();
+    let home = Home::new("proxy-bad");
+    let backend = echo_backend();
+
+    // A port someone else holds.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    let (code, _, stderr) = home.run(&["proxy", &backend.target(), "--port", &port]);
+    assert!(code != 0 && stderr.contains(&port), "a taken --port {port}: exit {code}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(taken);
+
+    // Targets that are no backend.
+    for target in ["70000", "nope", "127.0.0.1:", "127.0.0.1:70000", ""] {
+        let (code, _, stderr) = home.run(&["proxy", target]);
+        assert_eq!(code, 2, "berth proxy {target:?}:\n{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.trim().is_empty(), "berth proxy {target:?}:\n{stderr}");
+    }
+
+    // The CA is made once and kept.
+    drop(home.proxy(&backend.target(), &[]));
+    let root = std::fs::read(home.root_pem()).expect("root.pem after a first run");
+    let key = home.ca_file("intermediate-key.pem");
+    assert!(key.is_file(), "no {}", key.display());
+    drop(home.proxy(&backend.target(), &[]));
+    assert!(std::fs::read(home.root_pem()).expect("root.pem") == root, "a second run made a new root");
+
+    // A CA key that is garbage.
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+        .expect("spoil the key");
+    let (code, _, stderr) = home.run(&["proxy", &backend.target(), "--port", "0"]);
+    assert!(code != 0, "a spoilt CA key: exit {code}\n{stderr}");
+    assert!(stderr.contains("intermediate-key.pem"), "the error does not name the file:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::fs::write(&key, b"\x00\x01 not even PEM").expect("spoil the key");
+    let (code, _, stderr) = home.run(&["proxy", &backend.target(), "--port", "0"]);
+    assert!(code != 0 && stderr.contains("intermediate-key.pem"), "a key that is not PEM: exit {code}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+tests![
+    both_http_versions_and_python_get_the_backends_answer,
+    forwarded_headers_reach_the_backend_and_host_is_the_backends,
+    websocket_frames_echo_through_the_proxy,
+    a_gibibyte_streams_each_way_in_bounded_memory,
+    server_sent_events_pass_unbuffered,
+    a_backend_down_gets_a_502_naming_it_then_200_once_up,
+    a_token_guards_the_proxy_and_its_login_works_once,
+    basic_auth_guards_the_proxy,
+    foreign_host_headers_are_refused_unless_allowed,
+    plain_http_is_redirected_to_https,
+    bad_input_is_refused_clearly,
+];
