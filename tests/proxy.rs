@@ -99,6 +99,8 @@ struct Got {
     version: String,
     headers: Vec<(String, String)>,
     body: String,
+    /// curl's exit code (0, or why the transfer failed).
+    code: i32,
     #[allow(dead_code)] // read through Debug, in failure messages
     stderr: String,
 }
@@ -148,6 +150,7 @@ fn curl(home: &Home, args: &[&str]) -> Got {
         version: version.to_string(),
         headers,
         body: rest.to_string(),
+        code: out.code,
         stderr: out.stderr,
     }
 }
@@ -468,9 +471,13 @@ fn both_http_versions_and_python_get_the_backends_answer() {
     }
     assert_eq!(backend.hits(), 2);
 
-    // The IPv6 loopback too.
+    // The IPv6 loopback too, and both addresses by number (the leaf names them).
     let got = curl(&home, &["--resolve", &format!("localhost:{}:[::1]", proxy.port), &url]);
     assert_eq!(got.status, 200, "over ::1: {got:?}");
+    for address in ["127.0.0.1", "[::1]"] {
+        let got = curl(&home, &[&format!("https://{address}:{}/by-address", proxy.port)]);
+        assert_eq!(got.status, 200, "https://{address}: {got:?}");
+    }
 
     let python = require_program(PYTHON, "python3");
     let script = "import ssl, sys, urllib.request\n\
@@ -520,6 +527,43 @@ fn forwarded_headers_reach_the_backend_and_host_is_the_backends() {
         assert_eq!(seen.header("x-forwarded-host"), Some(front.as_str()), "{what}");
         assert_eq!((seen.method.as_str(), seen.target.as_str()), ("GET", "/headers"), "{what}");
     }
+
+    // What a client claims of earlier hops is not passed on, nor the
+    // headers its Connection names.
+    let got = curl(
+        &home,
+        &[
+            "--http1.1",
+            "--resolve",
+            &format!("{front}:127.0.0.1"),
+            "-H",
+            "X-Forwarded-For: 203.0.113.9",
+            "-H",
+            "X-Forwarded-Host: evil.example",
+            "-H",
+            "X-Forwarded-Proto: http",
+            "-H",
+            "Connection: keep-alive, X-Hop-Secret",
+            "-H",
+            "X-Hop-Secret: 1",
+            "-H",
+            "X-End-To-End: kept",
+            &proxy.url,
+        ],
+    );
+    assert_eq!(got.status, 200, "{got:?}");
+    let seen = backend.seen().pop().expect("a request");
+    let forwarded_for: Vec<&str> = seen
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(forwarded_for, ["127.0.0.1"], "a spoofed X-Forwarded-For came through:\n{}", seen.head);
+    assert_eq!(seen.header("x-forwarded-host"), Some(front.as_str()), "{}", seen.head);
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"), "{}", seen.head);
+    assert_eq!(seen.header("x-hop-secret"), None, "a header Connection names crossed the proxy:\n{}", seen.head);
+    assert_eq!(seen.header("x-end-to-end"), Some("kept"), "{}", seen.head);
     drop(proxy);
 
     let proxy = home.proxy(&backend.target(), &["--preserve-host"]);
@@ -766,7 +810,8 @@ fn a_backend_down_gets_a_502_naming_it_then_200_once_up() {
     for flag in ["--http1.1", "--http2"] {
         let got = curl(&home, &[flag, &proxy.url]);
         assert_eq!(got.status, 502, "{flag}, nothing on {port}: {got:?}");
-        assert!(got.body.contains(&format!("127.0.0.1:{port}")), "the 502 page does not name the backend: {got:?}");
+        // A port alone is localhost:PORT (each connection tries 127.0.0.1 and ::1).
+        assert!(got.body.contains(&format!("localhost:{port}")), "the 502 page does not name the backend: {got:?}");
     }
     assert!(proxy.stderr().lines().count() < 20, "the proxy's log:\n{}", proxy.stderr());
 
@@ -809,8 +854,11 @@ fn a_token_guards_the_proxy_and_its_login_works_once() {
 
     let bearer = format!("Authorization: Bearer {token}");
     for flag in ["--http1.1", "--http2"] {
-        let got = curl(&home, &[flag, "-H", &bearer, &proxy.url]);
+        let got = curl(&home, &[flag, "-H", &bearer, "-H", "Cookie: app=1", &proxy.url]);
         assert_eq!(got.status, 200, "{flag} with the token: {got:?}");
+        let seen = backend.seen().pop().expect("a request");
+        assert_eq!(seen.header("authorization"), None, "{flag}: the token reached the backend:\n{}", seen.head);
+        assert_eq!(seen.header("cookie"), Some("app=1"), "{flag}: the backend's own cookie:\n{}", seen.head);
     }
     assert_eq!(backend.hits(), 2);
 
@@ -831,6 +879,8 @@ fn a_token_guards_the_proxy_and_its_login_works_once() {
         let got = curl(&home, &[flag, "-H", &format!("Cookie: {pair}"), &format!("{}after-login", proxy.url)]);
         assert_eq!(got.status, 200, "{flag} with the cookie {pair}: {got:?}");
         assert!(got.body.starts_with("GET /after-login "), "{got:?}");
+        let seen = backend.seen().pop().expect("a request");
+        assert_eq!(seen.header("cookie"), None, "{flag}: berth's cookie reached the backend:\n{}", seen.head);
     }
     drop(proxy);
 
@@ -880,6 +930,14 @@ fn foreign_host_headers_are_refused_unless_allowed() {
             assert_eq!(got.status, 200, "{flag} Host {host}: {got:?}");
         }
     }
+    // A rebound name for real (its SNI too): the leaf does not name it, and
+    // a client that skips the check still meets the Host guard.
+    let connect_to = format!("evil.example:{0}:127.0.0.1:{0}", proxy.port);
+    let evil = format!("https://evil.example:{}/", proxy.port);
+    let got = curl(&home, &["--connect-to", &connect_to, &evil]);
+    assert_eq!((got.status, got.code), (0, 60), "a leaf for evil.example? {got:?}");
+    let got = curl(&home, &["-k", "--connect-to", &connect_to, &evil]);
+    assert!(matches!(got.status, 421 | 403), "Host evil.example, certificate unchecked: {got:?}");
     assert_eq!(backend.hits(), 4, "the backend saw a foreign Host");
     drop(proxy);
 
@@ -915,6 +973,87 @@ fn plain_http_is_redirected_to_https() {
     let got = curl(&home, &["-L", &plain]);
     assert_eq!(got.status, 200, "{got:?}");
     assert!(got.body.starts_with("GET /some/path?x=1 HTTP/1.1\r\n"), "{got:?}");
+
+    // Plain http to the HTTPS port is told where to go.
+    let got = curl(&home, &[&format!("http://localhost:{}/", proxy.port)]);
+    assert_eq!(got.status, 400, "{got:?}");
+    assert!(got.body.contains(&format!("https://localhost:{}/", proxy.port)), "{got:?}");
+    assert_eq!(backend.hits(), 1);
+}
+
+fn a_backend_that_dies_mid_answer_is_not_passed_off_as_complete() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-truncated");
+    let backend = Backend::start(|seen, conn| {
+        let stream = conn.get_mut();
+        let half = vec![b'x'; 5000];
+        if seen.target == "/chunked" {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(format!("{:x}\r\n", half.len()).as_bytes());
+            let _ = stream.write_all(&half);
+            let _ = stream.write_all(b"\r\n");
+        } else {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&half);
+        }
+        let _ = stream.flush();
+        // Then the backend goes: the connection closes mid-body.
+    });
+    let proxy = home.proxy(&backend.target(), &[]);
+    for path in ["length", "chunked"] {
+        for flag in ["--http1.1", "--http2"] {
+            let got = curl(&home, &[flag, &format!("{}{path}", proxy.url)]);
+            assert!(got.code != 0, "{flag} /{path}: a cut answer looked complete to curl: {got:?}");
+            assert!(got.body.len() <= 5000, "{flag} /{path}: more than the backend sent: {} bytes", got.body.len());
+        }
+    }
+    assert!(proxy.stderr().lines().all(|l| !l.contains("panicked")), "{}", proxy.stderr());
+}
+
+fn many_requests_at_once_over_one_http2_connection_each_get_their_answer() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-many");
+    let in_flight = Arc::new(Mutex::new((0usize, 0usize)));
+    let counts = in_flight.clone();
+    let backend = Backend::start(move |seen, conn| {
+        {
+            let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+            c.0 += 1;
+            c.1 = c.1.max(c.0);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        respond(conn, "200 OK", "text/plain", seen.head.as_bytes());
+        counts.lock().unwrap_or_else(|p| p.into_inner()).0 -= 1;
+    });
+    let proxy = home.proxy(&backend.target(), &[]);
+    let out_dir = ScratchDir::new("proxy-many-out");
+    const N: usize = 20;
+    let mut command = Command::new(CURL);
+    command
+        .args(["-sS", "--noproxy", "*", "--max-time", "30", "--http2", "-Z", "--parallel-max", "20", "--cacert"])
+        .arg(home.root_pem())
+        .arg("-o")
+        .arg(out_dir.path.join("n#1"))
+        .arg(format!("{}n/[0-{}]", proxy.url, N - 1))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let out = run_within(command, "curl -Z", Duration::from_secs(60));
+    let took = started.elapsed();
+    assert_eq!(out.code, 0, "{out:?}");
+    for i in 0..N {
+        let body = std::fs::read_to_string(out_dir.path.join(format!("n{i}"))).unwrap_or_default();
+        assert!(body.starts_with(&format!("GET /n/{i} HTTP/1.1\r\n")), "request {i} got {body:?}");
+    }
+    let most = in_flight.lock().unwrap_or_else(|p| p.into_inner()).1;
+    eprintln!("{N} requests in {took:?}, at most {most} at the backend at once");
+    assert!(most >= 4, "the proxy sent at most {most} requests at once (of {N} multiplexed)");
+    assert!(took < Duration::from_millis(300) * (N as u32) / 2, "{N} requests of 300 ms took {took:?}");
 }
 
 fn bad_input_is_refused_clearly() {
@@ -929,6 +1068,19 @@ fn bad_input_is_refused_clearly() {
     assert!(code != 0 && stderr.contains(&port), "a taken --port {port}: exit {code}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     drop(taken);
+
+    // Options the proxy cannot honour.
+    for (args, says) in [
+        (vec!["--name", "myapp.test"], "myapp.test"),
+        (vec!["--token=short"], "--token"),
+        (vec!["--auth", "no-colon"], "--auth"),
+    ] {
+        let mut all = vec!["proxy", "3000", "--port", "0"];
+        all.extend_from_slice(&args);
+        let (code, _, stderr) = home.run(&all);
+        assert!(code != 0 && stderr.contains(says), "berth {all:?}: exit {code}\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 
     // Targets that are no backend.
     for target in ["70000", "nope", "127.0.0.1:", "127.0.0.1:70000", ""] {
@@ -969,5 +1121,7 @@ tests![
     basic_auth_guards_the_proxy,
     foreign_host_headers_are_refused_unless_allowed,
     plain_http_is_redirected_to_https,
+    a_backend_that_dies_mid_answer_is_not_passed_off_as_complete,
+    many_requests_at_once_over_one_http2_connection_each_get_their_answer,
     bad_input_is_refused_clearly,
 ];
