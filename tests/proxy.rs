@@ -1056,6 +1056,113 @@ fn many_requests_at_once_over_one_http2_connection_each_get_their_answer() {
     assert!(took < Duration::from_millis(300) * (N as u32) / 2, "{N} requests of 300 ms took {took:?}");
 }
 
+/// A backend on [::1] alone (as dev servers that bind "localhost" often
+/// are), with a WebSocket echo of one frame too.
+fn ipv6_only_backend() -> Backend {
+    let Ok(listener) = TcpListener::bind("[::1]:0") else { skip("no IPv6 loopback here") };
+    Backend::on(listener, |seen, conn| {
+        if seen.header("upgrade").is_some() {
+            let key = seen.header("sec-websocket-key").unwrap_or_default();
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                ws_accept(key)
+            );
+            let _ = conn.get_mut().write_all(head.as_bytes());
+            if let Ok((opcode, payload, _)) = read_frame(conn) {
+                let _ = write_frame(conn.get_mut(), opcode, &payload, None);
+            }
+            return;
+        }
+        respond(conn, "200 OK", "text/plain", b"from ::1\n");
+    })
+}
+
+/// A request and a WebSocket frame through a proxy to `target`.
+fn assert_reaches_ipv6_backend(home: &Home, target: &str) {
+    let proxy = home.proxy(target, &[]);
+    let got = curl(home, &[&proxy.url]);
+    assert_eq!((got.status, got.body.as_str()), (200, "from ::1\n"), "target {target}: {got:?}");
+
+    let mut tls = tls_connect(&tls_config(home, &[b"http/1.1"]), proxy.port);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        proxy.port
+    );
+    tls.write_all(request.as_bytes()).expect("send the upgrade");
+    let response = read_response(&mut tls, true).expect("an answer to the upgrade");
+    assert_eq!(response.status, 101, "target {target}: {response:?}");
+    write_frame(&mut tls, 0x1, b"v6", Some([4, 3, 2, 1])).expect("send a frame");
+    let (_, echo, _) = read_frame(&mut tls).expect("the echo");
+    assert_eq!(echo, b"v6", "target {target}");
+}
+
+fn a_backend_named_by_its_ipv6_address_is_reached() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-v6-named");
+    let backend = ipv6_only_backend();
+    assert_reaches_ipv6_backend(&home, &format!("[::1]:{}", backend.port));
+}
+
+/// A port alone is localhost:PORT, which "tries 127.0.0.1 and ::1" (the
+/// proxy's own words): whatever /etc/hosts says localhost is.
+fn a_port_alone_reaches_a_backend_on_ipv6_loopback_only() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-v6-port");
+    let backend = ipv6_only_backend();
+    assert_reaches_ipv6_backend(&home, &backend.target());
+}
+
+fn proxies_started_together_share_one_new_ca() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-race");
+    let backend = Backend::start(|_, conn| respond(conn, "200 OK", "text/plain", b"ok\n"));
+    // Four first runs at once, none of them finding a CA.
+    let mut children = Vec::new();
+    for i in 0..4 {
+        let log = std::fs::File::create(home.dir.path.join(format!("proxy{i}.log"))).expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["proxy", &backend.target(), "--port", "0"])
+            .env("HOME", home.home())
+            .env("XDG_DATA_HOME", home.data())
+            .env_remove("BERTH_SOURCE")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start berth proxy");
+        children.push(KillOnDrop(child));
+    }
+    let log_of = |i: usize| std::fs::read_to_string(home.dir.path.join(format!("proxy{i}.log"))).unwrap_or_default();
+    let mut urls = Vec::new();
+    for (i, child) in children.iter_mut().enumerate() {
+        let url = poll_until(Duration::from_secs(15), || {
+            let log = log_of(i);
+            if let Some(url) = log.lines().find_map(|l| l.strip_prefix("berth: proxying ")) {
+                return Some(Ok(url.split_whitespace().next().unwrap_or_default().to_string()));
+            }
+            match child.0.try_wait() {
+                Ok(Some(status)) => Some(Err(format!("exited ({status}):\n{log}"))),
+                _ => None,
+            }
+        });
+        match url {
+            Some(Ok(url)) => urls.push(url),
+            Some(Err(why)) => panic!("proxy {i} of 4 started at once with no CA {why}"),
+            None => panic!("proxy {i} printed no URL:\n{}", log_of(i)),
+        }
+    }
+    // And every one's leaf chains to the root on disk.
+    for url in &urls {
+        let got = curl(&home, &[url]);
+        assert_eq!(got.status, 200, "{url}: {got:?}");
+    }
+}
+
 fn bad_input_is_refused_clearly() {
     let _serial = serial();
     let home = Home::new("proxy-bad");
@@ -1123,5 +1230,8 @@ tests![
     plain_http_is_redirected_to_https,
     a_backend_that_dies_mid_answer_is_not_passed_off_as_complete,
     many_requests_at_once_over_one_http2_connection_each_get_their_answer,
+    a_backend_named_by_its_ipv6_address_is_reached,
+    a_port_alone_reaches_a_backend_on_ipv6_loopback_only,
+    proxies_started_together_share_one_new_ca,
     bad_input_is_refused_clearly,
 ];
