@@ -216,15 +216,26 @@ pub struct ServerThread {
 
 impl ServerThread {
     pub fn start(listener: TcpListener, max: usize, serve: impl Fn(TcpStream) + Send + 'static) -> ServerThread {
+        ServerThread::start_for(listener, max, Duration::from_secs(30), serve)
+    }
+
+    /// As [`ServerThread::start`], accepting for at most `lifetime` (for
+    /// tests longer than the usual 30 s).
+    pub fn start_for(
+        listener: TcpListener,
+        max: usize,
+        lifetime: Duration,
+        serve: impl Fn(TcpStream) + Send + 'static,
+    ) -> ServerThread {
         listener.set_nonblocking(true).expect("nonblocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
         let (stop2, accepted2) = (stop.clone(), accepted.clone());
         let handle = std::thread::spawn(move || {
             let started = Instant::now();
-            // Bounded: `max` connections, 30 s, or until stopped.
+            // Bounded: `max` connections, `lifetime`, or until stopped.
             while !stop2.load(Ordering::Relaxed) && accepted2.load(Ordering::Relaxed) < max {
-                if started.elapsed() > Duration::from_secs(30) {
+                if started.elapsed() > lifetime {
                     break;
                 }
                 match listener.accept() {
