@@ -1205,6 +1205,92 @@ fn cors_origins_get_their_headers_and_quiet_logs_nothing() {
     assert!(!log.contains(" GET /") && !log.contains(" OPTIONS /"), "-q, yet requests were logged:\n{log}");
 }
 
+/// A backend that answers an upload before reading it: a 413 at once, then
+/// either the body read and dropped (`/drain`) or the connection closed
+/// after a moment, the body unread (as many servers do past a limit).
+fn early_answer_backend() -> Backend {
+    Backend::start(|seen, conn| {
+        let body = b"too large\n";
+        let head = format!("HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let stream = conn.get_mut();
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+        let _ = stream.flush();
+        if seen.target == "/drain" {
+            let _ = count_body(seen, conn);
+        } else {
+            let _ = conn.get_ref().shutdown(std::net::Shutdown::Write);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+}
+
+/// curl uploading 64 MiB to `url`: its output (-w: status and version).
+fn upload_64_mib(home: &Home, flag: &str, url: &str) -> Output {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "head -c {} /dev/zero | curl -sS --noproxy '*' --max-time 30 {flag} --cacert \"$1\" -T - -w ' %{{http_code}}' \"$2\"",
+            64 << 20
+        ))
+        .arg("sh")
+        .arg(home.root_pem())
+        .arg(url)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    run_within(command, &format!("a 64 MiB upload {flag}"), Duration::from_secs(60))
+}
+
+fn an_early_answer_to_an_upload_reaches_the_client() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-early");
+    let backend = early_answer_backend();
+    let proxy = home.proxy(&backend.target(), &[]);
+    for flag in ["--http1.1", "--http2"] {
+        let out = upload_64_mib(&home, flag, &format!("{}drain", proxy.url));
+        assert_eq!(out.stdout, "too large\n 413", "{flag}, a backend that drains the upload: {out:?}");
+    }
+}
+
+fn an_early_answer_from_a_backend_that_hangs_up_reaches_the_client() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-early-close");
+    let backend = early_answer_backend();
+    // Without the proxy curl gets the 413, mid-upload (no Expect: it sends
+    // at once), as the test's own control ...
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "head -c {} /dev/zero | curl -sS --noproxy '*' --max-time 30 -H Expect: -T - -w ' %{{http_code}}' \"$1\"",
+            64 << 20
+        ))
+        .arg("sh")
+        .arg(format!("http://127.0.0.1:{}/close", backend.port))
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let direct = run_within(command, "a 64 MiB upload, direct", Duration::from_secs(60));
+    assert_eq!(direct.stdout, "too large\n 413", "straight to the backend: {direct:?}");
+    // ... and through the proxy it should too.
+    let proxy = home.proxy(&backend.target(), &[]);
+    for flag in ["--http1.1", "--http2"] {
+        let out = upload_64_mib(&home, flag, &format!("{}close", proxy.url));
+        assert_eq!(
+            out.stdout,
+            "too large\n 413",
+            "{flag}, the backend answered and hung up: {out:?}\n{}",
+            proxy.stderr()
+        );
+    }
+}
+
 fn bad_input_is_refused_clearly() {
     let _serial = serial();
     let home = Home::new("proxy-bad");
@@ -1277,5 +1363,7 @@ tests![
     a_port_alone_reaches_a_backend_on_ipv6_loopback_only,
     proxies_started_together_share_one_new_ca,
     cors_origins_get_their_headers_and_quiet_logs_nothing,
+    an_early_answer_to_an_upload_reaches_the_client,
+    an_early_answer_from_a_backend_that_hangs_up_reaches_the_client,
     bad_input_is_refused_clearly,
 ];
