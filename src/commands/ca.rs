@@ -189,17 +189,33 @@ fn file_stem(names: &[LeafName]) -> String {
     }
 }
 
-/// Writes a file (replacing one there) with `mode`; the key is never
-/// readable by others, not even for a moment.
+/// Writes a file with `mode` from its first byte: a new file beside the
+/// target, renamed over it, so the key is never readable by others, not
+/// even for a moment. Only a regular file is replaced: a device, a FIFO or
+/// a link there is refused (as root, writing to /dev/null must not turn it
+/// into a key file).
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(existing) = std::fs::symlink_metadata(path) {
+        if !existing.file_type().is_file() {
+            return Err(Error::Usage(format!(
+                "{} is not a regular file: give the path of a file to write",
+                shown(path)
+            )));
+        }
+    }
+    let name = path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file name", shown(path))))?;
+    let staging = path.with_file_name(format!(".{}.berth-{}", name.to_string_lossy(), std::process::id()));
     let write = || -> io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&staging)?;
         file.write_all(bytes)?;
-        file.sync_all()
+        file.sync_all()?;
+        std::fs::rename(&staging, path)
     };
-    write().map_err(|e| Error::Write(format!("cannot write {}: {e}", shown(path))))
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&staging);
+        Error::Write(format!("cannot write {}: {e}", shown(path)))
+    })
 }
 
 fn chosen(stores: &[StoreKind]) -> Vec<StoreKind> {

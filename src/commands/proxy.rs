@@ -80,7 +80,7 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         _ => None,
     };
 
-    say!("berth: proxying https://localhost:{https_port}/ to http://{}", printable(&backend.authority));
+    say!("berth: proxying http://{} at https://localhost:{https_port}/", printable(&backend.authority));
     let also: Vec<String> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
