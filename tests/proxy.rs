@@ -60,20 +60,19 @@ impl Home {
         all.extend_from_slice(args);
         let (home, data) = (self.home(), self.data());
         let env = [("HOME", home.as_str()), ("XDG_DATA_HOME", data.as_str())];
-        ServeChild::launch_url(
-            "proxy",
-            "berth: proxying ",
-            &all,
-            &env,
-            |_| {},
-            |line| line.strip_prefix("berth: proxying ")?.split_whitespace().next(),
-        )
+        ServeChild::launch_url("proxy", "berth: proxying ", &all, &env, |_| {}, https_url_in)
     }
 
     /// `berth ARGS` run to its end with this HOME.
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         run_berth(args, &[("HOME", &self.home()), ("XDG_DATA_HOME", &self.data())])
     }
+}
+
+/// The proxy's own URL in its ready line ("berth: proxying BACKEND at
+/// https://localhost:PORT/"): the one https URL there.
+fn https_url_in(line: &str) -> Option<&str> {
+    line.split_whitespace().find(|word| word.starts_with("https://"))
 }
 
 /// The proxy's peak resident memory so far (VmHWM), in KiB.
@@ -1154,8 +1153,8 @@ fn proxies_started_together_share_one_new_ca() {
     for (i, child) in children.iter_mut().enumerate() {
         let url = poll_until(Duration::from_secs(15), || {
             let log = log_of(i);
-            if let Some(url) = log.lines().find_map(|l| l.strip_prefix("berth: proxying ")) {
-                return Some(Ok(url.split_whitespace().next().unwrap_or_default().to_string()));
+            if let Some(line) = log.lines().find(|l| l.starts_with("berth: proxying ")) {
+                return Some(Ok(https_url_in(line).unwrap_or_default().to_string()));
             }
             match child.0.try_wait() {
                 Ok(Some(status)) => Some(Err(format!("exited ({status}):\n{log}"))),
