@@ -179,7 +179,7 @@ type Conn = BufReader<TcpStream>;
 struct Backend {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
-    _server: ServerThread,
+    server: ServerThread,
 }
 
 impl Backend {
@@ -215,7 +215,7 @@ impl Backend {
                 }
             });
         });
-        Backend { port, seen, _server: server }
+        Backend { port, seen, server }
     }
 
     fn target(&self) -> String {
@@ -224,6 +224,11 @@ impl Backend {
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Connections the backend took.
+    fn connections(&self) -> usize {
+        self.server.accepted()
     }
 
     fn hits(&self) -> usize {
@@ -1290,6 +1295,102 @@ fn an_early_answer_from_a_backend_that_hangs_up_reaches_the_client() {
     }
 }
 
+/// A backend that keeps connections alive, as most do, and closes one
+/// idle for 100 ms (Node's keepAliveTimeout, shortened).
+fn keep_alive_backend() -> Backend {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a backend");
+    let port = listener.local_addr().expect("the backend's address").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let server = ServerThread::start_for(listener, 64, Duration::from_secs(60), move |stream| {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+            let mut conn = BufReader::new(stream);
+            for _ in 0..100 {
+                let Some(request) = read_head(&mut conn) else { return };
+                log.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
+                let _ = count_body(&request, &mut conn);
+                let body = format!("answer to {}\n", request.target);
+                let head =
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len());
+                if conn.get_mut().write_all(format!("{head}{body}").as_bytes()).is_err() {
+                    return;
+                }
+            }
+        });
+    });
+    Backend { port, seen, server }
+}
+
+fn kept_alive_backend_connections_are_reused_and_stale_ones_never_show() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-keepalive");
+    let backend = keep_alive_backend();
+    let proxy = home.proxy(&backend.target(), &[]);
+    // Ten requests on one client connection, back to back.
+    let urls: Vec<String> = (0..10).map(|i| format!("{}k/{i}", proxy.url)).collect();
+    let mut command = Command::new(CURL);
+    command
+        .args(["-sS", "--noproxy", "*", "--max-time", "20", "--http1.1", "--cacert"])
+        .arg(home.root_pem())
+        .args(["-w", "%{http_code}\n"])
+        .args(&urls)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_within(command, "curl, ten requests", Duration::from_secs(30));
+    let expected: String = (0..10).map(|i| format!("answer to /k/{i}\n200\n")).collect();
+    assert_eq!(out.stdout, expected, "{out:?}");
+    assert!(backend.connections() <= 3, "{} backend connections for 10 requests in a row", backend.connections());
+
+    // Now each request after the backend closed the idle connection: a
+    // stale pooled connection must never show as a 502.
+    for i in 0..5 {
+        std::thread::sleep(Duration::from_millis(250));
+        let got = curl(&home, &[&format!("{}late/{i}", proxy.url)]);
+        assert_eq!((got.status, got.body.as_str()), (200, format!("answer to /late/{i}\n").as_str()), "{got:?}");
+    }
+}
+
+fn response_headers_pass_as_the_backend_sent_them() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-response-headers");
+    let backend = Backend::start(|seen, conn| {
+        let head = match seen.target.as_str() {
+            "/not-modified" => "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n".to_string(),
+            "/created" => "HTTP/1.1 201 Created\r\nLocation: /things/7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+            _ => format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\nSet-Cookie: a=1; Path=/\r\n\
+                 Set-Cookie: b=2; Path=/\r\nX-App: yes\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n\r\n{}",
+                if seen.method == "HEAD" { String::new() } else { "x".repeat(1234) }
+            ),
+        };
+        let _ = conn.get_mut().write_all(head.as_bytes());
+    });
+    let proxy = home.proxy(&backend.target(), &[]);
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, &proxy.url]);
+        assert_eq!((got.status, got.body.len()), (200, 1234), "{flag}: {got:?}");
+        let cookies: Vec<&str> =
+            got.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2; Path=/"], "{flag}: {got:?}");
+        assert_eq!(got.header("x-app"), Some("yes"), "{flag}: {got:?}");
+        assert_eq!(got.header("x-hop"), None, "{flag}: a header the backend's Connection names came through: {got:?}");
+        assert_eq!(got.header("keep-alive"), None, "{flag}: {got:?}");
+
+        let got = curl(&home, &[flag, "-I", &proxy.url]);
+        assert_eq!((got.status, got.header("content-length")), (200, Some("1234")), "{flag} HEAD: {got:?}");
+
+        let got = curl(&home, &[flag, &format!("{}not-modified", proxy.url)]);
+        assert_eq!((got.status, got.header("etag"), got.body.as_str()), (304, Some("\"v1\""), ""), "{flag}: {got:?}");
+        let got = curl(&home, &[flag, "-X", "POST", &format!("{}created", proxy.url)]);
+        assert_eq!((got.status, got.header("location")), (201, Some("/things/7")), "{flag}: {got:?}");
+    }
+}
+
 fn bad_input_is_refused_clearly() {
     let _serial = serial();
     let home = Home::new("proxy-bad");
@@ -1364,5 +1465,7 @@ tests![
     cors_origins_get_their_headers_and_quiet_logs_nothing,
     an_early_answer_to_an_upload_reaches_the_client,
     an_early_answer_from_a_backend_that_hangs_up_reaches_the_client,
+    kept_alive_backend_connections_are_reused_and_stale_ones_never_show,
+    response_headers_pass_as_the_backend_sent_them,
     bad_input_is_refused_clearly,
 ];
