@@ -230,9 +230,11 @@ fn outgoing(
 /// 101 the two upgraded streams are joined until either side closes.
 async fn upgrade_through(
     shared: &Shared,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response<Incoming>, String> {
+    // hyper's connection-level client sends the URI as given: origin-form, as the legacy client does.
+    *request.uri_mut() = request.uri().path_and_query().map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
     let stream = tokio::net::TcpStream::connect(shared.backend.authority.as_str()).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) =
