@@ -434,6 +434,10 @@ fn write_frame(writer: &mut impl Write, opcode: u8, payload: &[u8], mask: Option
 /// unmasked (a frame that came unmasked is answered with a close 1002).
 fn websocket_backend() -> Backend {
     Backend::start(|seen, conn| {
+        if seen.target == "/refuse" {
+            respond(conn, "403 Forbidden", "text/plain", b"not you\n");
+            return;
+        }
         let upgrade = seen.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
         let Some(key) = seen.header("sec-websocket-key").filter(|_| upgrade) else {
             respond(conn, "426 Upgrade Required", "text/plain", b"a WebSocket endpoint\n");
@@ -595,20 +599,42 @@ fn forwarded_headers_reach_the_backend_and_host_is_the_backends() {
     }
 }
 
+/// Sends a WebSocket upgrade for `path` (with `extra` header lines) and
+/// reads the answer's head; returns the key sent too.
+fn ws_upgrade(tls: &mut Tls, port: u16, path: &str, extra: &str) -> (crate::common::http::Response, String) {
+    let key = data_encoding::BASE64.encode(&random_bytes(16, u64::from(port)));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    tls.write_all(request.as_bytes()).expect("send the upgrade");
+    (read_response(tls, true).expect("an answer to the upgrade"), key)
+}
+
 fn websocket_frames_echo_through_the_proxy() {
     let _serial = serial();
     let home = Home::new("proxy-ws");
     let backend = websocket_backend();
     let proxy = home.proxy(&backend.target(), &[]);
-    let mut tls = tls_connect(&tls_config(&home, &[b"http/1.1"]), proxy.port);
-    let key = data_encoding::BASE64.encode(&random_bytes(16, 15));
-    let request = format!(
-        "GET /socket HTTP/1.1\r\nHost: localhost:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        proxy.port
+    let config = tls_config(&home, &[b"http/1.1"]);
+
+    // An upgrade the backend refuses: its answer, whole.
+    let mut tls = tls_connect(&config, proxy.port);
+    let (response, _) = ws_upgrade(&mut tls, proxy.port, "/refuse", "");
+    let seen = backend.seen().pop().expect("the upgrade at the backend");
+    assert_eq!(
+        seen.target, "/refuse",
+        "the backend got the upgrade's request line in absolute form (HTTP/1.1 origin servers route on origin-form):\n{}",
+        seen.head
     );
-    tls.write_all(request.as_bytes()).expect("send the upgrade");
-    let response = read_response(&mut tls, true).expect("an answer to the upgrade");
+    assert_eq!(response.status, 403, "{response:?}");
+    let mut body = vec![0u8; 8];
+    tls.read_exact(&mut body).expect("the refusal's body");
+    assert_eq!(body, b"not you\n");
+    drop(tls);
+
+    let mut tls = tls_connect(&config, proxy.port);
+    let (response, key) = ws_upgrade(&mut tls, proxy.port, "/socket", "");
     assert_eq!(response.status, 101, "{response:?}\n{}", proxy.stderr());
     assert_eq!(response.header("sec-websocket-accept"), Some(ws_accept(&key).as_str()), "{response:?}");
     assert!(response.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")), "{response:?}");
@@ -626,7 +652,26 @@ fn websocket_frames_echo_through_the_proxy() {
     write_frame(&mut tls, 0x8, &1000u16.to_be_bytes(), Some([9, 9, 9, 9])).expect("send a close");
     let (opcode, payload, _) = read_frame(&mut tls).expect("the close echoed");
     assert_eq!((opcode, payload), (0x8, 1000u16.to_be_bytes().to_vec()));
-    assert_eq!(backend.hits(), 1);
+    assert_eq!(backend.hits(), 2);
+    drop(proxy);
+
+    // Behind --token: refused without it, through with the bearer or cookie.
+    let proxy = home.proxy(&backend.target(), &["--token=ws-token-5678"]);
+    let cookie = format!("berth_token_{}", proxy.port);
+    for (extra, status) in [
+        (String::new(), 401),
+        ("Authorization: Bearer ws-token-5678\r\n".to_string(), 101),
+        (format!("Cookie: {cookie}=ws-token-5678\r\n"), 101),
+    ] {
+        let mut tls = tls_connect(&config, proxy.port);
+        let (response, _) = ws_upgrade(&mut tls, proxy.port, "/socket", &extra);
+        assert_eq!(response.status, status, "{extra:?}: {response:?}");
+        if status == 101 {
+            write_frame(&mut tls, 0x1, b"authorised", Some([5, 6, 7, 8])).expect("send a frame");
+            assert_eq!(read_frame(&mut tls).expect("the echo").1, b"authorised");
+        }
+    }
+    assert_eq!(backend.hits(), 4, "an upgrade without the token reached the backend");
 }
 
 fn a_gibibyte_streams_each_way_in_bounded_memory() {
