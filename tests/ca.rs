@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::harness::find_program;
 use crate::common::*;
 
 /// A HOME of the test's own, with the CA under its XDG data directory.

@@ -81,7 +81,8 @@ pub fn backend_client() -> Client<HttpConnector, Incoming> {
 /// answer then stay on one thread (no cross-thread wake-ups, which a
 /// work-stealing runtime with one shared pool costs on every request).
 pub fn run(proxy: Proxy) -> Result<(), Error> {
-    let Proxy { listeners, redirect, https_port, shared, resolver, issuer, not_after, max_connections, workers } = proxy;
+    let Proxy { listeners, redirect, https_port, shared, resolver, issuer, not_after, max_connections, workers } =
+        proxy;
     let acceptor = TlsAcceptor::from(tls_config(resolver.clone()));
     let permits = Arc::new(Semaphore::new(max_connections.max(1)));
     // The first worker also renews the leaf and serves the redirect.
@@ -90,7 +91,9 @@ pub fn run(proxy: Proxy) -> Result<(), Error> {
     for worker in 0..workers.max(1) {
         let mut own = Vec::new();
         for listener in &listeners {
-            own.push(listener.try_clone().map_err(|e| Error::System(format!("cannot share the listening socket: {e}")))?);
+            own.push(
+                listener.try_clone().map_err(|e| Error::System(format!("cannot share the listening socket: {e}")))?,
+            );
         }
         let shared = Arc::new(Shared { client: backend_client(), ..shared.clone() });
         let (acceptor, permits, jobs) = (acceptor.clone(), permits.clone(), first_jobs.take());
@@ -106,7 +109,12 @@ pub fn run(proxy: Proxy) -> Result<(), Error> {
                         tokio::spawn(issuer.renew_forever(resolver, not_after));
                         if let Some(listener) = redirect {
                             let listener = tokio_listener(listener)?;
-                            tokio::spawn(redirect_forever(listener, shared.host_guard.clone(), https_port, permits.clone()));
+                            tokio::spawn(redirect_forever(
+                                listener,
+                                shared.host_guard.clone(),
+                                https_port,
+                                permits.clone(),
+                            ));
                         }
                     }
                     let mut accepting = Vec::new();
