@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::harness::find_program;
 use crate::common::*;
 
 /// A HOME of the test's own, with the CA under its XDG data directory.
@@ -159,7 +160,7 @@ snapshot() {{
   ls -l --time-style=+ /etc/ssl/certs /usr/local/share/ca-certificates | awk '{{print $1, $NF, $(NF-2)}}'
   sha256sum /etc/ssl/certs/ca-certificates.crt
   if command -v keytool >/dev/null; then keytool -J-Duser.language=en -list -cacerts -storepass changeit 2>/dev/null | grep fingerprint | sort; fi
-  find "$HOME" | sort
+  find "$HOME" -path "$XDG_DATA_HOME/berth" -prune -o -print | sort
 }}
 clients() {{
   stage=$1
@@ -228,6 +229,9 @@ echo ==snapshot-after; snapshot; echo ==end
         .map(|s| s["store"].as_str().unwrap())
         .collect();
     assert!(trusted.contains(&"system") && trusted.contains(&"nss"), "{status}");
+    if find_program("keytool").is_some() {
+        assert!(trusted.contains(&"java"), "Java's cacerts trusts it too: {status}");
+    }
     assert!(!home.ca().exists(), "the CA's keys are deleted by uninstall");
     drop(proxy);
 }
