@@ -172,7 +172,6 @@ async fn accept_forever(
     https_port: u16,
 ) {
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -182,6 +181,8 @@ async fn accept_forever(
                 continue;
             }
         };
+        // Taken once a connection is here: a loop idle in accept holds no place.
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
         tokio::spawn(async move {
             let _permit = permit;
@@ -238,11 +239,11 @@ async fn connection(
 async fn redirect_forever(listener: TcpListener, guard: HostGuard, https_port: u16, permits: Arc<Semaphore>) {
     let guard = Arc::new(guard);
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let Ok((stream, _peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let guard = guard.clone();
         tokio::spawn(async move {
             let _permit = permit;
