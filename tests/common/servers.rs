@@ -155,6 +155,11 @@ impl ServeChild {
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Waits (at most `timeout`) for the child to end; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        poll_until(timeout, || self.child.try_wait().ok().flatten())
+    }
 }
 
 impl Drop for ServeChild {
