@@ -986,7 +986,13 @@ fn foreign_host_headers_are_refused_unless_allowed() {
             assert_eq!(got.status, 421, "{flag} Host {host}: {got:?}");
         }
         // The names the proxy answers to.
-        for host in [format!("localhost:{}", proxy.port), format!("127.0.0.1:{}", proxy.port)] {
+        for host in [
+            format!("localhost:{}", proxy.port),
+            format!("LocalHost:{}", proxy.port),
+            format!("127.0.0.1:{}", proxy.port),
+            format!("[::1]:{}", proxy.port),
+            "localhost".to_string(),
+        ] {
             let got = curl(&home, &[flag, "-H", &format!("Host: {host}"), &proxy.url]);
             assert_eq!(got.status, 200, "{flag} Host {host}: {got:?}");
         }
@@ -999,7 +1005,7 @@ fn foreign_host_headers_are_refused_unless_allowed() {
     assert_eq!((got.status, got.code), (0, 60), "a leaf for evil.example? {got:?}");
     let got = curl(&home, &["-k", "--connect-to", &connect_to, &evil]);
     assert_eq!(got.status, 421, "Host evil.example, certificate unchecked: {got:?}");
-    assert_eq!(backend.hits(), 4, "the backend saw a foreign Host");
+    assert_eq!(backend.hits(), 10, "the backend saw a foreign Host");
     drop(proxy);
 
     let proxy = home.proxy(&backend.target(), &["--allow-host", "myapp.test"]);
@@ -1011,7 +1017,29 @@ fn foreign_host_headers_are_refused_unless_allowed() {
         let got = curl(&home, &[flag, "-H", "Host: evil.example", &proxy.url]);
         assert_eq!(got.status, 421, "{flag} Host evil.example beside an allowed one: {got:?}");
     }
-    assert_eq!(backend.hits(), 6);
+    assert_eq!(backend.hits(), 12);
+}
+
+/// The documented `--name myapp.localhost --preserve-host`: a leaf for the
+/// name (inside the CA's localhost subtree), the name allowed as a Host, and
+/// the backend told it.
+fn a_name_under_localhost_gets_a_certificate_and_is_allowed() {
+    let _serial = serial();
+    require_program(CURL, "curl");
+    let home = Home::new("proxy-name");
+    let backend = echo_backend();
+    let proxy = home.proxy(&backend.target(), &["--name", "myapp.localhost", "--preserve-host"]);
+    let front = format!("myapp.localhost:{}", proxy.port);
+    for flag in ["--http1.1", "--http2"] {
+        let got = curl(&home, &[flag, "--resolve", &format!("{front}:127.0.0.1"), &format!("https://{front}/app")]);
+        assert_eq!(got.status, 200, "{flag}: {got:?}");
+        let seen = backend.seen().pop().expect("a request");
+        assert_eq!(seen.header("host"), Some(front.as_str()), "{}", seen.head);
+    }
+    // Another name under localhost has no leaf of its own.
+    let other = format!("other.localhost:{}", proxy.port);
+    let got = curl(&home, &["--resolve", &format!("{other}:127.0.0.1"), &format!("https://{other}/")]);
+    assert_eq!((got.status, got.code), (0, 60), "a leaf for other.localhost? {got:?}");
 }
 
 fn plain_http_is_redirected_to_https() {
@@ -1588,5 +1616,6 @@ tests![
     connections_past_the_limit_wait_and_silent_ones_go_after_the_handshake_limit,
     a_signal_stops_the_proxy,
     one_connection_at_a_time_is_served_one_after_another,
+    a_name_under_localhost_gets_a_certificate_and_is_allowed,
     bad_input_is_refused_clearly,
 ];
