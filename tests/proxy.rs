@@ -1209,9 +1209,9 @@ fn proxies_started_together_share_one_new_ca() {
     require_program(CURL, "curl");
     let home = Home::new("proxy-race");
     let backend = Backend::start(|_, conn| respond(conn, "200 OK", "text/plain", b"ok\n"));
-    // Four first runs at once, none of them finding a CA.
+    // Six first runs at once, none of them finding a CA.
     let mut children = Vec::new();
-    for i in 0..4 {
+    for i in 0..6 {
         let log = std::fs::File::create(home.dir.path.join(format!("proxy{i}.log"))).expect("a log file");
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["proxy", &backend.target(), "--port", "0"])
@@ -1241,7 +1241,7 @@ fn proxies_started_together_share_one_new_ca() {
         });
         match url {
             Some(Ok(url)) => urls.push(url),
-            Some(Err(why)) => panic!("proxy {i} of 4 started at once with no CA {why}"),
+            Some(Err(why)) => panic!("proxy {i} of 6 started at once with no CA {why}"),
             None => panic!("proxy {i} printed no URL:\n{}", log_of(i)),
         }
     }
@@ -1302,13 +1302,14 @@ fn early_answer_backend() -> Backend {
     })
 }
 
-/// curl uploading 64 MiB to `url`: its output (-w: status and version).
+/// curl uploading 64 MiB to `url` at once (no Expect: 100-continue, as the
+/// direct control): its output (the body, then -w's status).
 fn upload_64_mib(home: &Home, flag: &str, url: &str) -> Output {
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(format!(
-            "head -c {} /dev/zero | curl -sS --noproxy '*' --max-time 30 {flag} --cacert \"$1\" -T - -w ' %{{http_code}}' \"$2\"",
+            "head -c {} /dev/zero | curl -sS --noproxy '*' --max-time 30 {flag} -H Expect: --cacert \"$1\" -T - -w ' %{{http_code}}' \"$2\"",
             64 << 20
         ))
         .arg("sh")
