@@ -37,7 +37,7 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
         .iter()
         .map(|n| Permitted::parse(n).map_err(|e| Error::Usage(format!("--name: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let kinds = chosen(&args.store);
+    let kinds = chosen(&args.change.store);
     let existing = Authority::load(paths)?;
     if let Some(authority) = &existing {
         let missing: Vec<String> =
@@ -52,7 +52,7 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
         }
     }
     let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
-    if interactive && !args.yes {
+    if interactive && !args.change.yes {
         let what: Vec<&str> = kinds.iter().map(|k| describe_store(*k)).collect();
         let made = if existing.is_some() { "berth's CA" } else { "a new CA (loopback names only)" };
         if !confirm(&format!("Trust {made} in {}?", what.join(", ")))? {
@@ -70,8 +70,8 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
     let reports = stores::install(&context, &kinds, &mut manifest);
     manifest.save(paths)?;
     env::write_bundle(&authority)?;
-    finish(&authority, created, &reports, args.json, None)?;
-    if !args.json {
+    finish(&authority, created, &reports, args.change.json, None)?;
+    if !args.change.json {
         say!("berth: for clients that read none of these (Node, Python requests, Deno): eval \"$(berth ca env)\"");
     }
     Ok(if reports.iter().any(|r| r.outcome.is_failure()) { ExitCode::ActionFailed } else { ExitCode::Success })
@@ -82,10 +82,10 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
         say!("berth: there is no berth CA at {}: nothing to remove", shown(&paths.dir));
         return Ok(ExitCode::NothingFound);
     };
-    let kinds = chosen(&args.store);
-    let every_store = args.store.is_empty();
+    let kinds = chosen(&args.change.store);
+    let every_store = args.change.store.is_empty();
     let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
-    if interactive && !args.yes {
+    if interactive && !args.change.yes {
         let question = if every_store {
             "Remove berth's CA from every store and delete its keys?".to_string()
         } else {
@@ -114,8 +114,8 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
     } else {
         manifest.save(paths)?;
     }
-    finish(&authority, false, &reports, args.json, Some(deleted))?;
-    if !args.json {
+    finish(&authority, false, &reports, args.change.json, Some(deleted))?;
+    if !args.change.json {
         if deleted {
             say!("berth: deleted the CA and its keys ({})", shown(&paths.dir));
         } else if every_store {

@@ -174,7 +174,7 @@ pub fn uninstall(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> 
         }
     }
     manifest.java.retain(|e| e.keystore != java.keystore);
-    vec![Report::new(StoreKind::Java, java.place(), Outcome::Removed, format!("{}", aliases.join(", ")))]
+    vec![Report::new(StoreKind::Java, java.place(), Outcome::Removed, aliases.join(", "))]
 }
 
 pub fn status(context: &Context<'_>) -> Vec<Report> {
