@@ -67,7 +67,7 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
     };
     let mut manifest = Manifest::load(paths);
     let context = context(&authority, interactive);
-    let reports = stores::install(&context, &kinds, &mut manifest);
+    let reports = each_store(&kinds, "trusting the CA", |kind| stores::install(&context, &[kind], &mut manifest));
     manifest.save(paths)?;
     env::write_bundle(&authority)?;
     finish(&authority, created, &reports, args.change.json, None)?;
@@ -99,7 +99,7 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
     }
     let mut manifest = Manifest::load(paths);
     let context = context(&authority, interactive);
-    let reports = stores::uninstall(&context, &kinds, &mut manifest);
+    let reports = each_store(&kinds, "removing the CA", |kind| stores::uninstall(&context, &[kind], &mut manifest));
     let clean = !reports.iter().any(|r| matches!(r.outcome, stores::Outcome::Failed));
     let remains = !clean
         || manifest.system_anchor.is_some()
@@ -216,6 +216,28 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         let _ = std::fs::remove_file(&staging);
         Error::Write(format!("cannot write {}: {e}", shown(path)))
     })
+}
+
+/// Runs `step` for each store in turn, with a progress bar on a terminal
+/// (the system store's refresh and Java's keytool take seconds). Not while
+/// sudo may ask for a password: the bar would draw over its prompt.
+fn each_store(kinds: &[StoreKind], doing: &str, mut step: impl FnMut(StoreKind) -> Vec<Report>) -> Vec<Report> {
+    let mut reports = Vec::new();
+    let mut run = |done: Option<&std::sync::atomic::AtomicUsize>| {
+        for &kind in kinds {
+            reports.extend(step(kind));
+            if let Some(done) = done {
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    };
+    if stores::is_root() {
+        let template = format!("{doing} [{{bar:20}}] {{pos}}/{{len}} stores");
+        super::with_progress(kinds.len(), &template, |done| run(Some(done)));
+    } else {
+        run(None);
+    }
+    reports
 }
 
 fn chosen(stores: &[StoreKind]) -> Vec<StoreKind> {
