@@ -539,8 +539,55 @@ fn bad_input_is_refused_clearly() {
     assert!(out.stderr.contains("fixed when it is made"), "{}", out.stderr);
 }
 
+/// `--store nss` needs no root: the root goes into Chromium's database
+/// (made, as none exists) and into every Firefox profile's (there before),
+/// each listed; uninstall takes it out of both, removes the database berth
+/// made and leaves the profile's, with what else it held.
+fn nss_databases_of_chromium_and_firefox_profiles() {
+    let _serial = serial();
+    let certutil = require_program("certutil", "libnss3-tools");
+    let home = Home::new("ca-nss");
+    let profile = home.home().join(".mozilla/firefox/abcd1234.default-release");
+    std::fs::create_dir_all(&profile).unwrap();
+    let db = format!("sql:{}", profile.display());
+    let made = Command::new(&certutil).args(["-N", "-d", &db, "--empty-password"]).status().unwrap();
+    assert!(made.success());
+    // Something of the user's own in the profile, which must stay.
+    let theirs = home
+        .dir
+        .write("theirs.pem", rcgen::generate_simple_self_signed(vec!["theirs.test".into()]).unwrap().cert.pem());
+    let added = Command::new(&certutil)
+        .args(["-A", "-d", &db, "-t", "C,,", "-n", "theirs", "-i"])
+        .arg(&theirs)
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let install = home.berth(&["ca", "install", "--store", "nss", "--yes", "--json"]);
+    assert_eq!(install.code, 0, "{}", install.stderr);
+    let report: serde_json::Value = serde_json::from_str(&install.stdout).unwrap();
+    let places: Vec<String> =
+        report["stores"].as_array().unwrap().iter().map(|s| format!("{} {}", s["outcome"], s["place"])).collect();
+    assert_eq!(places.len(), 2, "{places:?}");
+    assert!(places.iter().any(|p| p.contains("installed") && p.contains(".pki/nssdb")), "{places:?}");
+    assert!(places.iter().any(|p| p.contains("installed") && p.contains("abcd1234")), "{places:?}");
+    let listed = |db: &str| {
+        String::from_utf8_lossy(&Command::new(&certutil).args(["-L", "-d", db]).output().unwrap().stdout).into_owned()
+    };
+    assert!(listed(&db).contains("berth local CA"), "{}", listed(&db));
+    let again = home.berth(&["ca", "install", "--store", "nss", "--yes"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("already trusted"), "{}", again.stdout);
+    let uninstall = home.berth(&["ca", "uninstall", "--store", "nss", "--yes"]);
+    assert_eq!(uninstall.code, 0, "{}", uninstall.stderr);
+    assert!(!home.home().join(".pki").exists(), "the database berth made is gone: {}", uninstall.stdout);
+    let left = listed(&db);
+    assert!(!left.contains("berth local CA") && left.contains("theirs"), "{left}");
+    assert!(home.ca().exists(), "--store keeps the keys");
+}
+
 tests![
     trust_reaches_every_client_and_goes_with_uninstall,
+    nss_databases_of_chromium_and_firefox_profiles,
     name_constraints_hold_in_openssl_rustls_and_chromium,
     cert_env_and_status_without_install,
     the_proxys_certificate_is_renewed,
