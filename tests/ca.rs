@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,59 +49,75 @@ impl Home {
     }
 }
 
-/// A backend answering every request with `body` (HTTP/1.1, keep-alive
-/// off), on a thread until dropped; bounded by its accept timeout.
-struct Backend {
+/// A server on a thread of the test, on 127.0.0.1 port 0, handing each
+/// connection to `handle` on a thread of its own, until dropped (and at
+/// most `limit`).
+struct ThreadServer {
     port: u16,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Backend {
-    fn start(body: &'static str) -> Backend {
+impl ThreadServer {
+    fn start(limit: Duration, handle: impl Fn(TcpStream) + Send + Sync + 'static) -> ThreadServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
+        let handle = Arc::new(handle);
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
-            while !stopping.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(300) {
+            while !stopping.load(Ordering::Relaxed) && started.elapsed() < limit {
                 match listener.accept() {
-                    Ok((stream, _)) => answer(stream, body),
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                        let handle = handle.clone();
+                        std::thread::spawn(move || handle(stream));
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Backend { port, stop, thread: Some(thread) }
+        ThreadServer { port, stop, thread: Some(thread) }
     }
 }
 
-fn answer(mut stream: TcpStream, body: &str) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let reply = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(reply.as_bytes());
-}
-
-impl Drop for Backend {
+impl Drop for ThreadServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
+}
+
+/// A backend answering every request with `body` (HTTP/1.1, one request a
+/// connection).
+fn backend(body: &'static str) -> ThreadServer {
+    ThreadServer::start(Duration::from_secs(300), move |stream| answer(stream, body))
+}
+
+/// Reads a request head (bounded), then writes a 200 with `body`.
+fn respond<S: Read + Write>(stream: &mut S, body: &str) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(reply.as_bytes()).is_ok()
+}
+
+fn answer(mut stream: TcpStream, body: &str) {
+    respond(&mut stream, body);
 }
 
 /// `berth proxy BACKEND --port 0 -q` with the home's CA.
@@ -144,7 +160,7 @@ fn trust_reaches_every_client_and_goes_with_uninstall() {
         skip("needs Python requests (apt-get install python3-requests)");
     }
     let home = Home::new("ca-trust");
-    let backend = Backend::start("<html><body><p id=marker>berth-trusted-page</p></body></html>");
+    let backend = backend("<html><body><p id=marker>berth-trusted-page</p></body></html>");
     let proxy = proxy(&home, backend.port, &[]);
     let url = format!("https://localhost:{}/", proxy.port);
     let script = home.dir.write(
@@ -324,107 +340,31 @@ fn name_constraints_hold_in_openssl_rustls_and_chromium() {
     for (cert, key, host, should_load) in
         [(&good, &good_key, "localhost", true), (&evil, &evil_key, "example.com", false)]
     {
-        let server = TlsSite::start(vec![cert.der().clone(), intermediate_der.clone()], key);
+        let server = tls_site(vec![cert.der().clone(), intermediate_der.clone()], key);
         let url = format!("https://{host}:{}/", server.port);
-        let dom = chromium_dom(&chrome_home.path, &url, &["--host-resolver-rules=MAP example.com 127.0.0.1"]);
+        let dom = dump_dom_at_home(&url, &["--host-resolver-rules=MAP example.com 127.0.0.1"], &chrome_home.path);
         assert_eq!(dom.contains("tls-site-marker"), should_load, "Chromium on {url}: {dom}");
     }
 }
 
-/// Headless Chromium with HOME (and so ~/.pki/nssdb) at `home`.
-fn chromium_dom(home: &Path, url: &str, extra: &[&str]) -> String {
-    use std::os::unix::process::CommandExt;
-    let profile = ScratchDir::new("ca-chromium-profile");
-    let mut command = Command::new(CHROMIUM);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .args(extra)
-        .arg(format!("--user-data-dir={}", profile.path.display()))
-        .args(["--dump-dom", url])
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    run_within(command, &format!("chromium for {url}"), Duration::from_secs(60)).stdout
-}
-
-/// A TLS server presenting `chain`, answering each request with a marker,
-/// on a thread until dropped (bounded by time).
-struct TlsSite {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl TlsSite {
-    fn start(chain: Vec<rustls::pki_types::CertificateDer<'static>>, key: &rcgen::KeyPair) -> TlsSite {
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let started = Instant::now();
-            while !stopping.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120) {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                let config = config.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                    let Ok(connection) = rustls::ServerConnection::new(config) else { return };
-                    let mut tls = rustls::StreamOwned::new(connection, stream);
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-                        match tls.read(&mut byte) {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
-                    }
-                    let body = "<p>tls-site-marker</p>";
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tls.write_all(reply.as_bytes());
-                    tls.conn.send_close_notify();
-                    let _ = tls.flush();
-                });
-            }
-        });
-        TlsSite { port, stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for TlsSite {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+/// A TLS server presenting `chain`, answering each request with a marker.
+fn tls_site(chain: Vec<rustls::pki_types::CertificateDer<'static>>, key: &rcgen::KeyPair) -> ThreadServer {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let config = Arc::new(config);
+    ThreadServer::start(Duration::from_secs(120), move |stream| {
+        let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        if respond(&mut tls, "<p>tls-site-marker</p>") {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
         }
-    }
+    })
 }
 
 /// `berth ca cert` writes a chain that verifies for each name and a key
@@ -497,7 +437,7 @@ fn the_proxys_certificate_is_renewed() {
     let _serial = serial();
     require_program("openssl", "openssl");
     let home = Home::new("ca-renew");
-    let backend = Backend::start("renewed");
+    let backend = backend("renewed");
     let proxy = proxy(&home, backend.port, &["--leaf-lifetime", "3s"]);
     let serial_now = || {
         let mut child = Command::new("openssl")
@@ -599,8 +539,55 @@ fn bad_input_is_refused_clearly() {
     assert!(out.stderr.contains("fixed when it is made"), "{}", out.stderr);
 }
 
+/// `--store nss` needs no root: the root goes into Chromium's database
+/// (made, as none exists) and into every Firefox profile's (there before),
+/// each listed; uninstall takes it out of both, removes the database berth
+/// made and leaves the profile's, with what else it held.
+fn nss_databases_of_chromium_and_firefox_profiles() {
+    let _serial = serial();
+    let certutil = require_program("certutil", "libnss3-tools");
+    let home = Home::new("ca-nss");
+    let profile = home.home().join(".mozilla/firefox/abcd1234.default-release");
+    std::fs::create_dir_all(&profile).unwrap();
+    let db = format!("sql:{}", profile.display());
+    let made = Command::new(&certutil).args(["-N", "-d", &db, "--empty-password"]).status().unwrap();
+    assert!(made.success());
+    // Something of the user's own in the profile, which must stay.
+    let theirs = home
+        .dir
+        .write("theirs.pem", rcgen::generate_simple_self_signed(vec!["theirs.test".into()]).unwrap().cert.pem());
+    let added = Command::new(&certutil)
+        .args(["-A", "-d", &db, "-t", "C,,", "-n", "theirs", "-i"])
+        .arg(&theirs)
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let install = home.berth(&["ca", "install", "--store", "nss", "--yes", "--json"]);
+    assert_eq!(install.code, 0, "{}", install.stderr);
+    let report: serde_json::Value = serde_json::from_str(&install.stdout).unwrap();
+    let places: Vec<String> =
+        report["stores"].as_array().unwrap().iter().map(|s| format!("{} {}", s["outcome"], s["place"])).collect();
+    assert_eq!(places.len(), 2, "{places:?}");
+    assert!(places.iter().any(|p| p.contains("installed") && p.contains(".pki/nssdb")), "{places:?}");
+    assert!(places.iter().any(|p| p.contains("installed") && p.contains("abcd1234")), "{places:?}");
+    let listed = |db: &str| {
+        String::from_utf8_lossy(&Command::new(&certutil).args(["-L", "-d", db]).output().unwrap().stdout).into_owned()
+    };
+    assert!(listed(&db).contains("berth local CA"), "{}", listed(&db));
+    let again = home.berth(&["ca", "install", "--store", "nss", "--yes"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("already trusted"), "{}", again.stdout);
+    let uninstall = home.berth(&["ca", "uninstall", "--store", "nss", "--yes"]);
+    assert_eq!(uninstall.code, 0, "{}", uninstall.stderr);
+    assert!(!home.home().join(".pki").exists(), "the database berth made is gone: {}", uninstall.stdout);
+    let left = listed(&db);
+    assert!(!left.contains("berth local CA") && left.contains("theirs"), "{left}");
+    assert!(home.ca().exists(), "--store keeps the keys");
+}
+
 tests![
     trust_reaches_every_client_and_goes_with_uninstall,
+    nss_databases_of_chromium_and_firefox_profiles,
     name_constraints_hold_in_openssl_rustls_and_chromium,
     cert_env_and_status_without_install,
     the_proxys_certificate_is_renewed,
