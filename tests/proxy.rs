@@ -1209,12 +1209,21 @@ fn proxies_started_together_share_one_new_ca() {
     require_program(CURL, "curl");
     let home = Home::new("proxy-race");
     let backend = Backend::start(|_, conn| respond(conn, "200 OK", "text/plain", b"ok\n"));
-    // Six first runs at once, none of them finding a CA.
+    // Six first runs at once, none of them finding a CA: each waits, in a
+    // shell, for a FIFO to open, then execs berth (same pid), so all six
+    // start in the same moment.
+    let gate = home.dir.path.join("gate");
+    let gate_c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("a path without NUL");
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(gate_c.as_ptr(), 0o600) }, 0, "mkfifo {}", gate.display());
     let mut children = Vec::new();
     for i in 0..6 {
         let log = std::fs::File::create(home.dir.path.join(format!("proxy{i}.log"))).expect("a log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["proxy", &backend.target(), "--port", "0"])
+        let child = Command::new("sh")
+            .args(["-c", ": < \"$1\"; exec \"$2\" proxy \"$3\" --port 0", "sh"])
+            .arg(&gate)
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .arg(backend.target())
             .env("HOME", home.home())
             .env("XDG_DATA_HOME", home.data())
             .env_remove("BERTH_SOURCE")
@@ -1226,6 +1235,16 @@ fn proxies_started_together_share_one_new_ca() {
             .expect("start berth proxy");
         children.push(KillOnDrop(child));
     }
+    // Open the gate once they all wait (bounded: the shells start in
+    // milliseconds), hold it a moment for any late one, close it.
+    std::thread::sleep(Duration::from_millis(300));
+    let opened = poll_until(Duration::from_secs(5), || {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&gate).ok()
+    });
+    assert!(opened.is_some(), "no proxy waited at the gate");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(opened);
     let log_of = |i: usize| std::fs::read_to_string(home.dir.path.join(format!("proxy{i}.log"))).unwrap_or_default();
     let mut urls = Vec::new();
     for (i, child) in children.iter_mut().enumerate() {
