@@ -1622,6 +1622,8 @@ fn bad_input_is_refused_clearly() {
     let (code, _, stderr) = home.run(&["proxy", &backend.target(), "--port", &port]);
     assert!(code == 2 && stderr.contains(&port), "a taken --port {port}: exit {code}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, _, stderr) = home.run(&["proxy", &backend.target(), "--port", "0", "--http-port", &port]);
+    assert!(code == 2 && stderr.contains(&port), "a taken --http-port {port}: exit {code}\n{stderr}");
     drop(taken);
 
     // Options the proxy cannot honour.
