@@ -272,8 +272,9 @@ impl Authority {
     }
 
     /// Makes a new CA at `paths` (which must not exist), permitting
-    /// loopback and `extra` names.
-    pub fn create(paths: &CaPaths, extra: &[Permitted]) -> Result<Authority, Error> {
+    /// loopback and `extra` names; true when this call made it, false when
+    /// another berth made one at the same moment (theirs is loaded then).
+    pub fn create(paths: &CaPaths, extra: &[Permitted]) -> Result<(Authority, bool), Error> {
         let mut permitted: Vec<Permitted> =
             LOOPBACK_NAMES.iter().map(|name| Permitted::parse(name).expect("a valid built-in name")).collect();
         for name in extra {
@@ -322,16 +323,24 @@ impl Authority {
         };
         if let Err(e) = write_all() {
             let _ = fs::remove_dir_all(&staging);
-            return Err(Error::System(format!("cannot write the CA to {}: {e}", CaPaths::shown(&paths.dir))));
+            // Another berth made it first (two proxies started at once):
+            // theirs is whole, as ours was, and is the one to use.
+            let taken = matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST));
+            if !(taken && paths.root().exists()) {
+                return Err(Error::System(format!("cannot write the CA to {}: {e}", CaPaths::shown(&paths.dir))));
+            }
+            let theirs = Authority::load(paths)?.ok_or_else(|| Error::System("the CA just written is gone".into()))?;
+            return Ok((theirs, false));
         }
-        Authority::load(paths)?.ok_or_else(|| Error::System("the CA just written is gone".into()))
+        let ours = Authority::load(paths)?.ok_or_else(|| Error::System("the CA just written is gone".into()))?;
+        Ok((ours, true))
     }
 
     /// The CA at `paths`, made first if there is none (and then `true`).
     pub fn load_or_create(paths: &CaPaths, extra: &[Permitted]) -> Result<(Authority, bool), Error> {
         match Authority::load(paths)? {
             Some(authority) => Ok((authority, false)),
-            None => Ok((Authority::create(paths, extra)?, true)),
+            None => Authority::create(paths, extra),
         }
     }
 
@@ -569,7 +578,7 @@ mod tests {
     #[test]
     fn created_once_loaded_back_and_private() {
         let paths = scratch();
-        let made = Authority::create(&paths, &[Permitted::parse("myapp.test").unwrap()]).unwrap();
+        let (made, _) = Authority::create(&paths, &[Permitted::parse("myapp.test").unwrap()]).unwrap();
         let loaded = Authority::load(&paths).unwrap().expect("there");
         assert_eq!(made.fingerprint(), loaded.fingerprint());
         assert_eq!(loaded.permitted.len(), 4, "{:?}", loaded.permitted);
@@ -592,7 +601,7 @@ mod tests {
     fn rustls_accepts_loopback_leaves() {
         use rustls::client::danger::ServerCertVerifier;
         let paths = scratch();
-        let authority = Authority::create(&paths, &[]).unwrap();
+        let (authority, _) = Authority::create(&paths, &[]).unwrap();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(authority.root_der.clone()).unwrap();
         let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(

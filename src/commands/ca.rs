@@ -60,9 +60,8 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
             return Ok(ExitCode::ActionFailed);
         }
     }
-    let created = existing.is_none();
-    let authority = match existing {
-        Some(authority) => authority,
+    let (authority, created) = match existing {
+        Some(authority) => (authority, false),
         None => Authority::create(paths, &names)?,
     };
     let mut manifest = Manifest::load(paths);
