@@ -4,7 +4,7 @@
 //! otherwise), says where it serves, and runs the proxy
 //! (`servers::http::proxy`).
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::serve::{announce_exposed, check_host_name, check_origin, ignore_sigpipe, tuned_limits};
@@ -108,7 +108,7 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
             say!("berth: http://localhost:{}/ redirects to HTTPS", address.port());
         }
     }
-    if !reachable(&backend.authority) {
+    if !reachable(&backend.addresses) {
         say!(
             "berth: note: nothing answers at {} yet: requests get a 502 page until it does",
             printable(&backend.authority)
@@ -118,8 +118,8 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     allowed_hosts.extend(hostname);
 
     let shared = Shared {
+        client: backend_client(&backend),
         backend,
-        client: backend_client(),
         host_guard: HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.http.expose },
         guard: Guard { cors, auth },
         login: login.map(|code| std::sync::Arc::new(Login::new(code))),
@@ -159,7 +159,22 @@ fn backend(target: &ProbeTarget) -> Result<Backend, Error> {
     } else {
         format!("{}:{}", target.host, target.port)
     };
-    Ok(Backend { authority })
+    let addresses: Vec<SocketAddr> = if target.host.eq_ignore_ascii_case("localhost") {
+        vec![(Ipv4Addr::LOCALHOST, target.port).into(), (Ipv6Addr::LOCALHOST, target.port).into()]
+    } else if let Ok(ip) = target.host.parse::<IpAddr>() {
+        vec![SocketAddr::new(ip, target.port)]
+    } else {
+        use std::net::ToSocketAddrs;
+        let found: Vec<SocketAddr> = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|e| Error::Usage(format!("cannot resolve the backend {}: {e}", printable(&target.host))))?
+            .collect();
+        if found.is_empty() {
+            return Err(Error::Usage(format!("the backend {} has no address", printable(&target.host))));
+        }
+        found
+    };
+    Ok(Backend { authority, addresses: std::sync::Arc::new(addresses) })
 }
 
 /// 127.0.0.1 and ::1 on one port (a port of 0 picks it on the first and
@@ -203,10 +218,7 @@ fn random_hex(port: u16) -> Result<String, Error> {
 }
 
 /// Whether something accepts connections at the backend now (a hint only).
-fn reachable(authority: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    let Ok(addresses) = authority.to_socket_addrs() else { return false };
-    let addresses: Vec<SocketAddr> = addresses.collect();
+fn reachable(addresses: &[SocketAddr]) -> bool {
     addresses.iter().any(|a| TcpStream::connect_timeout(a, Duration::from_millis(300)).is_ok())
 }
 

@@ -6,8 +6,10 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -15,6 +17,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioIo;
@@ -31,11 +34,33 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// The service behind the proxy.
 #[derive(Clone, Debug)]
 pub struct Backend {
-    /// Where to connect and the Host the backend is sent (unless
-    /// --preserve-host), as the user named it: `127.0.0.1:3000`,
-    /// `[::1]:3000`, or `localhost:3000` for a port alone (each connection
-    /// tries 127.0.0.1 and ::1, for dev servers that listen on either).
+    /// The Host the backend is sent (unless --preserve-host) and the 502
+    /// page names, as the user named it: `127.0.0.1:3000`, `[::1]:3000`,
+    /// `localhost:3000` for a port alone.
     pub authority: String,
+    /// Where to connect, in order: for `localhost`, 127.0.0.1 then ::1
+    /// whatever /etc/hosts says (dev servers listen on either), each
+    /// connection trying the next when one is refused.
+    pub addresses: Arc<Vec<SocketAddr>>,
+}
+
+/// The backend's addresses as the client's resolver: fixed at start, so
+/// no lookup per connection and no surprise from /etc/hosts.
+#[derive(Clone, Debug)]
+pub struct BackendResolver(pub Arc<Vec<SocketAddr>>);
+
+impl tower_service::Service<Name> for BackendResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _name: Name) -> Self::Future {
+        std::future::ready(Ok(self.0.as_ref().clone().into_iter()))
+    }
 }
 
 /// The one-time login link of `--token`: its code works once, and is then
@@ -68,7 +93,7 @@ impl Login {
 #[derive(Clone)]
 pub struct Shared {
     pub backend: Backend,
-    pub client: Client<HttpConnector, Incoming>,
+    pub client: Client<HttpConnector<BackendResolver>, SharedBody>,
     pub host_guard: HostGuard,
     pub guard: Guard,
     pub login: Option<Arc<Login>>,
@@ -164,23 +189,141 @@ async fn decide(
         Ok(forwarded) => forwarded,
         Err(why) => return (text(StatusCode::BAD_REQUEST, format!("berth proxy: {why}\n")), "bad request"),
     };
-    let answer = if upgrade {
-        upgrade_through(shared, forwarded, client_upgrade).await
-    } else {
-        shared.client.request(forwarded).await.map_err(|e| describe_client_error(&e))
-    };
-    match answer {
+    if upgrade {
+        return match upgrade_through(shared, forwarded, client_upgrade).await {
+            Ok(response) => (answer(response.map(BodyExt::boxed), cors_origin.as_deref(), false), ""),
+            Err(why) => (bad_gateway(&shared.backend, &why), "backend unreachable"),
+        };
+    }
+    // The upload is shared with the answer, which reads what the backend
+    // left unread once it has been sent (see [`DrainAfter`]).
+    let (parts, body) = forwarded.into_parts();
+    let upload = Arc::new(Mutex::new(Some(body)));
+    let forwarded = Request::from_parts(parts, SharedBody(upload.clone()));
+    match shared.client.request(forwarded).await {
         Ok(response) => {
-            let (mut parts, body) = response.into_parts();
-            if parts.status != StatusCode::SWITCHING_PROTOCOLS {
-                strip_hop_by_hop(&mut parts.headers);
-            }
-            if let Some(origin) = cors_origin {
-                add_cors(&mut parts.headers, &origin);
-            }
-            (Response::from_parts(parts, body.boxed()), "")
+            let response = response.map(|body| DrainAfter::new(body, upload).boxed());
+            (answer(response, cors_origin.as_deref(), true), "")
         }
-        Err(why) => (bad_gateway(&shared.backend, &why), "backend unreachable"),
+        Err(e) => {
+            let page = bad_gateway(&shared.backend, &describe_client_error(&e));
+            (page.map(|body| DrainAfter::new(body, upload).boxed()), "backend unreachable")
+        }
+    }
+}
+
+/// The backend's answer as the client gets it: hop-by-hop headers gone
+/// (but for a 101, whose Upgrade and Connection are the point), CORS added
+/// for an allowed origin.
+fn answer(response: Response<Body>, cors_origin: Option<&str>, strip: bool) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    if strip || parts.status != StatusCode::SWITCHING_PROTOCOLS {
+        strip_hop_by_hop(&mut parts.headers);
+    }
+    if let Some(origin) = cors_origin {
+        add_cors(&mut parts.headers, origin);
+    }
+    Response::from_parts(parts, body)
+}
+
+/// The client's upload, held by both the backend client (which streams it)
+/// and the answer (which drains what is left of it).
+type Upload = Arc<Mutex<Option<Incoming>>>;
+
+/// The upload as the backend client reads it.
+pub struct SharedBody(Upload);
+
+impl hyper::body::Body for SharedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        let mut upload = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match upload.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let upload = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        upload.as_ref().is_none_or(hyper::body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let upload = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        upload.as_ref().map_or_else(|| hyper::body::SizeHint::with_exact(0), hyper::body::Body::size_hint)
+    }
+}
+
+/// A drained upload waits this long for more bytes, and this long in all
+/// (nginx's lingering_timeout and lingering_time).
+const LINGER_IDLE: Duration = Duration::from_secs(5);
+const LINGER_TOTAL: Duration = Duration::from_secs(30);
+
+/// An answer that, once sent (when hyper drops it), reads and drops what is
+/// left of the upload on a task of its own: a lingering close. A backend
+/// may answer early (413, 401) and stop reading; if the proxy then closed
+/// with the client's bytes unread, the kernel would reset the connection
+/// and the reset could overtake the answer (HTTP/1.1), or the client would
+/// wait for flow control for ever (HTTP/2). While the task reads, hyper
+/// goes on reading the connection for it; bounded by [`LINGER_IDLE`] and
+/// [`LINGER_TOTAL`], after which the upload is dropped and the connection
+/// closed. Nothing is kept.
+pub struct DrainAfter<B> {
+    inner: B,
+    upload: Upload,
+}
+
+impl<B> DrainAfter<B> {
+    fn new(inner: B, upload: Upload) -> DrainAfter<B> {
+        DrainAfter { inner, upload }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for DrainAfter<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for DrainAfter<B> {
+    fn drop(&mut self) {
+        let upload = self.upload.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let Some(upload) = upload.filter(|body| !hyper::body::Body::is_end_stream(body)) else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(upload));
+        }
+    }
+}
+
+/// Reads and drops an upload until it ends, pauses [`LINGER_IDLE`], or
+/// [`LINGER_TOTAL`] has passed.
+async fn linger(mut upload: Incoming) {
+    let until = tokio::time::Instant::now() + LINGER_TOTAL;
+    loop {
+        let next = tokio::time::timeout_at(until.min(tokio::time::Instant::now() + LINGER_IDLE), upload.frame());
+        match next.await {
+            Ok(Some(Ok(_dropped))) => {}
+            _ => return,
+        }
     }
 }
 
@@ -235,7 +378,8 @@ async fn upgrade_through(
 ) -> Result<Response<Incoming>, String> {
     // hyper's connection-level client sends the URI as given: origin-form, as the legacy client does.
     *request.uri_mut() = request.uri().path_and_query().map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
-    let stream = tokio::net::TcpStream::connect(shared.backend.authority.as_str()).await.map_err(|e| e.to_string())?;
+    let stream =
+        tokio::net::TcpStream::connect(shared.backend.addresses.as_slice()).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;

@@ -63,9 +63,12 @@ pub struct Proxy {
     pub workers: usize,
 }
 
-/// The backend client: HTTP/1.1, kept-alive connections pooled, Nagle off.
-pub fn backend_client() -> Client<HttpConnector, Incoming> {
-    let mut connector = HttpConnector::new();
+/// The backend client: HTTP/1.1, kept-alive connections pooled, Nagle off,
+/// to the backend's addresses (tried in order).
+pub fn backend_client(
+    backend: &forward::Backend,
+) -> Client<HttpConnector<forward::BackendResolver>, forward::SharedBody> {
+    let mut connector = HttpConnector::new_with_resolver(forward::BackendResolver(backend.addresses.clone()));
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     Client::builder(TokioExecutor::new())
@@ -95,7 +98,7 @@ pub fn run(proxy: Proxy) -> Result<(), Error> {
                 listener.try_clone().map_err(|e| Error::System(format!("cannot share the listening socket: {e}")))?,
             );
         }
-        let shared = Arc::new(Shared { client: backend_client(), ..shared.clone() });
+        let shared = Arc::new(Shared { client: backend_client(&shared.backend), ..shared.clone() });
         let (acceptor, permits, jobs) = (acceptor.clone(), permits.clone(), first_jobs.take());
         let thread = std::thread::Builder::new()
             .name(format!("berth-proxy-{worker}"))
