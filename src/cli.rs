@@ -391,8 +391,9 @@ the backend gets X-Forwarded-For, -Proto and -Host, and its own Host unless
 rebinding); no CORS headers are added without --cors. A backend that does not
 answer gets a 502 page, and the next request tries again.
 
-Exit codes: 0 stopped by a signal, 2 bad input (a malformed target, a taken
-port, a --name the CA does not allow), 4 the CA's files cannot be read.";
+It runs until stopped (Ctrl-C, SIGTERM). Exit codes: 2 bad input (a
+malformed target, a taken port, a --name the CA does not allow), 4 the CA's
+files cannot be read.";
 
 const CA_EXAMPLES: &str = "\
 Examples:

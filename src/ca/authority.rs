@@ -242,14 +242,22 @@ impl Authority {
         }
         let read = |path: PathBuf, what: &str| {
             fs::read_to_string(&path).map_err(|e| {
-                Error::System(format!("cannot read the CA's {what} {}: {e}{}", CaPaths::shown(&path), remedy(paths)))
+                Error::System(format!(
+                    "cannot read the CA's {what} {}: {e}; fix its permissions (yours, mode 0600){}",
+                    CaPaths::shown(&path),
+                    remedy(paths)
+                ))
             })
         };
         let root_pem = read(paths.root(), "root certificate")?;
         let intermediate_pem = read(paths.intermediate(), "intermediate certificate")?;
         let key_pem = read(paths.intermediate_key(), "intermediate key")?;
         let corrupt = |path: PathBuf, what: &str, detail: String| {
-            Error::System(format!("the CA's {what} {} is damaged ({detail}){}", CaPaths::shown(&path), remedy(paths)))
+            Error::System(format!(
+                "the CA's {what} {} is damaged ({detail}): restore it from a backup{}",
+                CaPaths::shown(&path),
+                remedy(paths)
+            ))
         };
         let root_der = single_certificate(&root_pem).map_err(|e| corrupt(paths.root(), "root certificate", e))?;
         let intermediate_der = single_certificate(&intermediate_pem)
@@ -411,7 +419,7 @@ impl Authority {
 
 /// What to tell the user when the CA's files are unusable.
 fn remedy(paths: &CaPaths) -> String {
-    format!("; fix its permissions, or remove {} (berth ca uninstall) to make a new CA", CaPaths::shown(&paths.dir))
+    format!(", or remove {} (berth ca uninstall, or by hand) and a new CA is made", CaPaths::shown(&paths.dir))
 }
 
 /// The parameters shared by the root and the intermediate.

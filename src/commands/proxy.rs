@@ -64,11 +64,8 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
     let bound = listeners[0].local_addr().map_err(|e| Error::System(format!("cannot read the bound address: {e}")))?;
     let https_port = bound.port();
     let redirect = match args.http_port {
-        Some(http_port) => {
-            let spec = ListenSpec { bind: args.http.bind, port: http_port, expose: args.http.expose };
-            Some(tcp_listener(&spec)?)
-        }
-        None => None,
+        Some(http_port) => bind(args, http_port)?,
+        None => Vec::new(),
     };
 
     let auth = match (&args.token, basic) {
@@ -103,7 +100,7 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
             say!("berth: login link, works once: https://localhost:{https_port}/?{LOGIN_PARAMETER}={code}");
         }
     }
-    if let Some(redirect) = &redirect {
+    if let Some(redirect) = redirect.first() {
         if let Ok(address) = redirect.local_addr() {
             say!("berth: http://localhost:{}/ redirects to HTTPS", address.port());
         }

@@ -52,8 +52,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Proxy {
     /// The HTTPS listeners (127.0.0.1 and ::1, or what was asked for).
     pub listeners: Vec<std::net::TcpListener>,
-    /// `--http-port`: plain HTTP that redirects to HTTPS.
-    pub redirect: Option<std::net::TcpListener>,
+    /// `--http-port`: plain HTTP that redirects to HTTPS (none without).
+    pub redirect: Vec<std::net::TcpListener>,
     pub https_port: u16,
     pub shared: Shared,
     pub resolver: Arc<LeafResolver>,
@@ -110,7 +110,7 @@ pub fn run(proxy: Proxy) -> Result<(), Error> {
                 runtime.block_on(async move {
                     if let Some((issuer, resolver, redirect)) = jobs {
                         tokio::spawn(issuer.renew_forever(resolver, not_after));
-                        if let Some(listener) = redirect {
+                        for listener in redirect {
                             let listener = tokio_listener(listener)?;
                             tokio::spawn(redirect_forever(
                                 listener,
