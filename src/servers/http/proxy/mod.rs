@@ -175,6 +175,10 @@ fn tls_config(resolver: Arc<LeafResolver>) -> Arc<ServerConfig> {
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.ignore_client_order = true;
+    // One resumption ticket per handshake, not rustls' default of two: a
+    // client that closes after each request (a handshake each) asks for one
+    // at a time, and each ticket is sealed and sent.
+    config.send_tls13_tickets = 1;
     if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
         config.ticketer = ticketer;
     }
