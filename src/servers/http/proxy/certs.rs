@@ -32,7 +32,7 @@ impl ResolvesServerCert for LeafResolver {
 }
 
 fn certified(leaf: &Leaf) -> Result<CertifiedKey, Error> {
-    let provider = rustls::crypto::ring::default_provider();
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
     CertifiedKey::from_der(leaf.chain.clone(), leaf.key.clone_key(), &provider)
         .map_err(|e| Error::System(format!("the issued certificate does not load: {e}")))
 }
