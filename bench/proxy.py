@@ -691,6 +691,9 @@ def main():
     parser.add_argument("--out", help="results file (default bench/results/proxy-TIMESTAMP.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     args = parser.parse_args()
+    # Ctrl-C and kill end the run through the finally blocks (even when started
+    # in the background, where the shell leaves SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     if not os.environ.get("BERTH_BENCH_IN_NETNS"):
@@ -704,14 +707,17 @@ def main():
         shell = 'ip link set lo up && exec "$@"'
         child = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", shell, "sh",
                                   sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env=env)
+        code = None
         try:
             code = child.wait()
-        except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-            code = child.wait(timeout=60)
-        after = trust_fingerprint()
-        print(f"the machine's trust directories ({', '.join(TRUST_DIRS)}): "
-              f"{'unchanged' if before == after else 'CHANGED'}")
+        except BaseException:  # Ctrl-C, SIGTERM: the child stops what it started
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=60)
+            raise
+        finally:
+            after = trust_fingerprint()
+            print(f"the machine's trust directories ({', '.join(TRUST_DIRS)}): "
+                  f"{'unchanged' if before == after else 'CHANGED'}", flush=True)
         return code if before == after else 3
 
     work = tempfile.mkdtemp(prefix="berth-bench-proxy-")
@@ -750,6 +756,8 @@ def main():
         if spinner:
             stop(spinner)
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C or the parent's SIGTERM: cleanup goes on
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all()
         if args.keep:
             benchlib.log(f"kept {work}")
