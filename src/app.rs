@@ -39,6 +39,8 @@ pub fn run() -> i32 {
         Command::Audit(args) => commands::audit::run(args, &cli.global),
         Command::Serve(args) => commands::serve::run(args, &cli.global),
         Command::Mock(args) => commands::mock::run(args, &cli.global),
+        Command::Proxy(args) => commands::proxy::run(args, &cli.global),
+        Command::Ca(args) => commands::ca::run(args, &cli.global),
         Command::Echo(args) => commands::echo::run(args, &cli.global),
         Command::Listen(args) => commands::listen::run(args, &cli.global),
         Command::Connect(args) => commands::connect::run(args, &cli.global),

@@ -110,6 +110,16 @@ pub enum Command {
     #[command(after_help = MOCK_EXAMPLES)]
     Mock(MockArgs),
 
+    /// HTTPS in front of a local service: a trusted certificate from berth's
+    /// CA, HTTP/2, WebSocket, streaming, and a token or password if asked.
+    #[command(after_help = PROXY_EXAMPLES)]
+    Proxy(ProxyArgs),
+
+    /// berth's local CA, limited to loopback names: trust it in every store,
+    /// print the environment for other clients, write certificates.
+    #[command(after_help = CA_EXAMPLES)]
+    Ca(CaArgs),
+
     /// TCP and UDP echo server on 127.0.0.1:49342.
     #[command(after_help = ECHO_EXAMPLES)]
     Echo(EchoArgs),
@@ -361,6 +371,47 @@ loopback clients only, also with --expose.
 Exit codes: 0 stopped by a signal, 2 bad input (an unusable spec names its
 file, line and JSON pointer).";
 
+const PROXY_EXAMPLES: &str = "\
+Examples:
+  berth proxy 3000                       https://localhost:3443/ in front of localhost:3000
+  berth proxy 5173 --port 8443 --token   a random token; prints it and a one-time login link
+  berth proxy 127.0.0.1:8080 --auth dev:s3cret
+                                         HTTP basic auth in front of 127.0.0.1:8080
+  berth proxy 3000 --http-port 3080      also redirect http://localhost:3080 to HTTPS
+  berth proxy 3000 --name myapp.localhost --preserve-host
+  curl https://localhost:3443/           trusted once `berth ca install` ran
+
+The certificate is issued at start by berth's CA (made if there is none yet,
+trusted once `berth ca install` ran) for localhost, 127.0.0.1, ::1 and each
+--name, and renewed before it expires. The proxy listens on 127.0.0.1 and ::1
+(--expose for more), port TARGET+443 unless --port; clients get HTTP/2 or
+HTTP/1.1, WebSocket and other upgrades pass through, bodies stream both ways;
+the backend gets X-Forwarded-For, -Proto and -Host, and its own Host unless
+--preserve-host. Host headers must name loopback or an --allow-host name (DNS
+rebinding); no CORS headers are added without --cors. A backend that does not
+answer gets a 502 page, and the next request tries again.
+
+Exit codes: 0 stopped by a signal, 2 bad input (a malformed target, a taken
+port, a --name the CA does not allow), 4 the CA's files cannot be read.";
+
+const CA_EXAMPLES: &str = "\
+Examples:
+  berth ca install                       make the CA (once) and trust it everywhere
+  berth ca install --store nss           only Chromium's and Firefox's databases
+  eval \"$(berth ca env)\"                 Node, Python requests, curl, Deno trust it too
+  berth ca cert localhost 127.0.0.1 ::1  write localhost+2.pem and localhost+2-key.pem
+  berth ca status                        where it is trusted
+  berth ca uninstall                     out of every store, and the keys deleted
+
+The CA can sign only for localhost and *.localhost, 127.0.0.0/8 and ::1 (name
+constraints), plus the names given to --name when it is made: a stolen key
+cannot impersonate any other site. Its files are in $XDG_DATA_HOME/berth/ca
+(~/.local/share/berth/ca), the keys readable by you alone. Only the system
+store needs root: sudo is asked for just that step.
+
+Exit codes: 0 done, 1 no CA (status, uninstall), 2 bad input, 3 a store could
+not be changed (the others were), 4 the CA's files cannot be read.";
+
 const ECHO_EXAMPLES: &str = "\
 Examples:
   berth echo                          TCP and UDP echo on 127.0.0.1:49342
@@ -500,6 +551,143 @@ pub struct HttpServerArgs {
     /// Do not log a line per request.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProxyArgs {
+    /// The service: a port (localhost:PORT, 127.0.0.1 or ::1) or HOST:PORT.
+    #[arg(value_name = "TARGET", value_parser = values::probe_target, required_unless_present = "to")]
+    pub target: Option<ProbeTarget>,
+
+    /// The service, as HOST:PORT (the same as TARGET).
+    #[arg(long, value_name = "HOST:PORT", value_parser = values::probe_target, conflicts_with = "target")]
+    pub to: Option<ProbeTarget>,
+
+    /// The HTTPS port: a number, or 0 or auto for any free one (default:
+    /// the target's port + 443, as 3000 -> 3443).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::listen_port)]
+    pub port: Option<u16>,
+
+    #[command(flatten)]
+    pub http: HttpServerArgs,
+
+    /// Also put NAME in the certificate (repeatable); the CA must allow it.
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Require a token: this one, or a random one printed at start, with a
+    /// login link that works once and sets an HttpOnly cookie.
+    #[arg(long, value_name = "TOKEN", num_args = 0..=1, default_missing_value = "", conflicts_with = "auth")]
+    pub token: Option<String>,
+
+    /// Require HTTP basic authentication with USER:PASSWORD.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub auth: Option<String>,
+
+    /// Send the backend the client's Host header, not the backend's own.
+    #[arg(long)]
+    pub preserve_host: bool,
+
+    /// Also listen for plain HTTP on PORT and redirect it to HTTPS.
+    #[arg(long, value_name = "PORT", value_parser = values::listen_port)]
+    pub http_port: Option<u16>,
+
+    /// How long each certificate lives before it is renewed (for tests of
+    /// the renewal).
+    #[arg(long, value_name = "DURATION", value_parser = values::leaf_lifetime, hide = true)]
+    pub leaf_lifetime: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaArgs {
+    #[command(subcommand)]
+    pub command: CaCommand,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum CaCommand {
+    /// Make the CA (once) and trust it in the system store, NSS databases
+    /// (Chromium, Firefox) and Java's cacerts.
+    Install(CaInstallArgs),
+    /// Take the CA out of every store install put it in, and delete its keys.
+    Uninstall(CaUninstallArgs),
+    /// Show the CA and where it is trusted.
+    Status(CaStatusArgs),
+    /// Print the environment for clients that ignore the system store
+    /// (Node, Python requests, Deno), for eval in a shell.
+    Env(CaEnvArgs),
+    /// Write a certificate and key for NAMEs, for servers you run yourself.
+    Cert(CaCertArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaInstallArgs {
+    /// When the CA is made: let it sign for NAME too (a DNS name and the
+    /// names under it, an IP address or ADDRESS/PREFIX); repeatable.
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Only these stores (repeatable; default: every one there is).
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub store: Vec<crate::ca::stores::StoreKind>,
+
+    /// Do not ask first.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaUninstallArgs {
+    /// Only these stores (repeatable); the keys are kept then.
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub store: Vec<crate::ca::stores::StoreKind>,
+
+    /// Do not ask first.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaStatusArgs {
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaEnvArgs {
+    /// The shell syntax.
+    #[arg(long, value_enum, default_value_t = EnvShell::Sh)]
+    pub shell: EnvShell,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvShell {
+    Sh,
+    Fish,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaCertArgs {
+    /// The names: DNS names (*.app.localhost too) and IP addresses.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+
+    /// Where to write the certificate chain (default: NAME[+N].pem here).
+    #[arg(long, value_name = "FILE")]
+    pub cert_file: Option<std::path::PathBuf>,
+
+    /// Where to write the key (default: NAME[+N]-key.pem here).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

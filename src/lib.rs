@@ -15,7 +15,8 @@
 //! metrics                    the Prometheus exporter (uses servers, audit and analysis)
 //! watch, history             the live view of sockets over time (uses analysis), and what it records
 //! servers                    servers (they use actions, analysis and net)
-//! audit, net, actions        the audit (uses net and analysis); clients; what changes the system (uses analysis)
+//! audit, net, actions, ca    the audit (uses net and analysis); clients; what changes the system (uses analysis);
+//!                            berth's local CA and the trust stores it goes into
 //! analysis                   plain functions over Snapshots
 //! berth_inventory            kernel -> Snapshot, the port vocabulary; imports nothing of berth
 //! ```
@@ -31,6 +32,7 @@ pub(crate) mod analysis;
 pub mod app;
 pub(crate) mod args;
 pub(crate) mod audit;
+pub(crate) mod ca;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod error;

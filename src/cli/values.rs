@@ -212,6 +212,11 @@ pub fn watch_duration(text: &str) -> Result<Duration, Error> {
     span(text, "duration", Duration::from_millis(1), Duration::from_secs(30 * 86400), "10s or 2h")
 }
 
+/// `proxy --leaf-lifetime`: how long a certificate lives, 2 s to a year.
+pub fn leaf_lifetime(text: &str) -> Result<Duration, Error> {
+    span(text, "lifetime", Duration::from_secs(2), Duration::from_secs(366 * 86400), "7d or 1h")
+}
+
 /// `metrics --every`: 1 s to an hour.
 pub fn textfile_every(text: &str) -> Result<Duration, Error> {
     span(text, "period", Duration::from_secs(1), Duration::from_secs(3600), "30s or 1m")

@@ -3,6 +3,7 @@
 //! render. Each returns the exit code or an error value.
 
 pub mod audit;
+pub mod ca;
 pub mod completions;
 pub mod connect;
 pub mod doctor;
@@ -15,6 +16,7 @@ pub mod ls;
 pub mod metrics;
 pub mod mock;
 pub mod probe;
+pub mod proxy;
 pub mod run;
 pub mod scan;
 pub mod serve;

@@ -2,6 +2,7 @@
 //! analysis returns and knows nothing of the kernel.
 
 pub mod audit;
+pub mod ca;
 pub mod doctor;
 pub mod history;
 pub mod json;

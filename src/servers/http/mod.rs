@@ -33,6 +33,7 @@ pub mod handler;
 pub mod host;
 mod log;
 pub mod mock;
+pub mod proxy;
 mod registry;
 pub mod request;
 pub mod response;

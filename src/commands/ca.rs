@@ -1,0 +1,269 @@
+//! `berth ca install | uninstall | status | env | cert`: berth's local CA
+//! (`crate::ca`), put into and taken out of the trust stores, with a
+//! report of what happened where. Changing the stores asks first on a
+//! terminal (--yes does not); only the system store needs root, and sudo
+//! is asked for just that step.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::ca::authority::CERT_LIFETIME;
+use crate::ca::env::{self, Shell};
+use crate::ca::stores::{self, Context, Manifest, Report, StoreKind};
+use crate::ca::{Authority, CaPaths, LeafName, Permitted};
+use crate::cli::{
+    CaArgs, CaCertArgs, CaCommand, CaEnvArgs, CaInstallArgs, CaStatusArgs, CaUninstallArgs, EnvShell, GlobalArgs,
+};
+use crate::error::Error;
+use crate::exit_codes::ExitCode;
+use crate::printable::printable;
+use crate::render::ca::{self as render, CaSummary};
+use crate::stderr::say;
+
+pub fn run(args: &CaArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
+    let paths = CaPaths::locate()?;
+    match &args.command {
+        CaCommand::Install(args) => install(&paths, args),
+        CaCommand::Uninstall(args) => uninstall(&paths, args),
+        CaCommand::Status(args) => status(&paths, args),
+        CaCommand::Env(args) => print_env(&paths, args),
+        CaCommand::Cert(args) => cert(&paths, args),
+    }
+}
+
+fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
+    let names = args
+        .names
+        .iter()
+        .map(|n| Permitted::parse(n).map_err(|e| Error::Usage(format!("--name: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds = chosen(&args.store);
+    let existing = Authority::load(paths)?;
+    if let Some(authority) = &existing {
+        let missing: Vec<String> =
+            names.iter().filter(|n| !authority.permitted.contains(n)).map(|n| n.to_string()).collect();
+        if !missing.is_empty() {
+            return Err(Error::Usage(format!(
+                "the CA at {} was made without {}: its names are fixed when it is made; run berth ca uninstall, then berth ca install --name {}",
+                shown(&paths.dir),
+                missing.join(", "),
+                missing.join(" --name ")
+            )));
+        }
+    }
+    let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
+    if interactive && !args.yes {
+        let what: Vec<&str> = kinds.iter().map(|k| describe_store(*k)).collect();
+        let made = if existing.is_some() { "berth's CA" } else { "a new CA (loopback names only)" };
+        if !confirm(&format!("Trust {made} in {}?", what.join(", ")))? {
+            say!("berth: nothing changed");
+            return Ok(ExitCode::ActionFailed);
+        }
+    }
+    let created = existing.is_none();
+    let authority = match existing {
+        Some(authority) => authority,
+        None => Authority::create(paths, &names)?,
+    };
+    let mut manifest = Manifest::load(paths);
+    let context = context(&authority, interactive);
+    let reports = stores::install(&context, &kinds, &mut manifest);
+    manifest.save(paths)?;
+    env::write_bundle(&authority)?;
+    finish(&authority, created, &reports, args.json, None)?;
+    if !args.json {
+        say!("berth: for clients that read none of these (Node, Python requests, Deno): eval \"$(berth ca env)\"");
+    }
+    Ok(if reports.iter().any(|r| r.outcome.is_failure()) { ExitCode::ActionFailed } else { ExitCode::Success })
+}
+
+fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error> {
+    let Some(authority) = Authority::load(paths)? else {
+        say!("berth: there is no berth CA at {}: nothing to remove", shown(&paths.dir));
+        return Ok(ExitCode::NothingFound);
+    };
+    let kinds = chosen(&args.store);
+    let every_store = args.store.is_empty();
+    let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
+    if interactive && !args.yes {
+        let question = if every_store {
+            "Remove berth's CA from every store and delete its keys?".to_string()
+        } else {
+            let what: Vec<&str> = kinds.iter().map(|k| describe_store(*k)).collect();
+            format!("Remove berth's CA from {}?", what.join(", "))
+        };
+        if !confirm(&question)? {
+            say!("berth: nothing changed");
+            return Ok(ExitCode::ActionFailed);
+        }
+    }
+    let mut manifest = Manifest::load(paths);
+    let context = context(&authority, interactive);
+    let reports = stores::uninstall(&context, &kinds, &mut manifest);
+    let clean = !reports.iter().any(|r| matches!(r.outcome, stores::Outcome::Failed));
+    let remains = !clean
+        || manifest.system_anchor.is_some()
+        || !manifest.nss.is_empty()
+        || reports.iter().any(|r| {
+            r.outcome == stores::Outcome::Skipped && r.store == StoreKind::System && r.detail.contains("root")
+        });
+    let deleted = every_store && !remains;
+    if deleted {
+        std::fs::remove_dir_all(&paths.dir)
+            .map_err(|e| Error::System(format!("cannot delete the CA at {}: {e}", shown(&paths.dir))))?;
+    } else {
+        manifest.save(paths)?;
+    }
+    finish(&authority, false, &reports, args.json, Some(deleted))?;
+    if !args.json {
+        if deleted {
+            say!("berth: deleted the CA and its keys ({})", shown(&paths.dir));
+        } else if every_store {
+            say!("berth: kept the CA's keys, as it is still trusted somewhere; fix what failed and run berth ca uninstall again");
+        }
+    }
+    Ok(if clean { ExitCode::Success } else { ExitCode::ActionFailed })
+}
+
+fn status(paths: &CaPaths, args: &CaStatusArgs) -> Result<ExitCode, Error> {
+    let Some(authority) = Authority::load(paths)? else {
+        if args.json {
+            write_stdout(&render::json(None, &[], None))?;
+        } else {
+            say!("berth: no berth CA at {} (berth ca install makes one)", shown(&paths.dir));
+        }
+        return Ok(ExitCode::NothingFound);
+    };
+    let context = context(&authority, false);
+    let reports = stores::status(&context);
+    finish(&authority, false, &reports, args.json, None)?;
+    Ok(ExitCode::Success)
+}
+
+fn print_env(paths: &CaPaths, args: &CaEnvArgs) -> Result<ExitCode, Error> {
+    let (authority, created) = Authority::load_or_create(paths, &[])?;
+    if created {
+        say!("berth: made a new CA at {} (not in any store yet: berth ca install)", shown(&paths.dir));
+    }
+    let bundle = env::write_bundle(&authority)?;
+    let shell = match args.shell {
+        EnvShell::Sh => Shell::Sh,
+        EnvShell::Fish => Shell::Fish,
+    };
+    let mut text = env::lines(&paths.root(), &bundle, shell).join("\n");
+    text.push('\n');
+    write_stdout(&text)?;
+    Ok(ExitCode::Success)
+}
+
+fn cert(paths: &CaPaths, args: &CaCertArgs) -> Result<ExitCode, Error> {
+    let names = args.names.iter().map(|n| LeafName::parse(n).map_err(Error::Usage)).collect::<Result<Vec<_>, _>>()?;
+    let (authority, created) = Authority::load_or_create(paths, &[])?;
+    if created {
+        say!("berth: made a new CA at {} (not in any store yet: berth ca install)", shown(&paths.dir));
+    }
+    let leaf = authority.issue(&names, CERT_LIFETIME)?;
+    let stem = file_stem(&names);
+    let cert_file = args.cert_file.clone().unwrap_or_else(|| PathBuf::from(format!("{stem}.pem")));
+    let key_file = args.key_file.clone().unwrap_or_else(|| PathBuf::from(format!("{stem}-key.pem")));
+    write_file(&cert_file, leaf.chain_pem.as_bytes(), 0o644)?;
+    write_file(&key_file, leaf.key_pem.as_bytes(), 0o600)?;
+    let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    say!(
+        "berth: wrote {} (the certificate, then the intermediate) and {} (its key) for {}; valid until {}",
+        shown(&cert_file),
+        shown(&key_file),
+        list.join(", "),
+        humantime::format_rfc3339_seconds(leaf.not_after)
+    );
+    Ok(ExitCode::Success)
+}
+
+/// mkcert's naming: the first name, `+N` for N more, `*` as `_wildcard`.
+fn file_stem(names: &[LeafName]) -> String {
+    let first = names.first().map(|n| n.to_string()).unwrap_or_default().replace('*', "_wildcard").replace(':', "_");
+    if names.len() > 1 {
+        format!("{first}+{}", names.len() - 1)
+    } else {
+        first
+    }
+}
+
+/// Writes a file (replacing one there) with `mode`; the key is never
+/// readable by others, not even for a moment.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let write = || -> io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|e| Error::Write(format!("cannot write {}: {e}", shown(path))))
+}
+
+fn chosen(stores: &[StoreKind]) -> Vec<StoreKind> {
+    if stores.is_empty() {
+        StoreKind::ALL.to_vec()
+    } else {
+        stores.to_vec()
+    }
+}
+
+fn describe_store(kind: StoreKind) -> &'static str {
+    match kind {
+        StoreKind::System => "the system store (needs root: sudo asks)",
+        StoreKind::Nss => "NSS databases (Chromium, Firefox)",
+        StoreKind::Java => "Java's cacerts",
+    }
+}
+
+fn context(authority: &Authority, interactive: bool) -> Context<'_> {
+    Context { authority, home: std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from), interactive }
+}
+
+fn summary(authority: &Authority, created: bool) -> CaSummary {
+    CaSummary {
+        dir: shown(&authority.paths.dir),
+        root: shown(&authority.paths.root()),
+        name: authority.root_name(),
+        fingerprint_sha256: authority.fingerprint(),
+        permitted: authority.permitted.iter().map(|p| p.to_string()).collect(),
+        created,
+    }
+}
+
+fn finish(
+    authority: &Authority,
+    created: bool,
+    reports: &[Report],
+    json: bool,
+    deleted: Option<bool>,
+) -> Result<(), Error> {
+    let ca = summary(authority, created);
+    if json {
+        write_stdout(&render::json(Some(&ca), reports, deleted))
+    } else {
+        write_stdout(&format!("{}{}", render::summary(&ca), render::table(reports)))
+    }
+}
+
+fn write_stdout(text: &str) -> Result<(), Error> {
+    let mut out = super::stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn confirm(question: &str) -> Result<bool, Error> {
+    let mut err = io::stderr().lock();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer).map_err(|e| Error::System(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+fn shown(path: &Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
