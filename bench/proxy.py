@@ -672,7 +672,7 @@ def print_report(results, med, fronts):
     print("\ntargets (issue 15):")
     for text, r, wanted, met in results["targets"]:
         state = "not measured" if met is None else ("met" if met else "NOT MET")
-        shown = "-" if r is None else (f"{r * 3:.2f} s" if "3 s" in text else f"{r:.2f}x")
+        shown = "-" if r is None else (f"{r * 3:.2f} s" if "3 s" in text else f"{r:.3f}x")
         print(f"  {text}: {shown} -> {state}")
     for name, why in results["skipped"].items():
         print(f"skipped {name}: {why}")
