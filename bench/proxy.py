@@ -22,7 +22,9 @@ For each front and round: the time from spawn to the first trusted answer
 three times: keep-alive; with `Connection: close` as wrk does it (wrk keeps
 its SSL object and so offers the last session again: the server may resume
 it); and `Connection: close` with every session dropped (full handshakes).
-req/s, p99, socket errors; wrk runs with bench/tools/tlscount.c preloaded,
+req/s, p99, socket errors, and the front's CPU (utime+stime summed over its
+processes) per request, which the machine's other load disturbs less than
+req/s does (for `direct`, the backend's own); wrk runs with bench/tools/tlscount.c preloaded,
 which counts the TLS handshakes it completed and how many resumed a session,
 so the handshakes per request are measured, not assumed. The backend's
 stub_status `accepts` says how many connections the front opened to it.
@@ -79,6 +81,7 @@ SHIM_SRC = os.path.join(HERE, "tools", "tlscount.c")
 TRUST_DIRS = ("/usr/local/share/ca-certificates", "/etc/ssl/certs")
 FRONTS = ("berth", "nginx", "caddy")
 LOADS = ("keepalive", "close", "close_full")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTED = []
 SPAWNED = [0]
 
@@ -149,6 +152,17 @@ def tree(pid):
         found.append(p)
         todo.extend(children.get(p, []))
     return found
+
+
+def tree_cpu_ticks(pid):
+    """utime + stime summed over pid and its descendants (workers that exit are not counted)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            total += benchlib.cpu_ticks(p)
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def tree_memory(pid):
@@ -505,9 +519,14 @@ def measure_front(setup, front, shim):
         try:
             for load in LOADS:
                 before = backend_accepts(setup.backend_port)
+                ticks = tree_cpu_ticks(proc.pid)
                 entry = wrk(url + "/file", args.duration, work, shim, close=load != "keepalive",
                             fresh=load == "close_full")
+                ticks = tree_cpu_ticks(proc.pid) - ticks
                 after = backend_accepts(setup.backend_port)
+                if entry.get("requests"):
+                    entry["cpu_s"] = ticks / CLK_TCK
+                    entry["cpu_us_per_request"] = ticks / CLK_TCK * 1e6 / entry["requests"]
                 if before is not None and after is not None:
                     entry["backend_accepts"] = after - before - 1  # the second stub_status read
                 result[load] = entry
@@ -530,8 +549,13 @@ def measure_direct(setup):
     result = {}
     for load in ("keepalive", "close"):
         before = backend_accepts(setup.backend_port)
+        ticks = tree_cpu_ticks(setup.backend.pid)
         entry = wrk(url, setup.args.duration, setup.work, None, close=load == "close")
+        ticks = tree_cpu_ticks(setup.backend.pid) - ticks
         after = backend_accepts(setup.backend_port)
+        if entry.get("requests"):
+            entry["cpu_s"] = ticks / CLK_TCK
+            entry["cpu_us_per_request"] = ticks / CLK_TCK * 1e6 / entry["requests"]
         if before is not None and after is not None:
             entry["backend_accepts"] = after - before - 1
         result[load] = entry
@@ -574,8 +598,8 @@ def medians(rounds, fronts):
     figures = {"start_ms": ("start_ms",), "idle_rss_kib": ("idle_rss_kib",), "peak_hwm_kib": ("peak_hwm_kib",),
                "peak_rss_kib": ("peak_rss_kib",)}
     for load in LOADS:
-        for key in ("rps", "p99_ms", "socket_errors", "non_2xx", "handshakes", "resumed", "requests",
-                    "backend_accepts"):
+        for key in ("rps", "p99_ms", "cpu_us_per_request", "socket_errors", "non_2xx", "handshakes", "resumed",
+                    "requests", "backend_accepts"):
             figures[f"{load}.{key}"] = (load, key)
     out = {}
     for front in list(fronts) + ["direct"]:
@@ -596,12 +620,15 @@ def medians(rounds, fronts):
 ROWS = [
     ("keep-alive req/s", "keepalive.rps", ".0f", 1),
     ("keep-alive p99 ms", "keepalive.p99_ms", ".2f", 1),
+    ("  front CPU us/request", "keepalive.cpu_us_per_request", ".1f", 1),
     ("close (wrk's own) req/s", "close.rps", ".0f", 1),
     ("close (wrk's own) p99 ms", "close.p99_ms", ".2f", 1),
+    ("  front CPU us/request", "close.cpu_us_per_request", ".1f", 1),
     ("  handshakes/request", "close.handshakes_per_request", ".3f", 1),
     ("  of them resumed", "close.resumed_share", ".0%", 1),
     ("close, full handshakes req/s", "close_full.rps", ".0f", 1),
     ("close, full handshakes p99 ms", "close_full.p99_ms", ".2f", 1),
+    ("  front CPU us/request", "close_full.cpu_us_per_request", ".1f", 1),
     ("  handshakes/request", "close_full.handshakes_per_request", ".3f", 1),
     ("  of them resumed", "close_full.resumed_share", ".0%", 1),
     ("socket errors (keep-alive)", "keepalive.socket_errors", ".0f", 1),
