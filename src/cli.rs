@@ -627,22 +627,21 @@ pub struct CaInstallArgs {
     #[arg(long = "name", value_name = "NAME")]
     pub names: Vec<String>,
 
-    /// Only these stores (repeatable; default: every one there is).
-    #[arg(long, value_enum, value_name = "STORE")]
-    pub store: Vec<crate::ca::stores::StoreKind>,
-
-    /// Do not ask first.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// The report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub change: CaChangeArgs,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct CaUninstallArgs {
-    /// Only these stores (repeatable); the keys are kept then.
+    #[command(flatten)]
+    pub change: CaChangeArgs,
+}
+
+/// What install and uninstall share: which stores, asking, the report.
+#[derive(Args, Debug, Clone)]
+pub struct CaChangeArgs {
+    /// Only these stores (repeatable; default: every one there is). For
+    /// uninstall, the keys are kept then.
     #[arg(long, value_enum, value_name = "STORE")]
     pub store: Vec<crate::ca::stores::StoreKind>,
 

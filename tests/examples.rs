@@ -390,6 +390,16 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
                 }
             }
         }
+        "ca" if matches!(args.get(1).map(String::as_str), Some("install" | "uninstall")) => {
+            // Trust stores change only in a private mount namespace (see
+            // `execute`), which needs root.
+            if !is_root() {
+                return Err("needs root (a private mount namespace for the trust stores)".into());
+            }
+            if find_program("unshare").is_none() {
+                return Err("needs unshare (util-linux)".into());
+            }
+        }
         "serve" => {
             for arg in args.iter().skip(1).filter(|a| a.starts_with("./")) {
                 dir.write(&format!("{arg}/index.html"), "<h1>example</h1>");
@@ -425,13 +435,20 @@ fn prepare(invocation: &Invocation, dir: &ScratchDir) -> Result<Prepared, String
         "listen" => args.iter().any(|a| a == "-u" || a == "--udp"),
         _ => false,
     };
+    // The proxy's default port is its target's + 443.
+    let proxy_default = args
+        .get(1)
+        .and_then(|target| target.rsplit(':').next())
+        .and_then(|port| port.parse::<u16>().ok())
+        .and_then(|port| port.checked_add(443));
     let default = match command.as_str() {
         "serve" => Some(62893),
         "echo" => Some(49342),
         "mock" => Some(4010),
+        "proxy" => proxy_default,
         _ => None,
     };
-    if matches!(command.as_str(), "serve" | "echo" | "listen" | "run" | "mock") {
+    if matches!(command.as_str(), "serve" | "echo" | "listen" | "run" | "mock" | "proxy") {
         let positional = match command.as_str() {
             "echo" | "listen" => args.iter().position(|a| a.parse::<u16>().is_ok()),
             _ => None,
@@ -458,6 +475,7 @@ fn ready_marker(command: &str) -> Option<&'static str> {
     match command {
         "serve" => Some("berth: serving"),
         "mock" => Some("berth: mocking"),
+        "proxy" => Some("berth: proxying"),
         "echo" => Some("berth: echoing on"),
         "listen" => Some("berth: listening on"),
         "run" => Some("berth: running"),
@@ -469,8 +487,26 @@ fn ready_marker(command: &str) -> Option<&'static str> {
 /// Runs one prepared invocation in `dir`; returns how it ended and its stderr.
 fn execute(invocation: &Invocation, args: &[String], dir: &ScratchDir) -> (Outcome, String) {
     let command_name = args.first().map(String::as_str).unwrap_or_default();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let changes_stores =
+        command_name == "ca" && matches!(args.get(1).map(String::as_str), Some("install" | "uninstall"));
+    let mut command = if changes_stores {
+        // The system store's directories are copies, bind-mounted in a
+        // namespace of the example's own: the machine's store is untouched.
+        let mut command = Command::new("unshare");
+        command.args(["-m", "--propagation", "private", "sh", "-c"]).arg(
+            "for d in /etc/ssl/certs /usr/local/share/ca-certificates; do c=$(mktemp -d); cp -a \"$d/.\" \"$c/\"; mount --bind \"$c\" \"$d\"; done; exec \"$0\" \"$@\"",
+        );
+        command.arg(env!("CARGO_BIN_EXE_berth"));
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+    };
     command.args(args).current_dir(&dir.path).env_remove("BERTH_SOURCE").stderr(Stdio::piped());
+    // berth's CA (ca, proxy) lives in a home of the scratch directory's,
+    // never the user's own, and so do the NSS databases ca install finds.
+    let home = dir.path.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    command.env("HOME", &home).env("XDG_DATA_HOME", home.join(".local/share"));
     // `watch` records and `history` reads a file of the scratch directory,
     // never the user's own history.
     command.env("BERTH_HISTORY", dir.path.join("history.sqlite"));
@@ -494,7 +530,7 @@ fn execute(invocation: &Invocation, args: &[String], dir: &ScratchDir) -> (Outco
     });
     // audit probes for up to its 20 s budget; servers and sessions are
     // given a few seconds; the rest finish at once.
-    let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run" | "mock")
+    let long_running = matches!(command_name, "serve" | "echo" | "listen" | "connect" | "run" | "mock" | "proxy")
         || (command_name == "metrics" && args.iter().any(|a| a == "--every"));
     let limit = match command_name {
         // A watch runs until stopped: a moment shows its arguments work.
@@ -574,8 +610,10 @@ fn every_printed_example_runs() {
             report.push(format!("{how:<36} {shown}{notes}"));
             let usage = USAGE_WORDS.iter().find(|w| stderr.contains(*w));
             let command = prepared.args.first().map(String::as_str).unwrap_or_default();
-            let may_run_on =
-                matches!(command, "serve" | "echo" | "listen" | "connect" | "run" | "watch" | "metrics" | "mock");
+            let may_run_on = matches!(
+                command,
+                "serve" | "echo" | "listen" | "connect" | "run" | "watch" | "metrics" | "mock" | "proxy"
+            );
             if matches!(outcome, Outcome::Exited(2)) || usage.is_some() || stderr.contains("panicked") {
                 failures.push(format!("{shown}\n  ran berth {:?}: {how}\n  {stderr}", prepared.args));
             } else if matches!(outcome, Outcome::StillRunning) && !may_run_on {

@@ -22,6 +22,7 @@ mod audit_browser;
 mod audit_noauth;
 mod audit_reach;
 mod audit_tls_owners;
+mod ca;
 mod cli;
 mod diagnoses;
 mod doctor;
@@ -74,6 +75,7 @@ fn main() -> std::process::ExitCode {
     cases.extend(messages::cases());
     cases.extend(metrics::cases());
     cases.extend(metrics_fleet::cases());
+    cases.extend(ca::cases());
     cases.extend(mock_api::cases());
     cases.extend(policy_expose::cases());
     cases.extend(probe::cases());

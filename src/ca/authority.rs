@@ -574,7 +574,7 @@ mod tests {
         assert_eq!(made.fingerprint(), loaded.fingerprint());
         assert_eq!(loaded.permitted.len(), 4, "{:?}", loaded.permitted);
         assert!(loaded.permitted.contains(&Permitted::Dns("myapp.test".into())));
-        for key in [paths.root_key(), paths.intermediate_key()] {
+        for key in [paths.dir.join("root-key.pem"), paths.intermediate_key()] {
             assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
         }
         assert_eq!(fs::metadata(&paths.dir).unwrap().permissions().mode() & 0o777, 0o700);
@@ -590,6 +590,7 @@ mod tests {
 
     #[test]
     fn rustls_accepts_loopback_leaves() {
+        use rustls::client::danger::ServerCertVerifier;
         let paths = scratch();
         let authority = Authority::create(&paths, &[]).unwrap();
         let mut roots = rustls::RootCertStore::empty();

@@ -37,7 +37,7 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
         .iter()
         .map(|n| Permitted::parse(n).map_err(|e| Error::Usage(format!("--name: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let kinds = chosen(&args.store);
+    let kinds = chosen(&args.change.store);
     let existing = Authority::load(paths)?;
     if let Some(authority) = &existing {
         let missing: Vec<String> =
@@ -52,7 +52,7 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
         }
     }
     let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
-    if interactive && !args.yes {
+    if interactive && !args.change.yes {
         let what: Vec<&str> = kinds.iter().map(|k| describe_store(*k)).collect();
         let made = if existing.is_some() { "berth's CA" } else { "a new CA (loopback names only)" };
         if !confirm(&format!("Trust {made} in {}?", what.join(", ")))? {
@@ -67,11 +67,11 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
     };
     let mut manifest = Manifest::load(paths);
     let context = context(&authority, interactive);
-    let reports = stores::install(&context, &kinds, &mut manifest);
+    let reports = each_store(&kinds, "trusting the CA", |kind| stores::install(&context, &[kind], &mut manifest));
     manifest.save(paths)?;
     env::write_bundle(&authority)?;
-    finish(&authority, created, &reports, args.json, None)?;
-    if !args.json {
+    finish(&authority, created, &reports, args.change.json, None)?;
+    if !args.change.json {
         say!("berth: for clients that read none of these (Node, Python requests, Deno): eval \"$(berth ca env)\"");
     }
     Ok(if reports.iter().any(|r| r.outcome.is_failure()) { ExitCode::ActionFailed } else { ExitCode::Success })
@@ -82,10 +82,10 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
         say!("berth: there is no berth CA at {}: nothing to remove", shown(&paths.dir));
         return Ok(ExitCode::NothingFound);
     };
-    let kinds = chosen(&args.store);
-    let every_store = args.store.is_empty();
+    let kinds = chosen(&args.change.store);
+    let every_store = args.change.store.is_empty();
     let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
-    if interactive && !args.yes {
+    if interactive && !args.change.yes {
         let question = if every_store {
             "Remove berth's CA from every store and delete its keys?".to_string()
         } else {
@@ -99,7 +99,7 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
     }
     let mut manifest = Manifest::load(paths);
     let context = context(&authority, interactive);
-    let reports = stores::uninstall(&context, &kinds, &mut manifest);
+    let reports = each_store(&kinds, "removing the CA", |kind| stores::uninstall(&context, &[kind], &mut manifest));
     let clean = !reports.iter().any(|r| matches!(r.outcome, stores::Outcome::Failed));
     let remains = !clean
         || manifest.system_anchor.is_some()
@@ -114,8 +114,8 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
     } else {
         manifest.save(paths)?;
     }
-    finish(&authority, false, &reports, args.json, Some(deleted))?;
-    if !args.json {
+    finish(&authority, false, &reports, args.change.json, Some(deleted))?;
+    if !args.change.json {
         if deleted {
             say!("berth: deleted the CA and its keys ({})", shown(&paths.dir));
         } else if every_store {
@@ -189,17 +189,55 @@ fn file_stem(names: &[LeafName]) -> String {
     }
 }
 
-/// Writes a file (replacing one there) with `mode`; the key is never
-/// readable by others, not even for a moment.
+/// Writes a file with `mode` from its first byte: a new file beside the
+/// target, renamed over it, so the key is never readable by others, not
+/// even for a moment. Only a regular file is replaced: a device, a FIFO or
+/// a link there is refused (as root, writing to /dev/null must not turn it
+/// into a key file).
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(existing) = std::fs::symlink_metadata(path) {
+        if !existing.file_type().is_file() {
+            return Err(Error::Usage(format!(
+                "{} is not a regular file: give the path of a file to write",
+                shown(path)
+            )));
+        }
+    }
+    let name = path.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file name", shown(path))))?;
+    let staging = path.with_file_name(format!(".{}.berth-{}", name.to_string_lossy(), std::process::id()));
     let write = || -> io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&staging)?;
         file.write_all(bytes)?;
-        file.sync_all()
+        file.sync_all()?;
+        std::fs::rename(&staging, path)
     };
-    write().map_err(|e| Error::Write(format!("cannot write {}: {e}", shown(path))))
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&staging);
+        Error::Write(format!("cannot write {}: {e}", shown(path)))
+    })
+}
+
+/// Runs `step` for each store in turn, with a progress bar on a terminal
+/// (the system store's refresh and Java's keytool take seconds). Not while
+/// sudo may ask for a password: the bar would draw over its prompt.
+fn each_store(kinds: &[StoreKind], doing: &str, mut step: impl FnMut(StoreKind) -> Vec<Report>) -> Vec<Report> {
+    let mut reports = Vec::new();
+    let mut run = |done: Option<&std::sync::atomic::AtomicUsize>| {
+        for &kind in kinds {
+            reports.extend(step(kind));
+            if let Some(done) = done {
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    };
+    if stores::is_root() {
+        let template = format!("{doing} [{{bar:20}}] {{pos}}/{{len}} stores");
+        super::with_progress(kinds.len(), &template, |done| run(Some(done)));
+    } else {
+        run(None);
+    }
+    reports
 }
 
 fn chosen(stores: &[StoreKind]) -> Vec<StoreKind> {

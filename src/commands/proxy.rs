@@ -80,7 +80,7 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         _ => None,
     };
 
-    say!("berth: proxying https://localhost:{https_port}/ to http://{}", printable(&backend.authority));
+    say!("berth: proxying http://{} at https://localhost:{https_port}/", printable(&backend.authority));
     let also: Vec<String> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -122,7 +122,7 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         client: backend_client(),
         host_guard: HostGuard { allowed_hosts, allowed_addresses, allow_local_address: args.http.expose },
         guard: Guard { cors, auth },
-        login: login.map(Login::new),
+        login: login.map(|code| std::sync::Arc::new(Login::new(code))),
         preserve_host: args.preserve_host,
         quiet: args.http.quiet,
     };

@@ -21,8 +21,8 @@ pub struct CaSummary {
 struct Document<'a> {
     ca: Option<&'a CaSummary>,
     stores: &'a [Report],
-    /// uninstall: the CA's directory (and keys) were deleted.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// uninstall: whether the CA's directory (and keys) were deleted; null
+    /// for the other commands (absent facts are null, never missing keys).
     deleted: Option<bool>,
 }
 

@@ -132,7 +132,12 @@ pub fn install(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> {
             manifest.java.push(JavaEntry { keystore: java.keystore.clone(), alias: alias.clone() });
             vec![Report::new(StoreKind::Java, java.place(), Outcome::Installed, format!("as {alias}"))]
         }
-        Err(why) => vec![Report::new(StoreKind::Java, java.place(), skipped_or_failed(&why), why)],
+        Err(why) => vec![Report::new(
+            StoreKind::Java,
+            java.place(),
+            skipped_or_failed(&why),
+            format!("{why}: run `berth ca install --store java` as root (sudo)"),
+        )],
     }
 }
 
@@ -170,11 +175,16 @@ pub fn uninstall(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> 
             STOREPASS,
         ];
         if let Err(why) = java.change(&args, context.interactive) {
-            return vec![Report::new(StoreKind::Java, java.place(), skipped_or_failed(&why), why)];
+            return vec![Report::new(
+                StoreKind::Java,
+                java.place(),
+                skipped_or_failed(&why),
+                format!("{why}: run `berth ca uninstall --store java` as root (sudo)"),
+            )];
         }
     }
     manifest.java.retain(|e| e.keystore != java.keystore);
-    vec![Report::new(StoreKind::Java, java.place(), Outcome::Removed, format!("{}", aliases.join(", ")))]
+    vec![Report::new(StoreKind::Java, java.place(), Outcome::Removed, aliases.join(", "))]
 }
 
 pub fn status(context: &Context<'_>) -> Vec<Report> {

@@ -188,7 +188,7 @@ pub fn run_as_root<S: AsRef<OsStr>>(program: &Path, args: &[S], interactive: boo
     if is_root() {
         return run(program, args);
     }
-    let sudo = find_program("sudo").ok_or("it needs root and sudo is not installed: run it as root")?;
+    let sudo = find_program("sudo").ok_or("it needs root, and sudo is not installed")?;
     let mut command = Command::new(sudo);
     if !interactive {
         command.arg("-n");

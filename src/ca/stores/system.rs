@@ -125,7 +125,7 @@ pub fn install(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> {
                 StoreKind::System,
                 place,
                 outcome,
-                format!("{why}; the system store needs root: run `sudo berth ca install --store system`"),
+                format!("{why}: run `berth ca install --store system` as root (sudo)"),
             )]
         }
     }
@@ -191,7 +191,7 @@ pub fn uninstall(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> 
             StoreKind::System,
             place,
             Outcome::Skipped,
-            format!("{why}; the system store needs root: run `sudo berth ca uninstall --store system`"),
+            format!("{why}: run `berth ca uninstall --store system` as root (sudo)"),
         )],
     }
 }

@@ -63,13 +63,15 @@ impl Login {
     }
 }
 
-/// What every request of one proxy shares.
+/// What every request of one proxy shares (each worker thread has its
+/// own copy, with its own pool of backend connections).
+#[derive(Clone)]
 pub struct Shared {
     pub backend: Backend,
     pub client: Client<HttpConnector, Incoming>,
     pub host_guard: HostGuard,
     pub guard: Guard,
-    pub login: Option<Login>,
+    pub login: Option<Arc<Login>>,
     pub preserve_host: bool,
     pub quiet: bool,
 }

@@ -75,56 +75,107 @@ pub fn backend_client() -> Client<HttpConnector, Incoming> {
         .build(connector)
 }
 
-/// Runs the proxy until the process ends.
+/// Runs the proxy until the process ends: one thread a core, each with a
+/// runtime of its own, accepting on the same listeners and keeping its own
+/// pool of backend connections. A request, its backend connection and its
+/// answer then stay on one thread (no cross-thread wake-ups, which a
+/// work-stealing runtime with one shared pool costs on every request).
 pub fn run(proxy: Proxy) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(proxy.workers.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::System(format!("cannot start the proxy's threads: {e}")))?;
-    runtime.block_on(serve(proxy))
+    let Proxy { listeners, redirect, https_port, shared, resolver, issuer, not_after, max_connections, workers } =
+        proxy;
+    let acceptor = TlsAcceptor::from(tls_config(resolver.clone()));
+    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+    // The first worker also renews the leaf and serves the redirect.
+    let mut first_jobs = Some((issuer, resolver, redirect));
+    let mut threads = Vec::new();
+    for worker in 0..workers.max(1) {
+        let mut own = Vec::new();
+        for listener in &listeners {
+            own.push(
+                listener.try_clone().map_err(|e| Error::System(format!("cannot share the listening socket: {e}")))?,
+            );
+        }
+        let shared = Arc::new(Shared { client: backend_client(), ..shared.clone() });
+        let (acceptor, permits, jobs) = (acceptor.clone(), permits.clone(), first_jobs.take());
+        let thread = std::thread::Builder::new()
+            .name(format!("berth-proxy-{worker}"))
+            .spawn(move || -> Result<(), Error> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::System(format!("cannot start the proxy's runtime: {e}")))?;
+                runtime.block_on(async move {
+                    if let Some((issuer, resolver, redirect)) = jobs {
+                        tokio::spawn(issuer.renew_forever(resolver, not_after));
+                        if let Some(listener) = redirect {
+                            let listener = tokio_listener(listener)?;
+                            tokio::spawn(redirect_forever(
+                                listener,
+                                shared.host_guard.clone(),
+                                https_port,
+                                permits.clone(),
+                            ));
+                        }
+                    }
+                    let mut accepting = Vec::new();
+                    for listener in own {
+                        let listener = tokio_listener(listener)?;
+                        accepting.push(tokio::spawn(accept_forever(
+                            listener,
+                            acceptor.clone(),
+                            shared.clone(),
+                            permits.clone(),
+                            https_port,
+                        )));
+                    }
+                    for task in accepting {
+                        let _ = task.await;
+                    }
+                    Ok(())
+                })
+            })
+            .map_err(|e| Error::System(format!("cannot start the proxy's threads: {e}")))?;
+        threads.push(thread);
+    }
+    drop(listeners);
+    for thread in threads {
+        thread.join().map_err(|_| Error::System("a proxy thread stopped unexpectedly".into()))??;
+    }
+    Ok(())
+}
+
+/// rustls with ring, AES-128-GCM first. Handshakes are most of the
+/// proxy's work when clients do not keep connections, and a SHA-384 suite
+/// (what OpenSSL clients ask for first) spends a tenth of the CPU in
+/// ring's portable SHA-512 (its HKDF) where SHA-256 has hardware support;
+/// AES-128-GCM is as safe for this. The server's order wins.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::cipher_suite as suite;
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            suite::TLS13_AES_128_GCM_SHA256,
+            suite::TLS13_CHACHA20_POLY1305_SHA256,
+            suite::TLS13_AES_256_GCM_SHA384,
+            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ],
+        ..rustls::crypto::ring::default_provider()
+    }
 }
 
 fn tls_config(resolver: Arc<LeafResolver>) -> Arc<ServerConfig> {
-    let mut config = ServerConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+    let mut config = ServerConfig::builder_with_provider(provider().into())
         .with_safe_default_protocol_versions()
         .expect("ring supports TLS 1.2 and 1.3")
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.ignore_client_order = true;
     if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
         config.ticketer = ticketer;
     }
     Arc::new(config)
-}
-
-async fn serve(proxy: Proxy) -> Result<(), Error> {
-    let Proxy { listeners, redirect, https_port, shared, resolver, issuer, not_after, max_connections, workers: _ } =
-        proxy;
-    let acceptor = TlsAcceptor::from(tls_config(resolver.clone()));
-    let shared = Arc::new(shared);
-    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
-    tokio::spawn(issuer.renew_forever(resolver, not_after));
-    if let Some(listener) = redirect {
-        let listener = tokio_listener(listener)?;
-        let guard = shared.host_guard.clone();
-        tokio::spawn(redirect_forever(listener, guard, https_port, permits.clone()));
-    }
-    let mut accepting = Vec::new();
-    for listener in listeners {
-        let listener = tokio_listener(listener)?;
-        accepting.push(tokio::spawn(accept_forever(
-            listener,
-            acceptor.clone(),
-            shared.clone(),
-            permits.clone(),
-            https_port,
-        )));
-    }
-    for task in accepting {
-        let _ = task.await;
-    }
-    Ok(())
 }
 
 fn tokio_listener(listener: std::net::TcpListener) -> Result<TcpListener, Error> {
