@@ -24,7 +24,8 @@ its SSL object and so offers the last session again: the server may resume
 it); and `Connection: close` with every session dropped (full handshakes).
 req/s, p99, socket errors, and the front's CPU (utime+stime summed over its
 processes) per request, which the machine's other load disturbs less than
-req/s does (for `direct`, the backend's own); wrk runs with bench/tools/tlscount.c preloaded,
+req/s does (for `direct`, the backend's own), and wrk's own CPU per request
+(its rusage); wrk runs with bench/tools/tlscount.c preloaded,
 which counts the TLS handshakes it completed and how many resumed a session,
 so the handshakes per request are measured, not assumed. The backend's
 stub_status `accepts` says how many connections the front opened to it.
@@ -65,6 +66,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -300,7 +302,10 @@ def wrk(url, seconds, work, shim, close=False, fresh=False):
     env = dict(os.environ, TLSCOUNT_OUT=count_file, TLSCOUNT_FRESH="1" if fresh else "0")
     if shim and url.startswith("https:"):
         env["LD_PRELOAD"] = shim
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (after.ru_utime + after.ru_stime) - (used.ru_utime + used.ru_stime)  # wrk's, the only child reaped
     text = out.stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if out.returncode != 0 or not rate:
@@ -309,6 +314,8 @@ def wrk(url, seconds, work, shim, close=False, fresh=False):
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     result = {"rps": float(rate.group(1)), "p99_ms": float(p99.group(1)) * scale,
               "requests": int(re.search(r"(\d+) requests in", text).group(1)), "non_2xx": 0, "socket_errors": 0}
+    result["client_cpu_s"] = client_cpu
+    result["client_cpu_us_per_request"] = client_cpu * 1e6 / result["requests"] if result["requests"] else None
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if non2xx:
         result["non_2xx"] = int(non2xx.group(1))
@@ -597,8 +604,8 @@ def get(entry, path):
 FIGURES = {"start_ms": ("start_ms",), "idle_rss_kib": ("idle_rss_kib",), "peak_hwm_kib": ("peak_hwm_kib",),
            "peak_rss_kib": ("peak_rss_kib",)}
 for _load in LOADS:
-    for _key in ("rps", "p99_ms", "cpu_us_per_request", "socket_errors", "non_2xx", "handshakes", "resumed",
-                 "requests", "backend_accepts"):
+    for _key in ("rps", "p99_ms", "cpu_us_per_request", "client_cpu_us_per_request", "socket_errors", "non_2xx",
+                 "handshakes", "resumed", "requests", "backend_accepts"):
         FIGURES[f"{_load}.{_key}"] = (_load, _key)
 
 
@@ -643,14 +650,17 @@ ROWS = [
     ("keep-alive req/s", "keepalive.rps", ".0f", 1),
     ("keep-alive p99 ms", "keepalive.p99_ms", ".2f", 1),
     ("  front CPU us/request", "keepalive.cpu_us_per_request", ".1f", 1),
+    ("  wrk's CPU us/request", "keepalive.client_cpu_us_per_request", ".1f", 1),
     ("close (wrk's own) req/s", "close.rps", ".0f", 1),
     ("close (wrk's own) p99 ms", "close.p99_ms", ".2f", 1),
     ("  front CPU us/request", "close.cpu_us_per_request", ".1f", 1),
+    ("  wrk's CPU us/request", "close.client_cpu_us_per_request", ".1f", 1),
     ("  handshakes/request", "close.handshakes_per_request", ".3f", 1),
     ("  of them resumed", "close.resumed_share", ".0%", 1),
     ("close, full handshakes req/s", "close_full.rps", ".0f", 1),
     ("close, full handshakes p99 ms", "close_full.p99_ms", ".2f", 1),
     ("  front CPU us/request", "close_full.cpu_us_per_request", ".1f", 1),
+    ("  wrk's CPU us/request", "close_full.client_cpu_us_per_request", ".1f", 1),
     ("  handshakes/request", "close_full.handshakes_per_request", ".3f", 1),
     ("  of them resumed", "close_full.resumed_share", ".0%", 1),
     ("socket errors (keep-alive)", "keepalive.socket_errors", ".0f", 1),
