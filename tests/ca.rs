@@ -173,7 +173,7 @@ done
 berth={berth}
 url={url}
 snapshot() {{
-  ls -l --time-style=+ /etc/ssl/certs /usr/local/share/ca-certificates | awk '{{print $1, $NF, $(NF-2)}}'
+  find /etc/ssl/certs /usr/local/share/ca-certificates -printf '%p %y %l\n' | sort
   sha256sum /etc/ssl/certs/ca-certificates.crt
   if command -v keytool >/dev/null; then keytool -J-Duser.language=en -list -cacerts -storepass changeit 2>/dev/null | grep fingerprint | sort; fi
   find "$HOME" -path "$XDG_DATA_HOME/berth" -prune -o -print | sort
@@ -188,6 +188,10 @@ clients() {{
   if timeout 60 {chromium} --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage --user-data-dir="$profile" --dump-dom "$url" 2>/dev/null | grep -q berth-trusted-page; then echo "$stage chromium ok"; else echo "$stage chromium fail"; fi
   rm -rf "$profile"
 }}
+# The copies made consistent with their sources first (a machine's store
+# may hold a file its sources would make a link, say), so that the
+# comparison below sees only what berth changed.
+update-ca-certificates >/dev/null 2>&1
 clients before
 echo ==snapshot-before; snapshot; echo ==end
 $berth ca install --yes; echo "install rc=$?"
@@ -231,9 +235,14 @@ echo ==snapshot-after; snapshot; echo ==end
     };
     let (before, after) = (section("snapshot-before"), section("snapshot-after"));
     if before != after {
-        let only_before: Vec<&str> = before.lines().filter(|l| !after.contains(l)).collect();
-        let only_after: Vec<&str> = after.lines().filter(|l| !before.contains(l)).collect();
-        panic!("the stores differ after uninstall: gone {only_before:?}, left {only_after:?}");
+        let (before_lines, after_lines): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+        let only_before: Vec<&&str> = before_lines.iter().filter(|l| !after_lines.contains(l)).collect();
+        let only_after: Vec<&&str> = after_lines.iter().filter(|l| !before_lines.contains(l)).collect();
+        panic!(
+            "the stores differ after uninstall ({} lines before, {} after): gone {only_before:?}, left {only_after:?}",
+            before_lines.len(),
+            after_lines.len()
+        );
     }
     let status = std::fs::read_to_string(home.dir.path.join("status.json")).expect("status.json");
     let status: serde_json::Value = serde_json::from_str(&status).expect("status is JSON");
