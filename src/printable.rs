@@ -106,6 +106,11 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(safe)
 }
 
+/// A path as [`printable`] shows it (a file name can hold anything).
+pub fn printable_path(path: &std::path::Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
+
 /// Appends `text` to `out` as [`printable`] shows it, without an
 /// allocation of its own.
 pub fn push_printable(out: &mut String, text: &str) {

@@ -32,7 +32,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::Error;
-use crate::printable::printable;
+use crate::printable::{printable, printable_path};
 
 /// The names every berth CA permits: loopback, by name and by address.
 pub const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.0/8", "::1/128"];
@@ -91,10 +91,6 @@ impl CaPaths {
     pub fn manifest(&self) -> PathBuf {
         self.dir.join("installed.json")
     }
-
-    fn shown(path: &Path) -> String {
-        printable(&path.display().to_string()).into_owned()
-    }
 }
 
 /// One name a CA permits, as a name constraint.
@@ -107,7 +103,7 @@ pub enum Permitted {
 }
 
 impl Permitted {
-    /// `example.test`, `10.1.2.3`, `10.0.0.0/8`, `fd00::/8`.
+    /// `example.test`, `192.0.2.7`, `192.0.2.0/24`, `fd00::/8`.
     pub fn parse(text: &str) -> Result<Permitted, String> {
         if let Some((address, prefix)) = text.split_once('/') {
             let address: IpAddr =
@@ -244,7 +240,7 @@ impl Authority {
             fs::read_to_string(&path).map_err(|e| {
                 Error::System(format!(
                     "cannot read the CA's {what} {}: {e}; fix its permissions (yours, mode 0600){}",
-                    CaPaths::shown(&path),
+                    printable_path(&path),
                     remedy(paths)
                 ))
             })
@@ -255,7 +251,7 @@ impl Authority {
         let corrupt = |path: PathBuf, what: &str, detail: String| {
             Error::System(format!(
                 "the CA's {what} {} is damaged ({detail}): restore it from a backup{}",
-                CaPaths::shown(&path),
+                printable_path(&path),
                 remedy(paths)
             ))
         };
@@ -312,7 +308,7 @@ impl Authority {
             .recursive(true)
             .mode(0o700)
             .create(parent)
-            .map_err(|e| Error::System(format!("cannot create {} for the CA: {e}", CaPaths::shown(parent))))?;
+            .map_err(|e| Error::System(format!("cannot create {} for the CA: {e}", printable_path(parent))))?;
         // Made whole beside its final place, then renamed: never half there.
         let staging = parent.join(format!(".ca-{}", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
@@ -335,7 +331,7 @@ impl Authority {
             // theirs is whole, as ours was, and is the one to use.
             let taken = matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST));
             if !(taken && paths.root().exists()) {
-                return Err(Error::System(format!("cannot write the CA to {}: {e}", CaPaths::shown(&paths.dir))));
+                return Err(Error::System(format!("cannot write the CA to {}: {e}", printable_path(&paths.dir))));
             }
             let theirs = Authority::load(paths)?.ok_or_else(|| Error::System("the CA just written is gone".into()))?;
             return Ok((theirs, false));
@@ -419,7 +415,7 @@ impl Authority {
 
 /// What to tell the user when the CA's files are unusable.
 fn remedy(paths: &CaPaths) -> String {
-    format!(", or remove {} (berth ca uninstall, or by hand) and a new CA is made", CaPaths::shown(&paths.dir))
+    format!(", or remove {} (berth ca uninstall, or by hand) and a new CA is made", printable_path(&paths.dir))
 }
 
 /// The parameters shared by the root and the intermediate.
@@ -566,11 +562,13 @@ mod tests {
         CaPaths { dir: dir.join("berth/ca") }
     }
 
+    // Names and addresses here are parsed and compared only, never
+    // connected to.
     #[test]
     fn names_parse_and_constraints_cover() {
         assert_eq!(Permitted::parse("127.0.0.0/8").unwrap(), Permitted::Block([127, 0, 0, 0].into(), 8));
         assert_eq!(Permitted::parse("App.Test.").unwrap(), Permitted::Dns("app.test".into()));
-        assert!(Permitted::parse("10.0.0.0/33").is_err());
+        assert!(Permitted::parse("192.0.2.0/33").is_err());
         assert!(Permitted::parse("bad name").is_err());
         let localhost = Permitted::Dns("localhost".into());
         assert!(localhost.covers(&LeafName::parse("localhost").unwrap()));

@@ -74,7 +74,8 @@ pub fn lines(root: &Path, bundle: &Path, shell: Shell) -> Vec<String> {
     ];
     vars.iter()
         .map(|(name, path)| {
-            let value = quote(&path.display().to_string());
+            // shell_word quotes as sh and fish both read it ('it'\''s).
+            let value = crate::printable::shell_word(&path.display().to_string());
             match shell {
                 Shell::Sh => format!("export {name}={value}"),
                 Shell::Fish => format!("set -gx {name} {value}"),
@@ -83,20 +84,15 @@ pub fn lines(root: &Path, bundle: &Path, shell: Shell) -> Vec<String> {
         .collect()
 }
 
-/// Single-quoted for sh and fish: a path with spaces or `$` stays one word.
-fn quote(text: &str) -> String {
-    if text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b)) {
-        return text.to_string();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn quoting() {
+        let quote = |path: &str| {
+            lines(Path::new(path), Path::new(path), Shell::Sh)[0].replacen("export NODE_EXTRA_CA_CERTS=", "", 1)
+        };
         assert_eq!(quote("/home/a/.local/share/berth/ca/root.pem"), "/home/a/.local/share/berth/ca/root.pem");
         assert_eq!(quote("/home/my dir/it's"), r"'/home/my dir/it'\''s'");
         let lines = lines(Path::new("/r.pem"), Path::new("/b.pem"), Shell::Fish);

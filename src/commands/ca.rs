@@ -4,7 +4,7 @@
 //! terminal (--yes does not); only the system store needs root, and sudo
 //! is asked for just that step.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::ca::authority::CERT_LIFETIME;
@@ -16,7 +16,7 @@ use crate::cli::{
 };
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
-use crate::printable::printable;
+use crate::printable::printable_path as shown;
 use crate::render::ca::{self as render, CaSummary};
 use crate::stderr::say;
 
@@ -55,7 +55,7 @@ fn install(paths: &CaPaths, args: &CaInstallArgs) -> Result<ExitCode, Error> {
     if interactive && !args.change.yes {
         let what: Vec<&str> = kinds.iter().map(|k| describe_store(*k)).collect();
         let made = if existing.is_some() { "berth's CA" } else { "a new CA (loopback names only)" };
-        if !confirm(&format!("Trust {made} in {}?", what.join(", ")))? {
+        if !super::confirm(&format!("Trust {made} in {}?", what.join(", ")))? {
             say!("berth: nothing changed");
             return Ok(ExitCode::ActionFailed);
         }
@@ -91,7 +91,7 @@ fn uninstall(paths: &CaPaths, args: &CaUninstallArgs) -> Result<ExitCode, Error>
             let what: Vec<&str> = kinds.iter().map(|k| describe_store(*k)).collect();
             format!("Remove berth's CA from {}?", what.join(", "))
         };
-        if !confirm(&question)? {
+        if !super::confirm(&question)? {
             say!("berth: nothing changed");
             return Ok(ExitCode::ActionFailed);
         }
@@ -290,17 +290,4 @@ fn write_stdout(text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
-}
-
-fn confirm(question: &str) -> Result<bool, Error> {
-    let mut err = io::stderr().lock();
-    let _ = write!(err, "{question} [y/N] ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer).map_err(|e| Error::System(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
-}
-
-fn shown(path: &Path) -> String {
-    printable(&path.display().to_string()).into_owned()
 }

@@ -1,7 +1,7 @@
 //! `berth kill PORT...`: plan, ask, signal gracefully, escalate only when
 //! told to, and verify that the port is free.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use crate::actions::signal::{HandleError, ProcessHandle, Signal};
@@ -48,7 +48,7 @@ pub fn run(args: &KillArgs, global: &GlobalArgs) -> Result<ExitCode, Error> {
         let code = if report.plan.is_empty() { ExitCode::ActionFailed } else { ExitCode::Success };
         return finish(&report, args.json, code);
     }
-    if !args.yes && io::stdin().is_terminal() && !confirm(&mut err, report.plan.victims.len())? {
+    if !args.yes && io::stdin().is_terminal() && !confirm_stop(&mut err, report.plan.victims.len())? {
         writeln!(err, "berth: nothing was stopped").map_err(stderr_error)?;
         return finish(&report, args.json, ExitCode::ActionFailed);
     }
@@ -152,13 +152,10 @@ fn signal_error(pid: u32, error: io::Error) -> Error {
     }
 }
 
-/// Asks on the terminal; anything but y/yes is no.
-fn confirm(err: &mut impl Write, count: usize) -> Result<bool, Error> {
-    write!(err, "Stop {count} {}? [y/N] ", if count == 1 { "process" } else { "processes" }).map_err(stderr_error)?;
+/// "Stop N processes?", asked through the one prompt of the commands.
+fn confirm_stop(err: &mut impl Write, count: usize) -> Result<bool, Error> {
     err.flush().map_err(stderr_error)?;
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer).map_err(|e| Error::System(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    super::confirm(&format!("Stop {count} {}?", if count == 1 { "process" } else { "processes" }))
 }
 
 /// The sampler's last snapshot: there is one once a sample succeeded.

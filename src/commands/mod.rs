@@ -33,6 +33,23 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::analysis::unseen::UnseenCounts;
 use berth_inventory::Snapshot;
 
+/// Asks `question` on the terminal (stderr, then a line of stdin);
+/// anything but y/yes is no. Callers ask only when stdin is a terminal.
+pub(crate) fn confirm(question: &str) -> Result<bool, crate::error::Error> {
+    use std::io::BufRead;
+    let write_error = |e: io::Error| crate::error::Error::Write(format!("cannot write to stderr: {e}"));
+    let mut err = io::stderr().lock();
+    write!(err, "{question} [y/N] ").map_err(write_error)?;
+    err.flush().map_err(write_error)?;
+    drop(err);
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| crate::error::Error::System(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
 /// Buffered, locked stdout, for a command's whole output.
 pub(crate) type Stdout = BufWriter<io::StdoutLock<'static>>;
 

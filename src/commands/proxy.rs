@@ -13,8 +13,8 @@ use crate::cli::{GlobalArgs, ProxyArgs};
 use crate::error::Error;
 use crate::exit_codes::ExitCode;
 use crate::net::resolve::{ProbeTarget, Scheme};
-use crate::printable::printable;
-use crate::servers::http::guard::{Auth, Guard};
+use crate::printable::{printable, printable_path as shown};
+use crate::servers::http::guard::{random_hex, Auth, Guard};
 use crate::servers::http::host::HostGuard;
 use crate::servers::http::proxy::certs::{Issuer, LEAF_LIFETIME};
 use crate::servers::http::proxy::forward::{Backend, Login, Shared, LOGIN_PARAMETER};
@@ -73,7 +73,9 @@ pub fn run(args: &ProxyArgs, _global: &GlobalArgs) -> Result<ExitCode, Error> {
         (None, basic) => basic,
     };
     let login = match &auth {
-        Some(Auth::Token { .. }) => Some(random_hex(https_port)?),
+        Some(Auth::Token { .. }) => {
+            Some(random_hex().map_err(|e| Error::System(format!("no random bytes for a login code: {e}")))?)
+        }
         _ => None,
     };
 
@@ -205,20 +207,7 @@ fn token_auth(token: &str, port: u16) -> Result<Auth, Error> {
     Ok(Auth::Token { token: token.to_string(), cookie: format!("berth_token_{port}") })
 }
 
-/// 128 random bits as hex (the login code).
-fn random_hex(port: u16) -> Result<String, Error> {
-    match Auth::random_token(port) {
-        Ok(Auth::Token { token, .. }) => Ok(token),
-        Ok(Auth::Basic { .. }) => unreachable!("random_token makes a token"),
-        Err(e) => Err(Error::System(format!("no random bytes for a login code: {e}"))),
-    }
-}
-
 /// Whether something accepts connections at the backend now (a hint only).
 fn reachable(addresses: &[SocketAddr]) -> bool {
     addresses.iter().any(|a| TcpStream::connect_timeout(a, Duration::from_millis(300)).is_ok())
-}
-
-fn shown(path: &std::path::Path) -> String {
-    printable(&path.display().to_string()).into_owned()
 }

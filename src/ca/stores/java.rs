@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{failure, find_program, run, run_as_root, shown, Context, JavaEntry, Manifest, Outcome, Report, StoreKind};
+use super::{
+    failure, find_program, run, run_as_root, shown, skipped_or_failed, Context, JavaEntry, Manifest, Outcome, Report,
+    StoreKind,
+};
 
 /// The password every JRE ships cacerts with.
 const STOREPASS: &str = "changeit";
@@ -138,14 +141,6 @@ pub fn install(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> {
             skipped_or_failed(&why),
             format!("{why}: run `berth ca install --store java` as root (sudo)"),
         )],
-    }
-}
-
-fn skipped_or_failed(why: &str) -> Outcome {
-    if why.contains("sudo") || why.contains("password") {
-        Outcome::Skipped
-    } else {
-        Outcome::Failed
     }
 }
 

@@ -201,6 +201,16 @@ pub fn run_as_root<S: AsRef<OsStr>>(program: &Path, args: &[S], interactive: boo
         .map_err(|e| format!("cannot run sudo: {e}"))
 }
 
+/// A step that needs root and could not get it (no sudo, or sudo wanting a
+/// password with no terminal to ask on) was skipped; anything else failed.
+pub fn skipped_or_failed(why: &str) -> Outcome {
+    if why.contains("sudo") || why.contains("password") {
+        Outcome::Skipped
+    } else {
+        Outcome::Failed
+    }
+}
+
 /// Why a program failed, from its exit status and its last line of stderr.
 pub fn failure(what: &str, output: &Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -213,9 +223,7 @@ pub fn failure(what: &str, output: &Output) -> String {
     }
 }
 
-pub fn shown(path: &Path) -> String {
-    printable(&path.display().to_string()).into_owned()
-}
+pub use crate::printable::printable_path as shown;
 
 /// Puts the root into every store in `kinds`.
 pub fn install(context: &Context<'_>, kinds: &[StoreKind], manifest: &mut Manifest) -> Vec<Report> {

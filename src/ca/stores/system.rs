@@ -7,7 +7,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{bundle_holds, failure, find_program, run_as_root, shown, Context, Manifest, Outcome, Report, StoreKind};
+use super::{
+    bundle_holds, failure, find_program, run_as_root, shown, skipped_or_failed, Context, Manifest, Outcome, Report,
+    StoreKind,
+};
 
 /// One distribution family's layout.
 struct Layout {
@@ -119,8 +122,7 @@ pub fn install(context: &Context<'_>, manifest: &mut Manifest) -> Vec<Report> {
             )]
         }
         Err(why) => {
-            let outcome =
-                if why.contains("sudo") || why.contains("password") { Outcome::Skipped } else { Outcome::Failed };
+            let outcome = skipped_or_failed(&why);
             vec![Report::new(
                 StoreKind::System,
                 place,

@@ -36,15 +36,19 @@ impl Auth {
     /// A new random token (128 bits from the kernel, hex), with a cookie
     /// name unique to the port (cookies are shared by every port of a host).
     pub fn random_token(port: u16) -> Result<Auth, std::io::Error> {
-        let mut bytes = [0u8; 16];
-        // SAFETY: getrandom fills the buffer we own, up to its length.
-        let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-        if n != bytes.len() as isize {
-            return Err(std::io::Error::last_os_error());
-        }
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Auth::Token { token, cookie: format!("berth_token_{port}") })
+        Ok(Auth::Token { token: random_hex()?, cookie: format!("berth_token_{port}") })
     }
+}
+
+/// 128 bits from the kernel, as 32 hex digits (tokens, login codes).
+pub fn random_hex() -> Result<String, std::io::Error> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom fills the buffer we own, up to its length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The outcome of the authentication check.

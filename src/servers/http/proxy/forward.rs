@@ -191,7 +191,7 @@ async fn decide(
     };
     if upgrade {
         return match upgrade_through(shared, forwarded, client_upgrade).await {
-            Ok(response) => (answer(response.map(BodyExt::boxed), cors_origin.as_deref(), false), ""),
+            Ok(response) => (answer(response.map(BodyExt::boxed), cors_origin.as_deref(), true), ""),
             Err(why) => (bad_gateway(&shared.backend, &why), "backend unreachable"),
         };
     }
@@ -203,7 +203,7 @@ async fn decide(
     match shared.client.request(forwarded).await {
         Ok(response) => {
             let response = response.map(|body| DrainAfter::new(body, upload).boxed());
-            (answer(response, cors_origin.as_deref(), true), "")
+            (answer(response, cors_origin.as_deref(), false), "")
         }
         Err(e) => {
             let page = bad_gateway(&shared.backend, &describe_client_error(&e));
@@ -215,9 +215,9 @@ async fn decide(
 /// The backend's answer as the client gets it: hop-by-hop headers gone
 /// (but for a 101, whose Upgrade and Connection are the point), CORS added
 /// for an allowed origin.
-fn answer(response: Response<Body>, cors_origin: Option<&str>, strip: bool) -> Response<Body> {
+fn answer(response: Response<Body>, cors_origin: Option<&str>, upgrading: bool) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
-    if strip || parts.status != StatusCode::SWITCHING_PROTOCOLS {
+    if !(upgrading && parts.status == StatusCode::SWITCHING_PROTOCOLS) {
         strip_hop_by_hop(&mut parts.headers);
     }
     if let Some(origin) = cors_origin {

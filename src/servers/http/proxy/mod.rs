@@ -98,7 +98,9 @@ pub fn run(proxy: Proxy) -> Result<(), Error> {
                 listener.try_clone().map_err(|e| Error::System(format!("cannot share the listening socket: {e}")))?,
             );
         }
-        let shared = Arc::new(Shared { client: backend_client(&shared.backend), ..shared.clone() });
+        // The first worker keeps the pool the command made; each other its own.
+        let client = if worker == 0 { shared.client.clone() } else { backend_client(&shared.backend) };
+        let shared = Arc::new(Shared { client, ..shared.clone() });
         let (acceptor, permits, jobs) = (acceptor.clone(), permits.clone(), first_jobs.take());
         let thread = std::thread::Builder::new()
             .name(format!("berth-proxy-{worker}"))
